@@ -1,0 +1,80 @@
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+
+/** A running local Redis and how to reach it. */
+export interface LocalRedis {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Finds `redis-server`, installing Debian's package with apt when it is missing. */
+export function ensureRedisServer(): string {
+  const found = which("redis-server");
+  if (found) return found;
+  if (existsSync("/usr/bin/apt-get")) {
+    const asRoot = process.getuid?.() === 0;
+    const apt = (...args: string[]) =>
+      execFileSync(asRoot ? "apt-get" : "sudo", asRoot ? args : ["apt-get", ...args], {
+        stdio: "inherit",
+        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      });
+    apt("update", "-qq");
+    apt("install", "-y", "-qq", "redis-server");
+    const installed = which("redis-server");
+    if (installed) return installed;
+  }
+  throw new Error("redis-server was not found. Install Redis (Debian/Ubuntu: apt-get install redis-server) or set REDIS_URL to an existing server.");
+}
+
+function which(binary: string): string | undefined {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${binary}`], { encoding: "utf8" }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts `redis-server` on loopback with its data kept in `dataDir`. */
+export async function startRedis(options: { dataDir: string; port: number; persist: boolean }): Promise<LocalRedis> {
+  const binary = ensureRedisServer();
+  const dataDir = path.resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const args = ["--port", String(options.port), "--bind", "127.0.0.1", "--dir", dataDir, "--daemonize", "no", "--protected-mode", "no"];
+  if (options.persist) args.push("--appendonly", "yes", "--save", "60 1");
+  else args.push("--save", "", "--appendonly", "no");
+  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  await waitForPort(options.port, () => (child.exitCode !== null ? `redis-server exited: ${stderr}` : undefined));
+  return {
+    url: `redis://127.0.0.1:${options.port}`,
+    port: options.port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
+export async function waitForPort(port: number, failed: () => string | undefined, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reason = failed();
+    if (reason) throw new Error(reason);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
