@@ -21,7 +21,7 @@ export async function startPostgres(options: {
   dataDir: string;
   port: number;
   database: string;
-  onLog?: (line: string) => void;
+  onLog?: (message: unknown) => void;
 }): Promise<LocalPostgres> {
   const dataDir = path.resolve(options.dataDir);
   const isRoot = userInfo().uid === 0;
@@ -30,7 +30,7 @@ export async function startPostgres(options: {
     port: options.port,
     user: "postgres",
     password: "postgres",
-    authMethod: "trust",
+    authMethod: "scram-sha-256",
     persistent: true,
     createPostgresUser: isRoot,
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "fsync=off", "-c", "unix_socket_directories="],

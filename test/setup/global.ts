@@ -2,11 +2,14 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { applyMigrations } from "../../dev/migrate.ts";
+import { startNeonRelay } from "../../dev/neon-relay.ts";
 import { startPostgres } from "../../dev/postgres.ts";
 import { startRedis } from "../../dev/redis.ts";
+import { startUpstashBridge } from "../../dev/upstash-bridge.ts";
+import { findFreePort } from "../../dev/ports.ts";
 
-/** Ports of the test stack: fixed, below 32768, apart from the dev stack's. */
-export const TEST_PORTS = { postgres: 25432, redis: 26379, relay: 25433, bridge: 26380 } as const;
+const BRIDGE_TOKEN = "test-token";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -14,23 +17,34 @@ declare module "vitest" {
     postgresPort: number;
     redisUrl: string;
     redisPort: number;
+    relayPort: number;
+    bridgeUrl: string;
+    bridgeToken: string;
   }
 }
 
 /**
- * Starts real Postgres (fresh, empty data directory) and real Redis for the
- * whole test run, and stops them afterwards.
+ * Starts the whole local stack once per test run: real Postgres (fresh, empty
+ * data directory, migrations applied), real Redis, the Neon WebSocket relay and
+ * the Upstash REST bridge. Stops it all afterwards.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = await mkdtemp(path.join(tmpdir(), "edge-tickets-test-"));
   await chmod(root, 0o755); // Postgres runs as its own user when we are root
-  const postgres = await startPostgres({ dataDir: path.join(root, "postgres"), port: TEST_PORTS.postgres, database: "tickets" });
-  const redis = await startRedis({ dataDir: path.join(root, "redis"), port: TEST_PORTS.redis, persist: false });
+  const postgres = await startPostgres({ dataDir: path.join(root, "postgres"), port: await findFreePort(), database: "tickets" });
+  const redis = await startRedis({ dataDir: path.join(root, "redis"), port: await findFreePort(), persist: false });
+  await applyMigrations(postgres.url);
+  const relay = await startNeonRelay({ port: await findFreePort() });
+  const bridge = await startUpstashBridge({ port: await findFreePort(), redisUrl: redis.url, token: BRIDGE_TOKEN });
   project.provide("postgresUrl", postgres.url);
   project.provide("postgresPort", postgres.port);
   project.provide("redisUrl", redis.url);
   project.provide("redisPort", redis.port);
+  project.provide("relayPort", relay.port);
+  project.provide("bridgeUrl", bridge.url);
+  project.provide("bridgeToken", BRIDGE_TOKEN);
   return async () => {
+    await Promise.allSettled([relay.close(), bridge.close()]);
     await Promise.allSettled([postgres.stop(), redis.stop()]);
     await rm(root, { recursive: true, force: true });
   };

@@ -1,0 +1,27 @@
+import { Pool, neonConfig } from "@neondatabase/serverless";
+import { drizzle } from "drizzle-orm/neon-serverless";
+import type { Config } from "../config";
+import * as schema from "./schema";
+
+/** The drizzle database handle used by request handlers. */
+export type Db = ReturnType<typeof createDb>["db"];
+
+/**
+ * Opens a database handle for one request. Workers cannot share sockets across
+ * requests, so each request gets its own pool; `close()` must run when the
+ * request is done (the hono middleware does it in `waitUntil`).
+ */
+export function createDb(config: Pick<Config, "databaseUrl" | "neonWsProxy">) {
+  if (config.neonWsProxy) {
+    // The local stack: the driver speaks to Postgres through our WebSocket relay,
+    // in plain text on loopback, exactly as it speaks to Neon's proxy.
+    const relay = config.neonWsProxy;
+    neonConfig.wsProxy = (host, port) => `${relay}/v2?address=${host}:${port}`;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineTLS = false;
+    neonConfig.pipelineConnect = false;
+  }
+  const pool = new Pool({ connectionString: config.databaseUrl, max: 4 });
+  pool.on("error", () => undefined); // idle-client errors surface on the next query instead
+  return { db: drizzle({ client: pool, schema, casing: "snake_case" }), close: () => pool.end() };
+}

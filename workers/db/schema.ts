@@ -1,0 +1,440 @@
+/**
+ * The Postgres schema: the source of truth for venues, events and sales.
+ *
+ * Double selling is impossible at this level, whatever the application does:
+ * one live ticket per event seat (partial unique index), one order per hold,
+ * one payment per idempotency key, and general-admission counters that cannot
+ * go above capacity (check constraints).
+ */
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  check,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from "drizzle-orm/pg-core";
+
+const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp("updated_at", { withTimezone: true }).notNull().defaultNow();
+
+/** A company that runs events; the unit every admin route is scoped to. */
+export const organizers = pgTable("organizers", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  name: text("name").notNull(),
+  createdAt: createdAt(),
+});
+
+/** Organizer API keys, stored as SHA-256 hashes of high-entropy secrets. */
+export const organizerApiKeys = pgTable(
+  "organizer_api_keys",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    organizerId: uuid("organizer_id")
+      .notNull()
+      .references(() => organizers.id, { onDelete: "cascade" }),
+    keyHash: text("key_hash").notNull(),
+    label: text("label").notNull(),
+    createdAt: createdAt(),
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
+  },
+  (t) => [uniqueIndex("organizer_api_keys_key_hash_key").on(t.keyHash), index("organizer_api_keys_organizer_idx").on(t.organizerId)],
+);
+
+/** A place with a seating chart. */
+export const venues = pgTable(
+  "venues",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    organizerId: uuid("organizer_id")
+      .notNull()
+      .references(() => organizers.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    city: text("city"),
+    timezone: text("timezone").notNull().default("UTC"),
+    /** Seats plus general-admission places. */
+    capacity: integer("capacity").notNull(),
+    seatCount: integer("seat_count").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("venues_organizer_idx").on(t.organizerId), check("venues_capacity_positive", sql`${t.capacity} > 0`)],
+);
+
+/** A section of a venue: seated (rows of seats) or general admission (a counter). */
+export const sections = pgTable(
+  "sections",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    venueId: uuid("venue_id")
+      .notNull()
+      .references(() => venues.id, { onDelete: "cascade" }),
+    label: text("label").notNull(),
+    name: text("name").notNull(),
+    /** Position in the chart; also the first key of the best-available order. */
+    sortOrder: integer("sort_order").notNull(),
+    kind: text("kind", { enum: ["seated", "general_admission"] }).notNull(),
+    /** Price tier for the whole section; rows may override it. */
+    priceTier: text("price_tier"),
+    /** Places in a general-admission section; null when seated. */
+    gaCapacity: integer("ga_capacity"),
+  },
+  (t) => [
+    uniqueIndex("sections_venue_label_key").on(t.venueId, t.label),
+    check("sections_kind_capacity", sql`(${t.kind} = 'seated') = (${t.gaCapacity} is null)`),
+    check("sections_ga_capacity_positive", sql`${t.gaCapacity} is null or ${t.gaCapacity} > 0`),
+  ],
+);
+
+/** A row of seats within a seated section. */
+export const seatRows = pgTable(
+  "seat_rows",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    sectionId: uuid("section_id")
+      .notNull()
+      .references(() => sections.id, { onDelete: "cascade" }),
+    label: text("label").notNull(),
+    sortOrder: integer("sort_order").notNull(),
+    priceTier: text("price_tier").notNull(),
+  },
+  (t) => [uniqueIndex("seat_rows_section_label_key").on(t.sectionId, t.label)],
+);
+
+/**
+ * One physical seat. `seat_index` numbers a venue's seats 0..n-1: it is the bit
+ * in availability bitmaps and the key of an event seat. `best_rank` orders
+ * seats for best-available assignment (lower is better).
+ */
+export const seats = pgTable(
+  "seats",
+  {
+    venueId: uuid("venue_id")
+      .notNull()
+      .references(() => venues.id, { onDelete: "cascade" }),
+    seatIndex: integer("seat_index").notNull(),
+    sectionId: uuid("section_id")
+      .notNull()
+      .references(() => sections.id, { onDelete: "cascade" }),
+    rowId: uuid("row_id")
+      .notNull()
+      .references(() => seatRows.id, { onDelete: "cascade" }),
+    label: text("label").notNull(),
+    /** Position within the row, for adjacency. */
+    position: integer("position").notNull(),
+    bestRank: integer("best_rank").notNull(),
+    priceTier: text("price_tier").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "seats_pkey", columns: [t.venueId, t.seatIndex] }),
+    uniqueIndex("seats_row_label_key").on(t.rowId, t.label),
+    uniqueIndex("seats_row_position_key").on(t.rowId, t.position),
+    index("seats_best_rank_idx").on(t.venueId, t.bestRank),
+    check("seats_index_nonnegative", sql`${t.seatIndex} >= 0`),
+  ],
+);
+
+/** An event at a venue, with its sale settings. */
+export const events = pgTable(
+  "events",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    organizerId: uuid("organizer_id")
+      .notNull()
+      .references(() => organizers.id, { onDelete: "cascade" }),
+    venueId: uuid("venue_id")
+      .notNull()
+      .references(() => venues.id),
+    name: text("name").notNull(),
+    description: text("description").notNull().default(""),
+    startsAt: timestamp("starts_at", { withTimezone: true }).notNull(),
+    endsAt: timestamp("ends_at", { withTimezone: true }),
+    saleStartsAt: timestamp("sale_starts_at", { withTimezone: true }).notNull(),
+    saleEndsAt: timestamp("sale_ends_at", { withTimezone: true }),
+    /** How long before the sale the waiting-room lobby opens. */
+    lobbyOpensMinutes: integer("lobby_opens_minutes").notNull().default(30),
+    holdTtlSeconds: integer("hold_ttl_seconds").notNull().default(600),
+    /** Seconds a fan may retry with another card after a decline; 0 releases at once. */
+    declineRetrySeconds: integer("decline_retry_seconds").notNull().default(120),
+    purchaseLimit: integer("purchase_limit").notNull().default(4),
+    currency: text("currency").notNull().default("USD"),
+    /** Pre-registrations or the organizer's estimate: the demand signal. */
+    expectedDemand: integer("expected_demand").notNull().default(0),
+    /** Seed "Deep Dive 1": calm (< 5x capacity) or hot (>= 5x). */
+    demandClass: text("demand_class", { enum: ["calm", "hot"] }).notNull().default("calm"),
+    status: text("status", { enum: ["draft", "published", "cancelled"] }).notNull().default("draft"),
+    /** When the hot inventory was loaded into its Durable Object. */
+    inventoryPreparedAt: timestamp("inventory_prepared_at", { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index("events_organizer_idx").on(t.organizerId),
+    index("events_public_idx").on(t.status, t.startsAt),
+    check("events_hold_ttl_range", sql`${t.holdTtlSeconds} between 60 and 3600`),
+    check("events_purchase_limit_range", sql`${t.purchaseLimit} between 1 and 50`),
+    check("events_decline_retry_range", sql`${t.declineRetrySeconds} between 0 and 600`),
+    check("events_lobby_range", sql`${t.lobbyOpensMinutes} between 0 and 1440`),
+    check("events_expected_demand_nonnegative", sql`${t.expectedDemand} >= 0`),
+    check("events_sale_before_start", sql`${t.saleStartsAt} <= ${t.startsAt}`),
+    check("events_currency_format", sql`${t.currency} ~ '^[A-Z]{3}$'`),
+  ],
+);
+
+/** The price of each of the venue's price tiers at one event. */
+export const eventPriceTiers = pgTable(
+  "event_price_tiers",
+  {
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    priceTier: text("price_tier").notNull(),
+    priceCents: integer("price_cents").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "event_price_tiers_pkey", columns: [t.eventId, t.priceTier] }),
+    check("event_price_tiers_price_nonnegative", sql`${t.priceCents} >= 0`),
+  ],
+);
+
+/** Fans: the unit of every purchase limit. */
+export const accounts = pgTable(
+  "accounts",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    email: text("email").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("accounts_email_key").on(sql`lower(${t.email})`)],
+);
+
+/**
+ * A time-limited claim on seats by one account (the seed's "reservation").
+ * A live hold past `expires_at` counts as expired everywhere, with no sweep.
+ */
+export const holds = pgTable(
+  "holds",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    status: text("status", { enum: ["live", "confirmed", "released", "expired"] }).notNull().default("live"),
+    /** The caller's request id: a retried request returns the first result. */
+    clientRequestId: text("client_request_id").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+    /** Set when the hold is a waitlist offer. */
+    waitlistEntryId: uuid("waitlist_entry_id"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("holds_client_request_key").on(t.eventId, t.accountId, t.clientRequestId),
+    index("holds_account_idx").on(t.eventId, t.accountId, t.status),
+    index("holds_live_expiry_idx").on(t.expiresAt).where(sql`${t.status} = 'live'`),
+  ],
+);
+
+/** What a hold claims: a seat, or a quantity in a general-admission section. */
+export const holdItems = pgTable(
+  "hold_items",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    holdId: uuid("hold_id")
+      .notNull()
+      .references(() => holds.id, { onDelete: "cascade" }),
+    eventId: uuid("event_id").notNull(),
+    seatIndex: integer("seat_index"),
+    sectionId: uuid("section_id")
+      .notNull()
+      .references(() => sections.id),
+    quantity: integer("quantity").notNull().default(1),
+    priceCents: integer("price_cents").notNull(),
+  },
+  (t) => [
+    uniqueIndex("hold_items_seat_key").on(t.holdId, t.seatIndex),
+    index("hold_items_event_seat_idx").on(t.eventId, t.seatIndex),
+    check("hold_items_quantity_positive", sql`${t.quantity} > 0`),
+    check("hold_items_seat_single", sql`${t.seatIndex} is null or ${t.quantity} = 1`),
+  ],
+);
+
+/**
+ * Per-seat state of an event (rows created with the event). Calm events hold
+ * seats here with optimistic locking on `version`; for hot events it is the
+ * snapshot the inventory Durable Object is loaded from and rebuilt from.
+ */
+export const eventSeats = pgTable(
+  "event_seats",
+  {
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    seatIndex: integer("seat_index").notNull(),
+    status: text("status", { enum: ["available", "held", "sold", "blocked"] }).notNull().default("available"),
+    version: integer("version").notNull().default(0),
+    holdId: uuid("hold_id").references(() => holds.id, { onDelete: "set null" }),
+    heldUntil: timestamp("held_until", { withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ name: "event_seats_pkey", columns: [t.eventId, t.seatIndex] }),
+    check("event_seats_held_has_hold", sql`${t.status} <> 'held' or (${t.holdId} is not null and ${t.heldUntil} is not null)`),
+  ],
+);
+
+/** General-admission inventory of an event: counters that cannot oversell. */
+export const eventGaSections = pgTable(
+  "event_ga_sections",
+  {
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    sectionId: uuid("section_id")
+      .notNull()
+      .references(() => sections.id),
+    capacity: integer("capacity").notNull(),
+    sold: integer("sold").notNull().default(0),
+    version: integer("version").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ name: "event_ga_sections_pkey", columns: [t.eventId, t.sectionId] }),
+    check("event_ga_sections_sold_range", sql`${t.sold} >= 0 and ${t.sold} <= ${t.capacity}`),
+  ],
+);
+
+/** What a paid hold becomes. One order per hold, so confirmation is idempotent. */
+export const orders = pgTable(
+  "orders",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    holdId: uuid("hold_id").notNull(),
+    status: text("status", { enum: ["confirmed", "refunded", "cancelled"] }).notNull().default("confirmed"),
+    totalCents: integer("total_cents").notNull(),
+    currency: text("currency").notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex("orders_hold_key").on(t.holdId), index("orders_account_idx").on(t.accountId, t.eventId)],
+);
+
+/** One sold event seat (or general-admission place) with its signed QR token. */
+export const tickets = pgTable(
+  "tickets",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    orderId: uuid("order_id")
+      .notNull()
+      .references(() => orders.id),
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    /** Null for general admission. */
+    seatIndex: integer("seat_index"),
+    sectionId: uuid("section_id")
+      .notNull()
+      .references(() => sections.id),
+    priceCents: integer("price_cents").notNull(),
+    status: text("status", { enum: ["valid", "checked_in", "void"] }).notNull().default("valid"),
+    checkedInAt: timestamp("checked_in_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    // The last line of defence against double selling: one live ticket per event seat.
+    uniqueIndex("tickets_one_live_per_seat").on(t.eventId, t.seatIndex).where(sql`${t.status} <> 'void' and ${t.seatIndex} is not null`),
+    index("tickets_order_idx").on(t.orderId),
+    index("tickets_account_idx").on(t.accountId, t.eventId),
+  ],
+);
+
+/** A charge attempt at the payment gateway. */
+export const payments = pgTable(
+  "payments",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    holdId: uuid("hold_id").notNull(),
+    orderId: uuid("order_id").references(() => orders.id),
+    eventId: uuid("event_id").notNull(),
+    accountId: uuid("account_id").notNull(),
+    provider: text("provider").notNull().default("stripe"),
+    /** The gateway's id (a PaymentIntent id); unknown until it answers. */
+    providerPaymentId: text("provider_payment_id"),
+    /** Derived from the hold and attempt: a retry can never charge twice. */
+    idempotencyKey: text("idempotency_key").notNull(),
+    attempt: integer("attempt").notNull().default(1),
+    amountCents: integer("amount_cents").notNull(),
+    currency: text("currency").notNull(),
+    status: text("status", { enum: ["pending", "unknown", "succeeded", "failed", "canceled", "refunded"] })
+      .notNull()
+      .default("pending"),
+    /** Gateway calls made for this attempt (the seed's "3 retries"). */
+    gatewayCalls: integer("gateway_calls").notNull().default(0),
+    lastError: text("last_error"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("payments_idempotency_key").on(t.idempotencyKey),
+    uniqueIndex("payments_provider_id_key").on(t.provider, t.providerPaymentId),
+    index("payments_hold_idx").on(t.holdId),
+    index("payments_open_idx").on(t.updatedAt).where(sql`${t.status} in ('pending', 'unknown')`),
+    check("payments_amount_nonnegative", sql`${t.amountCents} >= 0`),
+  ],
+);
+
+/** Fans waiting for returned seats of a sold-out event or price tier. */
+export const waitlistEntries = pgTable(
+  "waitlist_entries",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    quantity: integer("quantity").notNull(),
+    priceTier: text("price_tier"),
+    status: text("status", { enum: ["waiting", "offered", "fulfilled", "expired", "cancelled"] }).notNull().default("waiting"),
+    /** Order of service: first come, first offered. */
+    position: bigint("position", { mode: "number" }).generatedAlwaysAsIdentity(),
+    offerHoldId: uuid("offer_hold_id"),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex("waitlist_one_open_entry").on(t.eventId, t.accountId).where(sql`${t.status} in ('waiting', 'offered')`),
+    index("waitlist_queue_idx").on(t.eventId, t.position).where(sql`${t.status} = 'waiting'`),
+    check("waitlist_quantity_range", sql`${t.quantity} between 1 and 4`),
+  ],
+);
+
+/** Fans who registered interest before the sale: the demand signal for classification. */
+export const preRegistrations = pgTable(
+  "pre_registrations",
+  {
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: "pre_registrations_pkey", columns: [t.eventId, t.accountId] })],
+);

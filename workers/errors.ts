@@ -1,0 +1,40 @@
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/**
+ * An expected failure with an HTTP status and a machine-readable code; thrown
+ * anywhere, turned into `{ error: { code, message } }` by `app.onError`.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** 400: the request is malformed or fails validation. */
+export const invalidRequest = (message: string, details?: unknown) => new ApiError(400, "invalid_request", message, details);
+/** 401: no credentials, or credentials we do not accept. */
+export const unauthorized = (message = "A valid API key is required: send `Authorization: Bearer <key>`.") =>
+  new ApiError(401, "unauthorized", message);
+/** 404: absent, or belongs to someone else (never say which). */
+export const notFound = (what: string) => new ApiError(404, "not_found", `${what} was not found.`);
+/** 409: the request conflicts with the current state. */
+export const conflict = (code: string, message: string) => new ApiError(409, code, message);
+
+/** Raised when required configuration is missing; names what is missing. */
+export class ConfigError extends Error {
+  constructor(readonly missing: string[]) {
+    super(`Missing configuration: ${missing.join(", ")}. Set it in .dev.vars locally or with \`wrangler secret put\` in production.`);
+    this.name = "ConfigError";
+  }
+}

@@ -1,0 +1,170 @@
+/** The organizers' admin API, authenticated by API key and scoped to its organizer. Mounted at /admin. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { routeGroup } from "../app";
+import { unauthorized } from "../errors";
+import { createEvent, createEventSchema, eventViewSchema, getEvent, listEvents, updateEvent, updateEventSchema } from "../events";
+import { errorResponses, jsonBody, jsonResponse } from "../openapi";
+import { addApiKey, organizerForApiKey } from "../organizers";
+import { seatingChartSchema } from "../seating-chart";
+import { getVenue, importVenue, listVenues } from "../venues";
+
+export const admin = routeGroup();
+
+admin.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+  type: "http",
+  scheme: "bearer",
+  description: "An organizer API key (`etk_...`).",
+});
+
+admin.doc31("/openapi.json", {
+  openapi: "3.1.0",
+  info: {
+    title: "Edge Tickets admin API",
+    version: "1.0.0",
+    description: "Venues, seating charts and events for organizers. Every route needs an organizer API key and sees only that organizer's data.",
+  },
+  servers: [{ url: "/admin" }],
+  security: [{ apiKey: [] }],
+});
+admin.get("/docs", swaggerUI({ url: "/admin/openapi.json" }));
+
+const PUBLIC_PATHS = new Set(["/admin/openapi.json", "/admin/docs"]);
+
+admin.use("*", async (c, next) => {
+  if (PUBLIC_PATHS.has(c.req.path)) return next();
+  const header = c.req.header("Authorization") ?? "";
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match?.[1]) throw unauthorized();
+  const organizer = await organizerForApiKey(c.var.db, match[1]);
+  if (!organizer) throw unauthorized("That API key is unknown or revoked.");
+  c.set("organizer", organizer);
+  c.header("Cache-Control", "no-store");
+  return next();
+});
+
+const idParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+
+admin.openapi(
+  createRoute({
+    method: "get",
+    path: "/me",
+    summary: "The organizer this key belongs to",
+    responses: { 200: jsonResponse(z.object({ id: z.uuid(), name: z.string() }), "The organizer."), ...errorResponses(401) },
+  }),
+  (c) => c.json(c.var.organizer, 200),
+);
+
+admin.openapi(
+  createRoute({
+    method: "post",
+    path: "/api-keys",
+    summary: "Create another API key (shown once)",
+    request: { body: jsonBody(z.strictObject({ label: z.string().trim().min(1).max(80) })) },
+    responses: { 201: jsonResponse(z.object({ id: z.uuid(), apiKey: z.string() }), "The new key."), ...errorResponses(400, 401) },
+  }),
+  async (c) => c.json(await addApiKey(c.var.db, c.var.organizer.id, c.req.valid("json").label), 201),
+);
+
+const venueSummary = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  city: z.string().nullable(),
+  timezone: z.string(),
+  capacity: z.number(),
+  seatCount: z.number(),
+  createdAt: z.string(),
+});
+const venueView = venueSummary
+  .extend({
+    priceTiers: z.array(z.string()),
+    sections: z.array(
+      z.object({
+        id: z.uuid(),
+        label: z.string(),
+        name: z.string(),
+        kind: z.enum(["seated", "general_admission"]),
+        priceTier: z.string().nullable(),
+        capacity: z.number(),
+        rows: z.array(z.object({ label: z.string(), priceTier: z.string(), seats: z.number() })),
+      }),
+    ),
+  })
+  .openapi("Venue");
+
+admin.openapi(
+  createRoute({
+    method: "post",
+    path: "/venues",
+    summary: "Create a venue from a seating chart",
+    request: { body: jsonBody(seatingChartSchema) },
+    responses: { 201: jsonResponse(venueView, "The venue."), ...errorResponses(400, 401) },
+  }),
+  async (c) => c.json(await importVenue(c.var.db, c.var.organizer.id, c.req.valid("json")), 201),
+);
+
+admin.openapi(
+  createRoute({
+    method: "get",
+    path: "/venues",
+    summary: "List your venues",
+    responses: { 200: jsonResponse(z.object({ venues: z.array(venueSummary) }), "The venues."), ...errorResponses(401) },
+  }),
+  async (c) => c.json({ venues: await listVenues(c.var.db, c.var.organizer.id) }, 200),
+);
+
+admin.openapi(
+  createRoute({
+    method: "get",
+    path: "/venues/{id}",
+    summary: "One venue with its sections and rows",
+    request: { params: idParam },
+    responses: { 200: jsonResponse(venueView, "The venue."), ...errorResponses(400, 401, 404) },
+  }),
+  async (c) => c.json(await getVenue(c.var.db, c.var.organizer.id, c.req.valid("param").id), 200),
+);
+
+admin.openapi(
+  createRoute({
+    method: "post",
+    path: "/events",
+    summary: "Create an event at one of your venues",
+    description: "Prices must cover exactly the venue's price tiers. Without `demandClass`, the event is hot when expectedDemand / capacity >= 5.",
+    request: { body: jsonBody(createEventSchema) },
+    responses: { 201: jsonResponse(eventViewSchema, "The event."), ...errorResponses(400, 401, 404) },
+  }),
+  async (c) => c.json(await createEvent(c.var.db, c.var.organizer.id, c.req.valid("json")), 201),
+);
+
+admin.openapi(
+  createRoute({
+    method: "get",
+    path: "/events",
+    summary: "List your events",
+    responses: { 200: jsonResponse(z.object({ events: z.array(eventViewSchema) }), "The events."), ...errorResponses(401) },
+  }),
+  async (c) => c.json({ events: await listEvents(c.var.db, { organizerId: c.var.organizer.id }) }, 200),
+);
+
+admin.openapi(
+  createRoute({
+    method: "get",
+    path: "/events/{id}",
+    summary: "One of your events",
+    request: { params: idParam },
+    responses: { 200: jsonResponse(eventViewSchema, "The event."), ...errorResponses(400, 401, 404) },
+  }),
+  async (c) => c.json(await getEvent(c.var.db, { organizerId: c.var.organizer.id, eventId: c.req.valid("param").id }), 200),
+);
+
+admin.openapi(
+  createRoute({
+    method: "patch",
+    path: "/events/{id}",
+    summary: "Update an event",
+    description: "Once a published event's sale has started, only name, description, endsAt and saleEndsAt may change (409 sale_in_progress otherwise).",
+    request: { params: idParam, body: jsonBody(updateEventSchema) },
+    responses: { 200: jsonResponse(eventViewSchema, "The updated event."), ...errorResponses(400, 401, 404, 409) },
+  }),
+  async (c) => c.json(await updateEvent(c.var.db, c.var.organizer.id, c.req.valid("param").id, c.req.valid("json")), 200),
+);
