@@ -1,0 +1,28 @@
+// The lobby's event list: static HTML from the CDN, data from the edge-cached /api/events.
+const list = document.getElementById("events");
+const money = (cents, currency) => new Intl.NumberFormat(undefined, { style: "currency", currency }).format(cents / 100);
+const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function render(events) {
+  list.replaceChildren();
+  if (events.length === 0) {
+    list.append(Object.assign(document.createElement("li"), { textContent: "No upcoming events yet." }));
+    return;
+  }
+  for (const event of events) {
+    const item = document.createElement("li");
+    const prices = event.prices.map((p) => p.priceCents);
+    const from = prices.length ? money(Math.min(...prices), event.currency) : "";
+    item.innerHTML = `<div class="event-name"></div><div class="meta"></div>`;
+    item.querySelector(".event-name").textContent = event.name;
+    const badge = Object.assign(document.createElement("span"), { className: `badge ${event.demandClass}`, textContent: event.saleState.replace("_", " ") });
+    item.querySelector(".event-name").append(badge);
+    item.querySelector(".meta").textContent = `${event.venueName} · ${when(event.startsAt)} · sale ${when(event.saleStartsAt)}${from ? ` · from ${from}` : ""}`;
+    list.append(item);
+  }
+}
+
+fetch("/api/events")
+  .then((response) => (response.ok ? response.json() : Promise.reject(new Error(`HTTP ${response.status}`))))
+  .then((body) => render(body.events))
+  .catch(() => list.replaceChildren(Object.assign(document.createElement("li"), { textContent: "Events could not be loaded; please retry shortly." })));
