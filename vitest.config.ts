@@ -20,6 +20,7 @@ export default defineConfig({
                 NEON_WS_PROXY: `127.0.0.1:${inject("relayPort")}`,
                 UPSTASH_REDIS_REST_URL: inject("bridgeUrl"),
                 UPSTASH_REDIS_REST_TOKEN: inject("bridgeToken"),
+                TOKEN_SIGNING_KEY: inject("tokenSigningKey"),
               },
             },
           })),

@@ -7,6 +7,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { loadConfig, type Config } from "./config";
 import { createDb, type Db } from "./db/client";
 import { ApiError, ConfigError, type ErrorBody, invalidRequest } from "./errors";
+import type { FanIdentity } from "./fan-auth";
 
 /** Hono's environment for every route. */
 export interface AppEnv {
@@ -15,6 +16,7 @@ export interface AppEnv {
     config: Config;
     db: Db;
     organizer: { id: string; name: string };
+    fan: FanIdentity;
   };
 }
 

@@ -134,7 +134,7 @@ export async function getVenue(db: Db, organizerId: string, venueId: string): Pr
 /** The price tiers a venue's chart uses (what an event must price). */
 export async function venuePriceTiers(db: Db, venueId: string): Promise<string[]> {
   const result = await db.execute<{ price_tier: string }>(sql`
-    select distinct price_tier from seat_rows join sections on sections.id = seat_rows.section_id where sections.venue_id = ${venueId}
+    select distinct seat_rows.price_tier from seat_rows join sections on sections.id = seat_rows.section_id where sections.venue_id = ${venueId}
     union
     select price_tier from sections where venue_id = ${venueId} and kind = 'general_admission'
     order by 1`);

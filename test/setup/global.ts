@@ -8,6 +8,7 @@ import { startPostgres } from "../../dev/postgres.ts";
 import { startRedis } from "../../dev/redis.ts";
 import { startUpstashBridge } from "../../dev/upstash-bridge.ts";
 import { findFreePort } from "../../dev/ports.ts";
+import { generateSigningKey } from "../../dev/signing-key.ts";
 
 const BRIDGE_TOKEN = "test-token";
 
@@ -20,6 +21,7 @@ declare module "vitest" {
     relayPort: number;
     bridgeUrl: string;
     bridgeToken: string;
+    tokenSigningKey: string;
   }
 }
 
@@ -43,6 +45,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("relayPort", relay.port);
   project.provide("bridgeUrl", bridge.url);
   project.provide("bridgeToken", BRIDGE_TOKEN);
+  project.provide("tokenSigningKey", await generateSigningKey("test-key-1"));
   return async () => {
     await Promise.allSettled([relay.close(), bridge.close()]);
     await Promise.allSettled([postgres.stop(), redis.stop()]);

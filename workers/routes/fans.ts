@@ -1,9 +1,15 @@
 /** The fans' API: public event data and health. Mounted at /api. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
-import { routeGroup } from "../app";
+import { routeGroup, type AppEnv } from "../app";
+import type { Context } from "hono";
 import { eventViewSchema, getEvent, listEvents } from "../events";
-import { errorResponses, jsonResponse } from "../openapi";
+import { requireFan } from "../fan-auth";
+import { ATTEMPT_INTERVAL_MS, FAILURE_MESSAGES, MAX_BEST_AVAILABLE, MAX_SEATS_PER_HOLD } from "../inventory/contract";
+import { ApiError } from "../errors";
+import { holdJson, holdOrThrow, holdSchema, toBase64 } from "../inventory/http";
+import { inventoryFor } from "../inventory";
+import { errorResponses, jsonBody, jsonResponse } from "../openapi";
 import { createRedis } from "../redis";
 
 /** Public event data may be a little stale; the edge absorbs the crowd. */
@@ -70,5 +76,187 @@ fans.openapi(
     const event = await getEvent(c.var.db, { eventId: c.req.valid("param").id });
     c.header("Cache-Control", PUBLIC_CACHE);
     return c.json(event, 200);
+  },
+);
+
+// ------------------------------------------------------------------ availability and holds
+
+/** Availability may be 1-2 s stale: the seat map polls it and the edge absorbs the polls. */
+const AVAILABILITY_CACHE = "public, max-age=1, s-maxage=2";
+
+const eventParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+const holdParams = eventParam.extend({ holdId: z.uuid().openapi({ param: { name: "holdId", in: "path" } }) });
+const requestId = z
+  .string()
+  .min(8)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/)
+  .openapi({ description: "Unique per attempt; a retry with the same id gets the first result.", example: "b7f0c1d2-hold-1" });
+
+function inventory(c: Context<AppEnv>, eventId: string) {
+  return inventoryFor({ env: c.env, db: c.var.db, eventId, keepAlive: (promise) => c.executionCtx.waitUntil(promise) });
+}
+
+const availabilitySchema = z
+  .object({
+    eventId: z.uuid(),
+    seatCount: z.number(),
+    generatedAt: z.string(),
+    sections: z.array(
+      z.object({
+        sectionId: z.string(),
+        label: z.string(),
+        kind: z.enum(["seated", "general_admission"]),
+        priceTier: z.string().nullable(),
+        capacity: z.number(),
+        available: z.number(),
+      }),
+    ),
+    bitmap: z.string().openapi({ description: "Base64; seat i is available when bit (7 - i % 8) of byte floor(i / 8) is 1." }),
+  })
+  .openapi("Availability");
+
+fans.openapi(
+  createRoute({
+    method: "get",
+    path: "/events/{id}/availability",
+    summary: "Per-section counts and a seat bitmap (1 bit per seat)",
+    request: { params: eventParam },
+    responses: { 200: jsonResponse(availabilitySchema, "Availability, cacheable for 1-2 s."), ...errorResponses(400, 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const cache = await caches.open("availability");
+    const cacheKey = new Request(new URL(`/api/events/${id}/availability`, c.req.url).toString());
+    const hit = await cache.match(cacheKey);
+    if (hit) return hit as unknown as ReturnType<typeof c.json<z.infer<typeof availabilitySchema>, 200>>;
+    const availability = await (await inventory(c, id)).availability();
+    const response = c.json(
+      { ...availability, generatedAt: new Date(availability.generatedAt).toISOString(), bitmap: toBase64(availability.bitmap) },
+      200,
+      { "Cache-Control": AVAILABILITY_CACHE },
+    );
+    c.executionCtx.waitUntil(cache.put(cacheKey, response.clone()));
+    return response;
+  },
+);
+
+const holdResponses = {
+  201: jsonResponse(z.object({ hold: holdSchema }), "The hold: pay before expiresAt."),
+  ...errorResponses(400, 401, 404, 409),
+  429: jsonResponse(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), "One attempt per 5 s."),
+};
+
+fans.use("/events/:id/holds", requireFan);
+fans.use("/events/:id/holds/*", requireFan);
+
+fans.openapi(
+  createRoute({
+    method: "post",
+    path: "/events/{id}/holds",
+    summary: "Hold specific seats (all or nothing)",
+    security: [{ fanSession: [] }],
+    request: {
+      params: eventParam,
+      body: jsonBody(z.strictObject({ requestId, seats: z.array(z.number().int().min(0)).min(1).max(MAX_SEATS_PER_HOLD) })),
+    },
+    responses: holdResponses,
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const fan = c.var.fan;
+    const result = await (await inventory(c, id)).hold({ kind: "seats", accountId: fan.accountId, attemptKey: fan.attemptKey, requestId: body.requestId, seatIndexes: body.seats });
+    if (!result.ok && result.reason === "too_fast") c.header("Retry-After", String(ATTEMPT_INTERVAL_MS / 1000));
+    return c.json({ hold: holdJson(holdOrThrow(result)) }, 201);
+  },
+);
+
+fans.openapi(
+  createRoute({
+    method: "post",
+    path: "/events/{id}/holds/best",
+    summary: "Hold the best available places in a price tier or section",
+    security: [{ fanSession: [] }],
+    request: {
+      params: eventParam,
+      body: jsonBody(
+        z.strictObject({
+          requestId,
+          quantity: z.number().int().min(1).max(MAX_BEST_AVAILABLE),
+          priceTier: z.string().min(1).max(40).optional(),
+          sectionId: z.uuid().optional(),
+          allowSplit: z.boolean().default(false),
+        }),
+      ),
+    },
+    responses: holdResponses,
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const fan = c.var.fan;
+    const result = await (await inventory(c, id)).hold({
+      kind: "best",
+      accountId: fan.accountId,
+      attemptKey: fan.attemptKey,
+      requestId: body.requestId,
+      quantity: body.quantity,
+      priceTier: body.priceTier,
+      sectionId: body.sectionId,
+      allowSplit: body.allowSplit,
+    });
+    if (!result.ok && result.reason === "too_fast") c.header("Retry-After", String(ATTEMPT_INTERVAL_MS / 1000));
+    return c.json({ hold: holdJson(holdOrThrow(result)) }, 201);
+  },
+);
+
+fans.openapi(
+  createRoute({
+    method: "get",
+    path: "/events/{id}/holds",
+    summary: "Your holds at this event",
+    security: [{ fanSession: [] }],
+    request: { params: eventParam },
+    responses: { 200: jsonResponse(z.object({ holds: z.array(holdSchema) }), "Your holds, newest first."), ...errorResponses(400, 401, 404) },
+  }),
+  async (c) => {
+    const holds = await (await inventory(c, c.req.valid("param").id)).accountHolds(c.var.fan.accountId);
+    c.header("Cache-Control", "no-store");
+    return c.json({ holds: holds.map(holdJson) }, 200);
+  },
+);
+
+fans.openapi(
+  createRoute({
+    method: "get",
+    path: "/events/{id}/holds/{holdId}",
+    summary: "One of your holds",
+    security: [{ fanSession: [] }],
+    request: { params: holdParams },
+    responses: { 200: jsonResponse(z.object({ hold: holdSchema }), "The hold."), ...errorResponses(400, 401, 404) },
+  }),
+  async (c) => {
+    const { id, holdId } = c.req.valid("param");
+    const hold = await (await inventory(c, id)).getHold(holdId, c.var.fan.accountId);
+    if (!hold) throw new ApiError(404, "hold_not_found", FAILURE_MESSAGES.hold_not_found);
+    c.header("Cache-Control", "no-store");
+    return c.json({ hold: holdJson(hold) }, 200);
+  },
+);
+
+fans.openapi(
+  createRoute({
+    method: "delete",
+    path: "/events/{id}/holds/{holdId}",
+    summary: "Release one of your holds",
+    security: [{ fanSession: [] }],
+    request: { params: holdParams },
+    responses: { 200: jsonResponse(z.object({ hold: holdSchema }), "The released hold."), ...errorResponses(400, 401, 404, 409) },
+  }),
+  async (c) => {
+    const { id, holdId } = c.req.valid("param");
+    const result = await (await inventory(c, id)).release({ accountId: c.var.fan.accountId, requestId: crypto.randomUUID(), holdId });
+    return c.json({ hold: holdJson(holdOrThrow(result)) }, 200);
   },
 );

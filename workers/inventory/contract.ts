@@ -1,0 +1,168 @@
+/**
+ * The seat-inventory contract. Two implementations keep it, chosen per event by
+ * its demand class: the `EventInventory` Durable Object (hot events) and
+ * `PostgresInventory` (calm events, optimistic locking). One contract test
+ * suite runs against both.
+ */
+
+/** Why a hold, release or confirmation was refused. Each maps to its own HTTP status and code. */
+export type InventoryFailure =
+  /** A requested seat is held or sold by someone else (409). */
+  | "seat_taken"
+  /** Nothing (or not enough) left in the requested tier/section (409). */
+  | "sold_out"
+  /** The account's live holds plus purchases would exceed the event's purchase limit (409). */
+  | "over_limit"
+  /** Another hold attempt with the same attempt key within 5 s (429). */
+  | "too_fast"
+  /** The hold expired or was released before it could be confirmed (409). */
+  | "hold_expired"
+  /** No such hold for this account (404). */
+  | "hold_not_found"
+  /** The hold is already paid for and cannot be released (409). */
+  | "hold_confirmed"
+  /** A seat index that does not exist, a GA section asked for by seat, or a filter that matches nothing (400). */
+  | "invalid_seat"
+  /** The event is not on sale (not yet open, ended, cancelled, or not prepared) (409). */
+  | "not_on_sale";
+
+/** Minimum spacing between two hold attempts with the same attempt key. */
+export const ATTEMPT_INTERVAL_MS = 5_000;
+/** Random extra TTL per hold (seed "Staggered TTLs"). */
+export const HOLD_JITTER_MS = 60_000;
+/** Largest best-available request. */
+export const MAX_BEST_AVAILABLE = 8;
+/** Most seats one request may name. */
+export const MAX_SEATS_PER_HOLD = 50;
+
+/** A seat as fans see it. */
+export interface SeatRef {
+  seatIndex: number;
+  section: string;
+  row: string;
+  seat: string;
+  priceTier: string;
+  priceCents: number;
+}
+
+/** General-admission places in a hold. */
+export interface GaRef {
+  sectionId: string;
+  section: string;
+  quantity: number;
+  priceTier: string;
+  priceCents: number;
+}
+
+/** A hold as the inventory reports it. */
+export interface HoldView {
+  holdId: string;
+  eventId: string;
+  accountId: string;
+  status: "live" | "confirmed" | "released" | "expired";
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  createdAt: number;
+  seats: SeatRef[];
+  generalAdmission: GaRef[];
+  totalCents: number;
+}
+
+/** Who is asking, and the keys that make the call idempotent and rate-limited. */
+export interface Caller {
+  accountId: string;
+  /** Unique per logical request: a retry with the same id gets the first result. */
+  requestId: string;
+}
+
+/** Hold these exact seats (interactive seat map). */
+export interface HoldSeatsRequest extends Caller {
+  kind: "seats";
+  /** The admission token's id (or the fan session's id until the waiting room lands). */
+  attemptKey: string;
+  seatIndexes: number[];
+}
+
+/** Hold the best `quantity` places in a price tier or section. */
+export interface HoldBestRequest extends Caller {
+  kind: "best";
+  attemptKey: string;
+  quantity: number;
+  priceTier?: string | undefined;
+  sectionId?: string | undefined;
+  /** Accept seats spread over rows when no adjacent block exists. */
+  allowSplit: boolean;
+}
+
+/** Any hold request. */
+export type HoldRequest = HoldSeatsRequest | HoldBestRequest;
+
+/** The outcome of a hold. */
+export type HoldResult = { ok: true; hold: HoldView } | { ok: false; reason: InventoryFailure; message: string };
+
+/** Release a live hold (its owner only). */
+export interface ReleaseRequest extends Caller {
+  holdId: string;
+}
+
+/** Mark a hold's places sold (after payment). */
+export interface ConfirmRequest {
+  requestId: string;
+  holdId: string;
+  /** Confirm even if the hold lapsed, as long as the same places are still free (paid after expiry). */
+  allowLapsed: boolean;
+}
+
+/** The outcome of a release or confirmation. */
+export type HoldChangeResult = HoldResult;
+
+/** Per-section availability plus a bitmap of every seat (1 = available). */
+export interface Availability {
+  eventId: string;
+  seatCount: number;
+  /** Epoch milliseconds when this was computed. */
+  generatedAt: number;
+  sections: {
+    sectionId: string;
+    label: string;
+    kind: "seated" | "general_admission";
+    priceTier: string | null;
+    capacity: number;
+    available: number;
+  }[];
+  /** ceil(seatCount / 8) bytes, seat i at bit (7 - i % 8) of byte floor(i / 8). */
+  bitmap: Uint8Array;
+}
+
+/** What both inventory implementations do. */
+export interface Inventory {
+  hold(request: HoldRequest): Promise<HoldResult>;
+  release(request: ReleaseRequest): Promise<HoldChangeResult>;
+  confirm(request: ConfirmRequest): Promise<HoldChangeResult>;
+  getHold(holdId: string, accountId?: string): Promise<HoldView | null>;
+  accountHolds(accountId: string): Promise<HoldView[]>;
+  availability(): Promise<Availability>;
+}
+
+/** Human messages for refusals. */
+export const FAILURE_MESSAGES: Record<InventoryFailure, string> = {
+  seat_taken: "One or more of those seats were just taken. Pick other seats or try best available.",
+  sold_out: "Not enough places are left for that request.",
+  over_limit: "That would exceed this event's purchase limit for your account.",
+  too_fast: "One hold attempt per 5 seconds, please wait a moment.",
+  hold_expired: "That hold has expired or was released.",
+  hold_not_found: "No such hold.",
+  hold_confirmed: "That hold is already paid for; ask the organizer for a refund instead.",
+  invalid_seat: "That seat or section does not exist at this event.",
+  not_on_sale: "This event is not on sale right now.",
+};
+
+/** A refusal with its standard message. */
+export function refuse(reason: InventoryFailure, message = FAILURE_MESSAGES[reason]): { ok: false; reason: InventoryFailure; message: string } {
+  return { ok: false, reason, message };
+}
+
+/** Sets seat `index` in a bitmap. */
+export function setBit(bitmap: Uint8Array, index: number): void {
+  bitmap[index >> 3] = (bitmap[index >> 3] ?? 0) | (0x80 >> (index & 7));
+}

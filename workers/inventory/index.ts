@@ -1,0 +1,54 @@
+/**
+ * Picks an event's inventory by its demand class: the `EventInventory`
+ * Durable Object for hot events, Postgres for calm ones.
+ */
+import { eq } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { events } from "../db/schema";
+import { notFound } from "../errors";
+import { PostgresInventory } from "./calm";
+import type { Inventory } from "./contract";
+import { DurableInventory } from "./hot";
+
+/** What routing needs to know about an event. */
+export interface EventRouting {
+  eventId: string;
+  demandClass: "calm" | "hot";
+  status: "draft" | "published" | "cancelled";
+}
+
+const ROUTING_TTL_MS = 5_000;
+/** Per isolate: event routing (briefly cached) and hot objects known to be prepared. */
+const routingCache = new Map<string, { routing: EventRouting; at: number }>();
+const preparedObjects = new Map<string, number>();
+const PREPARED_TTL_MS = 60_000;
+
+/** Forgets cached routing for an event (after an organizer changes it). */
+export function forgetRouting(eventId: string): void {
+  routingCache.delete(eventId);
+  preparedObjects.delete(eventId);
+}
+
+/** Routing data of a published event, or 404. */
+export async function eventRouting(db: Db, eventId: string): Promise<EventRouting> {
+  const cached = routingCache.get(eventId);
+  if (cached && Date.now() - cached.at < ROUTING_TTL_MS) return cached.routing;
+  const [row] = await db.select({ demandClass: events.demandClass, status: events.status }).from(events).where(eq(events.id, eventId));
+  if (!row || row.status === "draft") throw notFound("Event");
+  const routing = { eventId, demandClass: row.demandClass, status: row.status };
+  routingCache.set(eventId, { routing, at: Date.now() });
+  return routing;
+}
+
+/** The inventory serving an event's fans. */
+export async function inventoryFor(options: { env: Env; db: Db; eventId: string; keepAlive: (promise: Promise<unknown>) => void }): Promise<Inventory> {
+  const routing = await eventRouting(options.db, options.eventId);
+  if (routing.demandClass === "calm") return new PostgresInventory(options.db, options.eventId);
+  const preparedAt = preparedObjects.get(options.eventId);
+  if (preparedAt === undefined || Date.now() - preparedAt > PREPARED_TTL_MS) {
+    // Cheap when the object is loaded; rebuilds it from Postgres if its storage was lost.
+    await options.env.EVENT_INVENTORY.getByName(options.eventId).ensurePrepared(options.eventId);
+    preparedObjects.set(options.eventId, Date.now());
+  }
+  return new DurableInventory(options.env.EVENT_INVENTORY, options.eventId, options.keepAlive);
+}
