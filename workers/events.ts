@@ -162,10 +162,10 @@ interface Schedule {
 }
 
 function checkSchedule(s: Schedule): void {
-  const problems: { path: string[]; message: string }[] = [];
-  if (s.saleStartsAt > s.startsAt) problems.push({ path: ["saleStartsAt"], message: "the sale must start before the event does" });
-  if (s.endsAt && s.endsAt <= s.startsAt) problems.push({ path: ["endsAt"], message: "the event must end after it starts" });
-  if (s.saleEndsAt && s.saleEndsAt <= s.saleStartsAt) problems.push({ path: ["saleEndsAt"], message: "the sale must end after it starts" });
+  const problems: { path: string; message: string }[] = [];
+  if (s.saleStartsAt > s.startsAt) problems.push({ path: "saleStartsAt", message: "the sale must start before the event does" });
+  if (s.endsAt && s.endsAt <= s.startsAt) problems.push({ path: "endsAt", message: "the event must end after it starts" });
+  if (s.saleEndsAt && s.saleEndsAt <= s.saleStartsAt) problems.push({ path: "saleEndsAt", message: "the sale must end after it starts" });
   if (problems.length > 0) throw invalidRequest("The event's dates are inconsistent.", problems);
 }
 
@@ -175,9 +175,9 @@ function checkPrices(prices: { priceTier: string }[], venueTiers: string[]): voi
   const unknown = given.filter((tier) => !venueTiers.includes(tier));
   const missing = venueTiers.filter((tier) => !given.includes(tier));
   const problems = [
-    ...duplicates.map((tier) => ({ path: ["prices"], message: `price tier "${tier}" is priced twice` })),
-    ...unknown.map((tier) => ({ path: ["prices"], message: `the venue has no price tier "${tier}"` })),
-    ...missing.map((tier) => ({ path: ["prices"], message: `price tier "${tier}" needs a price` })),
+    ...duplicates.map((tier) => ({ path: "prices", message: `price tier "${tier}" is priced twice` })),
+    ...unknown.map((tier) => ({ path: "prices", message: `the venue has no price tier "${tier}"` })),
+    ...missing.map((tier) => ({ path: "prices", message: `price tier "${tier}" needs a price` })),
   ];
   if (problems.length > 0) throw invalidRequest(`Prices must cover exactly the venue's price tiers: ${venueTiers.join(", ")}.`, problems);
 }
@@ -296,7 +296,10 @@ export async function updateEvent(db: Db, organizerId: string, eventId: string, 
     if (locked.length > 0) {
       throw conflict("sale_in_progress", `The sale has started; ${locked.join(", ")} can no longer change (only ${[...EDITABLE_DURING_SALE].join(", ")}).`);
     }
-    if (input.saleEndsAt && new Date(input.saleEndsAt) <= now) throw invalidRequest("saleEndsAt must be in the future once the sale has started.");
+    if (input.saleEndsAt && new Date(input.saleEndsAt) <= now) {
+      const message = "saleEndsAt must be in the future once the sale has started.";
+      throw invalidRequest(message, [{ path: "saleEndsAt", message }]);
+    }
   }
   const schedule = {
     startsAt: input.startsAt ? new Date(input.startsAt) : event.startsAt,
