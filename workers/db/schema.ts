@@ -12,6 +12,8 @@ import {
   check,
   index,
   integer,
+  jsonb,
+  boolean,
   pgTable,
   primaryKey,
   text,
@@ -167,6 +169,12 @@ export const events = pgTable(
     /** Seed "Deep Dive 1": calm (< 5x capacity) or hot (>= 5x). */
     demandClass: text("demand_class", { enum: ["calm", "hot"] }).notNull().default("calm"),
     status: text("status", { enum: ["draft", "published", "cancelled"] }).notNull().default("draft"),
+    /** Fans the waiting room admits per second (hot events); operators change it live. */
+    admissionRatePerSecond: integer("admission_rate_per_second").notNull().default(500),
+    /** What the lobby does with accounts sharing a device or IP beyond the limits below. */
+    botPolicy: text("bot_policy", { enum: ["deprioritize", "refuse"] }).notNull().default("deprioritize"),
+    maxAccountsPerDevice: integer("max_accounts_per_device").notNull().default(3),
+    maxAccountsPerIp: integer("max_accounts_per_ip").notNull().default(50),
     /** When the hot inventory was loaded into its Durable Object. */
     inventoryPreparedAt: timestamp("inventory_prepared_at", { withTimezone: true }),
     createdAt: createdAt(),
@@ -180,6 +188,8 @@ export const events = pgTable(
     check("events_decline_retry_range", sql`${t.declineRetrySeconds} between 0 and 600`),
     check("events_lobby_range", sql`${t.lobbyOpensMinutes} between 0 and 1440`),
     check("events_expected_demand_nonnegative", sql`${t.expectedDemand} >= 0`),
+    check("events_admission_rate_positive", sql`${t.admissionRatePerSecond} > 0`),
+    check("events_bot_limits_positive", sql`${t.maxAccountsPerDevice} > 0 and ${t.maxAccountsPerIp} > 0`),
     check("events_sale_before_start", sql`${t.saleStartsAt} <= ${t.startsAt}`),
     check("events_currency_format", sql`${t.currency} ~ '^[A-Z]{3}$'`),
   ],
@@ -437,4 +447,58 @@ export const preRegistrations = pgTable(
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ name: "pre_registrations_pkey", columns: [t.eventId, t.accountId] })],
+);
+
+/**
+ * The last hold attempt per attempt key at a calm event (one per 5 s), so the
+ * limit holds across every Worker. Hot events keep theirs in the Durable Object.
+ */
+export const inventoryAttempts = pgTable(
+  "inventory_attempts",
+  {
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    attemptKey: text("attempt_key").notNull(),
+    lastAt: timestamp("last_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ name: "inventory_attempts_pkey", columns: [t.eventId, t.attemptKey] })],
+);
+
+/**
+ * The first outcome of each hold request at a calm event (a hold id or a
+ * refusal), so a retried request gets the same answer.
+ */
+export const inventoryRequests = pgTable(
+  "inventory_requests",
+  {
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    accountId: uuid("account_id").notNull(),
+    requestId: text("request_id").notNull(),
+    result: jsonb("result").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ name: "inventory_requests_pkey", columns: [t.eventId, t.accountId, t.requestId] })],
+);
+
+/** Lobby accounts flagged as likely bots (shared device or IP), visible to the organizer. */
+export const botFlags = pgTable(
+  "bot_flags",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => events.id, { onDelete: "cascade" }),
+    accountId: uuid("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    reason: text("reason").notNull(),
+    detail: jsonb("detail").notNull().default({}),
+    /** True when the policy moved the account behind everyone; false when it was refused. */
+    deprioritized: boolean("deprioritized").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("bot_flags_event_account_reason_key").on(t.eventId, t.accountId, t.reason), index("bot_flags_event_idx").on(t.eventId, t.createdAt)],
 );

@@ -9,12 +9,17 @@ import { notFound } from "../errors";
 import { PostgresInventory } from "./calm";
 import type { Inventory } from "./contract";
 import { DurableInventory } from "./hot";
+import { withSeatFeed } from "./seat-feed";
 
 /** What routing needs to know about an event. */
 export interface EventRouting {
   eventId: string;
   demandClass: "calm" | "hot";
   status: "draft" | "published" | "cancelled";
+  /** Lobby bot policy: what happens to accounts sharing a device or IP beyond the limits. */
+  botPolicy: "deprioritize" | "refuse";
+  maxAccountsPerDevice: number;
+  maxAccountsPerIp: number;
 }
 
 const ROUTING_TTL_MS = 5_000;
@@ -33,9 +38,18 @@ export function forgetRouting(eventId: string): void {
 export async function eventRouting(db: Db, eventId: string): Promise<EventRouting> {
   const cached = routingCache.get(eventId);
   if (cached && Date.now() - cached.at < ROUTING_TTL_MS) return cached.routing;
-  const [row] = await db.select({ demandClass: events.demandClass, status: events.status }).from(events).where(eq(events.id, eventId));
+  const [row] = await db
+    .select({
+      demandClass: events.demandClass,
+      status: events.status,
+      botPolicy: events.botPolicy,
+      maxAccountsPerDevice: events.maxAccountsPerDevice,
+      maxAccountsPerIp: events.maxAccountsPerIp,
+    })
+    .from(events)
+    .where(eq(events.id, eventId));
   if (!row || row.status === "draft") throw notFound("Event");
-  const routing = { eventId, demandClass: row.demandClass, status: row.status };
+  const routing: EventRouting = { eventId, ...row };
   routingCache.set(eventId, { routing, at: Date.now() });
   return routing;
 }
@@ -43,7 +57,10 @@ export async function eventRouting(db: Db, eventId: string): Promise<EventRoutin
 /** The inventory serving an event's fans. */
 export async function inventoryFor(options: { env: Env; db: Db; eventId: string; keepAlive: (promise: Promise<unknown>) => void }): Promise<Inventory> {
   const routing = await eventRouting(options.db, options.eventId);
-  if (routing.demandClass === "calm") return new PostgresInventory(options.db, options.eventId);
+  if (routing.demandClass === "calm") {
+    const feed = options.env.SEAT_MAP_FEED.getByName(options.eventId);
+    return withSeatFeed(new PostgresInventory(options.db, options.eventId), feed, options.keepAlive);
+  }
   const preparedAt = preparedObjects.get(options.eventId);
   if (preparedAt === undefined || Date.now() - preparedAt > PREPARED_TTL_MS) {
     // Cheap when the object is loaded; rebuilds it from Postgres if its storage was lost.

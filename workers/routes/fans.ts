@@ -6,11 +6,13 @@ import type { Context } from "hono";
 import { eventViewSchema, getEvent, listEvents } from "../events";
 import { requireFan } from "../fan-auth";
 import { ATTEMPT_INTERVAL_MS, FAILURE_MESSAGES, MAX_BEST_AVAILABLE, MAX_SEATS_PER_HOLD } from "../inventory/contract";
-import { ApiError } from "../errors";
+import { ApiError, conflict } from "../errors";
 import { holdJson, holdOrThrow, holdSchema, toBase64 } from "../inventory/http";
-import { inventoryFor } from "../inventory";
-import { errorResponses, jsonBody, jsonResponse } from "../openapi";
+import { eventRouting, inventoryFor } from "../inventory";
+import { errorResponses, errorSchema, jsonBody, jsonResponse } from "../openapi";
 import { createRedis } from "../redis";
+import { createMailer } from "../mailer";
+import { clientIp, redeemSignInCode, requestSignInCode, SIGN_IN_CODE_TTL_MS, type SignInDeps } from "../sign-in";
 
 /** Public event data may be a little stale; the edge absorbs the crowd. */
 const PUBLIC_CACHE = "public, max-age=10, s-maxage=30, stale-while-revalidate=60";
@@ -95,6 +97,18 @@ const requestId = z
 
 function inventory(c: Context<AppEnv>, eventId: string) {
   return inventoryFor({ env: c.env, db: c.var.db, eventId, keepAlive: (promise) => c.executionCtx.waitUntil(promise) });
+}
+
+/** Holding seats of a hot event takes an admission token for that event (the waiting room's). */
+async function inventoryForHold(c: Context<AppEnv>, eventId: string) {
+  const routing = await eventRouting(c.var.db, eventId);
+  if (routing.demandClass === "hot" && c.var.fan.admittedEventId !== eventId) {
+    throw new ApiError(403, "admission_required", "This sale runs through its waiting room: hold seats with the admission token you get when your turn comes.");
+  }
+  if (routing.demandClass === "calm" && c.var.fan.admittedEventId !== undefined && c.var.fan.admittedEventId !== eventId) {
+    throw new ApiError(403, "wrong_event", "That admission token is for another event.");
+  }
+  return inventory(c, eventId);
 }
 
 const availabilitySchema = z
@@ -258,5 +272,106 @@ fans.openapi(
     const { id, holdId } = c.req.valid("param");
     const result = await (await inventory(c, id)).release({ accountId: c.var.fan.accountId, requestId: crypto.randomUUID(), holdId });
     return c.json({ hold: holdJson(holdOrThrow(result)) }, 200);
+  },
+);
+
+// ------------------------------------------------------------------ live seat map
+
+fans.openapi(
+  createRoute({
+    method: "get",
+    path: "/events/{id}/seat-feed",
+    summary: "Live seat changes of a calm event (WebSocket)",
+    description:
+      'Send `Upgrade: websocket`. The first message is `{"type":"hello","at":ms,"recent":[[seatIndex,0|1],...]}`: fetch the availability bitmap, ' +
+      'overlay `recent`, then apply each `{"type":"seats","changes":[[seatIndex,0|1],...],"at":ms}` (1 = available), at most about 10 a second. ' +
+      'Send "ping" to get "pong". Hot events have no feed: poll availability.',
+    request: { params: eventParam },
+    responses: {
+      101: { description: "Switching to the WebSocket." },
+      ...errorResponses(400, 404, 409),
+      426: jsonResponse(errorSchema, "Not a WebSocket upgrade."),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
+      c.header("Upgrade", "websocket");
+      throw new ApiError(426, "upgrade_required", "The seat feed is a WebSocket: send `Upgrade: websocket`.");
+    }
+    const routing = await eventRouting(c.var.db, id);
+    if (routing.demandClass !== "calm") throw conflict("no_seat_feed", "This event has no live seat feed; poll its availability instead.");
+    return c.env.SEAT_MAP_FEED.getByName(id).fetch(c.req.raw);
+  },
+);
+
+// ------------------------------------------------------------------ sign-in by emailed code
+
+const emailSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.email().max(254))
+  .openapi({ format: "email", example: "fan@example.com", description: "Trimmed and lower-cased before use." });
+
+const tooManySignIns = jsonResponse(errorSchema, "`rate_limited`: too many requests from this address or for this email; see Retry-After.");
+
+function signInDeps(c: Context<AppEnv>): SignInDeps {
+  return { redis: createRedis(c.var.config), db: c.var.db, mailer: createMailer(c.var.config), signingKey: c.env.TOKEN_SIGNING_KEY };
+}
+
+function rateLimited(c: Context<AppEnv>, retryAfterSeconds: number): never {
+  c.header("Retry-After", String(retryAfterSeconds));
+  throw new ApiError(429, "rate_limited", `Too many sign-in requests; try again in ${retryAfterSeconds} s.`);
+}
+
+fans.openapi(
+  createRoute({
+    method: "post",
+    path: "/auth/code",
+    summary: "Email a one-time sign-in code",
+    description:
+      "Always 202 for a well-formed address, whether or not it has an account (accounts are created on first sign-in). " +
+      "The 6-digit code works once, for 10 minutes; 5 wrong tries burn it; asking again replaces it.",
+    request: { body: jsonBody(z.strictObject({ email: emailSchema })) },
+    responses: {
+      202: jsonResponse(z.object({ expiresInSeconds: z.number() }), "A code is on its way."),
+      ...errorResponses(400),
+      429: tooManySignIns,
+      503: jsonResponse(errorSchema, "`mail_unavailable`: the email could not be sent; try again."),
+    },
+  }),
+  async (c) => {
+    const result = await requestSignInCode(signInDeps(c), { email: c.req.valid("json").email, ip: clientIp(c.req.raw.headers) });
+    c.header("Cache-Control", "no-store");
+    if (!result.ok && result.reason === "rate_limited") rateLimited(c, result.retryAfterSeconds);
+    if (!result.ok) throw new ApiError(503, "mail_unavailable", "We could not send the code just now; please try again in a minute.");
+    return c.json({ expiresInSeconds: SIGN_IN_CODE_TTL_MS / 1000 }, 202);
+  },
+);
+
+fans.openapi(
+  createRoute({
+    method: "post",
+    path: "/auth/session",
+    summary: "Exchange an emailed code for a fan session",
+    description: "Send the token as `Authorization: Bearer <token>` to the fan routes.",
+    request: {
+      body: jsonBody(z.strictObject({ email: emailSchema, code: z.string().trim().regex(/^\d{6}$/, "Expected the 6 digits from the email.").openapi({ example: "042817" }) })),
+    },
+    responses: {
+      200: jsonResponse(z.object({ token: z.string(), accountId: z.uuid(), expiresAt: z.string() }), "Signed in."),
+      ...errorResponses(400),
+      401: jsonResponse(errorSchema, "`invalid_code`: wrong, expired or used up; ask for a new code."),
+      429: tooManySignIns,
+    },
+  }),
+  async (c) => {
+    const { email, code } = c.req.valid("json");
+    const result = await redeemSignInCode(signInDeps(c), { email, code, ip: clientIp(c.req.raw.headers) });
+    c.header("Cache-Control", "no-store");
+    if (!result.ok && result.reason === "rate_limited") rateLimited(c, result.retryAfterSeconds);
+    if (!result.ok) throw new ApiError(401, "invalid_code", "That code is wrong, expired or used up; ask for a new one.");
+    return c.json({ token: result.token, accountId: result.accountId, expiresAt: new Date(result.expiresAt).toISOString() }, 200);
   },
 );
