@@ -26,9 +26,12 @@ import {
   type SeatRef,
 } from "../workers/inventory/contract";
 import { SeatMap } from "../workers/inventory/seat-map";
+import type { AdmissionGrant } from "./waiting-room";
 import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, migrateInventorySchema } from "./inventory-schema";
 import { loadInventoryConfig, loadInventorySnapshot, markInventoryPrepared, mirrorHolds, type InventoryConfig, type InventorySnapshot, type MirroredHold } from "./inventory-postgres";
 
+/** An admitted fan's promised share is freed if they have not held within this time. */
+export const ADMISSION_PROMISE_MS = 10 * 60 * 1000;
 /** How soon changed holds reach Postgres. */
 const MIRROR_DELAY_MS = 1_000;
 /** Retry delay when Postgres is unreachable. */
@@ -192,7 +195,11 @@ export class EventInventory extends DurableObject<Env> {
       this.loaded = undefined; // the transaction rolled back: rebuild the cache from SQLite
       throw error;
     }
-    if (result.ok) for (const seat of result.hold.seats) state.seatMap.setFree(seat.seatIndex, false);
+    if (result.ok) {
+      for (const seat of result.hold.seats) state.seatMap.setFree(seat.seatIndex, false);
+      // The fan's promised share (if the waiting room admitted them) is now real holds.
+      this.sql.exec("DELETE FROM promises WHERE account_id = ?", request.accountId);
+    }
     return result;
   }
 
@@ -296,10 +303,16 @@ export class EventInventory extends DurableObject<Env> {
   release(request: ReleaseRequest): HoldChangeResult {
     const state = this.loadedOrUndefined();
     if (!state) return refuse("hold_not_found");
+    const now = Date.now();
+    // A hold past its time is expired, not released, whether or not the alarm has run yet.
+    this.releaseDueHolds(state, now);
     const hold = this.holdRow(request.holdId);
     if (!hold || hold.account_id !== request.accountId) return refuse("hold_not_found");
     if (hold.status === "confirmed") return refuse("hold_confirmed");
-    if (hold.status === "live") this.endHold(state, hold.hold_id, "released", Date.now());
+    if (hold.status === "live") {
+      this.endHold(state, hold.hold_id, "released", now);
+      void this.scheduleAlarm(now + MIRROR_DELAY_MS); // Postgres hears of the release
+    }
     const view = this.holdView(hold.hold_id);
     return view ? { ok: true, hold: view } : refuse("hold_not_found");
   }
@@ -321,6 +334,8 @@ export class EventInventory extends DurableObject<Env> {
       const seats = this.seatsOfHold(hold.hold_id);
       const ga = this.gaOfHold(hold.hold_id);
       if (lapsed && !this.stillFree(state, seats, ga)) return refuse("hold_expired", "That hold lapsed and its places were taken by someone else.");
+      // A lapsed hold no longer counts towards the limit: the account may have held other places since.
+      if (lapsed && this.placesUsed(hold.account_id) + hold.places > state.config.purchaseLimit) return refuse("over_limit");
       this.ctx.storage.transactionSync(() => {
         const list = JSON.stringify(seats);
         const sold = this.sql.exec(
@@ -390,6 +405,37 @@ export class EventInventory extends DurableObject<Env> {
         };
       });
     return { eventId: state.config.eventId, seatCount: state.seatCount, generatedAt: Date.now(), sections, bitmap };
+  }
+
+  /**
+   * The waiting room asks to admit these accounts, in queue order. Each is
+   * promised what it may still buy (purchase limit minus what it holds or
+   * bought) as long as unpromised places remain, so admission never outruns
+   * the inventory; at the tail, one fan at a time. Returns how many of the
+   * prefix were granted and where the inventory stands.
+   */
+  grantAdmissions(accountIds: string[]): AdmissionGrant {
+    const state = this.loadedOrUndefined();
+    if (!state) return { granted: 0, available: 0, held: 0, soldOut: false };
+    const now = Date.now();
+    this.releaseDueHolds(state, now);
+    this.sql.exec("DELETE FROM promises WHERE expires_at <= ?", now);
+    const available = this.availablePlaces(state);
+    let promised = this.sql.exec<{ n: number }>("SELECT coalesce(sum(places), 0) AS n FROM promises").one().n;
+    let granted = 0;
+    for (const accountId of accountIds) {
+      const need = Math.max(0, state.config.purchaseLimit - this.placesUsed(accountId));
+      const free = available - promised;
+      if (need > 0 && free < need && !(promised === 0 && free > 0)) break;
+      if (need > 0) {
+        const places = Math.min(need, Math.max(free, 0));
+        this.sql.exec("INSERT OR REPLACE INTO promises (account_id, places, expires_at) VALUES (?, ?, ?)", accountId, places, now + ADMISSION_PROMISE_MS);
+        promised += places;
+      }
+      granted++;
+    }
+    const held = this.sql.exec<{ n: number }>("SELECT coalesce(sum(places), 0) AS n FROM holds WHERE status = 'live'").one().n;
+    return { granted, available, held, soldOut: available === 0 && held === 0 };
   }
 
   /** Drains the record of places returned to the pool (the waitlist's hook). */

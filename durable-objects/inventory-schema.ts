@@ -63,6 +63,9 @@ const STATEMENTS = [
   `CREATE INDEX IF NOT EXISTS requests_by_age ON requests (created_at)`,
   // Last hold attempt per attempt key (one per 5 s).
   `CREATE TABLE IF NOT EXISTS attempts (attempt_key TEXT PRIMARY KEY, last_at INTEGER NOT NULL)`,
+  // Places promised to fans the waiting room admitted who have not held yet (they expire when idle).
+  `CREATE TABLE IF NOT EXISTS promises (account_id TEXT PRIMARY KEY, places INTEGER NOT NULL, expires_at INTEGER NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS promises_by_expiry ON promises (expires_at)`,
   // Places returned to the pool, for the waitlist to offer (an outbox, drained by takeReturns).
   `CREATE TABLE IF NOT EXISTS returns (id INTEGER PRIMARY KEY AUTOINCREMENT, hold_id TEXT NOT NULL, places INTEGER NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL)`,
 ];

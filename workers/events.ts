@@ -36,6 +36,10 @@ const eventFields = {
   demandClass: z.enum(["calm", "hot"]),
   status: z.enum(["draft", "published"]),
   prices: z.array(priceSchema).min(1).max(100),
+  admissionRatePerSecond: z.number().int().min(1).max(100_000),
+  botPolicy: z.enum(["deprioritize", "refuse"]),
+  maxAccountsPerDevice: z.number().int().min(1).max(1_000),
+  maxAccountsPerIp: z.number().int().min(1).max(100_000),
 };
 
 /** Body of `POST /admin/events`. */
@@ -57,6 +61,10 @@ export const createEventSchema = z
     demandClass: eventFields.demandClass.optional(),
     status: eventFields.status.optional(),
     prices: eventFields.prices,
+    admissionRatePerSecond: eventFields.admissionRatePerSecond.optional(),
+    botPolicy: eventFields.botPolicy.optional(),
+    maxAccountsPerDevice: eventFields.maxAccountsPerDevice.optional(),
+    maxAccountsPerIp: eventFields.maxAccountsPerIp.optional(),
   })
   .openapi("CreateEvent");
 
@@ -78,6 +86,10 @@ export const updateEventSchema = z
     demandClass: eventFields.demandClass.optional(),
     status: eventFields.status.optional(),
     prices: eventFields.prices.optional(),
+    admissionRatePerSecond: eventFields.admissionRatePerSecond.optional(),
+    botPolicy: eventFields.botPolicy.optional(),
+    maxAccountsPerDevice: eventFields.maxAccountsPerDevice.optional(),
+    maxAccountsPerIp: eventFields.maxAccountsPerIp.optional(),
   })
   .openapi("UpdateEvent");
 
@@ -85,7 +97,7 @@ type CreateEvent = z.infer<typeof createEventSchema>;
 type UpdateEvent = z.infer<typeof updateEventSchema>;
 
 /** Fields that may still change once a published event's sale has started. */
-const EDITABLE_DURING_SALE = new Set<keyof UpdateEvent>(["name", "description", "endsAt", "saleEndsAt"]);
+const EDITABLE_DURING_SALE = new Set<keyof UpdateEvent>(["name", "description", "endsAt", "saleEndsAt", "admissionRatePerSecond", "botPolicy", "maxAccountsPerDevice", "maxAccountsPerIp"]);
 
 /** An event as the APIs show it. */
 export const eventViewSchema = z
@@ -107,6 +119,10 @@ export const eventViewSchema = z
     expectedDemand: z.number(),
     demandClass: z.enum(["calm", "hot"]),
     status: z.enum(["draft", "published", "cancelled"]),
+    admissionRatePerSecond: z.number(),
+    botPolicy: z.enum(["deprioritize", "refuse"]),
+    maxAccountsPerDevice: z.number(),
+    maxAccountsPerIp: z.number(),
     saleState: z.enum(["upcoming", "on_sale", "ended", "cancelled"]),
     capacity: z.number(),
     prices: z.array(priceSchema),
@@ -146,6 +162,10 @@ function toView(event: EventRow, venue: { name: string; capacity: number }, pric
     expectedDemand: event.expectedDemand,
     demandClass: event.demandClass,
     status: event.status,
+    admissionRatePerSecond: event.admissionRatePerSecond,
+    botPolicy: event.botPolicy,
+    maxAccountsPerDevice: event.maxAccountsPerDevice,
+    maxAccountsPerIp: event.maxAccountsPerIp,
     saleState: saleState(event, now),
     capacity: venue.capacity,
     prices,
@@ -215,6 +235,10 @@ export async function createEvent(db: Db, organizerId: string, input: CreateEven
         expectedDemand,
         demandClass: input.demandClass ?? classifyDemand(expectedDemand, venue.capacity),
         status: input.status,
+        admissionRatePerSecond: input.admissionRatePerSecond,
+        botPolicy: input.botPolicy,
+        maxAccountsPerDevice: input.maxAccountsPerDevice,
+        maxAccountsPerIp: input.maxAccountsPerIp,
       })
       .returning({ id: events.id });
     if (!event) throw new Error("event insert returned nothing");

@@ -1,12 +1,14 @@
 /**
- * Who a fan is on the booking API. Today a signed fan session (audience
- * "fan"); the waiting room's admission token slots in here, giving the same
- * `{ accountId, attemptKey }` with the token id as the attempt key.
+ * Who a fan is on the booking API: a signed fan session (audience "fan"), or
+ * an admission token from the waiting room (audience "admission", bound to one
+ * event). Either gives `{ accountId, attemptKey }` with the token id as the
+ * attempt key; an admission also names the event it admits to.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./app";
 import { ApiError } from "./errors";
 import { signToken, verifyToken } from "./tokens";
+import { ADMISSION_AUDIENCE } from "./waiting-room/tokens";
 
 /** The audience of fan session tokens. */
 export const FAN_SESSION_AUDIENCE = "fan";
@@ -17,6 +19,8 @@ export interface FanIdentity {
   accountId: string;
   /** Rate-limit key for hold attempts: the token's id. */
   attemptKey: string;
+  /** Set for admission tokens: the one event they admit to. */
+  admittedEventId?: string | undefined;
 }
 
 /** Verified tokens, so a fan's repeated calls cost one signature check (bounded, per isolate). */
@@ -42,8 +46,10 @@ export const requireFan: MiddlewareHandler<AppEnv> = async (c, next) => {
   let identity: FanIdentity;
   let expiresAt: number;
   try {
-    const claims = await verifyToken(c.env.TOKEN_SIGNING_KEY, token, FAN_SESSION_AUDIENCE);
-    identity = { accountId: claims.sub, attemptKey: claims.jti };
+    const claims = await verifyToken(c.env.TOKEN_SIGNING_KEY, token, [FAN_SESSION_AUDIENCE, ADMISSION_AUDIENCE]);
+    const admission = claims.aud === ADMISSION_AUDIENCE || (Array.isArray(claims.aud) && claims.aud.includes(ADMISSION_AUDIENCE));
+    if (admission && typeof claims.eid !== "string") throw new Error("admission token without an event");
+    identity = { accountId: claims.sub, attemptKey: claims.jti, admittedEventId: admission ? String(claims.eid) : undefined };
     expiresAt = (claims.exp ?? 0) * 1000;
   } catch {
     throw new ApiError(401, "invalid_token", "That session token is invalid or expired; sign in again.");

@@ -70,7 +70,7 @@ export async function signToken(
 }
 
 /** Verifies a token for `audience`; throws on anything wrong (signature, alg, kid, expiry, audience). */
-export async function verifyToken(raw: string | undefined, token: string, audience: string): Promise<JWTPayload & { sub: string; jti: string }> {
+export async function verifyToken(raw: string | undefined, token: string, audience: string | string[]): Promise<JWTPayload & { sub: string; jti: string }> {
   const ring = await keyRing(raw);
   const { payload } = await jwtVerify(
     token,

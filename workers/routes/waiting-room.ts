@@ -1,0 +1,162 @@
+/**
+ * The fans' side of the waiting room (hot events): join the lobby, poll the
+ * published queue state, exchange the lobby ticket for an admission token.
+ * Mounted at /api beside the other fan routes.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { routeGroup } from "../app";
+import { ApiError } from "../errors";
+import { requireFan } from "../fan-auth";
+import { eventRouting } from "../inventory";
+import { errorResponses, jsonBody, jsonResponse } from "../openapi";
+import { signToken, verifyToken } from "../tokens";
+import { screenLobbyJoin } from "../waiting-room/bot-defense";
+import { LOBBY_AUDIENCE, signAdmissionToken } from "../waiting-room/tokens";
+import { queueStateKey, type QueueState } from "../waiting-room/queue-state";
+
+export const waitingRoom = routeGroup();
+
+const eventParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+
+/** Queue state is polled by every waiting fan: one edge-cached KV read per second per location, never the room itself. */
+const QUEUE_CACHE_SECONDS = 1;
+
+async function readQueueState(kv: KVNamespace, eventId: string): Promise<QueueState | null> {
+  return kv.get<QueueState>(queueStateKey(eventId), { type: "json" });
+}
+
+async function hotEvent(c: Parameters<Parameters<typeof waitingRoom.openapi>[1]>[0], eventId: string): Promise<void> {
+  const routing = await eventRouting(c.var.db, eventId);
+  if (routing.demandClass !== "hot") throw new ApiError(409, "no_waiting_room", "This event has no waiting room: book directly.");
+}
+
+waitingRoom.use("/events/:id/lobby", requireFan);
+waitingRoom.use("/events/:id/admission", requireFan);
+
+const lobbySchema = z
+  .object({
+    ticket: z.string().openapi({ description: "Signed lobby ticket carrying your random order key; keep it to exchange for admission." }),
+    orderKey: z.number(),
+    block: z.enum(["lobby", "late", "flagged"]),
+    joinedAt: z.string(),
+    rejoined: z.boolean(),
+  })
+  .openapi("LobbyTicket");
+
+waitingRoom.openapi(
+  createRoute({
+    method: "post",
+    path: "/events/{id}/lobby",
+    summary: "Join the lobby of a hot event (once per account; joining again returns the same ticket)",
+    security: [{ fanSession: [] }],
+    request: {
+      params: eventParam,
+      body: jsonBody(
+        z.strictObject({
+          turnstileToken: z.string().min(1).max(2048),
+          deviceId: z.string().min(8).max(128).regex(/^[A-Za-z0-9_-]+$/).optional().openapi({ description: "A hash of the client's fingerprint." }),
+        }),
+      ),
+    },
+    responses: { 200: jsonResponse(lobbySchema, "Your place in line."), ...errorResponses(400, 401, 404, 409) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    await hotEvent(c, id);
+    const { accountId } = c.var.fan;
+    const screening = await screenLobbyJoin(c, { eventId: id, accountId, turnstileToken: body.turnstileToken, deviceId: body.deviceId });
+    const room = c.env.WAITING_ROOM.getByName(id);
+    const joined = await room.join(id, accountId, screening.flag);
+    if (!joined.ok) {
+      const messages = { lobby_closed: "The lobby is not open yet.", sale_ended: "The sale has ended.", refused: "You cannot join this lobby." } as const;
+      throw new ApiError(409, joined.reason, messages[joined.reason]);
+    }
+    const ticket = await signToken(c.env.TOKEN_SIGNING_KEY, {
+      audience: LOBBY_AUDIENCE,
+      subject: accountId,
+      ttlSeconds: Math.max(60, Math.ceil((joined.saleEndsAt - Date.now()) / 1000)),
+      claims: { eid: id, key: joined.orderKey },
+    });
+    c.header("Cache-Control", "no-store");
+    return c.json({ ticket, orderKey: joined.orderKey, block: joined.block, joinedAt: new Date(joined.joinedAt).toISOString(), rejoined: joined.rejoined }, 200);
+  },
+);
+
+const queueStateSchema = z
+  .object({
+    eventId: z.string(),
+    threshold: z.number(),
+    admitted: z.number(),
+    entrants: z.object({ lobby: z.number(), late: z.number(), flagged: z.number() }),
+    quantiles: z.array(z.number()),
+    ratePerSecond: z.number(),
+    paused: z.boolean(),
+    soldOut: z.boolean(),
+    available: z.number(),
+    held: z.number(),
+    saleStartsAt: z.number(),
+    saleEndsAt: z.number(),
+    updatedAt: z.number(),
+  })
+  .openapi("QueueState");
+
+waitingRoom.openapi(
+  createRoute({
+    method: "get",
+    path: "/events/{id}/queue",
+    summary: "The published queue state (poll it; compute your position from your ticket's order key)",
+    request: { params: eventParam },
+    responses: { 200: jsonResponse(queueStateSchema, "Edge-cached for 1 s."), ...errorResponses(400, 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const state = await readQueueState(c.env.QUEUE_STATE, id);
+    if (!state) throw new ApiError(404, "queue_not_open", "This event's queue is not open (yet).");
+    c.header("Cache-Control", `public, max-age=${QUEUE_CACHE_SECONDS}, s-maxage=${QUEUE_CACHE_SECONDS}`);
+    return c.json(state, 200);
+  },
+);
+
+waitingRoom.openapi(
+  createRoute({
+    method: "post",
+    path: "/events/{id}/admission",
+    summary: "Exchange your lobby ticket for an admission token once your order key is admitted",
+    security: [{ fanSession: [] }],
+    request: { params: eventParam, body: jsonBody(z.strictObject({ ticket: z.string().min(1).max(4096) })) },
+    responses: {
+      200: jsonResponse(z.object({ token: z.string(), expiresAt: z.string() }).openapi("Admission"), "Book with this token for 15 minutes."),
+      ...errorResponses(400, 401, 404, 409),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { accountId } = c.var.fan;
+    let key: number;
+    try {
+      const claims = await verifyToken(c.env.TOKEN_SIGNING_KEY, c.req.valid("json").ticket, LOBBY_AUDIENCE);
+      if (claims.eid !== id || claims.sub !== accountId || typeof claims.key !== "number") throw new Error("ticket for another event or account");
+      key = claims.key;
+    } catch {
+      throw new ApiError(401, "invalid_ticket", "That lobby ticket is invalid, expired, or not yours for this event.");
+    }
+    // Most fans ask too early: the published state answers them without the room.
+    const state = await readQueueState(c.env.QUEUE_STATE, id);
+    if (state && !state.soldOut && key > state.threshold) {
+      throw new ApiError(409, "not_admitted_yet", "Not your turn yet; keep watching the queue.");
+    }
+    const exchange = await c.env.WAITING_ROOM.getByName(id).exchange(accountId, key);
+    if (!exchange.ok) {
+      const messages = {
+        not_admitted_yet: "Not your turn yet; keep watching the queue.",
+        not_in_lobby: "That ticket is no longer in this queue.",
+        sold_out: "Sold out: join the waitlist to hear about returned seats.",
+      } as const;
+      throw new ApiError(409, exchange.reason, messages[exchange.reason]);
+    }
+    const token = await signAdmissionToken(c.env.TOKEN_SIGNING_KEY, { accountId, eventId: id, admissionId: exchange.admissionId, expiresAt: exchange.expiresAt });
+    c.header("Cache-Control", "no-store");
+    return c.json({ token, expiresAt: new Date(exchange.expiresAt).toISOString() }, 200);
+  },
+);

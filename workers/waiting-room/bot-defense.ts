@@ -1,0 +1,98 @@
+/**
+ * Lobby defenses (seed "Deep Dive 2"): rate limits per IP and account, a
+ * Turnstile check, and device signals counted in Redis. An event's policy
+ * decides what happens to accounts that share one device or IP beyond its
+ * limits: moved behind everyone ("deprioritize") or kept out ("refuse").
+ * Every flag is recorded in Postgres for the organizer.
+ */
+import { Ratelimit } from "@upstash/ratelimit";
+import type { Context } from "hono";
+import type { AppEnv } from "../app";
+import { botFlags } from "../db/schema";
+import { ApiError } from "../errors";
+import { eventRouting } from "../inventory";
+import { createRedis } from "../redis";
+import { verifyTurnstile } from "../turnstile";
+
+/** Keys of the device-signal sets in Redis; they outlive any sale. */
+const SIGNAL_TTL_SECONDS = 3 * 24 * 3600;
+
+const ephemeralCache = new Map<string, number>();
+let limiters: { ip: Ratelimit; account: Ratelimit } | undefined;
+
+function lobbyLimiters(c: Context<AppEnv>) {
+  limiters ??= {
+    ip: new Ratelimit({ redis: createRedis(c.var.config), limiter: Ratelimit.slidingWindow(30, "60 s"), prefix: "rl:lobby:ip", ephemeralCache }),
+    account: new Ratelimit({ redis: createRedis(c.var.config), limiter: Ratelimit.slidingWindow(5, "60 s"), prefix: "rl:lobby:account", ephemeralCache }),
+  };
+  return limiters;
+}
+
+/** The client's IP as Cloudflare reports it. */
+export function clientIp(c: Context<AppEnv>): string {
+  return c.req.header("CF-Connecting-IP") ?? "unknown";
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 32);
+}
+
+/** What the screening decided: join normally, or join flagged (behind everyone). */
+export interface Screening {
+  flag: string | undefined;
+}
+
+/**
+ * Screens a lobby join. Throws 429 over the rate limits, 400 when Turnstile
+ * fails, 403 when the event refuses flagged accounts; otherwise says whether
+ * the account joins flagged.
+ */
+export async function screenLobbyJoin(
+  c: Context<AppEnv>,
+  join: { eventId: string; accountId: string; turnstileToken: string; deviceId?: string | undefined },
+): Promise<Screening> {
+  const ip = clientIp(c);
+  const { ip: ipLimit, account: accountLimit } = lobbyLimiters(c);
+  const [byIp, byAccount] = await Promise.all([ipLimit.limit(`${join.eventId}:${ip}`), accountLimit.limit(`${join.eventId}:${join.accountId}`)]);
+  if (!byIp.success || !byAccount.success) {
+    const reset = Math.max(byIp.success ? 0 : byIp.reset, byAccount.success ? 0 : byAccount.reset);
+    c.header("Retry-After", String(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
+    throw new ApiError(429, "rate_limited", "Too many attempts to join; wait a moment.");
+  }
+  const turnstile = await verifyTurnstile(c.env, join.turnstileToken, ip);
+  if (!turnstile.success) throw new ApiError(400, "turnstile_failed", "The human check failed or expired; please try it again.");
+
+  const routing = await eventRouting(c.var.db, join.eventId);
+  const device = join.deviceId ?? `ipua-${await sha256Hex(`${ip}|${c.req.header("User-Agent") ?? ""}`)}`;
+  const redis = createRedis(c.var.config);
+  const deviceKey = `lobby:${join.eventId}:device:${device}`;
+  const ipKey = `lobby:${join.eventId}:ip:${ip}`;
+  const counts = await redis
+    .pipeline()
+    .sadd(deviceKey, join.accountId)
+    .scard(deviceKey)
+    .expire(deviceKey, SIGNAL_TTL_SECONDS)
+    .sadd(ipKey, join.accountId)
+    .scard(ipKey)
+    .expire(ipKey, SIGNAL_TTL_SECONDS)
+    .exec<[number, number, number, number, number, number]>();
+  const perDevice = counts[1];
+  const perIp = counts[4];
+  const reason = perDevice > routing.maxAccountsPerDevice ? "shared_device" : perIp > routing.maxAccountsPerIp ? "shared_ip" : undefined;
+  if (!reason) return { flag: undefined };
+
+  const members = await redis.smembers(reason === "shared_device" ? deviceKey : ipKey);
+  const detail = { device, ip, accounts: members.length, userAgent: c.req.header("User-Agent") ?? "" };
+  await c.var.db
+    .insert(botFlags)
+    .values(members.map((accountId) => ({ eventId: join.eventId, accountId, reason, detail, deprioritized: routing.botPolicy === "deprioritize" })))
+    .onConflictDoNothing();
+  const room = c.env.WAITING_ROOM.getByName(join.eventId);
+  if (routing.botPolicy === "refuse") {
+    await room.remove(members);
+    throw new ApiError(403, "refused", "Too many accounts joined from this device or network; this sale does not admit them.");
+  }
+  await room.flag(members, reason);
+  return { flag: reason };
+}

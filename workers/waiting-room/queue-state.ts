@@ -1,0 +1,60 @@
+/**
+ * The published queue document: one small JSON per event, written by the
+ * waiting room each tick and read by every waiting fan from the edge. A fan
+ * places its own order key against it; nothing per fan is stored or served.
+ */
+
+/** Keys below this are the lobby block: uniformly random, so their order is a fair shuffle. */
+export const LOBBY_BLOCK_SIZE = 2 ** 51;
+/** Arrivals after the sale starts: this plus their arrival number. */
+export const LATE_BLOCK_START = 2 ** 51;
+/** Accounts flagged as likely bots (policy "deprioritize"): behind everyone. */
+export const FLAGGED_BLOCK_START = 2 ** 52;
+
+/** The published state of one event's queue. */
+export interface QueueState {
+  eventId: string;
+  /** Fans with order key <= threshold are admitted (-1: nobody yet). */
+  threshold: number;
+  admitted: number;
+  entrants: { lobby: number; late: number; flagged: number };
+  /** Lobby keys at evenly spaced ranks (the key distribution). */
+  quantiles: number[];
+  ratePerSecond: number;
+  paused: boolean;
+  soldOut: boolean;
+  /** Places neither held nor sold, as of the last tick (-1: unknown yet). */
+  available: number;
+  held: number;
+  saleStartsAt: number;
+  saleEndsAt: number;
+  updatedAt: number;
+}
+
+/** The KV key of an event's queue document. */
+export function queueStateKey(eventId: string): string {
+  return `queue:${eventId}`;
+}
+
+/** How many fans are ahead of `orderKey` (estimated from the quantiles in the lobby block, exact after it). */
+export function fansAhead(state: QueueState, orderKey: number): number {
+  const { lobby, late } = state.entrants;
+  let ahead: number;
+  if (orderKey < LATE_BLOCK_START) {
+    const q = state.quantiles;
+    if (q.length === 0) ahead = 0;
+    else {
+      const step = lobby / q.length;
+      let below = 0;
+      while (below < q.length && (q[below] ?? Infinity) < orderKey) below++;
+      const low = below === 0 ? 0 : (q[below - 1] ?? 0);
+      const high = below < q.length ? (q[below] ?? LATE_BLOCK_START) : LATE_BLOCK_START;
+      ahead = Math.round(step * (below + (orderKey - low) / Math.max(1, high - low)));
+    }
+  } else if (orderKey < FLAGGED_BLOCK_START) {
+    ahead = lobby + (orderKey - LATE_BLOCK_START);
+  } else {
+    ahead = lobby + late + (orderKey - FLAGGED_BLOCK_START);
+  }
+  return Math.max(0, ahead - state.admitted);
+}
