@@ -1,9 +1,14 @@
-/** The Worker's entry: composes the app from its route groups and exports the Durable Objects. */
+/** The Worker's entry: composes the app, the queue consumers and the cron, and exports the Durable Objects. */
 import { createApp } from "./app";
+import { runScheduledJobs } from "./checkout/cron";
+import { handleDeadLetters, handleSalesBatch } from "./checkout/sales-consumer";
 import { admin } from "./routes/admin";
+import { checkout } from "./routes/checkout";
 import { fans } from "./routes/fans";
-import { wellKnown } from "./routes/well-known";
+import { ops } from "./routes/ops";
 import { waitingRoom } from "./routes/waiting-room";
+import { webhooks } from "./routes/webhooks";
+import { wellKnown } from "./routes/well-known";
 
 export { EventInventory } from "../durable-objects/event-inventory";
 export { SeatMapFeed } from "../durable-objects/seat-map-feed";
@@ -12,8 +17,22 @@ export { WaitingRoom } from "../durable-objects/waiting-room";
 const app = createApp((root) => {
   root.route("/api", fans);
   root.route("/api", waitingRoom);
+  root.route("/api", checkout);
   root.route("/admin", admin);
+  root.route("/webhooks", webhooks);
+  root.route("/ops", ops);
   root.route("/.well-known", wellKnown);
 });
 
-export default { fetch: app.fetch } satisfies ExportedHandler<Env>;
+export default {
+  fetch: app.fetch,
+  async queue(batch, env) {
+    if (batch.queue === "ticket-sales") return handleSalesBatch(batch, env);
+    if (batch.queue === "ticket-dead-letters") return handleDeadLetters(batch, env);
+    console.error(JSON.stringify({ level: "error", event: "unknown_queue", queue: batch.queue }));
+    batch.retryAll();
+  },
+  async scheduled(controller, env, ctx) {
+    ctx.waitUntil(runScheduledJobs(env, (promise) => ctx.waitUntil(promise), controller.scheduledTime));
+  },
+} satisfies ExportedHandler<Env>;

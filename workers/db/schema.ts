@@ -334,6 +334,8 @@ export const orders = pgTable(
     status: text("status", { enum: ["confirmed", "refunded", "cancelled"] }).notNull().default("confirmed"),
     totalCents: integer("total_cents").notNull(),
     currency: text("currency").notNull(),
+    /** When ticket delivery was queued (null: not yet; a redelivered sale queues it then). */
+    deliveryQueuedAt: timestamp("delivery_queued_at", { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -386,6 +388,8 @@ export const payments = pgTable(
     providerPaymentId: text("provider_payment_id"),
     /** Derived from the hold and attempt: a retry can never charge twice. */
     idempotencyKey: text("idempotency_key").notNull(),
+    /** The gateway payment method used, so a retry can resend the identical request. */
+    paymentMethod: text("payment_method"),
     attempt: integer("attempt").notNull().default(1),
     amountCents: integer("amount_cents").notNull(),
     currency: text("currency").notNull(),
@@ -501,4 +505,19 @@ export const botFlags = pgTable(
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex("bot_flags_event_account_reason_key").on(t.eventId, t.accountId, t.reason), index("bot_flags_event_idx").on(t.eventId, t.createdAt)],
+);
+
+/** Queue messages that exhausted their retries, kept for inspection and `npm run dlq:replay`. */
+export const deadLetters = pgTable(
+  "dead_letters",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    queue: text("queue").notNull(),
+    /** The original message id, so a dead letter is stored once. */
+    messageId: text("message_id").notNull(),
+    body: jsonb("body").notNull(),
+    createdAt: createdAt(),
+    replayedAt: timestamp("replayed_at", { withTimezone: true }),
+  },
+  (t) => [uniqueIndex("dead_letters_message_key").on(t.queue, t.messageId), index("dead_letters_pending_idx").on(t.createdAt).where(sql`${t.replayedAt} is null`)],
 );

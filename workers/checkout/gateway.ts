@@ -1,0 +1,134 @@
+/**
+ * The payment gateway: the real `stripe` package, pointed at Stripe in
+ * production and at our local Stripe-compatible gateway (dev/stripe-gateway.ts)
+ * in development and tests.
+ */
+import Stripe from "stripe";
+import { ConfigError } from "../errors";
+
+/** How long one gateway call may take before we call its outcome unknown. */
+export const GATEWAY_TIMEOUT_MS = 8_000;
+
+const clients = new Map<string, Stripe>();
+
+/** A Stripe client for this Worker's configuration (one per isolate). */
+export function stripeClient(env: Pick<Env, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE">): Stripe {
+  if (!env.STRIPE_SECRET_KEY) throw new ConfigError(["STRIPE_SECRET_KEY"]);
+  const cacheKey = `${env.STRIPE_API_BASE ?? ""}|${env.STRIPE_SECRET_KEY}`;
+  let client = clients.get(cacheKey);
+  if (!client) {
+    const base = env.STRIPE_API_BASE ? new URL(env.STRIPE_API_BASE) : undefined;
+    client = new Stripe(env.STRIPE_SECRET_KEY, {
+      httpClient: Stripe.createFetchHttpClient(),
+      timeout: GATEWAY_TIMEOUT_MS,
+      // Network errors and 409/5xx are retried by the client with the same idempotency key.
+      maxNetworkRetries: 1,
+      ...(base
+        ? { host: base.hostname, port: Number(base.port || (base.protocol === "https:" ? 443 : 80)), protocol: base.protocol === "https:" ? "https" : "http" }
+        : {}),
+    });
+    clients.set(cacheKey, client);
+  }
+  return client;
+}
+
+const cryptoProvider = Stripe.createSubtleCryptoProvider();
+
+/** Verifies a webhook's `Stripe-Signature` over the raw body; throws when it does not match. */
+export async function verifyWebhook(env: Pick<Env, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE" | "STRIPE_WEBHOOK_SECRET">, rawBody: string, signature: string): Promise<Stripe.Event> {
+  if (!env.STRIPE_WEBHOOK_SECRET) throw new ConfigError(["STRIPE_WEBHOOK_SECRET"]);
+  return stripeClient(env).webhooks.constructEventAsync(rawBody, signature, env.STRIPE_WEBHOOK_SECRET, undefined, cryptoProvider);
+}
+
+/** The gateway's verdict on a charge attempt. */
+export type ChargeOutcome =
+  | { kind: "succeeded"; paymentIntentId: string }
+  | { kind: "declined"; paymentIntentId: string | undefined; code: string; message: string }
+  | { kind: "canceled"; paymentIntentId: string }
+  /** No answer we can trust (timeout, connection lost, 5xx): reconcile later with the same key. */
+  | { kind: "unknown"; error: string };
+
+/** What one charge attempt sends. */
+export interface ChargeRequest {
+  amountCents: number;
+  currency: string;
+  paymentMethod: string;
+  idempotencyKey: string;
+  metadata: { hold_id: string; event_id: string; account_id: string; payment_id: string; attempt: string };
+}
+
+function outcomeOf(intent: Stripe.PaymentIntent): ChargeOutcome {
+  if (intent.status === "succeeded") return { kind: "succeeded", paymentIntentId: intent.id };
+  if (intent.status === "canceled") return { kind: "canceled", paymentIntentId: intent.id };
+  if (intent.status === "requires_payment_method" && intent.last_payment_error) {
+    return {
+      kind: "declined",
+      paymentIntentId: intent.id,
+      code: intent.last_payment_error.decline_code ?? intent.last_payment_error.code ?? "card_declined",
+      message: intent.last_payment_error.message ?? "The card was declined.",
+    };
+  }
+  return { kind: "unknown", error: `payment intent ${intent.id} is ${intent.status}` };
+}
+
+function failureOf(error: unknown): ChargeOutcome {
+  if (error instanceof Stripe.errors.StripeCardError) {
+    const intent = error.payment_intent;
+    return { kind: "declined", paymentIntentId: intent?.id, code: error.decline_code ?? error.code ?? "card_declined", message: error.message };
+  }
+  // Anything else (timeouts, lost connections, 5xx, idempotency lock): we do not know what happened.
+  return { kind: "unknown", error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
+}
+
+/**
+ * Creates and confirms a PaymentIntent. The same idempotency key (hold +
+ * attempt) makes a retry of an ambiguous call safe: the gateway replays the
+ * first result instead of charging again.
+ */
+export async function charge(stripe: Stripe, request: ChargeRequest): Promise<ChargeOutcome> {
+  try {
+    const intent = await stripe.paymentIntents.create(
+      {
+        amount: request.amountCents,
+        currency: request.currency.toLowerCase(),
+        payment_method: request.paymentMethod,
+        confirm: true,
+        metadata: request.metadata,
+      },
+      { idempotencyKey: request.idempotencyKey },
+    );
+    return outcomeOf(intent);
+  } catch (error) {
+    return failureOf(error);
+  }
+}
+
+/** Asks the gateway what became of a PaymentIntent. */
+export async function retrieveOutcome(stripe: Stripe, paymentIntentId: string): Promise<ChargeOutcome> {
+  try {
+    return outcomeOf(await stripe.paymentIntents.retrieve(paymentIntentId));
+  } catch (error) {
+    return failureOf(error);
+  }
+}
+
+/** Refunds a PaymentIntent in full, once (the key is derived from the intent). */
+export async function refund(stripe: Stripe, paymentIntentId: string, reason: string): Promise<{ ok: true; refundId: string } | { ok: false; error: string }> {
+  try {
+    const created = await stripe.refunds.create({ payment_intent: paymentIntentId, metadata: { reason } }, { idempotencyKey: `refund_${paymentIntentId}` });
+    return { ok: true, refundId: created.id };
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "charge_already_refunded") return { ok: true, refundId: "already_refunded" };
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** Cancels a PaymentIntent that has not succeeded (default-to-release), ignoring "already final" answers. */
+export async function cancelIntent(stripe: Stripe, paymentIntentId: string): Promise<ChargeOutcome> {
+  try {
+    return outcomeOf(await stripe.paymentIntents.cancel(paymentIntentId));
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeInvalidRequestError) return retrieveOutcome(stripe, paymentIntentId);
+    return failureOf(error);
+  }
+}

@@ -1,0 +1,330 @@
+/**
+ * Paying for a hold, with the seed's four payment scenarios (Component 4):
+ * success, decline (release or a retry window), abandonment (hold expiry) and
+ * ambiguity (retry with the same idempotency key; reconcile; default to
+ * release). A payment row is written before the gateway is called, so no
+ * charge can happen that reconciliation will not find.
+ */
+import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import type Stripe from "stripe";
+import type { Db } from "../db/client";
+import { events, payments } from "../db/schema";
+import { ApiError } from "../errors";
+import { inventoryFor } from "../inventory";
+import type { HoldView } from "../inventory/contract";
+import { cancelIntent, charge, refund, retrieveOutcome, stripeClient, type ChargeOutcome } from "./gateway";
+import type { ConfirmedSale } from "./messages";
+
+/** Seed: "after 3 retries and 2 minutes you still cannot determine payment status, release the seat". */
+export const MAX_GATEWAY_CALLS = 3;
+export const UNDETERMINED_RELEASE_MS = 2 * 60 * 1000;
+/** Reconciliation leaves a fresh ambiguous payment alone this long (the client may still be retrying). */
+export const RECONCILE_AFTER_MS = 30_000;
+/** Attempts per hold (cards tried). */
+export const MAX_ATTEMPTS = 5;
+
+/** What request handlers, the webhook, the consumer and the cron share. */
+export interface CheckoutContext {
+  env: Env;
+  db: Db;
+  keepAlive: (promise: Promise<unknown>) => void;
+}
+
+type PaymentRow = typeof payments.$inferSelect;
+
+/** A payment as fans see it. */
+export interface PaymentView {
+  paymentId: string;
+  holdId: string;
+  attempt: number;
+  status: PaymentRow["status"];
+  amountCents: number;
+  currency: string;
+  /** Set after a decline when the event allows another card until then. */
+  retryUntil: string | null;
+  lastError: string | null;
+}
+
+function view(payment: PaymentRow, retryUntil: number | null): PaymentView {
+  return {
+    paymentId: payment.id,
+    holdId: payment.holdId,
+    attempt: payment.attempt,
+    status: payment.status,
+    amountCents: payment.amountCents,
+    currency: payment.currency,
+    retryUntil: retryUntil === null ? null : new Date(retryUntil).toISOString(),
+    lastError: payment.lastError,
+  };
+}
+
+async function eventSettings(db: Db, eventId: string) {
+  const [event] = await db.select({ currency: events.currency, declineRetrySeconds: events.declineRetrySeconds }).from(events).where(eq(events.id, eventId));
+  if (!event) throw new ApiError(404, "not_found", "Event was not found.");
+  return event;
+}
+
+/** The sale message for a confirmed hold. */
+export function saleOf(hold: HoldView, payment: { id: string; amountCents: number; currency: string }, paymentIntentId: string): ConfirmedSale {
+  return {
+    kind: "sale",
+    holdId: hold.holdId,
+    eventId: hold.eventId,
+    accountId: hold.accountId,
+    paymentId: payment.id,
+    providerPaymentId: paymentIntentId,
+    amountCents: payment.amountCents,
+    currency: payment.currency,
+    items: [
+      ...hold.seats.map((s) => ({ seatIndex: s.seatIndex, sectionId: null, quantity: 1, priceCents: s.priceCents })),
+      ...hold.generalAdmission.map((g) => ({ seatIndex: null, sectionId: g.sectionId, quantity: g.quantity, priceCents: g.priceCents })),
+    ],
+    confirmedAt: Date.now(),
+  };
+}
+
+/**
+ * Charges the fan's card for a live hold. Success confirms the hold and queues
+ * the sale; a decline frees the seats at once or leaves a retry window; an
+ * ambiguous outcome answers "processing" and is settled by the webhook or
+ * the reconciliation cron.
+ */
+export async function payForHold(
+  ctx: CheckoutContext,
+  input: { eventId: string; holdId: string; accountId: string; paymentMethod: string },
+): Promise<{ status: 200 | 202 | 402; payment: PaymentView }> {
+  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: input.eventId, keepAlive: ctx.keepAlive });
+  const hold = await inventory.getHold(input.holdId, input.accountId);
+  if (!hold) throw new ApiError(404, "hold_not_found", "No such hold.");
+  const previous = await ctx.db.select().from(payments).where(eq(payments.holdId, hold.holdId)).orderBy(desc(payments.attempt));
+  const latest = previous[0];
+  if (latest?.status === "succeeded" || latest?.status === "refunded") return { status: 200, payment: view(latest, null) };
+  if (latest && (latest.status === "pending" || latest.status === "unknown")) {
+    throw new ApiError(409, "payment_in_progress", "A payment for this hold is still being processed; check its status.");
+  }
+  if (hold.status !== "live") throw new ApiError(409, "hold_expired", "That hold has expired or was released.");
+  const settings = await eventSettings(ctx.db, input.eventId);
+  if (latest?.status === "failed") {
+    const retryUntil = latest.updatedAt.getTime() + settings.declineRetrySeconds * 1000;
+    if (Date.now() >= retryUntil) throw new ApiError(409, "hold_expired", "The time to try another card has passed.");
+  }
+  const attempt = (latest?.attempt ?? 0) + 1;
+  if (attempt > MAX_ATTEMPTS) throw new ApiError(409, "too_many_attempts", "Too many payment attempts for this hold.");
+
+  const [payment] = await ctx.db
+    .insert(payments)
+    .values({
+      holdId: hold.holdId,
+      eventId: hold.eventId,
+      accountId: hold.accountId,
+      idempotencyKey: `hold_${hold.holdId}_attempt_${attempt}`,
+      paymentMethod: input.paymentMethod,
+      attempt,
+      amountCents: hold.totalCents,
+      currency: settings.currency,
+      status: "pending",
+      gatewayCalls: 1,
+    })
+    .onConflictDoNothing()
+    .returning();
+  if (!payment) throw new ApiError(409, "payment_in_progress", "A payment for this hold was just started.");
+
+  const outcome = await charge(stripeClient(ctx.env), {
+    amountCents: payment.amountCents,
+    currency: payment.currency,
+    paymentMethod: input.paymentMethod,
+    idempotencyKey: payment.idempotencyKey,
+    metadata: { hold_id: hold.holdId, event_id: hold.eventId, account_id: hold.accountId, payment_id: payment.id, attempt: String(attempt) },
+  });
+  const settled = await applyOutcome(ctx, payment, outcome);
+  const retryUntil = settled.status === "failed" && settings.declineRetrySeconds > 0 ? settled.updatedAt.getTime() + settings.declineRetrySeconds * 1000 : null;
+  const status = settled.status === "failed" ? 402 : settled.status === "succeeded" || settled.status === "refunded" ? 200 : 202;
+  return { status, payment: view(settled, retryUntil) };
+}
+
+/** Records a gateway outcome and acts on it; safe to run for the same outcome twice. */
+export async function applyOutcome(ctx: CheckoutContext, payment: PaymentRow, outcome: ChargeOutcome): Promise<PaymentRow> {
+  switch (outcome.kind) {
+    case "succeeded":
+      return finalizeSucceeded(ctx, payment, outcome.paymentIntentId);
+    case "declined": {
+      const updated = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "failed", providerPaymentId: outcome.paymentIntentId ?? payment.providerPaymentId, lastError: outcome.code });
+      const settings = await eventSettings(ctx.db, payment.eventId);
+      if (updated && settings.declineRetrySeconds === 0) await releaseHold(ctx, payment, "declined");
+      return updated ?? (await reload(ctx.db, payment.id));
+    }
+    case "canceled": {
+      const updated = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "canceled", providerPaymentId: outcome.paymentIntentId, lastError: "canceled" });
+      if (updated) await releaseHold(ctx, payment, "canceled");
+      return updated ?? (await reload(ctx.db, payment.id));
+    }
+    case "unknown": {
+      const updated = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "unknown", lastError: outcome.error.slice(0, 500) });
+      return updated ?? (await reload(ctx.db, payment.id));
+    }
+  }
+}
+
+async function reload(db: Db, paymentId: string): Promise<PaymentRow> {
+  const [row] = await db.select().from(payments).where(eq(payments.id, paymentId));
+  if (!row) throw new Error(`payment ${paymentId} vanished`);
+  return row;
+}
+
+/** Moves a payment from one of `from` to new values; undefined if it was no longer in those states. */
+async function transition(db: Db, paymentId: string, from: PaymentRow["status"][], values: Partial<PaymentRow>): Promise<PaymentRow | undefined> {
+  const [row] = await db
+    .update(payments)
+    .set({ ...values, updatedAt: new Date() })
+    .where(and(eq(payments.id, paymentId), inArray(payments.status, from)))
+    .returning();
+  return row;
+}
+
+/**
+ * The money arrived. Confirm the hold (even a lapsed one, if its seats are
+ * still free) and queue the sale; if the seats are gone, refund automatically.
+ * Runs from the checkout request, the webhook and the cron: every step is
+ * idempotent, and the sale is queued again on every run (the consumer
+ * ignores duplicates), so a crash between steps loses nothing.
+ */
+export async function finalizeSucceeded(ctx: CheckoutContext, payment: PaymentRow, paymentIntentId: string): Promise<PaymentRow> {
+  const current = (await transition(ctx.db, payment.id, ["pending", "unknown", "failed", "canceled"], { status: "succeeded", providerPaymentId: paymentIntentId, lastError: null })) ?? (await reload(ctx.db, payment.id));
+  if (current.status !== "succeeded") return current; // already refunded
+  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: payment.eventId, keepAlive: ctx.keepAlive });
+  const confirmed = await inventory.confirm({ requestId: `confirm_${payment.id}`, holdId: payment.holdId, allowLapsed: true });
+  if (confirmed.ok) {
+    await ctx.env.SALES_QUEUE.send(saleOf(confirmed.hold, current, paymentIntentId));
+    return current;
+  }
+  // Paid after the hold lapsed and someone else has the seats: give the money back.
+  const refunded = await refund(stripeClient(ctx.env), paymentIntentId, "seats_unavailable");
+  if (!refunded.ok) throw new Error(`refund of ${paymentIntentId} failed: ${refunded.error}`);
+  return (await transition(ctx.db, payment.id, ["succeeded"], { status: "refunded", lastError: `refunded: ${confirmed.reason}` })) ?? (await reload(ctx.db, payment.id));
+}
+
+async function releaseHold(ctx: CheckoutContext, payment: PaymentRow, why: string): Promise<void> {
+  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: payment.eventId, keepAlive: ctx.keepAlive });
+  const released = await inventory.release({ accountId: payment.accountId, requestId: `release_${payment.id}_${why}`, holdId: payment.holdId });
+  if (!released.ok && released.reason !== "hold_confirmed" && released.reason !== "hold_not_found") {
+    throw new Error(`could not release hold ${payment.holdId}: ${released.reason}`);
+  }
+}
+
+/** The latest payment of a hold, for its owner. */
+export async function latestPayment(db: Db, holdId: string, accountId: string): Promise<PaymentView | undefined> {
+  const [row] = await db
+    .select()
+    .from(payments)
+    .where(and(eq(payments.holdId, holdId), eq(payments.accountId, accountId)))
+    .orderBy(desc(payments.attempt))
+    .limit(1);
+  if (!row) return undefined;
+  const settings = await eventSettings(db, row.eventId);
+  return view(row, row.status === "failed" && settings.declineRetrySeconds > 0 ? row.updatedAt.getTime() + settings.declineRetrySeconds * 1000 : null);
+}
+
+/** Handles a verified gateway webhook; duplicates and out-of-order deliveries change nothing. */
+export async function handleWebhookEvent(ctx: CheckoutContext, event: Stripe.Event): Promise<void> {
+  if (event.type !== "payment_intent.succeeded" && event.type !== "payment_intent.payment_failed" && event.type !== "payment_intent.canceled") return;
+  const intent = event.data.object;
+  const paymentId = intent.metadata?.payment_id;
+  const [payment] = paymentId
+    ? await ctx.db.select().from(payments).where(eq(payments.id, paymentId))
+    : await ctx.db.select().from(payments).where(eq(payments.providerPaymentId, intent.id));
+  if (!payment) return; // not ours
+  // Ask the gateway for the current truth instead of trusting the event's order.
+  await applyOutcome(ctx, payment, await retrieveOutcome(stripeClient(ctx.env), intent.id));
+}
+
+/** What one reconciliation pass did. */
+export interface ReconcileReport {
+  checked: number;
+  succeeded: number;
+  failed: number;
+  released: number;
+  stillUnknown: number;
+  declineWindowsClosed: number;
+}
+
+/**
+ * The cron's pass over payments (seed: "A background job queries Stripe for
+ * the status of pending payments every 60 seconds"): ambiguous payments are
+ * retried with their idempotency key (which replays the first result, or
+ * performs it once); undetermined after 3 calls or 2 minutes, the hold is
+ * released. Declined payments whose retry window closed release their hold.
+ */
+export async function reconcilePayments(ctx: CheckoutContext, now = Date.now()): Promise<ReconcileReport> {
+  const report: ReconcileReport = { checked: 0, succeeded: 0, failed: 0, released: 0, stillUnknown: 0, declineWindowsClosed: 0 };
+  const stripe = stripeClient(ctx.env);
+  const open = await ctx.db
+    .select()
+    .from(payments)
+    .where(and(inArray(payments.status, ["pending", "unknown"]), lt(payments.updatedAt, new Date(now - RECONCILE_AFTER_MS))))
+    .limit(200);
+  for (const payment of open) {
+    report.checked++;
+    const [bumped] = await ctx.db
+      .update(payments)
+      .set({ gatewayCalls: sql`${payments.gatewayCalls} + 1`, updatedAt: new Date(now) })
+      .where(and(eq(payments.id, payment.id), inArray(payments.status, ["pending", "unknown"])))
+      .returning();
+    if (!bumped) continue;
+    const outcome = payment.providerPaymentId
+      ? await retrieveOutcome(stripe, payment.providerPaymentId)
+      : await charge(stripe, {
+          amountCents: payment.amountCents,
+          currency: payment.currency,
+          paymentMethod: payment.paymentMethod ?? "",
+          idempotencyKey: payment.idempotencyKey,
+          metadata: { hold_id: payment.holdId, event_id: payment.eventId, account_id: payment.accountId, payment_id: payment.id, attempt: String(payment.attempt) },
+        });
+    if (outcome.kind !== "unknown") {
+      const settled = await applyOutcome(ctx, bumped, outcome);
+      if (settled.status === "succeeded") report.succeeded++;
+      else report.failed++;
+      continue;
+    }
+    const undetermined = bumped.gatewayCalls >= MAX_GATEWAY_CALLS || now - payment.createdAt.getTime() >= UNDETERMINED_RELEASE_MS;
+    if (!undetermined) {
+      report.stillUnknown++;
+      continue;
+    }
+    // Default to release: better to lose a sale than hold a phantom reservation.
+    const canceled = payment.providerPaymentId ? await cancelIntent(stripe, payment.providerPaymentId) : outcome;
+    if (canceled.kind === "succeeded") {
+      await finalizeSucceeded(ctx, bumped, canceled.paymentIntentId);
+      report.succeeded++;
+      continue;
+    }
+    const released = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "canceled", lastError: "undetermined: released" });
+    if (released) {
+      await releaseHold(ctx, payment, "undetermined");
+      report.released++;
+    }
+  }
+  report.declineWindowsClosed = await closeDeclineWindows(ctx, now);
+  return report;
+}
+
+/** Releases holds whose last payment was declined and whose retry window has closed. */
+async function closeDeclineWindows(ctx: CheckoutContext, now: number): Promise<number> {
+  const expired = await ctx.db.execute<{ id: string }>(sql`
+    select p.id from payments p join events e on e.id = p.event_id
+    where p.status = 'failed' and p.updated_at + make_interval(secs => e.decline_retry_seconds) < ${new Date(now).toISOString()}
+      and p.last_error <> 'window_closed'
+      and not exists (select 1 from payments q where q.hold_id = p.hold_id and q.attempt > p.attempt)
+    limit 200`);
+  let closed = 0;
+  for (const { id } of expired.rows) {
+    const [payment] = await ctx.db
+      .update(payments)
+      .set({ lastError: "window_closed" })
+      .where(and(eq(payments.id, id), eq(payments.status, "failed")))
+      .returning();
+    if (!payment) continue;
+    await releaseHold(ctx, payment, "declined");
+    closed++;
+  }
+  return closed;
+}

@@ -1,0 +1,162 @@
+/**
+ * The confirmed-sales consumer: writes each batch of sales to Postgres as
+ * orders, tickets and payment links in one transaction with one statement per
+ * table (so thousands of confirmations a second cost a handful of round
+ * trips), then queues ticket delivery. Every write is idempotent (one order
+ * per hold, deterministic ticket ids), so redelivery after a crash or a
+ * Postgres outage changes nothing twice. Messages that cannot be processed
+ * go to the dead-letter queue after their retries, where they are kept.
+ */
+import { sql } from "drizzle-orm";
+import { loadConfig } from "../config";
+import { createDb, type Db } from "../db/client";
+import { confirmedSaleSchema, ticketDeliverySchema, type ConfirmedSale, type TicketDelivery } from "./messages";
+
+/** After this many deliveries a failing message is dead-lettered (matches wrangler.toml's max_retries). */
+export const MAX_SALE_ATTEMPTS = 10;
+
+/** A dead-lettered message as the DLQ stores it. */
+export interface DeadLetter {
+  queue: string;
+  messageId: string;
+  body: unknown;
+  error: string;
+}
+
+/** Retry delay: exponential, capped at a minute (Postgres down for a minute loses nothing). */
+export function backoffSeconds(attempts: number): number {
+  return Math.min(60, 2 ** Math.max(0, attempts - 1));
+}
+
+/** A ticket id derived from the hold and the place's position: the same sale always yields the same tickets. */
+export async function ticketId(holdId: string, index: number): Promise<string> {
+  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`ticket:${holdId}:${index}`))).slice(0, 16);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x50;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Writes sales to Postgres; returns the orders whose delivery still has to be queued. */
+export async function writeSales(db: Db, sales: ConfirmedSale[]): Promise<TicketDelivery[]> {
+  const unique = [...new Map(sales.map((s) => [s.holdId, s])).values()];
+  const orderRows = JSON.stringify(unique.map((s) => ({ h: s.holdId, e: s.eventId, a: s.accountId, t: s.amountCents, c: s.currency })));
+  const ticketRows: { id: string; h: string; e: string; a: string; i: number | null; s: string | null; p: number }[] = [];
+  for (const sale of unique) {
+    let index = 0;
+    for (const item of sale.items) {
+      for (let unit = 0; unit < item.quantity; unit++) {
+        ticketRows.push({ id: await ticketId(sale.holdId, index++), h: sale.holdId, e: sale.eventId, a: sale.accountId, i: item.seatIndex, s: item.sectionId, p: item.priceCents });
+      }
+    }
+  }
+  const paymentIds = JSON.stringify(unique.map((s) => s.paymentId));
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`
+      insert into orders (hold_id, event_id, account_id, total_cents, currency)
+      select x.h, x.e, x.a, x.t, x.c from jsonb_to_recordset(${orderRows}::jsonb) as x(h uuid, e uuid, a uuid, t int, c text)
+      on conflict (hold_id) do nothing`);
+    await tx.execute(sql`
+      insert into tickets (id, order_id, event_id, account_id, seat_index, section_id, price_cents)
+      select x.id, o.id, x.e, x.a, x.i, coalesce(x.s, st.section_id), x.p
+      from jsonb_to_recordset(${JSON.stringify(ticketRows)}::jsonb) as x(id uuid, h uuid, e uuid, a uuid, i int, s uuid, p int)
+      join orders o on o.hold_id = x.h
+      join events ev on ev.id = x.e
+      left join seats st on st.venue_id = ev.venue_id and st.seat_index = x.i
+      on conflict (id) do nothing`);
+    await tx.execute(sql`
+      update payments p set order_id = o.id, updated_at = now()
+      from orders o
+      where o.hold_id = p.hold_id and p.order_id is null and p.id in (select value::uuid from jsonb_array_elements_text(${paymentIds}::jsonb))`);
+    const pending = await tx.execute<{ id: string }>(sql`
+      update orders set delivery_queued_at = now()
+      where hold_id in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(unique.map((s) => s.holdId))}::jsonb))
+        and delivery_queued_at is null
+      returning id`);
+    return pending.rows.map((row) => ({ kind: "delivery" as const, orderId: row.id }));
+  });
+}
+
+/**
+ * The `ticket-sales` queue handler. Malformed messages and messages out of
+ * retries go to the dead-letter queue at once; the rest are written in one
+ * batch and acknowledged together, or retried together with backoff.
+ */
+export async function handleSalesBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const valid: { message: Message<unknown>; sale: ConfirmedSale }[] = [];
+  for (const message of batch.messages) {
+    const parsed = confirmedSaleSchema.safeParse(message.body);
+    if (parsed.success) valid.push({ message, sale: parsed.data });
+    else await deadLetter(env, batch.queue, message, `invalid sale message: ${parsed.error.issues[0]?.message ?? "unreadable"}`);
+  }
+  if (valid.length === 0) return;
+  const { db, close } = createDb(loadConfig(env));
+  try {
+    const deliveries = await writeSales(db, valid.map((v) => v.sale));
+    if (deliveries.length > 0) await env.DELIVERY_QUEUE.sendBatch(deliveries.map((body) => ({ body })));
+    for (const { message } of valid) message.ack();
+  } catch (error) {
+    console.error(JSON.stringify({ level: "warn", event: "sales_batch_failed", size: valid.length, error: String(error) }));
+    for (const { message } of valid) {
+      if (message.attempts >= MAX_SALE_ATTEMPTS) await deadLetter(env, batch.queue, message, String(error));
+      else message.retry({ delaySeconds: backoffSeconds(message.attempts) });
+    }
+  } finally {
+    await close();
+  }
+}
+
+/** Sends a message to its queue's dead-letter queue and acknowledges it. */
+async function deadLetter(env: Env, queue: string, message: Message<unknown>, error: string): Promise<void> {
+  const letter: DeadLetter = { queue, messageId: message.id, body: message.body, error: error.slice(0, 1000) };
+  await env.DEAD_LETTERS.send(letter);
+  message.ack();
+}
+
+/** The dead-letter queues' handler: keeps every message in Postgres for inspection and replay. */
+export async function handleDeadLetters(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const { db, close } = createDb(loadConfig(env));
+  try {
+    const rows = batch.messages.map((m) => {
+      // Our consumers wrap what they dead-letter; the runtime moves raw messages after max_retries.
+      const letter = isDeadLetter(m.body) ? m.body : { queue: originalQueue(m.body), messageId: m.id, body: m.body, error: "exhausted retries" };
+      return { q: letter.queue, m: letter.messageId, b: { body: letter.body, error: letter.error } };
+    });
+    await db.execute(sql`
+      insert into dead_letters (queue, message_id, body)
+      select x.q, x.m, x.b from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(q text, m text, b jsonb)
+      on conflict (queue, message_id) do nothing`);
+    for (const message of batch.messages) message.ack();
+  } catch (error) {
+    console.error(JSON.stringify({ level: "error", event: "dead_letter_store_failed", error: String(error) }));
+    for (const message of batch.messages) message.retry({ delaySeconds: backoffSeconds(message.attempts) });
+  } finally {
+    await close();
+  }
+}
+
+function originalQueue(body: unknown): string {
+  if (confirmedSaleSchema.safeParse(body).success) return "ticket-sales";
+  if (ticketDeliverySchema.safeParse(body).success) return "ticket-delivery";
+  return "unknown";
+}
+
+function isDeadLetter(body: unknown): body is DeadLetter {
+  return typeof body === "object" && body !== null && "queue" in body && "messageId" in body && "body" in body && typeof body.queue === "string" && typeof body.messageId === "string";
+}
+
+/** Re-sends stored dead letters to their original queues (operators, after fixing the cause). */
+export async function replayDeadLetters(db: Db, env: Env, limit = 500): Promise<{ replayed: number }> {
+  const letters = await db.execute<{ id: string; queue: string; body: { body: unknown } }>(sql`
+    select id, queue, body from dead_letters where replayed_at is null order by created_at limit ${limit}`);
+  let replayed = 0;
+  for (const letter of letters.rows) {
+    const body = letter.body.body;
+    if (letter.queue === "ticket-sales" && confirmedSaleSchema.safeParse(body).success) await env.SALES_QUEUE.send(body);
+    else if (letter.queue === "ticket-delivery" && ticketDeliverySchema.safeParse(body).success) await env.DELIVERY_QUEUE.send(body);
+    else continue; // unreadable: stays for a human
+    await db.execute(sql`update dead_letters set replayed_at = now() where id = ${letter.id}`);
+    replayed++;
+  }
+  return { replayed };
+}

@@ -1,0 +1,21 @@
+/** The payment gateway's webhooks. Mounted at /webhooks. */
+import { routeGroup } from "../app";
+import { verifyWebhook } from "../checkout/gateway";
+import { handleWebhookEvent } from "../checkout/payments";
+import { ApiError } from "../errors";
+
+export const webhooks = routeGroup();
+
+webhooks.post("/stripe", async (c) => {
+  const signature = c.req.header("Stripe-Signature");
+  if (!signature) throw new ApiError(400, "missing_signature", "Stripe-Signature header is required.");
+  const rawBody = await c.req.text();
+  let event;
+  try {
+    event = await verifyWebhook(c.env, rawBody, signature);
+  } catch {
+    throw new ApiError(400, "invalid_signature", "The webhook signature does not match.");
+  }
+  await handleWebhookEvent({ env: c.env, db: c.var.db, keepAlive: (p) => c.executionCtx.waitUntil(p) }, event);
+  return c.json({ received: true }, 200);
+});
