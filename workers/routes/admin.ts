@@ -3,6 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import { routeGroup } from "../app";
 import { conflict, unauthorized } from "../errors";
+import { ticketsAdmin } from "./tickets";
 import { forgetRouting, inventoryFor } from "../inventory";
 import { count, desc, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
@@ -315,3 +316,6 @@ admin.openapi(
     return c.json({ flags: rows.map((r) => ({ ...r, detail: r.detail as Record<string, unknown>, createdAt: r.createdAt.toISOString() })) }, 200);
   },
 );
+
+// Door staff check-in (POST /admin/events/{id}/check-in), behind the same API-key auth.
+admin.route("/", ticketsAdmin);
