@@ -7,7 +7,11 @@ export default defineConfig({
     projects: [
       {
         // The dev stack's stand-ins (relay, bridge, ...), tested from Node.
-        test: { name: "node", include: ["test/dev/**/*.test.ts"], environment: "node", testTimeout: 30_000 },
+        test: { name: "node", include: ["test/dev/**/*.test.ts", "test/static/**/*.test.ts"], environment: "node", testTimeout: 30_000 },
+      },
+      {
+        // The static fan pages (markup and browser modules), from Node: no build step, so these are their compile checks.
+        test: { name: "static", include: ["test/static/**/*.test.ts"], environment: "node" },
       },
       {
         // The Worker and its Durable Objects, inside workerd, against the real local Postgres and Redis.
@@ -21,6 +25,20 @@ export default defineConfig({
                 UPSTASH_REDIS_REST_URL: inject("bridgeUrl"),
                 UPSTASH_REDIS_REST_TOKEN: inject("bridgeToken"),
                 TOKEN_SIGNING_KEY: inject("tokenSigningKey"),
+                MAIL_API_URL: inject("mailOutboxUrl"),
+                MAIL_API_KEY: inject("mailApiKey"),
+                MAIL_FROM: "Edge Tickets <no-reply@edge-tickets.test>",
+                // Cloudflare's test keys: the secret that always passes, and the site key whose widget yields XXXX.DUMMY.TOKEN.XXXX.
+                TURNSTILE_SITE_KEY: "1x00000000000000000000AA",
+                TURNSTILE_SECRET_KEY: "1x0000000000000000000000000000000AA",
+                TURNSTILE_VERIFY_URL: inject("turnstileVerifyUrl"),
+                STRIPE_SECRET_KEY: "sk_test_local",
+                STRIPE_WEBHOOK_SECRET: inject("stripeWebhookSecret"),
+                STRIPE_API_BASE: inject("stripeApiBase"),
+                OPS_TOKEN: "test-ops-token",
+                // Operations per implementation of the inventory model test (test/inventory-model); `MODEL_OPS=1000000` for the long run.
+                MODEL_OPS: process.env.MODEL_OPS ?? "100000",
+                MODEL_LANES: process.env.MODEL_LANES ?? "8",
               },
             },
           })),

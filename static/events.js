@@ -14,7 +14,9 @@ function render(events) {
     const prices = event.prices.map((p) => p.priceCents);
     const from = prices.length ? money(Math.min(...prices), event.currency) : "";
     item.innerHTML = `<div class="event-name"></div><div class="meta"></div>`;
-    item.querySelector(".event-name").textContent = event.name;
+    // Calm events open their seat map; hot events sell through the waiting room.
+    const href = event.demandClass === "hot" ? `/queue?event=${encodeURIComponent(event.id)}` : `/event?id=${encodeURIComponent(event.id)}`;
+    item.querySelector(".event-name").append(Object.assign(document.createElement("a"), { href, textContent: event.name }));
     const badge = Object.assign(document.createElement("span"), { className: `badge ${event.demandClass}`, textContent: event.saleState.replace("_", " ") });
     item.querySelector(".event-name").append(badge);
     item.querySelector(".meta").textContent = `${event.venueName} · ${when(event.startsAt)} · sale ${when(event.saleStartsAt)}${from ? ` · from ${from}` : ""}`;

@@ -1,0 +1,237 @@
+// Checkout: shows the hold with a countdown, pays for it (200 paid, 402
+// declined: another card until retryUntil, 202 processing: poll), or releases it.
+import { announce, api, ApiError, clockTime, el, minutesSeconds, money, param, renderAccount, request, requireSession, showError } from "./api.js";
+
+const POLL_INTERVAL_MS = 2_000;
+/** The gateway settles or the hold is released within about 2 minutes; stop polling a little after. */
+const POLL_LIMIT_MS = 3 * 60_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The gateway's decline codes (Stripe's) in words. */
+const DECLINES = {
+  insufficient_funds: "Your card has insufficient funds.",
+  lost_card: "Your card was declined.",
+  stolen_card: "Your card was declined.",
+  expired_card: "Your card has expired.",
+  incorrect_cvc: "Your card's security code is incorrect.",
+  processing_error: "Your card could not be processed.",
+};
+
+const $ = (id) => document.getElementById(id);
+const status = $("status");
+const errorRegion = $("error");
+const eventId = param("event") ?? "";
+const holdId = param("hold") ?? "";
+const holdPath = `/api/events/${encodeURIComponent(eventId)}/holds/${encodeURIComponent(holdId)}`;
+const paymentPath = `${holdPath}/payment`;
+
+let event;
+let hold;
+let countdown;
+
+function setBusy(busy) {
+  $("pay-button").disabled = busy;
+  $("release-button").disabled = busy;
+}
+
+/** Counts down to `deadline`, announcing the last two minutes, then calls `onEnd`. */
+function startCountdown(label, deadline, onEnd) {
+  clearInterval(countdown);
+  $("countdown-label").textContent = label;
+  $("countdown-line").hidden = false;
+  const warnings = new Set([120, 60]);
+  const tick = () => {
+    const left = deadline - Date.now();
+    const time = $("countdown");
+    time.textContent = minutesSeconds(left);
+    time.dateTime = `PT${Math.max(0, Math.ceil(left / 1000))}S`;
+    for (const at of warnings) {
+      if (left <= at * 1000 && left > (at - 5) * 1000) {
+        warnings.delete(at);
+        announce(status, `${at / 60} minute${at === 60 ? "" : "s"} left to pay.`);
+      }
+    }
+    if (left <= 0) {
+      clearInterval(countdown);
+      onEnd();
+    }
+  };
+  tick();
+  countdown = setInterval(tick, 1_000);
+}
+
+function stopCountdown() {
+  clearInterval(countdown);
+  $("countdown-line").hidden = true;
+}
+
+function renderHold() {
+  $("event-name").textContent = `${event.name} · ${event.venueName}`;
+  const rows = [
+    ...hold.seats.map((s) => el("tr", {}, el("td", {}, `${s.section}, row ${s.row}, seat ${s.seat}`), el("td", {}, s.priceTier), el("td", {}, money(s.priceCents, event.currency)))),
+    ...hold.generalAdmission.map((g) =>
+      el("tr", {}, el("td", {}, `${g.quantity} × ${g.section} (standing)`), el("td", {}, g.priceTier), el("td", {}, money(g.priceCents * g.quantity, event.currency))),
+    ),
+  ];
+  $("hold-items").querySelector("tbody").replaceChildren(...rows);
+  $("hold-total").textContent = money(hold.totalCents, event.currency);
+  $("pay-button").textContent = `Pay ${money(hold.totalCents, event.currency)}`;
+  $("hold").hidden = false;
+}
+
+/** Shows an end state (paid, released, ...) and moves focus to it. */
+function finish(heading, text, links) {
+  stopCountdown();
+  $("pay").hidden = true;
+  $("outcome-heading").textContent = heading;
+  $("outcome-text").textContent = text;
+  $("outcome-links").replaceChildren(...links);
+  $("outcome").hidden = false;
+  announce(status, heading);
+  $("outcome").focus();
+}
+
+const ticketsLink = () => el("a", { className: "button", href: `/tickets?event=${encodeURIComponent(eventId)}` }, "See my tickets");
+const eventLink = (text) => el("a", { className: "button", href: `/event?id=${encodeURIComponent(eventId)}` }, text);
+
+function paid() {
+  finish("You're going!", "Payment received. Your tickets are being issued: they appear in My tickets in a few seconds, and we email them to you.", [ticketsLink()]);
+}
+
+function released(text) {
+  finish("Seats released", text, [eventLink("Pick seats again")]);
+}
+
+/** The hold is live and unpaid (or the last card was declined and there is time to try another). */
+function readyToPay(deadline, declinedPayment) {
+  $("pay").hidden = false;
+  setBusy(false);
+  if (declinedPayment) {
+    const reason = DECLINES[declinedPayment.lastError] ?? "Your card was declined.";
+    showError(errorRegion, new ApiError(402, "card_declined", `${reason} You can try another card until ${clockTime(deadline)}.`));
+    startCountdown("Time left to try another card:", deadline, () => void refresh());
+    document.querySelector('input[name="paymentMethod"]:checked')?.focus();
+  } else {
+    startCountdown("Your seats are held for", deadline, () => void refresh());
+    announce(status, "");
+  }
+}
+
+let pollStarted = 0;
+async function processing() {
+  $("pay").hidden = true;
+  stopCountdown();
+  announce(status, "Your payment is being confirmed with the bank…");
+  pollStarted ||= Date.now();
+  while (Date.now() - pollStarted < POLL_LIMIT_MS) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+    try {
+      const { payment } = await api(paymentPath, { auth: true });
+      if (payment.status !== "pending" && payment.status !== "unknown") {
+        pollStarted = 0;
+        return refresh(payment);
+      }
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) return showError(errorRegion, error);
+    }
+  }
+  finish(
+    "Still waiting for the bank",
+    "We have not heard back about your payment yet. You will not be charged twice: if it goes through, your tickets appear in My tickets and by email; if not, the seats are released.",
+    [ticketsLink()],
+  );
+}
+
+/** Decides what to show from the hold and its latest payment (fetched when not given). */
+async function refresh(payment) {
+  try {
+    ({ hold } = await api(holdPath, { auth: true }));
+    if (payment === undefined) {
+      payment = await api(paymentPath, { auth: true }).then(
+        (body) => body.payment,
+        (error) => {
+          if (error instanceof ApiError && error.code === "payment_not_found") return null;
+          throw error;
+        },
+      );
+    }
+  } catch (error) {
+    announce(status, "");
+    showError(errorRegion, error);
+    return;
+  }
+  showError(errorRegion, null);
+  renderHold();
+  const now = Date.now();
+  const expiresAt = Date.parse(hold.expiresAt);
+  if (payment?.status === "succeeded" || hold.status === "confirmed") return paid();
+  if (payment?.status === "refunded") {
+    return finish("Payment refunded", "Your payment arrived after the seats were released and they could not be confirmed, so we refunded it in full.", [eventLink("Pick seats again")]);
+  }
+  if (payment?.status === "pending" || payment?.status === "unknown") return processing();
+  if (hold.status !== "live" || expiresAt <= now) {
+    return released(payment?.status === "failed" ? "The card was declined and the seats have been released." : "Your hold has ended and the seats are back on sale.");
+  }
+  if (payment?.status === "failed") {
+    const until = payment.retryUntil ? Math.min(Date.parse(payment.retryUntil), expiresAt) : 0;
+    if (until > now) return readyToPay(until, payment);
+    return released("The card was declined and the time to try another has passed, so the seats are back on sale.");
+  }
+  if (payment?.status === "canceled") return released("The payment was canceled, so the seats are back on sale.");
+  return readyToPay(expiresAt, null);
+}
+
+$("pay-form").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  const paymentMethod = new FormData(submit.currentTarget).get("paymentMethod");
+  setBusy(true);
+  showError(errorRegion, null);
+  announce(status, "Paying…");
+  try {
+    const { status: code, data } = await request(paymentPath, { method: "POST", body: { paymentMethod }, auth: true });
+    if (code === 202) return void processing();
+    if ((code === 200 || code === 402) && data?.payment) return void refresh(data.payment);
+    throw new ApiError(code, "unexpected_status", `Unexpected answer (HTTP ${code}); please check My tickets before trying again.`);
+  } catch (error) {
+    if (error instanceof ApiError && (error.code === "payment_in_progress" || error.status === 0)) return void processing();
+    if (error instanceof ApiError && (error.code === "hold_expired" || error.code === "hold_not_found")) return void refresh();
+    announce(status, "");
+    showError(errorRegion, error);
+    setBusy(false);
+  }
+});
+
+$("release-button").addEventListener("click", async () => {
+  setBusy(true);
+  announce(status, "Releasing your seats…");
+  try {
+    await api(holdPath, { method: "DELETE", auth: true });
+    released("You released these seats; they are back on sale for everyone.");
+  } catch (error) {
+    if (error instanceof ApiError && error.code === "hold_confirmed") return paid();
+    announce(status, "");
+    showError(errorRegion, error);
+    setBusy(false);
+  }
+});
+
+async function main() {
+  renderAccount($("account"));
+  $("event-link").href = `/event?id=${encodeURIComponent(eventId)}`;
+  if (!UUID.test(eventId) || !UUID.test(holdId)) {
+    announce(status, "");
+    errorRegion.hidden = false;
+    errorRegion.replaceChildren("This checkout link is incomplete. ", el("a", { href: "/" }, "Find your event"));
+    return;
+  }
+  if (!requireSession()) return;
+  try {
+    event = await api(`/api/events/${encodeURIComponent(eventId)}`);
+  } catch (error) {
+    announce(status, "");
+    showError(errorRegion, error);
+    return;
+  }
+  await refresh();
+}
+
+void main();

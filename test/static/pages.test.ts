@@ -1,0 +1,213 @@
+/**
+ * The fan pages in static/, checked from Node: there is no build step, so a
+ * typo in an import, a link or an element id would only show in a browser.
+ * Every page's scripts and styles exist, every module's imports name real
+ * exports, every element id a page script looks up is in its page, every form
+ * control has a label, and the seat map's pure helpers agree with the
+ * server's bitmap encoding. (The full flow - sign in, seat map, hold, pay,
+ * tickets - is exercised in headless Chromium against `npm run dev`.)
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { setBit } from "../../workers/inventory/contract";
+import { toBase64 } from "../../workers/inventory/http";
+
+const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../static");
+const read = (file: string) => readFileSync(file, "utf8");
+const pages = readdirSync(STATIC).filter((name) => name.endsWith(".html"));
+const modules = [
+  ...readdirSync(STATIC).filter((name) => name.endsWith(".js")),
+  ...readdirSync(path.join(STATIC, "js")).map((name) => `js/${name}`),
+].filter((name) => name.endsWith(".js"));
+
+/**
+ * Where Workers static assets find a path: "/" is index.html, "/event" is
+ * event.html (and "/event.html" is answered with a redirect to "/event").
+ */
+function assetFor(urlPath: string): string | undefined {
+  const clean = urlPath.split(/[?#]/)[0] ?? "";
+  const candidates = clean === "/" ? ["index.html"] : [clean.slice(1), `${clean.slice(1)}.html`, `${clean.slice(1)}/index.html`];
+  return candidates.map((candidate) => path.join(STATIC, candidate)).find((file) => existsSync(file) && statSync(file).isFile());
+}
+
+function attributeValues(html: string, tag: string, attribute: string): string[] {
+  const values: string[] = [];
+  for (const match of html.matchAll(new RegExp(`<${tag}\\b[^>]*>`, "gi"))) {
+    const value = new RegExp(`\\s${attribute}="([^"]*)"`, "i").exec(match[0])?.[1];
+    if (value !== undefined) values.push(value);
+  }
+  return values;
+}
+
+/** Static imports: `import { a, b as c } from "./x.js"`, `import x from`, `import * as x from`. */
+function importsOf(source: string): { specifier: string; names: string[] }[] {
+  const found: { specifier: string; names: string[] }[] = [];
+  for (const match of source.matchAll(/^import\s+([\s\S]*?)\s+from\s+"([^"]+)";/gm)) {
+    const clause = match[1] ?? "";
+    const named = /\{([\s\S]*)\}/.exec(clause)?.[1] ?? "";
+    const names = named
+      .split(",")
+      .map((part) => part.trim().split(/\s+as\s+/)[0]?.trim() ?? "")
+      .filter(Boolean);
+    if (/^\w+\s*(,|$)/.test(clause)) names.push("default");
+    found.push({ specifier: match[2] ?? "", names });
+  }
+  return found;
+}
+
+function exportsOf(source: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of source.matchAll(/^export\s+(?:async\s+)?(?:function\*?|const|let|class)\s+([A-Za-z_$][\w$]*)/gm)) names.add(match[1] ?? "");
+  for (const match of source.matchAll(/^export\s*\{([^}]*)\}/gm)) {
+    for (const part of (match[1] ?? "").split(",")) names.add(part.trim().split(/\s+as\s+/).pop()?.trim() ?? "");
+  }
+  if (/^export\s+default\b/m.test(source)) names.add("default");
+  return names;
+}
+
+/** A page's own module scripts, resolved to files. */
+function pageScripts(html: string): string[] {
+  return attributeValues(html, "script", "src").map((src) => path.join(STATIC, src));
+}
+
+describe("static pages", () => {
+  it.each(pages)("%s: its scripts, styles and links exist", (page) => {
+    const html = read(path.join(STATIC, page));
+    expect(html).toMatch(/<html lang="[a-z-]+">/);
+    expect(html).toMatch(/<meta name="viewport"/);
+    expect(html).toMatch(/<title>[^<]+<\/title>/);
+    for (const script of pageScripts(html)) expect(existsSync(script), `${page}: ${script}`).toBe(true);
+    for (const tag of html.match(/<script\b[^>]*>/g) ?? []) expect(tag, `${page}: scripts are ES modules`).toMatch(/type="module"/);
+    for (const href of attributeValues(html, "link", "href")) expect(existsSync(path.join(STATIC, href)), `${page}: ${href}`).toBe(true);
+    for (const href of attributeValues(html, "a", "href").filter((h) => h.startsWith("/"))) expect(assetFor(href), `${page}: link ${href}`).toBeDefined();
+  });
+
+  it.each(pages)("%s: every id its scripts look up is on the page, and every control has a label", (page) => {
+    const html = read(path.join(STATIC, page));
+    const ids = new Set(attributeValues(html, "[a-z0-9]+", "id"));
+    for (const script of pageScripts(html)) {
+      const source = read(script);
+      // `$("x")` counts where the script defines `$` as a getElementById shorthand.
+      const lookup = /const \$ = \(\w+\) => document\.getElementById\(\w+\)/.test(source) ? /(?:getElementById|\$)\("([^"]+)"\)/g : /getElementById\("([^"]+)"\)/g;
+      for (const match of source.matchAll(lookup)) {
+        expect(ids.has(match[1] ?? ""), `${page}: ${path.relative(STATIC, script)} looks up #${match[1]}`).toBe(true);
+      }
+    }
+    const labelled = new Set(attributeValues(html, "label", "for"));
+    for (const tag of html.match(/<(input|select|textarea)\b[^>]*>/g) ?? []) {
+      const id = /\sid="([^"]+)"/.exec(tag)?.[1];
+      expect(id !== undefined && labelled.has(id), `${page}: ${tag} has a <label for>`).toBe(true);
+    }
+  });
+
+  it("the fan pages announce status politely and errors as alerts", () => {
+    for (const page of ["signin.html", "event.html", "checkout.html", "tickets.html"]) {
+      const html = read(path.join(STATIC, page));
+      expect(html, page).toMatch(/role="status" aria-live="polite"/);
+      expect(html, page).toMatch(/id="error"[^>]*role="alert"/);
+    }
+  });
+
+  it.each(modules)("%s: parses, and its imports name files and exports that exist", (module) => {
+    const file = path.join(STATIC, module);
+    const check = spawnSync(process.execPath, ["--check", file], { encoding: "utf8" });
+    expect(check.status, check.stderr).toBe(0);
+    for (const { specifier, names } of importsOf(read(file))) {
+      expect(specifier, `${module}: imports are relative or rooted paths to .js files`).toMatch(/^(\.{1,2}\/|\/).*\.js$/);
+      const target = specifier.startsWith("/") ? path.join(STATIC, specifier) : path.resolve(path.dirname(file), specifier);
+      expect(existsSync(target), `${module}: ${specifier}`).toBe(true);
+      const exported = exportsOf(read(target));
+      for (const name of names) expect(exported.has(name), `${module}: ${specifier} exports ${name}`).toBe(true);
+    }
+  });
+});
+
+// ---------------------------------------------------------------- the pure helpers, imported as the browser does
+
+interface SeatMapModule {
+  decodeBitmap(base64: string): Uint8Array;
+  bitAvailable(bytes: Uint8Array, seatIndex: number): number;
+  rowSeats(row: { firstSeat: number; count: number; seatLabels?: string[] }): { seatIndex: number; label: string }[];
+  wireChanges(list: unknown): [number, 0 | 1][];
+  alignedPosition(position: number, fromCount: number, toCount: number): number;
+}
+interface ApiModule {
+  safeNext(next: unknown, fallback?: string): string;
+  minutesSeconds(ms: number): string;
+}
+
+// A computed specifier: these are plain browser modules without type declarations.
+const load = <T>(file: string): Promise<T> => import(pathToFileURL(path.join(STATIC, file)).href) as Promise<T>;
+
+describe("seat map helpers", () => {
+  it("read the availability bitmap exactly as the server writes it", async () => {
+    const { decodeBitmap, bitAvailable } = await load<SeatMapModule>("js/seat-map.js");
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 2_000 }).chain((n) => fc.tuple(fc.constant(n), fc.uniqueArray(fc.integer({ min: 0, max: n - 1 }), { maxLength: n }))), async ([seatCount, free]) => {
+        const bitmap = new Uint8Array(Math.ceil(seatCount / 8));
+        for (const seat of free) setBit(bitmap, seat);
+        const bytes = decodeBitmap(toBase64(bitmap));
+        const seen = Array.from({ length: seatCount }, (_, i) => i).filter((i) => bitAvailable(bytes, i) === 1);
+        expect(seen).toEqual([...free].sort((a, b) => a - b));
+      }),
+      { numRuns: 200 },
+    );
+    // Seat 0 is the high bit of byte 0 (the documented order), and seats past the end are never free.
+    const bytes = decodeBitmap("gA==");
+    expect([0, 1, 7, 8, 100].map((i) => bitAvailable(bytes, i))).toEqual([1, 0, 0, 0, 0]);
+  });
+
+  it("label a row's seats 1..n unless the layout gives labels, with consecutive seat indexes", async () => {
+    const { rowSeats } = await load<SeatMapModule>("js/seat-map.js");
+    expect(rowSeats({ firstSeat: 10, count: 3 })).toEqual([
+      { seatIndex: 10, label: "1" },
+      { seatIndex: 11, label: "2" },
+      { seatIndex: 12, label: "3" },
+    ]);
+    expect(rowSeats({ firstSeat: 19, count: 2, seatLabels: ["1A", "1B"] }).map((s) => `${s.seatIndex}:${s.label}`)).toEqual(["19:1A", "20:1B"]);
+  });
+
+  it("keep only well-formed feed changes", async () => {
+    const { wireChanges } = await load<SeatMapModule>("js/seat-map.js");
+    expect(wireChanges([[1, 0], [2, 1], [-1, 1], [3, 2], ["4", 1], [5.5, 0], null, [6]])).toEqual([
+      [1, 0],
+      [2, 1],
+    ]);
+    expect(wireChanges({ length: 1 })).toEqual([]);
+  });
+
+  it("move up and down between rows of different lengths by the place from the middle", async () => {
+    const { alignedPosition } = await load<SeatMapModule>("js/seat-map.js");
+    expect(alignedPosition(0, 20, 20)).toBe(0);
+    expect(alignedPosition(10, 20, 10)).toBe(5); // centred rows: seat 11 of 20 sits over seat 6 of 10
+    expect(alignedPosition(0, 20, 10)).toBe(0); // clamped to the row
+    expect(alignedPosition(19, 20, 10)).toBe(9);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 60 }), fc.nat(), (from, to, p) => {
+        const target = alignedPosition(p % from, from, to);
+        expect(target).toBeGreaterThanOrEqual(0);
+        expect(target).toBeLessThan(to);
+      }),
+    );
+  });
+});
+
+describe("api helpers", () => {
+  it("return only to paths on this site after sign-in", async () => {
+    const { safeNext } = await load<ApiModule>("js/api.js");
+    expect(safeNext("/event?id=1&x=2")).toBe("/event?id=1&x=2");
+    expect(safeNext("/checkout?event=a&hold=b")).toBe("/checkout?event=a&hold=b");
+    for (const evil of ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)", "", null, undefined, 42]) {
+      expect(safeNext(evil), String(evil)).toBe("/");
+    }
+  });
+
+  it("show the countdown as m:ss, never below zero", async () => {
+    const { minutesSeconds } = await load<ApiModule>("js/api.js");
+    expect([600_000, 61_000, 59_001, 1, 0, -5_000].map(minutesSeconds)).toEqual(["10:00", "1:01", "1:00", "0:01", "0:00", "0:00"]);
+  });
+});
