@@ -96,6 +96,8 @@ function randomLobbyKey(): number {
 export class WaitingRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private config: WaitingRoomConfig | undefined;
+  /** The first load from Postgres, shared by the joins that arrive while it runs. */
+  private configuring: Promise<WaitingRoomConfig> | undefined;
   /** Requests served, by kind: lets tests and benches prove polls never come here. */
   private readonly served = new Map<string, number>();
 
@@ -133,6 +135,12 @@ export class WaitingRoom extends DurableObject<Env> {
     }
   }
 
+  /** Loads the settings from Postgres once, however many joins arrive while it runs. */
+  private configureOnce(eventId: string): Promise<WaitingRoomConfig> {
+    this.configuring ??= this.configure(eventId).finally(() => (this.configuring = undefined));
+    return this.configuring;
+  }
+
   private loadedConfig(): WaitingRoomConfig | undefined {
     if (this.config) return this.config;
     const row = this.sql.exec<{ json: string }>("SELECT json FROM config WHERE id = 1").toArray()[0];
@@ -152,7 +160,7 @@ export class WaitingRoom extends DurableObject<Env> {
    */
   async join(eventId: string, accountId: string, flagged?: string): Promise<JoinResult> {
     this.count("join");
-    const config = this.loadedConfig() ?? (await this.configure(eventId));
+    const config = this.loadedConfig() ?? (await this.configureOnce(eventId));
     const existing = this.sql.exec<{ order_key: number; joined_at: number; flagged: string | null }>(
       "SELECT order_key, joined_at, flagged FROM entrants WHERE account_id = ?",
       accountId,
@@ -266,7 +274,10 @@ export class WaitingRoom extends DurableObject<Env> {
       const quota = state.carry + (state.rate_per_s * elapsed) / 1000;
       const wanted = Math.floor(quota);
       const next = wanted > 0 ? this.sql.exec<{ account_id: string; order_key: number }>("SELECT account_id, order_key FROM entrants WHERE order_key > ? ORDER BY order_key LIMIT ?", state.threshold, wanted).toArray() : [];
-      const grant = await this.env.EVENT_INVENTORY.getByName(config.eventId).grantAdmissions(next.map((n) => n.account_id));
+      const inventory = this.env.EVENT_INVENTORY.getByName(config.eventId);
+      // An inventory nobody prepared grants nothing: load it rather than stall admission (cheap once loaded).
+      await inventory.ensurePrepared(config.eventId);
+      const grant = await inventory.grantAdmissions(next.map((n) => n.account_id));
       const admittedNow = next.slice(0, grant.granted);
       const last = admittedNow[admittedNow.length - 1];
       // Fans the inventory could not serve yet keep their place; the rest of the quota carries over (bounded).

@@ -28,6 +28,7 @@ async function readQueueState(kv: KVNamespace, eventId: string): Promise<QueueSt
 async function hotEvent(c: Parameters<Parameters<typeof waitingRoom.openapi>[1]>[0], eventId: string): Promise<void> {
   const routing = await eventRouting(c.var.db, eventId);
   if (routing.demandClass !== "hot") throw new ApiError(409, "no_waiting_room", "This event has no waiting room: book directly.");
+  if (routing.status === "cancelled") throw new ApiError(409, "event_cancelled", "This event was cancelled; its lobby is closed.");
 }
 
 waitingRoom.use("/events/:id/lobby", requireFan);

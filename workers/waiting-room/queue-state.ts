@@ -36,7 +36,13 @@ export function queueStateKey(eventId: string): string {
   return `queue:${eventId}`;
 }
 
-/** How many fans are ahead of `orderKey` (estimated from the quantiles in the lobby block, exact after it). */
+/**
+ * How many fans are ahead of `orderKey` and not admitted yet: estimated from
+ * the quantiles in the lobby block (exact while the lobby has no more keys
+ * than quantiles), exact after it. Quantile i is the key of rank (i + 1) * step,
+ * so between two quantiles the count of smaller keys runs from `below * step`
+ * (just above the lower one) to `(below + 1) * step - 1` (at the upper one).
+ */
 export function fansAhead(state: QueueState, orderKey: number): number {
   const { lobby, late } = state.entrants;
   let ahead: number;
@@ -49,7 +55,9 @@ export function fansAhead(state: QueueState, orderKey: number): number {
       while (below < q.length && (q[below] ?? Infinity) < orderKey) below++;
       const low = below === 0 ? 0 : (q[below - 1] ?? 0);
       const high = below < q.length ? (q[below] ?? LATE_BLOCK_START) : LATE_BLOCK_START;
-      ahead = Math.round(step * (below + (orderKey - low) / Math.max(1, high - low)));
+      const most = below < q.length ? (below + 1) * step - 1 : lobby - 1;
+      const fewest = Math.min(below * step, most);
+      ahead = Math.round(fewest + ((most - fewest) * (orderKey - low)) / Math.max(1, high - low));
     }
   } else if (orderKey < FLAGGED_BLOCK_START) {
     ahead = lobby + (orderKey - LATE_BLOCK_START);

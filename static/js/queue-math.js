@@ -1,0 +1,69 @@
+// The queue page's arithmetic, with no DOM: where a fan's order key stands in
+// the published queue document, and how long the wait may be. A port of
+// fansAhead in workers/waiting-room/queue-state.ts (test/static/queue-math.test.ts
+// checks that both agree on every document).
+
+/** Keys below this are the lobby block: uniformly random, a fair shuffle of everyone who came before the sale. */
+export const LATE_BLOCK_START = 2 ** 51;
+/** Accounts flagged as likely bots queue from here, behind everyone. */
+export const FLAGGED_BLOCK_START = 2 ** 52;
+
+/**
+ * How many fans are ahead of `orderKey` and not admitted yet: estimated from
+ * the quantiles in the lobby block (exact while the lobby has no more keys
+ * than quantiles), exact after it.
+ */
+export function fansAhead(state, orderKey) {
+  const { lobby, late } = state.entrants;
+  let ahead;
+  if (orderKey < LATE_BLOCK_START) {
+    const q = state.quantiles;
+    if (q.length === 0) ahead = 0;
+    else {
+      const step = lobby / q.length;
+      let below = 0;
+      while (below < q.length && (q[below] ?? Infinity) < orderKey) below++;
+      const low = below === 0 ? 0 : (q[below - 1] ?? 0);
+      const high = below < q.length ? (q[below] ?? LATE_BLOCK_START) : LATE_BLOCK_START;
+      const most = below < q.length ? (below + 1) * step - 1 : lobby - 1;
+      const fewest = Math.min(below * step, most);
+      ahead = Math.round(fewest + ((most - fewest) * (orderKey - low)) / Math.max(1, high - low));
+    }
+  } else if (orderKey < FLAGGED_BLOCK_START) {
+    ahead = lobby + (orderKey - LATE_BLOCK_START);
+  } else {
+    ahead = lobby + late + (orderKey - FLAGGED_BLOCK_START);
+  }
+  return Math.max(0, ahead - state.admitted);
+}
+
+/** True once the room has admitted this key: exchange the lobby ticket now. */
+export function isAdmitted(state, orderKey) {
+  return orderKey <= state.threshold;
+}
+
+/**
+ * Seconds until this fan's turn at the published rate (and, before the sale,
+ * until it opens), or null when admission is paused or has no rate.
+ */
+export function secondsToWait(state, ahead, now) {
+  if (state.paused || !(state.ratePerSecond > 0)) return null;
+  const untilStart = Math.max(0, state.saleStartsAt - now) / 1000;
+  return Math.ceil(untilStart + ahead / state.ratePerSecond);
+}
+
+/** The share of the line already admitted, for a progress bar (0..1). */
+export function progress(state, ahead) {
+  const total = state.admitted + ahead;
+  return total === 0 ? 1 : state.admitted / total;
+}
+
+/** "less than a minute", "about 4 minutes", "about 2 hours"; null for unknown. */
+export function describeWait(seconds) {
+  if (seconds === null) return null;
+  if (seconds < 60) return "less than a minute";
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 90) return `about ${minutes} minute${minutes === 1 ? "" : "s"}`;
+  const hours = Math.round(minutes / 60);
+  return `about ${hours} hour${hours === 1 ? "" : "s"}`;
+}

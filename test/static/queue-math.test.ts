@@ -1,0 +1,143 @@
+/**
+ * The queue page's arithmetic (static/js/queue-math.js, imported as the
+ * browser imports it) agrees with the server's `fansAhead`
+ * (workers/waiting-room/queue-state.ts) on every queue document, and turns a
+ * place in line into a wait a fan can read.
+ */
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { FLAGGED_BLOCK_START, LATE_BLOCK_START, LOBBY_BLOCK_SIZE, fansAhead, type QueueState } from "../../workers/waiting-room/queue-state";
+
+interface QueueMathModule {
+  LATE_BLOCK_START: number;
+  FLAGGED_BLOCK_START: number;
+  fansAhead(state: QueueState, orderKey: number): number;
+  isAdmitted(state: QueueState, orderKey: number): boolean;
+  secondsToWait(state: QueueState, ahead: number, now: number): number | null;
+  progress(state: QueueState, ahead: number): number;
+  describeWait(seconds: number | null): string | null;
+}
+
+const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../static");
+// A computed specifier: a plain browser module without type declarations.
+const load = (): Promise<QueueMathModule> => import(pathToFileURL(path.join(STATIC, "js/queue-math.js")).href) as Promise<QueueMathModule>;
+
+/** How the room draws quantiles (durable-objects/waiting-room.ts): the key at every `step`-th rank, 32 or so. */
+function quantilesOf(sortedKeys: number[]): number[] {
+  const step = Math.max(1, Math.floor(sortedKeys.length / 32));
+  return sortedKeys.filter((_, i) => (i + 1) % step === 0);
+}
+
+const lobbyKey = fc.integer({ min: 0, max: LOBBY_BLOCK_SIZE - 1 });
+
+/** A queue document as the room publishes it, with the fan keys it was built from. */
+const scenario = fc
+  .record({
+    lobbyKeys: fc.uniqueArray(lobbyKey, { maxLength: 400 }),
+    late: fc.nat(500),
+    flagged: fc.nat(50),
+    admittedShare: fc.double({ min: 0, max: 1, noNaN: true }),
+    ratePerSecond: fc.integer({ min: 1, max: 5_000 }),
+    paused: fc.boolean(),
+    soldOut: fc.boolean(),
+    /** A stale quantile list (the room refreshes it every 10 s) for a lobby that has grown since. */
+    staleBy: fc.nat(40),
+  })
+  .map(({ lobbyKeys, late, flagged, admittedShare, ratePerSecond, paused, soldOut, staleBy }) => {
+    const sorted = [...lobbyKeys].sort((a, b) => a - b);
+    const total = sorted.length + late + flagged;
+    const state: QueueState = {
+      eventId: "00000000-0000-4000-8000-000000000000",
+      threshold: -1,
+      admitted: Math.floor(admittedShare * total),
+      entrants: { lobby: sorted.length + (sorted.length > 0 ? staleBy : 0), late, flagged },
+      quantiles: quantilesOf(sorted),
+      ratePerSecond,
+      paused,
+      soldOut,
+      available: 10,
+      held: 0,
+      saleStartsAt: 1_800_000_000_000,
+      saleEndsAt: 1_800_003_600_000,
+      updatedAt: 1_800_000_001_000,
+    };
+    return { state, sorted };
+  });
+
+/** Keys a fan may hold: lobby keys (in the list and not), late and flagged keys. */
+function keysToTry(state: QueueState, sorted: number[], extra: number[]): number[] {
+  return [
+    ...sorted,
+    ...extra,
+    0,
+    LATE_BLOCK_START - 1,
+    ...Array.from({ length: Math.min(state.entrants.late, 20) }, (_, i) => LATE_BLOCK_START + i),
+    ...Array.from({ length: Math.min(state.entrants.flagged, 5) }, (_, i) => FLAGGED_BLOCK_START + i),
+  ];
+}
+
+describe("the queue page's arithmetic", () => {
+  it("uses the server's blocks", async () => {
+    const math = await load();
+    expect(math.LATE_BLOCK_START).toBe(LATE_BLOCK_START);
+    expect(math.FLAGGED_BLOCK_START).toBe(FLAGGED_BLOCK_START);
+  });
+
+  it("counts the fans ahead exactly as the server's fansAhead does, on every document", async () => {
+    const math = await load();
+    fc.assert(
+      fc.property(scenario, fc.array(lobbyKey, { maxLength: 20 }), ({ state, sorted }, extra) => {
+        for (const key of keysToTry(state, sorted, extra)) expect(math.fansAhead(state, key), `key ${key}`).toBe(fansAhead(state, key));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("is exact while every lobby key is a quantile, and within two quantile steps otherwise", async () => {
+    const math = await load();
+    fc.assert(
+      fc.property(scenario, ({ state, sorted }) => {
+        const fresh = { ...state, admitted: 0, entrants: { ...state.entrants, lobby: sorted.length } };
+        // Fewer than 64 keys: every key is published. Otherwise the estimate stays between the counts at
+        // the quantiles around the key, which are a step (about lobby / 32) apart, for any key distribution.
+        const slack = sorted.length < 64 ? 0 : (2 * sorted.length) / 32;
+        sorted.forEach((key, rank) => expect(Math.abs(math.fansAhead(fresh, key) - rank)).toBeLessThanOrEqual(slack));
+        // After the lobby block: exact.
+        expect(math.fansAhead(fresh, LATE_BLOCK_START + 3)).toBe(sorted.length + 3);
+        expect(math.fansAhead(fresh, FLAGGED_BLOCK_START)).toBe(sorted.length + state.entrants.late);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("tells an admitted fan from a waiting one by the threshold", async () => {
+    const { isAdmitted } = await load();
+    const state = { threshold: 1_000 } as QueueState;
+    expect([0, 999, 1_000, 1_001].map((key) => isAdmitted(state, key))).toEqual([true, true, true, false]);
+  });
+
+  it("turns the fans ahead into a wait at the published rate, counting the time to the start", async () => {
+    const { secondsToWait, describeWait, progress } = await load();
+    const state = { saleStartsAt: 1_000_000, ratePerSecond: 100, paused: false, admitted: 300 } as QueueState;
+    expect(secondsToWait(state, 1_000, 1_000_000)).toBe(10);
+    expect(secondsToWait(state, 1_000, 940_000)).toBe(70);
+    expect(secondsToWait(state, 0, 2_000_000)).toBe(0);
+    expect(secondsToWait({ ...state, paused: true }, 1_000, 1_000_000)).toBeNull();
+    expect([null, 0, 59, 60, 89, 90, 3_600, 5_399, 5_400, 7_200].map(describeWait)).toEqual([
+      null,
+      "less than a minute",
+      "less than a minute",
+      "about 1 minute",
+      "about 1 minute",
+      "about 2 minutes",
+      "about 60 minutes",
+      "about 2 hours",
+      "about 2 hours",
+      "about 2 hours",
+    ]);
+    expect(progress(state, 100)).toBe(0.75);
+    expect(progress({ ...state, admitted: 0 }, 0)).toBe(1);
+  });
+});

@@ -1,0 +1,111 @@
+/**
+ * Waiting fans poll the published queue document, never the room: thousands
+ * of `GET /api/events/:id/queue` through the Worker leave every Durable Object
+ * request counter where it was. When the last place sells, the document says
+ * sold out after one tick, and the exchange turns the rest away.
+ */
+import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { QueueState } from "../../workers/waiting-room/queue-state";
+import { smallChart } from "../durable-objects/fixtures";
+import { hotSale, inventoryOf, publishedState, roomOf, roomStorage, setClock, startFakeClock } from "../durable-objects/waiting-room-fixtures";
+import { expectApiError } from "./helpers";
+import { admitted, createdHoldSchema, exchangeTicket, fanSession, getQueue, holdBest, joined, queueStateSchema, type LobbyTicket } from "./waiting-room-http";
+
+const POLLS = 5_000;
+const IN_FLIGHT = 50;
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+/** GET /queue as a fan's page reads it. */
+async function poll(eventId: string): Promise<QueueState> {
+  const response = await getQueue(eventId);
+  expect(response.status, response.text).toBe(200);
+  expect(response.headers.get("Cache-Control")).toBe("public, max-age=1, s-maxage=1");
+  return queueStateSchema.parse(response.json);
+}
+
+describe("queue polls", () => {
+  it(`answers ${POLLS.toLocaleString("en")} polls from the published document with no Durable Object request`, async () => {
+    startFakeClock();
+    const sale = await hotSale({ accounts: 30, admissionRatePerSecond: 5 });
+    for (const accountId of sale.accounts) await joined(sale.eventId, { token: await fanSession(accountId) });
+    setClock(sale.saleStartsAt + 1_000);
+    const room = roomOf(sale.eventId);
+    expect(await runDurableObjectAlarm(room)).toBe(true);
+    const published = await publishedState(sale.eventId);
+    expect(published?.admitted).toBe(5);
+
+    // The Worker addresses every Durable Object by name (getByName), through these three namespaces.
+    const roomStubs = vi.spyOn(env.WAITING_ROOM, "getByName");
+    const inventoryStubs = vi.spyOn(env.EVENT_INVENTORY, "getByName");
+    const feedStubs = vi.spyOn(env.SEAT_MAP_FEED, "getByName");
+    // The spies see what the Worker does: one lobby join (a rejoin) reaches the room once.
+    await joined(sale.eventId, { token: await fanSession(sale.accounts[0] ?? "") });
+    expect(roomStubs).toHaveBeenCalledTimes(1);
+
+    const served = await room.servedRequests();
+    const stored = await roomStorage(sale.eventId);
+    roomStubs.mockClear();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        while (next < POLLS) {
+          next++;
+          expect(await poll(sale.eventId)).toEqual(published);
+        }
+      }),
+    );
+    expect(next).toBe(POLLS);
+    expect(roomStubs).not.toHaveBeenCalled();
+    expect(inventoryStubs).not.toHaveBeenCalled();
+    expect(feedStubs).not.toHaveBeenCalled();
+    expect(await room.servedRequests()).toEqual(served);
+    expect(await roomStorage(sale.eventId)).toEqual(stored);
+  }, 120_000);
+
+  it("says sold out one tick after the last place sells, and the exchange then answers 409 sold_out", async () => {
+    startFakeClock();
+    // 2 x 2 x 4 seats and 6 standing places: 22 places, 2 per fan, so 11 fans are admitted at most.
+    const sale = await hotSale({ chart: smallChart(2, 4, 6), accounts: 14, purchaseLimit: 2, admissionRatePerSecond: 100 });
+    const fans: { token: string; ticket: LobbyTicket }[] = [];
+    for (const accountId of sale.accounts) {
+      const token = await fanSession(accountId);
+      fans.push({ token, ticket: await joined(sale.eventId, { token }) });
+    }
+    setClock(sale.saleStartsAt + 1_000);
+    const room = roomOf(sale.eventId);
+    expect(await runDurableObjectAlarm(room)).toBe(true);
+    const first = await poll(sale.eventId);
+    expect(first).toMatchObject({ admitted: 11, soldOut: false, available: 22 });
+
+    const inQueueOrder = [...fans].sort((a, b) => a.ticket.orderKey - b.ticket.orderKey);
+    const inventory = inventoryOf(sale.eventId);
+    for (const fan of inQueueOrder.slice(0, 11)) {
+      expect(fan.ticket.orderKey).toBeLessThanOrEqual(first.threshold);
+      const admission = await admitted(sale.eventId, { token: fan.token }, fan.ticket.ticket);
+      const held = await holdBest(sale.eventId, { token: admission.token }, { quantity: 2 });
+      expect(held.status, held.text).toBe(201);
+      const holdId = createdHoldSchema.parse(held.json).hold.holdId;
+      const confirmed = await inventory.confirm({ requestId: crypto.randomUUID(), holdId, allowLapsed: false });
+      expect(confirmed.ok).toBe(true);
+    }
+    // Sold, but no tick yet: the document is a tick behind.
+    expect(await poll(sale.eventId)).toMatchObject({ soldOut: false });
+    setClock(sale.saleStartsAt + 2_000);
+    expect(await runDurableObjectAlarm(room)).toBe(true);
+    const after = await poll(sale.eventId);
+    expect(after).toMatchObject({ soldOut: true, available: 0, held: 0, admitted: 11, threshold: first.threshold });
+
+    const waiting = inQueueOrder[11];
+    if (!waiting) throw new Error("no fan left waiting");
+    expectApiError(await exchangeTicket(sale.eventId, { token: waiting.token }, waiting.ticket.ticket), 409, "sold_out");
+    // More ticks admit nobody.
+    setClock(sale.saleStartsAt + 60_000);
+    expect(await runDurableObjectAlarm(room)).toBe(true);
+    expect(await poll(sale.eventId)).toMatchObject({ soldOut: true, admitted: 11, threshold: first.threshold });
+  }, 60_000);
+});
