@@ -25,7 +25,35 @@ const CHUNK = 5_000;
 const BUCKETS = 10;
 const LOBBY_WINDOW_MS = 30 * 60_000;
 
+/**
+ * A seeded generator (mulberry32). The room draws its keys from
+ * crypto.getRandomValues; the test feeds it this stream instead, so the χ²
+ * verdict is reproducible rather than wrong in 1% of runs by construction.
+ */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+const random = seeded(20_261_128);
+
+function useSeededCrypto(): void {
+  vi.spyOn(crypto, "getRandomValues").mockImplementation(<T extends ArrayBufferView | null>(array: T): T => {
+    if (array instanceof Uint32Array) for (let i = 0; i < array.length; i++) array[i] = Math.floor(random() * 2 ** 32);
+    else if (array instanceof Uint8Array) for (let i = 0; i < array.length; i++) array[i] = Math.floor(random() * 256);
+    else throw new Error("unexpected array type");
+    return array;
+  });
+}
+
 afterEach(() => {
+  vi.restoreAllMocks();
   vi.useRealTimers();
 });
 
@@ -126,7 +154,7 @@ describe("the χ² machinery", () => {
     const arrival = Array.from({ length: n }, (_, i) => i);
     expect(independenceTest(contingency(arrival, arrival)).p).toBeLessThan(1e-100);
     // Mostly fair, but the earliest tenth is pulled forward a little: still detected.
-    const keys = arrival.map((i) => Math.random() - (i < n / 10 ? 0.1 : 0));
+    const keys = arrival.map((i) => random() - (i < n / 10 ? 0.1 : 0));
     const ranks = rankOf(keys);
     expect(independenceTest(contingency(arrival, ranks)).p).toBeLessThan(0.01);
   });
@@ -174,9 +202,10 @@ describe("WaitingRoom fairness", () => {
       // Arrival times: uniform over T-30 min .. T-1 s, plus a fifth within the last second; joined in time order.
       const burst = Math.round(LOBBY_JOINS * BURST_SHARE);
       const arrivals = Array.from({ length: LOBBY_JOINS }, (_, i) =>
-        i < burst ? saleStart - 1 - Math.floor(Math.random() * 999) : saleStart - 1_000 - Math.floor(Math.random() * (LOBBY_WINDOW_MS - 1_000)),
+        i < burst ? saleStart - 1 - Math.floor(random() * 999) : saleStart - 1_000 - Math.floor(random() * (LOBBY_WINDOW_MS - 1_000)),
       ).sort((a, b) => a - b);
       const keys = new Array<number>(LOBBY_JOINS);
+      useSeededCrypto();
       // The lobby joins call the room's `join` inside the object, 200 in flight: one RPC per join costs
       // 2-7 ms in the local runtime, which would take this test past ten minutes. The late arrivals below go
       // through the RPC stub. Arrivals are taken in time order and `join` draws the key before its first
