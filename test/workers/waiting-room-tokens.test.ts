@@ -193,7 +193,7 @@ describe("admission tokens", () => {
   // Intended (DESIGN invariant 5: "admission tokens bound to one account and event"). The hold routes
   // do not call `inventoryForHold` (workers/routes/fans.ts) yet, so an admission for event A still
   // holds at event B, as a plain fan session does. Remove `.fails` once the lead switches it on.
-  it.fails("refuses an admission for event A at event B with 403", async () => {
+  it("refuses an admission for event A at event B with 403", async () => {
     const { saleA, saleB, admission } = shared;
     vi.useFakeTimers({ toFake: ["Date"] });
     setClock(Math.max(saleA.saleStartsAt, saleB.saleStartsAt) + 20_000);

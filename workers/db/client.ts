@@ -1,7 +1,6 @@
 import { Pool, neonConfig } from "@neondatabase/serverless";
 import { drizzle } from "drizzle-orm/neon-serverless";
 import type { Config } from "../config";
-import * as schema from "./schema";
 
 /** The drizzle database handle used by request handlers. */
 export type Db = ReturnType<typeof createDb>["db"];
@@ -23,5 +22,6 @@ export function createDb(config: Pick<Config, "databaseUrl" | "neonWsProxy">) {
   }
   const pool = new Pool({ connectionString: config.databaseUrl, max: 4 });
   pool.on("error", () => undefined); // idle-client errors surface on the next query instead
-  return { db: drizzle({ client: pool, schema, casing: "snake_case" }), close: () => pool.end() };
+  // No `schema`: we use the query builder only, and building the relational config cost ~15% of a hold.
+  return { db: drizzle({ client: pool, casing: "snake_case" }), close: () => pool.end() };
 }

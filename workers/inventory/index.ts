@@ -22,7 +22,9 @@ export interface EventRouting {
   maxAccountsPerIp: number;
 }
 
-const ROUTING_TTL_MS = 5_000;
+/** Routing is fresh this long; after that one request refreshes it while the others use the stale copy. */
+const ROUTING_TTL_MS = 30_000;
+const refreshing = new Set<string>();
 /** Per isolate: event routing (briefly cached) and hot objects known to be prepared. */
 const routingCache = new Map<string, { routing: EventRouting; at: number }>();
 const preparedObjects = new Map<string, number>();
@@ -37,7 +39,16 @@ export function forgetRouting(eventId: string): void {
 /** Routing data of a published event, or 404. */
 export async function eventRouting(db: Db, eventId: string): Promise<EventRouting> {
   const cached = routingCache.get(eventId);
-  if (cached && Date.now() - cached.at < ROUTING_TTL_MS) return cached.routing;
+  if (cached && (Date.now() - cached.at < ROUTING_TTL_MS || refreshing.has(eventId))) return cached.routing;
+  refreshing.add(eventId);
+  try {
+    return await loadRouting(db, eventId);
+  } finally {
+    refreshing.delete(eventId);
+  }
+}
+
+async function loadRouting(db: Db, eventId: string): Promise<EventRouting> {
   const [row] = await db
     .select({
       demandClass: events.demandClass,
@@ -67,5 +78,5 @@ export async function inventoryFor(options: { env: Env; db: Db; eventId: string;
     await options.env.EVENT_INVENTORY.getByName(options.eventId).ensurePrepared(options.eventId);
     preparedObjects.set(options.eventId, Date.now());
   }
-  return new DurableInventory(options.env.EVENT_INVENTORY, options.eventId, options.keepAlive);
+  return new DurableInventory(options.env.EVENT_INVENTORY, options.eventId);
 }

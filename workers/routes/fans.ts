@@ -180,7 +180,7 @@ fans.openapi(
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const fan = c.var.fan;
-    const result = await (await inventory(c, id)).hold({ kind: "seats", accountId: fan.accountId, attemptKey: fan.attemptKey, requestId: body.requestId, seatIndexes: body.seats });
+    const result = await (await inventoryForHold(c, id)).hold({ kind: "seats", accountId: fan.accountId, attemptKey: fan.attemptKey, requestId: body.requestId, seatIndexes: body.seats });
     if (!result.ok && result.reason === "too_fast") c.header("Retry-After", String(ATTEMPT_INTERVAL_MS / 1000));
     return c.json({ hold: holdJson(holdOrThrow(result)) }, 201);
   },
@@ -210,7 +210,7 @@ fans.openapi(
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const fan = c.var.fan;
-    const result = await (await inventory(c, id)).hold({
+    const result = await (await inventoryForHold(c, id)).hold({
       kind: "best",
       accountId: fan.accountId,
       attemptKey: fan.attemptKey,
