@@ -1,21 +1,41 @@
-/** The every-minute cron: payment reconciliation and the sweeps that keep state tidy. */
+/** The every-minute cron: payment reconciliation, waitlist offers, unfinished cancellations and the sweeps that keep state tidy. */
 import { sql } from "drizzle-orm";
 import { loadConfig } from "../config";
 import { createDb } from "../db/client";
+import { continueCancellations } from "../refunds";
+import { serveWaitlists } from "../waitlist";
 import { reconcilePayments, type ReconcileReport } from "./payments";
 
 /** Request records of calm holds older than this are forgotten (retries come within seconds). */
 const REQUEST_RETENTION = "1 day";
 
+/** What one cron pass did. */
+export interface ScheduledReport {
+  payments?: ReconcileReport;
+  waitlist?: Awaited<ReturnType<typeof serveWaitlists>>;
+  cancellations?: Awaited<ReturnType<typeof continueCancellations>>;
+}
+
 /** Runs one pass of every scheduled job; each job's failure is logged and does not stop the others. */
-export async function runScheduledJobs(env: Env, keepAlive: (promise: Promise<unknown>) => void, now = Date.now()): Promise<{ payments?: ReconcileReport }> {
+export async function runScheduledJobs(env: Env, keepAlive: (promise: Promise<unknown>) => void, now = Date.now()): Promise<ScheduledReport> {
   const { db, close } = createDb(loadConfig(env));
-  const report: { payments?: ReconcileReport } = {};
+  const report: ScheduledReport = {};
   try {
     try {
       report.payments = await reconcilePayments({ env, db, keepAlive }, now);
     } catch (error) {
       console.error(JSON.stringify({ level: "error", event: "reconcile_failed", error: String(error) }));
+    }
+    // After reconciliation, so holds it released are offered in the same pass.
+    try {
+      report.waitlist = await serveWaitlists({ env, db, keepAlive });
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "waitlist_failed", error: String(error) }));
+    }
+    try {
+      report.cancellations = await continueCancellations({ env, db, keepAlive });
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", event: "cancellations_failed", error: String(error) }));
     }
     try {
       await db.execute(sql`delete from inventory_requests where created_at < now() - ${REQUEST_RETENTION}::interval`);

@@ -5,7 +5,7 @@
  * release). A payment row is written before the gateway is called, so no
  * charge can happen that reconciliation will not find.
  */
-import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Db } from "../db/client";
 import { events, payments } from "../db/schema";
@@ -111,6 +111,8 @@ export async function payForHold(
   const attempt = (latest?.attempt ?? 0) + 1;
   if (attempt > MAX_ATTEMPTS) throw new ApiError(409, "too_many_attempts", "Too many payment attempts for this hold.");
 
+  // The row's times come from this clock, the one reconciliation measures the 2 minutes with (not the database's).
+  const startedAt = new Date();
   const [payment] = await ctx.db
     .insert(payments)
     .values({
@@ -124,6 +126,8 @@ export async function payForHold(
       currency: settings.currency,
       status: "pending",
       gatewayCalls: 1,
+      createdAt: startedAt,
+      updatedAt: startedAt,
     })
     .onConflictDoNothing()
     .returning();
@@ -234,7 +238,17 @@ export async function handleWebhookEvent(ctx: CheckoutContext, event: Stripe.Eve
     : await ctx.db.select().from(payments).where(eq(payments.providerPaymentId, intent.id));
   if (!payment) return; // not ours
   // Ask the gateway for the current truth instead of trusting the event's order.
-  await applyOutcome(ctx, payment, await retrieveOutcome(stripeClient(ctx.env), intent.id));
+  const outcome = await retrieveOutcome(stripeClient(ctx.env), intent.id);
+  if (outcome.kind === "unknown") {
+    // Keep what the event told us, so reconciliation asks about this intent (and can cancel it),
+    // and refuse the delivery so the gateway sends it again: acknowledging it would lose the news.
+    await ctx.db
+      .update(payments)
+      .set({ providerPaymentId: intent.id })
+      .where(and(eq(payments.id, payment.id), isNull(payments.providerPaymentId)));
+    throw new ApiError(503, "gateway_unavailable", "The payment gateway could not confirm this event; deliver it again later.");
+  }
+  await applyOutcome(ctx, payment, outcome);
 }
 
 /** What one reconciliation pass did. */
@@ -245,6 +259,10 @@ export interface ReconcileReport {
   released: number;
   stillUnknown: number;
   declineWindowsClosed: number;
+  /** Paid payments whose sale had not reached Postgres, finalized (and queued) again. */
+  requeued: number;
+  /** Payments whose reconciliation threw; they are retried on the next pass. */
+  errors: number;
 }
 
 /**
@@ -255,60 +273,107 @@ export interface ReconcileReport {
  * released. Declined payments whose retry window closed release their hold.
  */
 export async function reconcilePayments(ctx: CheckoutContext, now = Date.now()): Promise<ReconcileReport> {
-  const report: ReconcileReport = { checked: 0, succeeded: 0, failed: 0, released: 0, stillUnknown: 0, declineWindowsClosed: 0 };
+  const report: ReconcileReport = { checked: 0, succeeded: 0, failed: 0, released: 0, stillUnknown: 0, declineWindowsClosed: 0, requeued: 0, errors: 0 };
   const stripe = stripeClient(ctx.env);
   const open = await ctx.db
     .select()
     .from(payments)
     .where(and(inArray(payments.status, ["pending", "unknown"]), lt(payments.updatedAt, new Date(now - RECONCILE_AFTER_MS))))
+    .orderBy(payments.updatedAt)
     .limit(200);
   for (const payment of open) {
     report.checked++;
-    const [bumped] = await ctx.db
-      .update(payments)
-      .set({ gatewayCalls: sql`${payments.gatewayCalls} + 1`, updatedAt: new Date(now) })
-      .where(and(eq(payments.id, payment.id), inArray(payments.status, ["pending", "unknown"])))
-      .returning();
-    if (!bumped) continue;
-    const outcome = payment.providerPaymentId
-      ? await retrieveOutcome(stripe, payment.providerPaymentId)
-      : await charge(stripe, {
-          amountCents: payment.amountCents,
-          currency: payment.currency,
-          paymentMethod: payment.paymentMethod ?? "",
-          idempotencyKey: payment.idempotencyKey,
-          metadata: { hold_id: payment.holdId, event_id: payment.eventId, account_id: payment.accountId, payment_id: payment.id, attempt: String(payment.attempt) },
-        });
-    if (outcome.kind !== "unknown") {
-      const settled = await applyOutcome(ctx, bumped, outcome);
-      if (settled.status === "succeeded") report.succeeded++;
-      else report.failed++;
-      continue;
-    }
-    const undetermined = bumped.gatewayCalls >= MAX_GATEWAY_CALLS || now - payment.createdAt.getTime() >= UNDETERMINED_RELEASE_MS;
-    if (!undetermined) {
-      report.stillUnknown++;
-      continue;
-    }
-    // Default to release: better to lose a sale than hold a phantom reservation.
-    const canceled = payment.providerPaymentId ? await cancelIntent(stripe, payment.providerPaymentId) : outcome;
-    if (canceled.kind === "succeeded") {
-      await finalizeSucceeded(ctx, bumped, canceled.paymentIntentId);
-      report.succeeded++;
-      continue;
-    }
-    const released = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "canceled", lastError: "undetermined: released" });
-    if (released) {
-      await releaseHold(ctx, payment, "undetermined");
-      report.released++;
+    // One payment that cannot be reconciled (its event gone, its inventory down) must not stall the others.
+    try {
+      await reconcileOne(ctx, stripe, payment, now, report);
+    } catch (error) {
+      report.errors++;
+      logFailure("reconcile_payment_failed", payment.id, error);
     }
   }
-  report.declineWindowsClosed = await closeDeclineWindows(ctx, now);
+  report.requeued = await finalizeUnwrittenSales(ctx, now, report);
+  report.declineWindowsClosed = await closeDeclineWindows(ctx, now, report);
   return report;
 }
 
+function logFailure(event: string, paymentId: string, error: unknown): void {
+  console.error(JSON.stringify({ level: "error", event, paymentId, error: String(error).slice(0, 500) }));
+}
+
+/** One open payment: ask the gateway again with the same key; settle it, or release its hold once undetermined. */
+async function reconcileOne(ctx: CheckoutContext, stripe: Stripe, payment: PaymentRow, now: number, report: ReconcileReport): Promise<void> {
+  const [bumped] = await ctx.db
+    .update(payments)
+    .set({ gatewayCalls: sql`${payments.gatewayCalls} + 1`, updatedAt: new Date(now) })
+    .where(and(eq(payments.id, payment.id), inArray(payments.status, ["pending", "unknown"])))
+    .returning();
+  if (!bumped) return;
+  const outcome = payment.providerPaymentId
+    ? await retrieveOutcome(stripe, payment.providerPaymentId)
+    : await charge(stripe, {
+        amountCents: payment.amountCents,
+        currency: payment.currency,
+        paymentMethod: payment.paymentMethod ?? "",
+        idempotencyKey: payment.idempotencyKey,
+        metadata: { hold_id: payment.holdId, event_id: payment.eventId, account_id: payment.accountId, payment_id: payment.id, attempt: String(payment.attempt) },
+      });
+  if (outcome.kind !== "unknown") {
+    const settled = await applyOutcome(ctx, bumped, outcome);
+    if (settled.status === "succeeded") report.succeeded++;
+    else report.failed++;
+    return;
+  }
+  const undetermined = bumped.gatewayCalls >= MAX_GATEWAY_CALLS || now - payment.createdAt.getTime() >= UNDETERMINED_RELEASE_MS;
+  if (!undetermined) {
+    report.stillUnknown++;
+    return;
+  }
+  // Default to release: better to lose a sale than hold a phantom reservation.
+  const canceled = payment.providerPaymentId ? await cancelIntent(stripe, payment.providerPaymentId) : outcome;
+  if (canceled.kind === "succeeded") {
+    await finalizeSucceeded(ctx, bumped, canceled.paymentIntentId);
+    report.succeeded++;
+    return;
+  }
+  const released = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "canceled", lastError: "undetermined: released" });
+  if (released) {
+    await releaseHold(ctx, payment, "undetermined");
+    report.released++;
+  }
+}
+
+/**
+ * Paid payments without an order: the Worker recorded the success, then died
+ * before the sale reached the queue (or before a refund was recorded), and
+ * no webhook is coming to finish the job. Finalizing again is idempotent;
+ * a sale that was only still on its way is queued twice, which the consumer
+ * ignores.
+ */
+async function finalizeUnwrittenSales(ctx: CheckoutContext, now: number, report: ReconcileReport): Promise<number> {
+  const unwritten = await ctx.db
+    .select()
+    .from(payments)
+    .where(and(eq(payments.status, "succeeded"), isNull(payments.orderId), lt(payments.updatedAt, new Date(now - RECONCILE_AFTER_MS))))
+    .orderBy(payments.updatedAt)
+    .limit(200);
+  let finalized = 0;
+  for (const payment of unwritten) {
+    if (!payment.providerPaymentId) continue;
+    try {
+      // Looked at again a grace period later at the earliest, however the sale fares meanwhile.
+      await ctx.db.update(payments).set({ updatedAt: new Date(now) }).where(eq(payments.id, payment.id));
+      await finalizeSucceeded(ctx, payment, payment.providerPaymentId);
+      finalized++;
+    } catch (error) {
+      report.errors++;
+      logFailure("finalize_unwritten_sale_failed", payment.id, error);
+    }
+  }
+  return finalized;
+}
+
 /** Releases holds whose last payment was declined and whose retry window has closed. */
-async function closeDeclineWindows(ctx: CheckoutContext, now: number): Promise<number> {
+async function closeDeclineWindows(ctx: CheckoutContext, now: number, report: ReconcileReport): Promise<number> {
   const expired = await ctx.db.execute<{ id: string }>(sql`
     select p.id from payments p join events e on e.id = p.event_id
     where p.status = 'failed' and p.updated_at + make_interval(secs => e.decline_retry_seconds) < ${new Date(now).toISOString()}
@@ -323,8 +388,13 @@ async function closeDeclineWindows(ctx: CheckoutContext, now: number): Promise<n
       .where(and(eq(payments.id, id), eq(payments.status, "failed")))
       .returning();
     if (!payment) continue;
-    await releaseHold(ctx, payment, "declined");
-    closed++;
+    try {
+      await releaseHold(ctx, payment, "declined");
+      closed++;
+    } catch (error) {
+      report.errors++;
+      logFailure("close_decline_window_failed", payment.id, error);
+    }
   }
   return closed;
 }

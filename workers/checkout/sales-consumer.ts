@@ -77,13 +77,22 @@ export async function writeSales(db: Db, sales: ConfirmedSale[]): Promise<Ticket
   });
 }
 
+/** A sale message and what it says. */
+interface SaleMessage {
+  message: Message<unknown>;
+  sale: ConfirmedSale;
+}
+
 /**
  * The `ticket-sales` queue handler. Malformed messages and messages out of
  * retries go to the dead-letter queue at once; the rest are written in one
- * batch and acknowledged together, or retried together with backoff.
+ * batch and acknowledged together. If Postgres refuses the batch, its sales
+ * are written one at a time, so one it refuses (an unknown event, a seat
+ * already ticketed) does not hold back the others; what still fails, or the
+ * whole batch when Postgres cannot be reached, is retried with backoff.
  */
 export async function handleSalesBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  const valid: { message: Message<unknown>; sale: ConfirmedSale }[] = [];
+  const valid: SaleMessage[] = [];
   for (const message of batch.messages) {
     const parsed = confirmedSaleSchema.safeParse(message.body);
     if (parsed.success) valid.push({ message, sale: parsed.data });
@@ -92,18 +101,69 @@ export async function handleSalesBatch(batch: MessageBatch<unknown>, env: Env): 
   if (valid.length === 0) return;
   const { db, close } = createDb(loadConfig(env));
   try {
-    const deliveries = await writeSales(db, valid.map((v) => v.sale));
-    if (deliveries.length > 0) await env.DELIVERY_QUEUE.sendBatch(deliveries.map((body) => ({ body })));
-    for (const { message } of valid) message.ack();
-  } catch (error) {
-    console.error(JSON.stringify({ level: "warn", event: "sales_batch_failed", size: valid.length, error: String(error) }));
-    for (const { message } of valid) {
-      if (message.attempts >= MAX_SALE_ATTEMPTS) await deadLetter(env, batch.queue, message, String(error));
+    let failed: (SaleMessage & { error: unknown })[] = [];
+    try {
+      await writeAndAck(db, env, valid);
+    } catch (error) {
+      console.error(JSON.stringify({ level: "warn", event: "sales_batch_failed", size: valid.length, error: describeError(error) }));
+      failed = valid.length > 1 && refusedByPostgres(error) ? await writeOneByOne(db, env, valid) : valid.map((item) => ({ ...item, error }));
+    }
+    for (const { message, error } of failed) {
+      if (message.attempts >= MAX_SALE_ATTEMPTS) await deadLetter(env, batch.queue, message, describeError(error));
       else message.retry({ delaySeconds: backoffSeconds(message.attempts) });
     }
   } finally {
     await close();
   }
+}
+
+async function writeAndAck(db: Db, env: Env, items: SaleMessage[]): Promise<void> {
+  const deliveries = await writeSales(db, items.map((item) => item.sale));
+  if (deliveries.length > 0) {
+    try {
+      await env.DELIVERY_QUEUE.sendBatch(deliveries.map((body) => ({ body })));
+    } catch (error) {
+      // Not queued after all: clear the mark so the retried sale queues the delivery.
+      await db.execute(sql`update orders set delivery_queued_at = null where id in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(deliveries.map((d) => d.orderId))}::jsonb))`);
+      throw error;
+    }
+  }
+  for (const { message } of items) message.ack();
+}
+
+/** Writes each sale on its own; returns those that failed. */
+async function writeOneByOne(db: Db, env: Env, items: SaleMessage[]): Promise<(SaleMessage & { error: unknown })[]> {
+  const failed: (SaleMessage & { error: unknown })[] = [];
+  for (const item of items) {
+    try {
+      await writeAndAck(db, env, [item]);
+    } catch (error) {
+      failed.push({ ...item, error });
+    }
+  }
+  return failed;
+}
+
+/** The SQLSTATE of a statement Postgres answered with an error (none for a lost connection). */
+function sqlState(error: unknown): string | undefined {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if ("code" in cause && typeof cause.code === "string" && /^[0-9A-Z]{5}$/.test(cause.code)) return cause.code;
+  }
+  return undefined;
+}
+
+/** Postgres answered and refused the data, rather than being unreachable, shutting down or out of resources. */
+function refusedByPostgres(error: unknown): boolean {
+  const state = sqlState(error);
+  return state !== undefined && !/^(08|53|57)/.test(state);
+}
+
+/** The root cause's message (not the failed query with every sale in it) and its SQLSTATE. */
+function describeError(error: unknown): string {
+  let root = error;
+  while (root instanceof Error && root.cause instanceof Error) root = root.cause;
+  const state = sqlState(error);
+  return `${root instanceof Error ? root.message : String(root)}${state ? ` (SQLSTATE ${state})` : ""}`;
 }
 
 /** Sends a message to its queue's dead-letter queue and acknowledges it. */

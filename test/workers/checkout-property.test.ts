@@ -1,0 +1,360 @@
+/**
+ * Many checkouts at once, each with its own gateway faults, under random
+ * interleavings of payments, webhook deliveries (in any order, duplicated),
+ * cron passes and clock jumps, some of them concurrent. After everything has
+ * settled the seed's payment guarantees must hold for every hold:
+ *
+ * - no paid order lost: a hold whose card was charged (and not refunded) is
+ *   exactly one confirmed order with a ticket per seat, its payment linked;
+ *   a charge that could not become an order was refunded in full;
+ * - nobody charged twice: at most one kept charge per hold, at the gateway;
+ * - nothing stuck: by the hold's expiry plus the reconciliation window
+ *   (2 minutes and one cron interval) no payment is still open and no hold
+ *   is still live; a 200 answer always ends as an order.
+ */
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import type { FaultSpec } from "../../dev/stripe-gateway";
+import { smallChart } from "../durable-objects/fixtures";
+import {
+  addFault,
+  chargesOf,
+  clearFaults,
+  clock,
+  confirmedSale,
+  deliver,
+  flushWebhooks,
+  getHold,
+  keptCharges,
+  openSale,
+  pay,
+  paymentRows,
+  runCron,
+  runCronExclusively,
+  saleRows,
+  sent,
+  tryHold,
+  webhooksOf,
+  type Fan,
+  type Hold,
+  type PayResponse,
+  type Sale,
+  type WebhookDelivery,
+} from "./checkout-harness";
+
+runCronExclusively();
+
+/** Runs of the property, and checkouts per run: 3 x 20-28 = 60-84 checkouts. */
+const RUNS = 3;
+const MIN_CHECKOUTS = 20;
+const MAX_CHECKOUTS = 28;
+/** Each event has 2 sections of 4 rows x 8 seats: 32 pairs; checkouts pick among the first 6 per event, so many want the same seats. */
+const PAIRS = 6;
+/** The shortest TTL an event may have, so many payments are still unsettled when their hold lapses. */
+const HOLD_TTL_SECONDS = 60;
+/** The cron's interval, and its undetermined-release window. */
+const CRON_INTERVAL_MS = 60_000;
+const RECONCILE_WINDOW_MS = 2 * 60_000 + CRON_INTERVAL_MS;
+
+type RequestFault = { mode: "error500" | "lose_response" | "hang"; count: number };
+type WebhookFault = "duplicate_webhook" | "delay_webhook" | "reorder_webhooks" | "drop_webhook";
+
+/** What one fan will do, and what will go wrong for them. */
+interface CheckoutPlan {
+  event: "calm" | "hot";
+  pair: number;
+  card: string;
+  /** After a decline, try a good card. */
+  secondCard: boolean;
+  requestFault: RequestFault | null;
+  webhookFault: WebhookFault | null;
+}
+
+const requestFaultArb: fc.Arbitrary<RequestFault> = fc.record({
+  mode: fc.constantFrom("error500" as const, "lose_response" as const, "hang" as const),
+  // 1-2: the client's own retry copes or not; 3-4: the first cron pass copes or not; 5-8: default to release.
+  count: fc.oneof(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 5, max: 8 })),
+});
+
+const planArb: fc.Arbitrary<CheckoutPlan> = fc
+  .record({
+    event: fc.constantFrom("calm" as const, "hot" as const),
+    pair: fc.nat({ max: PAIRS - 1 }),
+    card: fc.constantFrom("pm_card_visa", "pm_card_mastercard", "pm_card_chargeDeclined", "pm_card_chargeDeclinedInsufficientFunds"),
+    secondCard: fc.boolean(),
+    requestFault: fc.option(requestFaultArb, { freq: 3 }),
+    webhookFault: fc.option(fc.constantFrom<WebhookFault>("duplicate_webhook", "delay_webhook", "reorder_webhooks", "drop_webhook"), { freq: 2 }),
+  })
+  .map((plan) =>
+    // The known gap (checkout.test.ts, "known gap"): a charge whose every answer is lost until the
+    // cron gives up is only ever found again through its webhook, so that webhook must not be dropped too.
+    plan.requestFault?.mode === "lose_response" && plan.requestFault.count > 4 && plan.webhookFault === "drop_webhook" ? { ...plan, webhookFault: null } : plan,
+  );
+
+type Step =
+  | { kind: "act"; who: number }
+  | { kind: "deliver"; who: number; again: boolean }
+  | { kind: "advance"; ms: number }
+  | { kind: "cron" }
+  | { kind: "flush" }
+  | { kind: "together"; steps: Step[] };
+
+const simpleStepArb: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant("act" as const), who: fc.nat() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("deliver" as const), who: fc.nat(), again: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.integer({ min: 1_000, max: 100_000 }) }) },
+  { weight: 2, arbitrary: fc.constant({ kind: "cron" as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "flush" as const }) },
+);
+
+/** Steps, a few of them run concurrently (a cron pass racing a payment and a webhook). */
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 8, arbitrary: simpleStepArb },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("together" as const), steps: fc.array(simpleStepArb.filter((s) => s.kind !== "advance"), { minLength: 2, maxLength: 3 }) }) },
+);
+
+const scenarioArb = fc.record({
+  declineRetrySeconds: fc.constantFrom(0, 60),
+  plans: fc.array(planArb, { minLength: MIN_CHECKOUTS, maxLength: MAX_CHECKOUTS }),
+  steps: fc.array(stepArb, { minLength: 40, maxLength: 90 }),
+});
+
+/** One fan's checkout as it unfolds. */
+interface Checkout {
+  plan: CheckoutPlan;
+  sale: Sale;
+  fan: Fan;
+  stage: "new" | "held" | "declined" | "done";
+  hold: Hold | undefined;
+  answers: PayResponse[];
+  /** Deliveries the Worker acknowledged (by delivery id). */
+  posted: Set<string>;
+  /** Acting right now (concurrent steps act on different checkouts). */
+  busy: boolean;
+  /** Hold attempts refused because someone else had the seats. */
+  holdAttempts: number;
+}
+
+/** A fan who finds their seats taken comes back this many times in all. */
+const MAX_HOLD_ATTEMPTS = 3;
+
+/** The seats of pair number `pair` (rows of 8 seats: 4 pairs a row). */
+function seatsOf(pair: number): number[] {
+  return [2 * pair, 2 * pair + 1];
+}
+
+async function act(checkout: Checkout): Promise<void> {
+  if (checkout.busy) return;
+  checkout.busy = true;
+  try {
+    await advanceCheckout(checkout);
+  } finally {
+    checkout.busy = false;
+  }
+}
+
+async function advanceCheckout(checkout: Checkout): Promise<void> {
+  const { plan, sale, fan } = checkout;
+  switch (checkout.stage) {
+    case "new": {
+      const held = await tryHold(sale, fan, seatsOf(plan.pair));
+      if (!held.ok) {
+        expect(["seat_taken"]).toContain(held.code);
+        // The fan comes back for the same seats later (they may be released or expire), a few times.
+        checkout.holdAttempts++;
+        if (checkout.holdAttempts >= MAX_HOLD_ATTEMPTS) checkout.stage = "done";
+        return;
+      }
+      checkout.hold = held.hold;
+      checkout.stage = "held";
+      const match = { metadata: { hold_id: held.hold.holdId } };
+      const faults: FaultSpec[] = [];
+      if (plan.requestFault) {
+        faults.push({ mode: plan.requestFault.mode, count: plan.requestFault.count, match, ...(plan.requestFault.mode === "hang" ? { delayMs: 20 } : {}) });
+      }
+      if (plan.webhookFault) faults.push({ mode: plan.webhookFault, count: plan.webhookFault === "reorder_webhooks" ? 2 : 1, match });
+      for (const fault of faults) await addFault(fault);
+      return;
+    }
+    case "held": {
+      const answer = await pay(sale, fan, requireHold(checkout).holdId, plan.card);
+      checkout.answers.push(answer);
+      expectPayAnswer(answer);
+      checkout.stage = answer.status === 402 && plan.secondCard ? "declined" : "done";
+      return;
+    }
+    case "declined": {
+      const answer = await pay(sale, fan, requireHold(checkout).holdId, "pm_card_visa");
+      checkout.answers.push(answer);
+      expectPayAnswer(answer);
+      checkout.stage = "done";
+      return;
+    }
+    case "done":
+      return;
+  }
+}
+
+function requireHold(checkout: Checkout): Hold {
+  if (!checkout.hold) throw new Error("no hold");
+  return checkout.hold;
+}
+
+/** Every answer a fan may get: paid, processing, declined, or a refusal with a known code. */
+function expectPayAnswer(answer: PayResponse): void {
+  if ("payment" in answer) return;
+  expect(answer.status).toBe(409);
+  expect(["hold_expired", "payment_in_progress"]).toContain(answer.code);
+}
+
+/**
+ * Posts a hold's deliveries that have not been acknowledged yet, newest
+ * first; with `again`, the acknowledged ones once more. A delivery the Worker
+ * refuses with 503 (it could not confirm the event with the gateway) stays
+ * unacknowledged, and is posted again later, as Stripe retries it.
+ */
+async function deliverSome(checkout: Checkout, again: boolean): Promise<void> {
+  if (!checkout.hold) return;
+  const deliveries = sent(await webhooksOf({ hold_id: checkout.hold.holdId }));
+  const fresh = deliveries.filter((d) => !checkout.posted.has(d.id)).reverse();
+  const repeats: WebhookDelivery[] = again ? deliveries.filter((d) => checkout.posted.has(d.id)) : [];
+  for (const delivery of [...fresh, ...repeats]) {
+    const response = await deliver(delivery);
+    expect([200, 503], response.body).toContain(response.status);
+    if (response.status === 200) checkout.posted.add(delivery.id);
+  }
+}
+
+async function runStep(step: Step, checkouts: Checkout[]): Promise<void> {
+  const pick = (who: number) => checkouts[who % checkouts.length];
+  switch (step.kind) {
+    case "act": {
+      // The who-th checkout still under way, so the steps drive the checkouts forward (one at a time each: see `act`).
+      const active = checkouts.filter((c) => c.stage !== "done");
+      const checkout = active[step.who % Math.max(active.length, 1)];
+      if (checkout) await act(checkout);
+      return;
+    }
+    case "deliver": {
+      const checkout = pick(step.who);
+      if (checkout) await deliverSome(checkout, step.again);
+      return;
+    }
+    case "advance":
+      clock.advance(step.ms);
+      return;
+    case "cron":
+      await runCron();
+      return;
+    case "flush":
+      await flushWebhooks();
+      return;
+    case "together":
+      await Promise.all(step.steps.map((inner) => runStep(inner, checkouts)));
+      return;
+  }
+}
+
+/**
+ * Finishes every checkout, then lets a minute pass at a time, each with a cron
+ * pass and every webhook not yet acknowledged delivered (again), until every
+ * hold's expiry plus the reconciliation window has passed.
+ */
+async function settle(checkouts: Checkout[]): Promise<void> {
+  for (const checkout of checkouts) while (checkout.stage !== "done") await act(checkout);
+  await flushWebhooks();
+  const lastExpiry = Math.max(Date.now(), ...checkouts.flatMap((c) => (c.hold ? [Date.parse(c.hold.expiresAt)] : [])));
+  const deadline = lastExpiry + RECONCILE_WINDOW_MS;
+  do {
+    for (const checkout of checkouts) await deliverSome(checkout, false);
+    clock.advance(CRON_INTERVAL_MS);
+    await runCron();
+  } while (Date.now() < deadline);
+  for (const checkout of checkouts) await deliverSome(checkout, false);
+}
+
+/** Endings seen over every run, so a run that never reaches the interesting paths does not pass unnoticed. */
+const seen = { confirmed: 0, declined: 0, answered202: 0 };
+
+async function checkInvariants(checkouts: Checkout[]): Promise<void> {
+  for (const checkout of checkouts) {
+    const hold = checkout.hold;
+    if (!hold) continue;
+    const context = JSON.stringify({ plan: checkout.plan, holdId: hold.holdId, answers: checkout.answers });
+    const charges = await chargesOf(hold.holdId);
+    const kept = keptCharges(charges);
+    const payments = await paymentRows(hold.holdId);
+    const final = await getHold(checkout.sale, checkout.fan, hold.holdId);
+    // Nobody charged twice.
+    expect(kept.length, context).toBeLessThanOrEqual(1);
+    // Nothing stuck.
+    expect(payments.filter((p) => p.status === "pending" || p.status === "unknown"), context).toEqual([]);
+    expect(final.status, context).not.toBe("live");
+    if (checkout.answers.some((a) => a.status === 202)) seen.answered202++;
+    if (payments.some((p) => p.status === "failed")) seen.declined++;
+    if (kept.length === 1) {
+      // No paid order lost: one order, its tickets, its payment linked, the seats sold.
+      const rows = await confirmedSale(hold.holdId, hold.seats.length).catch((error: unknown) => {
+        throw new Error(`${String(error)}\n${context}`);
+      });
+      expect(rows.orders, context).toHaveLength(1);
+      expect(rows.tickets.map((t) => t.seatIndex).sort(), context).toEqual(hold.seats.map((s) => s.seatIndex).sort());
+      const paid = payments.filter((p) => p.status === "succeeded");
+      expect(paid.map((p) => p.providerPaymentId), context).toEqual([kept[0]?.paymentIntent]);
+      expect(final.status, context).toBe("confirmed");
+      seen.confirmed++;
+    } else {
+      const rows = await saleRows(hold.holdId);
+      expect(rows.orders, context).toEqual([]);
+      expect(final.status, context).not.toBe("confirmed");
+      // Money that could not become an order went back in full.
+      for (const charge of charges.filter((c) => c.status === "succeeded")) expect(charge.amountRefunded, context).toBe(charge.amount);
+      const refunded = payments.filter((p) => p.status === "refunded");
+      expect(refunded.length, context).toBe(charges.filter((c) => c.status === "succeeded").length);
+    }
+    // "Paid" is a promise.
+    if (checkout.answers.some((a) => "payment" in a && a.payment.status === "succeeded")) expect(kept.length, context).toBe(1);
+  }
+}
+
+afterEach(async () => {
+  await clearFaults();
+  clock.stop();
+});
+
+describe("checkouts under random faults and interleavings", () => {
+  it(
+    "lose no paid order, charge nobody twice and leave no hold stuck",
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(scenarioArb, async ({ declineRetrySeconds, plans, steps }) => {
+          clock.start();
+          try {
+            const chart = smallChart(4, 8, 10);
+            const [calm, hot] = await Promise.all([
+              openSale({ demandClass: "calm", fans: plans.length + 1, declineRetrySeconds, holdTtlSeconds: HOLD_TTL_SECONDS, chart }),
+              openSale({ demandClass: "hot", fans: plans.length + 1, declineRetrySeconds, holdTtlSeconds: HOLD_TTL_SECONDS, chart }),
+            ]);
+            const checkouts: Checkout[] = plans.map((plan, i) => {
+              const sale = plan.event === "calm" ? calm : hot;
+              const fan = sale.fans[i];
+              if (!fan) throw new Error("not enough fans");
+              return { plan, sale, fan, stage: "new", hold: undefined, answers: [], posted: new Set(), busy: false, holdAttempts: 0 };
+            });
+            for (const step of steps) await runStep(step, checkouts);
+            await settle(checkouts);
+            await checkInvariants(checkouts);
+          } finally {
+            await clearFaults();
+          }
+        }),
+        { numRuns: RUNS, endOnFailure: true },
+      );
+      // The runs went through every kind of ending.
+      expect(seen.confirmed).toBeGreaterThan(0);
+      expect(seen.declined).toBeGreaterThan(0);
+      expect(seen.answered202).toBeGreaterThan(0);
+    },
+    20 * 60_000,
+  );
+});
