@@ -1,7 +1,8 @@
 /**
  * `npm run dev`: starts the local stack (Postgres, Redis, Neon relay, Upstash
- * bridge), seeds the demo data, writes `.dev.vars` and runs `wrangler dev`
- * against it. Ctrl-C (or SIGTERM) stops wrangler and everything started here.
+ * bridge, mail outbox, Turnstile stand-in), seeds the demo data, writes
+ * `.dev.vars` and runs `wrangler dev` against it. Ctrl-C (or SIGTERM) stops
+ * wrangler and everything started here.
  */
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -13,6 +14,7 @@ import { DEMO_ORGANIZER, describeSeed, openDb, seedDemoData } from "./seed.ts";
 import type { SeedResult } from "./seed.ts";
 import { generateSigningKey } from "./signing-key.ts";
 import type { LocalStack } from "./stack.ts";
+import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "./turnstile.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 const HEALTH_TIMEOUT_MS = 60_000;
@@ -107,6 +109,13 @@ async function writeDevVars(file: string, local: LocalStack, signingKey: string)
     `UPSTASH_REDIS_REST_TOKEN=${local.bridgeToken}`,
     // Single quotes: dotenv takes the JSON literally.
     `TOKEN_SIGNING_KEY='${signingKey}'`,
+    `MAIL_API_URL=${local.mailOutboxUrl}`,
+    `MAIL_API_KEY=${local.mailApiKey}`,
+    "MAIL_FROM='Edge Tickets <no-reply@edge-tickets.localhost>'",
+    // Cloudflare's test keys: the secret always passes; the site key's widget yields XXXX.DUMMY.TOKEN.XXXX.
+    `TURNSTILE_SITE_KEY=${TURNSTILE_TEST_SITE_KEY}`,
+    `TURNSTILE_SECRET_KEY=${TURNSTILE_TEST_SECRETS.passes}`,
+    `TURNSTILE_VERIFY_URL=${local.turnstileVerifyUrl}`,
   ];
   await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600 });
 }
@@ -146,6 +155,8 @@ function printBanner(appUrl: string, local: LocalStack, seed: SeedResult | undef
     `  Admin docs    ${appUrl}/admin/docs`,
     `  Postgres      ${local.databaseUrl}`,
     `  Redis         ${redis}`,
+    `  Mail outbox   ${local.mailOutboxUrl}/  (every email the app sends, sign-in codes included)`,
+    `  Turnstile     ${local.turnstileVerifyUrl}  (stand-in; Cloudflare's always-pass test keys)`,
     ...(seed
       ? [`  Demo API key  ${seed.apiKey}  (${DEMO_ORGANIZER})`, "", `  curl -H "Authorization: Bearer ${seed.apiKey}" ${appUrl}/admin/events`]
       : ["  Demo data     none (seeding failed, see above); create an organizer with npm run organizer:create"]),

@@ -2,7 +2,9 @@
  * The local stack `npm run dev` runs the Worker against: real Postgres and
  * Redis (data kept under `.data/`), with the Neon WebSocket relay and the
  * Upstash REST bridge in front of them, exactly as the Worker reaches Neon and
- * Upstash in production. Migrations are applied on every start.
+ * Upstash in production; and stand-ins for what cannot be reached from here:
+ * a mail outbox (email provider API) and Turnstile's siteverify. Migrations
+ * are applied on every start.
  */
 import { chmod, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -13,6 +15,8 @@ import { findFreePort } from "./ports.ts";
 import { startPostgres } from "./postgres.ts";
 import { startRedis } from "./redis.ts";
 import { startUpstashBridge } from "./upstash-bridge.ts";
+import { startMailOutbox } from "./mail-outbox.ts";
+import { startTurnstileStandIn } from "./turnstile.ts";
 
 /** The repository root, where `.data/` and `.dev.vars` live. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -21,10 +25,13 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const DEFAULT_DATA_DIR = path.join(REPO_ROOT, ".data");
 
 /** The ports the stack prefers, so URLs stay the same from one run to the next. */
-export const DEFAULT_PORTS = { postgres: 15432, relay: 15433, redis: 16379, bridge: 16380 } as const;
+export const DEFAULT_PORTS = { postgres: 15432, relay: 15433, redis: 16379, bridge: 16380, mailOutbox: 18025, turnstile: 18026 } as const;
 
 /** The token the Upstash bridge asks for; it only guards loopback. */
 export const LOCAL_BRIDGE_TOKEN = "local-dev-token";
+
+/** The API key the mail outbox asks for; it only guards loopback. */
+export const LOCAL_MAIL_API_KEY = "local-mail-key";
 
 const DATABASE_NAME = "tickets";
 const STOP_TIMEOUT_MS = 15_000;
@@ -52,6 +59,11 @@ export interface LocalStack {
   redisUrl: string;
   bridgeUrl: string;
   bridgeToken: string;
+  /** The mail outbox: the Worker's `MAIL_API_URL`, and the page listing what it sent. */
+  mailOutboxUrl: string;
+  mailApiKey: string;
+  /** The Turnstile stand-in's siteverify endpoint (the Worker's `TURNSTILE_VERIFY_URL`). */
+  turnstileVerifyUrl: string;
   /** Which servers this stack started (false: it reused DATABASE_URL / REDIS_URL). */
   started: { postgres: boolean; redis: boolean };
   /** Stops everything this call started, newest first. Safe to call twice. */
@@ -60,7 +72,8 @@ export interface LocalStack {
 
 /**
  * Starts Postgres (unless a database URL is given), Redis (unless a Redis URL
- * is given), the Neon relay and the Upstash bridge, and applies migrations.
+ * is given), the Neon relay, the Upstash bridge, the mail outbox and the
+ * Turnstile stand-in, and applies migrations.
  * If any step fails, whatever already started is stopped before the error is
  * rethrown.
  */
@@ -124,6 +137,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const bridge = await startUpstashBridge({ port: await pickPort("Upstash bridge", ports.bridge, log), redisUrl, token: LOCAL_BRIDGE_TOKEN });
     stops.push({ name: "Upstash bridge", stop: bridge.close });
 
+    const outbox = await startMailOutbox({ port: await pickPort("Mail outbox", ports.mailOutbox, log), apiKey: LOCAL_MAIL_API_KEY });
+    stops.push({ name: "Mail outbox", stop: outbox.close });
+
+    const turnstile = await startTurnstileStandIn({ port: await pickPort("Turnstile stand-in", ports.turnstile, log), hostname: "localhost" });
+    stops.push({ name: "Turnstile stand-in", stop: turnstile.close });
+
     return {
       databaseUrl,
       neonWsProxy: `127.0.0.1:${relay.port}`,
@@ -131,6 +150,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       redisUrl,
       bridgeUrl: bridge.url,
       bridgeToken: LOCAL_BRIDGE_TOKEN,
+      mailOutboxUrl: outbox.url,
+      mailApiKey: LOCAL_MAIL_API_KEY,
+      turnstileVerifyUrl: turnstile.verifyUrl,
       started: { postgres: !existingDatabaseUrl, redis: !existingRedisUrl },
       stop: stopAll,
     };

@@ -7,7 +7,22 @@ export interface Config {
   neonWsProxy: string | undefined;
   redisUrl: string;
   redisToken: string;
+  /** Base URL of the email provider's API (Resend's shape, see mailer.ts). Default: Resend. */
+  mailApiUrl: string;
+  mailApiKey: string;
+  /** The sender of every email, e.g. `Edge Tickets <no-reply@tickets.example>`. */
+  mailFrom: string;
+  /** Public: the pages render the Turnstile widget with it. */
+  turnstileSiteKey: string;
+  turnstileSecretKey: string;
+  /** Turnstile's siteverify endpoint. Default: Cloudflare's. */
+  turnstileVerifyUrl: string;
 }
+
+/** Resend's API, which `workers/mailer.ts` speaks. */
+export const DEFAULT_MAIL_API_URL = "https://api.resend.com";
+/** Cloudflare's siteverify endpoint. */
+export const DEFAULT_TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
 const cache = new WeakMap<object, Config>();
 
@@ -18,7 +33,15 @@ const cache = new WeakMap<object, Config>();
 export function loadConfig(env: Env): Config {
   const cached = cache.get(env);
   if (cached) return cached;
-  const required = ["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"] as const;
+  const required = [
+    "DATABASE_URL",
+    "UPSTASH_REDIS_REST_URL",
+    "UPSTASH_REDIS_REST_TOKEN",
+    "MAIL_API_KEY",
+    "MAIL_FROM",
+    "TURNSTILE_SITE_KEY",
+    "TURNSTILE_SECRET_KEY",
+  ] as const;
   const missing = required.filter((name) => !env[name]);
   if (missing.length > 0) throw new ConfigError(missing);
   const config: Config = {
@@ -26,6 +49,12 @@ export function loadConfig(env: Env): Config {
     neonWsProxy: env.NEON_WS_PROXY || undefined,
     redisUrl: env.UPSTASH_REDIS_REST_URL,
     redisToken: env.UPSTASH_REDIS_REST_TOKEN,
+    mailApiUrl: env.MAIL_API_URL || DEFAULT_MAIL_API_URL,
+    mailApiKey: env.MAIL_API_KEY,
+    mailFrom: env.MAIL_FROM,
+    turnstileSiteKey: env.TURNSTILE_SITE_KEY,
+    turnstileSecretKey: env.TURNSTILE_SECRET_KEY,
+    turnstileVerifyUrl: env.TURNSTILE_VERIFY_URL || DEFAULT_TURNSTILE_VERIFY_URL,
   };
   cache.set(env, config);
   return config;

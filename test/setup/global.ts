@@ -7,10 +7,15 @@ import { startNeonRelay } from "../../dev/neon-relay.ts";
 import { startPostgres } from "../../dev/postgres.ts";
 import { startRedis } from "../../dev/redis.ts";
 import { startUpstashBridge } from "../../dev/upstash-bridge.ts";
+import { startMailOutbox } from "../../dev/mail-outbox.ts";
+import { startTurnstileStandIn } from "../../dev/turnstile.ts";
+import { startStripeGateway } from "../../dev/stripe-gateway.ts";
 import { findFreePort } from "../../dev/ports.ts";
 import { generateSigningKey } from "../../dev/signing-key.ts";
 
 const BRIDGE_TOKEN = "test-token";
+const MAIL_API_KEY = "test-mail-key";
+const STRIPE_WEBHOOK_SECRET = "whsec_test_local";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -22,13 +27,19 @@ declare module "vitest" {
     bridgeUrl: string;
     bridgeToken: string;
     tokenSigningKey: string;
+    mailOutboxUrl: string;
+    mailApiKey: string;
+    turnstileVerifyUrl: string;
+    stripeApiBase: string;
+    stripeWebhookSecret: string;
   }
 }
 
 /**
  * Starts the whole local stack once per test run: real Postgres (fresh, empty
  * data directory, migrations applied), real Redis, the Neon WebSocket relay and
- * the Upstash REST bridge. Stops it all afterwards.
+ * the Upstash REST bridge, plus the stand-ins for the services we cannot
+ * reach from here: the mail outbox and Turnstile. Stops it all afterwards.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = await mkdtemp(path.join(tmpdir(), "edge-tickets-test-"));
@@ -38,6 +49,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await applyMigrations(postgres.url);
   const relay = await startNeonRelay({ port: await findFreePort() });
   const bridge = await startUpstashBridge({ port: await findFreePort(), redisUrl: redis.url, token: BRIDGE_TOKEN });
+  const outbox = await startMailOutbox({ port: await findFreePort(), apiKey: MAIL_API_KEY });
+  const turnstile = await startTurnstileStandIn({ port: await findFreePort() });
+  // Tests read webhooks from the gateway (GET /__webhooks) and post them to the Worker themselves.
+  const stripe = await startStripeGateway({ port: await findFreePort(), webhookSecret: STRIPE_WEBHOOK_SECRET });
   project.provide("postgresUrl", postgres.url);
   project.provide("postgresPort", postgres.port);
   project.provide("redisUrl", redis.url);
@@ -46,8 +61,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("bridgeUrl", bridge.url);
   project.provide("bridgeToken", BRIDGE_TOKEN);
   project.provide("tokenSigningKey", await generateSigningKey("test-key-1"));
+  project.provide("mailOutboxUrl", outbox.url);
+  project.provide("mailApiKey", MAIL_API_KEY);
+  project.provide("turnstileVerifyUrl", turnstile.verifyUrl);
+  project.provide("stripeApiBase", stripe.url);
+  project.provide("stripeWebhookSecret", STRIPE_WEBHOOK_SECRET);
   return async () => {
-    await Promise.allSettled([relay.close(), bridge.close()]);
+    await Promise.allSettled([relay.close(), bridge.close(), outbox.close(), turnstile.close(), stripe.close()]);
     await Promise.allSettled([postgres.stop(), redis.stop()]);
     await rm(root, { recursive: true, force: true });
   };

@@ -1,0 +1,453 @@
+/**
+ * `npm run bench -- holds`: how fast each seat inventory takes best-available
+ * holds of pairs at a 70,000-seat event with 64 fans at a time, and whether
+ * the seats it leaves behind are sound. One JSON line per implementation on
+ * stdout; progress on stderr.
+ *
+ * Everything runs on loopback in a temporary folder: a fresh local stack, the
+ * Worker under `wrangler dev --local`, and wrk as the crowd. Every hold
+ * request uses a fan account and token of its own (4 seats per account, one
+ * attempt per token per 5 s), so each one is a real attempt on the inventory.
+ * Fans of the hot event hold with admission tokens, as the waiting room issues
+ * them; fans of the calm event with their sign-in sessions.
+ */
+import { randomUUID } from "node:crypto";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { sql } from "drizzle-orm";
+import { z } from "zod";
+import { findFreePort } from "../dev/ports.ts";
+import { openDb } from "../dev/seed.ts";
+import { generateSigningKey } from "../dev/signing-key.ts";
+import type { Db } from "../workers/db/client.ts";
+import { createEvent, createEventSchema } from "../workers/events.ts";
+import { signFanSession } from "../workers/fan-auth.ts";
+import { createOrganizer } from "../workers/organizers.ts";
+import { seatingChartSchema } from "../workers/seating-chart.ts";
+import { importVenue } from "../workers/venues.ts";
+import { signAdmissionToken } from "../workers/waiting-room/tokens.ts";
+import { snapshotProject, startApp, type BenchApp } from "./lib/app.ts";
+import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.ts";
+import { createFanAccounts, writeTokens } from "./lib/fans.ts";
+import { cpuDelta, cpuSnapshot, postmasterPid, type CpuSnapshot } from "./lib/cpu.ts";
+import { importWithoutExitHooks, runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
+import { openObserver, type Observer } from "./lib/observer.ts";
+import { availability, seatClaims, seatRows, type SeatClaims } from "./lib/seat-claims.ts";
+import { runWrk } from "./lib/wrk.ts";
+
+const CONCURRENCY = 64;
+const WRK_THREADS = 2;
+const QUANTITY = 2;
+/** Fresh accounts (and tokens per implementation): 35,000 pairs sell the house, plus margin. */
+const FANS = 40_000;
+/** A wrk thread stops after this many sold_out answers in a row. */
+const SOLD_OUT_STREAK = 16;
+/** After the load, requests still in the Worker and the hot event's mirror to Postgres must settle within this. */
+const SETTLE_MS = 120_000;
+/** Settled: Postgres and the Worker agree and nothing moved for this long (the Worker caches availability for 2 s). */
+const SETTLED_AFTER_MS = 3_000;
+/** Settled, though they disagree: nothing moved for this long. */
+const STUCK_AFTER_MS = 8_000;
+/** How long the hot event's admission tokens last (the waiting room issues 15-minute ones). */
+const ADMISSION_TTL_MS = 15 * 60 * 1000;
+/** Time for wrangler to print the error behind a failed probe. */
+const LOG_GRACE_MS = 1_500;
+
+/** The implementations, in the order they run. */
+const IMPLEMENTATIONS = [
+  // The Durable Object sells out in seconds; 120 s bounds a broken run.
+  { impl: "durable_object", demandClass: "hot", windowSeconds: 120 },
+  // Postgres is far slower on a 70,000-seat event: it gets a fixed window.
+  { impl: "postgres", demandClass: "calm", windowSeconds: 60 },
+] as const;
+
+type Implementation = (typeof IMPLEMENTATIONS)[number];
+
+const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "holds.lua");
+
+/** What the wrk script counted (see holds.lua). */
+const wrkResultSchema = z.object({
+  held: z.number(),
+  sold_out: z.number(),
+  seat_taken: z.number(),
+  over_limit: z.number(),
+  too_fast: z.number(),
+  unauthorized: z.number(),
+  server_error: z.number(),
+  other: z.number(),
+  stopped_sold_out: z.number(),
+  exhausted: z.number(),
+  duration_us: z.number(),
+  requests: z.number(),
+  socket_errors: z.number(),
+  timeouts: z.number(),
+  p50_us: z.number(),
+  p99_us: z.number(),
+  max_us: z.number(),
+});
+type WrkResult = z.infer<typeof wrkResultSchema>;
+
+/** The line printed per implementation. */
+interface HoldsResult {
+  bench: "holds";
+  impl: Implementation["impl"];
+  concurrency: number;
+  holds_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  cpu_ms_per_hold: number | null;
+  holds: number;
+  seats: number;
+  sold_out: boolean;
+  duration_s: number;
+  oversold: number;
+  double_booked: number;
+}
+
+/** One event on sale, with the tokens of the fans who will storm it. */
+interface Sale {
+  implementation: Implementation;
+  eventId: string;
+  tokensFile: string;
+  /** A token of an account outside the crowd, for the hold-and-release probe. */
+  probeToken: string;
+}
+
+runScenario(async (cleanup) => {
+  const startedAt = Date.now();
+  // A fresh stack, never one named by the environment (empty means "start one").
+  process.env.DATABASE_URL = "";
+  process.env.REDIS_URL = "";
+
+  const workDir = await mkdtemp(path.join(tmpdir(), "edge-tickets-bench-"));
+  cleanup.add("temporary files", () => rm(workDir, { recursive: true, force: true }));
+  // As root, Postgres runs as `postgres` and must be able to enter its data folder below this one.
+  await chmod(workDir, 0o755);
+
+  const { DEFAULT_PORTS, REPO_ROOT, startLocalStack } = await importWithoutExitHooks(() => import("../dev/stack.ts"));
+  const services = Object.keys(DEFAULT_PORTS);
+  const free = await distinctFreePorts(services.length);
+  const ports = Object.fromEntries(services.map((service, i) => [service, free[i]]));
+  const stackDir = path.join(workDir, "stack");
+  // Registered before it is up, so a Ctrl-C during start-up stops whatever did start.
+  const stackStarting = startLocalStack({ dataDir: stackDir, ports, log: say });
+  cleanup.add("local stack", async () => (await stackStarting.catch(() => undefined))?.stop());
+  const stack = await stackStarting;
+  const { observer, close: closeObserver } = await openObserver(stack.databaseUrl);
+  cleanup.add("observer connection", closeObserver);
+
+  const signingKey = await generateSigningKey("bench");
+  // Set up through the app's own functions and driver, like `npm run db:seed`.
+  const { db, close } = await openDb(stack.databaseUrl, stack.neonWsProxy);
+  const { apiKey, sales } = await setUpSales(db, workDir, signingKey).finally(close);
+
+  const projectDir = path.join(workDir, "project");
+  await snapshotProject(REPO_ROOT, projectDir);
+  const postgresPid = await postmasterPid(path.join(stackDir, "postgres"));
+  let sound = true;
+  for (const sale of sales) {
+    if (stopping()) break;
+    // A Worker of its own per implementation: whatever one run leaves behind (connections, caches) is not the next one's problem.
+    const { impl, demandClass } = sale.implementation;
+    say(`${impl}: starting wrangler dev`);
+    const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, `wrangler-${impl}`), stack, signingKey });
+    const forgetApp = cleanup.add(`wrangler (${impl})`, async () => (await appStarting.catch(() => undefined))?.stop());
+    const app = await appStarting;
+    say(`${impl}: Worker healthy at ${app.url}`);
+    if (demandClass === "hot") await prepareInventory(app, apiKey, sale.eventId);
+    const outcome = await benchSale(app, observer, sale, postgresPid, cleanup);
+    await app.stop();
+    forgetApp();
+    if (outcome.kind === "skipped") {
+      if (!outcome.expected) sound = false;
+      continue;
+    }
+    process.stdout.write(`${JSON.stringify(outcome.result)}\n`);
+    sound &&= outcome.sound;
+  }
+  say(`done in ${seconds(Date.now() - startedAt)} s`);
+  return sound ? 0 : 1;
+});
+
+// ------------------------------------------------------------------ setting up
+
+/** The organizer, the venue, one on-sale event per implementation, and the fans with their tokens. */
+async function setUpSales(db: Db, workDir: string, signingKey: string): Promise<{ apiKey: string; sales: Sale[] }> {
+  let step = Date.now();
+  const lap = (what: string) => {
+    say(`${what} (${seconds(Date.now() - step)} s)`);
+    step = Date.now();
+  };
+  const { organizerId, apiKey } = await createOrganizer(db, "Bench Promotions");
+  const venue = await importVenue(db, organizerId, seatingChartSchema.parse(benchStadiumChart()));
+  if (venue.seatCount !== BENCH_SEAT_COUNT) throw new Error(`the bench venue has ${venue.seatCount} seats, not ${BENCH_SEAT_COUNT}`);
+  lap(`imported the ${BENCH_SEAT_COUNT.toLocaleString("en-US")}-seat venue`);
+
+  const now = Date.now();
+  const eventIds = new Map<Implementation["impl"], string>();
+  for (const implementation of IMPLEMENTATIONS) {
+    const event = await createEvent(
+      db,
+      organizerId,
+      createEventSchema.parse({
+        venueId: venue.id,
+        name: `Bench sale (${implementation.demandClass})`,
+        startsAt: new Date(now + 30 * 24 * 3_600_000).toISOString(),
+        saleStartsAt: new Date(now - 60_000).toISOString(),
+        purchaseLimit: 4,
+        demandClass: implementation.demandClass,
+        status: "published",
+        prices: BENCH_PRICES,
+      }),
+    );
+    if (event.saleState !== "on_sale") throw new Error(`the ${implementation.demandClass} event is ${event.saleState}, not on sale`);
+    eventIds.set(implementation.impl, event.id);
+  }
+  lap("created a hot and a calm event, on sale");
+
+  const fans = await createFanAccounts(db, FANS, "bench-fan-");
+  const [probeAccount] = await createFanAccounts(db, 1, "bench-probe-");
+  if (!probeAccount) throw new Error("no probe account");
+  lap(`created ${FANS.toLocaleString("en-US")} fan accounts`);
+
+  const sales: Sale[] = [];
+  for (const implementation of IMPLEMENTATIONS) {
+    const eventId = eventIds.get(implementation.impl) ?? "";
+    const sign = (accountId: string) =>
+      implementation.demandClass === "hot"
+        ? signAdmissionToken(signingKey, { accountId, eventId, admissionId: randomUUID(), expiresAt: Date.now() + ADMISSION_TTL_MS })
+        : signFanSession(signingKey, accountId);
+    const tokensFile = path.join(workDir, `tokens-${implementation.impl}.txt`);
+    // Tokens of their own per event: the Worker caches verified tokens, and each run should pay for verifying its own.
+    await writeTokens(tokensFile, fans, sign);
+    sales.push({ implementation, eventId, tokensFile, probeToken: await sign(probeAccount) });
+  }
+  lap(`signed ${(FANS * IMPLEMENTATIONS.length).toLocaleString("en-US")} tokens`);
+  return { apiKey, sales };
+}
+
+/** Loads the hot event's seats into its Durable Object, so the load test does not time that. */
+async function prepareInventory(app: BenchApp, apiKey: string, eventId: string): Promise<void> {
+  const started = Date.now();
+  const response = await fetch(`${app.url}/admin/events/${eventId}/prepare`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+    body: "{}",
+    signal: AbortSignal.timeout(120_000),
+  });
+  const body = await response.text();
+  if (response.status !== 200) throw new Error(`preparing the hot event answered ${response.status}: ${body.slice(0, 300)}`);
+  const { seatCount, available } = z.object({ seatCount: z.number(), available: z.number() }).parse(JSON.parse(body));
+  if (seatCount !== BENCH_SEAT_COUNT || available !== BENCH_SEAT_COUNT) throw new Error(`the prepared hot event has ${available} of ${seatCount} seats free`);
+  say(`prepared the hot event's Durable Object (${seconds(Date.now() - started)} s)`);
+}
+
+// ------------------------------------------------------------------ one implementation
+
+type SaleOutcome = { kind: "measured"; result: HoldsResult; sound: boolean } | { kind: "skipped"; expected: boolean };
+
+async function benchSale(app: BenchApp, observer: Observer, sale: Sale, postgresPid: number | undefined, cleanup: Cleanup): Promise<SaleOutcome> {
+  const { impl, windowSeconds } = sale.implementation;
+  const probe = await probeHold(app, sale);
+  if (!probe.ok) {
+    await sleep(LOG_GRACE_MS);
+    const notImplemented = app.recentOutput().some((line) => /not implemented/i.test(line));
+    if (notImplemented) {
+      say(`SKIPPED ${impl}: its inventory still throws "not implemented" (${probe.problem})`);
+      return { kind: "skipped", expected: true };
+    }
+    say(`SKIPPED ${impl}: a single hold does not work: ${probe.problem}`);
+    return { kind: "skipped", expected: false };
+  }
+
+  const [load1] = loadavg();
+  say(`${impl}: ${CONCURRENCY} connections hold pairs for up to ${windowSeconds} s (load average before: ${(load1 ?? 0).toFixed(2)})...`);
+  const sessionsBefore = await postgresSessions(observer);
+  const cpuBefore = cpuSnapshot(app, postgresPid);
+  const wrk = runWrk({
+    url: app.url,
+    script: SCRIPT,
+    threads: WRK_THREADS,
+    connections: CONCURRENCY,
+    durationSeconds: windowSeconds,
+    // A slower answer still counts, in the latencies too.
+    timeoutSeconds: windowSeconds,
+    scriptArgs: [sale.tokensFile, `/api/events/${sale.eventId}/holds/best`, String(WRK_THREADS), `bench-${impl}-`, String(SOLD_OUT_STREAK), String(QUANTITY)],
+  });
+  const forgetWrk = cleanup.add("wrk", () => wrk.kill());
+  const counted = wrkResultSchema.parse(await wrk.result);
+  forgetWrk();
+  const cpu = cpuDelta(cpuBefore, cpuSnapshot(app, postgresPid));
+  const { connections } = await databaseState(observer, sale.eventId);
+  reportRun(impl, counted, cpu, { opened: (await postgresSessions(observer)) - sessionsBefore, open: connections });
+
+  await waitUntilSettled(app, observer, sale.eventId);
+  const soldOut = counted.stopped_sold_out > 0;
+  const { sound, claims } = await checkFinalState(app, observer, sale, counted, soldOut);
+
+  const durationS = counted.duration_us / 1e6;
+  return {
+    kind: "measured",
+    sound,
+    result: {
+      bench: "holds",
+      impl,
+      concurrency: CONCURRENCY,
+      holds_per_s: round(counted.held / durationS, 1),
+      p50_ms: round(counted.p50_us / 1000, 2),
+      p99_ms: round(counted.p99_us / 1000, 2),
+      cpu_ms_per_hold: counted.held > 0 ? round(cpu.workerd / counted.held, 3) : null,
+      holds: counted.held,
+      seats: BENCH_SEAT_COUNT,
+      sold_out: soldOut,
+      duration_s: round(durationS, 2),
+      oversold: claims.oversold,
+      double_booked: claims.doubleBooked,
+    },
+  };
+}
+
+/** One hold and its release by an account outside the crowd: the path works (and is warm) before it is timed. */
+async function probeHold(app: BenchApp, sale: Sale): Promise<{ ok: true } | { ok: false; problem: string }> {
+  const headers = { Authorization: `Bearer ${sale.probeToken}`, "Content-Type": "application/json" };
+  const base = `${app.url}/api/events/${sale.eventId}`;
+  const held = await fetch(`${base}/holds/best`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ requestId: `bench-probe-${sale.implementation.impl}`, quantity: QUANTITY }),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const body = await held.text();
+  if (held.status !== 201) return { ok: false, problem: `POST holds/best answered ${held.status}: ${body.slice(0, 300)}` };
+  const { hold } = z.object({ hold: z.object({ holdId: z.string() }) }).parse(JSON.parse(body));
+  const released = await fetch(`${base}/holds/${hold.holdId}`, { method: "DELETE", headers, signal: AbortSignal.timeout(60_000) });
+  if (released.status !== 200) return { ok: false, problem: `DELETE the probe hold answered ${released.status}: ${(await released.text()).slice(0, 300)}` };
+  await released.arrayBuffer();
+  return { ok: true };
+}
+
+function reportRun(impl: string, counted: WrkResult, cpu: CpuSnapshot, postgres: { opened: number; open: number }): void {
+  const durationS = counted.duration_us / 1e6;
+  const perHold = (ms: number) => (counted.held > 0 ? `${(ms / counted.held).toFixed(3)} ms/hold` : "-");
+  say(
+    `${impl}: ${counted.held} holds in ${durationS.toFixed(2)} s = ${(counted.held / durationS).toFixed(1)}/s; ` +
+      `latency p50 ${(counted.p50_us / 1000).toFixed(2)} ms, p99 ${(counted.p99_us / 1000).toFixed(2)} ms, max ${(counted.max_us / 1000).toFixed(2)} ms`,
+  );
+  say(
+    `${impl}: answers: ${counted.requests} requests, ${counted.held} held, ${counted.sold_out} sold_out, ${counted.seat_taken} seat_taken, ` +
+      `${counted.over_limit} over_limit, ${counted.too_fast} too_fast, ${counted.unauthorized} 401, ${counted.server_error} 5xx, ${counted.other} other, ` +
+      `${counted.socket_errors} socket errors, ${counted.timeouts} timeouts${counted.exhausted > 0 ? "; ran out of fresh tokens" : ""}`,
+  );
+  const share = (ms: number) => `${Math.round(ms)} ms (${perHold(ms)})`;
+  const ours = cpu.workerd + cpu.wrangler + cpu.postgres + cpu.relay + cpu.wrk;
+  say(
+    `${impl}: CPU during the load: workerd ${share(cpu.workerd)}, wrangler ${share(cpu.wrangler)}, postgres ${share(cpu.postgres)}, ` +
+      `relay+bridge ${share(cpu.relay)}, wrk ${share(cpu.wrk)}; the machine was ${Math.round((100 * cpu.machineBusy) / Math.max(cpu.machineTotal, 1))}% busy, ` +
+      `${Math.round(Math.max(0, cpu.machineBusy - ours))} ms of it outside this benchmark`,
+  );
+  say(`${impl}: Postgres sessions opened during the load: ${postgres.opened}; connections open at its end: ${postgres.open}`);
+}
+
+// ------------------------------------------------------------------ final state
+
+/** Postgres's view of an event's seats and of its own load, polled while the system settles. */
+async function databaseState(observer: Observer, eventId: string): Promise<{ claimedSeats: number; busy: number; connections: number }> {
+  const result = await observer.execute<{ claimed_seats: number; busy: number; connections: number }>(sql`
+    select (select count(distinct hi.seat_index) from hold_items hi join holds h on h.id = hi.hold_id
+            where h.event_id = ${eventId} and hi.seat_index is not null
+              and (h.status = 'confirmed' or (h.status = 'live' and h.expires_at > now())))::int as claimed_seats,
+           (select count(*) from pg_stat_activity
+            where datname = current_database() and pid <> pg_backend_pid() and state is not null and state <> 'idle')::int as busy,
+           (select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid())::int as connections`);
+  const row = result.rows[0];
+  if (!row) throw new Error("the database-state query returned nothing");
+  return { claimedSeats: row.claimed_seats, busy: row.busy, connections: row.connections };
+}
+
+/**
+ * Waits until the seats stop moving: no request still at work in Postgres,
+ * the seats held there plus the seats the Worker calls free add up to the
+ * venue (the Durable Object's mirror trails it by about a second), and both
+ * stay put for a few seconds. Gives up after SETTLE_MS, saying so.
+ */
+async function waitUntilSettled(app: BenchApp, observer: Observer, eventId: string): Promise<void> {
+  const started = Date.now();
+  let last = "";
+  let changedAt = Date.now();
+  while (Date.now() - started < SETTLE_MS && !stopping()) {
+    const db = await databaseState(observer, eventId);
+    const free = await availability(app.url, eventId).then(
+      (a) => a.freeInBitmap,
+      () => -1,
+    );
+    const now = `${db.claimedSeats} held in Postgres, ${free} free per the Worker, ${db.busy} busy of ${db.connections} Postgres connections`;
+    const agreed = free >= 0 && db.claimedSeats + free === BENCH_SEAT_COUNT;
+    if (now !== last || db.busy > 0) {
+      last = now;
+      changedAt = Date.now();
+    } else if (Date.now() - changedAt >= (agreed ? SETTLED_AFTER_MS : STUCK_AFTER_MS)) {
+      say(`settled ${seconds(Date.now() - started)} s after the load: ${now}`);
+      return;
+    }
+    await sleep(1_000);
+  }
+  say(`did not settle within ${SETTLE_MS / 1000} s of the load (${last}): the final state may still be moving`);
+}
+
+/** Checks the seats against each other and against what wrk was told; says what is wrong on stderr. */
+async function checkFinalState(app: BenchApp, observer: Observer, sale: Sale, counted: WrkResult, soldOut: boolean): Promise<{ sound: boolean; claims: SeatClaims }> {
+  const { impl } = sale.implementation;
+  const claims = await seatClaims(observer, sale.eventId);
+  const problems: string[] = [];
+  if (claims.oversold > 0) problems.push(`${claims.oversold} seat claims beyond one per seat`);
+  if (claims.doubleBooked > 0) problems.push(`${claims.doubleBooked} seats in two or more holds`);
+  if (counted.server_error > 0) problems.push(`${counted.server_error} answers were 5xx (the [wrangler] errors above say why)`);
+  if (counted.socket_errors + counted.timeouts > 0) problems.push(`${counted.socket_errors} socket errors and ${counted.timeouts} timeouts`);
+  if (claims.holds < counted.held) problems.push(`Postgres has ${claims.holds} live holds, fewer than the ${counted.held} answered 201`);
+  const free = await availability(app.url, sale.eventId).catch((error: unknown) => {
+    problems.push(error instanceof Error ? error.message : String(error));
+    return undefined;
+  });
+  if (free) {
+    if (free.freeInBitmap !== free.freeInSections) problems.push(`availability: ${free.freeInBitmap} free in the bitmap, ${free.freeInSections} in the section counts`);
+    if (free.freeInBitmap + claims.claimedSeats !== BENCH_SEAT_COUNT) {
+      problems.push(`${free.freeInBitmap} free per the Worker + ${claims.claimedSeats} held in Postgres = ${free.freeInBitmap + claims.claimedSeats}, not ${BENCH_SEAT_COUNT}`);
+    }
+    if (soldOut && free.freeInBitmap !== 0) problems.push(`sold out with ${free.freeInBitmap} seats still free`);
+  }
+  if (impl === "postgres") {
+    const rows = await seatRows(observer, sale.eventId);
+    if (rows.taken !== claims.claimedSeats) problems.push(`event_seats has ${rows.taken} seats taken, holds claim ${claims.claimedSeats}`);
+    if (rows.disowned > 0) problems.push(`${rows.disowned} claimed seats whose event_seats row names another holder`);
+  }
+  say(
+    `${impl}: final state: ${claims.holds} live holds claiming ${claims.claimedSeats} seats (${claims.claims} claims), ` +
+      `${free ? free.freeInBitmap : "?"} free per the Worker's availability: ${problems.length === 0 ? "consistent" : `PROBLEMS: ${problems.join("; ")}`}`,
+  );
+  return { sound: problems.length === 0, claims };
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** Sessions Postgres has opened in this database so far (each costs the Worker a connection and a SCRAM handshake). */
+async function postgresSessions(observer: Observer): Promise<number> {
+  const result = await observer.execute<{ n: number }>(sql`select sessions::int as n from pg_stat_database where datname = current_database()`);
+  return result.rows[0]?.n ?? 0;
+}
+
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await findFreePort());
+  return [...ports];
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function seconds(ms: number): string {
+  return (ms / 1000).toFixed(1);
+}

@@ -1,0 +1,193 @@
+/**
+ * The Worker under test: `wrangler dev --local` on a free loopback port, run
+ * from a snapshot of the project taken at start (wrangler reloads on every
+ * saved file, and a benchmark must not change code halfway), with its
+ * secrets from an env file of the benchmark's own (the project's `.dev.vars`
+ * is neither read nor touched) and its Durable Object storage and logs in
+ * the benchmark's temporary folder.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { cp, mkdir, symlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { findFreePort } from "../../dev/ports.ts";
+import type { LocalStack } from "../../dev/stack.ts";
+import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "../../dev/turnstile.ts";
+import { descendants, processStat, treeCpuByName } from "./processes.ts";
+import { say, sleep, stopping } from "./scenario.ts";
+
+const HEALTH_TIMEOUT_MS = 120_000;
+/** Top-level entries of the project not copied into the snapshot (node_modules is linked). */
+const NOT_SNAPSHOTTED = new Set(["node_modules", ".git", ".data", ".wrangler", "dist", ".dev.vars"]);
+const STOP_TIMEOUT_MS = 10_000;
+/** Lines of wrangler's output kept to explain a failure. */
+const RECENT_LINES = 200;
+
+/** A running `wrangler dev`. */
+export interface BenchApp {
+  url: string;
+  /** wrangler's own pid (its workerd runs below it). */
+  pid: number;
+  /** CPU milliseconds used so far by the workerd processes below wrangler, and by wrangler's own Node process. */
+  cpuMs(): { workerd: number; wrangler: number };
+  /** wrangler's latest output lines (it also goes to stderr as it comes). */
+  recentOutput(): string[];
+  stop(): Promise<void>;
+}
+
+/** Copies the project (its node_modules linked) to `dir`, for wrangler to run from. */
+export async function snapshotProject(repoRoot: string, dir: string): Promise<void> {
+  await cp(repoRoot, dir, {
+    recursive: true,
+    filter: (source) => !NOT_SNAPSHOTTED.has(path.relative(repoRoot, source).split(path.sep)[0] ?? ""),
+  });
+  await symlink(path.join(repoRoot, "node_modules"), path.join(dir, "node_modules"));
+}
+
+/**
+ * Starts `wrangler dev` on the snapshot in `projectDir` against `stack`, with
+ * its env file, storage and logs in `runDir`, and waits until /api/health
+ * answers 200.
+ */
+export async function startApp(options: {
+  repoRoot: string;
+  projectDir: string;
+  runDir: string;
+  stack: LocalStack;
+  signingKey: string;
+  /** A Worker entry (relative to projectDir) instead of wrangler.toml's `main`, e.g. a bench probe wrapping it. */
+  entry?: string;
+}): Promise<BenchApp> {
+  await mkdir(options.runDir, { recursive: true });
+  const envFile = path.join(options.runDir, "worker.env");
+  await writeFile(envFile, `${workerVars(options.stack, options.signingKey).join("\n")}\n`, { mode: 0o600 });
+  const port = await findFreePort();
+  const inspectorPort = await findFreePort();
+  const bin = path.join(options.repoRoot, "node_modules", ".bin");
+  const args = [
+    "dev",
+    ...(options.entry ? [options.entry] : []),
+    "--local",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--env-file",
+    envFile,
+    "--persist-to",
+    path.join(options.runDir, "state"),
+    // Per-request log lines would cost wrangler CPU that production does not spend.
+    "--log-level",
+    "warn",
+    "--show-interactive-dev-session=false",
+  ];
+  const child = spawn(path.join(bin, "wrangler"), args, {
+    cwd: options.projectDir,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      // wrangler 4 needs Node >= 22.12: the `node` devDependency provides it.
+      PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
+      WRANGLER_SEND_METRICS: "false",
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      // wrangler's debug log (megabytes under load) goes with the temporary folder.
+      WRANGLER_LOG_PATH: path.join(options.runDir, "logs"),
+    },
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error("wrangler did not start");
+  const recent: string[] = [];
+  const relay = (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n")) {
+      if (line.trim() === "") continue;
+      process.stderr.write(`[wrangler] ${line}\n`);
+      recent.push(line);
+    }
+    recent.splice(0, Math.max(0, recent.length - RECENT_LINES));
+  };
+  child.stdout.on("data", relay);
+  child.stderr.on("data", relay);
+
+  const url = `http://127.0.0.1:${port}`;
+  const app: BenchApp = {
+    url,
+    pid,
+    cpuMs() {
+      const byName = treeCpuByName(pid);
+      return { workerd: byName.get("workerd") ?? 0, wrangler: byName.get("node") ?? 0 };
+    },
+    recentOutput: () => [...recent],
+    stop: () => stopWrangler(child),
+  };
+  try {
+    // The snapshot never changes, so a failed build will not fix itself.
+    await waitForHealth(`${url}/api/health`, child, () => recent.some((line) => line.includes("Build failed")));
+  } catch (error) {
+    await app.stop();
+    throw error;
+  }
+  return app;
+}
+
+/**
+ * The Worker's secrets for the local stack: what `npm run dev` writes to
+ * `.dev.vars` (dev/dev.ts, writeDevVars), kept in step with it by hand.
+ */
+function workerVars(stack: LocalStack, signingKey: string): string[] {
+  return [
+    `DATABASE_URL=${stack.databaseUrl}`,
+    `NEON_WS_PROXY=${stack.neonWsProxy}`,
+    `UPSTASH_REDIS_REST_URL=${stack.bridgeUrl}`,
+    `UPSTASH_REDIS_REST_TOKEN=${stack.bridgeToken}`,
+    // Single quotes: dotenv takes the JSON literally.
+    `TOKEN_SIGNING_KEY='${signingKey}'`,
+    `MAIL_API_URL=${stack.mailOutboxUrl}`,
+    `MAIL_API_KEY=${stack.mailApiKey}`,
+    "MAIL_FROM='Edge Tickets <no-reply@edge-tickets.localhost>'",
+    `TURNSTILE_SITE_KEY=${TURNSTILE_TEST_SITE_KEY}`,
+    `TURNSTILE_SECRET_KEY=${TURNSTILE_TEST_SECRETS.passes}`,
+    `TURNSTILE_VERIFY_URL=${stack.turnstileVerifyUrl}`,
+  ];
+}
+
+async function waitForHealth(url: string, child: ChildProcess, buildFailed: () => boolean): Promise<void> {
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  let last = "no answer";
+  while (Date.now() < deadline && !stopping()) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wrangler exited (${child.signalCode ?? `code ${child.exitCode}`}) before it was healthy`);
+    if (buildFailed()) throw new Error("wrangler could not build the Worker (see its errors above)");
+    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+    if (response) {
+      last = `${response.status} ${await response.text()}`;
+      if (response.status === 200) return;
+    }
+    await sleep(250);
+  }
+  throw new Error(`${url} did not answer 200 within ${HEALTH_TIMEOUT_MS / 1000} s (last: ${last.slice(0, 300)})`);
+}
+
+/** Stops wrangler, then any of its processes (workerd, esbuild) that outlived it, by pid. */
+async function stopWrangler(child: ChildProcess): Promise<void> {
+  const running = () => child.exitCode === null && child.signalCode === null;
+  if (child.pid === undefined) return;
+  const below = descendants(child.pid);
+  if (running()) {
+    const exited = once(child, "exit");
+    child.kill("SIGTERM");
+    await Promise.race([exited, sleep(STOP_TIMEOUT_MS)]);
+    if (running()) child.kill("SIGKILL");
+  }
+  await sleep(500);
+  for (const p of below) {
+    // Gone, or its pid already belongs to something else.
+    if (processStat(p.pid)?.name !== p.name) continue;
+    say(`killing leftover ${p.name} (pid ${p.pid})`);
+    try {
+      process.kill(p.pid, "SIGKILL");
+    } catch {
+      // it exited meanwhile
+    }
+  }
+}
