@@ -13,6 +13,7 @@ import { findFreePort } from "./ports.ts";
 import { DEMO_ORGANIZER, describeSeed, openDb, seedDemoData } from "./seed.ts";
 import type { SeedResult } from "./seed.ts";
 import { generateSigningKey } from "./signing-key.ts";
+import { startStripeGateway, type StripeGateway } from "./stripe-gateway.ts";
 import type { LocalStack } from "./stack.ts";
 import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "./turnstile.ts";
 
@@ -25,6 +26,9 @@ const say = (line: string) => process.stdout.write(`[dev] ${line}\n`);
 
 let stack: Promise<LocalStack> | undefined;
 let wrangler: ChildProcess | undefined;
+let gateway: StripeGateway | undefined;
+const STRIPE_GATEWAY_PORT = 12111;
+const LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_dev";
 let stopping: Promise<void> | undefined;
 
 async function main(): Promise<void> {
@@ -42,11 +46,13 @@ async function main(): Promise<void> {
   });
   if (seed) say(describeSeed(seed));
   const signingKey = await localSigningKey(path.join(stackModule.DEFAULT_DATA_DIR, "token-signing-key"));
-  await writeDevVars(path.join(stackModule.REPO_ROOT, ".dev.vars"), local, signingKey);
-  if (stopping) return;
-
   const port = await appPort();
   const appUrl = `http://127.0.0.1:${port}`;
+  // The local payment gateway (Stripe's API for the calls we use), posting signed webhooks to the app.
+  gateway = await startStripeGateway({ port: await findFreePort(STRIPE_GATEWAY_PORT), webhookUrl: `${appUrl}/webhooks/stripe`, webhookSecret: LOCAL_STRIPE_WEBHOOK_SECRET });
+  await writeDevVars(path.join(stackModule.REPO_ROOT, ".dev.vars"), local, signingKey, gateway.url);
+  if (stopping) return;
+
   const bin = path.join(stackModule.REPO_ROOT, "node_modules", ".bin");
   wrangler = spawn(path.join(bin, "wrangler"), ["dev", "--ip", "127.0.0.1", "--port", String(port)], {
     cwd: stackModule.REPO_ROOT,
@@ -100,7 +106,7 @@ async function localSigningKey(file: string): Promise<string> {
 }
 
 /** wrangler reads the Worker's secrets from `.dev.vars`; these point it at the local stack. */
-async function writeDevVars(file: string, local: LocalStack, signingKey: string): Promise<void> {
+async function writeDevVars(file: string, local: LocalStack, signingKey: string, stripeApiBase: string): Promise<void> {
   const lines = [
     "# Written by `npm run dev` for the local stack; rewritten on every run.",
     `DATABASE_URL=${local.databaseUrl}`,
@@ -116,6 +122,10 @@ async function writeDevVars(file: string, local: LocalStack, signingKey: string)
     `TURNSTILE_SITE_KEY=${TURNSTILE_TEST_SITE_KEY}`,
     `TURNSTILE_SECRET_KEY=${TURNSTILE_TEST_SECRETS.passes}`,
     `TURNSTILE_VERIFY_URL=${local.turnstileVerifyUrl}`,
+    "STRIPE_SECRET_KEY=sk_test_local",
+    `STRIPE_WEBHOOK_SECRET=${LOCAL_STRIPE_WEBHOOK_SECRET}`,
+    `STRIPE_API_BASE=${stripeApiBase}`,
+    "OPS_TOKEN=local-ops-token",
   ];
   await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600 });
 }
@@ -157,6 +167,7 @@ function printBanner(appUrl: string, local: LocalStack, seed: SeedResult | undef
     `  Redis         ${redis}`,
     `  Mail outbox   ${local.mailOutboxUrl}/  (every email the app sends, sign-in codes included)`,
     `  Turnstile     ${local.turnstileVerifyUrl}  (stand-in; Cloudflare's always-pass test keys)`,
+    `  Payments      ${gateway?.url ?? "-"}  (Stripe-compatible gateway; test cards pm_card_visa, pm_card_chargeDeclined)`,
     ...(seed
       ? [`  Demo API key  ${seed.apiKey}  (${DEMO_ORGANIZER})`, "", `  curl -H "Authorization: Bearer ${seed.apiKey}" ${appUrl}/admin/events`]
       : ["  Demo data     none (seeding failed, see above); create an organizer with npm run organizer:create"]),
@@ -175,6 +186,7 @@ function stopEverything(reason: string, exitCode: number): void {
   stopping ??= (async () => {
     say(`${reason}: stopping...`);
     if (wrangler) await stopWrangler(wrangler);
+    await gateway?.close();
     const local = await stack?.catch(() => undefined);
     await local?.stop();
     say("stopped");
