@@ -24,6 +24,7 @@ import {
   type HoldView,
   type ReleaseRequest,
   type SeatRef,
+  type UnsellRequest,
 } from "../workers/inventory/contract";
 import { SeatMap } from "../workers/inventory/seat-map";
 import type { AdmissionGrant } from "./waiting-room";
@@ -32,6 +33,8 @@ import { loadInventoryConfig, loadInventorySnapshot, markInventoryPrepared, mirr
 
 /** An admitted fan's promised share is freed if they have not held within this time. */
 export const ADMISSION_PROMISE_MS = 10 * 60 * 1000;
+/** Why a hold is refused while places are free: they are promised to fans admitted earlier. */
+const PROMISED_ELSEWHERE = "The places left are kept for fans admitted before you; some may come back if they do not buy.";
 /** How soon changed holds reach Postgres. */
 const MIRROR_DELAY_MS = 1_000;
 /** Retry delay when Postgres is unreachable. */
@@ -163,9 +166,11 @@ export class EventInventory extends DurableObject<Env> {
     if (!state) return requests.map(() => refuse("not_on_sale", "This event's inventory is not prepared yet."));
     const now = Date.now();
     this.releaseDueHolds(state, now);
+    // Places promised to admitted fans who hold nothing yet (one scan per batch, kept current below).
+    const promises = { total: this.promisedPlaces(now) };
     let earliest = Infinity;
     const results = requests.map((request) => {
-      const result = this.applyHold(state, request, now);
+      const result = this.applyHold(state, request, now, promises);
       if (result.ok && result.hold.status === "live") earliest = Math.min(earliest, result.hold.expiresAt);
       return result;
     });
@@ -173,7 +178,7 @@ export class EventInventory extends DurableObject<Env> {
     return results;
   }
 
-  private applyHold(state: Loaded, request: HoldRequest, now: number): HoldResult {
+  private applyHold(state: Loaded, request: HoldRequest, now: number, promises: { total: number }): HoldResult {
     const requestKey = `${request.accountId}:${request.requestId}`;
     const prior = this.sql.exec<{ result: string }>("SELECT result FROM requests WHERE request_key = ?", requestKey).toArray()[0];
     if (prior) return this.replay(prior.result);
@@ -186,7 +191,8 @@ export class EventInventory extends DurableObject<Env> {
     try {
       result = this.ctx.storage.transactionSync(() => {
         this.sql.exec("INSERT INTO attempts (attempt_key, last_at) VALUES (?, ?) ON CONFLICT (attempt_key) DO UPDATE SET last_at = excluded.last_at", request.attemptKey, now);
-        const outcome = request.kind === "seats" ? this.holdSeats(state, request, now) : this.holdBest(state, request, now);
+        const promisedToOthers = promises.total - this.promisedPlaces(now, request.accountId);
+        const outcome = request.kind === "seats" ? this.holdSeats(state, request, now, promisedToOthers) : this.holdBest(state, request, now, promisedToOthers);
         const stored = outcome.ok ? { ok: true, holdId: outcome.hold.holdId } : outcome;
         this.sql.exec("INSERT INTO requests (request_key, result, created_at) VALUES (?, ?, ?)", requestKey, JSON.stringify(stored), now);
         return outcome;
@@ -198,6 +204,7 @@ export class EventInventory extends DurableObject<Env> {
     if (result.ok) {
       for (const seat of result.hold.seats) state.seatMap.setFree(seat.seatIndex, false);
       // The fan's promised share (if the waiting room admitted them) is now real holds.
+      promises.total -= this.promisedPlaces(now, request.accountId);
       this.sql.exec("DELETE FROM promises WHERE account_id = ?", request.accountId);
     }
     return result;
@@ -222,15 +229,33 @@ export class EventInventory extends DurableObject<Env> {
     return row.used;
   }
 
-  private holdSeats(state: Loaded, request: HoldSeatsRequest, now: number): HoldResult {
+  /** Live promises: everyone's, or one account's. */
+  private promisedPlaces(now: number, accountId?: string): number {
+    const query = "SELECT coalesce(sum(places), 0) AS n FROM promises WHERE expires_at > ?";
+    const cursor = accountId === undefined ? this.sql.exec<{ n: number }>(query, now) : this.sql.exec<{ n: number }>(`${query} AND account_id = ?`, now, accountId);
+    return cursor.one().n;
+  }
+
+  /**
+   * True when `places` more would eat into what the waiting room promised to
+   * other admitted fans: however a fan comes back (a second hold, after an
+   * abandoned one, or after their promise lapsed), admission never outruns
+   * the inventory.
+   */
+  private takesPromised(state: Loaded, places: number, promisedToOthers: number): boolean {
+    return promisedToOthers > 0 && places > this.availablePlaces(state) - promisedToOthers;
+  }
+
+  private holdSeats(state: Loaded, request: HoldSeatsRequest, now: number, promisedToOthers: number): HoldResult {
     const seats = [...new Set(request.seatIndexes)];
     if (seats.length === 0 || seats.some((seat) => !state.seatMap.has(seat))) return refuse("invalid_seat");
     if (this.placesUsed(request.accountId) + seats.length > state.config.purchaseLimit) return refuse("over_limit");
     if (seats.some((seat) => !state.seatMap.isFree(seat))) return refuse("seat_taken");
+    if (this.takesPromised(state, seats.length, promisedToOthers)) return refuse("sold_out", PROMISED_ELSEWHERE);
     return this.createHold(state, request, seats, [], now);
   }
 
-  private holdBest(state: Loaded, request: HoldBestRequest, now: number): HoldResult {
+  private holdBest(state: Loaded, request: HoldBestRequest, now: number, promisedToOthers: number): HoldResult {
     const { quantity } = request;
     if (this.placesUsed(request.accountId) + quantity > state.config.purchaseLimit) return refuse("over_limit");
     const filter = { priceTier: request.priceTier, sectionId: request.sectionId };
@@ -239,6 +264,7 @@ export class EventInventory extends DurableObject<Env> {
     );
     const seatedInScope = state.seatMap.hasScope(filter);
     if (!seatedInScope && gaSections.length === 0) return refuse("invalid_seat", "No section or price tier matches that request.");
+    if (this.takesPromised(state, quantity, promisedToOthers)) return refuse("sold_out", PROMISED_ELSEWHERE);
     if (seatedInScope) {
       const best = state.seatMap.findBest(quantity, filter, request.allowSplit);
       if (best.found) return this.createHold(state, request, best.seats, [], now);
@@ -328,6 +354,7 @@ export class EventInventory extends DurableObject<Env> {
     this.releaseDueHolds(state, now);
     const hold = this.holdRow(request.holdId);
     if (!hold) return refuse("hold_not_found");
+    if (hold.status === "refunded") return refuse("hold_expired", "That hold was refunded; its places went back on sale.");
     if (hold.status !== "confirmed") {
       const lapsed = hold.status !== "live";
       if (lapsed && !request.allowLapsed) return refuse("hold_expired");
@@ -358,6 +385,39 @@ export class EventInventory extends DurableObject<Env> {
         }
       }
       void this.scheduleAlarm(now + MIRROR_DELAY_MS);
+    }
+    const view = this.holdView(hold.hold_id);
+    return view ? { ok: true, hold: view } : refuse("hold_not_found");
+  }
+
+  /**
+   * Returns a confirmed hold's places to the pool (refund or cancellation):
+   * the hold becomes `refunded`, its seats free and its general-admission
+   * places back in their counters, and the waitlist hears of it. Unselling a
+   * refunded hold returns it unchanged.
+   */
+  unsell(request: UnsellRequest): HoldChangeResult {
+    const state = this.loadedOrUndefined();
+    if (!state) return refuse("hold_not_found");
+    const now = Date.now();
+    const hold = this.holdRow(request.holdId);
+    if (!hold) return refuse("hold_not_found");
+    if (hold.status !== "confirmed" && hold.status !== "refunded") return refuse("not_sold");
+    if (hold.status === "confirmed") {
+      const seats = this.seatsOfHold(hold.hold_id);
+      const ga = this.gaOfHold(hold.hold_id);
+      this.ctx.storage.transactionSync(() => {
+        this.sql.exec("UPDATE holds SET status = 'refunded', version = version + 1 WHERE hold_id = ? AND status = 'confirmed'", hold.hold_id);
+        this.sql.exec(`UPDATE seats SET state = ${SEAT_FREE}, hold_id = NULL WHERE hold_id = ? AND state = ${SEAT_SOLD}`, hold.hold_id);
+        for (const item of ga) this.sql.exec("UPDATE sections SET ga_available = ga_available + ? WHERE section_id = ?", item.quantity, item.section_id);
+        this.sql.exec("INSERT INTO returns (hold_id, places, reason, at) VALUES (?, ?, 'refunded', ?)", hold.hold_id, hold.places, now);
+      });
+      for (const seat of seats) state.seatMap.setFree(seat, true);
+      for (const item of ga) {
+        const section = state.sections.get(item.section_id);
+        if (section) section.ga_available += item.quantity;
+      }
+      void this.scheduleAlarm(now + MIRROR_DELAY_MS); // Postgres hears of the refund
     }
     const view = this.holdView(hold.hold_id);
     return view ? { ok: true, hold: view } : refuse("hold_not_found");

@@ -151,7 +151,7 @@ export interface MirroredHold {
   holdId: string;
   accountId: string;
   requestId: string;
-  status: "live" | "confirmed" | "released" | "expired";
+  status: "live" | "confirmed" | "released" | "expired" | "refunded";
   expiresAt: number;
   createdAt: number;
   items: { seatIndex: number | null; sectionId: string; quantity: number; priceCents: number }[];

@@ -8,6 +8,7 @@ import { checkout } from "./routes/checkout";
 import { fans } from "./routes/fans";
 import { ops } from "./routes/ops";
 import { tickets } from "./routes/tickets";
+import { waitlist } from "./routes/waitlist";
 import { waitingRoom } from "./routes/waiting-room";
 import { webhooks } from "./routes/webhooks";
 import { wellKnown } from "./routes/well-known";
@@ -21,6 +22,7 @@ const app = createApp((root) => {
   root.route("/api", waitingRoom);
   root.route("/api", checkout);
   root.route("/api", tickets);
+  root.route("/api", waitlist);
   root.route("/admin", admin);
   root.route("/webhooks", webhooks);
   root.route("/ops", ops);

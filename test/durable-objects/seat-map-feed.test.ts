@@ -346,6 +346,7 @@ function scriptedInventory(results: HoldChangeResult[]): Inventory {
     hold: next,
     release: next,
     confirm: next,
+    unsell: next,
     getHold: async () => null,
     accountHolds: async () => [],
     availability: () => Promise.reject(new Error("not scripted")),

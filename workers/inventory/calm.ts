@@ -34,6 +34,7 @@ import {
   type Inventory,
   type ReleaseRequest,
   type SeatRef,
+  type UnsellRequest,
 } from "./contract";
 import { SeatMap, type SeatFilter, type SeatLayout } from "./seat-map";
 
@@ -375,6 +376,7 @@ export class PostgresInventory implements Inventory {
     return this.transact(async (tx) => {
       const hold = await this.lockHold(tx, request.holdId, now);
       if (!hold) return refuse("hold_not_found");
+      if (hold.status === "refunded") return refuse("hold_expired", "That hold was refunded; its places went back on sale.");
       if (hold.status !== "confirmed") {
         const lapsed = hold.status !== "live" || hold.lapsed;
         if (lapsed && !request.allowLapsed) return refuse("hold_expired");
@@ -385,6 +387,40 @@ export class PostgresInventory implements Inventory {
           throw new Refusal(refuse("over_limit"));
         }
         await this.setHoldStatus(tx, hold.id, "confirmed", now);
+      }
+      return { ok: true, hold: await this.view(tx, hold.id, now) };
+    });
+  }
+
+  /**
+   * Returns a confirmed hold's places to the pool (refund or cancellation):
+   * the hold becomes `refunded`, its seats available and its
+   * general-admission places back in their counters. A refunded hold no
+   * longer counts towards the purchase limit. Unselling a refunded hold
+   * returns it unchanged.
+   */
+  async unsell(request: UnsellRequest): Promise<HoldChangeResult> {
+    if (!UUID.test(request.holdId) || !UUID.test(this.eventId)) return refuse("hold_not_found");
+    const now = this.clock();
+    return this.transact(async (tx) => {
+      const hold = await this.lockHold(tx, request.holdId, now);
+      if (!hold) return refuse("hold_not_found");
+      if (hold.status !== "confirmed" && hold.status !== "refunded") return refuse("not_sold");
+      if (hold.status === "confirmed") {
+        await tx.execute(sql`
+          update event_seats set status = 'available', hold_id = null, held_until = null, version = version + 1
+          where event_id = ${this.eventId} and hold_id = ${hold.id} and status = 'sold'`);
+        const ga = await tx.execute<{ section_id: string; quantity: number }>(sql`
+          select section_id, sum(quantity)::int as quantity from hold_items where hold_id = ${hold.id} and seat_index is null group by section_id`);
+        if (ga.rows.length > 0) {
+          await this.lockGaCounters(tx, ga.rows.map((g) => g.section_id));
+          const items = JSON.stringify(ga.rows.map((g) => ({ sectionId: g.section_id, quantity: g.quantity })));
+          await tx.execute(sql`
+            update event_ga_sections g set sold = g.sold - i.quantity, version = g.version + 1
+            from jsonb_to_recordset(${items}::jsonb) as i("sectionId" uuid, quantity int)
+            where g.event_id = ${this.eventId} and g.section_id = i."sectionId"`);
+        }
+        await this.setHoldStatus(tx, hold.id, "refunded", now);
       }
       return { ok: true, hold: await this.view(tx, hold.id, now) };
     });

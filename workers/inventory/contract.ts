@@ -24,7 +24,9 @@ export type InventoryFailure =
   /** A seat index that does not exist, a GA section asked for by seat, or a filter that matches nothing (400). */
   | "invalid_seat"
   /** The event is not on sale (not yet open, ended, cancelled, or not prepared) (409). */
-  | "not_on_sale";
+  | "not_on_sale"
+  /** The hold was never paid for, so it has no sold places to return (409). */
+  | "not_sold";
 
 /** Minimum spacing between two hold attempts with the same attempt key. */
 export const ATTEMPT_INTERVAL_MS = 5_000;
@@ -59,7 +61,8 @@ export interface HoldView {
   holdId: string;
   eventId: string;
   accountId: string;
-  status: "live" | "confirmed" | "released" | "expired";
+  /** `refunded`: it was confirmed, then its places went back to the pool (`unsell`). */
+  status: "live" | "confirmed" | "released" | "expired" | "refunded";
   /** Epoch milliseconds. */
   expiresAt: number;
   createdAt: number;
@@ -113,7 +116,19 @@ export interface ConfirmRequest {
   allowLapsed: boolean;
 }
 
-/** The outcome of a release or confirmation. */
+/**
+ * Return a confirmed hold's places to the pool (the organizer refunded or
+ * cancelled it): the hold becomes `refunded`, its seats free, its
+ * general-admission places back in their counters, and its places no longer
+ * count towards the account's purchase limit. Unselling a refunded hold
+ * returns it unchanged.
+ */
+export interface UnsellRequest {
+  requestId: string;
+  holdId: string;
+}
+
+/** The outcome of a release, confirmation or unsell. */
 export type HoldChangeResult = HoldResult;
 
 /** Per-section availability plus a bitmap of every seat (1 = available). */
@@ -139,6 +154,7 @@ export interface Inventory {
   hold(request: HoldRequest): Promise<HoldResult>;
   release(request: ReleaseRequest): Promise<HoldChangeResult>;
   confirm(request: ConfirmRequest): Promise<HoldChangeResult>;
+  unsell(request: UnsellRequest): Promise<HoldChangeResult>;
   getHold(holdId: string, accountId?: string): Promise<HoldView | null>;
   accountHolds(accountId: string): Promise<HoldView[]>;
   availability(): Promise<Availability>;
@@ -155,6 +171,7 @@ export const FAILURE_MESSAGES: Record<InventoryFailure, string> = {
   hold_confirmed: "That hold is already paid for; ask the organizer for a refund instead.",
   invalid_seat: "That seat or section does not exist at this event.",
   not_on_sale: "This event is not on sale right now.",
+  not_sold: "That hold was never paid for, so there is nothing to return.",
 };
 
 /** A refusal with its standard message. */

@@ -14,6 +14,7 @@ const FAILURE_STATUS: Record<InventoryFailure, ContentfulStatusCode> = {
   hold_confirmed: 409,
   invalid_seat: 400,
   not_on_sale: 409,
+  not_sold: 409,
 };
 
 /** The hold of a successful result, or the refusal thrown as an `ApiError`. */
@@ -36,7 +37,7 @@ export const holdSchema = z
   .object({
     holdId: z.uuid(),
     eventId: z.uuid(),
-    status: z.enum(["live", "confirmed", "released", "expired"]),
+    status: z.enum(["live", "confirmed", "released", "expired", "refunded"]),
     expiresAt: z.string(),
     createdAt: z.string(),
     seats: z.array(seatRefSchema),

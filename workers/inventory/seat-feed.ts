@@ -1,8 +1,8 @@
 /**
- * Tells a calm event's `SeatMapFeed` about every seat a hold, release or
- * confirmation changed. Publishing runs after the response (`keepAlive`), so
- * fans never wait for it, and its failures are only logged: viewers who miss
- * an update still poll the availability bitmap.
+ * Tells a calm event's `SeatMapFeed` about every seat a hold, release,
+ * confirmation or unsell changed. Publishing runs after the response
+ * (`keepAlive`), so fans never wait for it, and its failures are only logged:
+ * viewers who miss an update still poll the availability bitmap.
  */
 import type { SeatChange, SeatExpiry } from "../../durable-objects/seat-map-feed";
 import type { HoldChangeResult, HoldView, Inventory } from "./contract";
@@ -45,6 +45,9 @@ export function withSeatFeed(inventory: Inventory, feed: SeatFeed, keepAlive: (p
     async confirm(request) {
       // Sold seats stay taken; republishing them also covers a hold paid for after its expiry was announced.
       return after(await inventory.confirm(request), (hold) => publish(hold, false));
+    },
+    async unsell(request) {
+      return after(await inventory.unsell(request), (hold) => publish(hold, true));
     },
     getHold: (holdId, accountId) => inventory.getHold(holdId, accountId),
     accountHolds: (accountId) => inventory.accountHolds(accountId),

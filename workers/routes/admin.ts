@@ -4,6 +4,7 @@ import { swaggerUI } from "@hono/swagger-ui";
 import { routeGroup } from "../app";
 import { conflict, unauthorized } from "../errors";
 import { ticketsAdmin } from "./tickets";
+import { refundsAdmin } from "./waitlist";
 import { forgetRouting, inventoryFor } from "../inventory";
 import { count, desc, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
@@ -317,5 +318,6 @@ admin.openapi(
   },
 );
 
-// Door staff check-in (POST /admin/events/{id}/check-in), behind the same API-key auth.
+// Door staff check-in, refunds, cancellation and orders, behind the same API-key auth.
 admin.route("/", ticketsAdmin);
+admin.route("/", refundsAdmin);

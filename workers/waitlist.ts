@@ -1,0 +1,620 @@
+/**
+ * The waitlist of sold-out events (seed: "When sold out, users can join a
+ * waitlist for cancellations"). A fan joins for 1-4 places, in one price tier
+ * or any; whenever places return to the pool (expiry, release, decline,
+ * refund, cancellation) the next entries get an offer: a normal hold in their
+ * name, with the event's hold TTL, and an email. An offer that lapses passes
+ * to the next entries; a paid one fulfils its entry.
+ *
+ * Fairness: first come, first offered, among fans who want the same places.
+ * An entry that cannot be served yet (too few places in its scope) holds back
+ * every later entry that could take the places it waits for: later entries
+ * for the same price tier, and any-tier entries; an unserved any-tier entry
+ * holds back everyone behind it. Later entries for other tiers are served,
+ * since they take nothing the earlier entry could use. So a fan who wants 4
+ * together is never overtaken by a later fan who wants 1 of the same seats.
+ *
+ * Safe to run twice at once: each attempt's request id is derived from the
+ * entry and its version (its `updated_at`), so two runners ask the inventory
+ * the same question and get the same hold; only the conditional update that
+ * moves the entry from `waiting` to `offered` at that version wins, and only
+ * its winner sends the email.
+ */
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
+import { loadConfig } from "./config";
+import type { Db } from "./db/client";
+import { accounts, eventPriceTiers, events, waitlistEntries } from "./db/schema";
+import { ApiError, conflict, notFound } from "./errors";
+import { inventoryFor } from "./inventory";
+import { HOLD_JITTER_MS, type Availability, type HoldView, type Inventory } from "./inventory/contract";
+import { createMailer, type EmailMessage } from "./mailer";
+
+/** The most places one entry may ask for (the schema's check). */
+export const MAX_WAITLIST_QUANTITY = 4;
+/** Waiting entries looked at per event per pass. */
+const ENTRIES_PER_PASS = 200;
+/** Offers made per event per pass (the rest on the next pass). */
+const OFFERS_PER_PASS = 50;
+/** Open offers checked per event per pass. */
+const OFFERS_CHECKED_PER_PASS = 500;
+/** Events served per cron pass. */
+const EVENTS_PER_PASS = 50;
+/** Returns drained from a hot event's outbox per call, and calls per pass. */
+const RETURNS_BATCH = 500;
+const RETURNS_CALLS = 10;
+
+/** What waitlist work needs: the Worker's env, a db handle, and where the site is (for links in emails). */
+export interface WaitlistContext {
+  env: Env;
+  db: Db;
+  keepAlive: (promise: Promise<unknown>) => void;
+  /** The site's origin (`https://tickets.example`), for the pay link; without it the link is site-relative. */
+  origin?: string | undefined;
+}
+
+type EntryStatus = (typeof waitlistEntries.$inferSelect)["status"];
+
+/** A waitlist entry as its fan sees it. */
+export interface WaitlistEntryView {
+  entryId: string;
+  eventId: string;
+  quantity: number;
+  priceTier: string | null;
+  status: EntryStatus;
+  /** 1-based place among the event's waiting entries; null unless waiting. */
+  position: number | null;
+  joinedAt: string;
+  /** The offered hold while the offer is open: pay for it like any hold. */
+  offer: { hold: HoldView; paymentPath: string } | null;
+}
+
+/** What one serving pass over an event did. */
+export interface ServeReport {
+  /** Places the hot event's inventory reported returned since the last pass. */
+  returnedPlaces: number;
+  offered: number;
+  fulfilled: number;
+  expired: number;
+  /** Entries closed because the event was cancelled or its sale ended. */
+  closed: number;
+}
+
+// ------------------------------------------------------------------ fans
+
+/**
+ * Puts a fan on an event's waitlist. Only when the event (or that price
+ * tier) is sold out for the request: fewer places on sale in scope than asked
+ * (409 `not_sold_out` otherwise); one open entry per account (409
+ * `already_waiting`); within the purchase limit, counting what the fan holds
+ * or bought (409 `over_limit`).
+ */
+export async function joinWaitlist(
+  ctx: WaitlistContext,
+  input: { eventId: string; accountId: string; quantity: number; priceTier?: string | undefined },
+): Promise<WaitlistEntryView> {
+  const event = await loadEvent(ctx.db, input.eventId);
+  if (!event || event.status === "draft") throw notFound("Event");
+  const now = Date.now();
+  if (event.status !== "published" || now < event.saleStartsAt || now >= event.saleEndsAt) {
+    throw conflict("not_on_sale", "This event is not on sale, so it has no waitlist right now.");
+  }
+  const open = await latestEntry(ctx.db, event.id, input.accountId);
+  if (open?.status === "waiting" || open?.status === "offered") {
+    throw conflict("already_waiting", "You are already on this event's waitlist; leave it first to change your request.");
+  }
+  if (input.quantity > event.purchaseLimit) throw conflict("over_limit", `This event sells at most ${event.purchaseLimit} places per account.`);
+  if (input.priceTier !== undefined) {
+    const [tier] = await ctx.db
+      .select({ priceTier: eventPriceTiers.priceTier })
+      .from(eventPriceTiers)
+      .where(and(eq(eventPriceTiers.eventId, event.id), eq(eventPriceTiers.priceTier, input.priceTier)));
+    if (!tier) throw new ApiError(400, "invalid_price_tier", "This event has no such price tier.");
+  }
+  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: event.id, keepAlive: ctx.keepAlive });
+  const free = await freePlaces(ctx.db, event.venueId, await inventory.availability());
+  const inScope = free.inScope(input.priceTier ?? null);
+  if (inScope >= input.quantity) {
+    throw conflict("not_sold_out", `${inScope} ${inScope === 1 ? "place is" : "places are"} still on sale there: hold ${inScope === 1 ? "it" : "them"} directly.`);
+  }
+  const used = (await inventory.accountHolds(input.accountId)).filter((h) => h.status === "live" || h.status === "confirmed").reduce((sum, h) => sum + placesOf(h), 0);
+  if (used + input.quantity > event.purchaseLimit) {
+    throw conflict("over_limit", `With what you hold or bought, that would exceed this event's limit of ${event.purchaseLimit} places.`);
+  }
+  const [row] = await ctx.db
+    .insert(waitlistEntries)
+    .values({ eventId: event.id, accountId: input.accountId, quantity: input.quantity, priceTier: input.priceTier ?? null })
+    .onConflictDoNothing()
+    .returning();
+  if (!row) throw conflict("already_waiting", "You are already on this event's waitlist; leave it first to change your request."); // joined twice at once
+  return entryView(ctx, row, undefined);
+}
+
+/** The fan's latest entry at an event (open or not), with its offer settled first; undefined if they never joined. */
+export async function myWaitlistEntry(ctx: WaitlistContext, input: { eventId: string; accountId: string }): Promise<WaitlistEntryView | undefined> {
+  let row = await latestEntry(ctx.db, input.eventId, input.accountId);
+  if (!row) return undefined;
+  let inventory: Inventory | undefined;
+  const event = row.status === "offered" ? await loadEvent(ctx.db, input.eventId) : undefined;
+  if (event) {
+    inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: input.eventId, keepAlive: ctx.keepAlive });
+    row = (await settleOffer(ctx.db, inventory, row, event)) ?? row;
+  }
+  return entryView(ctx, row, inventory);
+}
+
+/**
+ * Takes the fan off the waitlist. An open offer is released, so its places go
+ * to the next fans; an offer already paid for fulfils the entry instead.
+ * Undefined when the fan has no open entry.
+ */
+export async function leaveWaitlist(ctx: WaitlistContext, input: { eventId: string; accountId: string }): Promise<WaitlistEntryView | undefined> {
+  const [row] = await ctx.db
+    .update(waitlistEntries)
+    .set({ status: "cancelled", updatedAt: sql`clock_timestamp()` })
+    .where(and(eq(waitlistEntries.eventId, input.eventId), eq(waitlistEntries.accountId, input.accountId), inArray(waitlistEntries.status, ["waiting", "offered"])))
+    .returning();
+  if (!row) return undefined;
+  if (row.offerHoldId === null) return entryView(ctx, row, undefined);
+  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: input.eventId, keepAlive: ctx.keepAlive });
+  const released = await inventory.release({ accountId: row.accountId, requestId: `waitlist-leave:${row.id}`, holdId: row.offerHoldId });
+  if (!released.ok && released.reason === "hold_confirmed") {
+    // Paid just before leaving: the fan has the places.
+    const [fulfilled] = await ctx.db.update(waitlistEntries).set({ status: "fulfilled", updatedAt: sql`clock_timestamp()` }).where(eq(waitlistEntries.id, row.id)).returning();
+    return entryView(ctx, fulfilled ?? row, inventory);
+  }
+  return entryView(ctx, row, inventory);
+}
+
+// ------------------------------------------------------------------ serving
+
+/**
+ * One pass over an event's waitlist: settles open offers (paid: fulfilled;
+ * lapsed or released: expired), then offers the places free now to the next
+ * waiting entries (see the fairness rule above). A cancelled event's entries
+ * are closed and their offers released; when the sale has ended, waiting
+ * entries expire.
+ */
+export async function serveWaitlist(ctx: WaitlistContext, eventId: string): Promise<ServeReport> {
+  const report: ServeReport = { returnedPlaces: 0, offered: 0, fulfilled: 0, expired: 0, closed: 0 };
+  const event = await loadEvent(ctx.db, eventId);
+  if (!event || event.status === "draft") return report;
+  // The object's outbox of returned places: drained here so it stays small. Offers are settled from
+  // their holds' own state below, so a drained-then-lost batch loses nothing.
+  if (event.demandClass === "hot") report.returnedPlaces = await drainReturns(ctx.env, eventId);
+  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId, keepAlive: ctx.keepAlive });
+  const settled = await settleOffers(ctx.db, inventory, event);
+  report.fulfilled = settled.fulfilled;
+  report.expired = settled.expired;
+  if (event.status === "cancelled") {
+    report.closed = await closeWaitlist(ctx, eventId, inventory);
+    return report;
+  }
+  if (Date.now() >= event.saleEndsAt) {
+    const ended = await ctx.db
+      .update(waitlistEntries)
+      .set({ status: "expired", updatedAt: sql`clock_timestamp()` })
+      .where(and(eq(waitlistEntries.eventId, eventId), eq(waitlistEntries.status, "waiting")))
+      .returning({ id: waitlistEntries.id });
+    report.closed = ended.length;
+    return report;
+  }
+  if (Date.now() < event.saleStartsAt) return report; // not on sale yet: nothing can be held
+  report.offered = await makeOffers(ctx, inventory, event);
+  return report;
+}
+
+/** The cron's pass: serves every event with open entries (a failing event is logged and skipped). */
+export async function serveWaitlists(ctx: WaitlistContext): Promise<{ events: number; offered: number; fulfilled: number; expired: number; failed: number }> {
+  // In random order, so with more events than one pass serves, none waits behind the others for long.
+  const due = await ctx.db.execute<{ event_id: string }>(sql`
+    select event_id from waitlist_entries where status in ('waiting', 'offered') group by event_id order by random() limit ${EVENTS_PER_PASS}`);
+  const total = { events: due.rows.length, offered: 0, fulfilled: 0, expired: 0, failed: 0 };
+  for (const { event_id: eventId } of due.rows) {
+    try {
+      const report = await serveWaitlist(ctx, eventId);
+      total.offered += report.offered;
+      total.fulfilled += report.fulfilled;
+      total.expired += report.expired;
+    } catch (error) {
+      total.failed++;
+      console.error(JSON.stringify({ level: "error", event: "waitlist_pass_failed", eventId, error: String(error) }));
+    }
+  }
+  return total;
+}
+
+/**
+ * Closes an event's waitlist (the event was cancelled): every open entry is
+ * cancelled and its open offer released. Returns how many entries closed.
+ */
+export async function closeWaitlist(ctx: WaitlistContext, eventId: string, inventory?: Inventory): Promise<number> {
+  const closed = await ctx.db
+    .update(waitlistEntries)
+    .set({ status: "cancelled", updatedAt: sql`clock_timestamp()` })
+    .where(and(eq(waitlistEntries.eventId, eventId), inArray(waitlistEntries.status, ["waiting", "offered"])))
+    .returning({ id: waitlistEntries.id, accountId: waitlistEntries.accountId, offerHoldId: waitlistEntries.offerHoldId });
+  const offers = closed.filter((entry) => entry.offerHoldId !== null);
+  if (offers.length > 0) {
+    const from = inventory ?? (await inventoryFor({ env: ctx.env, db: ctx.db, eventId, keepAlive: ctx.keepAlive }));
+    for (const entry of offers) {
+      if (entry.offerHoldId !== null) await from.release({ accountId: entry.accountId, requestId: `waitlist-close:${entry.id}`, holdId: entry.offerHoldId });
+    }
+  }
+  return closed.length;
+}
+
+/** A waiting entry as serving reads it; `version` is its `updated_at` in microseconds. */
+interface WaitingEntry {
+  id: string;
+  accountId: string;
+  quantity: number;
+  priceTier: string | null;
+  version: string;
+}
+
+/** Offers free places to waiting entries in order; returns how many offers this pass made. */
+async function makeOffers(ctx: WaitlistContext, inventory: Inventory, event: WaitlistEvent): Promise<number> {
+  const waiting = await waitingEntries(ctx.db, event.id, ENTRIES_PER_PASS);
+  if (waiting.length === 0) return 0;
+  const free = await freePlaces(ctx.db, event.venueId, await inventory.availability());
+  const line = new Line();
+  let offered = 0;
+  for (const entry of waiting) {
+    if (offered >= OFFERS_PER_PASS || line.closed) break;
+    if (line.isBlocked(entry.priceTier) || free.inScope(entry.priceTier) < entry.quantity) {
+      line.block(entry.priceTier);
+      continue;
+    }
+    const outcome = await offerTo(ctx, inventory, event, entry);
+    if (outcome.kind === "closed") break;
+    if (outcome.kind === "unavailable") line.block(entry.priceTier);
+    if (outcome.kind === "offered") {
+      free.take(outcome.hold);
+      if (outcome.mine) offered++;
+    }
+  }
+  return offered;
+}
+
+/** Which later entries must wait behind an unserved one. */
+class Line {
+  closed = false;
+  private readonly tiers = new Set<string>();
+
+  isBlocked(priceTier: string | null): boolean {
+    return this.closed || (priceTier === null ? this.tiers.size > 0 : this.tiers.has(priceTier));
+  }
+
+  /** An entry of this scope could not be served: later entries that could take its places wait. */
+  block(priceTier: string | null): void {
+    if (priceTier === null) this.closed = true;
+    else this.tiers.add(priceTier);
+  }
+}
+
+type OfferOutcome =
+  | { kind: "offered"; hold: HoldView; mine: boolean }
+  /** Not enough places in scope after all (a race, or places the hold cannot combine). */
+  | { kind: "unavailable" }
+  /** This entry is passed over for now without holding anyone back (over its limit, or changed meanwhile). */
+  | { kind: "skipped" }
+  /** The inventory is not selling. */
+  | { kind: "closed" };
+
+/**
+ * Holds the best places for one entry and records the offer. The request id
+ * is the entry's id and version: a concurrent or retried pass gets the same
+ * hold, and a failed attempt moves the version so the next pass asks anew.
+ */
+async function offerTo(ctx: WaitlistContext, inventory: Inventory, event: WaitlistEvent, entry: WaitingEntry): Promise<OfferOutcome> {
+  let current = entry;
+  for (let round = 0; round < 2; round++) {
+    const key = `waitlist:${current.id}:${current.version}`;
+    const result = await inventory.hold({
+      kind: "best",
+      accountId: current.accountId,
+      attemptKey: key,
+      requestId: key,
+      quantity: current.quantity,
+      priceTier: current.priceTier ?? undefined,
+      allowSplit: true,
+    });
+    if (!result.ok) {
+      await bumpVersion(ctx.db, current);
+      if (result.reason === "not_on_sale") return { kind: "closed" };
+      if (result.reason === "over_limit") return { kind: "skipped" };
+      if (result.reason === "invalid_seat") {
+        // Its price tier no longer matches anything: it can never be served.
+        await ctx.db.update(waitlistEntries).set({ status: "cancelled", updatedAt: sql`clock_timestamp()` }).where(and(eq(waitlistEntries.id, current.id), eq(waitlistEntries.status, "waiting")));
+        return { kind: "skipped" };
+      }
+      return { kind: "unavailable" };
+    }
+    const hold = result.hold;
+    if (hold.status !== "live") {
+      // A replay of an offer that lapsed before it was recorded: ask again under a new version.
+      const version = await bumpVersion(ctx.db, current);
+      if (version === undefined) return { kind: "skipped" };
+      current = { ...current, version };
+      continue;
+    }
+    if (await recordOffer(ctx.db, current, hold.holdId)) {
+      await notifyOffer(ctx, event, current, hold);
+      return { kind: "offered", hold, mine: true };
+    }
+    const [now] = await ctx.db.select().from(waitlistEntries).where(eq(waitlistEntries.id, current.id));
+    if (now?.status === "offered" && now.offerHoldId === hold.holdId) return { kind: "offered", hold, mine: false }; // a concurrent pass recorded it
+    // The fan left (or the entry moved on) while we held: give the places back.
+    await inventory.release({ accountId: current.accountId, requestId: `waitlist-unrecorded:${hold.holdId}`, holdId: hold.holdId });
+    return { kind: "skipped" };
+  }
+  return { kind: "skipped" };
+}
+
+const versionOf = sql`(extract(epoch from updated_at) * 1000000)::bigint`;
+
+async function waitingEntries(db: Db, eventId: string, limit: number): Promise<WaitingEntry[]> {
+  const rows = await db.execute<{ id: string; account_id: string; quantity: number; price_tier: string | null; version: string }>(sql`
+    select id, account_id, quantity, price_tier, ${versionOf}::text as version
+    from waitlist_entries where event_id = ${eventId} and status = 'waiting'
+    order by position limit ${limit}`);
+  return rows.rows.map((r) => ({ id: r.id, accountId: r.account_id, quantity: r.quantity, priceTier: r.price_tier, version: r.version }));
+}
+
+/** Moves a waiting entry to a new version (if still at `entry.version`); returns the new version. */
+async function bumpVersion(db: Db, entry: WaitingEntry): Promise<string | undefined> {
+  const rows = await db.execute<{ version: string }>(sql`
+    update waitlist_entries set updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
+    where id = ${entry.id} and status = 'waiting' and ${versionOf} = ${entry.version}::bigint
+    returning ${versionOf}::text as version`);
+  return rows.rows[0]?.version;
+}
+
+/** Marks a waiting entry (still at `entry.version`) offered with `holdId`; false when another pass or the fan got there first. */
+async function recordOffer(db: Db, entry: WaitingEntry, holdId: string): Promise<boolean> {
+  const rows = await db.execute(sql`
+    update waitlist_entries set status = 'offered', offer_hold_id = ${holdId}, updated_at = clock_timestamp()
+    where id = ${entry.id} and status = 'waiting' and ${versionOf} = ${entry.version}::bigint
+    returning id`);
+  if (rows.rows.length === 0) return false;
+  // Mark the hold as an offer where Postgres already has it (a hot event's hold arrives with the mirror; the pass marks it later).
+  await db.execute(sql`update holds set waitlist_entry_id = ${entry.id} where id = ${holdId} and waitlist_entry_id is null`);
+  return true;
+}
+
+type EntryRow = typeof waitlistEntries.$inferSelect;
+
+/** Settles every open offer of an event from its hold's state. */
+async function settleOffers(db: Db, inventory: Inventory, event: WaitlistEvent): Promise<{ fulfilled: number; expired: number }> {
+  const eventId = event.id;
+  const open = await db
+    .select()
+    .from(waitlistEntries)
+    .where(and(eq(waitlistEntries.eventId, eventId), eq(waitlistEntries.status, "offered")))
+    .orderBy(waitlistEntries.position)
+    .limit(OFFERS_CHECKED_PER_PASS);
+  const counts = { fulfilled: 0, expired: 0 };
+  for (const row of open) {
+    const settled = await settleOffer(db, inventory, row, event);
+    if (settled?.status === "fulfilled") counts.fulfilled++;
+    if (settled?.status === "expired") counts.expired++;
+  }
+  await db.execute(sql`
+    update holds h set waitlist_entry_id = e.id from waitlist_entries e
+    where e.event_id = ${eventId} and e.status = 'offered' and h.id = e.offer_hold_id and h.waitlist_entry_id is null`);
+  return counts;
+}
+
+/**
+ * Settles one offered entry: its hold confirmed (paid) → fulfilled; lapsed or
+ * released → expired; live → unchanged. A hold the inventory does not know
+ * (a hot inventory rebuilt before the hold reached Postgres) expires the
+ * entry once the longest possible offer is over. Returns the entry as
+ * changed, or undefined when nothing changed.
+ */
+async function settleOffer(db: Db, inventory: Inventory, row: EntryRow, event: WaitlistEvent): Promise<EntryRow | undefined> {
+  const hold = row.offerHoldId === null ? null : await inventory.getHold(row.offerHoldId);
+  if (hold?.status === "live") return undefined;
+  if (!hold && Date.now() < row.updatedAt.getTime() + event.holdTtlMs + HOLD_JITTER_MS) return undefined;
+  const status: EntryStatus = hold?.status === "confirmed" || hold?.status === "refunded" ? "fulfilled" : "expired";
+  const [changed] = await db
+    .update(waitlistEntries)
+    .set({ status, updatedAt: sql`clock_timestamp()` })
+    .where(and(eq(waitlistEntries.id, row.id), eq(waitlistEntries.status, "offered")))
+    .returning();
+  return changed;
+}
+
+/** Empties a hot event's outbox of returned places; returns how many places it held. */
+async function drainReturns(env: Env, eventId: string): Promise<number> {
+  const stub = env.EVENT_INVENTORY.getByName(eventId);
+  let places = 0;
+  for (let call = 0; call < RETURNS_CALLS; call++) {
+    const returns = await stub.takeReturns(RETURNS_BATCH);
+    places += returns.reduce((sum, r) => sum + r.places, 0);
+    if (returns.length < RETURNS_BATCH) break;
+  }
+  return places;
+}
+
+// ------------------------------------------------------------------ places in scope
+
+/** Free places per price tier, from an availability snapshot. */
+export interface FreePlaces {
+  /** Places free in a price tier, or anywhere (`null`). */
+  inScope(priceTier: string | null): number;
+  /** Counts a hold's places as gone. */
+  take(hold: HoldView): void;
+}
+
+/** Seats priced differently from their section, per venue (charts never change once imported), per isolate. */
+const repricedSeats = new Map<string, { seat_index: number; price_tier: string; section_tier: string | null }[]>();
+const REPRICED_VENUES_CACHED = 200;
+
+async function repriced(db: Db, venueId: string) {
+  const cached = repricedSeats.get(venueId);
+  if (cached) return cached;
+  const rows = await db.execute<{ seat_index: number; price_tier: string; section_tier: string | null }>(sql`
+    select st.seat_index, st.price_tier, s.price_tier as section_tier
+    from seats st join sections s on s.id = st.section_id
+    where st.venue_id = ${venueId} and st.price_tier is distinct from s.price_tier`);
+  if (repricedSeats.size >= REPRICED_VENUES_CACHED) repricedSeats.clear();
+  repricedSeats.set(venueId, rows.rows);
+  return rows.rows;
+}
+
+/**
+ * Free places per price tier. Availability counts per section; a row priced
+ * differently from its section is corrected seat by seat from the bitmap.
+ */
+export async function freePlaces(db: Db, venueId: string, availability: Availability): Promise<FreePlaces> {
+  const byTier = new Map<string, number>();
+  const add = (tier: string | null, n: number) => byTier.set(tier ?? "", (byTier.get(tier ?? "") ?? 0) + n);
+  let total = 0;
+  for (const section of availability.sections) {
+    add(section.priceTier, section.available);
+    total += section.available;
+  }
+  for (const seat of await repriced(db, venueId)) {
+    if (!isFree(availability.bitmap, seat.seat_index)) continue;
+    add(seat.section_tier, -1);
+    add(seat.price_tier, 1);
+  }
+  return {
+    inScope: (priceTier) => (priceTier === null ? total : (byTier.get(priceTier) ?? 0)),
+    take(hold) {
+      for (const seat of hold.seats) add(seat.priceTier, -1);
+      for (const ga of hold.generalAdmission) add(ga.priceTier, -ga.quantity);
+      total -= placesOf(hold);
+    },
+  };
+}
+
+function isFree(bitmap: Uint8Array, seatIndex: number): boolean {
+  return ((bitmap[seatIndex >> 3] ?? 0) & (0x80 >> (seatIndex & 7))) !== 0;
+}
+
+function placesOf(hold: HoldView): number {
+  return hold.seats.length + hold.generalAdmission.reduce((sum, ga) => sum + ga.quantity, 0);
+}
+
+// ------------------------------------------------------------------ reads and views
+
+/** An event as the waitlist needs it. */
+interface WaitlistEvent {
+  id: string;
+  name: string;
+  status: "draft" | "published" | "cancelled";
+  demandClass: "calm" | "hot";
+  venueId: string;
+  purchaseLimit: number;
+  holdTtlMs: number;
+  currency: string;
+  saleStartsAt: number;
+  saleEndsAt: number;
+}
+
+async function loadEvent(db: Db, eventId: string): Promise<WaitlistEvent | undefined> {
+  const [row] = await db.select().from(events).where(eq(events.id, eventId));
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    demandClass: row.demandClass,
+    venueId: row.venueId,
+    purchaseLimit: row.purchaseLimit,
+    holdTtlMs: row.holdTtlSeconds * 1000,
+    currency: row.currency,
+    saleStartsAt: row.saleStartsAt.getTime(),
+    saleEndsAt: (row.saleEndsAt ?? row.endsAt ?? row.startsAt).getTime(),
+  };
+}
+
+async function latestEntry(db: Db, eventId: string, accountId: string): Promise<EntryRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(waitlistEntries)
+    .where(and(eq(waitlistEntries.eventId, eventId), eq(waitlistEntries.accountId, accountId)))
+    .orderBy(desc(waitlistEntries.position))
+    .limit(1);
+  return row;
+}
+
+/** The path a fan pays an offer at (the normal payment route). */
+export function offerPaymentPath(eventId: string, holdId: string): string {
+  return `/api/events/${eventId}/holds/${holdId}/payment`;
+}
+
+async function entryView(ctx: WaitlistContext, row: EntryRow, inventory: Inventory | undefined): Promise<WaitlistEntryView> {
+  let position: number | null = null;
+  if (row.status === "waiting") {
+    const ahead = await ctx.db.execute<{ n: number }>(sql`
+      select count(*)::int as n from waitlist_entries where event_id = ${row.eventId} and status = 'waiting' and position <= ${row.position}`);
+    position = ahead.rows[0]?.n ?? null;
+  }
+  let offer: WaitlistEntryView["offer"] = null;
+  if (row.status === "offered" && row.offerHoldId !== null) {
+    const from = inventory ?? (await inventoryFor({ env: ctx.env, db: ctx.db, eventId: row.eventId, keepAlive: ctx.keepAlive }));
+    const hold = await from.getHold(row.offerHoldId, row.accountId);
+    if (hold) offer = { hold, paymentPath: offerPaymentPath(row.eventId, hold.holdId) };
+  }
+  return {
+    entryId: row.id,
+    eventId: row.eventId,
+    quantity: row.quantity,
+    priceTier: row.priceTier,
+    status: row.status,
+    position,
+    joinedAt: row.createdAt.toISOString(),
+    offer,
+  };
+}
+
+// ------------------------------------------------------------------ the offer email
+
+/** Emails the fan their offer; a failed send is logged (the offer stands and shows in GET /waitlist). */
+async function notifyOffer(ctx: WaitlistContext, event: WaitlistEvent, entry: WaitingEntry, hold: HoldView): Promise<void> {
+  try {
+    const [account] = await ctx.db.select({ email: accounts.email }).from(accounts).where(eq(accounts.id, entry.accountId));
+    if (!account) return;
+    const message = offerEmail(account.email, event, hold, `${ctx.origin ?? ""}/checkout.html?event=${event.id}&hold=${hold.holdId}`);
+    await createMailer(loadConfig(ctx.env)).sendEmail(message, { idempotencyKey: `waitlist-offer-${entry.id}` });
+  } catch (error) {
+    console.error(JSON.stringify({ level: "warn", event: "waitlist_offer_email_failed", entryId: entry.id, error: String(error) }));
+  }
+}
+
+/** The offer email: what is held, until when, and where to pay. */
+export function offerEmail(to: string, event: { name: string; currency: string }, hold: HoldView, payLink: string): EmailMessage {
+  const until = new Date(hold.expiresAt).toISOString().replace("T", " ").slice(0, 16) + " UTC";
+  const places = [
+    ...hold.seats.map((s) => `Section ${s.section}, Row ${s.row}, Seat ${s.seat}`),
+    ...hold.generalAdmission.map((g) => `${g.quantity} x Section ${g.section} (general admission)`),
+  ];
+  const total = `${(hold.totalCents / 100).toFixed(2)} ${event.currency}`;
+  const subject = `Your waitlist offer for ${event.name}: pay before ${until}`;
+  const text = [
+    `Places came back for ${event.name}, and we are holding them for you until ${until}:`,
+    ...places.map((p) => `- ${p}`),
+    `Total: ${total}`,
+    "",
+    `Pay here: ${payLink}`,
+    "",
+    "If you do not pay in time, they go to the next fan on the waitlist.",
+  ].join("\n");
+  const html = `<!doctype html>
+<html lang="en"><body style="font-family:system-ui,sans-serif;color:#222">
+<h1 style="font-size:1.3em">Your waitlist offer for ${escapeHtml(event.name)}</h1>
+<p>We are holding these places for you until <strong>${escapeHtml(until)}</strong>:</p>
+<ul>${places.map((p) => `<li>${escapeHtml(p)}</li>`).join("")}</ul>
+<p>Total: ${escapeHtml(total)}</p>
+<p><a href="${escapeHtml(payLink)}">Pay now</a></p>
+<p>If you do not pay in time, they go to the next fan on the waitlist.</p>
+</body></html>`;
+  return { to, subject, text, html };
+}
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
