@@ -10,8 +10,8 @@ import { venuePriceTiers } from "./venues";
 export const HOT_DEMAND_RATIO = 5;
 
 /** The demand class an event gets from its expected demand and capacity. */
-export function classifyDemand(expectedDemand: number, capacity: number): "calm" | "hot" {
-  return expectedDemand / capacity >= HOT_DEMAND_RATIO ? "hot" : "calm";
+export function classifyDemand(expectedDemand: number, capacity: number, ratio = HOT_DEMAND_RATIO): "calm" | "hot" {
+  return expectedDemand / capacity >= ratio ? "hot" : "calm";
 }
 
 const isoDate = z.iso.datetime({ offset: true }).openapi({ example: "2027-03-01T19:00:00Z" });
@@ -206,7 +206,7 @@ function checkPrices(prices: { priceTier: string }[], venueTiers: string[]): voi
  * Creates an event at one of the organizer's venues, with a price per price
  * tier, and its per-seat and general-admission inventory rows, in one transaction.
  */
-export async function createEvent(db: Db, organizerId: string, input: CreateEvent, now = new Date()): Promise<EventView> {
+export async function createEvent(db: Db, organizerId: string, input: CreateEvent, now = new Date(), ratio = HOT_DEMAND_RATIO): Promise<EventView> {
   const [venue] = await db.select().from(venues).where(and(eq(venues.id, input.venueId), eq(venues.organizerId, organizerId)));
   if (!venue) throw notFound("Venue");
   const schedule = {
@@ -233,7 +233,7 @@ export async function createEvent(db: Db, organizerId: string, input: CreateEven
         purchaseLimit: input.purchaseLimit,
         currency: input.currency,
         expectedDemand,
-        demandClass: input.demandClass ?? classifyDemand(expectedDemand, venue.capacity),
+        demandClass: input.demandClass ?? classifyDemand(expectedDemand, venue.capacity, ratio),
         status: input.status,
         admissionRatePerSecond: input.admissionRatePerSecond,
         botPolicy: input.botPolicy,
@@ -304,7 +304,7 @@ export async function listEvents(db: Db, scope: { organizerId?: string }, now = 
  * Updates an event. Once a published event's sale has started only its
  * wording and end times may change: anything else would break the sale.
  */
-export async function updateEvent(db: Db, organizerId: string, eventId: string, input: UpdateEvent, now = new Date()): Promise<EventView> {
+export async function updateEvent(db: Db, organizerId: string, eventId: string, input: UpdateEvent, now = new Date(), ratio = HOT_DEMAND_RATIO): Promise<EventView> {
   const [current] = await db
     .select({ event: events, capacity: venues.capacity })
     .from(events)
@@ -334,7 +334,7 @@ export async function updateEvent(db: Db, organizerId: string, eventId: string, 
   checkSchedule(schedule);
   if (input.prices) checkPrices(input.prices, await venuePriceTiers(db, event.venueId));
   const expectedDemand = input.expectedDemand ?? event.expectedDemand;
-  const demandClass = input.demandClass ?? (input.expectedDemand === undefined ? event.demandClass : classifyDemand(expectedDemand, current.capacity));
+  const demandClass = input.demandClass ?? (input.expectedDemand === undefined ? event.demandClass : classifyDemand(expectedDemand, current.capacity, ratio));
   const { prices, ...fields } = input;
   await db.transaction(async (tx) => {
     await tx

@@ -6,6 +6,7 @@ import { conflict, unauthorized } from "../errors";
 import { ticketsAdmin } from "./tickets";
 import { refundsAdmin } from "./waitlist";
 import { forgetRouting, inventoryFor } from "../inventory";
+import { hotDemandRatio } from "../pre-registration";
 import { count, desc, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { accounts, botFlags } from "../db/schema";
@@ -139,7 +140,7 @@ admin.openapi(
     request: { body: jsonBody(createEventSchema) },
     responses: { 201: jsonResponse(eventViewSchema, "The event."), ...errorResponses(400, 401, 404) },
   }),
-  async (c) => c.json(await createEvent(c.var.db, c.var.organizer.id, c.req.valid("json")), 201),
+  async (c) => c.json(await createEvent(c.var.db, c.var.organizer.id, c.req.valid("json"), new Date(), hotDemandRatio(c.env)), 201),
 );
 
 admin.openapi(
@@ -174,7 +175,7 @@ admin.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const event = await updateEvent(c.var.db, c.var.organizer.id, id, c.req.valid("json"));
+    const event = await updateEvent(c.var.db, c.var.organizer.id, id, c.req.valid("json"), new Date(), hotDemandRatio(c.env));
     forgetRouting(id);
     // A prepared hot inventory keeps its own copy of the sale settings.
     if (event.demandClass === "hot") await c.env.EVENT_INVENTORY.getByName(id).refreshConfig();

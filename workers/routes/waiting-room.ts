@@ -7,7 +7,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { routeGroup } from "../app";
 import { ApiError } from "../errors";
 import { requireFan } from "../fan-auth";
-import { eventRouting } from "../inventory";
+import { eventRouting, forgetRouting } from "../inventory";
+import { hotDemandRatio, preRegister } from "../pre-registration";
 import { errorResponses, jsonBody, jsonResponse } from "../openapi";
 import { signToken, verifyToken } from "../tokens";
 import { screenLobbyJoin } from "../waiting-room/bot-defense";
@@ -159,5 +160,28 @@ waitingRoom.openapi(
     const token = await signAdmissionToken(c.env.TOKEN_SIGNING_KEY, { accountId, eventId: id, admissionId: exchange.admissionId, expiresAt: exchange.expiresAt });
     c.header("Cache-Control", "no-store");
     return c.json({ token, expiresAt: new Date(exchange.expiresAt).toISOString() }, 200);
+  },
+);
+
+waitingRoom.use("/events/:id/pre-registration", requireFan);
+
+waitingRoom.openapi(
+  createRoute({
+    method: "post",
+    path: "/events/{id}/pre-registration",
+    summary: "Register interest before the sale (the demand signal that can make an event hot)",
+    security: [{ fanSession: [] }],
+    request: { params: eventParam },
+    responses: {
+      200: jsonResponse(z.object({ registrations: z.number(), expectedDemand: z.number(), demandClass: z.enum(["calm", "hot"]) }), "Registered (again is fine)."),
+      ...errorResponses(400, 401, 404, 409),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const result = await preRegister(c.var.db, { eventId: id, accountId: c.var.fan.accountId, ratio: hotDemandRatio(c.env) });
+    forgetRouting(id);
+    c.header("Cache-Control", "no-store");
+    return c.json(result, 200);
   },
 );
