@@ -11,7 +11,7 @@ import { eventRouting, forgetRouting } from "../inventory";
 import { hotDemandRatio, preRegister } from "../pre-registration";
 import { errorResponses, jsonBody, jsonResponse } from "../openapi";
 import { signToken, verifyToken } from "../tokens";
-import { screenLobbyJoin } from "../waiting-room/bot-defense";
+import { limitWaitingRoomStep, screenLobbyJoin } from "../waiting-room/bot-defense";
 import { LOBBY_AUDIENCE, signAdmissionToken } from "../waiting-room/tokens";
 import { queueStateKey, type QueueState } from "../waiting-room/queue-state";
 
@@ -135,6 +135,7 @@ waitingRoom.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const { accountId } = c.var.fan;
+    await limitWaitingRoomStep(c, "admission", id, accountId);
     let key: number;
     try {
       const claims = await verifyToken(c.env.TOKEN_SIGNING_KEY, c.req.valid("json").ticket, LOBBY_AUDIENCE);

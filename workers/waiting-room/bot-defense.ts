@@ -18,14 +18,33 @@ import { verifyTurnstile } from "../turnstile";
 const SIGNAL_TTL_SECONDS = 3 * 24 * 3600;
 
 const ephemeralCache = new Map<string, number>();
-let limiters: { ip: Ratelimit; account: Ratelimit } | undefined;
+/** Attempts per minute, per IP and per account, at each waiting-room step. */
+const LIMITS = { lobby: { ip: 30, account: 5 }, admission: { ip: 60, account: 10 } } as const;
+type Step = keyof typeof LIMITS;
+const limiters = new Map<Step, { ip: Ratelimit; account: Ratelimit }>();
 
-function lobbyLimiters(c: Context<AppEnv>) {
-  limiters ??= {
-    ip: new Ratelimit({ redis: createRedis(c.var.config), limiter: Ratelimit.slidingWindow(30, "60 s"), prefix: "rl:lobby:ip", ephemeralCache }),
-    account: new Ratelimit({ redis: createRedis(c.var.config), limiter: Ratelimit.slidingWindow(5, "60 s"), prefix: "rl:lobby:account", ephemeralCache }),
-  };
-  return limiters;
+function stepLimiters(c: Context<AppEnv>, step: Step) {
+  let pair = limiters.get(step);
+  if (!pair) {
+    const redis = createRedis(c.var.config);
+    pair = {
+      ip: new Ratelimit({ redis, limiter: Ratelimit.slidingWindow(LIMITS[step].ip, "60 s"), prefix: `rl:${step}:ip`, ephemeralCache }),
+      account: new Ratelimit({ redis, limiter: Ratelimit.slidingWindow(LIMITS[step].account, "60 s"), prefix: `rl:${step}:account`, ephemeralCache }),
+    };
+    limiters.set(step, pair);
+  }
+  return pair;
+}
+
+/** Throws 429 (with Retry-After) when this IP or account is over its limit for the step. */
+export async function limitWaitingRoomStep(c: Context<AppEnv>, step: Step, eventId: string, accountId: string): Promise<void> {
+  const { ip: ipLimit, account: accountLimit } = stepLimiters(c, step);
+  const [byIp, byAccount] = await Promise.all([ipLimit.limit(`${eventId}:${clientIp(c)}`), accountLimit.limit(`${eventId}:${accountId}`)]);
+  if (!byIp.success || !byAccount.success) {
+    const reset = Math.max(byIp.success ? 0 : byIp.reset, byAccount.success ? 0 : byAccount.reset);
+    c.header("Retry-After", String(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
+    throw new ApiError(429, "rate_limited", step === "lobby" ? "Too many attempts to join; wait a moment." : "Too many attempts; wait a moment.");
+  }
 }
 
 /** The client's IP as Cloudflare reports it. */
@@ -53,13 +72,7 @@ export async function screenLobbyJoin(
   join: { eventId: string; accountId: string; turnstileToken: string; deviceId?: string | undefined },
 ): Promise<Screening> {
   const ip = clientIp(c);
-  const { ip: ipLimit, account: accountLimit } = lobbyLimiters(c);
-  const [byIp, byAccount] = await Promise.all([ipLimit.limit(`${join.eventId}:${ip}`), accountLimit.limit(`${join.eventId}:${join.accountId}`)]);
-  if (!byIp.success || !byAccount.success) {
-    const reset = Math.max(byIp.success ? 0 : byIp.reset, byAccount.success ? 0 : byAccount.reset);
-    c.header("Retry-After", String(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
-    throw new ApiError(429, "rate_limited", "Too many attempts to join; wait a moment.");
-  }
+  await limitWaitingRoomStep(c, "lobby", join.eventId, join.accountId);
   const turnstile = await verifyTurnstile(c.env, join.turnstileToken, ip);
   if (!turnstile.success) throw new ApiError(400, "turnstile_failed", "The human check failed or expired; please try it again.");
 

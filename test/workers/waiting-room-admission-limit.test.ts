@@ -1,0 +1,24 @@
+import { SELF, env } from "cloudflare:test";
+import { expect, it } from "vitest";
+import { signFanSession } from "../../workers/fan-auth";
+import { openEvent } from "../durable-objects/fixtures";
+
+it("rate-limits admission exchanges per account with @upstash/ratelimit (429 with Retry-After)", async () => {
+  const { event, accounts } = await openEvent({ demandClass: "hot", accounts: 1 });
+  const session = await signFanSession(env.TOKEN_SIGNING_KEY, accounts[0] ?? "");
+  const statuses: number[] = [];
+  let retryAfter: string | null = null;
+  for (let i = 0; i < 11; i++) {
+    const response = await SELF.fetch(`https://t.test/api/events/${event.id}/admission`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${session}`, "Content-Type": "application/json", "CF-Connecting-IP": `198.51.100.${i}` },
+      body: JSON.stringify({ ticket: "not-a-ticket" }),
+    });
+    statuses.push(response.status);
+    if (response.status === 429) retryAfter = response.headers.get("Retry-After");
+    await response.arrayBuffer();
+  }
+  expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+  expect(statuses[10]).toBe(429);
+  expect(Number(retryAfter)).toBeGreaterThan(0);
+});
