@@ -68,7 +68,7 @@ export const createEventSchema = z
   })
   .openapi("CreateEvent");
 
-/** Body of `PATCH /admin/events/:id`: any subset of the editable fields. */
+/** Body of `PATCH /admin/events/:id`: some or all of the editable fields. */
 export const updateEventSchema = z
   .strictObject({
     name: eventFields.name.optional(),

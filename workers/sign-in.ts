@@ -13,7 +13,7 @@
  * tries can neither exceed the wrong-try budget nor both redeem one code.
  *
  * When the mail provider fails, the code request answers `mail_unavailable`
- * and the stored code stays as it is: it is as secret as any other code (only
+ * and the stored code stays as it is: it is no less secret than other codes (only
  * its email could reveal it), a provider that timed out may still deliver it,
  * and asking again replaces it.
  */
