@@ -3,14 +3,14 @@
  * random sequences of holds, best-available holds, releases, confirmations,
  * clock moves with alarm runs, evictions and retried requests, checked after
  * every operation (test/inventory-model). `MODEL_OPS` sets the operation count
- * (default 100,000); see test/inventory-model/README.md for the long run.
+ * (vitest.config.ts: 10,000 by default); see test/inventory-model/README.md.
  */
 import { env } from "cloudflare:test";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { openDurableObjectSubject } from "../inventory-model/durable-object-subject";
 import { newStats, positiveSetting, runModel } from "../inventory-model/harness";
 
-const TOTAL_OPS = positiveSetting("MODEL_OPS", "MODEL_OPS" in env ? env.MODEL_OPS : undefined, 100_000);
+const TOTAL_OPS = positiveSetting("MODEL_OPS", "MODEL_OPS" in env ? env.MODEL_OPS : undefined, 10_000);
 /** Operations per test, so progress shows and one test's timeout stays meaningful. */
 const CHUNK_OPS = 10_000;
 /** Generous (a chunk takes 1-3 minutes on a busy 2-core machine): the timeout is only there to catch a hang. */

@@ -1,6 +1,6 @@
 /**
  * Simultaneous holds through the fans' HTTP API, for a hot event (Durable
- * Object, coalesced batches) and a calm one (Postgres, optimistic locking):
+ * Object) and a calm one (Postgres, optimistic locking):
  * hundreds of fans racing for the same few seats get exactly one hold per
  * seat, and random mixes of overlapping seat sets and best-available requests
  * never put a seat in two live holds.
@@ -33,7 +33,7 @@ const errorBody = z.object({ error: z.object({ code: z.string(), message: z.stri
 type Hold = z.infer<typeof holdBody>["hold"];
 type Answer = { status: 201; hold: Hold } | { status: number; code: string };
 
-/** One fan's hold request over HTTP, with its own session token. */
+/** One fan's hold request over HTTP, with its own token (admission token or session). */
 async function postHold(eventId: string, token: string, body: Record<string, unknown>, best: boolean): Promise<Answer> {
   const response = await SELF.fetch(`${ORIGIN}/api/events/${eventId}/holds${best ? "/best" : ""}`, {
     method: "POST",
@@ -47,8 +47,8 @@ async function postHold(eventId: string, token: string, body: Record<string, unk
 
 /**
  * A fresh event with one signed-in fan per account. One request warms this
- * isolate's routing cache (and, for a hot event, prepares its object), as any
- * earlier visitor would: a burst at a cold cache would otherwise open a
+ * isolate's routing cache (and, for a hot event, prepares its object), as an
+ * earlier visitor would have: a burst at a cold cache would otherwise open a
  * Postgres connection per request just to route it, more than the local
  * server's 200.
  */
