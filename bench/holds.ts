@@ -36,6 +36,7 @@ import { importWithoutExitHooks, runScenario, say, sleep, stopping, type Cleanup
 import { openObserver, type Observer } from "./lib/observer.ts";
 import { availability, seatClaims, seatRows, type SeatClaims } from "./lib/seat-claims.ts";
 import { runWrk } from "./lib/wrk.ts";
+import { startProfile } from "./lib/profiler.ts";
 
 const CONCURRENCY = 64;
 const WRK_THREADS = 2;
@@ -64,6 +65,11 @@ const IMPLEMENTATIONS = [
 ] as const;
 
 type Implementation = (typeof IMPLEMENTATIONS)[number];
+
+/** `BENCH_ONLY=durable_object` (or postgres) runs one implementation. */
+const ONLY = process.env.BENCH_ONLY;
+/** `BENCH_PROFILE=<folder>`: write a CPU profile of the Worker under load there (lib/profiler.ts). */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "holds.lua");
 
@@ -149,6 +155,7 @@ runScenario(async (cleanup) => {
   let sound = true;
   for (const sale of sales) {
     if (stopping()) break;
+    if (ONLY && sale.implementation.impl !== ONLY) continue;
     // A Worker of its own per implementation: whatever one run leaves behind (connections, caches) is not the next one's problem.
     const { impl, demandClass } = sale.implementation;
     say(`${impl}: starting wrangler dev`);
@@ -266,6 +273,7 @@ async function benchSale(app: BenchApp, observer: Observer, sale: Sale, postgres
   say(`${impl}: ${CONCURRENCY} connections hold pairs for up to ${windowSeconds} s (load average before: ${(load1 ?? 0).toFixed(2)})...`);
   const sessionsBefore = await postgresSessions(observer);
   const cpuBefore = cpuSnapshot(app, postgresPid);
+  const profile = PROFILE_DIR ? await startProfile(app.inspectorPort) : undefined;
   const wrk = runWrk({
     url: app.url,
     script: SCRIPT,
@@ -280,6 +288,7 @@ async function benchSale(app: BenchApp, observer: Observer, sale: Sale, postgres
   const counted = wrkResultSchema.parse(await wrk.result);
   forgetWrk();
   const cpu = cpuDelta(cpuBefore, cpuSnapshot(app, postgresPid));
+  if (profile && PROFILE_DIR) say(`${impl}: CPU profile of the Worker (self time):\n${(await profile.stop(PROFILE_DIR, `holds-${impl}`)).split("\n").slice(0, 40).join("\n")}`);
   const { connections } = await databaseState(observer, sale.eventId);
   reportRun(impl, counted, cpu, { opened: (await postgresSessions(observer)) - sessionsBefore, open: connections });
 

@@ -28,7 +28,7 @@ import {
 } from "../workers/inventory/contract";
 import { SeatMap } from "../workers/inventory/seat-map";
 import type { AdmissionGrant } from "./waiting-room";
-import { SEAT_FREE, SEAT_HELD, SEAT_SOLD, migrateInventorySchema } from "./inventory-schema";
+import { migrateInventorySchema } from "./inventory-schema";
 import { loadInventoryConfig, loadInventorySnapshot, markInventoryPrepared, mirrorHolds, type InventoryConfig, type InventorySnapshot, type MirroredHold } from "./inventory-postgres";
 
 /** An admitted fan's promised share is freed if they have not held within this time. */
@@ -57,6 +57,8 @@ interface HoldRow extends Record<string, SqlStorageValue> {
   total_cents: number;
   expires_at: number;
   created_at: number;
+  seat_list: string;
+  ga_list: string;
 }
 
 interface SectionRow extends Record<string, SqlStorageValue> {
@@ -69,13 +71,42 @@ interface SectionRow extends Record<string, SqlStorageValue> {
   ga_available: number;
 }
 
-/** What the object keeps in memory: rebuilt from SQLite after every restart. */
+interface GaItem {
+  sectionId: string;
+  quantity: number;
+}
+
+/** A seat's labels, for hold views (from the chart, kept in memory). */
+interface SeatLabel {
+  sectionId: string;
+  rowLabel: string;
+  label: string;
+  priceTier: string;
+}
+
+/**
+ * What the object keeps in memory: rebuilt from SQLite after every restart.
+ * Only SQLite is durable; each field here is derived from it and updated
+ * after the write that changes it commits.
+ */
 interface Loaded {
   config: InventoryConfig;
   seatMap: SeatMap;
+  labels: (SeatLabel | undefined)[];
   prices: Map<string, number>;
   sections: Map<string, SectionRow>;
   seatCount: number;
+  /** Places each account holds (live) or bought (confirmed). */
+  used: Map<string, number>;
+  /** Time of the last counted hold attempt per attempt key (recent ones only). */
+  attempts: Map<string, number>;
+  /** Promises of the waiting room, by account: only live ones once `livePromised` has run. */
+  promises: Map<string, { places: number; expiresAt: number }>;
+  /** Sum of the promises' places, valid until `promisesCheckAt` (the earliest expiry among them). */
+  promisedTotal: number;
+  promisesCheckAt: number;
+  /** The earliest expiry of a live hold (Infinity: none), so most calls skip the expiry query. */
+  nextExpiry: number;
 }
 
 /** Outcome of one `prepare()` call. */
@@ -85,6 +116,9 @@ export interface PrepareResult {
   holdsRecovered: number;
   rebuilt: boolean;
 }
+
+/** Attempt records are pruned once there are this many. */
+const ATTEMPTS_PRUNE_AT = 10_000;
 
 /** The per-event seat inventory of a hot event, addressed by event id. */
 export class EventInventory extends DurableObject<Env> {
@@ -97,7 +131,7 @@ export class EventInventory extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    void ctx.blockConcurrencyWhile(async () => migrateInventorySchema(this.sql));
+    void ctx.blockConcurrencyWhile(async () => migrateInventorySchema(ctx.storage));
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -157,20 +191,15 @@ export class EventInventory extends DurableObject<Env> {
     return this.applyHolds([request])[0] ?? refuse("not_on_sale");
   }
 
-  /**
-   * Applies hold requests in order, each all-or-nothing in its own
-   * transaction: the Worker coalesces concurrent fans into one call.
-   */
+  /** Applies hold requests in order, each all-or-nothing in its own transaction. */
   applyHolds(requests: HoldRequest[]): HoldResult[] {
     const state = this.loadedOrUndefined();
     if (!state) return requests.map(() => refuse("not_on_sale", "This event's inventory is not prepared yet."));
     const now = Date.now();
     this.releaseDueHolds(state, now);
-    // Places promised to admitted fans who hold nothing yet (one scan per batch, kept current below).
-    const promises = { total: this.promisedPlaces(now) };
     let earliest = Infinity;
     const results = requests.map((request) => {
-      const result = this.applyHold(state, request, now, promises);
+      const result = this.applyHold(state, request, now);
       if (result.ok && result.hold.status === "live") earliest = Math.min(earliest, result.hold.expiresAt);
       return result;
     });
@@ -178,36 +207,59 @@ export class EventInventory extends DurableObject<Env> {
     return results;
   }
 
-  private applyHold(state: Loaded, request: HoldRequest, now: number, promises: { total: number }): HoldResult {
+  /**
+   * One hold: a lookup of the request id, then (unless it is a retry or too
+   * soon) one transaction writing the claims, the hold and the result.
+   */
+  private applyHold(state: Loaded, request: HoldRequest, now: number): HoldResult {
     const requestKey = `${request.accountId}:${request.requestId}`;
     const prior = this.sql.exec<{ result: string }>("SELECT result FROM requests WHERE request_key = ?", requestKey).toArray()[0];
     if (prior) return this.replay(prior.result);
     const { config } = state;
     if (config.status !== "published" || now < config.saleStartsAt || now >= config.saleEndsAt) return refuse("not_on_sale");
-    const lastAttempt = this.sql.exec<{ last_at: number }>("SELECT last_at FROM attempts WHERE attempt_key = ?", request.attemptKey).toArray()[0];
-    if (lastAttempt && now - lastAttempt.last_at < ATTEMPT_INTERVAL_MS) return refuse("too_fast");
+    const lastAttempt = state.attempts.get(request.attemptKey);
+    if (lastAttempt !== undefined && now - lastAttempt < ATTEMPT_INTERVAL_MS) return refuse("too_fast");
 
+    const promisedToOthers = this.livePromised(state, now) - (state.promises.get(request.accountId)?.places ?? 0);
     let result: HoldResult;
+    let gaTaken: GaItem[] = [];
     try {
       result = this.ctx.storage.transactionSync(() => {
-        this.sql.exec("INSERT INTO attempts (attempt_key, last_at) VALUES (?, ?) ON CONFLICT (attempt_key) DO UPDATE SET last_at = excluded.last_at", request.attemptKey, now);
-        const promisedToOthers = promises.total - this.promisedPlaces(now, request.accountId);
         const outcome = request.kind === "seats" ? this.holdSeats(state, request, now, promisedToOthers) : this.holdBest(state, request, now, promisedToOthers);
+        if (outcome.ok) gaTaken = outcome.hold.generalAdmission.map((g) => ({ sectionId: g.sectionId, quantity: g.quantity }));
         const stored = outcome.ok ? { ok: true, holdId: outcome.hold.holdId } : outcome;
-        this.sql.exec("INSERT INTO requests (request_key, result, created_at) VALUES (?, ?, ?)", requestKey, JSON.stringify(stored), now);
+        this.sql.exec("INSERT INTO requests (request_key, result, created_at, attempt_key) VALUES (?, ?, ?, ?)", requestKey, JSON.stringify(stored), now, request.attemptKey);
         return outcome;
       });
     } catch (error) {
-      this.loaded = undefined; // the transaction rolled back: rebuild the cache from SQLite
+      this.loaded = undefined; // the transaction rolled back: rebuild the memory from SQLite
       throw error;
     }
+    this.noteAttempt(state, request.attemptKey, now);
     if (result.ok) {
-      for (const seat of result.hold.seats) state.seatMap.setFree(seat.seatIndex, false);
+      const { hold } = result;
+      for (const seat of hold.seats) state.seatMap.setFree(seat.seatIndex, false);
+      for (const item of gaTaken) {
+        const section = state.sections.get(item.sectionId);
+        if (section) section.ga_available -= item.quantity;
+      }
+      const places = hold.seats.length + gaTaken.reduce((sum, g) => sum + g.quantity, 0);
+      state.used.set(request.accountId, (state.used.get(request.accountId) ?? 0) + places);
+      state.nextExpiry = Math.min(state.nextExpiry, hold.expiresAt);
       // The fan's promised share (if the waiting room admitted them) is now real holds.
-      promises.total -= this.promisedPlaces(now, request.accountId);
-      this.sql.exec("DELETE FROM promises WHERE account_id = ?", request.accountId);
+      if (state.promises.has(request.accountId)) {
+        this.sql.exec("DELETE FROM promises WHERE account_id = ?", request.accountId);
+        this.setPromise(state, request.accountId, undefined);
+      }
     }
     return result;
+  }
+
+  private noteAttempt(state: Loaded, attemptKey: string, now: number): void {
+    if (state.attempts.size >= ATTEMPTS_PRUNE_AT) {
+      for (const [key, at] of state.attempts) if (now - at >= ATTEMPT_INTERVAL_MS) state.attempts.delete(key);
+    }
+    state.attempts.set(attemptKey, now);
   }
 
   private replay(stored: string): HoldResult {
@@ -222,18 +274,40 @@ export class EventInventory extends DurableObject<Env> {
     throw new Error("unreadable stored request result");
   }
 
-  private placesUsed(accountId: string): number {
-    const row = this.sql
-      .exec<{ used: number }>("SELECT coalesce(sum(places), 0) AS used FROM holds WHERE account_id = ? AND status IN ('live', 'confirmed')", accountId)
-      .one();
-    return row.used;
+  /**
+   * Places promised to admitted fans, live at `now`. Drops lapsed promises
+   * from memory when the earliest one lapses, so afterwards every promise in
+   * memory is live and the total is their sum.
+   */
+  private livePromised(state: Loaded, now: number): number {
+    if (now >= state.promisesCheckAt) {
+      let total = 0;
+      let checkAt = Infinity;
+      for (const [accountId, promise] of state.promises) {
+        if (promise.expiresAt <= now) {
+          state.promises.delete(accountId);
+          continue;
+        }
+        total += promise.places;
+        checkAt = Math.min(checkAt, promise.expiresAt);
+      }
+      state.promisedTotal = total;
+      state.promisesCheckAt = checkAt;
+    }
+    return state.promisedTotal;
   }
 
-  /** Live promises: everyone's, or one account's. */
-  private promisedPlaces(now: number, accountId?: string): number {
-    const query = "SELECT coalesce(sum(places), 0) AS n FROM promises WHERE expires_at > ?";
-    const cursor = accountId === undefined ? this.sql.exec<{ n: number }>(query, now) : this.sql.exec<{ n: number }>(`${query} AND account_id = ?`, now, accountId);
-    return cursor.one().n;
+  /** Sets (or with undefined, drops) an account's promise in memory; call `livePromised` first. */
+  private setPromise(state: Loaded, accountId: string, promise: { places: number; expiresAt: number } | undefined): void {
+    const old = state.promises.get(accountId);
+    if (old) state.promisedTotal -= old.places;
+    if (promise) {
+      state.promises.set(accountId, promise);
+      state.promisedTotal += promise.places;
+      state.promisesCheckAt = Math.min(state.promisesCheckAt, promise.expiresAt);
+    } else {
+      state.promises.delete(accountId);
+    }
   }
 
   /**
@@ -246,10 +320,14 @@ export class EventInventory extends DurableObject<Env> {
     return promisedToOthers > 0 && places > this.availablePlaces(state) - promisedToOthers;
   }
 
+  private overLimit(state: Loaded, accountId: string, places: number): boolean {
+    return (state.used.get(accountId) ?? 0) + places > state.config.purchaseLimit;
+  }
+
   private holdSeats(state: Loaded, request: HoldSeatsRequest, now: number, promisedToOthers: number): HoldResult {
     const seats = [...new Set(request.seatIndexes)];
     if (seats.length === 0 || seats.some((seat) => !state.seatMap.has(seat))) return refuse("invalid_seat");
-    if (this.placesUsed(request.accountId) + seats.length > state.config.purchaseLimit) return refuse("over_limit");
+    if (this.overLimit(state, request.accountId, seats.length)) return refuse("over_limit");
     if (seats.some((seat) => !state.seatMap.isFree(seat))) return refuse("seat_taken");
     if (this.takesPromised(state, seats.length, promisedToOthers)) return refuse("sold_out", PROMISED_ELSEWHERE);
     return this.createHold(state, request, seats, [], now);
@@ -257,7 +335,7 @@ export class EventInventory extends DurableObject<Env> {
 
   private holdBest(state: Loaded, request: HoldBestRequest, now: number, promisedToOthers: number): HoldResult {
     const { quantity } = request;
-    if (this.placesUsed(request.accountId) + quantity > state.config.purchaseLimit) return refuse("over_limit");
+    if (this.overLimit(state, request.accountId, quantity)) return refuse("over_limit");
     const filter = { priceTier: request.priceTier, sectionId: request.sectionId };
     const gaSections = [...state.sections.values()].filter(
       (s) => s.kind === "general_admission" && (filter.sectionId === undefined || s.section_id === filter.sectionId) && (filter.priceTier === undefined || s.price_tier === filter.priceTier),
@@ -279,20 +357,14 @@ export class EventInventory extends DurableObject<Env> {
     return this.createHold(state, request, [], [{ sectionId: ga.section_id, quantity }], now);
   }
 
-  private createHold(state: Loaded, request: HoldRequest, seats: number[], ga: { sectionId: string; quantity: number }[], now: number): HoldResult {
+  /** Writes a hold (inside the caller's transaction); memory is updated by the caller once it commits. */
+  private createHold(state: Loaded, request: HoldRequest, seats: number[], ga: GaItem[], now: number): HoldResult {
     const holdId = crypto.randomUUID();
     const expiresAt = now + state.config.holdTtlMs + Math.floor(Math.random() * HOLD_JITTER_MS);
-    if (seats.length > 0) {
-      const list = JSON.stringify(seats);
-      const cursor = this.sql.exec(
-        `UPDATE seats SET state = ${SEAT_HELD}, hold_id = ? WHERE seat_index IN (SELECT value FROM json_each(?)) AND state = ${SEAT_FREE} RETURNING seat_index`,
-        holdId,
-        list,
-      );
-      // The seat map said these were free; SQLite is the truth and must agree.
-      if (cursor.toArray().length !== seats.length) throw new Error("seat map out of step with storage");
-      this.sql.exec("INSERT INTO hold_seats (hold_id, seat_index) SELECT ?, value FROM json_each(?)", holdId, list);
-    }
+    seats.sort((a, b) => a - b);
+    const seatList = JSON.stringify(seats);
+    // The primary key refuses a seat some other hold claims: the seat map and storage cannot disagree silently.
+    if (seats.length > 0) this.sql.exec("INSERT INTO seat_claims (seat_index, hold_id) SELECT value, ? FROM json_each(?)", holdId, seatList);
     for (const item of ga) {
       const cursor = this.sql.exec(
         "UPDATE sections SET ga_available = ga_available - ? WHERE section_id = ? AND ga_available >= ? RETURNING section_id",
@@ -301,16 +373,13 @@ export class EventInventory extends DurableObject<Env> {
         item.quantity,
       );
       if (cursor.toArray().length !== 1) throw new Error("general-admission counter out of step");
-      this.sql.exec("INSERT INTO hold_ga (hold_id, section_id, quantity) VALUES (?, ?, ?)", holdId, item.sectionId, item.quantity);
-      const section = state.sections.get(item.sectionId);
-      if (section) section.ga_available -= item.quantity;
     }
     const places = seats.length + ga.reduce((sum, item) => sum + item.quantity, 0);
     const seatRefs = this.seatRefs(state, seats);
     const gaRefs = this.gaRefs(state, ga);
     const total = [...seatRefs, ...gaRefs].reduce((sum, ref) => sum + ref.priceCents * ("quantity" in ref ? ref.quantity : 1), 0);
     this.sql.exec(
-      "INSERT INTO holds (hold_id, account_id, request_id, status, places, total_cents, expires_at, created_at) VALUES (?, ?, ?, 'live', ?, ?, ?, ?)",
+      "INSERT INTO holds (hold_id, account_id, request_id, status, places, total_cents, expires_at, created_at, seat_list, ga_list) VALUES (?, ?, ?, 'live', ?, ?, ?, ?, ?, ?)",
       holdId,
       request.accountId,
       request.requestId,
@@ -318,6 +387,8 @@ export class EventInventory extends DurableObject<Env> {
       total,
       expiresAt,
       now,
+      seatList,
+      JSON.stringify(ga),
     );
     return {
       ok: true,
@@ -336,7 +407,7 @@ export class EventInventory extends DurableObject<Env> {
     if (!hold || hold.account_id !== request.accountId) return refuse("hold_not_found");
     if (hold.status === "confirmed") return refuse("hold_confirmed");
     if (hold.status === "live") {
-      this.endHold(state, hold.hold_id, "released", now);
+      this.endHold(state, hold, "released", now);
       void this.scheduleAlarm(now + MIRROR_DELAY_MS); // Postgres hears of the release
     }
     const view = this.holdView(hold.hold_id);
@@ -358,31 +429,33 @@ export class EventInventory extends DurableObject<Env> {
     if (hold.status !== "confirmed") {
       const lapsed = hold.status !== "live";
       if (lapsed && !request.allowLapsed) return refuse("hold_expired");
-      const seats = this.seatsOfHold(hold.hold_id);
-      const ga = this.gaOfHold(hold.hold_id);
+      const seats = seatListOf(hold);
+      const ga = gaListOf(hold);
       if (lapsed && !this.stillFree(state, seats, ga)) return refuse("hold_expired", "That hold lapsed and its places were taken by someone else.");
       // A lapsed hold no longer counts towards the limit: the account may have held other places since.
-      if (lapsed && this.placesUsed(hold.account_id) + hold.places > state.config.purchaseLimit) return refuse("over_limit");
-      this.ctx.storage.transactionSync(() => {
-        const list = JSON.stringify(seats);
-        const sold = this.sql.exec(
-          `UPDATE seats SET state = ${SEAT_SOLD}, hold_id = ? WHERE seat_index IN (SELECT value FROM json_each(?)) AND (hold_id = ? OR state = ${SEAT_FREE}) RETURNING seat_index`,
-          hold.hold_id,
-          list,
-          hold.hold_id,
-        );
-        if (sold.toArray().length !== seats.length) throw new Error("seat map out of step with storage");
-        if (lapsed) {
-          for (const item of ga) this.sql.exec("UPDATE sections SET ga_available = ga_available - ? WHERE section_id = ?", item.quantity, item.section_id);
-        }
-        this.sql.exec("UPDATE holds SET status = 'confirmed', version = version + 1 WHERE hold_id = ?", hold.hold_id);
-      });
+      if (lapsed && this.overLimit(state, hold.account_id, hold.places)) return refuse("over_limit");
+      try {
+        this.ctx.storage.transactionSync(() => {
+          if (lapsed) {
+            if (seats.length > 0) this.sql.exec("INSERT INTO seat_claims (seat_index, hold_id) SELECT value, ? FROM json_each(?)", hold.hold_id, JSON.stringify(seats));
+            for (const item of ga) this.sql.exec("UPDATE sections SET ga_available = ga_available - ? WHERE section_id = ?", item.quantity, item.sectionId);
+          } else {
+            const claimed = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM seat_claims WHERE hold_id = ?", hold.hold_id).one().n;
+            if (claimed !== seats.length) throw new Error("seat claims out of step with the hold");
+          }
+          this.sql.exec("UPDATE holds SET status = 'confirmed', version = version + 1 WHERE hold_id = ?", hold.hold_id);
+        });
+      } catch (error) {
+        this.loaded = undefined;
+        throw error;
+      }
       if (lapsed) {
         for (const seat of seats) state.seatMap.setFree(seat, false);
         for (const item of ga) {
-          const section = state.sections.get(item.section_id);
+          const section = state.sections.get(item.sectionId);
           if (section) section.ga_available -= item.quantity;
         }
+        state.used.set(hold.account_id, (state.used.get(hold.account_id) ?? 0) + hold.places);
       }
       void this.scheduleAlarm(now + MIRROR_DELAY_MS);
     }
@@ -404,27 +477,23 @@ export class EventInventory extends DurableObject<Env> {
     if (!hold) return refuse("hold_not_found");
     if (hold.status !== "confirmed" && hold.status !== "refunded") return refuse("not_sold");
     if (hold.status === "confirmed") {
-      const seats = this.seatsOfHold(hold.hold_id);
-      const ga = this.gaOfHold(hold.hold_id);
+      const seats = seatListOf(hold);
+      const ga = gaListOf(hold);
       this.ctx.storage.transactionSync(() => {
         this.sql.exec("UPDATE holds SET status = 'refunded', version = version + 1 WHERE hold_id = ? AND status = 'confirmed'", hold.hold_id);
-        this.sql.exec(`UPDATE seats SET state = ${SEAT_FREE}, hold_id = NULL WHERE hold_id = ? AND state = ${SEAT_SOLD}`, hold.hold_id);
-        for (const item of ga) this.sql.exec("UPDATE sections SET ga_available = ga_available + ? WHERE section_id = ?", item.quantity, item.section_id);
+        this.sql.exec("DELETE FROM seat_claims WHERE hold_id = ?", hold.hold_id);
+        for (const item of ga) this.sql.exec("UPDATE sections SET ga_available = ga_available + ? WHERE section_id = ?", item.quantity, item.sectionId);
         this.sql.exec("INSERT INTO returns (hold_id, places, reason, at) VALUES (?, ?, 'refunded', ?)", hold.hold_id, hold.places, now);
       });
-      for (const seat of seats) state.seatMap.setFree(seat, true);
-      for (const item of ga) {
-        const section = state.sections.get(item.section_id);
-        if (section) section.ga_available += item.quantity;
-      }
+      this.returnPlaces(state, hold, seats, ga);
       void this.scheduleAlarm(now + MIRROR_DELAY_MS); // Postgres hears of the refund
     }
     const view = this.holdView(hold.hold_id);
     return view ? { ok: true, hold: view } : refuse("hold_not_found");
   }
 
-  private stillFree(state: Loaded, seats: number[], ga: { section_id: string; quantity: number }[]): boolean {
-    return seats.every((seat) => state.seatMap.isFree(seat)) && ga.every((item) => (state.sections.get(item.section_id)?.ga_available ?? 0) >= item.quantity);
+  private stillFree(state: Loaded, seats: number[], ga: GaItem[]): boolean {
+    return seats.every((seat) => state.seatMap.isFree(seat)) && ga.every((item) => (state.sections.get(item.sectionId)?.ga_available ?? 0) >= item.quantity);
   }
 
   /** One hold, optionally only if it belongs to `accountId`. */
@@ -438,10 +507,12 @@ export class EventInventory extends DurableObject<Env> {
   /** An account's holds, newest first. */
   accountHolds(accountId: string): HoldView[] {
     this.releaseDueIfLoaded();
+    const state = this.loadedOrUndefined();
+    if (!state) return [];
     return this.sql
-      .exec<{ hold_id: string }>("SELECT hold_id FROM holds WHERE account_id = ? ORDER BY created_at DESC LIMIT 100", accountId)
+      .exec<HoldRow>("SELECT * FROM holds WHERE account_id = ? ORDER BY created_at DESC LIMIT 100", accountId)
       .toArray()
-      .flatMap((row) => this.holdView(row.hold_id) ?? []);
+      .map((row) => this.viewOf(state, row));
   }
 
   /** Per-section counts and the seat bitmap. */
@@ -481,16 +552,17 @@ export class EventInventory extends DurableObject<Env> {
     this.releaseDueHolds(state, now);
     this.sql.exec("DELETE FROM promises WHERE expires_at <= ?", now);
     const available = this.availablePlaces(state);
-    let promised = this.sql.exec<{ n: number }>("SELECT coalesce(sum(places), 0) AS n FROM promises").one().n;
     let granted = 0;
     for (const accountId of accountIds) {
-      const need = Math.max(0, state.config.purchaseLimit - this.placesUsed(accountId));
+      const need = Math.max(0, state.config.purchaseLimit - (state.used.get(accountId) ?? 0));
+      const promised = this.livePromised(state, now);
       const free = available - promised;
       if (need > 0 && free < need && !(promised === 0 && free > 0)) break;
       if (need > 0) {
         const places = Math.min(need, Math.max(free, 0));
-        this.sql.exec("INSERT OR REPLACE INTO promises (account_id, places, expires_at) VALUES (?, ?, ?)", accountId, places, now + ADMISSION_PROMISE_MS);
-        promised += places;
+        const expiresAt = now + ADMISSION_PROMISE_MS;
+        this.sql.exec("INSERT OR REPLACE INTO promises (account_id, places, expires_at) VALUES (?, ?, ?)", accountId, places, expiresAt);
+        this.setPromise(state, accountId, { places, expiresAt });
       }
       granted++;
     }
@@ -533,9 +605,7 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   private async mirrorChangedHolds(state: Loaded): Promise<void> {
-    const rows = this.sql
-      .exec<HoldRow & { version: number }>(`SELECT * FROM holds WHERE mirrored_version < version LIMIT ${MIRROR_BATCH}`)
-      .toArray();
+    const rows = this.sql.exec<HoldRow & { version: number }>(`SELECT * FROM holds WHERE mirrored_version < version LIMIT ${MIRROR_BATCH}`).toArray();
     if (rows.length === 0) return;
     const holds: MirroredHold[] = rows.map((row) => ({
       holdId: row.hold_id,
@@ -545,19 +615,11 @@ export class EventInventory extends DurableObject<Env> {
       expiresAt: row.expires_at,
       createdAt: row.created_at,
       items: [
-        ...this.sql
-          .exec<{ seat_index: number; section_id: string; price_tier: string }>(
-            "SELECT s.seat_index, s.section_id, s.price_tier FROM hold_seats h JOIN seats s ON s.seat_index = h.seat_index WHERE h.hold_id = ?",
-            row.hold_id,
-          )
-          .toArray()
-          .map((s) => ({ seatIndex: s.seat_index, sectionId: s.section_id, quantity: 1, priceCents: state.prices.get(s.price_tier) ?? 0 })),
-        ...this.gaRefs(state, this.gaOfHold(row.hold_id).map((g) => ({ sectionId: g.section_id, quantity: g.quantity }))).map((g) => ({
-          seatIndex: null,
-          sectionId: g.sectionId,
-          quantity: g.quantity,
-          priceCents: g.priceCents,
-        })),
+        ...seatListOf(row).map((seatIndex) => {
+          const seat = state.labels[seatIndex];
+          return { seatIndex, sectionId: seat?.sectionId ?? "", quantity: 1, priceCents: state.prices.get(seat?.priceTier ?? "") ?? 0 };
+        }),
+        ...this.gaRefs(state, gaListOf(row)).map((g) => ({ seatIndex: null, sectionId: g.sectionId, quantity: g.quantity, priceCents: g.priceCents })),
       ],
     }));
     const { db, close } = createDb(loadConfig(this.env));
@@ -614,7 +676,7 @@ export class EventInventory extends DurableObject<Env> {
     }
     for (const seat of snapshot.seats) {
       this.sql.exec(
-        "INSERT OR REPLACE INTO seats (seat_index, section_id, row_id, row_label, label, position, best_rank, price_tier, state, hold_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)",
+        "INSERT OR REPLACE INTO seats (seat_index, section_id, row_id, row_label, label, position, best_rank, price_tier) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         seat.seatIndex,
         seat.sectionId,
         seat.rowId,
@@ -627,8 +689,10 @@ export class EventInventory extends DurableObject<Env> {
     }
     for (const hold of snapshot.holds) {
       const places = hold.seats.length + hold.ga.reduce((sum, g) => sum + g.quantity, 0);
+      const seats = [...hold.seats].sort((a, b) => a - b);
       this.sql.exec(
-        "INSERT OR REPLACE INTO holds (hold_id, account_id, request_id, status, places, total_cents, expires_at, created_at, version, mirrored_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 1)",
+        `INSERT OR REPLACE INTO holds (hold_id, account_id, request_id, status, places, total_cents, expires_at, created_at, version, mirrored_version, seat_list, ga_list)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, 1, ?, ?)`,
         hold.holdId,
         hold.accountId,
         hold.requestId,
@@ -637,16 +701,11 @@ export class EventInventory extends DurableObject<Env> {
         hold.totalCents,
         hold.expiresAt,
         hold.createdAt,
+        JSON.stringify(seats),
+        JSON.stringify(hold.ga),
       );
-      const state = hold.status === "confirmed" ? SEAT_SOLD : SEAT_HELD;
-      for (const seat of hold.seats) {
-        this.sql.exec("UPDATE seats SET state = ?, hold_id = ? WHERE seat_index = ?", state, hold.holdId, seat);
-        this.sql.exec("INSERT OR IGNORE INTO hold_seats (hold_id, seat_index) VALUES (?, ?)", hold.holdId, seat);
-      }
-      for (const g of hold.ga) {
-        this.sql.exec("INSERT OR REPLACE INTO hold_ga (hold_id, section_id, quantity) VALUES (?, ?, ?)", hold.holdId, g.sectionId, g.quantity);
-        this.sql.exec("UPDATE sections SET ga_available = max(ga_available - ?, 0) WHERE section_id = ?", g.quantity, g.sectionId);
-      }
+      for (const seat of seats) this.sql.exec("INSERT OR REPLACE INTO seat_claims (seat_index, hold_id) VALUES (?, ?)", seat, hold.holdId);
+      for (const g of hold.ga) this.sql.exec("UPDATE sections SET ga_available = max(ga_available - ?, 0) WHERE section_id = ?", g.quantity, g.sectionId);
     }
   }
 
@@ -669,20 +728,57 @@ export class EventInventory extends DurableObject<Env> {
       holdTtlMs: row.hold_ttl_ms,
       purchaseLimit: row.purchase_limit,
     };
-    const free = new Uint8Array(row.seat_count);
+    const claimed = new Uint8Array(row.seat_count);
+    for (const claim of this.sql.exec<{ seat_index: number }>("SELECT seat_index FROM seat_claims")) claimed[claim.seat_index] = 1;
+    const labels: (SeatLabel | undefined)[] = new Array<SeatLabel | undefined>(row.seat_count);
     const layout = this.sql
-      .exec<{ seat_index: number; section_id: string; row_id: string; position: number; best_rank: number; price_tier: string; state: number }>(
-        "SELECT seat_index, section_id, row_id, position, best_rank, price_tier, state FROM seats",
+      .exec<{ seat_index: number; section_id: string; row_id: string; row_label: string; label: string; position: number; best_rank: number; price_tier: string }>(
+        "SELECT seat_index, section_id, row_id, row_label, label, position, best_rank, price_tier FROM seats",
       )
       .toArray()
       .map((s) => {
-        if (s.state === SEAT_FREE) free[s.seat_index] = 1;
+        labels[s.seat_index] = { sectionId: s.section_id, rowLabel: s.row_label, label: s.label, priceTier: s.price_tier };
         return { seatIndex: s.seat_index, sectionId: s.section_id, rowId: s.row_id, position: s.position, bestRank: s.best_rank, priceTier: s.price_tier };
       });
-    const seatMap = new SeatMap(layout, row.seat_count, (seat) => free[seat] === 1);
+    const seatMap = new SeatMap(layout, row.seat_count, (seat) => claimed[seat] !== 1);
     const prices = new Map(this.sql.exec<{ price_tier: string; price_cents: number }>("SELECT * FROM prices").toArray().map((p) => [p.price_tier, p.price_cents]));
     const sections = new Map(this.sql.exec<SectionRow>("SELECT * FROM sections").toArray().map((s) => [s.section_id, s]));
-    this.loaded = { config, seatMap, prices, sections, seatCount: row.seat_count };
+    const used = new Map(
+      this.sql
+        .exec<{ account_id: string; n: number }>("SELECT account_id, sum(places) AS n FROM holds WHERE status IN ('live', 'confirmed') GROUP BY account_id")
+        .toArray()
+        .map((r) => [r.account_id, r.n]),
+    );
+    const now = Date.now();
+    const attempts = new Map(
+      this.sql
+        .exec<{ attempt_key: string; at: number }>(
+          "SELECT attempt_key, max(created_at) AS at FROM requests WHERE created_at > ? AND attempt_key IS NOT NULL GROUP BY attempt_key",
+          now - ATTEMPT_INTERVAL_MS,
+        )
+        .toArray()
+        .map((r) => [r.attempt_key, r.at]),
+    );
+    const promises = new Map(
+      this.sql
+        .exec<{ account_id: string; places: number; expires_at: number }>("SELECT account_id, places, expires_at FROM promises")
+        .toArray()
+        .map((p) => [p.account_id, { places: p.places, expiresAt: p.expires_at }]),
+    );
+    this.loaded = {
+      config,
+      seatMap,
+      labels,
+      prices,
+      sections,
+      seatCount: row.seat_count,
+      used,
+      attempts,
+      promises,
+      promisedTotal: 0,
+      promisesCheckAt: -Infinity, // counted on first use
+      nextExpiry: this.earliestExpiry() ?? Infinity,
+    };
     return this.loaded;
   }
 
@@ -699,39 +795,40 @@ export class EventInventory extends DurableObject<Env> {
 
   /** Expires every live hold whose time has come (an expired hold never blocks a seat). */
   private releaseDueHolds(state: Loaded, now: number): void {
+    if (now < state.nextExpiry) return;
     for (;;) {
-      const due = this.sql.exec<{ hold_id: string }>(`SELECT hold_id FROM holds WHERE status = 'live' AND expires_at <= ? LIMIT ${EXPIRY_BATCH}`, now).toArray();
-      for (const { hold_id } of due) this.endHold(state, hold_id, "expired", now);
-      if (due.length < EXPIRY_BATCH) return;
+      const due = this.sql.exec<HoldRow>(`SELECT * FROM holds WHERE status = 'live' AND expires_at <= ? LIMIT ${EXPIRY_BATCH}`, now).toArray();
+      for (const hold of due) this.endHold(state, hold, "expired", now);
+      if (due.length < EXPIRY_BATCH) break;
     }
+    state.nextExpiry = this.earliestExpiry() ?? Infinity;
   }
 
   /** Ends a live hold: its places go back to the pool and the waitlist hook hears of it. */
-  private endHold(state: Loaded, holdId: string, status: "released" | "expired", now: number): void {
-    const seats = this.seatsOfHold(holdId);
-    const ga = this.gaOfHold(holdId);
-    this.ctx.storage.transactionSync(() => {
-      const ended = this.sql.exec(`UPDATE holds SET status = ?, version = version + 1 WHERE hold_id = ? AND status = 'live' RETURNING hold_id`, status, holdId);
-      if (ended.toArray().length === 0) return;
-      this.sql.exec(`UPDATE seats SET state = ${SEAT_FREE}, hold_id = NULL WHERE hold_id = ? AND state = ${SEAT_HELD}`, holdId);
-      for (const item of ga) this.sql.exec("UPDATE sections SET ga_available = ga_available + ? WHERE section_id = ?", item.quantity, item.section_id);
-      const places = seats.length + ga.reduce((sum, g) => sum + g.quantity, 0);
-      this.sql.exec("INSERT INTO returns (hold_id, places, reason, at) VALUES (?, ?, ?, ?)", holdId, places, status, now);
+  private endHold(state: Loaded, hold: HoldRow, status: "released" | "expired", now: number): void {
+    const seats = seatListOf(hold);
+    const ga = gaListOf(hold);
+    const ended = this.ctx.storage.transactionSync(() => {
+      const changed = this.sql.exec(`UPDATE holds SET status = ?, version = version + 1 WHERE hold_id = ? AND status = 'live' RETURNING hold_id`, status, hold.hold_id);
+      if (changed.toArray().length === 0) return false;
+      this.sql.exec("DELETE FROM seat_claims WHERE hold_id = ?", hold.hold_id);
+      for (const item of ga) this.sql.exec("UPDATE sections SET ga_available = ga_available + ? WHERE section_id = ?", item.quantity, item.sectionId);
+      this.sql.exec("INSERT INTO returns (hold_id, places, reason, at) VALUES (?, ?, ?, ?)", hold.hold_id, hold.places, status, now);
+      return true;
     });
+    if (ended) this.returnPlaces(state, hold, seats, ga);
+  }
+
+  /** Memory after a hold's places went back to the pool. */
+  private returnPlaces(state: Loaded, hold: HoldRow, seats: number[], ga: GaItem[]): void {
     for (const seat of seats) state.seatMap.setFree(seat, true);
     for (const item of ga) {
-      const section = state.sections.get(item.section_id);
+      const section = state.sections.get(item.sectionId);
       if (section) section.ga_available += item.quantity;
     }
-  }
-
-  /** Every seat a hold claimed, live or not. */
-  private seatsOfHold(holdId: string): number[] {
-    return this.sql.exec<{ seat_index: number }>("SELECT seat_index FROM hold_seats WHERE hold_id = ?", holdId).toArray().map((r) => r.seat_index);
-  }
-
-  private gaOfHold(holdId: string): { section_id: string; quantity: number }[] {
-    return this.sql.exec<{ section_id: string; quantity: number }>("SELECT section_id, quantity FROM hold_ga WHERE hold_id = ?", holdId).toArray();
+    const left = (state.used.get(hold.account_id) ?? 0) - hold.places;
+    if (left > 0) state.used.set(hold.account_id, left);
+    else state.used.delete(hold.account_id);
   }
 
   private holdRow(holdId: string): HoldRow | undefined {
@@ -742,40 +839,39 @@ export class EventInventory extends DurableObject<Env> {
     const row = this.holdRow(holdId);
     const state = this.loadedOrUndefined();
     if (!row || !state) return undefined;
-    const seats = this.seatRefs(state, this.seatsOfHold(holdId));
-    const ga = this.gaRefs(state, this.gaOfHold(holdId).map((g) => ({ sectionId: g.section_id, quantity: g.quantity })));
+    return this.viewOf(state, row);
+  }
+
+  private viewOf(state: Loaded, row: HoldRow): HoldView {
     return {
-      holdId,
+      holdId: row.hold_id,
       eventId: state.config.eventId,
       accountId: row.account_id,
       status: row.status,
       expiresAt: row.expires_at,
       createdAt: row.created_at,
-      seats,
-      generalAdmission: ga,
+      seats: this.seatRefs(state, seatListOf(row)),
+      generalAdmission: this.gaRefs(state, gaListOf(row)),
       totalCents: row.total_cents,
     };
   }
 
   private seatRefs(state: Loaded, seats: number[]): SeatRef[] {
-    if (seats.length === 0) return [];
-    return this.sql
-      .exec<{ seat_index: number; section_id: string; row_label: string; label: string; price_tier: string }>(
-        `SELECT seat_index, section_id, row_label, label, price_tier FROM seats WHERE seat_index IN (${seats.map(() => "?").join(",")}) ORDER BY seat_index`,
-        ...seats,
-      )
-      .toArray()
-      .map((s) => ({
-        seatIndex: s.seat_index,
-        section: state.sections.get(s.section_id)?.label ?? "",
-        row: s.row_label,
-        seat: s.label,
-        priceTier: s.price_tier,
-        priceCents: state.prices.get(s.price_tier) ?? 0,
-      }));
+    return seats.map((seatIndex) => {
+      const seat = state.labels[seatIndex];
+      const tier = seat?.priceTier ?? "";
+      return {
+        seatIndex,
+        section: state.sections.get(seat?.sectionId ?? "")?.label ?? "",
+        row: seat?.rowLabel ?? "",
+        seat: seat?.label ?? "",
+        priceTier: tier,
+        priceCents: state.prices.get(tier) ?? 0,
+      };
+    });
   }
 
-  private gaRefs(state: Loaded, items: { sectionId: string; quantity: number }[]): GaRef[] {
+  private gaRefs(state: Loaded, items: GaItem[]): GaRef[] {
     return items.map((item) => {
       const section = state.sections.get(item.sectionId);
       const tier = section?.price_tier ?? "";
@@ -799,4 +895,14 @@ export class EventInventory extends DurableObject<Env> {
     this.alarmAt = at;
     await this.ctx.storage.setAlarm(at);
   }
+}
+
+/** A hold row's seats, in seat order. */
+function seatListOf(row: { seat_list: string }): number[] {
+  return JSON.parse(row.seat_list) as number[];
+}
+
+/** A hold row's general-admission places. */
+function gaListOf(row: { ga_list: string }): GaItem[] {
+  return JSON.parse(row.ga_list) as GaItem[];
 }

@@ -1,9 +1,14 @@
-/** SQLite schema of the `EventInventory` Durable Object, applied in its constructor. */
-
-/** Seat states in the `seats` table. */
-export const SEAT_FREE = 0;
-export const SEAT_HELD = 1;
-export const SEAT_SOLD = 2;
+/**
+ * SQLite schema of the `EventInventory` Durable Object, applied in its
+ * constructor.
+ *
+ * The hot path writes as little as it can: a hold is one row in `holds`
+ * (its seats and general-admission places as JSON), one row per seat in
+ * `seat_claims` (whose primary key makes a second claim on a seat impossible)
+ * and its request's result. Everything else the object needs on every call
+ * (free seats, places per account, attempt times, promises) lives in memory
+ * and is rebuilt from these tables after a restart.
+ */
 
 const STATEMENTS = [
   `CREATE TABLE IF NOT EXISTS config (
@@ -25,6 +30,7 @@ const STATEMENTS = [
      sort_order INTEGER NOT NULL,
      capacity INTEGER NOT NULL,
      ga_available INTEGER NOT NULL DEFAULT 0 CHECK (ga_available >= 0))`,
+  // The chart: never changes once prepared.
   `CREATE TABLE IF NOT EXISTS seats (
      seat_index INTEGER PRIMARY KEY,
      section_id TEXT NOT NULL,
@@ -33,10 +39,11 @@ const STATEMENTS = [
      label TEXT NOT NULL,
      position INTEGER NOT NULL,
      best_rank INTEGER NOT NULL,
-     price_tier TEXT NOT NULL,
-     state INTEGER NOT NULL DEFAULT 0,
-     hold_id TEXT)`,
-  `CREATE INDEX IF NOT EXISTS seats_by_hold ON seats (hold_id) WHERE hold_id IS NOT NULL`,
+     price_tier TEXT NOT NULL)`,
+  // The seats a live or confirmed hold claims: one row per seat, so no seat is ever claimed twice.
+  `CREATE TABLE IF NOT EXISTS seat_claims (seat_index INTEGER PRIMARY KEY, hold_id TEXT NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS seat_claims_by_hold ON seat_claims (hold_id)`,
+  // seat_list: JSON array of seat indexes; ga_list: JSON array of {sectionId, quantity}.
   `CREATE TABLE IF NOT EXISTS holds (
      hold_id TEXT PRIMARY KEY,
      account_id TEXT NOT NULL,
@@ -47,22 +54,15 @@ const STATEMENTS = [
      expires_at INTEGER NOT NULL,
      created_at INTEGER NOT NULL,
      version INTEGER NOT NULL DEFAULT 1,
-     mirrored_version INTEGER NOT NULL DEFAULT 0)`,
+     mirrored_version INTEGER NOT NULL DEFAULT 0,
+     seat_list TEXT NOT NULL DEFAULT '[]',
+     ga_list TEXT NOT NULL DEFAULT '[]')`,
   `CREATE INDEX IF NOT EXISTS holds_due ON holds (expires_at) WHERE status = 'live'`,
   `CREATE INDEX IF NOT EXISTS holds_by_account ON holds (account_id, status)`,
   `CREATE INDEX IF NOT EXISTS holds_unmirrored ON holds (hold_id) WHERE mirrored_version < version`,
-  // Every seat a hold ever claimed (seats.hold_id only says who holds a seat now).
-  `CREATE TABLE IF NOT EXISTS hold_seats (hold_id TEXT NOT NULL, seat_index INTEGER NOT NULL, PRIMARY KEY (hold_id, seat_index)) WITHOUT ROWID`,
-  `CREATE TABLE IF NOT EXISTS hold_ga (
-     hold_id TEXT NOT NULL,
-     section_id TEXT NOT NULL,
-     quantity INTEGER NOT NULL,
-     PRIMARY KEY (hold_id, section_id))`,
-  // Results of hold requests, so a retried request gets the first result.
-  `CREATE TABLE IF NOT EXISTS requests (request_key TEXT PRIMARY KEY, result TEXT NOT NULL, created_at INTEGER NOT NULL)`,
+  // Results of hold requests, so a retried request gets the first result; attempt_key and created_at are the attempt-rate record.
+  `CREATE TABLE IF NOT EXISTS requests (request_key TEXT PRIMARY KEY, result TEXT NOT NULL, created_at INTEGER NOT NULL, attempt_key TEXT)`,
   `CREATE INDEX IF NOT EXISTS requests_by_age ON requests (created_at)`,
-  // Last hold attempt per attempt key (one per 5 s).
-  `CREATE TABLE IF NOT EXISTS attempts (attempt_key TEXT PRIMARY KEY, last_at INTEGER NOT NULL)`,
   // Places promised to fans the waiting room admitted who have not held yet (they expire when idle).
   `CREATE TABLE IF NOT EXISTS promises (account_id TEXT PRIMARY KEY, places INTEGER NOT NULL, expires_at INTEGER NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS promises_by_expiry ON promises (expires_at)`,
@@ -70,7 +70,32 @@ const STATEMENTS = [
   `CREATE TABLE IF NOT EXISTS returns (id INTEGER PRIMARY KEY AUTOINCREMENT, hold_id TEXT NOT NULL, places INTEGER NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL)`,
 ];
 
-/** Creates the tables (idempotent). */
-export function migrateInventorySchema(sql: SqlStorage): void {
+/**
+ * Storage written by the first layout (seat state in `seats`, a hold's seats
+ * in `hold_seats` and `hold_ga`, attempts in their own table), converted in
+ * place: same holds, same claims.
+ */
+const FROM_FIRST_LAYOUT = [
+  `ALTER TABLE holds ADD COLUMN seat_list TEXT NOT NULL DEFAULT '[]'`,
+  `ALTER TABLE holds ADD COLUMN ga_list TEXT NOT NULL DEFAULT '[]'`,
+  `ALTER TABLE requests ADD COLUMN attempt_key TEXT`,
+  `UPDATE holds SET
+     seat_list = coalesce((SELECT json_group_array(seat_index) FROM (SELECT seat_index FROM hold_seats s WHERE s.hold_id = holds.hold_id ORDER BY seat_index)), '[]'),
+     ga_list = coalesce((SELECT json_group_array(json_object('sectionId', section_id, 'quantity', quantity)) FROM hold_ga g WHERE g.hold_id = holds.hold_id), '[]')`,
+  `CREATE TABLE IF NOT EXISTS seat_claims (seat_index INTEGER PRIMARY KEY, hold_id TEXT NOT NULL)`,
+  `INSERT INTO seat_claims (seat_index, hold_id) SELECT seat_index, hold_id FROM seats WHERE state <> 0 AND hold_id IS NOT NULL`,
+  `DROP INDEX IF EXISTS seats_by_hold`,
+  `ALTER TABLE seats DROP COLUMN state`,
+  `ALTER TABLE seats DROP COLUMN hold_id`,
+  `DROP TABLE hold_seats`,
+  `DROP TABLE hold_ga`,
+  `DROP TABLE IF EXISTS attempts`,
+];
+
+/** Creates the tables (idempotent), converting storage of the first layout first. */
+export function migrateInventorySchema(storage: DurableObjectStorage): void {
+  const { sql } = storage;
+  const firstLayout = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hold_seats'").toArray().length > 0;
+  if (firstLayout) storage.transactionSync(() => FROM_FIRST_LAYOUT.forEach((statement) => sql.exec(statement)));
   for (const statement of STATEMENTS) sql.exec(statement);
 }

@@ -28,6 +28,8 @@ export interface BenchApp {
   url: string;
   /** wrangler's own pid (its workerd runs below it). */
   pid: number;
+  /** The V8 inspector of the Worker (see lib/profiler.ts). */
+  inspectorPort: number;
   /** CPU milliseconds used so far by the workerd processes below wrangler, and by wrangler's own Node process. */
   cpuMs(): { workerd: number; wrangler: number };
   /** wrangler's latest output lines (it also goes to stderr as it comes). */
@@ -114,6 +116,7 @@ export async function startApp(options: {
   const app: BenchApp = {
     url,
     pid,
+    inspectorPort,
     cpuMs() {
       const byName = treeCpuByName(pid);
       return { workerd: byName.get("workerd") ?? 0, wrangler: byName.get("node") ?? 0 };

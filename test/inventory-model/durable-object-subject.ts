@@ -7,7 +7,6 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { vi } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
-import { SEAT_FREE, SEAT_HELD, SEAT_SOLD } from "../../durable-objects/inventory-schema";
 import type { OpenSubject, Subject } from "./harness";
 import type { GaItem, StoredHold, StoredState } from "./model";
 
@@ -18,40 +17,39 @@ interface HoldRow extends Record<string, SqlStorageValue> {
   expires_at: number;
   created_at: number;
   places: number;
+  seat_list: string;
+  ga_list: string;
 }
 
-/** Reads the object's holds, seats and counters and checks them against each other. */
+/** Reads the object's holds, seat claims and counters and checks them against each other. */
 export function readInventoryStorage(sql: SqlStorage, now: number): StoredState {
   const problems: string[] = [];
-  const rows = sql.exec<HoldRow>("SELECT hold_id, account_id, status, expires_at, created_at, places FROM holds WHERE status IN ('live', 'confirmed')").toArray();
+  const rows = sql
+    .exec<HoldRow>("SELECT hold_id, account_id, status, expires_at, created_at, places, seat_list, ga_list FROM holds WHERE status IN ('live', 'confirmed')")
+    .toArray();
   const holds = new Map<string, StoredHold>();
+  const listedBy = new Map<number, string>();
+  const gaClaimed = new Map<string, number>();
   for (const row of rows) {
     if (row.status !== "live" && row.status !== "confirmed") continue;
-    holds.set(row.hold_id, { holdId: row.hold_id, accountId: row.account_id, status: row.status, expiresAt: row.expires_at, createdAt: row.created_at, seats: [], ga: [] });
-  }
-  const claimedBy = new Map<number, string>();
-  for (const { hold_id, seat_index } of sql.exec<{ hold_id: string; seat_index: number }>(
-    "SELECT hs.hold_id, hs.seat_index FROM hold_seats hs JOIN holds h ON h.hold_id = hs.hold_id WHERE h.status IN ('live', 'confirmed') ORDER BY hs.seat_index",
-  )) {
-    holds.get(hold_id)?.seats.push(seat_index);
-    const other = claimedBy.get(seat_index);
-    // Stronger than the generic check: due holds are expired before any new hold, so even stored 'live' rows never share a seat.
-    if (other !== undefined) problems.push(`seat ${seat_index} is in stored holds ${other} and ${hold_id}`);
-    claimedBy.set(seat_index, hold_id);
-  }
-  const gaClaimed = new Map<string, number>();
-  for (const { hold_id, section_id, quantity } of sql.exec<{ hold_id: string; section_id: string; quantity: number }>(
-    "SELECT g.hold_id, g.section_id, g.quantity FROM hold_ga g JOIN holds h ON h.hold_id = g.hold_id WHERE h.status IN ('live', 'confirmed')",
-  )) {
-    const item: GaItem = { sectionId: section_id, quantity };
-    holds.get(hold_id)?.ga.push(item);
-    gaClaimed.set(section_id, (gaClaimed.get(section_id) ?? 0) + quantity);
-  }
-  for (const row of rows) {
-    const hold = holds.get(row.hold_id);
-    const places = (hold?.seats.length ?? 0) + (hold?.ga.reduce((sum, g) => sum + g.quantity, 0) ?? 0);
+    const seats = (JSON.parse(row.seat_list) as number[]).sort((a, b) => a - b);
+    const ga = JSON.parse(row.ga_list) as GaItem[];
+    holds.set(row.hold_id, { holdId: row.hold_id, accountId: row.account_id, status: row.status, expiresAt: row.expires_at, createdAt: row.created_at, seats, ga });
+    for (const seat of seats) {
+      const other = listedBy.get(seat);
+      // Stronger than the generic check: due holds are expired before any new hold, so even stored 'live' rows never share a seat.
+      if (other !== undefined) problems.push(`seat ${seat} is in stored holds ${other} and ${row.hold_id}`);
+      listedBy.set(seat, row.hold_id);
+    }
+    for (const item of ga) gaClaimed.set(item.sectionId, (gaClaimed.get(item.sectionId) ?? 0) + item.quantity);
+    const places = seats.length + ga.reduce((sum, g) => sum + g.quantity, 0);
     if (places !== row.places) problems.push(`hold ${row.hold_id} says ${row.places} places, has ${places}`);
   }
+  const claims = new Map(sql.exec<{ seat_index: number; hold_id: string }>("SELECT seat_index, hold_id FROM seat_claims").toArray().map((c) => [c.seat_index, c.hold_id]));
+  for (const [seat, holdId] of claims) {
+    if (listedBy.get(seat) !== holdId) problems.push(`seat ${seat} is claimed by ${holdId}, listed by ${listedBy.get(seat) ?? "no live or confirmed hold"}`);
+  }
+  for (const [seat, holdId] of listedBy) if (claims.get(seat) !== holdId) problems.push(`hold ${holdId} lists seat ${seat} without its claim`);
   for (const s of sql.exec<{ section_id: string; kind: string; capacity: number; ga_available: number }>("SELECT section_id, kind, capacity, ga_available FROM sections")) {
     if (s.kind !== "general_admission") continue;
     const expected = s.capacity - (gaClaimed.get(s.section_id) ?? 0);
@@ -60,18 +58,14 @@ export function readInventoryStorage(sql: SqlStorage, now: number): StoredState 
     }
   }
   const seats = sql
-    .exec<{ seat_index: number; state: number; hold_id: string | null }>("SELECT seat_index, state, hold_id FROM seats ORDER BY seat_index")
+    .exec<{ seat_index: number }>("SELECT seat_index FROM seats ORDER BY seat_index")
     .toArray()
-    .map((seat) => {
-      const hold = seat.hold_id === null ? undefined : holds.get(seat.hold_id);
-      const listed = hold?.seats.includes(seat.seat_index) ?? false;
-      if (seat.state === SEAT_FREE && (seat.hold_id !== null || claimedBy.has(seat.seat_index))) problems.push(`seat ${seat.seat_index} is free but claimed`);
-      if (seat.state === SEAT_HELD && (hold?.status !== "live" || !listed)) problems.push(`seat ${seat.seat_index} is held by ${seat.hold_id ?? "nobody"}, not a live hold listing it`);
-      if (seat.state === SEAT_SOLD && (hold?.status !== "confirmed" || !listed)) problems.push(`seat ${seat.seat_index} is sold to ${seat.hold_id ?? "nobody"}, not a confirmed hold listing it`);
-      if (seat.state !== SEAT_FREE && claimedBy.get(seat.seat_index) !== seat.hold_id) problems.push(`seat ${seat.seat_index} points at ${seat.hold_id ?? "nobody"}, claimed by ${claimedBy.get(seat.seat_index) ?? "nobody"}`);
-      // A held seat of a due hold is free now (it is expired on the next call).
-      const due = seat.state === SEAT_HELD && hold !== undefined && hold.expiresAt <= now;
-      return { seatIndex: seat.seat_index, takenBy: seat.state === SEAT_FREE || due ? null : seat.hold_id, sold: seat.state === SEAT_SOLD };
+    .map(({ seat_index: seatIndex }) => {
+      const holdId = claims.get(seatIndex);
+      const hold = holdId === undefined ? undefined : holds.get(holdId);
+      // A seat of a due hold is free now (it is expired on the next call).
+      const due = hold !== undefined && hold.status === "live" && hold.expiresAt <= now;
+      return { seatIndex, takenBy: holdId === undefined || due ? null : holdId, sold: hold?.status === "confirmed" };
     });
   return { holds: [...holds.values()], seats, problems };
 }

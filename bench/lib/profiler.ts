@@ -1,0 +1,76 @@
+/**
+ * A CPU profile of the Worker under load, taken through the V8 inspector that
+ * `wrangler dev` exposes (`--inspector-port`), summarised as self time per
+ * function. Set `BENCH_PROFILE=<folder>` to have a benchmark write the raw
+ * `.cpuprofile` (open it in Chrome DevTools) and the summary there.
+ */
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import WebSocket from "ws";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+}
+
+/** A started profile: `stop` ends it and writes it to `dir` under `name`. */
+export interface RunningProfile {
+  stop(dir: string, name: string): Promise<string>;
+}
+
+/** Starts profiling the Worker behind `inspectorPort`. */
+export async function startProfile(inspectorPort: number): Promise<RunningProfile> {
+  const socket = new WebSocket(`ws://127.0.0.1:${inspectorPort}/ws`);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("error", reject);
+  });
+  let nextId = 1;
+  const pending = new Map<number, (result: unknown) => void>();
+  socket.on("message", (data) => {
+    const message = JSON.parse(String(data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) pending.get(message.id)?.(message.result);
+  });
+  const send = (method: string, params: Record<string, unknown> = {}) =>
+    new Promise<unknown>((resolve) => {
+      const id = nextId++;
+      pending.set(id, resolve);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 200 });
+  await send("Profiler.start");
+  return {
+    async stop(dir, name) {
+      const { profile } = (await send("Profiler.stop")) as { profile: Profile };
+      socket.close();
+      await writeFile(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+      const summary = summarise(profile);
+      await writeFile(path.join(dir, `${name}.txt`), summary);
+      return summary;
+    },
+  };
+}
+
+/** Self time per function, largest first, as text lines. */
+function summarise(profile: Profile): string {
+  const total = profile.nodes.reduce((sum, node) => sum + (node.hitCount ?? 0), 0);
+  const self = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const key = `${functionName || "(anonymous)"} ${url.split("/").slice(-2).join("/")}:${lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (node.hitCount ?? 0));
+  }
+  const lines = [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 80)
+    .map(([key, hits]) => `${((100 * hits) / Math.max(total, 1)).toFixed(1).padStart(5)}%  ${key}`);
+  return `${total} samples over ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s\n${lines.join("\n")}\n`;
+}
