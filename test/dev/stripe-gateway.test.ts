@@ -488,6 +488,60 @@ describe("faults", () => {
   });
 });
 
+describe("create, then confirm (the Worker's two calls)", () => {
+  const requestModes = fc.array(fc.constantFrom("error500", "lose_response", "hang", "none"), { maxLength: 4 });
+
+  /** Sends one request until it is answered 200, as a client retrying with the same key does; returns the answers' bodies. */
+  async function untilAnswered(path: string, form: Record<string, string>, idempotencyKey: string, answers = 1): Promise<unknown[]> {
+    const bodies: unknown[] = [];
+    for (let attempt = 0; attempt < 12 && bodies.length < answers; attempt++) {
+      const answer = await api("POST", path, { form, idempotencyKey, signal: AbortSignal.timeout(100) }).catch(() => undefined);
+      if (answer?.status === 200) bodies.push(answer.body);
+    }
+    expect(bodies).toHaveLength(answers);
+    return bodies;
+  }
+
+  it("whatever request faults hit either call, the create charges nothing, the confirm charges once, and the paid intent cannot be canceled", async () => {
+    await fc.assert(
+      fc.asyncProperty(requestModes, requestModes, async (createFaults, confirmFaults) => {
+        const { holdId, key } = newHold();
+        for (const mode of createFaults) if (mode !== "none") gateway.addFault({ mode, match: { path: "/v1/payment_intents", metadata: { hold_id: holdId } } });
+        for (const mode of confirmFaults) if (mode !== "none") gateway.addFault({ mode, match: { path: "/v1/payment_intents/*/confirm", metadata: { hold_id: holdId } } });
+
+        const form = { amount: "4500", currency: "eur", "metadata[hold_id]": holdId, payment_method: "pm_card_visa" };
+        const [created] = await untilAnswered("/v1/payment_intents", form, key(1));
+        const intentId = z.object({ id: z.string(), status: z.literal("requires_confirmation") }).parse(created).id;
+        expect(gateway.paymentIntents({ metadata: { hold_id: holdId } }).map((intent) => [intent.id, intent.status])).toEqual([[intentId, "requires_confirmation"]]);
+        expect(gateway.charges({ metadata: { hold_id: holdId } })).toEqual([]);
+        await gateway.settleWebhooks();
+        expect(receiver.typesFor(intentId)).toEqual([]);
+
+        const [first, second] = await untilAnswered(`/v1/payment_intents/${intentId}/confirm`, {}, `${key(1)}_confirm`, 2);
+        expect(second).toEqual(first);
+        expect(first).toMatchObject({ id: intentId, status: "succeeded" });
+        expect(gateway.charges({ metadata: { hold_id: holdId } })).toMatchObject([{ paymentIntent: intentId, status: "succeeded", idempotencyKey: `${key(1)}_confirm` }]);
+        const cancel = await api("POST", `/v1/payment_intents/${intentId}/cancel`, { form: {} });
+        expect(cancel).toMatchObject({ status: 400, body: { error: { code: "payment_intent_unexpected_state", payment_intent: { status: "succeeded" } } } });
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it("a cancel whose answer was lost took effect: the intent is canceled and a confirm afterwards charges nothing", async () => {
+    const { holdId, key } = newHold();
+    const client = stripe({ maxNetworkRetries: 0 });
+    const intent = await client.paymentIntents.create(createParams(holdId, { payment_method: "pm_card_visa" }), { idempotencyKey: key(1) });
+    gateway.addFault({ mode: "lose_response", count: 2, match: { path: "/v1/payment_intents/*/cancel", metadata: { hold_id: holdId } } });
+    expect(await rejectionOf(client.paymentIntents.cancel(intent.id))).toBeInstanceOf(Stripe.errors.StripeConnectionError);
+
+    expect(await client.paymentIntents.retrieve(intent.id)).toMatchObject({ status: "canceled", latest_charge: null });
+    const late = await rejectionOf(client.paymentIntents.confirm(intent.id, {}, { idempotencyKey: `${key(1)}_confirm` }));
+    expect(late).toMatchObject({ statusCode: 400, code: "payment_intent_unexpected_state" });
+    expect(gateway.charges({ paymentIntent: intent.id })).toEqual([]);
+  });
+});
+
 describe("refunds", () => {
   async function paidIntent(holdId: string): Promise<Stripe.PaymentIntent> {
     return stripe().paymentIntents.create(createParams(holdId, { amount: 5_000, payment_method: "pm_card_visa", confirm: true }));

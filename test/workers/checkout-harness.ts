@@ -146,6 +146,15 @@ export async function webhooksOf(metadata: Record<string, string>): Promise<Webh
   return z.array(deliverySchema).parse(await gatewayJson("GET", `/__webhooks?${metadataQuery(metadata)}`));
 }
 
+const intentSchema = z.object({ id: z.string(), status: z.string(), latest_charge: z.string().nullable() });
+/** A PaymentIntent as the gateway shows it. */
+export type GatewayIntent = z.infer<typeof intentSchema>;
+
+/** Every PaymentIntent the gateway holds for a hold, newest first. */
+export async function intentsOf(holdId: string): Promise<GatewayIntent[]> {
+  return z.array(intentSchema).parse(await gatewayJson("GET", `/__payment_intents?${metadataQuery({ hold_id: holdId })}`));
+}
+
 /** Every API request the gateway received about a hold's payments, oldest first. */
 export async function requestsOf(holdId: string): Promise<GatewayRequest[]> {
   return z.array(requestSchema).parse(await gatewayJson("GET", `/__requests?${metadataQuery({ hold_id: holdId })}`));

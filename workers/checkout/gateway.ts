@@ -45,11 +45,13 @@ export type ChargeOutcome =
   | { kind: "succeeded"; paymentIntentId: string }
   | { kind: "declined"; paymentIntentId: string | undefined; code: string; message: string }
   | { kind: "canceled"; paymentIntentId: string }
+  /** Created and not confirmed: no money has moved, and none will until someone confirms it. */
+  | { kind: "unconfirmed"; paymentIntentId: string }
   /** No answer we can trust (timeout, connection lost, 5xx): reconcile later with the same key. */
   | { kind: "unknown"; error: string };
 
-/** What one charge attempt sends. */
-export interface ChargeRequest {
+/** What creating an attempt's PaymentIntent sends: the same on every try, as its idempotency key requires. */
+export interface IntentRequest {
   amountCents: number;
   currency: string;
   paymentMethod: string;
@@ -60,6 +62,7 @@ export interface ChargeRequest {
 function outcomeOf(intent: Stripe.PaymentIntent): ChargeOutcome {
   if (intent.status === "succeeded") return { kind: "succeeded", paymentIntentId: intent.id };
   if (intent.status === "canceled") return { kind: "canceled", paymentIntentId: intent.id };
+  if (intent.status === "requires_confirmation") return { kind: "unconfirmed", paymentIntentId: intent.id };
   if (intent.status === "requires_payment_method" && intent.last_payment_error) {
     return {
       kind: "declined",
@@ -81,24 +84,38 @@ function failureOf(error: unknown): ChargeOutcome {
 }
 
 /**
- * Creates and confirms a PaymentIntent. The same idempotency key (hold +
- * attempt) makes a retry of an ambiguous call safe: the gateway replays the
- * first result instead of charging again.
+ * Creates an attempt's PaymentIntent without confirming it. Creating moves no
+ * money, so this answer may be lost any number of times; a retry with the same
+ * idempotency key (hold + attempt) gets the same intent back.
  */
-export async function charge(stripe: Stripe, request: ChargeRequest): Promise<ChargeOutcome> {
+export async function createIntent(stripe: Stripe, request: IntentRequest): Promise<ChargeOutcome> {
   try {
     const intent = await stripe.paymentIntents.create(
       {
         amount: request.amountCents,
         currency: request.currency.toLowerCase(),
         payment_method: request.paymentMethod,
-        confirm: true,
         metadata: request.metadata,
       },
       { idempotencyKey: request.idempotencyKey },
     );
     return outcomeOf(intent);
   } catch (error) {
+    return failureOf(error);
+  }
+}
+
+/**
+ * Confirms (charges) a created PaymentIntent. Its own idempotency key makes a
+ * retry of an ambiguous call safe: the gateway replays the first result
+ * instead of charging again.
+ */
+export async function confirmIntent(stripe: Stripe, paymentIntentId: string, idempotencyKey: string): Promise<ChargeOutcome> {
+  try {
+    return outcomeOf(await stripe.paymentIntents.confirm(paymentIntentId, {}, { idempotencyKey }));
+  } catch (error) {
+    // No longer confirmable (canceled meanwhile, say): what it is now is the answer.
+    if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === "payment_intent_unexpected_state") return retrieveOutcome(stripe, paymentIntentId);
     return failureOf(error);
   }
 }
@@ -123,7 +140,12 @@ export async function refund(stripe: Stripe, paymentIntentId: string, reason: st
   }
 }
 
-/** Cancels a PaymentIntent that has not succeeded (default-to-release), ignoring "already final" answers. */
+/**
+ * Cancels a PaymentIntent that has not succeeded (default-to-release): once the
+ * gateway confirms the cancel, nothing can charge it. An intent that is
+ * already final (succeeded, canceled) cannot be canceled; then its state is
+ * the answer.
+ */
 export async function cancelIntent(stripe: Stripe, paymentIntentId: string): Promise<ChargeOutcome> {
   try {
     return outcomeOf(await stripe.paymentIntents.cancel(paymentIntentId));

@@ -2,20 +2,30 @@
  * Paying for a hold, with the seed's four payment scenarios (Component 4):
  * success, decline (release or a retry window), abandonment (hold expiry) and
  * ambiguity (retry with the same idempotency key; reconcile; default to
- * release). A payment row is written before the gateway is called, so no
- * charge can happen that reconciliation will not find.
+ * release).
+ *
+ * No charge can happen that reconciliation will not find: a payment row is
+ * written before the gateway is called, its PaymentIntent is created
+ * unconfirmed (which moves no money), and the intent's id is stored on the
+ * row before anything confirms it. Whatever answers are lost after that, the
+ * cron knows which intent to ask about, and cancels it at the gateway before
+ * it gives up.
  */
-import { and, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Db } from "../db/client";
 import { events, payments } from "../db/schema";
 import { ApiError } from "../errors";
 import { inventoryFor } from "../inventory";
 import type { HoldView } from "../inventory/contract";
-import { cancelIntent, charge, refund, retrieveOutcome, stripeClient, type ChargeOutcome } from "./gateway";
+import { cancelIntent, confirmIntent, createIntent, refund, retrieveOutcome, stripeClient, type ChargeOutcome, type IntentRequest } from "./gateway";
 import type { ConfirmedSale } from "./messages";
 
-/** Seed: "after 3 retries and 2 minutes you still cannot determine payment status, release the seat". */
+/**
+ * Seed: "after 3 retries and 2 minutes you still cannot determine payment
+ * status, release the seat". From then on nothing confirms the payment's
+ * intent any more: the cron cancels it.
+ */
 export const MAX_GATEWAY_CALLS = 3;
 export const UNDETERMINED_RELEASE_MS = 2 * 60 * 1000;
 /** Reconciliation leaves a fresh ambiguous payment alone this long (the client may still be retrying). */
@@ -133,17 +143,71 @@ export async function payForHold(
     .returning();
   if (!payment) throw new ApiError(409, "payment_in_progress", "A payment for this hold was just started.");
 
-  const outcome = await charge(stripeClient(ctx.env), {
-    amountCents: payment.amountCents,
-    currency: payment.currency,
-    paymentMethod: input.paymentMethod,
-    idempotencyKey: payment.idempotencyKey,
-    metadata: { hold_id: hold.holdId, event_id: hold.eventId, account_id: hold.accountId, payment_id: payment.id, attempt: String(attempt) },
-  });
+  const outcome = await tryCharge(ctx, stripeClient(ctx.env), payment);
   const settled = await applyOutcome(ctx, payment, outcome);
   const retryUntil = settled.status === "failed" && settings.declineRetrySeconds > 0 ? settled.updatedAt.getTime() + settings.declineRetrySeconds * 1000 : null;
   const status = settled.status === "failed" ? 402 : settled.status === "succeeded" || settled.status === "refunded" ? 200 : 202;
   return { status, payment: view(settled, retryUntil) };
+}
+
+/** The create call for a payment's PaymentIntent, rebuilt identically from the row on every try. */
+function intentRequestOf(payment: PaymentRow): IntentRequest {
+  return {
+    amountCents: payment.amountCents,
+    currency: payment.currency,
+    paymentMethod: payment.paymentMethod ?? "",
+    idempotencyKey: payment.idempotencyKey,
+    metadata: { hold_id: payment.holdId, event_id: payment.eventId, account_id: payment.accountId, payment_id: payment.id, attempt: String(payment.attempt) },
+  };
+}
+
+/** The confirm call's key: the create's key cannot be used again on another endpoint. */
+export function confirmKeyOf(payment: Pick<PaymentRow, "idempotencyKey">): string {
+  return `${payment.idempotencyKey}_confirm`;
+}
+
+/**
+ * Stores the id of a payment's PaymentIntent while the payment is open.
+ * False when the payment was settled or released meanwhile: then its intent
+ * must not be confirmed.
+ */
+async function recordIntent(db: Db, paymentId: string, paymentIntentId: string): Promise<boolean> {
+  const [row] = await db
+    .update(payments)
+    .set({ providerPaymentId: paymentIntentId })
+    .where(
+      and(
+        eq(payments.id, paymentId),
+        inArray(payments.status, ["pending", "unknown"]),
+        or(isNull(payments.providerPaymentId), eq(payments.providerPaymentId, paymentIntentId)),
+      ),
+    )
+    .returning({ id: payments.id });
+  return row !== undefined;
+}
+
+/**
+ * One try at charging an open payment, safe to repeat. Without a stored
+ * intent: create it unconfirmed (or get it back by its key), store its id,
+ * then confirm it. With one: ask about it, and confirm it only if it still
+ * awaits confirmation. Confirming always uses the payment's confirm key, so
+ * two tries charge at most once.
+ */
+async function tryCharge(ctx: CheckoutContext, stripe: Stripe, payment: PaymentRow): Promise<ChargeOutcome> {
+  let paymentIntentId = payment.providerPaymentId;
+  if (paymentIntentId === null) {
+    const created = await createIntent(stripe, intentRequestOf(payment));
+    // Lost or refused: nothing was confirmed, so nothing can have been charged.
+    if (created.kind !== "unconfirmed") return created;
+    if (!(await recordIntent(ctx.db, payment.id, created.paymentIntentId))) {
+      return { kind: "unknown", error: `payment ${payment.id} was settled while its intent was being created` };
+    }
+    paymentIntentId = created.paymentIntentId;
+  } else {
+    const current = await retrieveOutcome(stripe, paymentIntentId);
+    if (current.kind !== "unconfirmed") return current;
+  }
+  return confirmIntent(stripe, paymentIntentId, confirmKeyOf(payment));
 }
 
 /** Records a gateway outcome and acts on it; safe to run for the same outcome twice. */
@@ -162,11 +226,20 @@ export async function applyOutcome(ctx: CheckoutContext, payment: PaymentRow, ou
       if (updated) await releaseHold(ctx, payment, "canceled");
       return updated ?? (await reload(ctx.db, payment.id));
     }
+    case "unconfirmed": {
+      const updated = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "unknown", providerPaymentId: outcome.paymentIntentId, lastError: "not confirmed yet" });
+      return updated ?? (await reload(ctx.db, payment.id));
+    }
     case "unknown": {
       const updated = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "unknown", lastError: outcome.error.slice(0, 500) });
       return updated ?? (await reload(ctx.db, payment.id));
     }
   }
+}
+
+/** Whether the gateway's answer settles a payment (as opposed to leaving it open). */
+function isSettled(outcome: ChargeOutcome): outcome is Extract<ChargeOutcome, { kind: "succeeded" | "declined" | "canceled" }> {
+  return outcome.kind === "succeeded" || outcome.kind === "declined" || outcome.kind === "canceled";
 }
 
 async function reload(db: Db, paymentId: string): Promise<PaymentRow> {
@@ -240,8 +313,9 @@ export async function handleWebhookEvent(ctx: CheckoutContext, event: Stripe.Eve
   // Ask the gateway for the current truth instead of trusting the event's order.
   const outcome = await retrieveOutcome(stripeClient(ctx.env), intent.id);
   if (outcome.kind === "unknown") {
-    // Keep what the event told us, so reconciliation asks about this intent (and can cancel it),
-    // and refuse the delivery so the gateway sends it again: acknowledging it would lose the news.
+    // Keep what the event told us (a payment started before intents were created unconfirmed may not
+    // know its intent), so reconciliation asks about this intent (and can cancel it), and refuse the
+    // delivery so the gateway sends it again: acknowledging it would lose the news.
     await ctx.db
       .update(payments)
       .set({ providerPaymentId: intent.id })
@@ -268,9 +342,10 @@ export interface ReconcileReport {
 /**
  * The cron's pass over payments (seed: "A background job queries Stripe for
  * the status of pending payments every 60 seconds"): ambiguous payments are
- * retried with their idempotency key (which replays the first result, or
- * performs it once); undetermined after 3 calls or 2 minutes, the hold is
- * released. Declined payments whose retry window closed release their hold.
+ * tried again (see `tryCharge`: the same keys replay the first result, or
+ * perform it once); undetermined after 3 tries or 2 minutes, the payment's
+ * intent is canceled and the hold released. Declined payments whose retry
+ * window closed release their hold.
  */
 export async function reconcilePayments(ctx: CheckoutContext, now = Date.now()): Promise<ReconcileReport> {
   const report: ReconcileReport = { checked: 0, succeeded: 0, failed: 0, released: 0, stillUnknown: 0, declineWindowsClosed: 0, requeued: 0, errors: 0 };
@@ -300,7 +375,10 @@ function logFailure(event: string, paymentId: string, error: unknown): void {
   console.error(JSON.stringify({ level: "error", event, paymentId, error: String(error).slice(0, 500) }));
 }
 
-/** One open payment: ask the gateway again with the same key; settle it, or release its hold once undetermined. */
+/** Why a hold was released while its payment's intent could not be canceled yet (the payment stays open). */
+const RELEASED_UNCANCELED = "undetermined: hold released, intent not canceled yet";
+
+/** One open payment: try it again, or once undetermined, cancel its intent and release the hold. */
 async function reconcileOne(ctx: CheckoutContext, stripe: Stripe, payment: PaymentRow, now: number, report: ReconcileReport): Promise<void> {
   const [bumped] = await ctx.db
     .update(payments)
@@ -308,38 +386,48 @@ async function reconcileOne(ctx: CheckoutContext, stripe: Stripe, payment: Payme
     .where(and(eq(payments.id, payment.id), inArray(payments.status, ["pending", "unknown"])))
     .returning();
   if (!bumped) return;
-  const outcome = payment.providerPaymentId
-    ? await retrieveOutcome(stripe, payment.providerPaymentId)
-    : await charge(stripe, {
-        amountCents: payment.amountCents,
-        currency: payment.currency,
-        paymentMethod: payment.paymentMethod ?? "",
-        idempotencyKey: payment.idempotencyKey,
-        metadata: { hold_id: payment.holdId, event_id: payment.eventId, account_id: payment.accountId, payment_id: payment.id, attempt: String(payment.attempt) },
-      });
-  if (outcome.kind !== "unknown") {
-    const settled = await applyOutcome(ctx, bumped, outcome);
-    if (settled.status === "succeeded") report.succeeded++;
-    else report.failed++;
-    return;
-  }
   const undetermined = bumped.gatewayCalls >= MAX_GATEWAY_CALLS || now - payment.createdAt.getTime() >= UNDETERMINED_RELEASE_MS;
   if (!undetermined) {
-    report.stillUnknown++;
+    const outcome = await tryCharge(ctx, stripe, bumped);
+    if (isSettled(outcome)) await settle(ctx, bumped, outcome, report);
+    else report.stillUnknown++;
     return;
   }
-  // Default to release: better to lose a sale than hold a phantom reservation.
-  const canceled = payment.providerPaymentId ? await cancelIntent(stripe, payment.providerPaymentId) : outcome;
-  if (canceled.kind === "succeeded") {
-    await finalizeSucceeded(ctx, bumped, canceled.paymentIntentId);
-    report.succeeded++;
+  if (bumped.providerPaymentId === null) {
+    // No intent id was ever stored, so no intent was ever confirmed: nothing can have been charged.
+    // The condition on the id loses to a try that stored one meanwhile (it stores before it confirms).
+    const [released] = await ctx.db
+      .update(payments)
+      .set({ status: "canceled", lastError: "undetermined: released", updatedAt: new Date() })
+      .where(and(eq(payments.id, payment.id), inArray(payments.status, ["pending", "unknown"]), isNull(payments.providerPaymentId)))
+      .returning();
+    if (released) {
+      await releaseHold(ctx, released, "undetermined");
+      report.released++;
+    } else report.stillUnknown++;
     return;
   }
-  const released = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "canceled", lastError: "undetermined: released" });
-  if (released) {
-    await releaseHold(ctx, payment, "undetermined");
-    report.released++;
+  // Default to release, but never while a charge could still land unnoticed: ask, and cancel what has not settled.
+  const current = await retrieveOutcome(stripe, bumped.providerPaymentId);
+  const outcome = isSettled(current) ? current : await cancelIntent(stripe, bumped.providerPaymentId);
+  if (isSettled(outcome)) {
+    await settle(ctx, bumped, outcome, report);
+    return;
   }
+  // The gateway answers nothing: release the seats anyway (seed), and keep the payment open so the
+  // next passes go on cancelling its intent; a charge that lands meanwhile becomes an order or a refund.
+  const marked = await transition(ctx.db, payment.id, ["pending", "unknown"], { lastError: RELEASED_UNCANCELED });
+  if (marked) await releaseHold(ctx, marked, "undetermined");
+  if (marked && payment.lastError !== RELEASED_UNCANCELED) report.released++;
+  else report.stillUnknown++;
+}
+
+/** Applies a settling answer and counts it. */
+async function settle(ctx: CheckoutContext, payment: PaymentRow, outcome: ChargeOutcome, report: ReconcileReport): Promise<void> {
+  const settled = await applyOutcome(ctx, payment, outcome);
+  if (settled.status === "succeeded") report.succeeded++;
+  else if (settled.status === "canceled") report.released++;
+  else report.failed++;
 }
 
 /**

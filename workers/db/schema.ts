@@ -384,7 +384,7 @@ export const payments = pgTable(
     eventId: uuid("event_id").notNull(),
     accountId: uuid("account_id").notNull(),
     provider: text("provider").notNull().default("stripe"),
-    /** The gateway's id (a PaymentIntent id); unknown until it answers. */
+    /** The gateway's id (a PaymentIntent id), stored before the intent is confirmed; unknown until the create call answers. */
     providerPaymentId: text("provider_payment_id"),
     /** Derived from the hold and attempt: a retry can never charge twice. */
     idempotencyKey: text("idempotency_key").notNull(),
@@ -396,7 +396,7 @@ export const payments = pgTable(
     status: text("status", { enum: ["pending", "unknown", "succeeded", "failed", "canceled", "refunded"] })
       .notNull()
       .default("pending"),
-    /** Gateway calls made for this attempt (the seed's "3 retries"). */
+    /** Tries at settling this attempt: the payment request's, then one per reconciliation pass (the seed's "3 retries"). */
     gatewayCalls: integer("gateway_calls").notNull().default(0),
     lastError: text("last_error"),
     createdAt: createdAt(),
