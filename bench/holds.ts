@@ -5,7 +5,7 @@
  * stdout; progress on stderr.
  *
  * Everything runs on loopback in a temporary folder: a fresh local stack, the
- * Worker under `wrangler dev --local`, and wrk as the crowd. Every hold
+ * Worker in one workerd (lib/miniflare-host.ts), and wrk as the crowd. Every hold
  * request uses a fan account and token of its own (4 seats per account, one
  * attempt per token per 5 s), so each one is a real attempt on the inventory.
  * Fans of the hot event hold with admission tokens, as the waiting room issues
@@ -53,7 +53,7 @@ const SETTLED_AFTER_MS = 3_000;
 const STUCK_AFTER_MS = 8_000;
 /** How long the hot event's admission tokens last (the waiting room issues 15-minute ones). */
 const ADMISSION_TTL_MS = 15 * 60 * 1000;
-/** Time for wrangler to print the error behind a failed probe. */
+/** Time for the Worker to print the error behind a failed probe. */
 const LOG_GRACE_MS = 1_500;
 
 /** The implementations, in the order they run. */
@@ -158,9 +158,9 @@ runScenario(async (cleanup) => {
     if (ONLY && sale.implementation.impl !== ONLY) continue;
     // A Worker of its own per implementation: whatever one run leaves behind (connections, caches) is not the next one's problem.
     const { impl, demandClass } = sale.implementation;
-    say(`${impl}: starting wrangler dev`);
-    const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, `wrangler-${impl}`), stack, signingKey });
-    const forgetApp = cleanup.add(`wrangler (${impl})`, async () => (await appStarting.catch(() => undefined))?.stop());
+    say(`${impl}: starting the Worker`);
+    const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, `worker-${impl}`), stack, signingKey });
+    const forgetApp = cleanup.add(`the Worker (${impl})`, async () => (await appStarting.catch(() => undefined))?.stop());
     const app = await appStarting;
     say(`${impl}: Worker healthy at ${app.url}`);
     if (demandClass === "hot") await prepareInventory(app, apiKey, sale.eventId);
@@ -352,7 +352,7 @@ function reportRun(impl: string, counted: WrkResult, cpu: CpuSnapshot, postgres:
   const share = (ms: number) => `${Math.round(ms)} ms (${perHold(ms)})`;
   const ours = cpu.workerd + cpu.wrangler + cpu.postgres + cpu.relay + cpu.wrk;
   say(
-    `${impl}: CPU during the load: workerd ${share(cpu.workerd)}, wrangler ${share(cpu.wrangler)}, postgres ${share(cpu.postgres)}, ` +
+    `${impl}: CPU during the load: workerd ${share(cpu.workerd)}, host ${share(cpu.wrangler)}, postgres ${share(cpu.postgres)}, ` +
       `relay+bridge ${share(cpu.relay)}, wrk ${share(cpu.wrk)}; the machine was ${Math.round((100 * cpu.machineBusy) / Math.max(cpu.machineTotal, 1))}% busy, ` +
       `${Math.round(Math.max(0, cpu.machineBusy - ours))} ms of it outside this benchmark`,
   );
@@ -412,7 +412,7 @@ async function checkFinalState(app: BenchApp, observer: Observer, sale: Sale, co
   const problems: string[] = [];
   if (claims.oversold > 0) problems.push(`${claims.oversold} seat claims beyond one per seat`);
   if (claims.doubleBooked > 0) problems.push(`${claims.doubleBooked} seats in two or more holds`);
-  if (counted.server_error > 0) problems.push(`${counted.server_error} answers were 5xx (the [wrangler] errors above say why)`);
+  if (counted.server_error > 0) problems.push(`${counted.server_error} answers were 5xx (the [worker] errors above say why)`);
   if (counted.socket_errors + counted.timeouts > 0) problems.push(`${counted.socket_errors} socket errors and ${counted.timeouts} timeouts`);
   if (claims.holds < counted.held) problems.push(`Postgres has ${claims.holds} live holds, fewer than the ${counted.held} answered 201`);
   const free = await availability(app.url, sale.eventId).catch((error: unknown) => {

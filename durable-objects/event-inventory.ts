@@ -41,6 +41,8 @@ const MIRROR_DELAY_MS = 1_000;
 const MIRROR_RETRY_MS = 5_000;
 /** Holds mirrored per statement. */
 const MIRROR_BATCH = 2_000;
+/** Most batches one alarm mirrors (the next alarm, a second later, goes on). */
+const MIRROR_PASSES = 10;
 /** How long request results are kept for retries. */
 const REQUEST_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** Holds expired per pass (the rest on the next pass, straight after). */
@@ -209,12 +211,20 @@ export class EventInventory extends DurableObject<Env> {
 
   /**
    * One hold: a lookup of the request id, then (unless it is a retry or too
-   * soon) one transaction writing the claims, the hold and the result.
+   * soon) one transaction writing the claims and the hold, or the refusal.
    */
   private applyHold(state: Loaded, request: HoldRequest, now: number): HoldResult {
     const requestKey = `${request.accountId}:${request.requestId}`;
-    const prior = this.sql.exec<{ result: string }>("SELECT result FROM requests WHERE request_key = ?", requestKey).toArray()[0];
-    if (prior) return this.replay(prior.result);
+    const prior = this.sql
+      .exec<{ result: string | null; hold_id: string | null }>(
+        `SELECT result, NULL AS hold_id FROM requests WHERE request_key = ?
+         UNION ALL SELECT NULL, hold_id FROM holds WHERE account_id = ? AND request_id = ? LIMIT 1`,
+        requestKey,
+        request.accountId,
+        request.requestId,
+      )
+      .toArray()[0];
+    if (prior) return this.replay(prior.result ?? JSON.stringify({ ok: true, holdId: prior.hold_id }));
     const { config } = state;
     if (config.status !== "published" || now < config.saleStartsAt || now >= config.saleEndsAt) return refuse("not_on_sale");
     const lastAttempt = state.attempts.get(request.attemptKey);
@@ -227,8 +237,7 @@ export class EventInventory extends DurableObject<Env> {
       result = this.ctx.storage.transactionSync(() => {
         const outcome = request.kind === "seats" ? this.holdSeats(state, request, now, promisedToOthers) : this.holdBest(state, request, now, promisedToOthers);
         if (outcome.ok) gaTaken = outcome.hold.generalAdmission.map((g) => ({ sectionId: g.sectionId, quantity: g.quantity }));
-        const stored = outcome.ok ? { ok: true, holdId: outcome.hold.holdId } : outcome;
-        this.sql.exec("INSERT INTO requests (request_key, result, created_at, attempt_key) VALUES (?, ?, ?, ?)", requestKey, JSON.stringify(stored), now, request.attemptKey);
+        else this.sql.exec("INSERT INTO requests (request_key, result, created_at, attempt_key) VALUES (?, ?, ?, ?)", requestKey, JSON.stringify(outcome), now, request.attemptKey);
         return outcome;
       });
     } catch (error) {
@@ -379,7 +388,7 @@ export class EventInventory extends DurableObject<Env> {
     const gaRefs = this.gaRefs(state, ga);
     const total = [...seatRefs, ...gaRefs].reduce((sum, ref) => sum + ref.priceCents * ("quantity" in ref ? ref.quantity : 1), 0);
     this.sql.exec(
-      "INSERT INTO holds (hold_id, account_id, request_id, status, places, total_cents, expires_at, created_at, seat_list, ga_list) VALUES (?, ?, ?, 'live', ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO holds (hold_id, account_id, request_id, status, places, total_cents, expires_at, created_at, seat_list, ga_list, attempt_key) VALUES (?, ?, ?, 'live', ?, ?, ?, ?, ?, ?, ?)",
       holdId,
       request.accountId,
       request.requestId,
@@ -389,6 +398,7 @@ export class EventInventory extends DurableObject<Env> {
       now,
       seatList,
       JSON.stringify(ga),
+      request.attemptKey,
     );
     return {
       ok: true,
@@ -604,31 +614,42 @@ export class EventInventory extends DurableObject<Env> {
     await this.scheduleAlarm(next);
   }
 
+  /** Sends changed holds to Postgres, a batch at a time on one connection, until none is left (or MIRROR_PASSES batches). */
   private async mirrorChangedHolds(state: Loaded): Promise<void> {
-    const rows = this.sql.exec<HoldRow & { version: number }>(`SELECT * FROM holds WHERE mirrored_version < version LIMIT ${MIRROR_BATCH}`).toArray();
-    if (rows.length === 0) return;
-    const holds: MirroredHold[] = rows.map((row) => ({
-      holdId: row.hold_id,
-      accountId: row.account_id,
-      requestId: row.request_id,
-      status: row.status,
-      expiresAt: row.expires_at,
-      createdAt: row.created_at,
-      items: [
-        ...seatListOf(row).map((seatIndex) => {
-          const seat = state.labels[seatIndex];
-          return { seatIndex, sectionId: seat?.sectionId ?? "", quantity: 1, priceCents: state.prices.get(seat?.priceTier ?? "") ?? 0 };
-        }),
-        ...this.gaRefs(state, gaListOf(row)).map((g) => ({ seatIndex: null, sectionId: g.sectionId, quantity: g.quantity, priceCents: g.priceCents })),
-      ],
-    }));
-    const { db, close } = createDb(loadConfig(this.env));
+    let connection: ReturnType<typeof createDb> | undefined;
     try {
-      await mirrorHolds(db, state.config.eventId, holds);
+      for (let pass = 0; pass < MIRROR_PASSES; pass++) {
+        const rows = this.sql.exec<HoldRow & { version: number }>(`SELECT * FROM holds WHERE mirrored_version < version LIMIT ${MIRROR_BATCH}`).toArray();
+        if (rows.length === 0) return;
+        const holds: MirroredHold[] = rows.map((row) => ({
+          holdId: row.hold_id,
+          accountId: row.account_id,
+          requestId: row.request_id,
+          status: row.status,
+          expiresAt: row.expires_at,
+          createdAt: row.created_at,
+          items: [
+            ...seatListOf(row).map((seatIndex) => {
+              const seat = state.labels[seatIndex];
+              return { seatIndex, sectionId: seat?.sectionId ?? "", quantity: 1, priceCents: state.prices.get(seat?.priceTier ?? "") ?? 0 };
+            }),
+            ...this.gaRefs(state, gaListOf(row)).map((g) => ({ seatIndex: null, sectionId: g.sectionId, quantity: g.quantity, priceCents: g.priceCents })),
+          ],
+        }));
+        connection ??= createDb(loadConfig(this.env));
+        await mirrorHolds(connection.db, state.config.eventId, holds);
+        // Marks the versions sent; a hold that changed meanwhile stays unmirrored for the next batch.
+        this.sql.exec(
+          `UPDATE holds SET mirrored_version = sent.version
+           FROM (SELECT value ->> 0 AS hold_id, value ->> 1 AS version FROM json_each(?)) AS sent
+           WHERE holds.hold_id = sent.hold_id AND holds.version = sent.version`,
+          JSON.stringify(rows.map((row) => [row.hold_id, row.version])),
+        );
+        if (rows.length < MIRROR_BATCH) return;
+      }
     } finally {
-      await close();
+      await connection?.close();
     }
-    for (const row of rows) this.sql.exec("UPDATE holds SET mirrored_version = ? WHERE hold_id = ? AND version = ?", row.version, row.hold_id, row.version);
   }
 
   // ---------------------------------------------------------------- internals
@@ -753,7 +774,10 @@ export class EventInventory extends DurableObject<Env> {
     const attempts = new Map(
       this.sql
         .exec<{ attempt_key: string; at: number }>(
-          "SELECT attempt_key, max(created_at) AS at FROM requests WHERE created_at > ? AND attempt_key IS NOT NULL GROUP BY attempt_key",
+          `SELECT attempt_key, max(created_at) AS at FROM (
+             SELECT attempt_key, created_at FROM requests WHERE created_at > ?1
+             UNION ALL SELECT attempt_key, created_at FROM holds WHERE created_at > ?1)
+           WHERE attempt_key IS NOT NULL GROUP BY attempt_key`,
           now - ATTEMPT_INTERVAL_MS,
         )
         .toArray()

@@ -3,9 +3,10 @@
  * constructor.
  *
  * The hot path writes as little as it can: a hold is one row in `holds`
- * (its seats and general-admission places as JSON), one row per seat in
- * `seat_claims` (whose primary key makes a second claim on a seat impossible)
- * and its request's result. Everything else the object needs on every call
+ * (its seats and general-admission places as JSON, its request id and
+ * attempt key) and one row per seat in `seat_claims` (whose primary key
+ * makes a second claim on a seat impossible); a refused request is one row
+ * in `requests`. Everything else the object needs on every call
  * (free seats, places per account, attempt times, promises) lives in memory
  * and is rebuilt from these tables after a restart.
  */
@@ -56,11 +57,14 @@ const STATEMENTS = [
      version INTEGER NOT NULL DEFAULT 1,
      mirrored_version INTEGER NOT NULL DEFAULT 0,
      seat_list TEXT NOT NULL DEFAULT '[]',
-     ga_list TEXT NOT NULL DEFAULT '[]')`,
+     ga_list TEXT NOT NULL DEFAULT '[]',
+     attempt_key TEXT)`,
   `CREATE INDEX IF NOT EXISTS holds_due ON holds (expires_at) WHERE status = 'live'`,
-  `CREATE INDEX IF NOT EXISTS holds_by_account ON holds (account_id, status)`,
+  // A retried request finds its hold by (account, request id); an account's holds are listed by it too.
+  `CREATE INDEX IF NOT EXISTS holds_by_request ON holds (account_id, request_id)`,
+  `DROP INDEX IF EXISTS holds_by_account`,
   `CREATE INDEX IF NOT EXISTS holds_unmirrored ON holds (hold_id) WHERE mirrored_version < version`,
-  // Results of hold requests, so a retried request gets the first result; attempt_key and created_at are the attempt-rate record.
+  // Refused hold requests, so a retry gets the first answer (a hold is found by its request id); with holds, the attempt-rate record.
   `CREATE TABLE IF NOT EXISTS requests (request_key TEXT PRIMARY KEY, result TEXT NOT NULL, created_at INTEGER NOT NULL, attempt_key TEXT)`,
   `CREATE INDEX IF NOT EXISTS requests_by_age ON requests (created_at)`,
   // Places promised to fans the waiting room admitted who have not held yet (they expire when idle).
@@ -76,9 +80,6 @@ const STATEMENTS = [
  * place: same holds, same claims.
  */
 const FROM_FIRST_LAYOUT = [
-  `ALTER TABLE holds ADD COLUMN seat_list TEXT NOT NULL DEFAULT '[]'`,
-  `ALTER TABLE holds ADD COLUMN ga_list TEXT NOT NULL DEFAULT '[]'`,
-  `ALTER TABLE requests ADD COLUMN attempt_key TEXT`,
   `UPDATE holds SET
      seat_list = coalesce((SELECT json_group_array(seat_index) FROM (SELECT seat_index FROM hold_seats s WHERE s.hold_id = holds.hold_id ORDER BY seat_index)), '[]'),
      ga_list = coalesce((SELECT json_group_array(json_object('sectionId', section_id, 'quantity', quantity)) FROM hold_ga g WHERE g.hold_id = holds.hold_id), '[]')`,
@@ -92,10 +93,25 @@ const FROM_FIRST_LAYOUT = [
   `DROP TABLE IF EXISTS attempts`,
 ];
 
-/** Creates the tables (idempotent), converting storage of the first layout first. */
+/** Columns added to tables that may predate them. */
+const ADDED_COLUMNS: [table: string, column: string, definition: string][] = [
+  ["holds", "seat_list", "TEXT NOT NULL DEFAULT '[]'"],
+  ["holds", "ga_list", "TEXT NOT NULL DEFAULT '[]'"],
+  ["holds", "attempt_key", "TEXT"],
+  ["requests", "attempt_key", "TEXT"],
+];
+
+/** Creates the tables (idempotent), converting older storage first. */
 export function migrateInventorySchema(storage: DurableObjectStorage): void {
   const { sql } = storage;
-  const firstLayout = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hold_seats'").toArray().length > 0;
-  if (firstLayout) storage.transactionSync(() => FROM_FIRST_LAYOUT.forEach((statement) => sql.exec(statement)));
-  for (const statement of STATEMENTS) sql.exec(statement);
+  const tableExists = (name: string) => sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", name).toArray().length > 0;
+  storage.transactionSync(() => {
+    for (const [table, column, definition] of ADDED_COLUMNS) {
+      if (!tableExists(table)) continue;
+      const has = sql.exec<{ name: string }>(`SELECT name FROM pragma_table_info('${table}')`).toArray().some((c) => c.name === column);
+      if (!has) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+    }
+    if (tableExists("hold_seats")) FROM_FIRST_LAYOUT.forEach((statement) => sql.exec(statement));
+    for (const statement of STATEMENTS) sql.exec(statement);
+  });
 }

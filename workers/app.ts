@@ -66,13 +66,21 @@ export function createApp(mount: (app: OpenAPIHono<AppEnv>) => void): OpenAPIHon
 
   app.use("*", async (c, next) => {
     const config = loadConfig(c.env);
-    const { db, close } = createDb(config);
+    // Opened on first use: most requests on the hot path (holds of a hot event, cached reads) never touch Postgres.
+    let opened: ReturnType<typeof createDb> | undefined;
+    const db = new Proxy({} as Db, {
+      get(_target, property) {
+        opened ??= createDb(config);
+        const value: unknown = Reflect.get(opened.db, property, opened.db);
+        return typeof value === "function" ? value.bind(opened.db) : value;
+      },
+    });
     c.set("config", config);
     c.set("db", db);
     try {
       await next();
     } finally {
-      c.executionCtx.waitUntil(close().catch(() => undefined));
+      if (opened) c.executionCtx.waitUntil(opened.close().catch(() => undefined));
     }
   });
 

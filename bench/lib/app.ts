@@ -1,10 +1,12 @@
 /**
- * The Worker under test: `wrangler dev --local` on a free loopback port, run
- * from a snapshot of the project taken at start (wrangler reloads on every
- * saved file, and a benchmark must not change code halfway), with its
- * secrets from an env file of the benchmark's own (the project's `.dev.vars`
- * is neither read nor touched) and its Durable Object storage and logs in
- * the benchmark's temporary folder.
+ * The Worker under test: one workerd on a free loopback port, driven by
+ * Miniflare in a process of its own (lib/miniflare-host.ts: the production
+ * bundle and wrangler.toml's bindings, without the reload proxy `wrangler dev`
+ * puts in front), run from a snapshot of the project taken at start (a
+ * benchmark must not pick up files saved halfway), with its secrets from an
+ * env file of the benchmark's own (the project's `.dev.vars` is neither read
+ * nor touched) and its Durable Object storage in the benchmark's temporary
+ * folder.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -20,24 +22,24 @@ const HEALTH_TIMEOUT_MS = 120_000;
 /** Top-level entries of the project not copied into the snapshot (node_modules is linked). */
 const NOT_SNAPSHOTTED = new Set(["node_modules", ".git", ".data", ".wrangler", "dist", ".dev.vars"]);
 const STOP_TIMEOUT_MS = 10_000;
-/** Lines of wrangler's output kept to explain a failure. */
+/** Lines of the host's output kept to explain a failure. */
 const RECENT_LINES = 200;
 
-/** A running `wrangler dev`. */
+/** A running Worker. */
 export interface BenchApp {
   url: string;
-  /** wrangler's own pid (its workerd runs below it). */
+  /** The host process's pid (its workerd runs below it). */
   pid: number;
   /** The V8 inspector of the Worker (see lib/profiler.ts). */
   inspectorPort: number;
-  /** CPU milliseconds used so far by the workerd processes below wrangler, and by wrangler's own Node process. */
+  /** CPU milliseconds used so far by the workerd below the host, and by the host's own Node process (reported as "wrangler"). */
   cpuMs(): { workerd: number; wrangler: number };
-  /** wrangler's latest output lines (it also goes to stderr as it comes). */
+  /** The host's latest output lines (they also go to stderr as they come). */
   recentOutput(): string[];
   stop(): Promise<void>;
 }
 
-/** Copies the project (its node_modules linked) to `dir`, for wrangler to run from. */
+/** Copies the project (its node_modules linked) to `dir`, for the Worker to be built and run from. */
 export async function snapshotProject(repoRoot: string, dir: string): Promise<void> {
   await cp(repoRoot, dir, {
     recursive: true,
@@ -47,9 +49,9 @@ export async function snapshotProject(repoRoot: string, dir: string): Promise<vo
 }
 
 /**
- * Starts `wrangler dev` on the snapshot in `projectDir` against `stack`, with
- * its env file, storage and logs in `runDir`, and waits until /api/health
- * answers 200.
+ * Starts the Worker (lib/miniflare-host.ts) from the snapshot in
+ * `projectDir` against `stack`, with its env file, bundle and storage in
+ * `runDir`, and waits until /api/health answers 200.
  */
 export async function startApp(options: {
   repoRoot: string;
@@ -66,26 +68,9 @@ export async function startApp(options: {
   const port = await findFreePort();
   const inspectorPort = await findFreePort();
   const bin = path.join(options.repoRoot, "node_modules", ".bin");
-  const args = [
-    "dev",
-    ...(options.entry ? [options.entry] : []),
-    "--local",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    String(inspectorPort),
-    "--env-file",
-    envFile,
-    "--persist-to",
-    path.join(options.runDir, "state"),
-    // Per-request log lines would cost wrangler CPU that production does not spend.
-    "--log-level",
-    "warn",
-    "--show-interactive-dev-session=false",
-  ];
-  const child = spawn(path.join(bin, "wrangler"), args, {
+  const host = path.join(options.projectDir, "bench", "lib", "miniflare-host.ts");
+  const args = ["--import", "tsx", host, options.projectDir, envFile, String(port), String(inspectorPort), options.runDir, ...(options.entry ? [options.entry] : [])];
+  const child = spawn(path.join(bin, "node"), args, {
     cwd: options.projectDir,
     stdio: ["ignore", "pipe", "pipe"],
     env: {
@@ -94,17 +79,16 @@ export async function startApp(options: {
       PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
       WRANGLER_SEND_METRICS: "false",
       CLOUDFLARE_CF_FETCH_ENABLED: "false",
-      // wrangler's debug log (megabytes under load) goes with the temporary folder.
       WRANGLER_LOG_PATH: path.join(options.runDir, "logs"),
     },
   });
   const pid = child.pid;
-  if (pid === undefined) throw new Error("wrangler did not start");
+  if (pid === undefined) throw new Error("the Worker host did not start");
   const recent: string[] = [];
   const relay = (chunk: Buffer) => {
     for (const line of chunk.toString().split("\n")) {
       if (line.trim() === "") continue;
-      process.stderr.write(`[wrangler] ${line}\n`);
+      process.stderr.write(`[worker] ${line}\n`);
       recent.push(line);
     }
     recent.splice(0, Math.max(0, recent.length - RECENT_LINES));
@@ -122,7 +106,7 @@ export async function startApp(options: {
       return { workerd: byName.get("workerd") ?? 0, wrangler: byName.get("node") ?? 0 };
     },
     recentOutput: () => [...recent],
-    stop: () => stopWrangler(child),
+    stop: () => stopHost(child),
   };
   try {
     // The snapshot never changes, so a failed build will not fix itself.
@@ -159,7 +143,7 @@ async function waitForHealth(url: string, child: ChildProcess, buildFailed: () =
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
   let last = "no answer";
   while (Date.now() < deadline && !stopping()) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wrangler exited (${child.signalCode ?? `code ${child.exitCode}`}) before it was healthy`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the Worker host exited (${child.signalCode ?? `code ${child.exitCode}`}) before it was healthy`);
     if (buildFailed()) throw new Error("wrangler could not build the Worker (see its errors above)");
     const response = await fetch(url, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
     if (response) {
@@ -171,8 +155,8 @@ async function waitForHealth(url: string, child: ChildProcess, buildFailed: () =
   throw new Error(`${url} did not answer 200 within ${HEALTH_TIMEOUT_MS / 1000} s (last: ${last.slice(0, 300)})`);
 }
 
-/** Stops wrangler, then any of its processes (workerd, esbuild) that outlived it, by pid. */
-async function stopWrangler(child: ChildProcess): Promise<void> {
+/** Stops the host, then any of its processes (workerd, esbuild) that outlived it, by pid. */
+async function stopHost(child: ChildProcess): Promise<void> {
   const running = () => child.exitCode === null && child.signalCode === null;
   if (child.pid === undefined) return;
   const below = descendants(child.pid);

@@ -27,7 +27,11 @@ export interface RunningProfile {
 
 /** Starts profiling the Worker behind `inspectorPort`. */
 export async function startProfile(inspectorPort: number): Promise<RunningProfile> {
-  const socket = new WebSocket(`ws://127.0.0.1:${inspectorPort}/ws`);
+  // workerd lists one target per Worker; ours is the one named after it.
+  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as { id: string; title?: string; webSocketDebuggerUrl: string }[];
+  const target = targets.find((t) => t.id === "core:user:edge-tickets") ?? targets[0];
+  if (!target) throw new Error(`the inspector on port ${inspectorPort} lists no Worker`);
+  const socket = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise<void>((resolve, reject) => {
     socket.once("open", () => resolve());
     socket.once("error", reject);

@@ -78,5 +78,5 @@ export async function inventoryFor(options: { env: Env; db: Db; eventId: string;
     await options.env.EVENT_INVENTORY.getByName(options.eventId).ensurePrepared(options.eventId);
     preparedObjects.set(options.eventId, Date.now());
   }
-  return new DurableInventory(options.env.EVENT_INVENTORY, options.eventId);
+  return new DurableInventory(options.env.EVENT_INVENTORY, options.eventId, options.keepAlive);
 }
