@@ -14,8 +14,9 @@ const MAX_BATCH = 64;
 const HANDOFF_TIMEOUT_MS = 3_000;
 /** How long one request keeps sending batches for others (in its waitUntil) before handing over. */
 const DRAIN_BUDGET_MS = 5_000;
-/** A waiter looks for its result this often once the expected time has passed. */
+/** Once the expected time has passed, a waiter looks for its result after 1 ms, then 2, 4 and at most every 8 ms. */
 const POLL_MS = 1;
+const MAX_POLL_MS = 8;
 
 type Wake = { kind: "result"; result: HoldResult } | { kind: "lead" } | { kind: "alone" };
 type Send = (requests: HoldRequest[]) => Promise<HoldResult[]>;
@@ -41,13 +42,16 @@ interface Waiter {
  * workerd ties I/O objects (and, under some compatibility flags, promise
  * continuations) to the request that created them, so a waiter must never be
  * resumed by another request's promise. It sleeps about as long as a batch
- * takes, then looks every POLL_MS. If no result comes within
+ * takes, then looks again at growing intervals (at most MAX_POLL_MS). If no result comes within
  * HANDOFF_TIMEOUT_MS (the sender's request was cancelled), it sends its hold
  * itself: the request id makes that safe. After DRAIN_BUDGET_MS a sender
  * hands the queue to its oldest waiter.
  */
-class HoldLane {
+export class HoldLane {
   private readonly queue: Waiter[] = [];
+  /** HANDOFF_TIMEOUT_MS unless a test shortens it. */
+  constructor(private readonly handoffTimeoutMs = HANDOFF_TIMEOUT_MS) {}
+
   private busySince: number | undefined;
   /** Recent time one batch takes (moving average). */
   private batchMs = 5;
@@ -56,19 +60,19 @@ class HoldLane {
     const me: Waiter = { request };
     if (this.busySince === undefined) return this.lead(send, keepAlive, me);
     this.queue.push(me);
-    const deadline = Date.now() + HANDOFF_TIMEOUT_MS;
+    const deadline = Date.now() + this.handoffTimeoutMs;
     // The batch in flight finishes, then ours is sent and comes back.
     let wait = Math.max(this.batchMs - (Date.now() - this.busySince), 0) + this.batchMs;
-    while (!me.woken && Date.now() < deadline) {
+    for (let poll = POLL_MS; !me.woken && Date.now() < deadline; poll = Math.min(poll * 2, MAX_POLL_MS)) {
       await sleep(Math.min(Math.max(wait, POLL_MS), 50));
-      wait = POLL_MS;
+      wait = poll;
     }
     const outcome = me.woken;
     if (outcome?.kind === "result") return outcome.result;
     if (outcome?.kind === "lead") return this.lead(send, keepAlive, me);
     this.drop(me);
     // No sender came back in time (its request ended): the next hold starts afresh.
-    if (outcome === undefined && this.busySince !== undefined && Date.now() - this.busySince >= HANDOFF_TIMEOUT_MS) this.busySince = undefined;
+    if (outcome === undefined && this.busySince !== undefined && Date.now() - this.busySince >= this.handoffTimeoutMs) this.busySince = undefined;
     return this.alone(send, request);
   }
 
