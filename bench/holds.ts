@@ -288,7 +288,18 @@ async function benchSale(app: BenchApp, observer: Observer, sale: Sale, postgres
   const counted = wrkResultSchema.parse(await wrk.result);
   forgetWrk();
   const cpu = cpuDelta(cpuBefore, cpuSnapshot(app, postgresPid));
-  if (profile && PROFILE_DIR) say(`${impl}: CPU profile of the Worker (self time):\n${(await profile.stop(PROFILE_DIR, `holds-${impl}`)).split("\n").slice(0, 40).join("\n")}`);
+  if (profile && PROFILE_DIR) {
+    const summary = await profile.stop(PROFILE_DIR, `holds-${impl}`);
+    say(`${impl}: CPU profile of the Worker (self time):\n${summary.text.split("\n").slice(0, 40).join("\n")}`);
+    if (counted.held > 0) {
+      // The object's share: its hold batches (applyHolds) and its alarm (expiry, the mirror to Postgres).
+      const objectMs = summary.inclusiveMs("applyHolds") + summary.inclusiveMs("alarm");
+      say(
+        `${impl}: profiled CPU per hold: ${(summary.busyMs / counted.held).toFixed(3)} ms in the isolate, of which the object's ` +
+          `${(objectMs / counted.held).toFixed(3)} ms (one object alone would take about ${Math.round(counted.held / Math.max(objectMs / 1000, 1e-9))} holds/s)`,
+      );
+    }
+  }
   const { connections } = await databaseState(observer, sale.eventId);
   reportRun(impl, counted, cpu, { opened: (await postgresSessions(observer)) - sessionsBefore, open: connections });
 

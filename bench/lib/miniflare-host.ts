@@ -13,7 +13,7 @@
  * Prints `READY <url>` once the Worker answers; stops on SIGTERM.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
@@ -35,6 +35,13 @@ if (built.status !== 0) {
   process.exit(1);
 }
 
+// The bundle is named after its entry (index.js for wrangler.toml's main).
+const bundle = readdirSync(outDir).find((file) => file.endsWith(".js"));
+if (!bundle) {
+  console.error(`Build failed: no bundle in ${outDir}`);
+  process.exit(1);
+}
+
 // modulesRules describe wrangler's own bundling; the bundle is already built.
 const { modulesRules: _bundled, ...workerOptions } = unstable_getMiniflareWorkerOptions(path.join(projectDir, "wrangler.toml")).workerOptions;
 const secrets = Object.fromEntries(
@@ -53,7 +60,7 @@ const mf = new Miniflare(
     ...workerOptions,
     name: "edge-tickets",
     modules: true,
-    scriptPath: path.join(outDir, "index.js"),
+    scriptPath: path.join(outDir, bundle),
     modulesRoot: outDir,
     bindings: { ...(workerOptions.bindings ?? {}), ...secrets },
     host: "127.0.0.1",

@@ -20,9 +20,19 @@ interface Profile {
   endTime: number;
 }
 
+/** A finished profile's summary. */
+export interface ProfileSummary {
+  /** Self time per function, largest first, as text. */
+  text: string;
+  /** Profiled time (ms) spent in each named function and what it called, over the samples' time. */
+  inclusiveMs(functionName: string): number;
+  /** Profiled time (ms) that was not idle. */
+  busyMs: number;
+}
+
 /** A started profile: `stop` ends it and writes it to `dir` under `name`. */
 export interface RunningProfile {
-  stop(dir: string, name: string): Promise<string>;
+  stop(dir: string, name: string): Promise<ProfileSummary>;
 }
 
 /** Starts profiling the Worker behind `inspectorPort`. */
@@ -57,15 +67,16 @@ export async function startProfile(inspectorPort: number): Promise<RunningProfil
       socket.close();
       await writeFile(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
       const summary = summarise(profile);
-      await writeFile(path.join(dir, `${name}.txt`), summary);
+      await writeFile(path.join(dir, `${name}.txt`), summary.text);
       return summary;
     },
   };
 }
 
-/** Self time per function, largest first, as text lines. */
-function summarise(profile: Profile): string {
+/** Self time per function, and inclusive time by function name. */
+function summarise(profile: Profile): ProfileSummary {
   const total = profile.nodes.reduce((sum, node) => sum + (node.hitCount ?? 0), 0);
+  const msPerSample = total > 0 ? (profile.endTime - profile.startTime) / 1000 / total : 0;
   const self = new Map<string, number>();
   for (const node of profile.nodes) {
     const { functionName, url, lineNumber } = node.callFrame;
@@ -76,5 +87,23 @@ function summarise(profile: Profile): string {
     .sort((a, b) => b[1] - a[1])
     .slice(0, 80)
     .map(([key, hits]) => `${((100 * hits) / Math.max(total, 1)).toFixed(1).padStart(5)}%  ${key}`);
-  return `${total} samples over ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s\n${lines.join("\n")}\n`;
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const subtreeHits = (node: ProfileNode): number => (node.hitCount ?? 0) + (node.children ?? []).reduce((sum, id) => sum + subtreeHits(byId.get(id) as ProfileNode), 0);
+  const idle = profile.nodes.filter((node) => node.callFrame.functionName === "(idle)").reduce((sum, node) => sum + (node.hitCount ?? 0), 0);
+  return {
+    text: `${total} samples over ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s\n${lines.join("\n")}\n`,
+    inclusiveMs(functionName) {
+      // Outermost calls only, so recursion is not counted twice.
+      let hits = 0;
+      const visit = (node: ProfileNode, inside: boolean) => {
+        const match = node.callFrame.functionName === functionName;
+        if (match && !inside) hits += subtreeHits(node);
+        for (const id of node.children ?? []) visit(byId.get(id) as ProfileNode, inside || match);
+      };
+      const root = profile.nodes[0];
+      if (root) visit(root, false);
+      return hits * msPerSample;
+    },
+    busyMs: (total - idle) * msPerSample,
+  };
 }
