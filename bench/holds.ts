@@ -291,7 +291,7 @@ async function benchSale(app: BenchApp, observer: Observer, sale: Sale, postgres
   if (profile && PROFILE_DIR) {
     const summary = await profile.stop(PROFILE_DIR, `holds-${impl}`);
     say(`${impl}: CPU profile of the Worker (self time):\n${summary.text.split("\n").slice(0, 40).join("\n")}`);
-    if (counted.held > 0) {
+    if (counted.held > 0 && sale.implementation.demandClass === "hot") {
       // The object's share: its hold batches (applyHolds) and its alarm (expiry, the mirror to Postgres).
       const objectMs = summary.inclusiveMs("applyHolds") + summary.inclusiveMs("alarm");
       say(
