@@ -8,7 +8,7 @@
  * kept.
  */
 import { sql } from "drizzle-orm";
-import { loadConfig } from "../config";
+import { loadConfig, type ConfigEnv } from "../config";
 import { createDb, type Db } from "../db/client";
 import { confirmedSaleSchema, ticketDeliverySchema, type ConfirmedSale, type TicketDelivery } from "./messages";
 
@@ -117,6 +117,9 @@ export async function writeSales(db: Db, sales: ConfirmedSale[]): Promise<Ticket
   return result.rows.map((row) => ({ kind: "delivery" as const, orderId: row.id }));
 }
 
+/** What the sales consumer needs of the Worker's env: its configuration and the queues it sends to. */
+export type SalesConsumerEnv = ConfigEnv & Pick<Env, "DELIVERY_QUEUE" | "DEAD_LETTERS">;
+
 /** A sale message and what it says. */
 interface SaleMessage {
   message: Message<unknown>;
@@ -131,7 +134,7 @@ interface SaleMessage {
  * already ticketed) does not hold back the others; what still fails, or the
  * whole batch when Postgres cannot be reached, is retried with backoff.
  */
-export async function handleSalesBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function handleSalesBatch(batch: MessageBatch<unknown>, env: SalesConsumerEnv): Promise<void> {
   const valid: SaleMessage[] = [];
   for (const message of batch.messages) {
     const parsed = confirmedSaleSchema.safeParse(message.body);
@@ -157,7 +160,7 @@ export async function handleSalesBatch(batch: MessageBatch<unknown>, env: Env): 
   }
 }
 
-async function writeAndAck(db: Db, env: Env, items: SaleMessage[]): Promise<void> {
+async function writeAndAck(db: Db, env: SalesConsumerEnv, items: SaleMessage[]): Promise<void> {
   const deliveries = await writeSales(db, items.map((item) => item.sale));
   if (deliveries.length > 0) {
     try {
@@ -172,7 +175,7 @@ async function writeAndAck(db: Db, env: Env, items: SaleMessage[]): Promise<void
 }
 
 /** Writes each sale on its own; returns those that failed. */
-async function writeOneByOne(db: Db, env: Env, items: SaleMessage[]): Promise<(SaleMessage & { error: unknown })[]> {
+async function writeOneByOne(db: Db, env: SalesConsumerEnv, items: SaleMessage[]): Promise<(SaleMessage & { error: unknown })[]> {
   const failed: (SaleMessage & { error: unknown })[] = [];
   for (const item of items) {
     try {
@@ -207,7 +210,7 @@ function describeError(error: unknown): string {
 }
 
 /** Sends a message to its queue's dead-letter queue and acknowledges it. */
-async function deadLetter(env: Env, queue: string, message: Message<unknown>, error: string): Promise<void> {
+async function deadLetter(env: Pick<Env, "DEAD_LETTERS">, queue: string, message: Message<unknown>, error: string): Promise<void> {
   const letter: DeadLetter = { queue, messageId: message.id, body: message.body, error: error.slice(0, 1000) };
   await env.DEAD_LETTERS.send(letter);
   message.ack();
