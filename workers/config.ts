@@ -24,13 +24,28 @@ export const DEFAULT_MAIL_API_URL = "https://api.resend.com";
 /** Cloudflare's siteverify endpoint. */
 export const DEFAULT_TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
+/** The part of the Worker's env the configuration is read from. */
+export type ConfigEnv = Pick<
+  Env,
+  | "DATABASE_URL"
+  | "NEON_WS_PROXY"
+  | "UPSTASH_REDIS_REST_URL"
+  | "UPSTASH_REDIS_REST_TOKEN"
+  | "MAIL_API_URL"
+  | "MAIL_API_KEY"
+  | "MAIL_FROM"
+  | "TURNSTILE_SITE_KEY"
+  | "TURNSTILE_SECRET_KEY"
+  | "TURNSTILE_VERIFY_URL"
+>;
+
 const cache = new WeakMap<object, Config>();
 
 /**
  * Reads the configuration from the Worker's env, failing with a message that
  * names every missing setting. Cached per env object.
  */
-export function loadConfig(env: Env): Config {
+export function loadConfig(env: ConfigEnv): Config {
   const cached = cache.get(env);
   if (cached) return cached;
   const required = [

@@ -5,8 +5,9 @@
  */
 import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF } from "cloudflare:test";
 import { eq, inArray, sql } from "drizzle-orm";
+import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
-import type { ConfirmedSale } from "../../workers/checkout/messages";
+import { ticketDeliverySchema, type ConfirmedSale } from "../../workers/checkout/messages";
 import { backoffSeconds, MAX_SALE_ATTEMPTS, ticketId, type DeadLetter } from "../../workers/checkout/sales-consumer";
 import { deadLetters, orders, payments, tickets } from "../../workers/db/schema";
 import worker from "../../workers/index";
@@ -143,6 +144,43 @@ describe("the sales consumer", () => {
     const rewritten = await rowsOf(holdIds);
     expect(rewritten.orders.map((o) => o.id)).toEqual(written.orders.map((o) => o.id));
     expect(rewritten.tickets.map((t) => t.id)).toEqual(written.tickets.map((t) => t.id));
+  });
+
+  it("writes each sale once when overlapping batches of it are consumed at once", { timeout: 120_000 }, async () => {
+    // Queues may hand the same sale to several invocations at once (the checkout queues it again on every finalization).
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ seats: fc.integer({ min: 0, max: 2 }), ga: fc.integer({ min: 0, max: 1 }) }).filter((p) => p.seats + p.ga > 0), { minLength: 2, maxLength: 8 }),
+        fc.array(fc.array(fc.nat(), { minLength: 1, maxLength: 10 }), { minLength: 2, maxLength: 4 }),
+        async (places, picks) => {
+          const maker = await saleMaker();
+          let seat = 0;
+          const sales: ConfirmedSale[] = [];
+          for (const p of places) sales.push(await maker.sale(Array.from({ length: p.seats }, () => seat++), p.ga));
+          // Random overlapping batches, then one with whatever none of them holds.
+          const batches = picks.map((pick) => pick.map((i) => sales[i % sales.length] ?? sales[0]));
+          batches.push(sales.filter((s) => !batches.some((batch) => batch.includes(s))));
+          const runs = await Promise.all(batches.filter((batch) => batch.length > 0).map((batch) => consume("ticket-sales", batch.map((s) => message(s)))));
+
+          for (const run of runs) {
+            expect(run.result.retryMessages).toEqual([]);
+            expect(run.letters).toEqual([]);
+          }
+          const written = await rowsOf(sales.map((s) => s.holdId));
+          expect(written.orders).toHaveLength(sales.length);
+          const expectedIds = await Promise.all(sales.flatMap((s) => Array.from({ length: s.items.reduce((n, i) => n + i.quantity, 0) }, (_, i) => ticketId(s.holdId, i))));
+          expect(written.tickets.map((t) => t.id).sort()).toEqual(expectedIds.sort());
+          for (const order of written.orders) {
+            expect(written.payments.filter((p) => p.holdId === order.holdId).map((p) => p.orderId)).toEqual([order.id]);
+            expect(written.tickets.filter((t) => t.orderId === order.id)).toHaveLength(sales.find((s) => s.holdId === order.holdId)?.items.reduce((n, i) => n + i.quantity, 0) ?? -1);
+          }
+          // Each order's delivery queued by exactly one of the invocations.
+          const queued = runs.flatMap((run) => run.deliveries.map((d) => ticketDeliverySchema.parse(d).orderId));
+          expect(queued.sort()).toEqual(written.orders.map((o) => o.id).sort());
+        },
+      ),
+      { numRuns: 8 },
+    );
   });
 
   it("retries the whole batch with backoff while Postgres refuses it", async () => {

@@ -1,14 +1,14 @@
 /**
  * The confirmed-sales consumer: writes each batch of sales to Postgres as
- * orders, tickets and payment links in one transaction with one statement per
- * table (so thousands of confirmations a second cost a handful of round
- * trips), then queues ticket delivery. Every write is idempotent (one order
- * per hold, deterministic ticket ids), so redelivery after a crash or a
- * Postgres outage changes nothing twice. Messages that cannot be processed
- * go to the dead-letter queue after their retries, where they are kept.
+ * orders, tickets and payment links in one SQL statement (one round trip,
+ * atomic on its own), then queues ticket delivery. Every write is idempotent
+ * (one order per hold, deterministic ticket ids), so redelivery after a crash
+ * or a Postgres outage changes nothing twice. Messages that cannot be
+ * processed go to the dead-letter queue after their retries, where they are
+ * kept.
  */
 import { sql } from "drizzle-orm";
-import { loadConfig } from "../config";
+import { loadConfig, type ConfigEnv } from "../config";
 import { createDb, type Db } from "../db/client";
 import { confirmedSaleSchema, ticketDeliverySchema, type ConfirmedSale, type TicketDelivery } from "./messages";
 
@@ -28,7 +28,13 @@ export function backoffSeconds(attempts: number): number {
   return Math.min(60, 2 ** Math.max(0, attempts - 1));
 }
 
-/** A ticket id derived from the hold and the place's position: the same sale always yields the same tickets. */
+/**
+ * The id of a sale's `index`th ticket (counting its places in item order):
+ * a UUID (version 5 bits) from SHA-256 of `ticket:<holdId>:<index>`, so the
+ * same sale always yields the same tickets. `writeSales` derives it in SQL,
+ * where it costs a microsecond instead of an awaited WebCrypto call; this is
+ * its definition, which the tests hold the SQL to.
+ */
 export async function ticketId(holdId: string, index: number): Promise<string> {
   const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`ticket:${holdId}:${index}`))).slice(0, 16);
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x50;
@@ -37,45 +43,82 @@ export async function ticketId(holdId: string, index: number): Promise<string> {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** Writes sales to Postgres; returns the orders whose delivery still has to be queued. */
+/**
+ * Writes sales to Postgres; returns the orders whose delivery still has to be
+ * queued. One statement does it all, so a batch costs one round trip after
+ * the connection's start-up, and commits or fails whole:
+ *
+ * - `created`: an order per hold not yet written, marked as queued for delivery;
+ * - `placed`: those and the orders earlier deliveries wrote (the statement's
+ *   snapshot does not see its own inserts, so the two never overlap);
+ * - `ticketed`: each order's tickets, one per place, ids as `ticketId`;
+ * - `linked`: each sale's payment row, linked to its order once;
+ * - `requeued`: earlier orders whose delivery mark was cleared because
+ *   queueing it failed.
+ *
+ * A hold a concurrent invocation writes and commits while this one runs is
+ * skipped by `created` and unseen by `placed`: that invocation wrote all of
+ * it, and this one writes nothing for it. Orders are inserted in hold order,
+ * so two invocations with overlapping batches wait for each other's holds in
+ * the same order instead of deadlocking.
+ */
 export async function writeSales(db: Db, sales: ConfirmedSale[]): Promise<TicketDelivery[]> {
   const unique = [...new Map(sales.map((s) => [s.holdId, s])).values()];
-  const orderRows = JSON.stringify(unique.map((s) => ({ h: s.holdId, e: s.eventId, a: s.accountId, t: s.amountCents, c: s.currency })));
-  const ticketRows: { id: string; h: string; e: string; a: string; i: number | null; s: string | null; p: number }[] = [];
-  for (const sale of unique) {
-    let index = 0;
-    for (const item of sale.items) {
-      for (let unit = 0; unit < item.quantity; unit++) {
-        ticketRows.push({ id: await ticketId(sale.holdId, index++), h: sale.holdId, e: sale.eventId, a: sale.accountId, i: item.seatIndex, s: item.sectionId, p: item.priceCents });
-      }
-    }
-  }
-  const paymentIds = JSON.stringify(unique.map((s) => s.paymentId));
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`
-      insert into orders (hold_id, event_id, account_id, total_cents, currency)
-      select x.h, x.e, x.a, x.t, x.c from jsonb_to_recordset(${orderRows}::jsonb) as x(h uuid, e uuid, a uuid, t int, c text)
-      on conflict (hold_id) do nothing`);
-    await tx.execute(sql`
+  const result = await db.execute<{ id: string }>(sql`
+    with sale as (
+      select x."holdId" as hold_key, x."holdId"::uuid as hold_id, x."eventId" as event_id, x."accountId" as account_id,
+             x."paymentId" as payment_id, x."amountCents" as total_cents, x.currency, x.items
+      from jsonb_to_recordset(${JSON.stringify(unique)}::jsonb)
+        as x("holdId" text, "eventId" uuid, "accountId" uuid, "paymentId" uuid, "amountCents" int, currency text, items jsonb)
+    ),
+    created as (
+      insert into orders (hold_id, event_id, account_id, total_cents, currency, delivery_queued_at)
+      select hold_id, event_id, account_id, total_cents, currency, now() from sale order by hold_id
+      on conflict (hold_id) do nothing
+      returning id, hold_id
+    ),
+    earlier as (
+      select id, hold_id from orders where hold_id = any(array(select hold_id from sale))
+    ),
+    placed as (
+      select s.*, o.id as order_id
+      from sale s
+      join (select id, hold_id from created union all select id, hold_id from earlier) o on o.hold_id = s.hold_id
+    ),
+    ticketed as (
       insert into tickets (id, order_id, event_id, account_id, seat_index, section_id, price_cents)
-      select x.id, o.id, x.e, x.a, x.i, coalesce(x.s, st.section_id), x.p
-      from jsonb_to_recordset(${JSON.stringify(ticketRows)}::jsonb) as x(id uuid, h uuid, e uuid, a uuid, i int, s uuid, p int)
-      join orders o on o.hold_id = x.h
-      join events ev on ev.id = x.e
-      left join seats st on st.venue_id = ev.venue_id and st.seat_index = x.i
-      on conflict (id) do nothing`);
-    await tx.execute(sql`
-      update payments p set order_id = o.id, updated_at = now()
-      from orders o
-      where o.hold_id = p.hold_id and p.order_id is null and p.id in (select value::uuid from jsonb_array_elements_text(${paymentIds}::jsonb))`);
-    const pending = await tx.execute<{ id: string }>(sql`
+      select encode(set_byte(set_byte(substring(h.digest from 1 for 16), 6, (get_byte(h.digest, 6) & 15) | 80), 8, (get_byte(h.digest, 8) & 63) | 128), 'hex')::uuid,
+             p.order_id, p.event_id, p.account_id, place.seat_index,
+             coalesce(place.section_id, (select st.section_id from seats st where st.venue_id = ev.venue_id and st.seat_index = place.seat_index)),
+             place.price_cents
+      from placed p
+      join events ev on ev.id = p.event_id
+      cross join lateral (
+        select item."seatIndex" as seat_index, item."sectionId" as section_id, item."priceCents" as price_cents,
+               row_number() over (order by item.n, unit) - 1 as index
+        from rows from (jsonb_to_recordset(p.items) as ("seatIndex" int, "sectionId" uuid, quantity int, "priceCents" int))
+          with ordinality as item("seatIndex", "sectionId", quantity, "priceCents", n)
+        cross join generate_series(1, item.quantity) as unit
+      ) place
+      cross join lateral (select sha256(convert_to('ticket:' || p.hold_key || ':' || place.index, 'UTF8')) as digest) h
+      on conflict (id) do nothing
+    ),
+    linked as (
+      update payments pay set order_id = p.order_id, updated_at = now()
+      from placed p
+      where pay.id = p.payment_id and pay.hold_id = p.hold_id and pay.order_id is null
+    ),
+    requeued as (
       update orders set delivery_queued_at = now()
-      where hold_id in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(unique.map((s) => s.holdId))}::jsonb))
-        and delivery_queued_at is null
-      returning id`);
-    return pending.rows.map((row) => ({ kind: "delivery" as const, orderId: row.id }));
-  });
+      where id = any(array(select id from earlier)) and delivery_queued_at is null
+      returning id
+    )
+    select id from created union all select id from requeued`);
+  return result.rows.map((row) => ({ kind: "delivery" as const, orderId: row.id }));
 }
+
+/** What the sales consumer needs of the Worker's env: its configuration and the queues it sends to. */
+export type SalesConsumerEnv = ConfigEnv & Pick<Env, "DELIVERY_QUEUE" | "DEAD_LETTERS">;
 
 /** A sale message and what it says. */
 interface SaleMessage {
@@ -91,7 +134,7 @@ interface SaleMessage {
  * already ticketed) does not hold back the others; what still fails, or the
  * whole batch when Postgres cannot be reached, is retried with backoff.
  */
-export async function handleSalesBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function handleSalesBatch(batch: MessageBatch<unknown>, env: SalesConsumerEnv): Promise<void> {
   const valid: SaleMessage[] = [];
   for (const message of batch.messages) {
     const parsed = confirmedSaleSchema.safeParse(message.body);
@@ -117,7 +160,7 @@ export async function handleSalesBatch(batch: MessageBatch<unknown>, env: Env): 
   }
 }
 
-async function writeAndAck(db: Db, env: Env, items: SaleMessage[]): Promise<void> {
+async function writeAndAck(db: Db, env: SalesConsumerEnv, items: SaleMessage[]): Promise<void> {
   const deliveries = await writeSales(db, items.map((item) => item.sale));
   if (deliveries.length > 0) {
     try {
@@ -132,7 +175,7 @@ async function writeAndAck(db: Db, env: Env, items: SaleMessage[]): Promise<void
 }
 
 /** Writes each sale on its own; returns those that failed. */
-async function writeOneByOne(db: Db, env: Env, items: SaleMessage[]): Promise<(SaleMessage & { error: unknown })[]> {
+async function writeOneByOne(db: Db, env: SalesConsumerEnv, items: SaleMessage[]): Promise<(SaleMessage & { error: unknown })[]> {
   const failed: (SaleMessage & { error: unknown })[] = [];
   for (const item of items) {
     try {
@@ -167,7 +210,7 @@ function describeError(error: unknown): string {
 }
 
 /** Sends a message to its queue's dead-letter queue and acknowledges it. */
-async function deadLetter(env: Env, queue: string, message: Message<unknown>, error: string): Promise<void> {
+async function deadLetter(env: Pick<Env, "DEAD_LETTERS">, queue: string, message: Message<unknown>, error: string): Promise<void> {
   const letter: DeadLetter = { queue, messageId: message.id, body: message.body, error: error.slice(0, 1000) };
   await env.DEAD_LETTERS.send(letter);
   message.ack();
