@@ -15,13 +15,14 @@ end
 function init(args)
   local file, thread_count = args[1], tonumber(args[3])
   path = args[2]
-  sessions, tickets = {}, {}
+  sessions, tickets, lines = {}, {}, {}
   local line = 0
   for text in io.lines(file) do
     if line % thread_count == index then
       local session, ticket = text:match("^(%S+) (%S+)$")
       sessions[#sessions + 1] = session
       tickets[#tickets + 1] = ticket
+      lines[#lines + 1] = line
     end
     line = line + 1
   end
@@ -42,7 +43,14 @@ function request()
     end
     return wrk.format("GET", "/api/health")
   end
-  return wrk.format("POST", path, { ["Authorization"] = "Bearer " .. session, ["Content-Type"] = "application/json" }, '{"ticket":"' .. tickets[sent] .. '"}')
+  -- A crowd comes from many addresses (the admission step is rate limited per IP): 10.a.b.c per line, as in the lobby.
+  local line = lines[sent]
+  local ip = string.format("10.%d.%d.%d", math.floor(line / 65536) % 256, math.floor(line / 256) % 256, line % 256)
+  return wrk.format("POST", path, {
+    ["Authorization"] = "Bearer " .. session,
+    ["Content-Type"] = "application/json",
+    ["CF-Connecting-IP"] = ip,
+  }, '{"ticket":"' .. tickets[sent] .. '"}')
 end
 
 function response(status, headers, body)
