@@ -74,6 +74,27 @@ export function readInventoryStorage(sql: SqlStorage, now: number): StoredState 
 export const openDurableObjectSubject: OpenSubject = async ({ eventId }) => {
   let stub = env.EVENT_INVENTORY.getByName(eventId);
   await stub.prepare(eventId);
+  /**
+   * The alarm run in flight, if any. It mirrors holds to Postgres, so the next
+   * operations run while it waits, as requests do in production. An alarm
+   * asked for meanwhile runs once after it, as the runtime runs an alarm that
+   * fell due during the handler (never two at once).
+   */
+  let alarm: Promise<void> | undefined;
+  let alarmAgain = false;
+  let alarmFailure: { error: unknown } | undefined;
+  const runAlarms = async () => {
+    do {
+      alarmAgain = false;
+      await runDurableObjectAlarm(stub);
+    } while (alarmAgain);
+  };
+  const settle = async () => {
+    while (alarm) await alarm;
+    const failure = alarmFailure;
+    alarmFailure = undefined;
+    if (failure) throw new Error(`an alarm run started earlier failed: ${failure.error instanceof Error ? failure.error.message : String(failure.error)}`, { cause: failure.error });
+  };
   const subject: Subject = {
     hold: (requests) => stub.applyHolds(requests),
     release: (request) => stub.release(request),
@@ -85,9 +106,17 @@ export const openDurableObjectSubject: OpenSubject = async ({ eventId }) => {
       vi.setSystemTime(now);
     },
     runAlarm: async () => {
-      await runDurableObjectAlarm(stub);
+      if (alarm) {
+        alarmAgain = true;
+        return;
+      }
+      alarm = runAlarms()
+        .catch((error: unknown) => void (alarmFailure ??= { error })) // thrown by the next settle()
+        .finally(() => (alarm = undefined));
     },
+    settle,
     restart: async () => {
+      await settle();
       await stub.isPrepared(); // eviction needs a running object
       await evictDurableObject(stub);
       stub = env.EVENT_INVENTORY.getByName(eventId);
@@ -99,7 +128,10 @@ export const openDurableObjectSubject: OpenSubject = async ({ eventId }) => {
         stored: readInventoryStorage(state.storage.sql, now),
         availability: withAvailability ? instance.availability() : undefined,
       })),
-    close: async () => undefined,
+    // After a failure too, without throwing: the failure is the one to report, an alarm error after it is noise.
+    close: async () => {
+      while (alarm) await alarm;
+    },
   };
   return subject;
 };

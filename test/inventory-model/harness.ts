@@ -1,8 +1,9 @@
 /**
  * The contract harness: random operation sequences (fast-check) run against an
- * inventory implementation and the reference model side by side. After every
- * operation the answer is checked against the model and the implementation's
- * stored state against the invariants (see `InventoryModel.checkStored`).
+ * inventory implementation and the reference model side by side. Every
+ * operation's answer is checked against the model; the implementation's
+ * stored state is audited against the invariants (see
+ * `InventoryModel.checkStored`) every few operations and after the last.
  * One adapter per implementation turns it into a `Subject`.
  */
 import fc from "fast-check";
@@ -24,8 +25,14 @@ export interface Subject {
   availability(): Promise<Availability>;
   /** Sets the clock the implementation reads. */
   setTime(now: number): void;
-  /** Runs the background expiry (the Durable Object's alarm; nothing for Postgres). */
+  /**
+   * Starts the background expiry (the Durable Object's alarm; nothing for
+   * Postgres). It may still run while the next operations do, as alarms do in
+   * production; asked for while one runs, it runs once after that one.
+   */
   runAlarm(): Promise<void>;
+  /** Waits for background work started by `runAlarm`, throwing its error. */
+  settle(): Promise<void>;
   /** Drops every in-memory state (evicts the object; a new Postgres pool and inventory). */
   restart(): Promise<void>;
   /**
@@ -170,8 +177,13 @@ export async function loadFacts(db: Db, eventId: string): Promise<EventFacts> {
 /** Counts what the runs did, for the report. */
 export interface RunStats {
   runs: number;
+  /** Operations run and checked against the model (a batch counts one per hold request). */
   ops: number;
-  /** Milliseconds spent per operation kind (running it, then checking). */
+  /** Operations of sequences started (run or running). */
+  reserved: number;
+  /** Full-state audits (stored state and availability against the model). */
+  audits: number;
+  /** Milliseconds spent per operation kind (running it and checking its answer), on audits and on opening events. */
   timeMs: Record<string, number>;
   counts: Record<string, number>;
   holdsCreated: number;
@@ -180,11 +192,32 @@ export interface RunStats {
 
 /** Fresh counters. */
 export function newStats(): RunStats {
-  return { runs: 0, ops: 0, timeMs: {}, counts: {}, holdsCreated: 0, refusals: {} };
+  return { runs: 0, ops: 0, reserved: 0, audits: 0, timeMs: {}, counts: {}, holdsCreated: 0, refusals: {} };
 }
 
-/** Runs one operation sequence on a fresh event; throws on the first disagreement, naming the operation. */
-export async function runSequence(open: OpenSubject, demandClass: "calm" | "hot", setup: RunSetup, ops: Op[], stats: RunStats, availabilityEvery = 1): Promise<number> {
+/** The summary line the tests print at the end. */
+export function describeStats(name: string, stats: RunStats, seconds: number): string {
+  const perOp = Object.fromEntries(Object.entries(stats.counts).map(([k, n]) => [k, ((stats.timeMs[k] ?? 0) / n).toFixed(1)]));
+  const per = (key: string, n: number) => (n === 0 ? "-" : ((stats.timeMs[key] ?? 0) / n).toFixed(1));
+  return (
+    `inventory model, ${name}: ${stats.ops} ops in ${stats.runs} runs, ${Math.round(seconds)} s (${Math.round(stats.ops / Math.max(seconds, 1))} ops/s); ` +
+    `${stats.audits} audits (${per("audit", stats.audits)} ms each), opening an event ${per("open", stats.runs)} ms; holds ${stats.holdsCreated}, ` +
+    `refusals ${JSON.stringify(stats.refusals)}, ms per op ${JSON.stringify(perOp)}`
+  );
+}
+
+/** Operations in a sequence (a batch counts one per hold request). */
+export function countOps(ops: Op[]): number {
+  return ops.reduce((sum, op) => sum + (op.kind === "holdBatch" ? op.holds.length : 1), 0);
+}
+
+/**
+ * Runs one operation sequence on a fresh event, checking every answer and
+ * auditing the stored state after every `auditEvery`-th operation and after
+ * the last; throws on the first disagreement, naming the operation.
+ */
+export async function runSequence(open: OpenSubject, demandClass: "calm" | "hot", setup: RunSetup, ops: Op[], stats: RunStats, auditEvery: number): Promise<void> {
+  const t0 = performance.now();
   const opened = await openEvent({
     demandClass,
     chart: smallChart(setup.rows, setup.seatsPerRow, setup.gaCapacity),
@@ -197,31 +230,46 @@ export async function runSequence(open: OpenSubject, demandClass: "calm" | "hot"
   const start = Date.now() + DAY_MS;
   const model = new InventoryModel(facts, start);
   const subject = await open({ eventId, demandClass });
-  const run = new Run(model, subject, opened.accounts, stats, availabilityEvery);
+  stats.timeMs.open = (stats.timeMs.open ?? 0) + (performance.now() - t0);
+  const run = new Run(model, subject, opened.accounts, stats);
   try {
     subject.setTime(start);
     const done: string[] = [];
+    /** Index of the last audited operation. */
+    let audited = -1;
+    const failure = (i: number, described: string, error: unknown) => {
+      const recent = done.slice(-8).map((d, k) => `    #${i - Math.min(done.length, 8) + k}: ${d}`);
+      const since = audited === i - 1 ? "" : ` (the stored state was last audited ${audited < 0 ? "never" : `after op #${audited}`})`;
+      return new Error(`op #${i} of ${ops.length} (${described}) on event ${eventId}${since}:\n${error instanceof Error ? error.message : String(error)}\n  previous ops:\n${recent.join("\n")}`, {
+        cause: error,
+      });
+    };
     for (const [i, op] of ops.entries()) {
       let described: string = op.kind;
       try {
-        const t0 = performance.now();
-        described = await run.apply(op);
         const t1 = performance.now();
-        await run.check(op, i);
+        described = await run.apply(op);
         const t2 = performance.now();
-        stats.timeMs[op.kind] = (stats.timeMs[op.kind] ?? 0) + (t1 - t0);
-        stats.timeMs[`${op.kind}:check`] = (stats.timeMs[`${op.kind}:check`] ?? 0) + (t2 - t1);
+        stats.timeMs[op.kind] = (stats.timeMs[op.kind] ?? 0) + (t2 - t1);
         stats.counts[op.kind] = (stats.counts[op.kind] ?? 0) + 1;
+        if ((i + 1) % auditEvery === 0 || i === ops.length - 1) {
+          await run.audit(op);
+          audited = i;
+          stats.timeMs.audit = (stats.timeMs.audit ?? 0) + (performance.now() - t2);
+        }
       } catch (error) {
-        const recent = done.slice(-8).map((d, k) => `    #${i - Math.min(done.length, 8) + k}: ${d}`);
-        throw new Error(`op #${i} of ${ops.length} (${described}) on event ${eventId}:\n${error instanceof Error ? error.message : String(error)}\n  previous ops:\n${recent.join("\n")}`, { cause: error });
+        throw failure(i, described, error);
       }
       done.push(described);
       stats.ops += op.kind === "holdBatch" ? op.holds.length : 1;
     }
-    await run.finalCheck();
+    try {
+      await subject.settle();
+      await run.finalCheck();
+    } catch (error) {
+      throw failure(ops.length, "the final check", error);
+    }
     stats.runs += 1;
-    return ops.reduce((sum, op) => sum + (op.kind === "holdBatch" ? op.holds.length : 1), 0);
   } finally {
     await subject.close();
   }
@@ -236,7 +284,6 @@ class Run {
     private readonly subject: Subject,
     private readonly accounts: string[],
     private readonly stats: RunStats,
-    private readonly availabilityEvery: number,
   ) {
     this.tokens = accounts.map(() => Array.from({ length: TOKENS_PER_ACCOUNT }, () => crypto.randomUUID()));
   }
@@ -384,19 +431,20 @@ class Run {
   }
 
   /**
-   * Checks the stored state after every operation, and availability after
-   * every `availabilityEvery`-th but never after a bare clock move or a
-   * restart (reading availability expires due holds, and the next operation
-   * should meet them unexpired in storage).
+   * Checks the stored state against the model and the invariants, then
+   * availability, except after a bare clock move or a restart (reading
+   * availability expires due holds, and the next operation should meet them
+   * unexpired in storage).
    */
-  async check(op: Op, index: number): Promise<void> {
-    const withAvailability = index % this.availabilityEvery === 0 && !((op.kind === "advance" && !op.alarm) || op.kind === "restart");
+  async audit(op: Op): Promise<void> {
+    const withAvailability = !((op.kind === "advance" && !op.alarm) || op.kind === "restart");
     const { stored, availability } = await this.subject.audit(this.model.now, withAvailability);
     this.model.checkStored(stored);
     if (withAvailability) {
       if (!availability) throw new Error("the audit skipped availability");
       this.model.availability(availability);
     }
+    this.stats.audits += 1;
   }
 
   /** At the end: every account's holds and a sample of single holds, against the model. */
@@ -442,8 +490,9 @@ export function positiveSetting(name: string, raw: unknown, fallback: number): n
 export const SEQUENCE = { minLength: 300, maxLength: 1_500 };
 
 /**
- * Runs sequences until `targetOps` operations ran, `lanes` sequences at a time
- * (each lane its own fast-check runs, with its own seed), counting into `stats`.
+ * Runs sequences until sequences of `targetOps` operations have started (and
+ * then finished), `lanes` sequences at a time (each lane its own fast-check
+ * runs, with its own seed), counting into `stats`.
  */
 export async function runModel(options: {
   open: OpenSubject;
@@ -451,18 +500,25 @@ export async function runModel(options: {
   targetOps: number;
   lanes: number;
   stats: RunStats;
-  /** Read availability after every n-th operation (where it costs a round of queries). */
-  availabilityEvery?: number;
+  /** Audit the stored state after every n-th operation (and after each sequence's last). */
+  auditEvery: number;
 }): Promise<void> {
-  const perLane = Math.ceil(options.targetOps / options.lanes);
+  const { stats } = options;
+  const until = stats.reserved + options.targetOps;
+  const property = fc.asyncProperty(setupArb, fc.array(opArb, { ...SEQUENCE, size: "max" }), async (setup, ops) => {
+    stats.reserved += countOps(ops);
+    await runSequence(options.open, options.demandClass, setup, ops, stats, options.auditEvery);
+  });
+  let failed = false;
   await Promise.all(
     Array.from({ length: options.lanes }, async () => {
-      let laneOps = 0;
-      const property = fc.asyncProperty(setupArb, fc.array(opArb, { ...SEQUENCE, size: "max" }), async (setup, ops) => {
-        laneOps += await runSequence(options.open, options.demandClass, setup, ops, options.stats, options.availabilityEvery);
-      });
-      // One sequence per assertion (each with its own seed), so a lane overshoots its share by less than one sequence.
-      while (laneOps < perLane) await fc.assert(property, { numRuns: 1, endOnFailure: true });
+      try {
+        // One sequence per assertion (each with its own seed), so the run stops within a sequence of its target.
+        while (!failed && stats.reserved < until) await fc.assert(property, { numRuns: 1, endOnFailure: true });
+      } catch (error) {
+        failed = true; // the other lanes finish their sequence and stop
+        throw error;
+      }
     }),
   );
 }

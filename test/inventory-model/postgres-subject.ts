@@ -103,6 +103,7 @@ export const openPostgresSubject: OpenSubject = async ({ eventId }) => {
       now = at;
     },
     runAlarm: async () => undefined,
+    settle: async () => undefined,
     restart: async () => {
       await connection.close();
       connection = createDb(loadConfig(env));
