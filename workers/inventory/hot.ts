@@ -42,19 +42,19 @@ interface Waiter {
  * workerd ties I/O objects (and, under some compatibility flags, promise
  * continuations) to the request that created them, so a waiter must never be
  * resumed by another request's promise. It sleeps about as long as a batch
- * takes, then looks again at growing intervals (at most MAX_POLL_MS). If no result comes within
- * HANDOFF_TIMEOUT_MS (the sender's request was cancelled), it sends its hold
- * itself: the request id makes that safe. After DRAIN_BUDGET_MS a sender
+ * takes, then looks again at growing intervals (at most MAX_POLL_MS). If no
+ * result comes within HANDOFF_TIMEOUT_MS (the sender's request was
+ * cancelled), it sends its hold itself: the request id makes that safe. After DRAIN_BUDGET_MS a sender
  * hands the queue to its oldest waiter.
  */
 export class HoldLane {
   private readonly queue: Waiter[] = [];
-  /** HANDOFF_TIMEOUT_MS unless a test shortens it. */
-  constructor(private readonly handoffTimeoutMs = HANDOFF_TIMEOUT_MS) {}
-
   private busySince: number | undefined;
   /** Recent time one batch takes (moving average). */
   private batchMs = 5;
+
+  /** HANDOFF_TIMEOUT_MS unless a test shortens it. */
+  constructor(private readonly handoffTimeoutMs = HANDOFF_TIMEOUT_MS) {}
 
   async hold(send: Send, keepAlive: KeepAlive, request: HoldRequest): Promise<HoldResult> {
     const me: Waiter = { request };
