@@ -7,6 +7,7 @@
  * One adapter per implementation turns it into a `Subject`.
  */
 import fc from "fast-check";
+import { expect } from "vitest";
 import { sql } from "drizzle-orm";
 import type { Availability, ConfirmRequest, HoldRequest, HoldResult, HoldView, ReleaseRequest } from "../../workers/inventory/contract";
 import { MAX_BEST_AVAILABLE } from "../../workers/inventory/contract";
@@ -488,6 +489,19 @@ export function positiveSetting(name: string, raw: unknown, fallback: number): n
 
 /** Sequence lengths: many runs of 300-1,500 operations, each on a fresh event. */
 export const SEQUENCE = { minLength: 300, maxLength: 1_500 };
+
+/** The full audit runs after every this many operations (and after each sequence's last). */
+export const AUDIT_EVERY = 8;
+
+/** The end of a model test file: at least `totalOps` operations ran, audited, meeting every kind of refusal. */
+export function expectCoverage(stats: RunStats, totalOps: number): void {
+  expect(stats.ops).toBeGreaterThanOrEqual(totalOps);
+  expect(stats.audits).toBeGreaterThanOrEqual(stats.runs * Math.ceil(SEQUENCE.minLength / AUDIT_EVERY));
+  expect(stats.holdsCreated).toBeGreaterThan(0);
+  for (const reason of ["seat_taken", "sold_out", "over_limit", "too_fast", "invalid_seat", "hold_not_found", "hold_expired", "hold_confirmed"]) {
+    expect(stats.refusals[reason] ?? 0, reason).toBeGreaterThan(0);
+  }
+}
 
 /**
  * Runs sequences until sequences of `targetOps` operations have started (and
