@@ -72,6 +72,17 @@ const ONLY = process.env.BENCH_ONLY;
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "holds.lua");
+/** The baseline's script: GETs one path and counts the answers. */
+const BASELINE_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "queue-poll.lua");
+/**
+ * The baseline, measured on the same Worker just before the load: the same
+ * 64 connections GET the public keys, a route that does no I/O. Its rate is
+ * what this machine's workerd serves when a request does nothing, so
+ * holds_per_s / trivial_req_per_s compares runs on a busy and a quiet machine.
+ */
+const BASELINE_PATH = "/.well-known/jwks.json";
+const BASELINE_SECONDS = 8;
+const baselineResultSchema = z.object({ ok: z.number(), duration_us: z.number(), requests: z.number() });
 
 /** What the wrk script counted (see holds.lua). */
 const wrkResultSchema = z.object({
@@ -104,6 +115,12 @@ interface HoldsResult {
   p50_ms: number;
   p99_ms: number;
   cpu_ms_per_hold: number | null;
+  /** Requests/s of the no-I/O baseline route on the same Worker, measured just before. */
+  trivial_req_per_s: number;
+  /** holds_per_s as a share of trivial_req_per_s. */
+  of_trivial: number;
+  /** workerd CPU per baseline request (ms). */
+  cpu_ms_per_trivial: number | null;
   holds: number;
   seats: number;
   sold_out: boolean;
@@ -269,6 +286,12 @@ async function benchSale(app: BenchApp, observer: Observer, sale: Sale, postgres
     return { kind: "skipped", expected: false };
   }
 
+  const baseline = await measureBaseline(app, postgresPid, cleanup);
+  say(
+    `${impl}: baseline: ${CONCURRENCY} connections GET ${BASELINE_PATH} (no I/O) at ${baseline.perSecond.toFixed(0)}/s, ` +
+      `workerd ${baseline.cpuMsPerRequest?.toFixed(3) ?? "-"} ms CPU per request`,
+  );
+
   const [load1] = loadavg();
   say(`${impl}: ${CONCURRENCY} connections hold pairs for up to ${windowSeconds} s (load average before: ${(load1 ?? 0).toFixed(2)})...`);
   const sessionsBefore = await postgresSessions(observer);
@@ -319,6 +342,9 @@ async function benchSale(app: BenchApp, observer: Observer, sale: Sale, postgres
       p50_ms: round(counted.p50_us / 1000, 2),
       p99_ms: round(counted.p99_us / 1000, 2),
       cpu_ms_per_hold: counted.held > 0 ? round(cpu.workerd / counted.held, 3) : null,
+      trivial_req_per_s: round(baseline.perSecond, 0),
+      of_trivial: round(counted.held / durationS / Math.max(baseline.perSecond, 1e-9), 3),
+      cpu_ms_per_trivial: baseline.cpuMsPerRequest === undefined ? null : round(baseline.cpuMsPerRequest, 3),
       holds: counted.held,
       seats: BENCH_SEAT_COUNT,
       sold_out: soldOut,
@@ -327,6 +353,26 @@ async function benchSale(app: BenchApp, observer: Observer, sale: Sale, postgres
       double_booked: claims.doubleBooked,
     },
   };
+}
+
+/** The no-I/O route's rate on this Worker, with the same connections as the load (see BASELINE_PATH). */
+async function measureBaseline(app: BenchApp, postgresPid: number | undefined, cleanup: Cleanup): Promise<{ perSecond: number; cpuMsPerRequest: number | undefined }> {
+  const before = cpuSnapshot(app, postgresPid);
+  const wrk = runWrk({
+    url: app.url,
+    script: BASELINE_SCRIPT,
+    threads: WRK_THREADS,
+    connections: CONCURRENCY,
+    durationSeconds: BASELINE_SECONDS,
+    timeoutSeconds: BASELINE_SECONDS,
+    scriptArgs: [BASELINE_PATH],
+  });
+  const forgetWrk = cleanup.add("wrk (baseline)", () => wrk.kill());
+  const result = baselineResultSchema.parse(await wrk.result);
+  forgetWrk();
+  const cpu = cpuDelta(before, cpuSnapshot(app, postgresPid));
+  if (result.ok !== result.requests) throw new Error(`the baseline route answered ${result.requests - result.ok} of ${result.requests} requests with an error`);
+  return { perSecond: result.ok / (result.duration_us / 1e6), cpuMsPerRequest: result.ok > 0 ? cpu.workerd / result.ok : undefined };
 }
 
 /** One hold and its release by an account outside the crowd: the path works (and is warm) before it is timed. */

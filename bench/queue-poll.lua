@@ -1,5 +1,6 @@
 -- wrk script of `npm run bench -- queue`, phase queue_poll: every request
--- polls the published queue state of one event, as waiting fans do.
+-- polls the published queue state of one event, as waiting fans do. Also
+-- the baseline of `npm run bench -- holds`: GETs a route that does no I/O.
 -- Arguments (after `--`): request path. done() prints BENCH_RESULT + JSON.
 
 local threads = {}
