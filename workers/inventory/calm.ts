@@ -13,6 +13,7 @@
  *   per-(event, account) advisory lock and a conditional upsert.
  * An expired hold never blocks anything, so no sweep is needed for correctness.
  */
+import { v7 as uuidv7 } from "uuid";
 import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
 import {
@@ -36,14 +37,24 @@ import {
   type SeatRef,
   type UnsellRequest,
 } from "./contract";
-import { SeatMap, type SeatFilter, type SeatLayout } from "./seat-map";
+import { SeatChart, SeatMap, type SeatFilter, type SeatLayout } from "./seat-map";
 
-/** Best-available searches per request: the first plus retries when another hold wins the race for the picked seats. */
+/** Seat maps loaded per best-available request: the first plus reloads when other holds keep winning the picked seats. */
 const BEST_AVAILABLE_SEARCHES = 4;
+/**
+ * Blocks tried per loaded seat map. When another hold has (or is taking) the
+ * picked seats, the next best block of the same map is tried at once: racing
+ * fans spread over the best blocks instead of all reloading the map and
+ * picking the same next block again.
+ */
+const BLOCKS_PER_SEARCH = 64;
 /** Runs of one transaction when Postgres aborts it as a deadlock or serialization victim. */
 const TRANSACTION_RUNS = 3;
 /** Holds listed per account. */
 const ACCOUNT_HOLDS_LIMIT = 100;
+/** Seat charts cached per isolate, by event (see `seatMap`). */
+const charts = new Map<string, SeatChart>();
+const CHARTS_CACHED = 16;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
@@ -158,44 +169,51 @@ export class PostgresInventory implements Inventory {
     for (let search = 1; ; search++) {
       const seatMap = await this.seatMap(tx, event, filter, now);
       if (!seatMap && gaSections.length === 0) return refuse("invalid_seat", "No section or price tier matches that request.");
-      const best = seatMap?.findBest(quantity, filter, request.allowSplit);
-      if (best?.found) {
-        const hold = await this.takeSeats(tx, event, request, best.seats, now);
+      let best = seatMap?.findBest(quantity, filter, request.allowSplit);
+      let lost = 0;
+      while (seatMap && best?.found) {
+        // Seats another transaction is taking right now are skipped, not waited for: that hold will most likely win them.
+        const hold = await this.takeSeats(tx, event, request, best.seats, now, { skipLocked: true });
         if (hold) return { ok: true, hold };
-        if (search < BEST_AVAILABLE_SEARCHES) continue; // another hold took one of them first: search again
+        if (++lost >= BLOCKS_PER_SEARCH) break;
+        for (const seat of best.seats) seatMap.setFree(seat, false); // someone else's now: try the next best block of this map
+        best = seatMap.findBest(quantity, filter, request.allowSplit);
+      }
+      if (lost > 0) {
+        // Other holds won what this map offered, so it is stale: load it again before answering.
+        if (search < BEST_AVAILABLE_SEARCHES) continue;
         return refuse("seat_taken");
       }
       if (gaSections.length > 0) return this.holdGeneralAdmission(tx, event, request, gaSections, quantity, now);
-      return best && best.freeInScope >= quantity
+      return best && !best.found && best.freeInScope >= quantity
         ? refuse("sold_out", `No ${quantity} adjacent seats are left there; allow split seats to get them apart.`)
         : refuse("sold_out");
     }
   }
 
   /**
-   * Creates a hold on `seats` in a savepoint: the hold row, then the one
-   * conditional UPDATE that takes the seats, then its items. Undefined (and
-   * nothing written) when any seat is no longer free.
+   * Creates a hold on `seats` in a savepoint: locks the seats that are still
+   * free, and only when that is all of them writes the hold row, takes the
+   * seats and writes its items. Undefined (and nothing written, no lock kept)
+   * when any seat is no longer free, so a lost race costs one statement.
    */
-  private async takeSeats(tx: Tx, event: SaleSettings, request: HoldRequest, seats: number[], now: number): Promise<HoldView | undefined> {
+  private async takeSeats(tx: Tx, event: SaleSettings, request: HoldRequest, seats: number[], now: number, options: { skipLocked?: boolean } = {}): Promise<HoldView | undefined> {
     try {
       return await tx.transaction(async (savepoint) => {
-        const holdId = await this.insertHold(savepoint, event, request, now);
         const seatList = sql.param(seats);
-        // Locks the free seats in index order (so racing holds cannot deadlock), then takes them.
+        // Locks the free seats in index order (so racing holds cannot deadlock); a seat another transaction has locked is waited for, or with skipLocked, counted as taken.
         const taken = await savepoint.execute<{ seat_index: number; previous_hold: string | null }>(sql`
-          update event_seats es
-          set status = 'held', hold_id = ${holdId}, held_until = expires.at, version = es.version + 1
-          from (
-            select candidate.seat_index, candidate.hold_id from event_seats candidate
-            where candidate.event_id = ${this.eventId} and candidate.seat_index = any(${seatList}::int[]) and ${seatIsFree("candidate", now)}
-            order by seat_index
-            for update
-          ) free,
-          (select expires_at as at from holds where id = ${holdId}) expires
-          where es.event_id = ${this.eventId} and es.seat_index = free.seat_index
-          returning es.seat_index, free.hold_id as previous_hold`);
+          select candidate.seat_index, candidate.hold_id as previous_hold from event_seats candidate
+          where candidate.event_id = ${this.eventId} and candidate.seat_index = any(${seatList}::int[]) and ${seatIsFree("candidate", now)}
+          order by seat_index
+          for update ${options.skipLocked ? sql`skip locked` : sql``}`);
         if (taken.rows.length !== seats.length) throw new Refusal(refuse("seat_taken"));
+        const holdId = await this.insertHold(savepoint, event, request, now);
+        // Every seat is locked by this transaction and was free when locked.
+        await savepoint.execute(sql`
+          update event_seats es
+          set status = 'held', hold_id = ${holdId}, held_until = (select expires_at from holds where id = ${holdId}), version = es.version + 1
+          where es.event_id = ${this.eventId} and es.seat_index = any(${seatList}::int[])`);
         const items = await savepoint.execute(sql`
           insert into hold_items (hold_id, event_id, seat_index, section_id, quantity, price_cents)
           select ${holdId}, ${this.eventId}, st.seat_index, st.section_id, 1, p.price_cents
@@ -269,7 +287,7 @@ export class PostgresInventory implements Inventory {
   }
 
   private async insertHold(tx: Tx, event: SaleSettings, request: HoldRequest, now: number): Promise<string> {
-    const holdId = crypto.randomUUID();
+    const holdId = uuidv7(); // time-ordered, as in the Durable Object: the index on holds grows at its end
     const expiresAt = now + event.holdTtlMs + Math.floor(Math.random() * HOLD_JITTER_MS);
     await tx.execute(sql`
       insert into holds (id, event_id, account_id, status, client_request_id, expires_at, created_at, updated_at)
@@ -299,24 +317,38 @@ export class PostgresInventory implements Inventory {
     return rows.rows[0]?.used ?? 0;
   }
 
-  /** The seats in scope with their free state now, as a seat map; undefined when no seat is in scope. */
+  /**
+   * The event's seat map with each seat's free state now; undefined when no
+   * seat matches the filter. The chart comes from this isolate's cache (an
+   * event's seats never change once it exists); only the taken seats are
+   * read per call.
+   */
   private async seatMap(tx: Tx, event: SaleSettings, filter: SeatFilter, now: number): Promise<SeatMap | undefined> {
-    const conditions = [sql`st.venue_id = ${event.venueId}`];
-    if (filter.priceTier !== undefined) conditions.push(sql`st.price_tier = ${filter.priceTier}`);
-    if (filter.sectionId !== undefined) conditions.push(sql`st.section_id::text = ${filter.sectionId}`);
-    const rows = await tx.execute<{ i: number; s: string; r: string; p: number; b: number; t: string; free: boolean }>(sql`
-      select st.seat_index as i, st.section_id as s, st.row_id as r, st.position as p, st.best_rank as b, st.price_tier as t, ${seatIsFree("es", now)} as free
+    const chart = charts.get(this.eventId) ?? (await this.loadChart(tx, event));
+    const rows = await tx.execute<{ taken: number[] }>(sql`
+      select coalesce(array_agg(es.seat_index), '{}')::int[] as taken
+      from event_seats es where es.event_id = ${this.eventId} and not ${seatIsFree("es", now)}`);
+    const taken = new Uint8Array(chart.seatCount);
+    for (const seat of rows.rows[0]?.taken ?? []) taken[seat] = 1;
+    const seatMap = new SeatMap(chart, chart.seatCount, (seat) => taken[seat] !== 1);
+    return seatMap.hasScope(filter) ? seatMap : undefined;
+  }
+
+  /** Reads the event's chart and caches it (the value, never a promise: workerd ties a promise to the request that made it). */
+  private async loadChart(tx: Tx, event: SaleSettings): Promise<SeatChart> {
+    const rows = await tx.execute<{ i: number; s: string; r: string; p: number; b: number; t: string }>(sql`
+      select st.seat_index as i, st.section_id as s, st.row_id as r, st.position as p, st.best_rank as b, st.price_tier as t
       from seats st join event_seats es on es.event_id = ${this.eventId} and es.seat_index = st.seat_index
-      where ${sql.join(conditions, sql` and `)}`);
-    if (rows.rows.length === 0) return undefined;
-    const free = new Set<number>();
+      where st.venue_id = ${event.venueId}`);
     let seatCount = 0;
     const layout: SeatLayout[] = rows.rows.map((row) => {
-      if (row.free) free.add(row.i);
       seatCount = Math.max(seatCount, row.i + 1);
       return { seatIndex: row.i, sectionId: row.s, rowId: row.r, position: row.p, bestRank: row.b, priceTier: row.t };
     });
-    return new SeatMap(layout, seatCount, (seat) => free.has(seat));
+    const chart = new SeatChart(layout, seatCount);
+    if (charts.size >= CHARTS_CACHED) charts.clear();
+    charts.set(this.eventId, chart);
+    return chart;
   }
 
   /** General-admission sections matching a best-available filter, in chart order. */

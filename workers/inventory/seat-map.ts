@@ -14,14 +14,18 @@ export interface SeatLayout {
   priceTier: string;
 }
 
-interface Row {
+/** A row of the chart: never changes. */
+interface ChartRow {
   sectionId: string;
   priceTier: string;
   rank: number;
   /** Seat indexes in position order. */
-  seats: number[];
+  seats: readonly number[];
   /** Rank of each seat, same order. */
-  ranks: number[];
+  ranks: readonly number[];
+}
+
+interface Row extends ChartRow {
   free: number;
 }
 
@@ -34,15 +38,20 @@ export interface SeatFilter {
 /** The outcome of a best-available search. */
 export type BestAvailable = { found: true; seats: number[] } | { found: false; freeInScope: number };
 
-/** Free/taken state of every seat plus the row index that makes best available fast. */
-export class SeatMap {
-  private readonly free: Uint8Array;
-  private readonly rowOf: Int32Array;
-  private readonly rows: Row[] = [];
-  private readonly exists: Uint8Array;
+/**
+ * The fixed part of a seat map: rows ordered by their best seat's rank, each
+ * row's seats by position. Built once per chart and shared by the maps made
+ * from it (`new SeatMap(chart, ...)`), which then only add free/taken state.
+ */
+export class SeatChart {
+  readonly rows: readonly ChartRow[];
+  readonly rowOf: Int32Array;
+  readonly exists: Uint8Array;
 
-  constructor(layout: Iterable<SeatLayout>, seatCount: number, isFree: (seatIndex: number) => boolean) {
-    this.free = new Uint8Array(seatCount);
+  constructor(
+    layout: Iterable<SeatLayout>,
+    readonly seatCount: number,
+  ) {
     this.exists = new Uint8Array(seatCount);
     this.rowOf = new Int32Array(seatCount).fill(-1);
     const byRow = new Map<string, SeatLayout[]>();
@@ -51,7 +60,7 @@ export class SeatMap {
       if (list) list.push(seat);
       else byRow.set(seat.rowId, [seat]);
     }
-    const rows = [...byRow.values()].map((seats) => {
+    const rows = [...byRow.values()].map((seats): ChartRow => {
       seats.sort((a, b) => a.position - b.position);
       const first = seats[0] as SeatLayout;
       return {
@@ -60,20 +69,41 @@ export class SeatMap {
         rank: Math.min(...seats.map((s) => s.bestRank)),
         seats: seats.map((s) => s.seatIndex),
         ranks: seats.map((s) => s.bestRank),
-        free: 0,
       };
     });
     rows.sort((a, b) => a.rank - b.rank);
     rows.forEach((row, r) => {
-      this.rows.push(row);
       for (const seatIndex of row.seats) {
         this.rowOf[seatIndex] = r;
         this.exists[seatIndex] = 1;
+      }
+    });
+    this.rows = rows;
+  }
+}
+
+/** Free/taken state of every seat plus the row index that makes best available fast. */
+export class SeatMap {
+  private readonly free: Uint8Array;
+  private readonly rowOf: Int32Array;
+  private readonly rows: Row[];
+  private readonly exists: Uint8Array;
+
+  /** A map of `layout` (or of a chart built from it before), each seat free or taken per `isFree`. */
+  constructor(layout: Iterable<SeatLayout> | SeatChart, seatCount: number, isFree: (seatIndex: number) => boolean) {
+    const chart = layout instanceof SeatChart ? layout : new SeatChart(layout, seatCount);
+    this.free = new Uint8Array(chart.seatCount);
+    this.exists = chart.exists;
+    this.rowOf = chart.rowOf;
+    this.rows = chart.rows.map((chartRow) => {
+      const row: Row = { ...chartRow, free: 0 };
+      for (const seatIndex of row.seats) {
         if (isFree(seatIndex)) {
           this.free[seatIndex] = 1;
           row.free++;
         }
       }
+      return row;
     });
   }
 
