@@ -177,6 +177,7 @@ function consumerConfig(stack: LocalStack): ConfigEnv {
     TURNSTILE_SITE_KEY: "1x00000000000000000000AA",
     TURNSTILE_SECRET_KEY: "1x0000000000000000000000000000000AA",
     TURNSTILE_VERIFY_URL: stack.turnstileVerifyUrl,
+    PUBLIC_ORIGIN: "http://127.0.0.1:8787",
   };
 }
 

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const appUrl = `http://127.0.0.1:${port}`;
   // The local payment gateway (Stripe's API for the calls we use), posting signed webhooks to the app.
   gateway = await startStripeGateway({ port: await findFreePort(STRIPE_GATEWAY_PORT), webhookUrl: `${appUrl}/webhooks/stripe`, webhookSecret: LOCAL_STRIPE_WEBHOOK_SECRET });
-  await writeDevVars(path.join(stackModule.REPO_ROOT, ".dev.vars"), local, signingKey, gateway.url);
+  await writeDevVars(path.join(stackModule.REPO_ROOT, ".dev.vars"), local, signingKey, gateway.url, appUrl);
   if (stopping) return;
 
   const bin = path.join(stackModule.REPO_ROOT, "node_modules", ".bin");
@@ -106,7 +106,7 @@ async function localSigningKey(file: string): Promise<string> {
 }
 
 /** wrangler reads the Worker's secrets from `.dev.vars`; these point it at the local stack. */
-async function writeDevVars(file: string, local: LocalStack, signingKey: string, stripeApiBase: string): Promise<void> {
+async function writeDevVars(file: string, local: LocalStack, signingKey: string, stripeApiBase: string, appUrl: string): Promise<void> {
   const lines = [
     "# Written by `npm run dev` for the local stack; rewritten on every run.",
     `DATABASE_URL=${local.databaseUrl}`,
@@ -126,6 +126,8 @@ async function writeDevVars(file: string, local: LocalStack, signingKey: string,
     `STRIPE_WEBHOOK_SECRET=${LOCAL_STRIPE_WEBHOOK_SECRET}`,
     `STRIPE_API_BASE=${stripeApiBase}`,
     "OPS_TOKEN=local-ops-token",
+    // Links in emails point at this server (its port may not be wrangler.toml's default).
+    `PUBLIC_ORIGIN=${appUrl}`,
   ];
   await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600 });
 }

@@ -17,6 +17,8 @@ export interface Config {
   turnstileSecretKey: string;
   /** Turnstile's siteverify endpoint. Default: Cloudflare's. */
   turnstileVerifyUrl: string;
+  /** Where fans reach the site (`https://tickets.example`): the base of every link in emails, which have no request to be relative to. */
+  publicOrigin: string;
 }
 
 /** Resend's API, which `workers/mailer.ts` speaks. */
@@ -37,6 +39,7 @@ export type ConfigEnv = Pick<
   | "TURNSTILE_SITE_KEY"
   | "TURNSTILE_SECRET_KEY"
   | "TURNSTILE_VERIFY_URL"
+  | "PUBLIC_ORIGIN"
 >;
 
 const cache = new WeakMap<object, Config>();
@@ -56,6 +59,7 @@ export function loadConfig(env: ConfigEnv): Config {
     "MAIL_FROM",
     "TURNSTILE_SITE_KEY",
     "TURNSTILE_SECRET_KEY",
+    "PUBLIC_ORIGIN",
   ] as const;
   const missing = required.filter((name) => !env[name]);
   if (missing.length > 0) throw new ConfigError(missing);
@@ -70,7 +74,17 @@ export function loadConfig(env: ConfigEnv): Config {
     turnstileSiteKey: env.TURNSTILE_SITE_KEY,
     turnstileSecretKey: env.TURNSTILE_SECRET_KEY,
     turnstileVerifyUrl: env.TURNSTILE_VERIFY_URL || DEFAULT_TURNSTILE_VERIFY_URL,
+    publicOrigin: originOf(env.PUBLIC_ORIGIN),
   };
   cache.set(env, config);
   return config;
+}
+
+/** The origin (scheme, host, port) of an absolute http(s) URL; fails naming PUBLIC_ORIGIN otherwise. */
+function originOf(value: string): string {
+  const url = URL.parse(value);
+  if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    throw new ConfigError(["PUBLIC_ORIGIN"], `PUBLIC_ORIGIN must be an absolute http(s) URL such as https://tickets.example, not ${JSON.stringify(value)}. Set it in wrangler.toml [vars].`);
+  }
+  return url.origin;
 }

@@ -31,10 +31,13 @@ export const notFound = (what: string) => new ApiError(404, "not_found", `${what
 /** 409: the request conflicts with the current state. */
 export const conflict = (code: string, message: string) => new ApiError(409, code, message);
 
-/** Raised when required configuration is missing; names what is missing. */
+/** Raised when required configuration is missing or unusable; names it. */
 export class ConfigError extends Error {
-  constructor(readonly missing: string[]) {
-    super(`Missing configuration: ${missing.join(", ")}. Set it in .dev.vars locally or with \`wrangler secret put\` in production.`);
+  constructor(
+    readonly missing: string[],
+    message = `Missing configuration: ${missing.join(", ")}. Set it in .dev.vars locally or with \`wrangler secret put\` in production.`,
+  ) {
+    super(message);
     this.name = "ConfigError";
   }
 }

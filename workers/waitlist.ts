@@ -43,13 +43,11 @@ const EVENTS_PER_PASS = 50;
 const RETURNS_BATCH = 500;
 const RETURNS_CALLS = 10;
 
-/** What waitlist work needs: the Worker's env, a db handle, and where the site is (for links in emails). */
+/** What waitlist work needs: the Worker's env (links in emails start at its PUBLIC_ORIGIN) and a db handle. */
 export interface WaitlistContext {
   env: Env;
   db: Db;
   keepAlive: (promise: Promise<unknown>) => void;
-  /** The site's origin (`https://tickets.example`), for the pay link; without it the link is site-relative. */
-  origin?: string | undefined;
 }
 
 type EntryStatus = (typeof waitlistEntries.$inferSelect)["status"];
@@ -578,8 +576,10 @@ async function notifyOffer(ctx: WaitlistContext, event: WaitlistEvent, entry: Wa
   try {
     const [account] = await ctx.db.select({ email: accounts.email }).from(accounts).where(eq(accounts.id, entry.accountId));
     if (!account) return;
-    const message = offerEmail(account.email, event, hold, `${ctx.origin ?? ""}/checkout.html?event=${event.id}&hold=${hold.holdId}`);
-    await createMailer(loadConfig(ctx.env)).sendEmail(message, { idempotencyKey: `waitlist-offer-${entry.id}` });
+    const config = loadConfig(ctx.env);
+    // Absolute: an email has no page to be relative to, and offers made by the cron have no request either.
+    const message = offerEmail(account.email, event, hold, `${config.publicOrigin}/checkout.html?event=${event.id}&hold=${hold.holdId}`);
+    await createMailer(config).sendEmail(message, { idempotencyKey: `waitlist-offer-${entry.id}` });
   } catch (error) {
     console.error(JSON.stringify({ level: "warn", event: "waitlist_offer_email_failed", entryId: entry.id, error: String(error) }));
   }

@@ -17,10 +17,11 @@ import { createDb } from "../../workers/db/client";
 import type { ReconcileReport } from "../../workers/checkout/payments";
 import { events, orders, payments, tickets } from "../../workers/db/schema";
 import { signFanSession } from "../../workers/fan-auth";
+import { addApiKey } from "../../workers/organizers";
 import type { SeatingChart } from "../../workers/seating-chart";
 import { signAdmissionToken } from "../../workers/waiting-room/tokens";
 import { openEvent, smallChart, withDb } from "../durable-objects/fixtures";
-import { ORIGIN } from "./helpers";
+import { adminRequest, ORIGIN } from "./helpers";
 
 // ------------------------------------------------------------------ clock
 
@@ -221,9 +222,10 @@ export interface Fan {
   session: string;
 }
 
-/** An event on sale and its fans. */
+/** An event on sale, its organizer and its fans. */
 export interface Sale {
   eventId: string;
+  organizerId: string;
   demandClass: "calm" | "hot";
   fans: Fan[];
 }
@@ -237,7 +239,7 @@ export async function openSale(options: {
   purchaseLimit?: number;
   chart?: SeatingChart;
 }): Promise<Sale> {
-  const { event, accounts } = await openEvent({
+  const { event, organizerId, accounts } = await openEvent({
     demandClass: options.demandClass,
     accounts: options.fans ?? 3,
     holdTtlSeconds: options.holdTtlSeconds ?? 600,
@@ -247,7 +249,14 @@ export async function openSale(options: {
   await withDb((db) => db.update(events).set({ declineRetrySeconds: options.declineRetrySeconds ?? 0 }).where(eq(events.id, event.id)));
   if (options.demandClass === "hot") await env.EVENT_INVENTORY.getByName(event.id).prepare(event.id);
   const fans = await Promise.all(accounts.map(async (accountId) => ({ accountId, session: await signFanSession(env.TOKEN_SIGNING_KEY, accountId) })));
-  return { eventId: event.id, demandClass: options.demandClass, fans };
+  return { eventId: event.id, organizerId, demandClass: options.demandClass, fans };
+}
+
+/** Cancels the event as its organizer does, through the admin API; fails the test unless it is answered 200. */
+export async function cancelSale(sale: Sale): Promise<void> {
+  const { apiKey } = await withDb((db) => addApiKey(db, sale.organizerId, "tests"));
+  const response = await adminRequest(apiKey, "POST", `/events/${sale.eventId}/cancel`);
+  expect(response.status, response.text).toBe(200);
 }
 
 const holdSchema = z.object({

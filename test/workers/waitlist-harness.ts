@@ -227,7 +227,7 @@ export async function serve(sale: Sale): Promise<ServeReport> {
   return withDb(async (db) => {
     const pending: Promise<unknown>[] = [];
     try {
-      return await serveWaitlist({ env, db, keepAlive: (p) => pending.push(p), origin: ORIGIN }, sale.eventId);
+      return await serveWaitlist({ env, db, keepAlive: (p) => pending.push(p) }, sale.eventId);
     } finally {
       await Promise.allSettled(pending);
     }
@@ -282,7 +282,7 @@ export async function statuses(sale: Sale): Promise<(string | undefined)[]> {
 
 // ------------------------------------------------------------------ mail and payments
 
-const outboxSchema = z.object({ data: z.array(z.object({ subject: z.string(), text: z.string().nullable(), to: z.array(z.string()) })) });
+const outboxSchema = z.object({ data: z.array(z.object({ subject: z.string(), text: z.string().nullable(), html: z.string().nullable(), to: z.array(z.string()) })) });
 
 /** Emails the outbox holds for an address, newest first. */
 export async function emailsTo(address: string): Promise<z.infer<typeof outboxSchema>["data"]> {
@@ -291,7 +291,7 @@ export async function emailsTo(address: string): Promise<z.infer<typeof outboxSc
 }
 
 /** Waitlist offer emails sent to a fan. */
-export async function offerEmails(who: Fan): Promise<{ subject: string; text: string | null }[]> {
+export async function offerEmails(who: Fan): Promise<{ subject: string; text: string | null; html: string | null }[]> {
   return (await emailsTo(who.email)).filter((m) => m.subject.includes("waitlist offer"));
 }
 

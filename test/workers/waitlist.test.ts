@@ -25,7 +25,6 @@ import {
   myEntry,
   offerEmails,
   openSale,
-  ORIGIN,
   pay,
   releaseHold,
   sellSeats,
@@ -55,6 +54,20 @@ async function offeredHold(sale: Sale, who: Fan): Promise<HoldView> {
   const hold = await holdOf(sale, row.offerHoldId);
   if (!hold) throw new Error("offered hold unknown to the inventory");
   return hold;
+}
+
+/** Where an offer email sends the fan to pay: the checkout page, at the configured public origin. */
+function payLinkOf(sale: Sale, holdId: string): string {
+  return `${env.PUBLIC_ORIGIN}/checkout.html?event=${sale.eventId}&hold=${holdId}`;
+}
+
+/** The links of an offer email (the text's pay line, the HTML's hrefs), each checked to be absolute. */
+function payLinks(email: { text: string | null; html: string | null } | undefined): string[] {
+  const inText = [...(email?.text ?? "").matchAll(/^Pay here: (\S+)$/gm)].map((m) => m[1] ?? "");
+  const inHtml = [...(email?.html ?? "").matchAll(/href="([^"]*)"/g)].map((m) => (m[1] ?? "").replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code))));
+  const links = [...inText, ...inHtml];
+  for (const link of links) expect(URL.canParse(link), `${link} is not an absolute URL`).toBe(true);
+  return links;
 }
 
 describe("joining", () => {
@@ -134,7 +147,7 @@ describe("offers", () => {
       expect(hold.expiresAt - Date.now()).toBeGreaterThanOrEqual(3600_000); // the event's hold TTL (plus jitter)
       const emails = await offerEmails(fan(sale, i));
       expect(emails).toHaveLength(1);
-      expect(emails[0]?.text).toContain(`${ORIGIN}/checkout.html?event=${sale.eventId}&hold=${hold.holdId}`);
+      expect(payLinks(emails[0])).toEqual([payLinkOf(sale, hold.holdId), payLinkOf(sale, hold.holdId)]);
     }
     expect(offers.flatMap((h) => h.seats.map((s) => s.seatIndex)).sort()).toEqual([0, 1]);
     expect(await freeSeats(sale)).toEqual([]);
@@ -252,6 +265,11 @@ describe("offers", () => {
     const pass = await withDb((db) => serveWaitlists({ env, db, keepAlive: () => undefined }));
     expect(pass.events).toBeGreaterThanOrEqual(1);
     expect(await statuses(sale)).toEqual(["offered", undefined, undefined]);
+    // No request behind this pass, yet the email's links are absolute, at PUBLIC_ORIGIN.
+    const offer = await offeredHold(sale, fan(sale, 0));
+    const emails = await offerEmails(fan(sale, 0));
+    expect(emails).toHaveLength(1);
+    expect(payLinks(emails[0])).toEqual([payLinkOf(sale, offer.holdId), payLinkOf(sale, offer.holdId)]);
   });
 });
 

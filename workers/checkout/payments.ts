@@ -15,7 +15,7 @@ import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Db } from "../db/client";
 import { events, payments } from "../db/schema";
-import { ApiError } from "../errors";
+import { ApiError, conflict, notFound } from "../errors";
 import { inventoryFor } from "../inventory";
 import type { HoldView } from "../inventory/contract";
 import { cancelIntent, confirmIntent, createIntent, refund, retrieveOutcome, stripeClient, type ChargeOutcome, type IntentRequest } from "./gateway";
@@ -69,9 +69,24 @@ function view(payment: PaymentRow, retryUntil: number | null): PaymentView {
 }
 
 async function eventSettings(db: Db, eventId: string) {
-  const [event] = await db.select({ currency: events.currency, declineRetrySeconds: events.declineRetrySeconds }).from(events).where(eq(events.id, eventId));
+  const [event] = await db.select({ status: events.status, currency: events.currency, declineRetrySeconds: events.declineRetrySeconds }).from(events).where(eq(events.id, eventId));
   if (!event) throw new ApiError(404, "not_found", "Event was not found.");
   return event;
+}
+
+/**
+ * Refuses to start a payment for an event that no longer sells: cancelled
+ * (409 `event_cancelled`), or not published (404, as fans see drafts
+ * everywhere else). Read from Postgres, not from the routing cache, so a
+ * cancellation stops new payments at once instead of charging the fan for
+ * the cron's cancellation pass to refund. (A payment started in the instant
+ * before the cancellation is still refunded by that pass.) A hold taken
+ * before the sale ended stays payable until it lapses, as the inventory's
+ * confirm allows.
+ */
+function assertEventSelling(event: { status: "draft" | "published" | "cancelled" }): void {
+  if (event.status === "cancelled") throw conflict("event_cancelled", "This event was cancelled, so its tickets can no longer be bought. Nothing was charged.");
+  if (event.status !== "published") throw notFound("Event");
 }
 
 /** The sale message for a confirmed hold. */
@@ -97,7 +112,8 @@ export function saleOf(hold: HoldView, payment: { id: string; amountCents: numbe
  * Charges the fan's card for a live hold. Success confirms the hold and queues
  * the sale; a decline frees the seats at once or leaves a retry window; an
  * ambiguous outcome answers "processing" and is settled by the webhook or
- * the reconciliation cron.
+ * the reconciliation cron. Nothing reaches the gateway once the event is
+ * cancelled (see `assertEventSelling`).
  */
 export async function payForHold(
   ctx: CheckoutContext,
@@ -112,8 +128,9 @@ export async function payForHold(
   if (latest && (latest.status === "pending" || latest.status === "unknown")) {
     throw new ApiError(409, "payment_in_progress", "A payment for this hold is still being processed; check its status.");
   }
-  if (hold.status !== "live") throw new ApiError(409, "hold_expired", "That hold has expired or was released.");
   const settings = await eventSettings(ctx.db, input.eventId);
+  assertEventSelling(settings);
+  if (hold.status !== "live") throw new ApiError(409, "hold_expired", "That hold has expired or was released.");
   if (latest?.status === "failed") {
     const retryUntil = latest.updatedAt.getTime() + settings.declineRetrySeconds * 1000;
     if (Date.now() >= retryUntil) throw new ApiError(409, "hold_expired", "The time to try another card has passed.");

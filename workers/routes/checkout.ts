@@ -34,7 +34,7 @@ checkout.openapi(
     path: "/events/{id}/holds/{holdId}/payment",
     summary: "Pay for a live hold",
     description:
-      "200: paid (tickets follow by email and in /api/me/tickets). 402: declined — try another card before retryUntil, if set. 202: the gateway's answer is not known yet — poll GET for the outcome.",
+      "200: paid (tickets follow by email and in /api/me/tickets). 402: declined — try another card before retryUntil, if set. 202: the gateway's answer is not known yet — poll GET for the outcome. 409 `event_cancelled`: the organizer cancelled the event; nothing is charged.",
     security: [{ fanSession: [] }],
     request: {
       params: holdParams,

@@ -18,7 +18,7 @@ import { cancelEvent, DEFAULT_CANCEL_BATCH, listOrders, MAX_CANCEL_BATCH, MAX_OR
 import { joinWaitlist, leaveWaitlist, MAX_WAITLIST_QUANTITY, myWaitlistEntry, type WaitlistContext, type WaitlistEntryView } from "../waitlist";
 
 function waitlistContext(c: Context<AppEnv>): WaitlistContext {
-  return { env: c.env, db: c.var.db, keepAlive: (promise) => c.executionCtx.waitUntil(promise), origin: new URL(c.req.url).origin };
+  return { env: c.env, db: c.var.db, keepAlive: (promise) => c.executionCtx.waitUntil(promise) };
 }
 
 const eventParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
