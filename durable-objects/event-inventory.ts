@@ -34,6 +34,15 @@ import { loadInventoryConfig, loadInventorySnapshot, markInventoryPrepared, mirr
 
 /** An admitted fan's promised share is freed if they have not held within this time. */
 export const ADMISSION_PROMISE_MS = 10 * 60 * 1000;
+/**
+ * A place that comes back is the waitlist's until the waitlist's pass has
+ * offered it (and drained it from the `returns` outbox), or for this long at
+ * most: longer than the cron's minute between passes plus a pass, so a
+ * waitlist with fans on it gets its turn, and short enough that a place
+ * nobody waits for (an event whose waitlist is empty is never visited, so
+ * never drained) soon goes to the queue.
+ */
+export const WAITLIST_FIRST_MS = 90 * 1000;
 /** Why a hold is refused while places are free: they are promised to fans admitted earlier. */
 const PROMISED_ELSEWHERE = "The places left are kept for fans admitted before you; some may come back if they do not buy.";
 /** How soon changed holds reach Postgres. */
@@ -556,6 +565,13 @@ export class EventInventory extends DurableObject<Env> {
    * bought) as long as unpromised places remain, so admission never outruns
    * the inventory; at the tail, one fan at a time. Returns how many of the
    * prefix were granted and where the inventory stands.
+   *
+   * Returned places go to the waitlist first: those still in the `returns`
+   * outbox, for up to WAITLIST_FIRST_MS, are kept out of the grant (nobody in
+   * the queue is promised them, and they do not end a sell-out). `soldOut`: no
+   * place is free for the queue (every place sold, held, or kept for the
+   * waitlist). Not final: places come back when holds end or orders are
+   * refunded.
    */
   grantAdmissions(accountIds: string[]): AdmissionGrant {
     const state = this.loadedOrUndefined();
@@ -564,11 +580,12 @@ export class EventInventory extends DurableObject<Env> {
     this.releaseDueHolds(state, now);
     this.sql.exec("DELETE FROM promises WHERE expires_at <= ?", now);
     const available = this.availablePlaces(state);
+    const keptForWaitlist = Math.min(available, this.recentlyReturned(now));
     let granted = 0;
     for (const accountId of accountIds) {
       const need = Math.max(0, state.config.purchaseLimit - (state.used.get(accountId) ?? 0));
       const promised = this.livePromised(state, now);
-      const free = available - promised;
+      const free = available - keptForWaitlist - promised;
       if (need > 0 && free < need && !(promised === 0 && free > 0)) break;
       if (need > 0) {
         const places = Math.min(need, Math.max(free, 0));
@@ -579,10 +596,19 @@ export class EventInventory extends DurableObject<Env> {
       granted++;
     }
     const held = this.sql.exec<{ n: number }>("SELECT coalesce(sum(places), 0) AS n FROM holds WHERE status = 'live'").one().n;
-    return { granted, available, held, soldOut: available === 0 && held === 0 };
+    return { granted, available, held, soldOut: available - keptForWaitlist <= 0 };
   }
 
-  /** Drains the record of places returned to the pool (the waitlist's hook). */
+  /** Places returned within WAITLIST_FIRST_MS that the waitlist has not drained yet (some may be held again since). */
+  private recentlyReturned(now: number): number {
+    return this.sql.exec<{ n: number }>("SELECT coalesce(sum(places), 0) AS n FROM returns WHERE at > ?", now - WAITLIST_FIRST_MS).one().n;
+  }
+
+  /**
+   * Drains the record of places returned to the pool (the waitlist's hook).
+   * The waitlist drains after its pass has made its offers: from then on the
+   * room may promise what the waitlist left (see `grantAdmissions`).
+   */
   takeReturns(limit = 100): { holdId: string; places: number; reason: string; at: number }[] {
     const rows = this.sql
       .exec<{ id: number; hold_id: string; places: number; reason: string; at: number }>("SELECT id, hold_id, places, reason, at FROM returns ORDER BY id LIMIT ?", limit)

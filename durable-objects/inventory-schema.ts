@@ -70,8 +70,10 @@ const STATEMENTS = [
   // Places promised to fans the waiting room admitted who have not held yet (they expire when idle).
   `CREATE TABLE IF NOT EXISTS promises (account_id TEXT PRIMARY KEY, places INTEGER NOT NULL, expires_at INTEGER NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS promises_by_expiry ON promises (expires_at)`,
-  // Places returned to the pool, for the waitlist to offer (an outbox, drained by takeReturns).
+  // Places returned to the pool, for the waitlist to offer (an outbox, drained by takeReturns once the waitlist's pass has offered them).
   `CREATE TABLE IF NOT EXISTS returns (id INTEGER PRIMARY KEY AUTOINCREMENT, hold_id TEXT NOT NULL, places INTEGER NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL)`,
+  // While the room is sold out, recent returns are the waitlist's (grantAdmissions sums them by time).
+  `CREATE INDEX IF NOT EXISTS returns_by_time ON returns (at)`,
 ];
 
 /**

@@ -10,6 +10,21 @@
  * document to KV that every waiting fan polls from the edge. No per-fan
  * request reaches this object while fans wait: only joining and, once, the
  * exchange of the lobby ticket for an admission token.
+ *
+ * Sold out is "for now" until the sale ends. When the inventory has no place
+ * free for the queue the room says so and re-checks every
+ * SOLD_OUT_RECHECK_MS instead of every tick; places come back (holds that run
+ * out, declined payments, refunds, cancellations) and the threshold moves on
+ * in queue order, within what the inventory grants. After the sale ends
+ * nobody more is admitted.
+ *
+ * A place that comes back goes to the waitlist first, then to the line: the
+ * inventory keeps it out of the room's grants until the waitlist's pass has
+ * offered it (draining the inventory's outbox of returns), or for
+ * WAITLIST_FIRST_MS at most when nobody drains it (no one on the waitlist).
+ * Only what the waitlist leaves reopens the line. Nothing is promised twice:
+ * promises to admitted fans and holds (a waitlist offer is a hold) come out of
+ * the same free places in the inventory.
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig } from "../workers/config";
@@ -25,8 +40,10 @@ export const ADMISSION_TTL_MS = 15 * 60 * 1000;
 const QUANTILES = 32;
 /** Recompute quantiles at most this often (a full index scan). */
 const QUANTILE_REFRESH_MS = 10_000;
-/** After the sale ends, or once sold out, publish this much longer (slowly). */
+/** After the sale ends, publish this much longer (slowly). */
 const IDLE_TICK_MS = 15_000;
+/** While sold out, ask the inventory this often whether places came back (not every tick). */
+export const SOLD_OUT_RECHECK_MS = 15_000;
 
 /** The outcome of joining the lobby. */
 export type JoinResult =
@@ -41,8 +58,10 @@ export type ExchangeResult =
 /** What the inventory answers when the room asks to admit fans. */
 export interface AdmissionGrant {
   granted: number;
+  /** Places neither held nor sold. */
   available: number;
   held: number;
+  /** No place is free for the queue right now: every place held or sold, or kept for the waitlist's pass (not final: places come back). */
   soldOut: boolean;
 }
 
@@ -263,44 +282,58 @@ export class WaitingRoom extends DurableObject<Env> {
     return this.document(Date.now());
   }
 
-  /** One tick: admit fans at the rate the inventory can serve, publish, reschedule. */
+  /**
+   * One tick: admit fans at the rate the inventory can serve, publish,
+   * reschedule (every tick while admitting, every SOLD_OUT_RECHECK_MS while
+   * sold out, a few slow ticks after the sale ends, then no more).
+   */
   override async alarm(): Promise<void> {
     const config = this.loadedConfig();
     if (!config) return;
     const now = Date.now();
     const state = this.state();
-    if (now >= config.saleStartsAt && !state.paused && !state.sold_out && now < config.saleEndsAt) {
-      const elapsed = state.last_tick > 0 ? Math.max(0, now - Math.max(state.last_tick, config.saleStartsAt)) : TICK_MS;
-      const quota = state.carry + (state.rate_per_s * elapsed) / 1000;
-      const wanted = Math.floor(quota);
-      const next = wanted > 0 ? this.sql.exec<{ account_id: string; order_key: number }>("SELECT account_id, order_key FROM entrants WHERE order_key > ? ORDER BY order_key LIMIT ?", state.threshold, wanted).toArray() : [];
-      const inventory = this.env.EVENT_INVENTORY.getByName(config.eventId);
-      // An inventory nobody prepared grants nothing: load it rather than stall admission (cheap once loaded).
-      await inventory.ensurePrepared(config.eventId);
-      const grant = await inventory.grantAdmissions(next.map((n) => n.account_id));
-      const admittedNow = next.slice(0, grant.granted);
-      const last = admittedNow[admittedNow.length - 1];
-      // Fans the inventory could not serve yet keep their place; the rest of the quota carries over (bounded).
-      const carry = grant.granted < next.length ? 0 : Math.min(quota - wanted, state.rate_per_s);
-      this.sql.exec(
-        "UPDATE state SET threshold = ?, admitted = admitted + ?, carry = ?, last_tick = ?, available = ?, held = ?, sold_out = ? WHERE id = 1",
-        last ? last.order_key : state.threshold,
-        admittedNow.length,
-        carry,
-        now,
-        grant.available,
-        grant.held,
-        grant.soldOut ? 1 : 0,
-      );
+    if (now >= config.saleStartsAt && !state.paused && now < config.saleEndsAt) {
+      await this.admit(config, state, now);
     } else {
       this.sql.exec("UPDATE state SET last_tick = ? WHERE id = 1", now);
     }
     await this.publish(this.document(now));
-    const after = this.state();
-    const active = now < config.saleEndsAt && !after.sold_out;
-    if (active || now < config.saleEndsAt + IDLE_TICK_MS * 4) {
-      await this.ctx.storage.setAlarm(now + (active ? TICK_MS : IDLE_TICK_MS));
-    }
+    const next = this.nextTick(config, this.state(), now);
+    if (next !== null) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Moves the threshold over the next fans the inventory grants, and records where the inventory stands. */
+  private async admit(config: WaitingRoomConfig, state: StateRow, now: number): Promise<void> {
+    // While sold out the re-check is seldom: ask for one tick's worth of fans, not for every second since the last one.
+    const elapsed = state.sold_out === 1 || state.last_tick === 0 ? TICK_MS : Math.max(0, now - Math.max(state.last_tick, config.saleStartsAt));
+    const quota = state.carry + (state.rate_per_s * elapsed) / 1000;
+    const wanted = Math.floor(quota);
+    const next = wanted > 0 ? this.sql.exec<{ account_id: string; order_key: number }>("SELECT account_id, order_key FROM entrants WHERE order_key > ? ORDER BY order_key LIMIT ?", state.threshold, wanted).toArray() : [];
+    const inventory = this.env.EVENT_INVENTORY.getByName(config.eventId);
+    // An inventory nobody prepared grants nothing: load it rather than stall admission (cheap once loaded).
+    await inventory.ensurePrepared(config.eventId);
+    const grant = await inventory.grantAdmissions(next.map((n) => n.account_id));
+    const admittedNow = next.slice(0, grant.granted);
+    const last = admittedNow[admittedNow.length - 1];
+    // Fans the inventory could not serve yet keep their place; the rest of the quota carries over (bounded).
+    const carry = grant.granted < next.length ? 0 : Math.min(quota - wanted, state.rate_per_s);
+    this.sql.exec(
+      "UPDATE state SET threshold = ?, admitted = admitted + ?, carry = ?, last_tick = ?, available = ?, held = ?, sold_out = ? WHERE id = 1",
+      last ? last.order_key : state.threshold,
+      admittedNow.length,
+      carry,
+      now,
+      grant.available,
+      grant.held,
+      grant.soldOut ? 1 : 0,
+    );
+  }
+
+  /** When the alarm should run next (null: never again, the sale is over). */
+  private nextTick(config: WaitingRoomConfig, state: StateRow, now: number): number | null {
+    if (now >= config.saleEndsAt) return now < config.saleEndsAt + IDLE_TICK_MS * 4 ? now + IDLE_TICK_MS : null;
+    const selling = now >= config.saleStartsAt && !state.paused;
+    return now + (selling && state.sold_out === 1 ? SOLD_OUT_RECHECK_MS : TICK_MS);
   }
 
   private async ensureTicking(): Promise<void> {

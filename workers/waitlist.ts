@@ -14,6 +14,12 @@
  * since they take nothing the earlier entry could use. So a fan who wants 4
  * together is never overtaken by a later fan who wants 1 of the same seats.
  *
+ * At a hot event, places that come back are the waitlist's first: the
+ * waiting room admits nobody to them until a pass has offered them and
+ * drained the inventory's outbox of returns (or WAITLIST_FIRST_MS has passed;
+ * see durable-objects/waiting-room.ts); the line gets what the waitlist
+ * leaves.
+ *
  * Safe to run twice at once: each attempt's request id is derived from the
  * entry and its version (its `updated_at`), so two runners ask the inventory
  * the same question and get the same hold; only the conditional update that
@@ -176,28 +182,27 @@ export async function serveWaitlist(ctx: WaitlistContext, eventId: string): Prom
   const report: ServeReport = { returnedPlaces: 0, offered: 0, fulfilled: 0, expired: 0, closed: 0 };
   const event = await loadEvent(ctx.db, eventId);
   if (!event || event.status === "draft") return report;
-  // The object's outbox of returned places: drained here so it stays small. Offers are settled from
-  // their holds' own state below, so a drained-then-lost batch loses nothing.
-  if (event.demandClass === "hot") report.returnedPlaces = await drainReturns(ctx.env, eventId);
   const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId, keepAlive: ctx.keepAlive });
   const settled = await settleOffers(ctx.db, inventory, event);
   report.fulfilled = settled.fulfilled;
   report.expired = settled.expired;
   if (event.status === "cancelled") {
     report.closed = await closeWaitlist(ctx, eventId, inventory);
-    return report;
-  }
-  if (Date.now() >= event.saleEndsAt) {
+  } else if (Date.now() >= event.saleEndsAt) {
     const ended = await ctx.db
       .update(waitlistEntries)
       .set({ status: "expired", updatedAt: sql`clock_timestamp()` })
       .where(and(eq(waitlistEntries.eventId, eventId), eq(waitlistEntries.status, "waiting")))
       .returning({ id: waitlistEntries.id });
     report.closed = ended.length;
-    return report;
+  } else if (Date.now() >= event.saleStartsAt) {
+    report.offered = await makeOffers(ctx, inventory, event); // before the sale nothing can be held
   }
-  if (Date.now() < event.saleStartsAt) return report; // not on sale yet: nothing can be held
-  report.offered = await makeOffers(ctx, inventory, event);
+  // The object's outbox of returned places, drained so it stays small, and only now that this pass has made its
+  // offers: the waiting room keeps what is in it for the waitlist, so draining first would let the line take places
+  // mid-pass. A pass stopped by its offer cap leaves it: the next pass may offer more. Offers are settled from their
+  // holds' own state, so a drained-then-lost batch loses nothing.
+  if (event.demandClass === "hot" && report.offered < OFFERS_PER_PASS) report.returnedPlaces = await drainReturns(ctx.env, eventId);
   return report;
 }
 

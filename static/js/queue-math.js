@@ -43,6 +43,31 @@ export function isAdmitted(state, orderKey) {
 }
 
 /**
+ * What the queue page shows for this key: "ended" (the sale is over: nobody
+ * more is admitted), "admitted" (exchange the ticket now), "sold-out" (no
+ * place is free right now, but places may come back until the sale ends, so
+ * the fan keeps their place and the page keeps polling), or "waiting". The end
+ * is read from the document (the room publishes after saleEndsAt), not from
+ * the browser's clock.
+ */
+export function queuePhase(state, orderKey) {
+  if (state.updatedAt >= state.saleEndsAt) return "ended";
+  if (isAdmitted(state, orderKey)) return "admitted";
+  if (state.soldOut) return "sold-out";
+  return "waiting";
+}
+
+/** Why it is sold out right now, from the document's counts: what may still come back. */
+export function describeSoldOut(state) {
+  const places = (n) => `${n.toLocaleString("en")} place${n === 1 ? "" : "s"}`;
+  const parts = [];
+  if (state.available > 0) parts.push(`${places(state.available)} just came back: the waitlist gets the first chance at ${state.available === 1 ? "it" : "them"}, then the line.`);
+  if (state.held > 0) parts.push(`${places(state.held)} ${state.held === 1 ? "is" : "are"} in other fans' checkouts; any not paid for come back.`);
+  if (parts.length === 0) parts.push("Every place has been paid for; places come back only if orders are refunded or cancelled.");
+  return parts.join(" ");
+}
+
+/**
  * Seconds until this fan's turn at the published rate (and, before the sale,
  * until it opens), or null when admission is paused or has no rate.
  */

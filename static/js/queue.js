@@ -3,11 +3,15 @@
 // out the place in line and the wait from the lobby ticket's order key, here in
 // the browser: no request per fan reaches the room while waiting. Once admitted,
 // exchange the ticket for an admission token and hold the best available
-// places with it; when sold out, offer the waitlist.
+// places with it. Sold out is "for now" until the sale ends: the page says so,
+// offers the waitlist, and keeps polling (more slowly), since the line moves
+// again when places come back; only the end of the sale stops it.
 import { announce, api, ApiError, clockTime, currentAdmission, currentSession, dateTime, el, minutesSeconds, money, newRequestId, param, renderAccount, request, saveAdmission, showError, signInHref } from "./api.js";
-import { describeWait, fansAhead, isAdmitted, progress, secondsToWait } from "./queue-math.js";
+import { describeSoldOut, describeWait, fansAhead, progress, queuePhase, secondsToWait } from "./queue-math.js";
 
 const POLL_MS = 2_000;
+/** While sold out the room re-checks every 15 s; polling the cached document a little more often is enough. */
+const SOLD_OUT_POLL_MS = 5_000;
 const MAX_BACKOFF_MS = 15_000;
 /** What Cloudflare's test site keys give; used when the site publishes no Turnstile key (local runs). */
 const DUMMY_TURNSTILE_TOKEN = "XXXX.DUMMY.TOKEN.XXXX";
@@ -16,7 +20,7 @@ const TURNSTILE_SCRIPT = "https://challenges.cloudflare.com/turnstile/v0/api.js?
 const MAX_BEST_AVAILABLE = 8;
 const MAX_WAITLIST_QUANTITY = 4;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const SECTIONS = ["signed-out", "join", "waiting", "admitted", "sold-out"];
+const SECTIONS = ["signed-out", "join", "waiting", "admitted", "sold-out", "ended"];
 
 const $ = (id) => document.getElementById(id);
 const status = $("status");
@@ -34,6 +38,8 @@ let failures = 0;
 let lastWait = "";
 /** The hold attempt in flight: retried after a network failure with the same request id. */
 let attempt = null;
+/** True while the sold-out panel is up (the polls that keep it current do not announce it again). */
+let soldOutShown = false;
 
 function show(section) {
   for (const id of SECTIONS) $(id).hidden = id !== section;
@@ -195,8 +201,15 @@ async function poll() {
     schedule(Math.min(POLL_MS * 2 ** failures, MAX_BACKOFF_MS));
     return;
   }
-  if (isAdmitted(state, ticket.orderKey)) return exchange();
-  if (state.soldOut) return showSoldOut();
+  const phase = queuePhase(state, ticket.orderKey);
+  if (phase === "ended") return showEnded();
+  if (phase === "admitted") return exchange();
+  if (phase === "sold-out") {
+    showSoldOut(state);
+    schedule(SOLD_OUT_POLL_MS);
+    return;
+  }
+  if (soldOutShown) backInLine();
   renderWait(state);
   schedule(POLL_MS);
 }
@@ -235,7 +248,10 @@ async function exchange() {
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     if (error.code === "not_admitted_yet") return schedule(POLL_MS); // the copy of the queue the exchange read is a moment behind
-    if (error.code === "sold_out") return showSoldOut();
+    if (error.code === "sold_out") {
+      showSoldOut(null);
+      return schedule(SOLD_OUT_POLL_MS);
+    }
     if (error.signInAgain) return showSignedOut();
     if (error.code === "invalid_ticket" || error.code === "not_in_lobby") {
       forgetTicket();
@@ -310,13 +326,38 @@ function showAdmitted(admission) {
   };
 }
 
-// ---------------------------------------------------------------- sold out
+// ---------------------------------------------------------------- sold out (for now) and ended
 
-async function showSoldOut() {
-  clearTimeout(pollTimer);
+/**
+ * Nothing is free right now. The fan keeps their place (the page keeps
+ * polling), and may join the waitlist too: it is offered returned places first.
+ */
+function showSoldOut(state) {
+  if (state) $("sold-out-detail").textContent = describeSoldOut(state);
+  if (soldOutShown) return;
+  soldOutShown = true;
   show("sold-out");
   $("sold-out-heading").focus();
-  announce(status, "Sold out. You can join the waitlist for places that come back.");
+  announce(status, "Sold out right now. Seats may come back: your place in line is kept, and you may join the waitlist too.");
+  void offerWaitlist();
+}
+
+/** Places came back and the line moves again. */
+function backInLine() {
+  soldOutShown = false;
+  show("waiting");
+  announce(status, "Places have come back: the line is moving again.");
+}
+
+function showEnded() {
+  clearTimeout(pollTimer);
+  soldOutShown = false;
+  show("ended");
+  $("ended-heading").focus();
+  announce(status, "The sale has ended.");
+}
+
+async function offerWaitlist() {
   const form = $("waitlist-form");
   const result = $("waitlist-result");
   const count = Math.min(event.purchaseLimit, MAX_WAITLIST_QUANTITY);
@@ -324,7 +365,8 @@ async function showSoldOut() {
   tierOptions($("waitlist-tier"));
   const waiting = (entry) => {
     form.hidden = true;
-    result.textContent = entry.position ? `You are number ${entry.position} on the waitlist. We will email you if places come back.` : "You are on the waitlist. We will email you if places come back.";
+    const where = entry.position ? `You are number ${entry.position} on the waitlist.` : "You are on the waitlist.";
+    result.textContent = `${where} We will email you if places come back for you; your place in line is kept as well.`;
   };
   try {
     const { entry } = await api(`/api/events/${eventId}/waitlist`, { auth: true });
@@ -346,8 +388,8 @@ async function showSoldOut() {
         form.hidden = true;
         result.textContent = "The waitlist is not open for this event yet. Please check back later.";
       } else if (error instanceof ApiError && error.code === "not_sold_out") {
-        // Places came back: back in line.
-        startWaiting();
+        // Places are free this moment: they go to the waitlist's fans first, then to the line.
+        result.textContent = "Some places have just come back. They go to fans already on the waitlist first, then to the line in order: keep this page open.";
       } else showError(errorRegion, error);
     }
   };

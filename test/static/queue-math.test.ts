@@ -18,6 +18,8 @@ interface QueueMathModule {
   secondsToWait(state: QueueState, ahead: number, now: number): number | null;
   progress(state: QueueState, ahead: number): number;
   describeWait(seconds: number | null): string | null;
+  queuePhase(state: QueueState, orderKey: number): "ended" | "admitted" | "sold-out" | "waiting";
+  describeSoldOut(state: QueueState): string;
 }
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../static");
@@ -116,6 +118,26 @@ describe("the queue page's arithmetic", () => {
     const { isAdmitted } = await load();
     const state = { threshold: 1_000 } as QueueState;
     expect([0, 999, 1_000, 1_001].map((key) => isAdmitted(state, key))).toEqual([true, true, true, false]);
+  });
+
+  it("keeps a waiting fan in line while sold out (places may come back), and lets go only when the sale has ended", async () => {
+    const { queuePhase } = await load();
+    const open = { threshold: 1_000, soldOut: false, saleEndsAt: 5_000_000, updatedAt: 4_000_000 } as QueueState;
+    const soldOut = { ...open, soldOut: true };
+    const ended = { ...soldOut, updatedAt: 5_000_000 };
+    expect([open, soldOut, ended].map((state) => queuePhase(state, 2_000))).toEqual(["waiting", "sold-out", "ended"]);
+    // An admitted fan may still buy while the line is sold out; nobody may once the room has published past the end.
+    expect([open, soldOut, ended].map((state) => queuePhase(state, 1_000))).toEqual(["admitted", "admitted", "ended"]);
+  });
+
+  it("says what may still come back while sold out", async () => {
+    const { describeSoldOut } = await load();
+    const state = { soldOut: true, available: 0, held: 0 } as QueueState;
+    expect(describeSoldOut(state)).toBe("Every place has been paid for; places come back only if orders are refunded or cancelled.");
+    expect(describeSoldOut({ ...state, held: 1 })).toBe("1 place is in other fans' checkouts; any not paid for come back.");
+    expect(describeSoldOut({ ...state, available: 2, held: 1_500 })).toBe(
+      "2 places just came back: the waitlist gets the first chance at them, then the line. 1,500 places are in other fans' checkouts; any not paid for come back.",
+    );
   });
 
   it("turns the fans ahead into a wait at the published rate, counting the time to the start", async () => {

@@ -2,10 +2,12 @@
  * Waiting fans poll the published queue document, never the room: thousands
  * of `GET /api/events/:id/queue` through the Worker leave every Durable Object
  * request counter where it was. When the last place sells, the document says
- * sold out after one tick, and the exchange turns the rest away.
+ * sold out after one tick, and the exchange turns the rest away, for now: a
+ * refunded sale lets the next fan in.
  */
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { WAITLIST_FIRST_MS } from "../../durable-objects/event-inventory";
 import type { QueueState } from "../../workers/waiting-room/queue-state";
 import { smallChart } from "../durable-objects/fixtures";
 import { hotSale, inventoryOf, publishedState, roomOf, roomStorage, setClock, startFakeClock } from "../durable-objects/waiting-room-fixtures";
@@ -67,7 +69,7 @@ describe("queue polls", () => {
     expect(await roomStorage(sale.eventId)).toEqual(stored);
   }, 120_000);
 
-  it("says sold out one tick after the last place sells, and the exchange then answers 409 sold_out", async () => {
+  it("says sold out one tick after the last place sells, the exchange then answers 409 sold_out, and a refund lets the next fan in", async () => {
     startFakeClock();
     // 2 x 2 x 4 seats and 6 standing places: 22 places, 2 per fan, so 11 fans are admitted at most.
     const sale = await hotSale({ chart: smallChart(2, 4, 6), accounts: 14, purchaseLimit: 2, admissionRatePerSecond: 100 });
@@ -84,6 +86,7 @@ describe("queue polls", () => {
 
     const inQueueOrder = [...fans].sort((a, b) => a.ticket.orderKey - b.ticket.orderKey);
     const inventory = inventoryOf(sale.eventId);
+    const sold: string[] = [];
     for (const fan of inQueueOrder.slice(0, 11)) {
       expect(fan.ticket.orderKey).toBeLessThanOrEqual(first.threshold);
       const admission = await admitted(sale.eventId, { token: fan.token }, fan.ticket.ticket);
@@ -92,6 +95,7 @@ describe("queue polls", () => {
       const holdId = createdHoldSchema.parse(held.json).hold.holdId;
       const confirmed = await inventory.confirm({ requestId: crypto.randomUUID(), holdId, allowLapsed: false });
       expect(confirmed.ok).toBe(true);
+      sold.push(holdId);
     }
     // Sold, but no tick yet: the document is a tick behind.
     expect(await poll(sale.eventId)).toMatchObject({ soldOut: false });
@@ -107,5 +111,17 @@ describe("queue polls", () => {
     setClock(sale.saleStartsAt + 60_000);
     expect(await runDurableObjectAlarm(room)).toBe(true);
     expect(await poll(sale.eventId)).toMatchObject({ soldOut: true, admitted: 11, threshold: first.threshold });
+
+    // A sale is refunded. Nobody is on the waitlist, so once its turn is over the next fan in line, and only they, get in.
+    const refundedAt = sale.saleStartsAt + 61_000;
+    setClock(refundedAt);
+    expect((await inventory.unsell({ requestId: crypto.randomUUID(), holdId: sold[0] ?? "" })).ok).toBe(true);
+    setClock(refundedAt + WAITLIST_FIRST_MS + 1);
+    expect(await runDurableObjectAlarm(room)).toBe(true);
+    expect(await poll(sale.eventId)).toMatchObject({ soldOut: false, available: 2, admitted: 12, threshold: waiting.ticket.orderKey });
+    await admitted(sale.eventId, { token: waiting.token }, waiting.ticket.ticket);
+    const next = inQueueOrder[12];
+    if (!next) throw new Error("no fan behind");
+    expectApiError(await exchangeTicket(sale.eventId, { token: next.token }, next.ticket.ticket), 409, "not_admitted_yet");
   }, 60_000);
 });

@@ -94,7 +94,11 @@ const queueStateSchema = z
     quantiles: z.array(z.number()),
     ratePerSecond: z.number(),
     paused: z.boolean(),
-    soldOut: z.boolean(),
+    soldOut: z.boolean().openapi({
+      description:
+        "No place is free for the line right now: every place is sold or held, or places that came back are being offered to the waitlist first. " +
+        "Not final: it turns false and the threshold moves on when places come back, until the sale ends (updatedAt >= saleEndsAt: nobody more is admitted).",
+    }),
     available: z.number(),
     held: z.number(),
     saleStartsAt: z.number(),
@@ -154,7 +158,7 @@ waitingRoom.openapi(
       const messages = {
         not_admitted_yet: "Not your turn yet; keep watching the queue.",
         not_in_lobby: "That ticket is no longer in this queue.",
-        sold_out: "Sold out: join the waitlist to hear about returned seats.",
+        sold_out: "Sold out right now. Seats may come back: keep your place in line; the waitlist is offered returned seats first.",
       } as const;
       throw new ApiError(409, exchange.reason, messages[exchange.reason]);
     }

@@ -22,6 +22,12 @@ export interface QueueState {
   quantiles: number[];
   ratePerSecond: number;
   paused: boolean;
+  /**
+   * No place is free for the line right now (every place sold or held, or
+   * places that came back are kept for the waitlist's pass). Not final: the
+   * room re-checks and admits again when places come back, until the sale
+   * ends (`updatedAt >= saleEndsAt`).
+   */
   soldOut: boolean;
   /** Places neither held nor sold, as of the last tick (-1: unknown yet). */
   available: number;
