@@ -40,7 +40,7 @@ import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.t
 import { createFanAccounts } from "./lib/fans.ts";
 import { machineCpuMs, processStat, totalCpu, treeCpuByName } from "./lib/processes.ts";
 import { CountingQueue, DeliveredBatch } from "./lib/queues.ts";
-import { importWithoutExitHooks, runScenario, say, stopping } from "./lib/scenario.ts";
+import { runScenario, say, stopping } from "./lib/scenario.ts";
 
 /** The queue's max_batch_size for ticket-sales (wrangler.toml). */
 const BATCH = 100;
@@ -100,7 +100,7 @@ runScenario(async (cleanup) => {
   // As root, Postgres runs as `postgres` and must be able to enter its data folder below this one.
   await chmod(workDir, 0o755);
 
-  const { DEFAULT_PORTS, startLocalStack } = await importWithoutExitHooks(() => import("../dev/stack.ts"));
+  const { DEFAULT_PORTS, startLocalStack } = await import("../dev/stack.ts");
   const services = Object.keys(DEFAULT_PORTS);
   const free = await distinctFreePorts(services.length);
   const ports = Object.fromEntries(services.map((service, i) => [service, free[i]]));

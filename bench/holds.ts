@@ -32,7 +32,7 @@ import { snapshotProject, startApp, type BenchApp } from "./lib/app.ts";
 import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.ts";
 import { createFanAccounts, writeTokens } from "./lib/fans.ts";
 import { cpuDelta, cpuSnapshot, postmasterPid, type CpuSnapshot } from "./lib/cpu.ts";
-import { importWithoutExitHooks, runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
+import { runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
 import { openObserver, type Observer } from "./lib/observer.ts";
 import { availability, seatClaims, seatRows, type SeatClaims } from "./lib/seat-claims.ts";
 import { runWrk } from "./lib/wrk.ts";
@@ -149,7 +149,7 @@ runScenario(async (cleanup) => {
   // As root, Postgres runs as `postgres` and must be able to enter its data folder below this one.
   await chmod(workDir, 0o755);
 
-  const { DEFAULT_PORTS, REPO_ROOT, startLocalStack } = await importWithoutExitHooks(() => import("../dev/stack.ts"));
+  const { DEFAULT_PORTS, REPO_ROOT, startLocalStack } = await import("../dev/stack.ts");
   const services = Object.keys(DEFAULT_PORTS);
   const free = await distinctFreePorts(services.length);
   const ports = Object.fromEntries(services.map((service, i) => [service, free[i]]));

@@ -37,7 +37,7 @@ import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.t
 import { cpuDelta, cpuSnapshot, postmasterPid, type CpuSnapshot } from "./lib/cpu.ts";
 import { createFanAccounts, writeTokens } from "./lib/fans.ts";
 import { ROOM_PROBE_ENTRY, servedDelta, servedRequests, writeRoomProbe } from "./lib/room-probe.ts";
-import { importWithoutExitHooks, runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
+import { runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
 import { runWrk } from "./lib/wrk.ts";
 
 const CONCURRENCY = 64;
@@ -95,7 +95,7 @@ runScenario(async (cleanup) => {
   cleanup.add("temporary files", () => rm(workDir, { recursive: true, force: true }));
   await chmod(workDir, 0o755);
 
-  const { DEFAULT_PORTS, REPO_ROOT, startLocalStack } = await importWithoutExitHooks(() => import("../dev/stack.ts"));
+  const { DEFAULT_PORTS, REPO_ROOT, startLocalStack } = await import("../dev/stack.ts");
   const services = Object.keys(DEFAULT_PORTS);
   const free = new Set<number>();
   while (free.size < services.length) free.add(await findFreePort());

