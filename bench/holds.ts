@@ -21,7 +21,7 @@ import { z } from "zod";
 import { findFreePort } from "../dev/ports.ts";
 import { openDb } from "../dev/seed.ts";
 import { generateSigningKey } from "../dev/signing-key.ts";
-import type { Db } from "../workers/db/client.ts";
+import type { Db } from "../core/db/client.ts";
 import { createEvent, createEventSchema } from "../workers/events.ts";
 import { signFanSession } from "../workers/fan-auth.ts";
 import { createOrganizer } from "../workers/organizers.ts";

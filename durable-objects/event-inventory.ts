@@ -7,8 +7,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { v7 as uuidv7 } from "uuid";
-import { loadConfig } from "../workers/config";
-import { createDb } from "../workers/db/client";
+import { loadConfig } from "../core/config";
+import { createDb } from "../core/db/client";
 import {
   ATTEMPT_INTERVAL_MS,
   HOLD_JITTER_MS,
@@ -26,11 +26,12 @@ import {
   type ReleaseRequest,
   type SeatRef,
   type UnsellRequest,
-} from "../workers/inventory/contract";
-import { SeatMap } from "../workers/inventory/seat-map";
+} from "../core/holds/contract";
+import { SeatMap } from "../core/holds/seat-map";
 import type { AdmissionGrant } from "./waiting-room";
 import { migrateInventorySchema } from "./inventory-schema";
 import { loadInventoryConfig, loadInventorySnapshot, markInventoryPrepared, mirrorHolds, type InventoryConfig, type InventorySnapshot, type MirroredHold } from "./inventory-postgres";
+import { log } from "../core/logger";
 
 /** An admitted fan's promised share is freed if they have not held within this time. */
 export const ADMISSION_PROMISE_MS = 10 * 60 * 1000;
@@ -635,7 +636,7 @@ export class EventInventory extends DurableObject<Env> {
     try {
       await this.mirrorChangedHolds(state);
     } catch (error) {
-      console.error(JSON.stringify({ level: "warn", event: "inventory_mirror_failed", eventId: state.config.eventId, error: String(error) }));
+      log.warn("inventory_mirror_failed", { eventId: state.config.eventId, error: String(error) });
       next = Math.min(next ?? Infinity, now + MIRROR_RETRY_MS);
     }
     if (this.hasUnmirrored()) next = Math.min(next ?? Infinity, Date.now() + MIRROR_DELAY_MS);

@@ -1,6 +1,6 @@
 /** The waiting room's view of an event in Postgres. */
 import { sql } from "drizzle-orm";
-import type { Db } from "../workers/db/client";
+import type { Db } from "../core/db/client";
 
 /** Lobby and admission settings of an event. */
 export interface WaitingRoomConfig {

@@ -27,9 +27,9 @@
  * the same free places in the inventory.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig } from "../workers/config";
-import { createDb } from "../workers/db/client";
-import { LATE_BLOCK_START, FLAGGED_BLOCK_START, LOBBY_BLOCK_SIZE, queueStateKey, type QueueState } from "../workers/waiting-room/queue-state";
+import { loadConfig } from "../core/config";
+import { createDb } from "../core/db/client";
+import { LATE_BLOCK_START, FLAGGED_BLOCK_START, LOBBY_BLOCK_SIZE, queueStateKey, type QueueState } from "../core/waiting-room/queue-state";
 import { loadWaitingRoomConfig, type WaitingRoomConfig } from "./waiting-room-postgres";
 
 /** How often the threshold moves and the document is republished. */

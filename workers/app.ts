@@ -4,10 +4,11 @@ import type { Hook } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { loadConfig, type Config } from "./config";
-import { createDb, type Db } from "./db/client";
-import { ApiError, ConfigError, type ErrorBody, invalidRequest } from "./errors";
+import { loadConfig, type Config } from "../core/config";
+import { createDb, type Db } from "../core/db/client";
+import { ApiError, ConfigError, type ErrorBody, invalidRequest } from "../core/errors";
 import type { FanIdentity } from "./fan-auth";
+import { log } from "../core/logger";
 
 /** Hono's environment for every route. */
 export interface AppEnv {
@@ -101,10 +102,10 @@ export function createApp(mount: (app: OpenAPIHono<AppEnv>) => void): OpenAPIHon
     const clientError = postgresClientError(error);
     if (clientError) return errorResponse(c, clientError.status, { error: { code: clientError.code, message: clientError.message } });
     if (error instanceof ConfigError) {
-      console.error(JSON.stringify({ level: "error", event: "misconfigured", missing: error.missing }));
+      log.error("misconfigured", { missing: error.missing });
       return errorResponse(c, 500, { error: { code: "misconfigured", message: error.message } });
     }
-    console.error(JSON.stringify({ level: "error", event: "unhandled", path: c.req.path, error: String(error) }));
+    log.error("unhandled", { path: c.req.path, error: String(error) });
     return errorResponse(c, 500, { error: { code: "internal_error", message: "Something went wrong on our side; please retry." } });
   });
 

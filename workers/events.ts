@@ -1,9 +1,9 @@
 /** Events: creation with their per-seat inventory, reads, and guarded updates. */
 import { z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, isNull, or, sql } from "drizzle-orm";
-import type { Db } from "./db/client";
-import { eventPriceTiers, events, venues } from "./db/schema";
-import { conflict, invalidRequest, notFound } from "./errors";
+import type { Db } from "../core/db/client";
+import { eventPriceTiers, events, venues } from "../core/db/schema";
+import { conflict, invalidRequest, notFound } from "../core/errors";
 import { venuePriceTiers } from "./venues";
 
 /** Seed "Deep Dive 1": expected demand at or above 5x capacity makes an event hot. */

@@ -6,7 +6,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./app";
-import { ApiError } from "./errors";
+import { ApiError } from "../core/errors";
 import { signToken, verifyToken } from "./tokens";
 import { ADMISSION_AUDIENCE } from "./waiting-room/tokens";
 

@@ -12,6 +12,7 @@ import { waitlist } from "./routes/waitlist";
 import { waitingRoom } from "./routes/waiting-room";
 import { webhooks } from "./routes/webhooks";
 import { wellKnown } from "./routes/well-known";
+import { log } from "../core/logger";
 
 export { EventInventory } from "../durable-objects/event-inventory";
 export { SeatMapFeed } from "../durable-objects/seat-map-feed";
@@ -35,7 +36,7 @@ export default {
     if (batch.queue === "ticket-sales") return handleSalesBatch(batch, env);
     if (batch.queue === "ticket-delivery") return handleDeliveryBatch(batch, env);
     if (batch.queue === "ticket-dead-letters") return handleDeadLetters(batch, env);
-    console.error(JSON.stringify({ level: "error", event: "unknown_queue", queue: batch.queue }));
+    log.error("unknown_queue", { queue: batch.queue });
     batch.retryAll();
   },
   async scheduled(controller, env, ctx) {

@@ -1,7 +1,7 @@
 /** Organizers and their API keys (stored only as SHA-256 hashes). */
 import { and, eq, isNull } from "drizzle-orm";
-import type { Db } from "./db/client";
-import { organizerApiKeys, organizers } from "./db/schema";
+import type { Db } from "../core/db/client";
+import { organizerApiKeys, organizers } from "../core/db/schema";
 
 const KEY_PREFIX = "etk_";
 

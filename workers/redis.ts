@@ -1,5 +1,5 @@
 import { Redis } from "@upstash/redis/cloudflare";
-import type { Config } from "./config";
+import type { Config } from "../core/config";
 
 /** An Upstash Redis client (a REST client: nothing to close). */
 export function createRedis(config: Pick<Config, "redisUrl" | "redisToken">): Redis {

@@ -12,11 +12,12 @@
  */
 import { and, eq, ne, sql, type SQL } from "drizzle-orm";
 import { refund, stripeClient } from "./checkout/gateway";
-import type { Db } from "./db/client";
-import { events, orders, payments, tickets } from "./db/schema";
-import { ApiError, invalidRequest, notFound } from "./errors";
+import type { Db } from "../core/db/client";
+import { events, orders, payments, tickets } from "../core/db/schema";
+import { ApiError, invalidRequest, notFound } from "../core/errors";
 import { forgetRouting, inventoryFor } from "./inventory";
 import { closeWaitlist, serveWaitlist, type ServeReport, type WaitlistContext } from "./waitlist";
+import { log } from "../core/logger";
 
 /** Orders returned per cancellation call (call again to continue). */
 export const DEFAULT_CANCEL_BATCH = 25;
@@ -141,7 +142,7 @@ async function returnCancelledOrders(ctx: WaitlistContext, eventId: string, batc
       returned++;
     } catch (error) {
       failed++;
-      console.error(JSON.stringify({ level: "error", event: "cancellation_refund_failed", orderId: order.id, error: String(error) }));
+      log.error("cancellation_refund_failed", { orderId: order.id, error: String(error) });
     }
   }
   const remaining = await ctx.db.$count(orders, and(eq(orders.eventId, eventId), eq(orders.status, "confirmed")));
@@ -159,7 +160,7 @@ async function returnOrder(ctx: WaitlistContext, order: OrderToReturn, outcome: 
   const unsold = await inventory.unsell({ requestId: `unsell_${order.id}`, holdId: order.holdId });
   if (!unsold.ok) {
     // Nothing sold to return (the inventory never confirmed this hold): the money and tickets are handled; say so and go on.
-    console.error(JSON.stringify({ level: "warn", event: "unsell_refused", orderId: order.id, holdId: order.holdId, reason: unsold.reason }));
+    log.warn("unsell_refused", { orderId: order.id, holdId: order.holdId, reason: unsold.reason });
   }
   await ctx.db
     .update(orders)
@@ -191,7 +192,7 @@ async function serveAfterReturn(ctx: WaitlistContext, eventId: string): Promise<
   try {
     return await serveWaitlist(ctx, eventId);
   } catch (error) {
-    console.error(JSON.stringify({ level: "error", event: "waitlist_after_refund_failed", eventId, error: String(error) }));
+    log.error("waitlist_after_refund_failed", { eventId, error: String(error) });
     return null;
   }
 }

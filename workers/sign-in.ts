@@ -21,10 +21,11 @@ import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis/cloudflare";
 import { sql } from "drizzle-orm";
 import { decodeJwt } from "jose";
-import type { Db } from "./db/client";
-import { ConfigError } from "./errors";
+import type { Db } from "../core/db/client";
+import { ConfigError } from "../core/errors";
 import { signFanSession } from "./fan-auth";
 import { MailError, type Mailer } from "./mailer";
+import { log } from "../core/logger";
 
 /** How long a code works. */
 export const SIGN_IN_CODE_TTL_MS = 10 * 60_000;
@@ -87,7 +88,7 @@ export async function requestSignInCode(deps: SignInDeps, input: { email: string
     await deps.mailer.sendEmail(signInEmail(input.email, code));
   } catch (error) {
     if (!(error instanceof MailError)) throw error;
-    console.error(JSON.stringify({ level: "error", event: "sign_in_mail_failed", status: error.status ?? null, error: error.message }));
+    log.error("sign_in_mail_failed", { status: error.status ?? null, error: error.message });
     return { ok: false, reason: "mail_unavailable" };
   }
   return { ok: true, expiresAt };

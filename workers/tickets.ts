@@ -15,8 +15,8 @@ import { errors as joseErrors } from "jose";
 import { PNG } from "pngjs";
 import QRCode from "qrcode";
 import { z } from "zod";
-import type { Db } from "./db/client";
-import { events, orders, seatRows, seats, sections, tickets, venues } from "./db/schema";
+import type { Db } from "../core/db/client";
+import { events, orders, seatRows, seats, sections, tickets, venues } from "../core/db/schema";
 import { signToken, verifyToken } from "./tokens";
 
 /** The audience of ticket tokens. */

@@ -3,7 +3,7 @@
  * JWK set whose first key signs and whose every key verifies (rotation by kid).
  */
 import { importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from "jose";
-import { ConfigError } from "./errors";
+import { ConfigError } from "../core/errors";
 
 const ISSUER = "edge-tickets";
 const ALG = "ES256";

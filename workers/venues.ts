@@ -1,8 +1,8 @@
 /** Venues: importing a seating chart into Postgres and reading it back. */
 import { and, asc, eq, sql } from "drizzle-orm";
-import type { Db } from "./db/client";
-import { seatRows, sections, venues } from "./db/schema";
-import { notFound } from "./errors";
+import type { Db } from "../core/db/client";
+import { seatRows, sections, venues } from "../core/db/schema";
+import { notFound } from "../core/errors";
 import { planChart, type SeatingChart } from "./seating-chart";
 
 /** Seats per INSERT statement: bounded so one statement's JSON stays a few MB. */

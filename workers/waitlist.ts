@@ -27,13 +27,14 @@
  * its winner sends the email.
  */
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
-import { loadConfig } from "./config";
-import type { Db } from "./db/client";
-import { accounts, eventPriceTiers, events, waitlistEntries } from "./db/schema";
-import { ApiError, conflict, notFound } from "./errors";
+import { loadConfig } from "../core/config";
+import type { Db } from "../core/db/client";
+import { accounts, eventPriceTiers, events, waitlistEntries } from "../core/db/schema";
+import { ApiError, conflict, notFound } from "../core/errors";
 import { inventoryFor } from "./inventory";
-import { HOLD_JITTER_MS, type Availability, type HoldView, type Inventory } from "./inventory/contract";
+import { HOLD_JITTER_MS, type Availability, type HoldView, type Inventory } from "../core/holds/contract";
 import { createMailer, type EmailMessage } from "./mailer";
+import { log } from "../core/logger";
 
 /** The most places one entry may ask for (the schema's check). */
 export const MAX_WAITLIST_QUANTITY = 4;
@@ -220,7 +221,7 @@ export async function serveWaitlists(ctx: WaitlistContext): Promise<{ events: nu
       total.expired += report.expired;
     } catch (error) {
       total.failed++;
-      console.error(JSON.stringify({ level: "error", event: "waitlist_pass_failed", eventId, error: String(error) }));
+      log.error("waitlist_pass_failed", { eventId, error: String(error) });
     }
   }
   return total;
@@ -586,7 +587,7 @@ async function notifyOffer(ctx: WaitlistContext, event: WaitlistEvent, entry: Wa
     const message = offerEmail(account.email, event, hold, `${config.publicOrigin}/checkout.html?event=${event.id}&hold=${hold.holdId}`);
     await createMailer(config).sendEmail(message, { idempotencyKey: `waitlist-offer-${entry.id}` });
   } catch (error) {
-    console.error(JSON.stringify({ level: "warn", event: "waitlist_offer_email_failed", entryId: entry.id, error: String(error) }));
+    log.warn("waitlist_offer_email_failed", { entryId: entry.id, error: String(error) });
   }
 }
 

@@ -1,7 +1,7 @@
 /** Fan accounts and their tokens, made in bulk for load tests. */
 import { open } from "node:fs/promises";
 import { sql } from "drizzle-orm";
-import type { Db } from "../../workers/db/client.ts";
+import type { Db } from "../../core/db/client.ts";
 
 /** Tokens signed at once (the signing is asynchronous WebCrypto). */
 const SIGN_BATCH = 500;

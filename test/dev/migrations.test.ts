@@ -1,6 +1,6 @@
 /**
  * The committed migrations build the whole schema on an empty database, match
- * workers/db/schema.ts, and can be applied again without changing anything.
+ * core/db/schema.ts, and can be applied again without changing anything.
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -11,7 +11,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
 import { applyMigrations } from "../../dev/migrate.ts";
-import * as schema from "../../workers/db/schema.ts";
+import * as schema from "../../core/db/schema.ts";
 
 const JOURNAL = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "migrations", "meta", "_journal.json");
 const database = `migrations_test_${crypto.randomUUID().replaceAll("-", "")}`;
@@ -48,7 +48,7 @@ async function describeDatabase() {
   });
 }
 
-/** Every table declared in workers/db/schema.ts. */
+/** Every table declared in core/db/schema.ts. */
 const declaredTables = Object.values(schema).flatMap((value) => (is(value, PgTable) ? [getTableConfig(value)] : []));
 
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import {
   type SiteverifyRequestRecord,
   type TurnstileStandIn,
 } from "../../dev/turnstile.ts";
-import { DEFAULT_TURNSTILE_VERIFY_URL } from "../../workers/config.ts";
+import { DEFAULT_TURNSTILE_VERIFY_URL } from "../../core/config.ts";
 import { TURNSTILE_UNAVAILABLE, verifyTurnstile } from "../../workers/turnstile.ts";
 
 let standIn: TurnstileStandIn;

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { sql } from "drizzle-orm";
-import { loadConfig } from "../../workers/config";
-import { createDb, type Db } from "../../workers/db/client";
+import { loadConfig } from "../../core/config";
+import { createDb, type Db } from "../../core/db/client";
 import { createEvent } from "../../workers/events";
 import { createOrganizer } from "../../workers/organizers";
 import type { SeatingChart } from "../../workers/seating-chart";

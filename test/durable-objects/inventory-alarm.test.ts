@@ -9,7 +9,7 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
-import { HOLD_JITTER_MS, type HoldRequest, type HoldResult, type HoldView } from "../../workers/inventory/contract";
+import { HOLD_JITTER_MS, type HoldRequest, type HoldResult, type HoldView } from "../../core/holds/contract";
 import { readInventoryStorage } from "../inventory-model/durable-object-subject";
 import { openEvent, smallChart, withDb } from "./fixtures";
 

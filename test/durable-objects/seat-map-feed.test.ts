@@ -5,7 +5,7 @@ import { z } from "zod";
 import { FLUSH_INTERVAL_MS, RECENT_WINDOW_MS } from "../../durable-objects/seat-map-feed";
 import worker from "../../workers/index";
 import { signFanSession } from "../../workers/fan-auth";
-import type { HoldChangeResult, HoldResult, HoldView, Inventory } from "../../workers/inventory/contract";
+import type { HoldChangeResult, HoldResult, HoldView, Inventory } from "../../core/holds/contract";
 import { withSeatFeed, type SeatFeed } from "../../workers/inventory/seat-feed";
 import { expectApiError, ORIGIN, rawRequest } from "../workers/helpers";
 import { openEvent } from "./fixtures";

@@ -26,7 +26,7 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ADMISSION_PROMISE_MS, WAITLIST_FIRST_MS, type EventInventory } from "../../durable-objects/event-inventory";
 import { ADMISSION_TTL_MS, type WaitingRoom } from "../../durable-objects/waiting-room";
-import { HOLD_JITTER_MS, type HoldResult } from "../../workers/inventory/contract";
+import { HOLD_JITTER_MS, type HoldResult } from "../../core/holds/contract";
 import { smallChart } from "./fixtures";
 import { hotSale, inventoryOf, publishedState, roomOf, setClock, startFakeClock, type HotSale } from "./waiting-room-fixtures";
 

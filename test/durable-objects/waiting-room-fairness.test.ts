@@ -12,7 +12,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JoinResult, WaitingRoom } from "../../durable-objects/waiting-room";
-import { LATE_BLOCK_START } from "../../workers/waiting-room/queue-state";
+import { LATE_BLOCK_START } from "../../core/waiting-room/queue-state";
 import { hotSale, roomOf, setClock, startFakeClock } from "./waiting-room-fixtures";
 
 const LOBBY_JOINS = 100_000;

@@ -11,7 +11,7 @@ import type { EventInventory } from "../../durable-objects/event-inventory";
 import type { WaitingRoom } from "../../durable-objects/waiting-room";
 import { createEvent } from "../../workers/events";
 import { createOrganizer } from "../../workers/organizers";
-import { queueStateKey, type QueueState } from "../../workers/waiting-room/queue-state";
+import { queueStateKey, type QueueState } from "../../core/waiting-room/queue-state";
 import type { SeatingChart } from "../../workers/seating-chart";
 import { importVenue } from "../../workers/venues";
 import { smallChart, withDb } from "./fixtures";

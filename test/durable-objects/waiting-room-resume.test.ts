@@ -11,11 +11,11 @@ import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { WAITLIST_FIRST_MS, type EventInventory } from "../../durable-objects/event-inventory";
 import { SOLD_OUT_RECHECK_MS, TICK_MS, type WaitingRoom } from "../../durable-objects/waiting-room";
-import type { Db } from "../../workers/db/client";
-import { waitlistEntries } from "../../workers/db/schema";
-import type { HoldView } from "../../workers/inventory/contract";
+import type { Db } from "../../core/db/client";
+import { waitlistEntries } from "../../core/db/schema";
+import type { HoldView } from "../../core/holds/contract";
 import { joinWaitlist, serveWaitlist, type WaitlistContext } from "../../workers/waitlist";
-import type { QueueState } from "../../workers/waiting-room/queue-state";
+import type { QueueState } from "../../core/waiting-room/queue-state";
 import { smallChart, withDb } from "./fixtures";
 import { hotSale, inventoryOf, promisedPlaces, publishedState, roomOf, setClock, startFakeClock, type HotSale } from "./waiting-room-fixtures";
 

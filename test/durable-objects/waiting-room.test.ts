@@ -8,7 +8,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JoinResult, WaitingRoom } from "../../durable-objects/waiting-room";
-import { fansAhead, type QueueState } from "../../workers/waiting-room/queue-state";
+import { fansAhead, type QueueState } from "../../core/waiting-room/queue-state";
 import { hotSale, inventoryOf, publishedState, roomOf, setClock, startFakeClock } from "./waiting-room-fixtures";
 
 afterEach(() => {

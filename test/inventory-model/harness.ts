@@ -9,9 +9,9 @@
 import fc from "fast-check";
 import { expect } from "vitest";
 import { sql } from "drizzle-orm";
-import type { Availability, ConfirmRequest, HoldRequest, HoldResult, HoldView, ReleaseRequest } from "../../workers/inventory/contract";
-import { MAX_BEST_AVAILABLE } from "../../workers/inventory/contract";
-import type { Db } from "../../workers/db/client";
+import type { Availability, ConfirmRequest, HoldRequest, HoldResult, HoldView, ReleaseRequest } from "../../core/holds/contract";
+import { MAX_BEST_AVAILABLE } from "../../core/holds/contract";
+import type { Db } from "../../core/db/client";
 import { openEvent, smallChart, withDb } from "../durable-objects/fixtures";
 import { InventoryModel, type EventFacts, type ModelHold, type StoredState } from "./model";
 

@@ -1,5 +1,5 @@
 /**
- * A reference model of the seat-inventory contract (workers/inventory/contract.ts):
+ * A reference model of the seat-inventory contract (core/holds/contract.ts):
  * plain maps and loops, no storage, no concurrency, time given explicitly.
  * Fed the same requests at the same times as an implementation, it predicts
  * every answer (refusal reasons, hold status, the seats best available picks)
@@ -18,7 +18,7 @@ import {
   type InventoryFailure,
   type ReleaseRequest,
   type SeatRef,
-} from "../../workers/inventory/contract";
+} from "../../core/holds/contract";
 
 /** One seat of the event's chart. */
 export interface ChartSeat {

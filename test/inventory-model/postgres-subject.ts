@@ -6,8 +6,8 @@
 import { env } from "cloudflare:test";
 import { sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { loadConfig } from "../../workers/config";
-import { createDb, type Db } from "../../workers/db/client";
+import { loadConfig } from "../../core/config";
+import { createDb, type Db } from "../../core/db/client";
 import { PostgresInventory } from "../../workers/inventory/calm";
 import type { OpenSubject, Subject } from "./harness";
 import type { StoredHold, StoredState } from "./model";

@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { setBit } from "../../workers/inventory/contract";
+import { setBit } from "../../core/holds/contract";
 import { toBase64 } from "../../workers/inventory/http";
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../static");

@@ -1,14 +1,14 @@
 /**
  * The queue page's arithmetic (static/js/queue-math.js, imported as the
  * browser imports it) agrees with the server's `fansAhead`
- * (workers/waiting-room/queue-state.ts) on every queue document, and turns a
+ * (core/waiting-room/queue-state.ts) on every queue document, and turns a
  * place in line into a wait a fan can read.
  */
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FLAGGED_BLOCK_START, LATE_BLOCK_START, LOBBY_BLOCK_SIZE, fansAhead, type QueueState } from "../../workers/waiting-room/queue-state";
+import { FLAGGED_BLOCK_START, LATE_BLOCK_START, LOBBY_BLOCK_SIZE, fansAhead, type QueueState } from "../../core/waiting-room/queue-state";
 
 interface QueueMathModule {
   LATE_BLOCK_START: number;

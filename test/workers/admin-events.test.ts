@@ -1,7 +1,7 @@
 import { count, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { eventGaSections, eventSeats, events } from "../../workers/db/schema";
+import { eventGaSections, eventSeats, events } from "../../core/db/schema";
 import { eventViewSchema } from "../../workers/events";
 import {
   adminRequest,

@@ -6,7 +6,7 @@
 import { countDistinct, eq, max, min } from "drizzle-orm";
 import fc from "fast-check";
 import { expect, it } from "vitest";
-import { seats } from "../../workers/db/schema";
+import { seats } from "../../core/db/schema";
 import type { SeatingChart } from "../../workers/seating-chart";
 import { chartTotals, countVenueRows, expectApiError, newOrganizer, openDb, rawRequest, venueViewSchema } from "./helpers";
 

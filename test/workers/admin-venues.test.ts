@@ -1,7 +1,7 @@
 import { and, asc, count, countDistinct, eq, isNull, max, min } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { organizerApiKeys, seatRows, seats, sections } from "../../workers/db/schema";
+import { organizerApiKeys, seatRows, seats, sections } from "../../core/db/schema";
 import {
   adminRequest,
   countVenueRows,

@@ -14,7 +14,7 @@ import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stripeClient } from "../../workers/checkout/gateway";
 import { confirmKeyOf, finalizeSucceeded } from "../../workers/checkout/payments";
-import { events, payments } from "../../workers/db/schema";
+import { events, payments } from "../../core/db/schema";
 import { withDb } from "../durable-objects/fixtures";
 import {
   addFault,

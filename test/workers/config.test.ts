@@ -1,8 +1,8 @@
 /** The Worker's configuration: PUBLIC_ORIGIN, the base of links in emails, is an absolute http(s) origin or the Worker refuses to run. */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../workers/config";
-import { ConfigError } from "../../workers/errors";
+import { loadConfig } from "../../core/config";
+import { ConfigError } from "../../core/errors";
 
 /** The test env with PUBLIC_ORIGIN set to `value` (a fresh object: loadConfig caches per env). */
 function withOrigin(value: string): Env {

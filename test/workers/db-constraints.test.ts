@@ -5,8 +5,8 @@
  */
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import type { Db } from "../../workers/db/client";
-import { accounts, eventGaSections, eventSeats, holds, orders, payments, sections, tickets } from "../../workers/db/schema";
+import type { Db } from "../../core/db/client";
+import { accounts, eventGaSections, eventSeats, holds, orders, payments, sections, tickets } from "../../core/db/schema";
 import { createEvent } from "../../workers/events";
 import { createOrganizer } from "../../workers/organizers";
 import { importVenue } from "../../workers/venues";

@@ -3,9 +3,9 @@ import { env, SELF } from "cloudflare:test";
 import { count, eq } from "drizzle-orm";
 import { expect } from "vitest";
 import { z } from "zod";
-import { loadConfig } from "../../workers/config";
-import { createDb, type Db } from "../../workers/db/client";
-import { seatRows, seats, sections, venues } from "../../workers/db/schema";
+import { loadConfig } from "../../core/config";
+import { createDb, type Db } from "../../core/db/client";
+import { seatRows, seats, sections, venues } from "../../core/db/schema";
 import { createOrganizer } from "../../workers/organizers";
 import type { SeatingChart } from "../../workers/seating-chart";
 

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { HoldRequest, HoldResult } from "../../workers/inventory/contract";
+import type { HoldRequest, HoldResult } from "../../core/holds/contract";
 import { HoldLane } from "../../workers/inventory/hot";
 
 afterEach(() => {

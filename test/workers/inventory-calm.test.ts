@@ -2,10 +2,10 @@ import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../workers/config";
-import { createDb, type Db } from "../../workers/db/client";
+import { loadConfig } from "../../core/config";
+import { createDb, type Db } from "../../core/db/client";
 import { PostgresInventory } from "../../workers/inventory/calm";
-import { ATTEMPT_INTERVAL_MS, HOLD_JITTER_MS, type HoldBestRequest, type HoldResult, type HoldSeatsRequest, type HoldView } from "../../workers/inventory/contract";
+import { ATTEMPT_INTERVAL_MS, HOLD_JITTER_MS, type HoldBestRequest, type HoldResult, type HoldSeatsRequest, type HoldView } from "../../core/holds/contract";
 import type { SeatingChart } from "../../workers/seating-chart";
 import { openEvent, smallChart } from "../durable-objects/fixtures";
 

@@ -9,7 +9,7 @@ import { env } from "cloudflare:test";
 import { eq, inArray } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { events, orders, payments, tickets } from "../../workers/db/schema";
+import { events, orders, payments, tickets } from "../../core/db/schema";
 import { createOrganizer } from "../../workers/organizers";
 import {
   call,

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import { ticketDeliverySchema, type ConfirmedSale } from "../../workers/checkout/messages";
 import { backoffSeconds, MAX_SALE_ATTEMPTS, ticketId, type DeadLetter } from "../../workers/checkout/sales-consumer";
-import { deadLetters, orders, payments, tickets } from "../../workers/db/schema";
+import { deadLetters, orders, payments, tickets } from "../../core/db/schema";
 import worker from "../../workers/index";
 import { openEvent, withDb } from "../durable-objects/fixtures";
 import { envWith, RecordingQueue } from "./checkout-harness";

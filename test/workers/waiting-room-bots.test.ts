@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { TURNSTILE_DUMMY_TOKEN, TURNSTILE_TEST_SECRETS } from "../../dev/turnstile";
 import worker from "../../workers/index";
-import { FLAGGED_BLOCK_START, LATE_BLOCK_START } from "../../workers/waiting-room/queue-state";
+import { FLAGGED_BLOCK_START, LATE_BLOCK_START } from "../../core/waiting-room/queue-state";
 import { withDb } from "../durable-objects/fixtures";
 import { hotSale, roomStorage, startFakeClock, type HotSale } from "../durable-objects/waiting-room-fixtures";
 import { adminRequest, expectApiError, ORIGIN } from "./helpers";

@@ -65,7 +65,7 @@ export const lobbyTicketSchema = z.strictObject({
 });
 export type LobbyTicket = z.infer<typeof lobbyTicketSchema>;
 
-/** The published queue document (workers/waiting-room/queue-state.ts), strict so a changed shape fails. */
+/** The published queue document (core/waiting-room/queue-state.ts), strict so a changed shape fails. */
 export const queueStateSchema = z.strictObject({
   eventId: z.uuid(),
   threshold: z.number().int(),

@@ -9,7 +9,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { WAITLIST_FIRST_MS } from "../../durable-objects/event-inventory";
 import type { WaitingRoom } from "../../durable-objects/waiting-room";
-import type { QueueState } from "../../workers/waiting-room/queue-state";
+import type { QueueState } from "../../core/waiting-room/queue-state";
 import { smallChart } from "../durable-objects/fixtures";
 import { hotSale, inventoryOf, publishedState, roomOf, roomStorage, setClock, startFakeClock } from "../durable-objects/waiting-room-fixtures";
 import { expectApiError } from "./helpers";

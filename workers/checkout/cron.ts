@@ -1,10 +1,11 @@
 /** The every-minute cron: payment reconciliation, waitlist offers, unfinished cancellations and the sweeps that keep state tidy. */
 import { sql } from "drizzle-orm";
-import { loadConfig } from "../config";
-import { createDb } from "../db/client";
+import { loadConfig } from "../../core/config";
+import { createDb } from "../../core/db/client";
 import { continueCancellations } from "../refunds";
 import { serveWaitlists } from "../waitlist";
 import { reconcilePayments, type ReconcileReport } from "./payments";
+import { log } from "../../core/logger";
 
 /** Request records of calm holds older than this are forgotten (retries come within seconds). */
 const REQUEST_RETENTION = "1 day";
@@ -24,23 +25,23 @@ export async function runScheduledJobs(env: Env, keepAlive: (promise: Promise<un
     try {
       report.payments = await reconcilePayments({ env, db, keepAlive }, now);
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", event: "reconcile_failed", error: String(error) }));
+      log.error("reconcile_failed", { error: String(error) });
     }
     // After reconciliation, so holds it released are offered in the same pass.
     try {
       report.waitlist = await serveWaitlists({ env, db, keepAlive });
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", event: "waitlist_failed", error: String(error) }));
+      log.error("waitlist_failed", { error: String(error) });
     }
     try {
       report.cancellations = await continueCancellations({ env, db, keepAlive });
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", event: "cancellations_failed", error: String(error) }));
+      log.error("cancellations_failed", { error: String(error) });
     }
     try {
       await db.execute(sql`delete from inventory_requests where created_at < now() - ${REQUEST_RETENTION}::interval`);
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", event: "request_sweep_failed", error: String(error) }));
+      log.error("request_sweep_failed", { error: String(error) });
     }
     return report;
   } finally {

@@ -10,12 +10,13 @@
  * dead-letter queue.
  */
 import { eq } from "drizzle-orm";
-import { loadConfig } from "../config";
-import { createDb, type Db } from "../db/client";
-import { accounts, orders } from "../db/schema";
+import { loadConfig } from "../../core/config";
+import { createDb, type Db } from "../../core/db/client";
+import { accounts, orders } from "../../core/db/schema";
 import { createMailer, type EmailMessage, type Mailer } from "../mailer";
 import { findTickets, placeLabel, signIssuedTicket, ticketQrPng, type IssuedTicket } from "../tickets";
 import { ticketDeliverySchema } from "./messages";
+import { log } from "../../core/logger";
 
 /** Retry delay: 30 s doubling per attempt, capped at an hour (a mail provider outage of hours loses nothing). */
 export function deliveryBackoffSeconds(attempts: number): number {
@@ -51,7 +52,7 @@ export async function handleDeliveryBatch(batch: MessageBatch<unknown>, env: Env
 async function deliverMessage(deps: DeliveryDeps, message: Message<unknown>): Promise<void> {
   const parsed = ticketDeliverySchema.safeParse(message.body);
   if (!parsed.success) {
-    log("error", "delivery_message_invalid", { messageId: message.id, error: parsed.error.issues[0]?.message ?? "unreadable" });
+    log.error("delivery_message_invalid", { messageId: message.id, error: parsed.error.issues[0]?.message ?? "unreadable" });
     message.ack();
     return;
   }
@@ -68,20 +69,17 @@ async function deliverMessage(deps: DeliveryDeps, message: Message<unknown>): Pr
   } else if (outcome.reason === "order_not_found") {
     retry(message, orderId, "order not found");
   } else {
-    log("warn", "delivery_skipped", { orderId, reason: outcome.reason });
+    log.warn("delivery_skipped", { orderId, reason: outcome.reason });
     message.ack();
   }
 }
 
 function retry(message: Message<unknown>, orderId: string, error: string): void {
   const delaySeconds = deliveryBackoffSeconds(message.attempts);
-  log("warn", "delivery_failed", { orderId, attempts: message.attempts, delaySeconds, error: error.slice(0, 500) });
+  log.warn("delivery_failed", { orderId, attempts: message.attempts, delaySeconds, error: error.slice(0, 500) });
   message.retry({ delaySeconds });
 }
 
-function log(level: "warn" | "error", event: string, fields: Record<string, unknown>): void {
-  console.error(JSON.stringify({ level, event, ...fields }));
-}
 
 /** Emails an order's live tickets to its holder; throws when Postgres or the mail provider fails. */
 export async function deliverOrder(deps: DeliveryDeps, orderId: string): Promise<DeliveryOutcome> {

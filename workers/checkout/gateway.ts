@@ -4,7 +4,7 @@
  * in development and tests.
  */
 import Stripe from "stripe";
-import { ConfigError } from "../errors";
+import { ConfigError } from "../../core/errors";
 
 /** How long one gateway call may take before we call its outcome unknown. */
 export const GATEWAY_TIMEOUT_MS = 8_000;

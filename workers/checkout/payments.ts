@@ -13,13 +13,14 @@
  */
 import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type Stripe from "stripe";
-import type { Db } from "../db/client";
-import { events, payments } from "../db/schema";
-import { ApiError, conflict, notFound } from "../errors";
+import type { Db } from "../../core/db/client";
+import { events, payments } from "../../core/db/schema";
+import { ApiError, conflict, notFound } from "../../core/errors";
 import { inventoryFor } from "../inventory";
-import type { HoldView } from "../inventory/contract";
+import type { HoldView } from "../../core/holds/contract";
 import { cancelIntent, confirmIntent, createIntent, refund, retrieveOutcome, stripeClient, type ChargeOutcome, type IntentRequest } from "./gateway";
 import type { ConfirmedSale } from "./messages";
+import { log } from "../../core/logger";
 
 /**
  * Seed: "after 3 retries and 2 minutes you still cannot determine payment
@@ -389,7 +390,7 @@ export async function reconcilePayments(ctx: CheckoutContext, now = Date.now()):
 }
 
 function logFailure(event: string, paymentId: string, error: unknown): void {
-  console.error(JSON.stringify({ level: "error", event, paymentId, error: String(error).slice(0, 500) }));
+  log.error(event, { paymentId, error: String(error) });
 }
 
 /** Why a hold was released while its payment's intent could not be canceled yet (the payment stays open). */

@@ -8,9 +8,10 @@
  * kept.
  */
 import { sql } from "drizzle-orm";
-import { loadConfig, type ConfigEnv } from "../config";
-import { createDb, type Db } from "../db/client";
+import { loadConfig, type ConfigEnv } from "../../core/config";
+import { createDb, type Db } from "../../core/db/client";
 import { confirmedSaleSchema, ticketDeliverySchema, type ConfirmedSale, type TicketDelivery } from "./messages";
+import { log } from "../../core/logger";
 
 /** After this many deliveries a failing message is dead-lettered (matches wrangler.toml's max_retries). */
 export const MAX_SALE_ATTEMPTS = 10;
@@ -148,7 +149,7 @@ export async function handleSalesBatch(batch: MessageBatch<unknown>, env: SalesC
     try {
       await writeAndAck(db, env, valid);
     } catch (error) {
-      console.error(JSON.stringify({ level: "warn", event: "sales_batch_failed", size: valid.length, error: describeError(error) }));
+      log.warn("sales_batch_failed", { size: valid.length, error: describeError(error) });
       failed = valid.length > 1 && refusedByPostgres(error) ? await writeOneByOne(db, env, valid) : valid.map((item) => ({ ...item, error }));
     }
     for (const { message, error } of failed) {
@@ -231,7 +232,7 @@ export async function handleDeadLetters(batch: MessageBatch<unknown>, env: Env):
       on conflict (queue, message_id) do nothing`);
     for (const message of batch.messages) message.ack();
   } catch (error) {
-    console.error(JSON.stringify({ level: "error", event: "dead_letter_store_failed", error: String(error) }));
+    log.error("dead_letter_store_failed", { error: String(error) });
     for (const message of batch.messages) message.retry({ delaySeconds: backoffSeconds(message.attempts) });
   } finally {
     await close();

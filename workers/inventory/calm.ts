@@ -15,7 +15,7 @@
  */
 import { v7 as uuidv7 } from "uuid";
 import { sql, type SQL } from "drizzle-orm";
-import type { Db } from "../db/client";
+import type { Db } from "../../core/db/client";
 import {
   ATTEMPT_INTERVAL_MS,
   FAILURE_MESSAGES,
@@ -36,8 +36,8 @@ import {
   type ReleaseRequest,
   type SeatRef,
   type UnsellRequest,
-} from "./contract";
-import { SeatChart, SeatMap, type SeatFilter, type SeatLayout } from "./seat-map";
+} from "../../core/holds/contract";
+import { SeatChart, SeatMap, type SeatFilter, type SeatLayout } from "../../core/holds/seat-map";
 
 /** Seat maps loaded per best-available request: the first plus reloads when other holds keep winning the picked seats. */
 const BEST_AVAILABLE_SEARCHES = 4;

@@ -3,7 +3,7 @@
  * `EventInventory` object per call, except holds, which concurrent requests
  * in this isolate share (see `HoldLane`).
  */
-import type { Availability, ConfirmRequest, HoldChangeResult, HoldRequest, HoldResult, HoldView, Inventory, ReleaseRequest, UnsellRequest } from "./contract";
+import type { Availability, ConfirmRequest, HoldChangeResult, HoldRequest, HoldResult, HoldView, Inventory, ReleaseRequest, UnsellRequest } from "../../core/holds/contract";
 
 /** Most holds one RPC carries. */
 const MAX_BATCH = 64;

@@ -1,8 +1,8 @@
 /** How inventory results look on the wire: refusals to HTTP errors, holds to JSON. */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "@hono/zod-openapi";
-import { ApiError } from "../errors";
-import type { HoldResult, HoldView, InventoryFailure } from "./contract";
+import { ApiError } from "../../core/errors";
+import type { HoldResult, HoldView, InventoryFailure } from "../../core/holds/contract";
 
 const FAILURE_STATUS: Record<InventoryFailure, ContentfulStatusCode> = {
   seat_taken: 409,

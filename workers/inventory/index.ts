@@ -3,11 +3,11 @@
  * Durable Object for hot events, Postgres for calm ones.
  */
 import { eq } from "drizzle-orm";
-import type { Db } from "../db/client";
-import { events } from "../db/schema";
-import { notFound } from "../errors";
+import type { Db } from "../../core/db/client";
+import { events } from "../../core/db/schema";
+import { notFound } from "../../core/errors";
 import { PostgresInventory } from "./calm";
-import type { Inventory } from "./contract";
+import type { Inventory } from "../../core/holds/contract";
 import { DurableInventory } from "./hot";
 import { withSeatFeed } from "./seat-feed";
 

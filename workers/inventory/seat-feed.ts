@@ -5,7 +5,8 @@
  * viewers who miss an update still poll the availability bitmap.
  */
 import type { SeatChange, SeatExpiry } from "../../durable-objects/seat-map-feed";
-import type { HoldChangeResult, HoldView, Inventory } from "./contract";
+import type { HoldChangeResult, HoldView, Inventory } from "../../core/holds/contract";
+import { log } from "../../core/logger";
 
 /** Where seat changes go: the event's `SeatMapFeed` stub. */
 export interface SeatFeed {
@@ -22,7 +23,7 @@ export function withSeatFeed(inventory: Inventory, feed: SeatFeed, keepAlive: (p
       Promise.resolve()
         .then(() => feed.publish(changes, expiries))
         .catch((error: unknown) => {
-          console.error(JSON.stringify({ level: "warn", event: "seat_feed_publish_failed", eventId: hold.eventId, error: String(error) }));
+          log.warn("seat_feed_publish_failed", { eventId: hold.eventId, error: String(error) });
         }),
     );
   };

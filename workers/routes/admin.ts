@@ -2,14 +2,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import { routeGroup } from "../app";
-import { conflict, unauthorized } from "../errors";
+import { conflict, unauthorized } from "../../core/errors";
 import { ticketsAdmin } from "./tickets";
 import { refundsAdmin } from "./waitlist";
 import { forgetRouting, inventoryFor } from "../inventory";
 import { hotDemandRatio } from "../pre-registration";
 import { count, desc, eq } from "drizzle-orm";
-import type { Db } from "../db/client";
-import { accounts, botFlags } from "../db/schema";
+import type { Db } from "../../core/db/client";
+import { accounts, botFlags } from "../../core/db/schema";
 import { createEvent, createEventSchema, eventViewSchema, getEvent, listEvents, updateEvent, updateEventSchema } from "../events";
 import { errorResponses, jsonBody, jsonResponse } from "../openapi";
 import { addApiKey, organizerForApiKey } from "../organizers";

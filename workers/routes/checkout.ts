@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { routeGroup } from "../app";
 import { latestPayment, payForHold } from "../checkout/payments";
-import { ApiError } from "../errors";
+import { ApiError } from "../../core/errors";
 import { requireFan } from "../fan-auth";
 import { errorResponses, jsonBody, jsonResponse } from "../openapi";
 

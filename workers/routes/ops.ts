@@ -1,7 +1,7 @@
 /** Platform operations (operators, not organizers): authenticated by OPS_TOKEN. Mounted at /ops. */
 import { routeGroup } from "../app";
 import { replayDeadLetters } from "../checkout/sales-consumer";
-import { ApiError } from "../errors";
+import { ApiError } from "../../core/errors";
 
 export const ops = routeGroup();
 

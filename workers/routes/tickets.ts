@@ -6,8 +6,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { routeGroup } from "../app";
-import { events } from "../db/schema";
-import { notFound, unauthorized } from "../errors";
+import { events } from "../../core/db/schema";
+import { notFound, unauthorized } from "../../core/errors";
 import { requireFan } from "../fan-auth";
 import { errorResponses, jsonBody, jsonResponse } from "../openapi";
 import { checkIn, findTickets, placeLabel, signIssuedTicket, ticketQrSvg, type IssuedTicket } from "../tickets";

@@ -5,7 +5,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { routeGroup } from "../app";
-import { ApiError } from "../errors";
+import { ApiError } from "../../core/errors";
 import { requireFan } from "../fan-auth";
 import { eventRouting, forgetRouting } from "../inventory";
 import { hotDemandRatio, preRegister } from "../pre-registration";
@@ -13,7 +13,7 @@ import { errorResponses, jsonBody, jsonResponse } from "../openapi";
 import { signToken, verifyToken } from "../tokens";
 import { limitWaitingRoomStep, screenLobbyJoin } from "../waiting-room/bot-defense";
 import { LOBBY_AUDIENCE, signAdmissionToken } from "../waiting-room/tokens";
-import { queueStateKey, type QueueState } from "../waiting-room/queue-state";
+import { queueStateKey, type QueueState } from "../../core/waiting-room/queue-state";
 
 export const waitingRoom = routeGroup();
 

@@ -9,7 +9,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { routeGroup, type AppEnv } from "../app";
-import { ApiError, unauthorized } from "../errors";
+import { ApiError, unauthorized } from "../../core/errors";
 import { requireFan } from "../fan-auth";
 import { holdJson, holdSchema } from "../inventory/http";
 import { errorResponses, errorSchema, jsonBody, jsonResponse } from "../openapi";

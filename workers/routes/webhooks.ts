@@ -2,7 +2,7 @@
 import { routeGroup } from "../app";
 import { verifyWebhook } from "../checkout/gateway";
 import { handleWebhookEvent } from "../checkout/payments";
-import { ApiError } from "../errors";
+import { ApiError } from "../../core/errors";
 
 export const webhooks = routeGroup();
 

@@ -8,8 +8,8 @@
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Context } from "hono";
 import type { AppEnv } from "../app";
-import { botFlags } from "../db/schema";
-import { ApiError } from "../errors";
+import { botFlags } from "../../core/db/schema";
+import { ApiError } from "../../core/errors";
 import { eventRouting } from "../inventory";
 import { createRedis } from "../redis";
 import { verifyTurnstile } from "../turnstile";
