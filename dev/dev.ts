@@ -13,7 +13,7 @@ import { findFreePort } from "./ports.ts";
 import { DEMO_ORGANIZER, describeSeed, openDb, seedDemoData } from "./seed.ts";
 import type { SeedResult } from "./seed.ts";
 import { generateSigningKey } from "./signing-key.ts";
-import { startStripeGateway, type StripeGateway } from "./stripe-gateway.ts";
+import { startStripeGateway, type StripeGateway } from "./stripe-gateway/index.ts";
 import type { LocalStack } from "./stack.ts";
 import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "./turnstile.ts";
 
