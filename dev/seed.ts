@@ -26,6 +26,9 @@ export const DEMO_ORGANIZER = "Demo Promotions";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** What `createEvent` is given, as the admin API's body is. */
+type EventInput = Parameters<typeof createEvent>[2];
+
 /** What a seed run produced. */
 export interface SeedResult {
   organizerId: string;
@@ -41,51 +44,53 @@ export interface SeedResult {
  * stored hashed); when it is missing or stale a new key is added.
  */
 export async function seedDemoData(db: Db, options: { apiKeyFile: string; now?: Date }): Promise<SeedResult> {
-  const now = options.now ?? new Date();
   const created: string[] = [];
   const { organizerId, apiKey } = await ensureOrganizer(db, options.apiKeyFile, created);
-
-  const theatre = await ensureVenue(db, organizerId, theatreChart(), created);
-  await ensureEvent(db, organizerId, created, {
-    venueId: theatre,
-    name: "The Tempest - Riverside Players",
-    description: "Shakespeare's last play in a new staging. A calm sale: the seat map is open to everyone.",
-    startsAt: at(now, 45 * DAY_MS, 19),
-    endsAt: at(now, 45 * DAY_MS, 22),
-    saleStartsAt: at(now, -DAY_MS, 10),
-    expectedDemand: 900,
-    status: "published",
-    prices: [
-      { priceTier: "Stalls Premium", priceCents: 8_500 },
-      { priceTier: "Stalls", priceCents: 6_500 },
-      { priceTier: "Circle", priceCents: 5_000 },
-      { priceTier: "Balcony", priceCents: 3_000 },
-    ],
-  });
-
-  const stadium = await ensureVenue(db, organizerId, stadiumChart(), created);
-  await ensureEvent(db, organizerId, created, {
-    venueId: stadium,
-    name: "Nova Skyline - World Tour 2027",
-    description: "One night only. A hot on-sale: fans queue in the waiting room before the sale opens.",
-    startsAt: at(now, 120 * DAY_MS, 20),
-    endsAt: at(now, 120 * DAY_MS, 23),
-    saleStartsAt: at(now, 14 * DAY_MS, 10),
-    lobbyOpensMinutes: 60,
-    purchaseLimit: 4,
-    expectedDemand: 500_000,
-    status: "published",
-    prices: [
-      { priceTier: "Pit", priceCents: 24_900 },
-      { priceTier: "Floor", priceCents: 19_900 },
-      { priceTier: "Club", priceCents: 17_500 },
-      { priceTier: "Lower Bowl Premium", priceCents: 14_900 },
-      { priceTier: "Lower Bowl", priceCents: 11_900 },
-      { priceTier: "Upper Deck", priceCents: 6_900 },
-    ],
-  });
-
+  for (const { chart, event } of demoSales(options.now ?? new Date())) {
+    const venueId = await ensureVenue(db, organizerId, chart, created);
+    await ensureEvent(db, organizerId, created, { venueId, ...event });
+  }
   return { organizerId, apiKey, created };
+}
+
+/** The demo venues, each with its event: a calm sale, on now, and a hot one, later. */
+function demoSales(now: Date): { chart: SeatingChart; event: Omit<EventInput, "venueId"> }[] {
+  return [
+    {
+      chart: theatreChart(),
+      event: {
+        name: "The Tempest - Riverside Players",
+        description: "Shakespeare's last play in a new staging. A calm sale: the seat map is open to everyone.",
+        ...schedule(now, { inDays: 45, hours: [19, 22], saleInDays: -1 }),
+        expectedDemand: 900,
+        status: "published",
+        prices: pricesOf({ "Stalls Premium": 8_500, Stalls: 6_500, Circle: 5_000, Balcony: 3_000 }),
+      },
+    },
+    {
+      chart: stadiumChart(),
+      event: {
+        name: "Nova Skyline - World Tour 2027",
+        description: "One night only. A hot on-sale: fans queue in the waiting room before the sale opens.",
+        ...schedule(now, { inDays: 120, hours: [20, 23], saleInDays: 14 }),
+        lobbyOpensMinutes: 60,
+        purchaseLimit: 4,
+        expectedDemand: 500_000,
+        status: "published",
+        prices: pricesOf({ Pit: 24_900, Floor: 19_900, Club: 17_500, "Lower Bowl Premium": 14_900, "Lower Bowl": 11_900, "Upper Deck": 6_900 }),
+      },
+    },
+  ];
+}
+
+/** An event `inDays` from now, from `hours[0]`:00 to `hours[1]`:00 UTC, on sale at 10:00 UTC `saleInDays` from now. */
+function schedule(now: Date, { inDays, hours, saleInDays }: { inDays: number; hours: [number, number]; saleInDays: number }): Pick<EventInput, "startsAt" | "endsAt" | "saleStartsAt"> {
+  return { startsAt: at(now, inDays * DAY_MS, hours[0]), endsAt: at(now, inDays * DAY_MS, hours[1]), saleStartsAt: at(now, saleInDays * DAY_MS, 10) };
+}
+
+/** Price tier name → price in cents, as the event's price list. */
+function pricesOf(prices: Record<string, number>): EventInput["prices"] {
+  return Object.entries(prices).map(([priceTier, priceCents]) => ({ priceTier, priceCents }));
 }
 
 async function ensureOrganizer(db: Db, apiKeyFile: string, created: string[]): Promise<{ organizerId: string; apiKey: string }> {
@@ -118,7 +123,7 @@ async function ensureVenue(db: Db, organizerId: string, chart: SeatingChart, cre
   return venue.id;
 }
 
-async function ensureEvent(db: Db, organizerId: string, created: string[], input: Parameters<typeof createEvent>[2]): Promise<void> {
+async function ensureEvent(db: Db, organizerId: string, created: string[], input: EventInput): Promise<void> {
   const [existing] = await db.select({ id: events.id }).from(events).where(and(eq(events.organizerId, organizerId), eq(events.name, input.name))).limit(1);
   if (existing) return;
   const event = await createEvent(db, organizerId, input);
