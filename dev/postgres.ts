@@ -21,6 +21,8 @@ export interface LocalPostgres {
   url: string;
   host: string;
   port: number;
+  /** The server's process id (its backends run below it). */
+  pid: number | undefined;
   /** Stops the server (fast shutdown) and waits for it to exit; safe to call twice or after it exited. */
   stop(): Promise<void>;
 }
@@ -97,7 +99,7 @@ export async function startPostgres(options: {
     throw error;
   }
   const url = `postgres://${SUPERUSER.name}:${SUPERUSER.password}@127.0.0.1:${options.port}/${options.database}`;
-  return { url, host: "127.0.0.1", port: options.port, stop };
+  return { url, host: "127.0.0.1", port: options.port, pid: server.pid, stop };
 }
 
 /**

@@ -88,8 +88,8 @@ function schedule(now: Date, { inDays, hours, saleInDays }: { inDays: number; ho
   return { startsAt: at(now, inDays * DAY_MS, hours[0]), endsAt: at(now, inDays * DAY_MS, hours[1]), saleStartsAt: at(now, saleInDays * DAY_MS, 10) };
 }
 
-/** Price tier name → price in cents, as the event's price list. */
-function pricesOf(prices: Record<string, number>): EventInput["prices"] {
+/** Price tier name → price in cents, as an event's price list. */
+export function pricesOf(prices: Record<string, number>): EventInput["prices"] {
   return Object.entries(prices).map(([priceTier, priceCents]) => ({ priceTier, priceCents }));
 }
 
@@ -159,35 +159,60 @@ export function theatreChart(): SeatingChart {
   };
 }
 
+/** How a stadium is laid out: a block of sections per kind, each `sections` sections of `rows` rows of `seats` seats. */
+export interface StadiumShape {
+  name: string;
+  /** Places in the standing pit; none when absent. */
+  pit?: number;
+  floor: SectionBlock;
+  /** The first 10 rows of each section are premium. */
+  lowerBowl: SectionBlock;
+  club: SectionBlock;
+  upperDeck: SectionBlock;
+}
+
+interface SectionBlock {
+  sections: number;
+  rows: number;
+  seats: number;
+}
+
+/** Harbor Stadium: 70,000 seats in 40 sections, plus a 2,000-place standing pit. */
+const HARBOR_STADIUM: StadiumShape = {
+  name: "Harbor Stadium",
+  pit: 2_000,
+  floor: { sections: 4, rows: 20, seats: 50 }, // 4,000
+  lowerBowl: { sections: 16, rows: 30, seats: 60 }, // 28,800
+  club: { sections: 4, rows: 20, seats: 40 }, // 3,200
+  upperDeck: { sections: 16, rows: 25, seats: 85 }, // 34,000
+};
+
 /**
- * A 70,000-seat stadium in 40 seated sections, plus a 2,000-place standing pit:
- * seated Floor, a Lower Bowl whose front rows cost more, Club boxes and an Upper Deck.
+ * A stadium in Seattle (by default the demo's Harbor Stadium): a standing pit,
+ * seated Floor sections F1..., a Lower Bowl 101... whose front rows cost
+ * more, Club boxes C1... and an Upper Deck 301....
  */
-export function stadiumChart(): SeatingChart {
-  const numberedRows = (count: number, seats: number, tierOf: (row: number) => string | undefined = () => undefined) =>
-    Array.from({ length: count }, (_, i) => {
+export function stadiumChart(shape: StadiumShape = HARBOR_STADIUM): SeatingChart {
+  const numbered = (count: number, from = 1) => Array.from({ length: count }, (_, i) => String(from + i));
+  const rows = ({ rows: count, seats }: SectionBlock, tierOf: (row: number) => string | undefined = () => undefined) =>
+    numbered(count).map((label, i) => {
       const priceTier = tierOf(i);
-      return priceTier ? { label: String(i + 1), seats, priceTier } : { label: String(i + 1), seats };
+      return priceTier ? { label, seats, priceTier } : { label, seats };
     });
-  const sectionsNumbered = (from: number, count: number) => Array.from({ length: count }, (_, i) => String(from + i));
   return {
-    name: "Harbor Stadium",
+    name: shape.name,
     city: "Seattle",
     timezone: "America/Los_Angeles",
     sections: [
-      { label: "PIT", name: "Standing Pit", priceTier: "Pit", generalAdmission: { capacity: 2_000 } },
-      // 4 x 20 rows x 50 = 4,000
-      ...["F1", "F2", "F3", "F4"].map((label) => ({ label, name: `Floor ${label.slice(1)}`, priceTier: "Floor", rows: numberedRows(20, 50) })),
-      // 16 x 30 rows x 60 = 28,800; the first 10 rows are premium
-      ...sectionsNumbered(101, 16).map((label) => ({
+      ...(shape.pit === undefined ? [] : [{ label: "PIT", name: "Standing Pit", priceTier: "Pit", generalAdmission: { capacity: shape.pit } }]),
+      ...numbered(shape.floor.sections).map((n) => ({ label: `F${n}`, name: `Floor ${n}`, priceTier: "Floor", rows: rows(shape.floor) })),
+      ...numbered(shape.lowerBowl.sections, 101).map((label) => ({
         label,
         name: `Lower Bowl ${label}`,
-        rows: numberedRows(30, 60, (row) => (row < 10 ? "Lower Bowl Premium" : "Lower Bowl")),
+        rows: rows(shape.lowerBowl, (row) => (row < 10 ? "Lower Bowl Premium" : "Lower Bowl")),
       })),
-      // 4 x 20 rows x 40 = 3,200
-      ...["C1", "C2", "C3", "C4"].map((label) => ({ label, name: `Club ${label.slice(1)}`, priceTier: "Club", rows: numberedRows(20, 40) })),
-      // 16 x 25 rows x 85 = 34,000
-      ...sectionsNumbered(301, 16).map((label) => ({ label, name: `Upper Deck ${label}`, priceTier: "Upper Deck", rows: numberedRows(25, 85) })),
+      ...numbered(shape.club.sections).map((n) => ({ label: `C${n}`, name: `Club ${n}`, priceTier: "Club", rows: rows(shape.club) })),
+      ...numbered(shape.upperDeck.sections, 301).map((label) => ({ label, name: `Upper Deck ${label}`, priceTier: "Upper Deck", rows: rows(shape.upperDeck) })),
     ],
   };
 }

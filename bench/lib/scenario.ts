@@ -49,9 +49,11 @@ let finishing: Promise<void> | undefined;
 
 /**
  * Runs `main` as this process's scenario and exits with the code it returns
- * (1 when it throws, 130 on a signal) once the clean-up has run.
+ * (1 when it throws, 130 on a signal) once the clean-up has run; says how
+ * long it took.
  */
 export function runScenario(main: (cleanup: Cleanup) => Promise<number>): void {
+  const startedAt = Date.now();
   const cleanup = new Cleanup();
   const finish = (code: number, reason?: string) => {
     finishing ??= (async () => {
@@ -62,7 +64,10 @@ export function runScenario(main: (cleanup: Cleanup) => Promise<number>): void {
   };
   for (const signal of SIGNALS) process.on(signal, () => finish(130, `${signal} received`));
   main(cleanup).then(
-    (code) => finish(code),
+    (code) => {
+      if (!finishing) say(`done in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+      finish(code);
+    },
     (error: unknown) => {
       if (!finishing) say(`failed: ${describeError(error)}`);
       finish(1);
