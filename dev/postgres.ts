@@ -66,6 +66,8 @@ export async function startPostgres(options: {
   const runAs = userInfo().uid === 0 ? await postgresUser() : undefined;
   const binaries = await usableBinaries(runAs);
 
+  // The folders above the data folder as anyone may enter them (mkdir's mode would apply to every one it creates).
+  await mkdir(path.dirname(dataDir), { recursive: true });
   if (runAs) await requireReachable(path.dirname(dataDir), runAs, "data folder");
   const initialised = await stat(path.join(dataDir, "PG_VERSION")).then(() => true, () => false);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });

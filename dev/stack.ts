@@ -116,7 +116,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stops.push({ name: "Postgres", stop: postgres.stop });
       databaseUrl = postgres.url;
       postgresPid = postgres.pid;
-      log(`Postgres: started on 127.0.0.1:${port}, data in ${path.relative(REPO_ROOT, postgresDir) || postgresDir}`);
+      log(`Postgres: started on 127.0.0.1:${port}, data in ${postgresDir.startsWith(`${REPO_ROOT}${path.sep}`) ? path.relative(REPO_ROOT, postgresDir) : postgresDir}`);
     }
     await applyMigrations(databaseUrl);
 
