@@ -9,7 +9,6 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { neonConfig } from "@neondatabase/serverless";
 import { and, asc, eq } from "drizzle-orm";
 import { WebSocket } from "ws";
@@ -19,6 +18,7 @@ import { createEvent } from "../workers/events.ts";
 import { addApiKey, createOrganizer, organizerForApiKey } from "../workers/organizers.ts";
 import { seatingChartSchema, type SeatingChart } from "../workers/seating-chart.ts";
 import { importVenue } from "../workers/venues.ts";
+import { isMain, runMain } from "./cli.ts";
 import { startNeonRelay } from "./neon-relay.ts";
 
 /** The demo organizer's name: the seed finds everything else under it. */
@@ -263,12 +263,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(`db:seed failed: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (isMain(import.meta.url)) runMain("db:seed", main);

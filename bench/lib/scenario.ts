@@ -3,6 +3,7 @@
  * carries only the result lines), and whatever the scenario started is
  * cleaned up, newest first, when it ends, fails, or gets Ctrl-C / SIGTERM.
  */
+import { describeError } from "../../dev/cli.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 const STEP_TIMEOUT_MS = 20_000;
@@ -69,20 +70,10 @@ export function runScenario(main: (cleanup: Cleanup) => Promise<number>): void {
       finish(code);
     },
     (error: unknown) => {
-      if (!finishing) say(`failed: ${describeError(error)}`);
+      if (!finishing) say(`failed: ${describeError(error, { stack: true })}`);
       finish(1);
     },
   );
-}
-
-/** An error with its causes (drizzle, for one, keeps the database's own message in `cause`). */
-function describeError(error: unknown): string {
-  const lines: string[] = [];
-  for (let e: unknown = error, depth = 0; depth < 5 && e !== undefined; e = e instanceof Error ? e.cause : undefined, depth++) {
-    if (e instanceof Error) lines.push(depth === 0 ? (e.stack ?? e.message) : `caused by: ${e.message}`);
-    else lines.push(String(e));
-  }
-  return lines.join("\n");
 }
 
 /** Waits `ms` milliseconds. */
