@@ -17,6 +17,14 @@ export default defineConfig({
         // The Worker and its Durable Objects, inside workerd, against the real local Postgres and Redis.
         plugins: [
           cloudflareTest(({ inject }) => ({
+            // Without workerd's INFO log (the pool passes --verbose by default). Miniflare routes every fetch() through an
+            // outbound worker of its own (miniflare/dist/src/workers/core/outbound.worker.js: `return fetch(request)`);
+            // when the payment gateway drops a connection on purpose (lose_response, hang) that worker's handler rejects,
+            // and workerd logs it at INFO as an "uncaught exception ... Network connection lost" dump (~170 a run), while
+            // our code gets the error and handles it. What else goes with INFO: workerd's report of a promise no caller
+            // awaits failing (a rejected waitUntil, an alarm firing by itself and throwing). Test failures, unhandled
+            // rejections in test code, errors rethrown by runDurableObjectAlarm and the Worker's own log lines remain.
+            verbose: false,
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {

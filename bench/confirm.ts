@@ -20,14 +20,12 @@
  * writes nothing twice.
  */
 import { randomUUID } from "node:crypto";
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { sql } from "drizzle-orm";
 import type { LocalStack } from "../dev/stack.ts";
-import { findFreePort } from "../dev/ports.ts";
 import { openDb } from "../dev/seed.ts";
+import { stackVars } from "../dev/worker-vars.ts";
 import { confirmedSaleSchema, type ConfirmedSale } from "../workers/checkout/messages.ts";
 import { handleSalesBatch, writeSales } from "../workers/checkout/sales-consumer.ts";
 import type { ConfigEnv } from "../core/config.ts";
@@ -40,6 +38,7 @@ import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.t
 import { createFanAccounts } from "./lib/fans.ts";
 import { machineCpuMs, processStat, totalCpu, treeCpuByName } from "./lib/processes.ts";
 import { CountingQueue, DeliveredBatch } from "./lib/queues.ts";
+import { startBenchStack } from "./lib/stack.ts";
 import { runScenario, say, stopping } from "./lib/scenario.ts";
 
 /** The queue's max_batch_size for ticket-sales (wrangler.toml). */
@@ -91,24 +90,10 @@ interface Run {
 }
 
 runScenario(async (cleanup) => {
-  const startedAt = Date.now();
-  // A fresh stack, never one named by the environment (empty means "start one").
-  process.env.DATABASE_URL = "";
-  process.env.REDIS_URL = "";
-  const workDir = await mkdtemp(path.join(tmpdir(), "edge-tickets-bench-"));
-  cleanup.add("temporary files", () => rm(workDir, { recursive: true, force: true }));
-  // As root, Postgres runs as `postgres` and must be able to enter its data folder below this one.
-  await chmod(workDir, 0o755);
-
-  const { DEFAULT_PORTS, startLocalStack } = await import("../dev/stack.ts");
-  const services = Object.keys(DEFAULT_PORTS);
-  const free = await distinctFreePorts(services.length);
-  const ports = Object.fromEntries(services.map((service, i) => [service, free[i]]));
-  const stack = await startLocalStack({ dataDir: path.join(workDir, "stack"), ports, log: say });
-  cleanup.add("local stack", stack.stop);
+  const { stack } = await startBenchStack(cleanup);
   const { db, close } = await openDb(stack.databaseUrl, stack.neonWsProxy);
   cleanup.add("database handle", close);
-  const postgresPid = await postmasterPid(path.join(workDir, "stack", "postgres"));
+  const postgresPid = stack.postgresPid;
 
   const venue = await setUpVenue(db);
   const consumer = consumerConfig(stack);
@@ -158,7 +143,6 @@ runScenario(async (cleanup) => {
     tickets_per_pass: SALES_PER_PASS * SEATS_PER_SALE,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
-  say(`done in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   return sound && unchanged && again === 0 ? 0 : 1;
 });
 
@@ -166,19 +150,7 @@ runScenario(async (cleanup) => {
 
 /** The consumer's configuration against the local stack (what loadConfig requires). */
 function consumerConfig(stack: LocalStack): ConfigEnv {
-  return {
-    DATABASE_URL: stack.databaseUrl,
-    NEON_WS_PROXY: stack.neonWsProxy,
-    UPSTASH_REDIS_REST_URL: stack.bridgeUrl,
-    UPSTASH_REDIS_REST_TOKEN: stack.bridgeToken,
-    MAIL_API_URL: stack.mailOutboxUrl,
-    MAIL_API_KEY: stack.mailApiKey,
-    MAIL_FROM: "Edge Tickets <no-reply@bench.invalid>",
-    TURNSTILE_SITE_KEY: "1x00000000000000000000AA",
-    TURNSTILE_SECRET_KEY: "1x0000000000000000000000000000000AA",
-    TURNSTILE_VERIFY_URL: stack.turnstileVerifyUrl,
-    PUBLIC_ORIGIN: "http://127.0.0.1:8787",
-  };
+  return { ...stackVars(stack), MAIL_FROM: "Edge Tickets <no-reply@bench.invalid>", PUBLIC_ORIGIN: "http://127.0.0.1:8787" };
 }
 
 /**
@@ -395,12 +367,6 @@ function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): CpuSnapshot & { mach
   };
 }
 
-async function postmasterPid(postgresDir: string): Promise<number | undefined> {
-  const contents = await readFile(path.join(postgresDir, "postmaster.pid"), "utf8").catch(() => undefined);
-  const pid = Number(contents?.split("\n")[0]);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
 // ------------------------------------------------------------------ helpers
 
 function chunk<T>(items: T[], size: number): T[][] {
@@ -421,8 +387,3 @@ function round(value: number, digits: number): number {
   return Math.round(value * factor) / factor;
 }
 
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await findFreePort());
-  return [...ports];
-}

@@ -5,100 +5,40 @@
 -- Arguments (after `--`): tokens file, request path, thread count,
 -- request-id prefix, consecutive sold_out answers after which a thread stops,
 -- seats per hold.
--- Thread k of n takes the file's lines k, k+n, k+2n, ... so no token is sent twice.
--- A thread that stops (sold out, or out of tokens) prints THREAD_DONE_MARKER:
--- wrk itself only ends at -d, so the caller interrupts it once every thread has.
--- done() prints one line: RESULT_MARKER followed by JSON.
+-- Each thread takes its share of the file (lib/crowd.lua); a thread stops
+-- once sold out or out of tokens. done() prints one line: BENCH_RESULT + JSON.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "lib/?.lua;" .. package.path
+local crowd = require("crowd")
 
-local function stop_thread()
-  io.write("BENCH_THREAD_DONE\n")
-  io.flush()
-  wrk.thread:stop()
-end
+-- An answer's status, its counter and, for a 409, the error code its body names.
+local outcomes = { { 201, "held" }, { 409, "sold_out", '"sold_out"' }, { 409, "seat_taken", '"seat_taken"' }, { 409, "over_limit", '"over_limit"' }, { 429, "too_fast" }, { 401, "unauthorized" } }
+local path, prefix, stop_after, quantity
+local sold_out_streak = 0
 
-local threads = {}
-
-function setup(thread)
-  thread:set("index", #threads)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  local file, thread_count = args[1], tonumber(args[3])
-  path, prefix, stop_after, quantity = args[2], args[4], tonumber(args[5]), args[6]
-  tokens, lines = {}, {}
-  local line = 0
-  for token in io.lines(file) do
-    if line % thread_count == index then
-      tokens[#tokens + 1] = token
-      lines[#lines + 1] = line
+crowd.run({
+  outcomes = outcomes,
+  counters = { "stopped_sold_out", "exhausted" },
+  init = function(args)
+    crowd.share(args[1], tonumber(args[3]))
+    path, prefix, stop_after, quantity = args[2], args[4], tonumber(args[5]), args[6]
+  end,
+  request = function()
+    local token, line = crowd.take()
+    if token == nil then return crowd.idle_request() end
+    local body = '{"requestId":"' .. prefix .. line .. '","quantity":' .. quantity .. '}'
+    return wrk.format("POST", path, { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }, body)
+  end,
+  response = function(status, headers, body)
+    if exhausted == 1 and status == 200 then return end -- the health check sent after running out of tokens
+    local outcome = crowd.count(outcomes, status, body)
+    if outcome == "held" then
+      sold_out_streak = 0
+    elseif outcome == "sold_out" then
+      sold_out_streak = sold_out_streak + 1
+      if sold_out_streak >= stop_after and stopped_sold_out == 0 then
+        stopped_sold_out = 1
+        crowd.stop_thread()
+      end
     end
-    line = line + 1
-  end
-  sent = 0
-  exhausted = 0
-  stopped_sold_out = 0
-  sold_out_streak = 0
-  held, sold_out, seat_taken, over_limit, too_fast, unauthorized, server_error, other = 0, 0, 0, 0, 0, 0, 0, 0
-end
-
-function request()
-  sent = sent + 1
-  local token = tokens[sent]
-  if token == nil then
-    -- Out of fresh tokens: stop this thread (the request below is not counted).
-    exhausted = 1
-    stop_thread()
-    return wrk.format("GET", "/api/health")
-  end
-  local body = '{"requestId":"' .. prefix .. lines[sent] .. '","quantity":' .. quantity .. '}'
-  return wrk.format("POST", path, { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }, body)
-end
-
-function response(status, headers, body)
-  if exhausted == 1 and status == 200 then return end
-  if status == 201 then
-    held = held + 1
-    sold_out_streak = 0
-  elseif status == 409 and body:find('"sold_out"', 1, true) then
-    sold_out = sold_out + 1
-    sold_out_streak = sold_out_streak + 1
-    if sold_out_streak >= stop_after and stopped_sold_out == 0 then
-      stopped_sold_out = 1
-      stop_thread()
-    end
-  elseif status == 409 and body:find('"seat_taken"', 1, true) then
-    seat_taken = seat_taken + 1
-  elseif status == 409 and body:find('"over_limit"', 1, true) then
-    over_limit = over_limit + 1
-  elseif status == 429 then
-    too_fast = too_fast + 1
-  elseif status == 401 then
-    unauthorized = unauthorized + 1
-  elseif status >= 500 then
-    server_error = server_error + 1
-  else
-    other = other + 1
-  end
-end
-
-local counters = { "held", "sold_out", "seat_taken", "over_limit", "too_fast", "unauthorized", "server_error", "other", "stopped_sold_out", "exhausted" }
-
-function done(summary, latency, requests)
-  local fields = {}
-  for _, name in ipairs(counters) do
-    local total = 0
-    for _, thread in ipairs(threads) do total = total + (thread:get(name) or 0) end
-    fields[#fields + 1] = string.format('"%s":%d', name, total)
-  end
-  local errors = summary.errors
-  fields[#fields + 1] = string.format('"threads":%d', #threads)
-  fields[#fields + 1] = string.format('"duration_us":%.0f', summary.duration)
-  fields[#fields + 1] = string.format('"requests":%.0f', summary.requests)
-  fields[#fields + 1] = string.format('"socket_errors":%.0f', errors.connect + errors.read + errors.write)
-  fields[#fields + 1] = string.format('"timeouts":%.0f', errors.timeout)
-  fields[#fields + 1] = string.format('"p50_us":%.0f', latency:percentile(50))
-  fields[#fields + 1] = string.format('"p99_us":%.0f', latency:percentile(99))
-  fields[#fields + 1] = string.format('"max_us":%.0f', latency.max)
-  io.write("BENCH_RESULT {" .. table.concat(fields, ",") .. "}\n")
-end
+  end,
+})

@@ -12,14 +12,13 @@
  * them; fans of the calm event with their sign-in sessions.
  */
 import { randomUUID } from "node:crypto";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
-import { findFreePort } from "../dev/ports.ts";
 import { openDb } from "../dev/seed.ts";
+import { REPO_ROOT } from "../dev/stack.ts";
 import { generateSigningKey } from "../dev/signing-key.ts";
 import type { Db } from "../core/db/client.ts";
 import { createEvent, createEventSchema } from "../workers/events.ts";
@@ -31,7 +30,8 @@ import { signAdmissionToken } from "../workers/waiting-room/tokens.ts";
 import { snapshotProject, startApp, type BenchApp } from "./lib/app.ts";
 import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.ts";
 import { createFanAccounts, writeTokens } from "./lib/fans.ts";
-import { cpuDelta, cpuSnapshot, postmasterPid, type CpuSnapshot } from "./lib/cpu.ts";
+import { cpuDelta, cpuSnapshot, type CpuSnapshot } from "./lib/cpu.ts";
+import { startBenchStack } from "./lib/stack.ts";
 import { runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
 import { openObserver, type Observer } from "./lib/observer.ts";
 import { availability, seatClaims, seatRows, type SeatClaims } from "./lib/seat-claims.ts";
@@ -139,25 +139,7 @@ interface Sale {
 }
 
 runScenario(async (cleanup) => {
-  const startedAt = Date.now();
-  // A fresh stack, never one named by the environment (empty means "start one").
-  process.env.DATABASE_URL = "";
-  process.env.REDIS_URL = "";
-
-  const workDir = await mkdtemp(path.join(tmpdir(), "edge-tickets-bench-"));
-  cleanup.add("temporary files", () => rm(workDir, { recursive: true, force: true }));
-  // As root, Postgres runs as `postgres` and must be able to enter its data folder below this one.
-  await chmod(workDir, 0o755);
-
-  const { DEFAULT_PORTS, REPO_ROOT, startLocalStack } = await import("../dev/stack.ts");
-  const services = Object.keys(DEFAULT_PORTS);
-  const free = await distinctFreePorts(services.length);
-  const ports = Object.fromEntries(services.map((service, i) => [service, free[i]]));
-  const stackDir = path.join(workDir, "stack");
-  // Registered before it is up, so a Ctrl-C during start-up stops whatever did start.
-  const stackStarting = startLocalStack({ dataDir: stackDir, ports, log: say });
-  cleanup.add("local stack", async () => (await stackStarting.catch(() => undefined))?.stop());
-  const stack = await stackStarting;
+  const { workDir, stack } = await startBenchStack(cleanup);
   const { observer, close: closeObserver } = await openObserver(stack.databaseUrl);
   cleanup.add("observer connection", closeObserver);
 
@@ -168,7 +150,7 @@ runScenario(async (cleanup) => {
 
   const projectDir = path.join(workDir, "project");
   await snapshotProject(REPO_ROOT, projectDir);
-  const postgresPid = await postmasterPid(path.join(stackDir, "postgres"));
+  const postgresPid = stack.postgresPid;
   let sound = true;
   for (const sale of sales) {
     if (stopping()) break;
@@ -191,7 +173,6 @@ runScenario(async (cleanup) => {
     process.stdout.write(`${JSON.stringify(outcome.result)}\n`);
     sound &&= outcome.sound;
   }
-  say(`done in ${seconds(Date.now() - startedAt)} s`);
   return sound ? 0 : 1;
 });
 
@@ -501,12 +482,6 @@ async function checkFinalState(app: BenchApp, observer: Observer, sale: Sale, co
 async function postgresSessions(observer: Observer): Promise<number> {
   const result = await observer.execute<{ n: number }>(sql`select sessions::int as n from pg_stat_database where datname = current_database()`);
   return result.rows[0]?.n ?? 0;
-}
-
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await findFreePort());
-  return [...ports];
 }
 
 function round(value: number, digits: number): number {

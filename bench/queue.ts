@@ -18,14 +18,14 @@
  * Same frame as `holds`: a fresh local stack and `wrangler dev` on a snapshot
  * in a temporary folder, wrk as the crowd, everything cleaned up at the end.
  */
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { TURNSTILE_DUMMY_TOKEN } from "../dev/turnstile.ts";
-import { findFreePort } from "../dev/ports.ts";
 import { openDb } from "../dev/seed.ts";
+import { REPO_ROOT } from "../dev/stack.ts";
 import { generateSigningKey } from "../dev/signing-key.ts";
 import { createEvent, createEventSchema } from "../workers/events.ts";
 import { signFanSession } from "../workers/fan-auth.ts";
@@ -33,10 +33,11 @@ import { createOrganizer } from "../workers/organizers.ts";
 import { seatingChartSchema } from "../workers/seating-chart.ts";
 import { importVenue } from "../workers/venues.ts";
 import { snapshotProject, startApp, type BenchApp } from "./lib/app.ts";
-import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.ts";
-import { cpuDelta, cpuSnapshot, postmasterPid, type CpuSnapshot } from "./lib/cpu.ts";
+import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
+import { cpuDelta, cpuSnapshot, type CpuSnapshot } from "./lib/cpu.ts";
 import { createFanAccounts, writeTokens } from "./lib/fans.ts";
 import { ROOM_PROBE_ENTRY, servedDelta, servedRequests, writeRoomProbe } from "./lib/room-probe.ts";
+import { startBenchStack } from "./lib/stack.ts";
 import { runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
 import { runWrk } from "./lib/wrk.ts";
 
@@ -88,22 +89,7 @@ const exchangeResult = z.object({
 const queueStateSchema = z.object({ threshold: z.number(), admitted: z.number(), entrants: z.object({ lobby: z.number(), late: z.number(), flagged: z.number() }), ratePerSecond: z.number() });
 
 runScenario(async (cleanup) => {
-  const startedAt = Date.now();
-  process.env.DATABASE_URL = "";
-  process.env.REDIS_URL = "";
-  const workDir = await mkdtemp(path.join(tmpdir(), "edge-tickets-bench-"));
-  cleanup.add("temporary files", () => rm(workDir, { recursive: true, force: true }));
-  await chmod(workDir, 0o755);
-
-  const { DEFAULT_PORTS, REPO_ROOT, startLocalStack } = await import("../dev/stack.ts");
-  const services = Object.keys(DEFAULT_PORTS);
-  const free = new Set<number>();
-  while (free.size < services.length) free.add(await findFreePort());
-  const ports = Object.fromEntries(services.map((service, i) => [service, [...free][i]]));
-  const stackDir = path.join(workDir, "stack");
-  const stackStarting = startLocalStack({ dataDir: stackDir, ports, log: say });
-  cleanup.add("local stack", async () => (await stackStarting.catch(() => undefined))?.stop());
-  const stack = await stackStarting;
+  const { workDir, stack } = await startBenchStack(cleanup);
 
   // Organizer, venue and fans through the app's own functions; the event comes once the Worker is up, so its sale starts on time.
   const signingKey = await generateSigningKey("bench");
@@ -128,7 +114,7 @@ runScenario(async (cleanup) => {
   cleanup.add("wrangler", async () => (await appStarting.catch(() => undefined))?.stop());
   const app = await appStarting;
   say(`Worker healthy at ${app.url}`);
-  const postgresPid = await postmasterPid(path.join(stackDir, "postgres"));
+  const postgresPid = stack.postgresPid;
 
   const saleStartsAt = Date.now() + SALE_STARTS_IN_MS;
   const event = await createEvent(
@@ -253,7 +239,6 @@ runScenario(async (cleanup) => {
     errors: exchangeErrors + exchange.socket_errors + exchange.timeouts,
   });
 
-  say(`done in ${seconds(Date.now() - startedAt)} s`);
   // A wrk thread that runs out of pairs stops with its connections' last requests unanswered (at most one per connection).
   const unanswered = pairs.length - exchange.admitted - exchangeErrors;
   if (unanswered > 0) say(`admission_exchange: ${unanswered} exchanges sent but not waited for (wrk stops a thread with its last requests in flight)`);

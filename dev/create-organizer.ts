@@ -4,8 +4,8 @@
  * NEON_WS_PROXY (host:port of a relay) is used when set; a plain Postgres
  * without one is reached through a relay started for the run.
  */
-import { fileURLToPath } from "node:url";
 import { createOrganizer } from "../workers/organizers.ts";
+import { isMain, runMain } from "./cli.ts";
 import { openDb } from "./seed.ts";
 
 const USAGE = 'usage: DATABASE_URL=postgres://... npm run organizer:create -- "Organizer name"';
@@ -28,12 +28,4 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (isMain(import.meta.url)) runMain("organizer:create", () => main(process.argv.slice(2)));

@@ -4,18 +4,19 @@
  * `.dev.vars` and runs `wrangler dev` against it. Ctrl-C (or SIGTERM) stops
  * wrangler and everything started here.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { findFreePort } from "./ports.ts";
+import { descendantsOf, listProcesses } from "./processes.ts";
 import { DEMO_ORGANIZER, describeSeed, openDb, seedDemoData } from "./seed.ts";
 import type { SeedResult } from "./seed.ts";
 import { generateSigningKey } from "./signing-key.ts";
-import { startStripeGateway, type StripeGateway } from "./stripe-gateway.ts";
+import { startStripeGateway, type StripeGateway } from "./stripe-gateway/index.ts";
 import type { LocalStack } from "./stack.ts";
-import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "./turnstile.ts";
+import { dotenvLines, stackVars } from "./worker-vars.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 const HEALTH_TIMEOUT_MS = 60_000;
@@ -93,28 +94,17 @@ async function localSigningKey(file: string): Promise<string> {
 
 /** wrangler reads the Worker's secrets from `.dev.vars`; these point it at the local stack. */
 async function writeDevVars(file: string, local: LocalStack, signingKey: string, stripeApiBase: string, appUrl: string): Promise<void> {
-  const lines = [
-    "# Written by `npm run dev` for the local stack; rewritten on every run.",
-    `DATABASE_URL=${local.databaseUrl}`,
-    `NEON_WS_PROXY=${local.neonWsProxy}`,
-    `UPSTASH_REDIS_REST_URL=${local.bridgeUrl}`,
-    `UPSTASH_REDIS_REST_TOKEN=${local.bridgeToken}`,
-    // Single quotes: dotenv takes the JSON literally.
-    `TOKEN_SIGNING_KEY='${signingKey}'`,
-    `MAIL_API_URL=${local.mailOutboxUrl}`,
-    `MAIL_API_KEY=${local.mailApiKey}`,
-    "MAIL_FROM='Edge Tickets <no-reply@edge-tickets.localhost>'",
-    // Cloudflare's test keys: the secret always passes; the site key's widget yields XXXX.DUMMY.TOKEN.XXXX.
-    `TURNSTILE_SITE_KEY=${TURNSTILE_TEST_SITE_KEY}`,
-    `TURNSTILE_SECRET_KEY=${TURNSTILE_TEST_SECRETS.passes}`,
-    `TURNSTILE_VERIFY_URL=${local.turnstileVerifyUrl}`,
-    "STRIPE_SECRET_KEY=sk_test_local",
-    `STRIPE_WEBHOOK_SECRET=${LOCAL_STRIPE_WEBHOOK_SECRET}`,
-    `STRIPE_API_BASE=${stripeApiBase}`,
-    "OPS_TOKEN=local-ops-token",
+  const vars = {
+    ...stackVars(local),
+    TOKEN_SIGNING_KEY: signingKey,
+    STRIPE_SECRET_KEY: "sk_test_local",
+    STRIPE_WEBHOOK_SECRET: LOCAL_STRIPE_WEBHOOK_SECRET,
+    STRIPE_API_BASE: stripeApiBase,
+    OPS_TOKEN: "local-ops-token",
     // Links in emails point at this server (its port may not be wrangler.toml's default).
-    `PUBLIC_ORIGIN=${appUrl}`,
-  ];
+    PUBLIC_ORIGIN: appUrl,
+  };
+  const lines = ["# Written by `npm run dev` for the local stack; rewritten on every run.", ...dotenvLines(vars)];
   await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600 });
 }
 
@@ -189,7 +179,7 @@ function stopEverything(reason: string, exitCode: number): void {
 async function stopWrangler(child: ChildProcess): Promise<void> {
   const running = () => child.exitCode === null && child.signalCode === null;
   if (!running() || child.pid === undefined) return;
-  const descendants = processTree(child.pid);
+  const descendants = descendantsOf(child.pid, listProcesses());
   const exited = once(child, "exit");
   child.kill("SIGTERM");
   const timeout = new Promise((resolve) => setTimeout(resolve, WRANGLER_STOP_TIMEOUT_MS).unref());
@@ -209,44 +199,6 @@ async function stopWrangler(child: ChildProcess): Promise<void> {
     } catch {
       // it exited meanwhile
     }
-  }
-}
-
-interface ProcessInfo {
-  pid: number;
-  parentPid: number;
-  command: string;
-}
-
-/** Every process below `rootPid`. */
-function processTree(rootPid: number): ProcessInfo[] {
-  const all = listProcesses();
-  const found: ProcessInfo[] = [];
-  const parents = new Set([rootPid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const p of all) {
-      if (parents.has(p.parentPid) && !parents.has(p.pid)) {
-        parents.add(p.pid);
-        found.push(p);
-        grew = true;
-      }
-    }
-  }
-  return found;
-}
-
-function listProcesses(): ProcessInfo[] {
-  try {
-    const output = execFileSync("ps", ["-A", "-o", "pid=,ppid=,stat=,args="], { encoding: "utf8" });
-    return output.split("\n").flatMap((line) => {
-      const match = /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/.exec(line);
-      // Zombies (stat Z) have already exited; only their parent can reap them.
-      if (!match || match[3]?.startsWith("Z")) return [];
-      return [{ pid: Number(match[1]), parentPid: Number(match[2]), command: match[4] ?? "" }];
-    });
-  } catch {
-    return []; // no `ps`: rely on wrangler's own clean-up
   }
 }
 

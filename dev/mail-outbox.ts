@@ -6,18 +6,14 @@
  * at `GET /` and tests can read them at `GET /emails?to=`. It can be told to
  * fail (`POST /__faults`), because the real provider does.
  */
-import { once } from "node:events";
 import { createServer } from "node:http";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { text } from "node:stream/consumers";
 import { z } from "zod";
+import { listenOnLoopback, sendJson, type LoopbackServer } from "./http-server.ts";
 
 /** A running outbox: its base URL (the Worker's `MAIL_API_URL`) and how to stop it. */
-export interface MailOutbox {
-  url: string;
-  port: number;
-  close(): Promise<void>;
-}
+export type MailOutbox = LoopbackServer;
 
 /** One accepted email, in the shape of Resend's `GET /emails/:id`. */
 export interface OutboxEmail {
@@ -64,6 +60,8 @@ const SendSchema = z
 /** Kept messages; the oldest go first, so a long `npm run dev` stays small. */
 const MESSAGE_LIMIT = 500;
 const IDEMPOTENCY_LIMIT = 5_000;
+/** What it sends and lists changes with every email. */
+const NO_STORE = { "cache-control": "no-store" };
 
 /** A refusal with Resend's error body: `{ statusCode, name, message }`. */
 class ProviderError extends Error {
@@ -174,31 +172,19 @@ export async function startMailOutbox(options: { port: number; apiKey: string })
       (result) => {
         if (result === "hang") return;
         if (result === "html") {
-          response.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(outboxPage(messages));
+          response.writeHead(200, { "content-type": "text/html; charset=utf-8", ...NO_STORE }).end(outboxPage(messages));
           return;
         }
-        sendJson(response, result[0], result[1]);
+        sendJson(response, result[0], result[1], NO_STORE);
       },
       (error: unknown) => {
         const refusal = error instanceof ProviderError ? error : new ProviderError(500, "internal_server_error", String(error));
-        sendJson(response, refusal.statusCode, { statusCode: refusal.statusCode, name: refusal.code, message: refusal.message });
+        sendJson(response, refusal.statusCode, { statusCode: refusal.statusCode, name: refusal.code, message: refusal.message }, NO_STORE);
       },
     );
   });
-  server.listen(options.port, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("mail outbox: server has no TCP address");
-
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    port: address.port,
-    async close() {
-      const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-      server.closeAllConnections(); // hung sends included
-      await closed;
-    },
-  };
+  // Hung sends are dropped by close().
+  return listenOnLoopback(server, options.port);
 }
 
 /** Uses up one matching fault, if any; returns its mode. */
@@ -218,10 +204,6 @@ function list(value: string | string[] | undefined): string[] {
 function header(request: IncomingMessage, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(body));
 }
 
 function escapeHtml(value: string): string {

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
+import { isMain, runMain } from "./cli.ts";
 
 const migrationsFolder = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "migrations");
 
@@ -17,12 +18,11 @@ export async function applyMigrations(databaseUrl: string): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
-    process.stderr.write("DATABASE_URL is not set: point it at the Postgres to migrate (npm run dev prints the local one).\n");
-    process.exit(1);
-  }
-  await applyMigrations(url);
-  process.stdout.write("migrations applied\n");
+if (isMain(import.meta.url)) {
+  runMain("db:migrate", async () => {
+    const url = process.env.DATABASE_URL;
+    if (!url) throw new Error("DATABASE_URL is not set: point it at the Postgres to migrate (npm run dev prints the local one).");
+    await applyMigrations(url);
+    process.stdout.write("migrations applied\n");
+  });
 }

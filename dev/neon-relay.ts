@@ -5,6 +5,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
+import { listenOnLoopback } from "./http-server.ts";
 
 /** A running relay: the port it listens on and how to stop it. */
 export interface NeonRelay {
@@ -51,25 +52,11 @@ export async function startNeonRelay(options: { port: number; allowedHosts?: str
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
+  const listening = await listenOnLoopback(server, options.port, () => {
+    for (const ws of wss.clients) ws.terminate();
+    for (const tcp of upstreams) tcp.destroy();
   });
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("neon relay: server has no TCP address");
-
-  return {
-    port: address.port,
-    async close() {
-      for (const ws of wss.clients) ws.terminate();
-      for (const tcp of upstreams) tcp.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-    },
-  };
+  return { port: listening.port, close: listening.close };
 }
 
 /** The neonConfig settings a client uses to go through a relay on `relayPort`. */

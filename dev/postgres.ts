@@ -21,6 +21,8 @@ export interface LocalPostgres {
   url: string;
   host: string;
   port: number;
+  /** The server's process id (its backends run below it). */
+  pid: number | undefined;
   /** Stops the server (fast shutdown) and waits for it to exit; safe to call twice or after it exited. */
   stop(): Promise<void>;
 }
@@ -64,6 +66,8 @@ export async function startPostgres(options: {
   const runAs = userInfo().uid === 0 ? await postgresUser() : undefined;
   const binaries = await usableBinaries(runAs);
 
+  // The folders above the data folder as anyone may enter them (mkdir's mode would apply to every one it creates).
+  await mkdir(path.dirname(dataDir), { recursive: true });
   if (runAs) await requireReachable(path.dirname(dataDir), runAs, "data folder");
   const initialised = await stat(path.join(dataDir, "PG_VERSION")).then(() => true, () => false);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -97,7 +101,7 @@ export async function startPostgres(options: {
     throw error;
   }
   const url = `postgres://${SUPERUSER.name}:${SUPERUSER.password}@127.0.0.1:${options.port}/${options.database}`;
-  return { url, host: "127.0.0.1", port: options.port, stop };
+  return { url, host: "127.0.0.1", port: options.port, pid: server.pid, stop };
 }
 
 /**

@@ -1,8 +1,8 @@
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
+import { ensureCommand } from "./apt.ts";
 
 /** A running local Redis and how to reach it. */
 export interface LocalRedis {
@@ -11,36 +11,9 @@ export interface LocalRedis {
   stop(): Promise<void>;
 }
 
-/** Finds `redis-server`, installing Debian's package with apt when it is missing. */
-export function ensureRedisServer(): string {
-  const found = which("redis-server");
-  if (found) return found;
-  if (existsSync("/usr/bin/apt-get")) {
-    const asRoot = process.getuid?.() === 0;
-    const apt = (...args: string[]) =>
-      execFileSync(asRoot ? "apt-get" : "sudo", asRoot ? args : ["apt-get", ...args], {
-        stdio: "inherit",
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      });
-    apt("update", "-qq");
-    apt("install", "-y", "-qq", "redis-server");
-    const installed = which("redis-server");
-    if (installed) return installed;
-  }
-  throw new Error("redis-server was not found. Install Redis (Debian/Ubuntu: apt-get install redis-server) or set REDIS_URL to an existing server.");
-}
-
-function which(binary: string): string | undefined {
-  try {
-    return execFileSync("sh", ["-c", `command -v ${binary}`], { encoding: "utf8" }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Starts `redis-server` on loopback with its data kept in `dataDir`. */
 export async function startRedis(options: { dataDir: string; port: number; persist: boolean }): Promise<LocalRedis> {
-  const binary = ensureRedisServer();
+  const binary = ensureCommand("redis-server", "redis-server", "redis-server was not found. Install Redis (Debian/Ubuntu: apt-get install redis-server) or set REDIS_URL to an existing server.");
   const dataDir = path.resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const args = ["--port", String(options.port), "--bind", "127.0.0.1", "--dir", dataDir, "--daemonize", "no", "--protected-mode", "no"];

@@ -9,7 +9,6 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { neonConfig } from "@neondatabase/serverless";
 import { and, asc, eq } from "drizzle-orm";
 import { WebSocket } from "ws";
@@ -19,12 +18,16 @@ import { createEvent } from "../workers/events.ts";
 import { addApiKey, createOrganizer, organizerForApiKey } from "../workers/organizers.ts";
 import { seatingChartSchema, type SeatingChart } from "../workers/seating-chart.ts";
 import { importVenue } from "../workers/venues.ts";
+import { isMain, runMain } from "./cli.ts";
 import { startNeonRelay } from "./neon-relay.ts";
 
 /** The demo organizer's name: the seed finds everything else under it. */
 export const DEMO_ORGANIZER = "Demo Promotions";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What `createEvent` is given, as the admin API's body is. */
+type EventInput = Parameters<typeof createEvent>[2];
 
 /** What a seed run produced. */
 export interface SeedResult {
@@ -41,51 +44,53 @@ export interface SeedResult {
  * stored hashed); when it is missing or stale a new key is added.
  */
 export async function seedDemoData(db: Db, options: { apiKeyFile: string; now?: Date }): Promise<SeedResult> {
-  const now = options.now ?? new Date();
   const created: string[] = [];
   const { organizerId, apiKey } = await ensureOrganizer(db, options.apiKeyFile, created);
-
-  const theatre = await ensureVenue(db, organizerId, theatreChart(), created);
-  await ensureEvent(db, organizerId, created, {
-    venueId: theatre,
-    name: "The Tempest - Riverside Players",
-    description: "Shakespeare's last play in a new staging. A calm sale: the seat map is open to everyone.",
-    startsAt: at(now, 45 * DAY_MS, 19),
-    endsAt: at(now, 45 * DAY_MS, 22),
-    saleStartsAt: at(now, -DAY_MS, 10),
-    expectedDemand: 900,
-    status: "published",
-    prices: [
-      { priceTier: "Stalls Premium", priceCents: 8_500 },
-      { priceTier: "Stalls", priceCents: 6_500 },
-      { priceTier: "Circle", priceCents: 5_000 },
-      { priceTier: "Balcony", priceCents: 3_000 },
-    ],
-  });
-
-  const stadium = await ensureVenue(db, organizerId, stadiumChart(), created);
-  await ensureEvent(db, organizerId, created, {
-    venueId: stadium,
-    name: "Nova Skyline - World Tour 2027",
-    description: "One night only. A hot on-sale: fans queue in the waiting room before the sale opens.",
-    startsAt: at(now, 120 * DAY_MS, 20),
-    endsAt: at(now, 120 * DAY_MS, 23),
-    saleStartsAt: at(now, 14 * DAY_MS, 10),
-    lobbyOpensMinutes: 60,
-    purchaseLimit: 4,
-    expectedDemand: 500_000,
-    status: "published",
-    prices: [
-      { priceTier: "Pit", priceCents: 24_900 },
-      { priceTier: "Floor", priceCents: 19_900 },
-      { priceTier: "Club", priceCents: 17_500 },
-      { priceTier: "Lower Bowl Premium", priceCents: 14_900 },
-      { priceTier: "Lower Bowl", priceCents: 11_900 },
-      { priceTier: "Upper Deck", priceCents: 6_900 },
-    ],
-  });
-
+  for (const { chart, event } of demoSales(options.now ?? new Date())) {
+    const venueId = await ensureVenue(db, organizerId, chart, created);
+    await ensureEvent(db, organizerId, created, { venueId, ...event });
+  }
   return { organizerId, apiKey, created };
+}
+
+/** The demo venues, each with its event: a calm sale, on now, and a hot one, later. */
+function demoSales(now: Date): { chart: SeatingChart; event: Omit<EventInput, "venueId"> }[] {
+  return [
+    {
+      chart: theatreChart(),
+      event: {
+        name: "The Tempest - Riverside Players",
+        description: "Shakespeare's last play in a new staging. A calm sale: the seat map is open to everyone.",
+        ...schedule(now, { inDays: 45, hours: [19, 22], saleInDays: -1 }),
+        expectedDemand: 900,
+        status: "published",
+        prices: pricesOf({ "Stalls Premium": 8_500, Stalls: 6_500, Circle: 5_000, Balcony: 3_000 }),
+      },
+    },
+    {
+      chart: stadiumChart(),
+      event: {
+        name: "Nova Skyline - World Tour 2027",
+        description: "One night only. A hot on-sale: fans queue in the waiting room before the sale opens.",
+        ...schedule(now, { inDays: 120, hours: [20, 23], saleInDays: 14 }),
+        lobbyOpensMinutes: 60,
+        purchaseLimit: 4,
+        expectedDemand: 500_000,
+        status: "published",
+        prices: pricesOf({ Pit: 24_900, Floor: 19_900, Club: 17_500, "Lower Bowl Premium": 14_900, "Lower Bowl": 11_900, "Upper Deck": 6_900 }),
+      },
+    },
+  ];
+}
+
+/** An event `inDays` from now, from `hours[0]`:00 to `hours[1]`:00 UTC, on sale at 10:00 UTC `saleInDays` from now. */
+function schedule(now: Date, { inDays, hours, saleInDays }: { inDays: number; hours: [number, number]; saleInDays: number }): Pick<EventInput, "startsAt" | "endsAt" | "saleStartsAt"> {
+  return { startsAt: at(now, inDays * DAY_MS, hours[0]), endsAt: at(now, inDays * DAY_MS, hours[1]), saleStartsAt: at(now, saleInDays * DAY_MS, 10) };
+}
+
+/** Price tier name → price in cents, as an event's price list. */
+export function pricesOf(prices: Record<string, number>): EventInput["prices"] {
+  return Object.entries(prices).map(([priceTier, priceCents]) => ({ priceTier, priceCents }));
 }
 
 async function ensureOrganizer(db: Db, apiKeyFile: string, created: string[]): Promise<{ organizerId: string; apiKey: string }> {
@@ -118,7 +123,7 @@ async function ensureVenue(db: Db, organizerId: string, chart: SeatingChart, cre
   return venue.id;
 }
 
-async function ensureEvent(db: Db, organizerId: string, created: string[], input: Parameters<typeof createEvent>[2]): Promise<void> {
+async function ensureEvent(db: Db, organizerId: string, created: string[], input: EventInput): Promise<void> {
   const [existing] = await db.select({ id: events.id }).from(events).where(and(eq(events.organizerId, organizerId), eq(events.name, input.name))).limit(1);
   if (existing) return;
   const event = await createEvent(db, organizerId, input);
@@ -154,35 +159,60 @@ export function theatreChart(): SeatingChart {
   };
 }
 
+/** How a stadium is laid out: a block of sections per kind, each `sections` sections of `rows` rows of `seats` seats. */
+export interface StadiumShape {
+  name: string;
+  /** Places in the standing pit; none when absent. */
+  pit?: number;
+  floor: SectionBlock;
+  /** The first 10 rows of each section are premium. */
+  lowerBowl: SectionBlock;
+  club: SectionBlock;
+  upperDeck: SectionBlock;
+}
+
+interface SectionBlock {
+  sections: number;
+  rows: number;
+  seats: number;
+}
+
+/** Harbor Stadium: 70,000 seats in 40 sections, plus a 2,000-place standing pit. */
+const HARBOR_STADIUM: StadiumShape = {
+  name: "Harbor Stadium",
+  pit: 2_000,
+  floor: { sections: 4, rows: 20, seats: 50 }, // 4,000
+  lowerBowl: { sections: 16, rows: 30, seats: 60 }, // 28,800
+  club: { sections: 4, rows: 20, seats: 40 }, // 3,200
+  upperDeck: { sections: 16, rows: 25, seats: 85 }, // 34,000
+};
+
 /**
- * A 70,000-seat stadium in 40 seated sections, plus a 2,000-place standing pit:
- * seated Floor, a Lower Bowl whose front rows cost more, Club boxes and an Upper Deck.
+ * A stadium in Seattle (by default the demo's Harbor Stadium): a standing pit,
+ * seated Floor sections F1..., a Lower Bowl 101... whose front rows cost
+ * more, Club boxes C1... and an Upper Deck 301....
  */
-export function stadiumChart(): SeatingChart {
-  const numberedRows = (count: number, seats: number, tierOf: (row: number) => string | undefined = () => undefined) =>
-    Array.from({ length: count }, (_, i) => {
+export function stadiumChart(shape: StadiumShape = HARBOR_STADIUM): SeatingChart {
+  const numbered = (count: number, from = 1) => Array.from({ length: count }, (_, i) => String(from + i));
+  const rows = ({ rows: count, seats }: SectionBlock, tierOf: (row: number) => string | undefined = () => undefined) =>
+    numbered(count).map((label, i) => {
       const priceTier = tierOf(i);
-      return priceTier ? { label: String(i + 1), seats, priceTier } : { label: String(i + 1), seats };
+      return priceTier ? { label, seats, priceTier } : { label, seats };
     });
-  const sectionsNumbered = (from: number, count: number) => Array.from({ length: count }, (_, i) => String(from + i));
   return {
-    name: "Harbor Stadium",
+    name: shape.name,
     city: "Seattle",
     timezone: "America/Los_Angeles",
     sections: [
-      { label: "PIT", name: "Standing Pit", priceTier: "Pit", generalAdmission: { capacity: 2_000 } },
-      // 4 x 20 rows x 50 = 4,000
-      ...["F1", "F2", "F3", "F4"].map((label) => ({ label, name: `Floor ${label.slice(1)}`, priceTier: "Floor", rows: numberedRows(20, 50) })),
-      // 16 x 30 rows x 60 = 28,800; the first 10 rows are premium
-      ...sectionsNumbered(101, 16).map((label) => ({
+      ...(shape.pit === undefined ? [] : [{ label: "PIT", name: "Standing Pit", priceTier: "Pit", generalAdmission: { capacity: shape.pit } }]),
+      ...numbered(shape.floor.sections).map((n) => ({ label: `F${n}`, name: `Floor ${n}`, priceTier: "Floor", rows: rows(shape.floor) })),
+      ...numbered(shape.lowerBowl.sections, 101).map((label) => ({
         label,
         name: `Lower Bowl ${label}`,
-        rows: numberedRows(30, 60, (row) => (row < 10 ? "Lower Bowl Premium" : "Lower Bowl")),
+        rows: rows(shape.lowerBowl, (row) => (row < 10 ? "Lower Bowl Premium" : "Lower Bowl")),
       })),
-      // 4 x 20 rows x 40 = 3,200
-      ...["C1", "C2", "C3", "C4"].map((label) => ({ label, name: `Club ${label.slice(1)}`, priceTier: "Club", rows: numberedRows(20, 40) })),
-      // 16 x 25 rows x 85 = 34,000
-      ...sectionsNumbered(301, 16).map((label) => ({ label, name: `Upper Deck ${label}`, priceTier: "Upper Deck", rows: numberedRows(25, 85) })),
+      ...numbered(shape.club.sections).map((n) => ({ label: `C${n}`, name: `Club ${n}`, priceTier: "Club", rows: rows(shape.club) })),
+      ...numbered(shape.upperDeck.sections, 301).map((label) => ({ label, name: `Upper Deck ${label}`, priceTier: "Upper Deck", rows: rows(shape.upperDeck) })),
     ],
   };
 }
@@ -233,12 +263,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      process.stderr.write(`db:seed failed: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (isMain(import.meta.url)) runMain("db:seed", main);

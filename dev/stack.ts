@@ -67,6 +67,8 @@ export interface LocalStack {
   turnstileVerifyUrl: string;
   /** Which servers this stack started (false: it reused DATABASE_URL / REDIS_URL). */
   started: { postgres: boolean; redis: boolean };
+  /** The process id of the Postgres it started (undefined when it reused DATABASE_URL). */
+  postgresPid: number | undefined;
   /** Stops everything this call started, newest first. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await chmod(dataDir, 0o755);
 
     let databaseUrl: string;
+    let postgresPid: number | undefined;
     if (existingDatabaseUrl) {
       databaseUrl = existingDatabaseUrl;
       log(`Postgres: using DATABASE_URL (${redact(databaseUrl)})`);
@@ -112,7 +115,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       );
       stops.push({ name: "Postgres", stop: postgres.stop });
       databaseUrl = postgres.url;
-      log(`Postgres: started on 127.0.0.1:${port}, data in ${path.relative(REPO_ROOT, postgresDir) || postgresDir}`);
+      postgresPid = postgres.pid;
+      log(`Postgres: started on 127.0.0.1:${port}, data in ${postgresDir.startsWith(`${REPO_ROOT}${path.sep}`) ? path.relative(REPO_ROOT, postgresDir) : postgresDir}`);
     }
     await applyMigrations(databaseUrl);
 
@@ -155,6 +159,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       mailApiKey: LOCAL_MAIL_API_KEY,
       turnstileVerifyUrl: turnstile.verifyUrl,
       started: { postgres: !existingDatabaseUrl, redis: !existingRedisUrl },
+      postgresPid,
       stop: stopAll,
     };
   } catch (error) {

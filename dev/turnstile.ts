@@ -7,11 +7,11 @@
  * and it records what it was sent (`GET /__requests`) so tests can check the
  * Worker sends what Cloudflare documents.
  */
-import { once } from "node:events";
 import { createServer } from "node:http";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { buffer } from "node:stream/consumers";
 import { z } from "zod";
+import { listenOnLoopback, sendJson, type LoopbackServer } from "./http-server.ts";
 
 /** Cloudflare's test secret keys (server side), by behaviour. */
 export const TURNSTILE_TEST_SECRETS = {
@@ -36,11 +36,8 @@ export const SITEVERIFY_PATH = "/turnstile/v0/siteverify";
 const MAX_TOKEN_LENGTH = 2048;
 
 /** A running stand-in: `verifyUrl` is the Worker's `TURNSTILE_VERIFY_URL`. */
-export interface TurnstileStandIn {
-  url: string;
+export interface TurnstileStandIn extends LoopbackServer {
   verifyUrl: string;
-  port: number;
-  close(): Promise<void>;
 }
 
 /** What the stand-in was sent, for tests (the secret is reduced to its test-key behaviour). */
@@ -145,22 +142,9 @@ export async function startTurnstileStandIn(options: { port: number; hostname?: 
       (error: unknown) => sendJson(response, 500, { success: false, "error-codes": ["internal-error"], messages: [String(error)] }),
     );
   });
-  server.listen(options.port, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("turnstile stand-in: server has no TCP address");
-  const url = `http://127.0.0.1:${address.port}`;
-
-  return {
-    url,
-    verifyUrl: `${url}${SITEVERIFY_PATH}`,
-    port: address.port,
-    async close() {
-      const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-      server.closeAllConnections(); // hung requests included
-      await closed;
-    },
-  };
+  // Hung requests are dropped by close().
+  const listening = await listenOnLoopback(server, options.port);
+  return { ...listening, verifyUrl: `${listening.url}${SITEVERIFY_PATH}` };
 }
 
 /** Cloudflare's rules, in its order: the secret first, then the token, then the test key's behaviour. */
@@ -223,8 +207,4 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
 }

@@ -1,18 +1,15 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createServer } from "node:http";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { text } from "node:stream/consumers";
 import { z } from "zod";
+import { listenOnLoopback, sendJson, type LoopbackServer } from "./http-server.ts";
 
 /** A running bridge: where `@upstash/redis` should point and how to stop it. */
-export interface UpstashBridge {
-  url: string;
-  port: number;
-  close(): Promise<void>;
-}
+export type UpstashBridge = LoopbackServer;
 
 /** A RESP2 reply. Status replies are `string`, bulk strings are `Buffer`, so each is encoded as Upstash does. */
 type Reply = string | Buffer | number | null | ErrorReply | Reply[];
@@ -59,25 +56,11 @@ export async function startUpstashBridge(options: { port: number; redisUrl: stri
     );
   });
   try {
-    server.listen(options.port, "127.0.0.1");
-    await once(server, "listening");
+    return await listenOnLoopback(server, options.port, () => redis.close());
   } catch (error) {
     redis.close();
     throw error;
   }
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("upstash bridge: server has no TCP address");
-
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    port: address.port,
-    async close() {
-      const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-      server.closeAllConnections();
-      redis.close();
-      await closed;
-    },
-  };
 }
 
 async function handle(request: IncomingMessage, redis: RedisClient, scripts: ScriptShas, token: string): Promise<[number, unknown]> {
@@ -151,10 +134,6 @@ function toJson(reply: Reply, base64: boolean): Json {
   if (reply instanceof ErrorReply) return toJson(reply.message, base64);
   if (Array.isArray(reply)) return reply.map((item) => toJson(item, base64));
   return reply;
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
 }
 
 /**

@@ -14,7 +14,7 @@ import { cp, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { findFreePort } from "../../dev/ports.ts";
 import type { LocalStack } from "../../dev/stack.ts";
-import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "../../dev/turnstile.ts";
+import { dotenvLines, stackVars } from "../../dev/worker-vars.ts";
 import { descendants, processStat, treeCpuByName } from "./processes.ts";
 import { say, sleep, stopping } from "./scenario.ts";
 
@@ -64,7 +64,7 @@ export async function startApp(options: {
 }): Promise<BenchApp> {
   await mkdir(options.runDir, { recursive: true });
   const envFile = path.join(options.runDir, "worker.env");
-  await writeFile(envFile, `${workerVars(options.stack, options.signingKey).join("\n")}\n`, { mode: 0o600 });
+  await writeFile(envFile, `${dotenvLines({ ...stackVars(options.stack), TOKEN_SIGNING_KEY: options.signingKey }).join("\n")}\n`, { mode: 0o600 });
   const port = await findFreePort();
   const inspectorPort = await findFreePort();
   const bin = path.join(options.repoRoot, "node_modules", ".bin");
@@ -116,27 +116,6 @@ export async function startApp(options: {
     throw error;
   }
   return app;
-}
-
-/**
- * The Worker's secrets for the local stack: what `npm run dev` writes to
- * `.dev.vars` (dev/dev.ts, writeDevVars), kept in step with it by hand.
- */
-function workerVars(stack: LocalStack, signingKey: string): string[] {
-  return [
-    `DATABASE_URL=${stack.databaseUrl}`,
-    `NEON_WS_PROXY=${stack.neonWsProxy}`,
-    `UPSTASH_REDIS_REST_URL=${stack.bridgeUrl}`,
-    `UPSTASH_REDIS_REST_TOKEN=${stack.bridgeToken}`,
-    // Single quotes: dotenv takes the JSON literally.
-    `TOKEN_SIGNING_KEY='${signingKey}'`,
-    `MAIL_API_URL=${stack.mailOutboxUrl}`,
-    `MAIL_API_KEY=${stack.mailApiKey}`,
-    "MAIL_FROM='Edge Tickets <no-reply@edge-tickets.localhost>'",
-    `TURNSTILE_SITE_KEY=${TURNSTILE_TEST_SITE_KEY}`,
-    `TURNSTILE_SECRET_KEY=${TURNSTILE_TEST_SECRETS.passes}`,
-    `TURNSTILE_VERIFY_URL=${stack.turnstileVerifyUrl}`,
-  ];
 }
 
 async function waitForHealth(url: string, child: ChildProcess, buildFailed: () => boolean): Promise<void> {

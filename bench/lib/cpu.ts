@@ -1,6 +1,4 @@
 /** CPU accounting of a load run: the Worker's workerd, wrangler, Postgres, the relay, wrk and the machine. */
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import type { BenchApp } from "./app.ts";
 import { machineCpuMs, processStat, totalCpu, treeCpuByName } from "./processes.ts";
 
@@ -45,11 +43,4 @@ export function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): CpuSnapshot {
     machineBusy: delta("machineBusy"),
     machineTotal: delta("machineTotal"),
   };
-}
-
-/** The pid of the Postgres server running on `postgresDir` (its backends run below it). */
-export async function postmasterPid(postgresDir: string): Promise<number | undefined> {
-  const contents = await readFile(path.join(postgresDir, "postmaster.pid"), "utf8").catch(() => undefined);
-  const pid = Number(contents?.split("\n")[0]);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }

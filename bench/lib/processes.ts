@@ -4,6 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { descendantsOf } from "../../dev/processes.ts";
 
 /** One process as /proc/<pid>/stat shows it. */
 export interface ProcessStat {
@@ -56,19 +57,7 @@ export function listProcesses(): ProcessStat[] {
 
 /** Every process below `rootPid` (not the root itself). */
 export function descendants(rootPid: number, all = listProcesses()): ProcessStat[] {
-  const found: ProcessStat[] = [];
-  const parents = new Set([rootPid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const p of all) {
-      if (parents.has(p.parentPid) && !parents.has(p.pid)) {
-        parents.add(p.pid);
-        found.push(p);
-        grew = true;
-      }
-    }
-  }
-  return found;
+  return descendantsOf(rootPid, all);
 }
 
 /**

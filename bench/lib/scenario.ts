@@ -3,6 +3,7 @@
  * carries only the result lines), and whatever the scenario started is
  * cleaned up, newest first, when it ends, fails, or gets Ctrl-C / SIGTERM.
  */
+import { describeError } from "../../dev/cli.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 const STEP_TIMEOUT_MS = 20_000;
@@ -49,9 +50,11 @@ let finishing: Promise<void> | undefined;
 
 /**
  * Runs `main` as this process's scenario and exits with the code it returns
- * (1 when it throws, 130 on a signal) once the clean-up has run.
+ * (1 when it throws, 130 on a signal) once the clean-up has run; says how
+ * long it took.
  */
 export function runScenario(main: (cleanup: Cleanup) => Promise<number>): void {
+  const startedAt = Date.now();
   const cleanup = new Cleanup();
   const finish = (code: number, reason?: string) => {
     finishing ??= (async () => {
@@ -62,22 +65,15 @@ export function runScenario(main: (cleanup: Cleanup) => Promise<number>): void {
   };
   for (const signal of SIGNALS) process.on(signal, () => finish(130, `${signal} received`));
   main(cleanup).then(
-    (code) => finish(code),
+    (code) => {
+      if (!finishing) say(`done in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+      finish(code);
+    },
     (error: unknown) => {
-      if (!finishing) say(`failed: ${describeError(error)}`);
+      if (!finishing) say(`failed: ${describeError(error, { stack: true })}`);
       finish(1);
     },
   );
-}
-
-/** An error with its causes (drizzle, for one, keeps the database's own message in `cause`). */
-function describeError(error: unknown): string {
-  const lines: string[] = [];
-  for (let e: unknown = error, depth = 0; depth < 5 && e !== undefined; e = e instanceof Error ? e.cause : undefined, depth++) {
-    if (e instanceof Error) lines.push(depth === 0 ? (e.stack ?? e.message) : `caused by: ${e.message}`);
-    else lines.push(String(e));
-  }
-  return lines.join("\n");
 }
 
 /** Waits `ms` milliseconds. */

@@ -1,47 +1,19 @@
 /**
  * Load from `wrk` (Debian's package, installed with apt when missing). Its Lua
- * script reports what it counted in one line starting with `RESULT_MARKER`;
+ * script (built on bench/lib/crowd.lua) reports what it counted in one line
+ * starting with `RESULT_MARKER`;
  * everything else wrk prints goes to stderr. wrk runs for its whole duration
  * even when every thread has stopped, so a script marks each stopped thread
  * with a `THREAD_DONE_MARKER` line and wrk is interrupted (SIGINT: it still
  * reports) once all of them have.
  */
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { say } from "./scenario.ts";
+import { spawn } from "node:child_process";
+import { ensureCommand } from "../../dev/apt.ts";
 
 /** The prefix of the line a wrk script prints its JSON result on. */
 export const RESULT_MARKER = "BENCH_RESULT ";
 /** The line a wrk script prints when one of its threads stops for good. */
 export const THREAD_DONE_MARKER = "BENCH_THREAD_DONE";
-
-/** Finds `wrk`, installing Debian's package with apt when it is missing. */
-export function ensureWrk(): string {
-  const found = which("wrk");
-  if (found) return found;
-  if (existsSync("/usr/bin/apt-get")) {
-    say("wrk is missing: installing Debian's package");
-    const asRoot = process.getuid?.() === 0;
-    const apt = (...args: string[]) =>
-      execFileSync(asRoot ? "apt-get" : "sudo", asRoot ? args : ["apt-get", ...args], {
-        stdio: ["ignore", process.stderr, process.stderr],
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      });
-    apt("update", "-qq");
-    apt("install", "-y", "-qq", "wrk");
-    const installed = which("wrk");
-    if (installed) return installed;
-  }
-  throw new Error("wrk was not found. Install it (Debian/Ubuntu: apt-get install wrk).");
-}
-
-function which(binary: string): string | undefined {
-  try {
-    return execFileSync("sh", ["-c", `command -v ${binary}`], { encoding: "utf8" }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** One wrk run. */
 export interface WrkRun {
@@ -66,7 +38,7 @@ export function runWrk(options: { url: string; script: string; threads: number; 
     "--",
     ...options.scriptArgs,
   ];
-  const child = spawn(ensureWrk(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(ensureCommand("wrk", "wrk", "wrk was not found. Install it (Debian/Ubuntu: apt-get install wrk)."), args, { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let threadsDone = 0;
   let scanned = 0;

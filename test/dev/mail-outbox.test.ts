@@ -45,13 +45,16 @@ async function call(path: string, init: { method?: string; body?: unknown; key?:
   const body = init.body === undefined ? undefined : typeof init.body === "string" ? init.body : JSON.stringify(init.body);
   const response = await fetch(`${outbox.url}${path}`, { method: init.method ?? "GET", headers, body });
   const text = await response.text();
-  let json: unknown;
+  return { status: response.status, headers: response.headers, text, json: parseOrUndefined(text) };
+}
+
+/** The JSON in `text`, or undefined when it is not JSON (the outbox page, say). */
+function parseOrUndefined(text: string): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
-    json = undefined;
+    return undefined;
   }
-  return { status: response.status, headers: response.headers, text, json };
 }
 
 async function inbox(to: string) {

@@ -7,27 +7,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { is } from "drizzle-orm";
 import { getTableConfig, PgTable } from "drizzle-orm/pg-core";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { applyMigrations } from "../../dev/migrate.ts";
 import * as schema from "../../core/db/schema.ts";
+import { useScratchDatabase, withClient } from "./databases.ts";
 
 const JOURNAL = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "migrations", "meta", "_journal.json");
-const database = `migrations_test_${crypto.randomUUID().replaceAll("-", "")}`;
-const serverUrl = new URL(inject("postgresUrl"));
-const adminUrl = Object.assign(new URL(serverUrl), { pathname: "/postgres" }).toString();
-const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).toString();
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const databaseUrl = useScratchDatabase("migrations_test");
 
 const catalogRow = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]));
 
@@ -50,14 +37,6 @@ async function describeDatabase() {
 
 /** Every table declared in core/db/schema.ts. */
 const declaredTables = Object.values(schema).flatMap((value) => (is(value, PgTable) ? [getTableConfig(value)] : []));
-
-beforeAll(async () => {
-  await withClient(adminUrl, (client) => client.query(`create database "${database}"`));
-});
-
-afterAll(async () => {
-  await withClient(adminUrl, (client) => client.query(`drop database if exists "${database}" with (force)`));
-});
 
 describe("applyMigrations on an empty database", () => {
   let first: Awaited<ReturnType<typeof describeDatabase>>;

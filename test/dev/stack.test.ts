@@ -1,36 +1,21 @@
-import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { applyMigrations } from "../../dev/migrate.ts";
 import { DEMO_ORGANIZER, openDb, seedDemoData } from "../../dev/seed.ts";
 import { organizerForApiKey } from "../../workers/organizers.ts";
+import { useScratchDatabase, withClient } from "./databases.ts";
 
-const serverUrl = new URL(inject("postgresUrl"));
-const database = `seed_${randomUUID().replaceAll("-", "")}`;
-const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).toString();
+const databaseUrl = useScratchDatabase("seed");
 let keyDir: string;
 
-async function onServer<T>(work: (client: pg.Client) => Promise<T>, url = serverUrl.toString()): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 beforeAll(async () => {
-  await onServer((client) => client.query(`create database "${database}"`));
   await applyMigrations(databaseUrl);
   keyDir = await mkdtemp(path.join(tmpdir(), "seed-test-"));
 });
 
 afterAll(async () => {
-  await onServer((client) => client.query(`drop database if exists "${database}" with (force)`));
   await rm(keyDir, { recursive: true, force: true });
 });
 
@@ -57,7 +42,7 @@ it("seeds the demo data once, however often it runs, and replaces a lost demo ke
     await close();
   }
 
-  const counts = await onServer(async (client) => {
+  const counts = await withClient(databaseUrl, async (client) => {
     const query = async (sql: string) => (await client.query(sql)).rows;
     return {
       organizers: await query("select name, (select count(*)::int from organizer_api_keys k where k.organizer_id = o.id) as keys from organizers o"),
@@ -68,7 +53,7 @@ it("seeds the demo data once, however often it runs, and replaces a lost demo ke
         "select e.demand_class, e.status, e.sale_starts_at < now() as sale_open, (select count(*)::int from event_seats s where s.event_id = e.id) as event_seats from events e order by e.expected_demand",
       ),
     };
-  }, databaseUrl);
+  });
   expect(counts.organizers).toEqual([{ name: DEMO_ORGANIZER, keys: 2 }]);
   expect(counts.venues).toEqual([
     { seat_count: 500, seats: 500, sections: 3 },

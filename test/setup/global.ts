@@ -9,7 +9,7 @@ import { startRedis } from "../../dev/redis.ts";
 import { startUpstashBridge } from "../../dev/upstash-bridge.ts";
 import { startMailOutbox } from "../../dev/mail-outbox.ts";
 import { startTurnstileStandIn } from "../../dev/turnstile.ts";
-import { startStripeGateway } from "../../dev/stripe-gateway.ts";
+import { startStripeGateway } from "../../dev/stripe-gateway/index.ts";
 import { findFreePort } from "../../dev/ports.ts";
 import { generateSigningKey } from "../../dev/signing-key.ts";
 import { runTeardown } from "./teardown.ts";

@@ -1,0 +1,121 @@
+/**
+ * Stripe's objects as its API shows them (the fields we fill), and the events
+ * they cause.
+ */
+
+export type PaymentIntentStatus = "requires_payment_method" | "requires_confirmation" | "requires_action" | "processing" | "requires_capture" | "canceled" | "succeeded";
+export type CaptureMethod = "automatic" | "automatic_async" | "manual";
+export type Metadata = Record<string, string>;
+
+/** A PaymentIntent as Stripe's API returns it. */
+export interface PaymentIntentObject {
+  id: string;
+  object: "payment_intent";
+  amount: number;
+  amount_capturable: number;
+  amount_received: number;
+  automatic_payment_methods: { enabled: boolean; allow_redirects?: string } | null;
+  canceled_at: number | null;
+  cancellation_reason: string | null;
+  capture_method: CaptureMethod;
+  client_secret: string;
+  confirmation_method: "automatic";
+  created: number;
+  currency: string;
+  customer: null;
+  description: string | null;
+  last_payment_error: CardError | null;
+  latest_charge: string | null;
+  livemode: false;
+  metadata: Metadata;
+  next_action: null;
+  payment_method: string | null;
+  payment_method_types: string[];
+  receipt_email: string | null;
+  status: PaymentIntentStatus;
+}
+
+export interface PaymentMethodObject {
+  id: string;
+  object: "payment_method";
+  type: "card";
+  billing_details: { address: null; email: null; name: null; phone: null };
+  card: { brand: string; country: string; exp_month: number; exp_year: number; funding: string; last4: string };
+  created: number;
+  customer: null;
+  livemode: false;
+  metadata: Metadata;
+}
+
+export interface CardError {
+  type: "card_error";
+  code: string;
+  decline_code: string;
+  message: string;
+  charge: string;
+  doc_url: string;
+  payment_method: PaymentMethodObject;
+}
+
+export interface ChargeObject {
+  id: string;
+  object: "charge";
+  amount: number;
+  amount_captured: number;
+  amount_refunded: number;
+  balance_transaction: null;
+  captured: boolean;
+  created: number;
+  currency: string;
+  description: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  livemode: false;
+  metadata: Metadata;
+  outcome: { network_status: string; reason: string | null; seller_message: string; type: string };
+  paid: boolean;
+  payment_intent: string;
+  payment_method: string;
+  refunded: boolean;
+  status: "succeeded" | "failed";
+}
+
+export interface RefundObject {
+  id: string;
+  object: "refund";
+  amount: number;
+  balance_transaction: null;
+  charge: string;
+  created: number;
+  currency: string;
+  metadata: Metadata;
+  payment_intent: string;
+  reason: string | null;
+  status: "succeeded";
+}
+
+export type EventType = "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" | "charge.refunded";
+
+export interface StripeEvent {
+  id: string;
+  object: "event";
+  api_version: string;
+  created: number;
+  data: { object: PaymentIntentObject | ChargeObject; previous_attributes?: Record<string, unknown> };
+  livemode: false;
+  pending_webhooks: number;
+  request: { id: string; idempotency_key: string | null };
+  type: EventType;
+}
+
+/** `metadata=""` clears it; `metadata[key]=""` removes one key; other keys are set. */
+export function mergeMetadata(current: Metadata, update: Metadata | "" | undefined): Metadata {
+  if (update === undefined) return current;
+  if (update === "") return {};
+  const merged = { ...current };
+  for (const [key, value] of Object.entries(update)) {
+    if (value === "") delete merged[key];
+    else merged[key] = value;
+  }
+  return merged;
+}
