@@ -5,7 +5,7 @@
  * without one is reached through a relay started for the run.
  */
 import { fileURLToPath } from "node:url";
-import { createOrganizer } from "../workers/organizers.ts";
+import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { openDb } from "./seed.ts";
 
 const USAGE = 'usage: DATABASE_URL=postgres://... npm run organizer:create -- "Organizer name"';

@@ -1,11 +1,11 @@
 /** The every-minute cron: payment reconciliation, waitlist offers, unfinished cancellations and the sweeps that keep state tidy. */
 import { sql } from "drizzle-orm";
-import { loadConfig } from "../../core/config";
-import { createDb } from "../../core/db/client";
-import { continueCancellations } from "../refunds";
-import { serveWaitlists } from "../waitlist";
-import { reconcilePayments, type ReconcileReport } from "./payments";
-import { log } from "../../core/logger";
+import { loadConfig } from "../core/config";
+import { createDb } from "../core/db/client";
+import { log } from "../core/logger";
+import { reconcilePayments, type ReconcileReport } from "./checkout/payments";
+import { continueCancellations } from "./refunds/refunds";
+import { serveWaitlists } from "./waitlist/serve";
 
 /** Request records of calm holds older than this are forgotten (retries come within seconds). */
 const REQUEST_RETENTION = "1 day";

@@ -6,7 +6,7 @@
  * are held, after exactly 35,000 holds. (On the demo chart, pairs strand
  * 1,520 single seats and then spill into the standing pit.)
  */
-import type { SeatingChart } from "../../workers/seating-chart.ts";
+import type { SeatingChart } from "../../workers/venues/seating-chart.ts";
 
 /** Seats in the benchmark stadium. */
 export const BENCH_SEAT_COUNT = 70_000;

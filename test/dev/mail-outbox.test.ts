@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { startMailOutbox, type MailOutbox } from "../../dev/mail-outbox.ts";
-import { createMailer, MailError } from "../../workers/mailer.ts";
+import { createMailer, MailError } from "../../workers/platform/mailer.ts";
 
 const API_KEY = "outbox-test-key";
 let outbox: MailOutbox;

@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { applyMigrations } from "../../dev/migrate.ts";
 import { DEMO_ORGANIZER, openDb, seedDemoData } from "../../dev/seed.ts";
-import { organizerForApiKey } from "../../workers/organizers.ts";
+import { organizerForApiKey } from "../../workers/organizers/api-keys.ts";
 
 const serverUrl = new URL(inject("postgresUrl"));
 const database = `seed_${randomUUID().replaceAll("-", "")}`;

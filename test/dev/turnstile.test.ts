@@ -10,7 +10,7 @@ import {
   type TurnstileStandIn,
 } from "../../dev/turnstile.ts";
 import { DEFAULT_TURNSTILE_VERIFY_URL } from "../../core/config.ts";
-import { TURNSTILE_UNAVAILABLE, verifyTurnstile } from "../../workers/turnstile.ts";
+import { TURNSTILE_UNAVAILABLE, verifyTurnstile } from "../../workers/waiting-room/turnstile.ts";
 
 let standIn: TurnstileStandIn;
 

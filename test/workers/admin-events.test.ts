@@ -2,7 +2,7 @@ import { count, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { eventGaSections, eventSeats, events } from "../../core/db/schema";
-import { eventViewSchema } from "../../workers/events";
+import { eventViewSchema } from "../../workers/events/events";
 import {
   adminRequest,
   createVenue,

@@ -6,8 +6,8 @@ import { z } from "zod";
 import { loadConfig } from "../../core/config";
 import { createDb, type Db } from "../../core/db/client";
 import { seatRows, seats, sections, venues } from "../../core/db/schema";
-import { createOrganizer } from "../../workers/organizers";
-import type { SeatingChart } from "../../workers/seating-chart";
+import { createOrganizer } from "../../workers/organizers/api-keys";
+import type { SeatingChart } from "../../workers/venues/seating-chart";
 
 /** Where the Worker under test answers. */
 export const ORIGIN = "https://tickets.test";

@@ -91,8 +91,13 @@ describe("IsolateCache", () => {
   it("is a Map, so @upstash/ratelimit uses it as its ephemeral cache instead of an unbounded one of its own", async () => {
     const blocked = new IsolateCache<string, number>(2);
     // Nothing is sent: a blocked identifier is answered from the ephemeral cache.
-    const limiter = new Ratelimit({ redis: new Redis({ url: "http://127.0.0.1:9", token: "unused" }), limiter: Ratelimit.slidingWindow(1, "60 s"), ephemeralCache: blocked });
-    blocked.set("fan", Date.now() + 60_000);
+    const limiter = new Ratelimit({
+      redis: new Redis({ url: "http://127.0.0.1:9", token: "unused" }),
+      limiter: Ratelimit.slidingWindow(1, "60 s"),
+      prefix: "test",
+      ephemeralCache: blocked,
+    });
+    blocked.set("test:fan", Date.now() + 60_000); // the limiter keys its cache by prefix and identifier
     const answer = await limiter.limit("fan");
     expect(answer.success).toBe(false);
     expect(answer.reason).toBe("cacheBlock");

@@ -10,7 +10,7 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { ADMISSION_TTL_MS } from "../../durable-objects/waiting-room";
-import { publicJwks, signToken } from "../../workers/tokens";
+import { publicJwks, signToken } from "../../workers/platform/signed-tokens";
 import { ADMISSION_AUDIENCE, LOBBY_AUDIENCE } from "../../workers/waiting-room/tokens";
 import { accountOf, hotSale, roomOf, roomStorage, setClock, startFakeClock, type HotSale } from "../durable-objects/waiting-room-fixtures";
 import { expectApiError } from "./helpers";

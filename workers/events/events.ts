@@ -1,10 +1,10 @@
 /** Events: creation with their per-seat inventory, reads, and guarded updates. */
 import { z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, isNull, or, sql } from "drizzle-orm";
-import type { Db } from "../core/db/client";
-import { eventPriceTiers, events, venues } from "../core/db/schema";
-import { conflict, invalidRequest, notFound } from "../core/errors";
-import { venuePriceTiers } from "./venues";
+import type { Db } from "../../core/db/client";
+import { eventPriceTiers, events, venues } from "../../core/db/schema";
+import { conflict, invalidRequest, notFound } from "../../core/errors";
+import { venuePriceTiers } from "../venues/venues";
 
 /** Seed "Deep Dive 1": expected demand at or above 5x capacity makes an event hot. */
 export const HOT_DEMAND_RATIO = 5;
@@ -42,56 +42,30 @@ const eventFields = {
   maxAccountsPerIp: z.number().int().min(1).max(100_000),
 };
 
-/** Body of `POST /admin/events`. */
+/** Body of `POST /admin/events`: the venue, a name, the start and sale start and the prices; the rest has defaults. */
 export const createEventSchema = z
-  .strictObject({
-    venueId: z.uuid(),
-    name: eventFields.name,
-    description: eventFields.description.optional(),
-    startsAt: eventFields.startsAt,
-    endsAt: eventFields.endsAt.optional(),
-    saleStartsAt: eventFields.saleStartsAt,
-    saleEndsAt: eventFields.saleEndsAt.optional(),
-    lobbyOpensMinutes: eventFields.lobbyOpensMinutes.optional(),
-    holdTtlSeconds: eventFields.holdTtlSeconds.optional(),
-    declineRetrySeconds: eventFields.declineRetrySeconds.optional(),
-    purchaseLimit: eventFields.purchaseLimit.optional(),
-    currency: eventFields.currency.optional(),
-    expectedDemand: eventFields.expectedDemand.optional(),
-    demandClass: eventFields.demandClass.optional(),
-    status: eventFields.status.optional(),
-    prices: eventFields.prices,
-    admissionRatePerSecond: eventFields.admissionRatePerSecond.optional(),
-    botPolicy: eventFields.botPolicy.optional(),
-    maxAccountsPerDevice: eventFields.maxAccountsPerDevice.optional(),
-    maxAccountsPerIp: eventFields.maxAccountsPerIp.optional(),
+  .strictObject({ venueId: z.uuid(), ...eventFields })
+  .partial({
+    description: true,
+    endsAt: true,
+    saleEndsAt: true,
+    lobbyOpensMinutes: true,
+    holdTtlSeconds: true,
+    declineRetrySeconds: true,
+    purchaseLimit: true,
+    currency: true,
+    expectedDemand: true,
+    demandClass: true,
+    status: true,
+    admissionRatePerSecond: true,
+    botPolicy: true,
+    maxAccountsPerDevice: true,
+    maxAccountsPerIp: true,
   })
   .openapi("CreateEvent");
 
 /** Body of `PATCH /admin/events/:id`: some or all of the editable fields. */
-export const updateEventSchema = z
-  .strictObject({
-    name: eventFields.name.optional(),
-    description: eventFields.description.optional(),
-    startsAt: eventFields.startsAt.optional(),
-    endsAt: eventFields.endsAt.optional(),
-    saleStartsAt: eventFields.saleStartsAt.optional(),
-    saleEndsAt: eventFields.saleEndsAt.optional(),
-    lobbyOpensMinutes: eventFields.lobbyOpensMinutes.optional(),
-    holdTtlSeconds: eventFields.holdTtlSeconds.optional(),
-    declineRetrySeconds: eventFields.declineRetrySeconds.optional(),
-    purchaseLimit: eventFields.purchaseLimit.optional(),
-    currency: eventFields.currency.optional(),
-    expectedDemand: eventFields.expectedDemand.optional(),
-    demandClass: eventFields.demandClass.optional(),
-    status: eventFields.status.optional(),
-    prices: eventFields.prices.optional(),
-    admissionRatePerSecond: eventFields.admissionRatePerSecond.optional(),
-    botPolicy: eventFields.botPolicy.optional(),
-    maxAccountsPerDevice: eventFields.maxAccountsPerDevice.optional(),
-    maxAccountsPerIp: eventFields.maxAccountsPerIp.optional(),
-  })
-  .openapi("UpdateEvent");
+export const updateEventSchema = z.strictObject(eventFields).partial().openapi("UpdateEvent");
 
 type CreateEvent = z.infer<typeof createEventSchema>;
 type UpdateEvent = z.infer<typeof updateEventSchema>;
@@ -270,6 +244,15 @@ export async function getEvent(db: Db, scope: { eventId: string; organizerId?: s
     .where(eq(eventPriceTiers.eventId, scope.eventId))
     .orderBy(desc(eventPriceTiers.priceCents), asc(eventPriceTiers.priceTier));
   return toView(row.event, { name: row.venueName, capacity: row.capacity }, prices, now);
+}
+
+/** Throws 404 unless the event exists and is the organizer's (without reading the rest of it). */
+export async function assertOrganizersEvent(db: Db, organizerId: string, eventId: string): Promise<void> {
+  const [event] = await db
+    .select({ id: events.id })
+    .from(events)
+    .where(and(eq(events.id, eventId), eq(events.organizerId, organizerId)));
+  if (!event) throw notFound("Event");
 }
 
 /** Lists events: all of an organizer's, or the public upcoming published ones. */

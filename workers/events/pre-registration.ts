@@ -5,9 +5,9 @@
  * hot ratio the event becomes hot (waiting room, Durable Object inventory).
  */
 import { sql } from "drizzle-orm";
-import type { Db } from "../core/db/client";
+import type { Db } from "../../core/db/client";
 import { HOT_DEMAND_RATIO } from "./events";
-import { ApiError, notFound } from "../core/errors";
+import { ApiError, notFound } from "../../core/errors";
 
 /** The hot ratio: `HOT_DEMAND_RATIO` when set, else the seed's 5. */
 export function hotDemandRatio(env: { HOT_DEMAND_RATIO?: string }): number {

@@ -38,6 +38,7 @@ import {
   type UnsellRequest,
 } from "../../core/holds/contract";
 import { SeatChart, SeatMap, type SeatFilter, type SeatLayout } from "../../core/holds/seat-map";
+import { IsolateCache } from "../../core/isolate-cache";
 
 /** Seat maps loaded per best-available request: the first plus reloads when other holds keep winning the picked seats. */
 const BEST_AVAILABLE_SEARCHES = 4;
@@ -53,8 +54,7 @@ const TRANSACTION_RUNS = 3;
 /** Holds listed per account. */
 const ACCOUNT_HOLDS_LIMIT = 100;
 /** Seat charts cached per isolate, by event (see `seatMap`). */
-const charts = new Map<string, SeatChart>();
-const CHARTS_CACHED = 16;
+const charts = new IsolateCache<string, SeatChart>(16);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
@@ -74,6 +74,15 @@ interface SaleSettings {
 interface GaItem {
   sectionId: string;
   quantity: number;
+}
+
+/** A hold as `lockHold` reads it. */
+interface LockedHold extends Record<string, unknown> {
+  id: string;
+  account_id: string;
+  status: HoldView["status"];
+  /** Its time is up (a live hold past its expiry). */
+  lapsed: boolean;
 }
 
 /** What `inventory_requests.result` stores. */
@@ -346,7 +355,6 @@ export class PostgresInventory implements Inventory {
       return { seatIndex: row.i, sectionId: row.s, rowId: row.r, position: row.p, bestRank: row.b, priceTier: row.t };
     });
     const chart = new SeatChart(layout, seatCount);
-    if (charts.size >= CHARTS_CACHED) charts.clear();
     charts.set(this.eventId, chart);
     return chart;
   }
@@ -377,11 +385,7 @@ export class PostgresInventory implements Inventory {
 
   /** Releases a live hold (its owner only). Releasing a released or expired hold returns it. */
   async release(request: ReleaseRequest): Promise<HoldChangeResult> {
-    if (!UUID.test(request.holdId) || !UUID.test(this.eventId)) return refuse("hold_not_found");
-    const now = this.clock();
-    return this.transact(async (tx) => {
-      const hold = await this.lockHold(tx, request.holdId, now);
-      if (!hold || hold.account_id !== request.accountId) return refuse("hold_not_found");
+    return this.changeHold(request.holdId, request.accountId, async (tx, hold, now) => {
       if (hold.status === "confirmed") return refuse("hold_confirmed");
       if (hold.status === "live" && !hold.lapsed) {
         await tx.execute(sql`
@@ -391,7 +395,7 @@ export class PostgresInventory implements Inventory {
       } else if (hold.status === "live") {
         await this.setHoldStatus(tx, hold.id, "expired", now);
       }
-      return { ok: true, hold: await this.view(tx, hold.id, now) };
+      return undefined;
     });
   }
 
@@ -403,11 +407,7 @@ export class PostgresInventory implements Inventory {
    * returns it.
    */
   async confirm(request: ConfirmRequest): Promise<HoldChangeResult> {
-    if (!UUID.test(request.holdId) || !UUID.test(this.eventId)) return refuse("hold_not_found");
-    const now = this.clock();
-    return this.transact(async (tx) => {
-      const hold = await this.lockHold(tx, request.holdId, now);
-      if (!hold) return refuse("hold_not_found");
+    return this.changeHold(request.holdId, undefined, async (tx, hold, now) => {
       if (hold.status === "refunded") return refuse("hold_expired", "That hold was refunded; its places went back on sale.");
       if (hold.status !== "confirmed") {
         const lapsed = hold.status !== "live" || hold.lapsed;
@@ -420,7 +420,7 @@ export class PostgresInventory implements Inventory {
         }
         await this.setHoldStatus(tx, hold.id, "confirmed", now);
       }
-      return { ok: true, hold: await this.view(tx, hold.id, now) };
+      return undefined;
     });
   }
 
@@ -432,11 +432,7 @@ export class PostgresInventory implements Inventory {
    * returns it unchanged.
    */
   async unsell(request: UnsellRequest): Promise<HoldChangeResult> {
-    if (!UUID.test(request.holdId) || !UUID.test(this.eventId)) return refuse("hold_not_found");
-    const now = this.clock();
-    return this.transact(async (tx) => {
-      const hold = await this.lockHold(tx, request.holdId, now);
-      if (!hold) return refuse("hold_not_found");
+    return this.changeHold(request.holdId, undefined, async (tx, hold, now) => {
       if (hold.status !== "confirmed" && hold.status !== "refunded") return refuse("not_sold");
       if (hold.status === "confirmed") {
         await tx.execute(sql`
@@ -454,7 +450,7 @@ export class PostgresInventory implements Inventory {
         }
         await this.setHoldStatus(tx, hold.id, "refunded", now);
       }
-      return { ok: true, hold: await this.view(tx, hold.id, now) };
+      return undefined;
     });
   }
 
@@ -498,9 +494,31 @@ export class PostgresInventory implements Inventory {
     return items.rows.reduce((sum, item) => sum + item.quantity, 0);
   }
 
+  /**
+   * Changes one hold of this event in a transaction, with the hold locked,
+   * and answers with the hold as it is afterwards. `hold_not_found` when
+   * there is no such hold (or, given `ownerId`, it is someone else's).
+   * `change` returns a refusal to answer with instead, or throws one to roll
+   * back what it did.
+   */
+  private async changeHold(
+    holdId: string,
+    ownerId: string | undefined,
+    change: (tx: Tx, hold: LockedHold, now: number) => Promise<ReturnType<typeof refuse> | undefined>,
+  ): Promise<HoldChangeResult> {
+    if (!UUID.test(holdId) || !UUID.test(this.eventId)) return refuse("hold_not_found");
+    const now = this.clock();
+    return this.transact(async (tx) => {
+      const hold = await this.lockHold(tx, holdId, now);
+      if (!hold || (ownerId !== undefined && hold.account_id !== ownerId)) return refuse("hold_not_found");
+      const refusal = await change(tx, hold, now);
+      return refusal ?? { ok: true, hold: await this.view(tx, hold.id, now) };
+    });
+  }
+
   /** Reads and locks a hold of this event (the lock orders release and confirm of the same hold). */
-  private async lockHold(tx: Tx, holdId: string, now: number) {
-    const rows = await tx.execute<{ id: string; account_id: string; status: HoldView["status"]; lapsed: boolean }>(sql`
+  private async lockHold(tx: Tx, holdId: string, now: number): Promise<LockedHold | undefined> {
+    const rows = await tx.execute<LockedHold>(sql`
       select id, account_id, status, expires_at <= ${iso(now)}::timestamptz as lapsed
       from holds where id = ${holdId} and event_id = ${this.eventId}
       for update`);

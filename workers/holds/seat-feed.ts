@@ -4,9 +4,15 @@
  * (`keepAlive`), so fans never wait for it, and its failures are only logged:
  * viewers who miss an update still poll the availability bitmap.
  */
-import type { SeatChange, SeatExpiry } from "../../durable-objects/seat-map-feed";
 import type { HoldChangeResult, HoldView, Inventory } from "../../core/holds/contract";
 import { log } from "../../core/logger";
+
+/** The `SeatMapFeed` object's RPC stub, typed from the binding (the Worker does not import the object's module). */
+type SeatMapFeedStub = ReturnType<Env["SEAT_MAP_FEED"]["getByName"]>;
+/** One seat's new state, as the feed takes it. */
+type SeatChange = Parameters<SeatMapFeedStub["publish"]>[0][number];
+/** When a hold's seats come free unless something else happens first, as the feed takes it. */
+type SeatExpiry = NonNullable<Parameters<SeatMapFeedStub["publish"]>[1]>[number];
 
 /** Where seat changes go: the event's `SeatMapFeed` stub. */
 export interface SeatFeed {

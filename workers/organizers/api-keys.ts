@@ -1,7 +1,8 @@
 /** Organizers and their API keys (stored only as SHA-256 hashes). */
 import { and, eq, isNull } from "drizzle-orm";
-import type { Db } from "../core/db/client";
-import { organizerApiKeys, organizers } from "../core/db/schema";
+import type { Db } from "../../core/db/client";
+import { organizerApiKeys, organizers } from "../../core/db/schema";
+import { sha256Hex } from "../platform/hex-digest";
 
 const KEY_PREFIX = "etk_";
 
@@ -14,9 +15,8 @@ export function generateApiKey(): string {
 }
 
 /** The stored form of an API key. */
-export async function hashApiKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+export function hashApiKey(key: string): Promise<string> {
+  return sha256Hex(key);
 }
 
 /** Creates an organizer with a first API key, returned in clear exactly once. */

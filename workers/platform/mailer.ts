@@ -14,7 +14,7 @@
  * speaks the same API and keeps the emails for developers and tests to read.
  */
 import { z } from "zod";
-import type { Config } from "../core/config";
+import type { Config } from "../../core/config";
 
 /** One email to one recipient, with a plain-text and an HTML body. */
 export interface EmailMessage {

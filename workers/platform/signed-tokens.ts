@@ -3,7 +3,8 @@
  * JWK set whose first key signs and whose every key verifies (rotation by kid).
  */
 import { importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from "jose";
-import { ConfigError } from "../core/errors";
+import { ConfigError } from "../../core/errors";
+import { IsolateCache } from "../../core/isolate-cache";
 
 const ISSUER = "edge-tickets";
 const ALG = "ES256";
@@ -14,7 +15,8 @@ interface KeyRing {
   publicJwks: JWK[];
 }
 
-const rings = new Map<string, Promise<KeyRing>>();
+/** Imported key rings by `TOKEN_SIGNING_KEY` value (a rotation brings a second one). */
+const rings = new IsolateCache<string, Promise<KeyRing>>(8);
 
 function parseKeys(raw: string): JWK[] {
   const parsed: unknown = JSON.parse(raw);

@@ -1,5 +1,5 @@
-/** Shared OpenAPI pieces: the error shape and response helpers for route definitions. */
-import { z } from "@hono/zod-openapi";
+/** Shared OpenAPI pieces of route definitions: the error shape, response and body helpers, path parameters. */
+import { createRoute, z } from "@hono/zod-openapi";
 import type { ZodType } from "zod";
 
 /** `{ error: { code, message, details? } }`, the body of every 4xx and 5xx. */
@@ -35,4 +35,15 @@ export function jsonResponse<T extends ZodType>(schema: T, description: string) 
 /** A required JSON request body. */
 export function jsonBody<T extends ZodType>(schema: T) {
   return { required: true, content: { "application/json": { schema } } };
+}
+
+/** `{id}`: the id of the event (or venue) the path names. */
+export const idParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+
+/** `{id}` and `{holdId}`: one hold of an event. */
+export const holdParams = idParam.extend({ holdId: z.uuid().openapi({ param: { name: "holdId", in: "path" } }) });
+
+/** A route for signed-in fans: `createRoute` with the fan session as its security requirement. */
+export function fanRoute<R extends Parameters<typeof createRoute>[0]>(route: R) {
+  return createRoute({ ...route, security: [{ fanSession: [] }] });
 }

@@ -21,11 +21,13 @@ import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis/cloudflare";
 import { sql } from "drizzle-orm";
 import { decodeJwt } from "jose";
-import type { Db } from "../core/db/client";
-import { ConfigError } from "../core/errors";
-import { signFanSession } from "./fan-auth";
-import { MailError, type Mailer } from "./mailer";
-import { log } from "../core/logger";
+import type { Db } from "../../core/db/client";
+import { ConfigError } from "../../core/errors";
+import { IsolateCache } from "../../core/isolate-cache";
+import { sha256Hex, toHex } from "../platform/hex-digest";
+import { MailError, type Mailer } from "../platform/mailer";
+import { signFanSession } from "./fan-session";
+import { log } from "../../core/logger";
 
 /** How long a code works. */
 export const SIGN_IN_CODE_TTL_MS = 10 * 60_000;
@@ -60,11 +62,6 @@ export type SessionResult =
   | { ok: true; token: string; accountId: string; expiresAt: number }
   | { ok: false; reason: "rate_limited"; retryAfterSeconds: number }
   | { ok: false; reason: "invalid_code" };
-
-/** The client's IP as Cloudflare reports it; "unknown" when absent (then all such clients share limits). */
-export function clientIp(headers: Headers): string {
-  return headers.get("CF-Connecting-IP")?.trim() || "unknown";
-}
 
 /** Creates a code for `email` (normalized), stores it, and emails it. */
 export async function requestSignInCode(deps: SignInDeps, input: { email: string; ip: string }): Promise<CodeRequestResult> {
@@ -172,7 +169,8 @@ function signInEmail(to: string, code: string) {
 
 // ------------------------------------------------------------------ code hashing
 
-const hmacKeys = new Map<string, Promise<CryptoKey>>();
+/** Derived HMAC keys by `TOKEN_SIGNING_KEY` value. */
+const hmacKeys = new IsolateCache<string, Promise<CryptoKey>>(8);
 const encoder = new TextEncoder();
 
 /**
@@ -186,7 +184,6 @@ async function codeHash(signingKey: string | undefined, email: string, code: str
   let key = hmacKeys.get(signingKey);
   if (!key) {
     key = deriveHmacKey(signingKey);
-    if (hmacKeys.size > 8) hmacKeys.clear();
     hmacKeys.set(signingKey, key);
   }
   const mac = await crypto.subtle.sign("HMAC", await key, encoder.encode(`${email}\n${code}`));
@@ -204,25 +201,18 @@ async function deriveHmacKey(secret: string): Promise<CryptoKey> {
   );
 }
 
-/** Keys Redis by a digest of the address, so no address sits in Redis in the clear. */
-async function sha256Hex(value: string): Promise<string> {
-  return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(value)));
-}
-
-function toHex(buffer: ArrayBuffer): string {
-  return Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
 // ------------------------------------------------------------------ rate limits
 
 /** Blocked identifiers per limiter, per isolate: a blocked client costs no Redis call until its window resets. */
-const blockedCaches = new Map<LimitName, Map<string, number>>();
+const blockedCaches = new Map<LimitName, IsolateCache<string, number>>();
+/** Blocked identifiers remembered per limiter. */
+const BLOCKED_CACHED = 10_000;
 
 /** Counts one request against a limit; the refusal when over it. */
 async function overLimit(redis: Redis, name: LimitName, identifier: string): Promise<{ ok: false; reason: "rate_limited"; retryAfterSeconds: number } | undefined> {
   let blocked = blockedCaches.get(name);
   if (!blocked) {
-    blocked = new Map();
+    blocked = new IsolateCache(BLOCKED_CACHED);
     blockedCaches.set(name, blocked);
   }
   const { requests, window } = SIGN_IN_LIMITS[name];

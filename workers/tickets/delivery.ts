@@ -13,9 +13,11 @@ import { eq } from "drizzle-orm";
 import { loadConfig } from "../../core/config";
 import { createDb, type Db } from "../../core/db/client";
 import { accounts, orders } from "../../core/db/schema";
-import { createMailer, type EmailMessage, type Mailer } from "../mailer";
-import { findTickets, placeLabel, signIssuedTicket, ticketQrPng, type IssuedTicket } from "../tickets";
-import { ticketDeliverySchema } from "./messages";
+import { ticketDeliverySchema } from "../checkout/messages";
+import { escapeHtml } from "../platform/html";
+import { createMailer, type EmailMessage, type Mailer } from "../platform/mailer";
+import { findTickets, placeLabel, signIssuedTicket, type IssuedTicket } from "./issued-tickets";
+import { ticketQrPng } from "./qr-codes";
 import { log } from "../../core/logger";
 
 /** Retry delay: 30 s doubling per attempt, capped at an hour (a mail provider outage of hours loses nothing). */
@@ -140,8 +142,4 @@ function formatDate(date: Date, timezone: string): string {
   } catch {
     return date.toISOString();
   }
-}
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

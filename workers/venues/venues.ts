@@ -1,33 +1,45 @@
 /** Venues: importing a seating chart into Postgres and reading it back. */
+import { z } from "@hono/zod-openapi";
 import { and, asc, eq, sql } from "drizzle-orm";
-import type { Db } from "../core/db/client";
-import { seatRows, sections, venues } from "../core/db/schema";
-import { notFound } from "../core/errors";
+import type { Db } from "../../core/db/client";
+import { seatRows, sections, venues } from "../../core/db/schema";
+import { notFound } from "../../core/errors";
 import { planChart, type SeatingChart } from "./seating-chart";
 
 /** Seats per INSERT statement: bounded so one statement's JSON stays a few MB. */
 const SEAT_BATCH = 20_000;
 
+/** A section of a venue's chart, as the APIs show it. */
+export const sectionSchema = z.object({
+  id: z.uuid(),
+  label: z.string(),
+  name: z.string(),
+  kind: z.enum(["seated", "general_admission"]),
+  priceTier: z.string().nullable(),
+  capacity: z.number(),
+});
+
+/** A venue in the organizer's list. */
+export const venueSummarySchema = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  city: z.string().nullable(),
+  timezone: z.string(),
+  capacity: z.number(),
+  seatCount: z.number(),
+  createdAt: z.string(),
+});
+
+/** A venue with its sections and rows, as the admin API shows it. */
+export const venueViewSchema = venueSummarySchema
+  .extend({
+    priceTiers: z.array(z.string()),
+    sections: z.array(sectionSchema.extend({ rows: z.array(z.object({ label: z.string(), priceTier: z.string(), seats: z.number() })) })),
+  })
+  .openapi("Venue");
+
 /** A venue as the admin API shows it. */
-export interface VenueView {
-  id: string;
-  name: string;
-  city: string | null;
-  timezone: string;
-  capacity: number;
-  seatCount: number;
-  priceTiers: string[];
-  sections: {
-    id: string;
-    label: string;
-    name: string;
-    kind: "seated" | "general_admission";
-    priceTier: string | null;
-    capacity: number;
-    rows: { label: string; priceTier: string; seats: number }[];
-  }[];
-  createdAt: string;
-}
+export type VenueView = z.infer<typeof venueViewSchema>;
 
 /**
  * Creates a venue from a validated chart in one transaction: the venue, its

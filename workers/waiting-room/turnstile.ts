@@ -6,8 +6,8 @@
  * unreadable siteverify is "not verified".
  */
 import { z } from "zod";
-import { DEFAULT_TURNSTILE_VERIFY_URL } from "../core/config";
-import { ConfigError } from "../core/errors";
+import { DEFAULT_TURNSTILE_VERIFY_URL } from "../../core/config";
+import { ConfigError } from "../../core/errors";
 
 /** Our error code when siteverify could not give an answer (network, timeout, 5xx, not JSON). */
 export const TURNSTILE_UNAVAILABLE = "siteverify-unavailable";

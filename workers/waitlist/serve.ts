@@ -26,18 +26,16 @@
  * moves the entry from `waiting` to `offered` at that version wins, and only
  * its winner sends the email.
  */
-import { and, desc, eq, inArray, sql } from "drizzle-orm";
-import { loadConfig } from "../core/config";
-import type { Db } from "../core/db/client";
-import { accounts, eventPriceTiers, events, waitlistEntries } from "../core/db/schema";
-import { ApiError, conflict, notFound } from "../core/errors";
-import { inventoryFor } from "./inventory";
-import { HOLD_JITTER_MS, type Availability, type HoldView, type Inventory } from "../core/holds/contract";
-import { createMailer, type EmailMessage } from "./mailer";
-import { log } from "../core/logger";
+import { and, eq, inArray, sql } from "drizzle-orm";
+import type { Db } from "../../core/db/client";
+import { events, waitlistEntries } from "../../core/db/schema";
+import { HOLD_JITTER_MS, type HoldView, type Inventory } from "../../core/holds/contract";
+import { log } from "../../core/logger";
+import { inventoryForEvent } from "../holds/pick-inventory";
+import type { WorkContext } from "../work-context";
+import { freePlaces } from "./free-places";
+import { notifyOffer } from "./offer-email";
 
-/** The most places one entry may ask for (the schema's check). */
-export const MAX_WAITLIST_QUANTITY = 4;
 /** Waiting entries looked at per event per pass. */
 const ENTRIES_PER_PASS = 200;
 /** Offers made per event per pass (the rest on the next pass). */
@@ -50,29 +48,6 @@ const EVENTS_PER_PASS = 50;
 const RETURNS_BATCH = 500;
 const RETURNS_CALLS = 10;
 
-/** What waitlist work needs: the Worker's env (links in emails start at its PUBLIC_ORIGIN) and a db handle. */
-export interface WaitlistContext {
-  env: Env;
-  db: Db;
-  keepAlive: (promise: Promise<unknown>) => void;
-}
-
-type EntryStatus = (typeof waitlistEntries.$inferSelect)["status"];
-
-/** A waitlist entry as its fan sees it. */
-export interface WaitlistEntryView {
-  entryId: string;
-  eventId: string;
-  quantity: number;
-  priceTier: string | null;
-  status: EntryStatus;
-  /** 1-based place among the event's waiting entries; null unless waiting. */
-  position: number | null;
-  joinedAt: string;
-  /** The offered hold while the offer is open: pay for it like any hold. */
-  offer: { hold: HoldView; paymentPath: string } | null;
-}
-
 /** What one serving pass over an event did. */
 export interface ServeReport {
   /** Places the hot event's inventory reported returned since the last pass. */
@@ -84,94 +59,6 @@ export interface ServeReport {
   closed: number;
 }
 
-// ------------------------------------------------------------------ fans
-
-/**
- * Puts a fan on an event's waitlist. Only when the event (or that price
- * tier) is sold out for the request: fewer places on sale in scope than asked
- * (409 `not_sold_out` otherwise); one open entry per account (409
- * `already_waiting`); within the purchase limit, counting what the fan holds
- * or bought (409 `over_limit`).
- */
-export async function joinWaitlist(
-  ctx: WaitlistContext,
-  input: { eventId: string; accountId: string; quantity: number; priceTier?: string | undefined },
-): Promise<WaitlistEntryView> {
-  const event = await loadEvent(ctx.db, input.eventId);
-  if (!event || event.status === "draft") throw notFound("Event");
-  const now = Date.now();
-  if (event.status !== "published" || now < event.saleStartsAt || now >= event.saleEndsAt) {
-    throw conflict("not_on_sale", "This event is not on sale, so it has no waitlist right now.");
-  }
-  const open = await latestEntry(ctx.db, event.id, input.accountId);
-  if (open?.status === "waiting" || open?.status === "offered") {
-    throw conflict("already_waiting", "You are already on this event's waitlist; leave it first to change your request.");
-  }
-  if (input.quantity > event.purchaseLimit) throw conflict("over_limit", `This event sells at most ${event.purchaseLimit} places per account.`);
-  if (input.priceTier !== undefined) {
-    const [tier] = await ctx.db
-      .select({ priceTier: eventPriceTiers.priceTier })
-      .from(eventPriceTiers)
-      .where(and(eq(eventPriceTiers.eventId, event.id), eq(eventPriceTiers.priceTier, input.priceTier)));
-    if (!tier) throw new ApiError(400, "invalid_price_tier", "This event has no such price tier.");
-  }
-  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: event.id, keepAlive: ctx.keepAlive });
-  const free = await freePlaces(ctx.db, event.venueId, await inventory.availability());
-  const inScope = free.inScope(input.priceTier ?? null);
-  if (inScope >= input.quantity) {
-    throw conflict("not_sold_out", `${inScope} ${inScope === 1 ? "place is" : "places are"} still on sale there: hold ${inScope === 1 ? "it" : "them"} directly.`);
-  }
-  const used = (await inventory.accountHolds(input.accountId)).filter((h) => h.status === "live" || h.status === "confirmed").reduce((sum, h) => sum + placesOf(h), 0);
-  if (used + input.quantity > event.purchaseLimit) {
-    throw conflict("over_limit", `With what you hold or bought, that would exceed this event's limit of ${event.purchaseLimit} places.`);
-  }
-  const [row] = await ctx.db
-    .insert(waitlistEntries)
-    .values({ eventId: event.id, accountId: input.accountId, quantity: input.quantity, priceTier: input.priceTier ?? null })
-    .onConflictDoNothing()
-    .returning();
-  if (!row) throw conflict("already_waiting", "You are already on this event's waitlist; leave it first to change your request."); // joined twice at once
-  return entryView(ctx, row, undefined);
-}
-
-/** The fan's latest entry at an event (open or not), with its offer settled first; undefined if they never joined. */
-export async function myWaitlistEntry(ctx: WaitlistContext, input: { eventId: string; accountId: string }): Promise<WaitlistEntryView | undefined> {
-  let row = await latestEntry(ctx.db, input.eventId, input.accountId);
-  if (!row) return undefined;
-  let inventory: Inventory | undefined;
-  const event = row.status === "offered" ? await loadEvent(ctx.db, input.eventId) : undefined;
-  if (event) {
-    inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: input.eventId, keepAlive: ctx.keepAlive });
-    row = (await settleOffer(ctx.db, inventory, row, event)) ?? row;
-  }
-  return entryView(ctx, row, inventory);
-}
-
-/**
- * Takes the fan off the waitlist. An open offer is released, so its places go
- * to the next fans; an offer already paid for fulfils the entry instead.
- * Undefined when the fan has no open entry.
- */
-export async function leaveWaitlist(ctx: WaitlistContext, input: { eventId: string; accountId: string }): Promise<WaitlistEntryView | undefined> {
-  const [row] = await ctx.db
-    .update(waitlistEntries)
-    .set({ status: "cancelled", updatedAt: sql`clock_timestamp()` })
-    .where(and(eq(waitlistEntries.eventId, input.eventId), eq(waitlistEntries.accountId, input.accountId), inArray(waitlistEntries.status, ["waiting", "offered"])))
-    .returning();
-  if (!row) return undefined;
-  if (row.offerHoldId === null) return entryView(ctx, row, undefined);
-  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: input.eventId, keepAlive: ctx.keepAlive });
-  const released = await inventory.release({ accountId: row.accountId, requestId: `waitlist-leave:${row.id}`, holdId: row.offerHoldId });
-  if (!released.ok && released.reason === "hold_confirmed") {
-    // Paid just before leaving: the fan has the places.
-    const [fulfilled] = await ctx.db.update(waitlistEntries).set({ status: "fulfilled", updatedAt: sql`clock_timestamp()` }).where(eq(waitlistEntries.id, row.id)).returning();
-    return entryView(ctx, fulfilled ?? row, inventory);
-  }
-  return entryView(ctx, row, inventory);
-}
-
-// ------------------------------------------------------------------ serving
-
 /**
  * One pass over an event's waitlist: settles open offers (paid: fulfilled;
  * lapsed or released: expired), then offers the places free now to the next
@@ -179,11 +66,11 @@ export async function leaveWaitlist(ctx: WaitlistContext, input: { eventId: stri
  * are closed and their offers released; when the sale has ended, waiting
  * entries expire.
  */
-export async function serveWaitlist(ctx: WaitlistContext, eventId: string): Promise<ServeReport> {
+export async function serveWaitlist(ctx: WorkContext, eventId: string): Promise<ServeReport> {
   const report: ServeReport = { returnedPlaces: 0, offered: 0, fulfilled: 0, expired: 0, closed: 0 };
   const event = await loadEvent(ctx.db, eventId);
   if (!event || event.status === "draft") return report;
-  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId, keepAlive: ctx.keepAlive });
+  const inventory = await inventoryForEvent(ctx, eventId);
   const settled = await settleOffers(ctx.db, inventory, event);
   report.fulfilled = settled.fulfilled;
   report.expired = settled.expired;
@@ -208,7 +95,7 @@ export async function serveWaitlist(ctx: WaitlistContext, eventId: string): Prom
 }
 
 /** The cron's pass: serves every event with open entries (a failing event is logged and skipped). */
-export async function serveWaitlists(ctx: WaitlistContext): Promise<{ events: number; offered: number; fulfilled: number; expired: number; failed: number }> {
+export async function serveWaitlists(ctx: WorkContext): Promise<{ events: number; offered: number; fulfilled: number; expired: number; failed: number }> {
   // In random order, so with more events than one pass serves, none waits behind the others for long.
   const due = await ctx.db.execute<{ event_id: string }>(sql`
     select event_id from waitlist_entries where status in ('waiting', 'offered') group by event_id order by random() limit ${EVENTS_PER_PASS}`);
@@ -231,7 +118,7 @@ export async function serveWaitlists(ctx: WaitlistContext): Promise<{ events: nu
  * Closes an event's waitlist (the event was cancelled): every open entry is
  * cancelled and its open offer released. Returns how many entries closed.
  */
-export async function closeWaitlist(ctx: WaitlistContext, eventId: string, inventory?: Inventory): Promise<number> {
+export async function closeWaitlist(ctx: WorkContext, eventId: string, inventory?: Inventory): Promise<number> {
   const closed = await ctx.db
     .update(waitlistEntries)
     .set({ status: "cancelled", updatedAt: sql`clock_timestamp()` })
@@ -239,7 +126,7 @@ export async function closeWaitlist(ctx: WaitlistContext, eventId: string, inven
     .returning({ id: waitlistEntries.id, accountId: waitlistEntries.accountId, offerHoldId: waitlistEntries.offerHoldId });
   const offers = closed.filter((entry) => entry.offerHoldId !== null);
   if (offers.length > 0) {
-    const from = inventory ?? (await inventoryFor({ env: ctx.env, db: ctx.db, eventId, keepAlive: ctx.keepAlive }));
+    const from = inventory ?? (await inventoryForEvent(ctx, eventId));
     for (const entry of offers) {
       if (entry.offerHoldId !== null) await from.release({ accountId: entry.accountId, requestId: `waitlist-close:${entry.id}`, holdId: entry.offerHoldId });
     }
@@ -248,7 +135,7 @@ export async function closeWaitlist(ctx: WaitlistContext, eventId: string, inven
 }
 
 /** A waiting entry as serving reads it; `version` is its `updated_at` in microseconds. */
-interface WaitingEntry {
+export interface WaitingEntry {
   id: string;
   accountId: string;
   quantity: number;
@@ -257,7 +144,7 @@ interface WaitingEntry {
 }
 
 /** Offers free places to waiting entries in order; returns how many offers this pass made. */
-async function makeOffers(ctx: WaitlistContext, inventory: Inventory, event: WaitlistEvent): Promise<number> {
+async function makeOffers(ctx: WorkContext, inventory: Inventory, event: WaitlistEvent): Promise<number> {
   const waiting = await waitingEntries(ctx.db, event.id, ENTRIES_PER_PASS);
   if (waiting.length === 0) return 0;
   const free = await freePlaces(ctx.db, event.venueId, await inventory.availability());
@@ -310,7 +197,7 @@ type OfferOutcome =
  * is the entry's id and version: a concurrent or retried pass gets the same
  * hold, and a failed attempt moves the version so the next pass asks anew.
  */
-async function offerTo(ctx: WaitlistContext, inventory: Inventory, event: WaitlistEvent, entry: WaitingEntry): Promise<OfferOutcome> {
+async function offerTo(ctx: WorkContext, inventory: Inventory, event: WaitlistEvent, entry: WaitingEntry): Promise<OfferOutcome> {
   let current = entry;
   for (let round = 0; round < 2; round++) {
     const key = `waitlist:${current.id}:${current.version}`;
@@ -386,7 +273,8 @@ async function recordOffer(db: Db, entry: WaitingEntry, holdId: string): Promise
   return true;
 }
 
-type EntryRow = typeof waitlistEntries.$inferSelect;
+/** A waitlist entry as stored. */
+export type EntryRow = typeof waitlistEntries.$inferSelect;
 
 /** Settles every open offer of an event from its hold's state. */
 async function settleOffers(db: Db, inventory: Inventory, event: WaitlistEvent): Promise<{ fulfilled: number; expired: number }> {
@@ -416,11 +304,11 @@ async function settleOffers(db: Db, inventory: Inventory, event: WaitlistEvent):
  * entry once the longest possible offer is over. Returns the entry as
  * changed, or undefined when nothing changed.
  */
-async function settleOffer(db: Db, inventory: Inventory, row: EntryRow, event: WaitlistEvent): Promise<EntryRow | undefined> {
+export async function settleOffer(db: Db, inventory: Inventory, row: EntryRow, event: WaitlistEvent): Promise<EntryRow | undefined> {
   const hold = row.offerHoldId === null ? null : await inventory.getHold(row.offerHoldId);
   if (hold?.status === "live") return undefined;
   if (!hold && Date.now() < row.updatedAt.getTime() + event.holdTtlMs + HOLD_JITTER_MS) return undefined;
-  const status: EntryStatus = hold?.status === "confirmed" || hold?.status === "refunded" ? "fulfilled" : "expired";
+  const status: EntryRow["status"] = hold?.status === "confirmed" || hold?.status === "refunded" ? "fulfilled" : "expired";
   const [changed] = await db
     .update(waitlistEntries)
     .set({ status, updatedAt: sql`clock_timestamp()` })
@@ -441,71 +329,8 @@ async function drainReturns(env: Env, eventId: string): Promise<number> {
   return places;
 }
 
-// ------------------------------------------------------------------ places in scope
-
-/** Free places per price tier, from an availability snapshot. */
-export interface FreePlaces {
-  /** Places free in a price tier, or anywhere (`null`). */
-  inScope(priceTier: string | null): number;
-  /** Counts a hold's places as gone. */
-  take(hold: HoldView): void;
-}
-
-/** Seats priced differently from their section, per venue (charts never change once imported), per isolate. */
-const repricedSeats = new Map<string, { seat_index: number; price_tier: string; section_tier: string | null }[]>();
-const REPRICED_VENUES_CACHED = 200;
-
-async function repriced(db: Db, venueId: string) {
-  const cached = repricedSeats.get(venueId);
-  if (cached) return cached;
-  const rows = await db.execute<{ seat_index: number; price_tier: string; section_tier: string | null }>(sql`
-    select st.seat_index, st.price_tier, s.price_tier as section_tier
-    from seats st join sections s on s.id = st.section_id
-    where st.venue_id = ${venueId} and st.price_tier is distinct from s.price_tier`);
-  if (repricedSeats.size >= REPRICED_VENUES_CACHED) repricedSeats.clear();
-  repricedSeats.set(venueId, rows.rows);
-  return rows.rows;
-}
-
-/**
- * Free places per price tier. Availability counts per section; a row priced
- * differently from its section is corrected seat by seat from the bitmap.
- */
-export async function freePlaces(db: Db, venueId: string, availability: Availability): Promise<FreePlaces> {
-  const byTier = new Map<string, number>();
-  const add = (tier: string | null, n: number) => byTier.set(tier ?? "", (byTier.get(tier ?? "") ?? 0) + n);
-  let total = 0;
-  for (const section of availability.sections) {
-    add(section.priceTier, section.available);
-    total += section.available;
-  }
-  for (const seat of await repriced(db, venueId)) {
-    if (!isFree(availability.bitmap, seat.seat_index)) continue;
-    add(seat.section_tier, -1);
-    add(seat.price_tier, 1);
-  }
-  return {
-    inScope: (priceTier) => (priceTier === null ? total : (byTier.get(priceTier) ?? 0)),
-    take(hold) {
-      for (const seat of hold.seats) add(seat.priceTier, -1);
-      for (const ga of hold.generalAdmission) add(ga.priceTier, -ga.quantity);
-      total -= placesOf(hold);
-    },
-  };
-}
-
-function isFree(bitmap: Uint8Array, seatIndex: number): boolean {
-  return ((bitmap[seatIndex >> 3] ?? 0) & (0x80 >> (seatIndex & 7))) !== 0;
-}
-
-function placesOf(hold: HoldView): number {
-  return hold.seats.length + hold.generalAdmission.reduce((sum, ga) => sum + ga.quantity, 0);
-}
-
-// ------------------------------------------------------------------ reads and views
-
 /** An event as the waitlist needs it. */
-interface WaitlistEvent {
+export interface WaitlistEvent {
   id: string;
   name: string;
   status: "draft" | "published" | "cancelled";
@@ -518,7 +343,8 @@ interface WaitlistEvent {
   saleEndsAt: number;
 }
 
-async function loadEvent(db: Db, eventId: string): Promise<WaitlistEvent | undefined> {
+/** An event as the waitlist needs it; undefined when there is none. */
+export async function loadEvent(db: Db, eventId: string): Promise<WaitlistEvent | undefined> {
   const [row] = await db.select().from(events).where(eq(events.id, eventId));
   if (!row) return undefined;
   return {
@@ -533,94 +359,4 @@ async function loadEvent(db: Db, eventId: string): Promise<WaitlistEvent | undef
     saleStartsAt: row.saleStartsAt.getTime(),
     saleEndsAt: (row.saleEndsAt ?? row.endsAt ?? row.startsAt).getTime(),
   };
-}
-
-async function latestEntry(db: Db, eventId: string, accountId: string): Promise<EntryRow | undefined> {
-  const [row] = await db
-    .select()
-    .from(waitlistEntries)
-    .where(and(eq(waitlistEntries.eventId, eventId), eq(waitlistEntries.accountId, accountId)))
-    .orderBy(desc(waitlistEntries.position))
-    .limit(1);
-  return row;
-}
-
-/** The path a fan pays an offer at (the normal payment route). */
-export function offerPaymentPath(eventId: string, holdId: string): string {
-  return `/api/events/${eventId}/holds/${holdId}/payment`;
-}
-
-async function entryView(ctx: WaitlistContext, row: EntryRow, inventory: Inventory | undefined): Promise<WaitlistEntryView> {
-  let position: number | null = null;
-  if (row.status === "waiting") {
-    const ahead = await ctx.db.execute<{ n: number }>(sql`
-      select count(*)::int as n from waitlist_entries where event_id = ${row.eventId} and status = 'waiting' and position <= ${row.position}`);
-    position = ahead.rows[0]?.n ?? null;
-  }
-  let offer: WaitlistEntryView["offer"] = null;
-  if (row.status === "offered" && row.offerHoldId !== null) {
-    const from = inventory ?? (await inventoryFor({ env: ctx.env, db: ctx.db, eventId: row.eventId, keepAlive: ctx.keepAlive }));
-    const hold = await from.getHold(row.offerHoldId, row.accountId);
-    if (hold) offer = { hold, paymentPath: offerPaymentPath(row.eventId, hold.holdId) };
-  }
-  return {
-    entryId: row.id,
-    eventId: row.eventId,
-    quantity: row.quantity,
-    priceTier: row.priceTier,
-    status: row.status,
-    position,
-    joinedAt: row.createdAt.toISOString(),
-    offer,
-  };
-}
-
-// ------------------------------------------------------------------ the offer email
-
-/** Emails the fan their offer; a failed send is logged (the offer stands and shows in GET /waitlist). */
-async function notifyOffer(ctx: WaitlistContext, event: WaitlistEvent, entry: WaitingEntry, hold: HoldView): Promise<void> {
-  try {
-    const [account] = await ctx.db.select({ email: accounts.email }).from(accounts).where(eq(accounts.id, entry.accountId));
-    if (!account) return;
-    const config = loadConfig(ctx.env);
-    // Absolute: an email has no page to be relative to, and offers made by the cron have no request either.
-    const message = offerEmail(account.email, event, hold, `${config.publicOrigin}/checkout.html?event=${event.id}&hold=${hold.holdId}`);
-    await createMailer(config).sendEmail(message, { idempotencyKey: `waitlist-offer-${entry.id}` });
-  } catch (error) {
-    log.warn("waitlist_offer_email_failed", { entryId: entry.id, error: String(error) });
-  }
-}
-
-/** The offer email: what is held, until when, and where to pay. */
-export function offerEmail(to: string, event: { name: string; currency: string }, hold: HoldView, payLink: string): EmailMessage {
-  const until = new Date(hold.expiresAt).toISOString().replace("T", " ").slice(0, 16) + " UTC";
-  const places = [
-    ...hold.seats.map((s) => `Section ${s.section}, Row ${s.row}, Seat ${s.seat}`),
-    ...hold.generalAdmission.map((g) => `${g.quantity} x Section ${g.section} (general admission)`),
-  ];
-  const total = `${(hold.totalCents / 100).toFixed(2)} ${event.currency}`;
-  const subject = `Your waitlist offer for ${event.name}: pay before ${until}`;
-  const text = [
-    `Places came back for ${event.name}, and we are holding them for you until ${until}:`,
-    ...places.map((p) => `- ${p}`),
-    `Total: ${total}`,
-    "",
-    `Pay here: ${payLink}`,
-    "",
-    "If you do not pay in time, they go to the next fan on the waitlist.",
-  ].join("\n");
-  const html = `<!doctype html>
-<html lang="en"><body style="font-family:system-ui,sans-serif;color:#222">
-<h1 style="font-size:1.3em">Your waitlist offer for ${escapeHtml(event.name)}</h1>
-<p>We are holding these places for you until <strong>${escapeHtml(until)}</strong>:</p>
-<ul>${places.map((p) => `<li>${escapeHtml(p)}</li>`).join("")}</ul>
-<p>Total: ${escapeHtml(total)}</p>
-<p><a href="${escapeHtml(payLink)}">Pay now</a></p>
-<p>If you do not pay in time, they go to the next fan on the waitlist.</p>
-</body></html>`;
-  return { to, subject, text, html };
-}
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -1,17 +1,13 @@
-/** Fans paying for their holds. Mounted at /api. */
-import { createRoute, z } from "@hono/zod-openapi";
-import { routeGroup } from "../app";
-import { latestPayment, payForHold } from "../checkout/payments";
-import { ApiError } from "../../core/errors";
-import { requireFan } from "../fan-auth";
-import { errorResponses, jsonBody, jsonResponse } from "../openapi";
+/** Fans paying for their holds (checkout/payments.ts). */
+import { z } from "@hono/zod-openapi";
+import { ApiError } from "../../../core/errors";
+import { workContext } from "../../app-env";
+import { latestPayment, payForHold } from "../../checkout/payments";
+import { requireFan } from "../../middleware/require-fan";
+import { errorResponses, fanRoute, holdParams, jsonBody, jsonResponse } from "../openapi";
+import { routeGroup } from "../route-group";
 
-export const checkout = routeGroup();
-
-const holdParams = z.object({
-  id: z.uuid().openapi({ param: { name: "id", in: "path" } }),
-  holdId: z.uuid().openapi({ param: { name: "holdId", in: "path" } }),
-});
+export const payments = routeGroup();
 
 const paymentSchema = z
   .object({
@@ -26,16 +22,15 @@ const paymentSchema = z
   })
   .openapi("Payment");
 
-checkout.use("/events/:id/holds/:holdId/payment", requireFan);
+payments.use("/events/:id/holds/:holdId/payment", requireFan());
 
-checkout.openapi(
-  createRoute({
+payments.openapi(
+  fanRoute({
     method: "post",
     path: "/events/{id}/holds/{holdId}/payment",
     summary: "Pay for a live hold",
     description:
       "200: paid (tickets follow by email and in /api/me/tickets). 402: declined — try another card before retryUntil, if set. 202: the gateway's answer is not known yet — poll GET for the outcome. 409 `event_cancelled`: the organizer cancelled the event; nothing is charged.",
-    security: [{ fanSession: [] }],
     request: {
       params: holdParams,
       body: jsonBody(z.strictObject({ paymentMethod: z.string().min(3).max(200).regex(/^pm_[A-Za-z0-9_]+$/, "a payment method id (pm_...)") })),
@@ -49,10 +44,12 @@ checkout.openapi(
   }),
   async (c) => {
     const { id, holdId } = c.req.valid("param");
-    const { status, payment } = await payForHold(
-      { env: c.env, db: c.var.db, keepAlive: (p) => c.executionCtx.waitUntil(p) },
-      { eventId: id, holdId, accountId: c.var.fan.accountId, paymentMethod: c.req.valid("json").paymentMethod },
-    );
+    const { status, payment } = await payForHold(workContext(c), {
+      eventId: id,
+      holdId,
+      accountId: c.var.fan.accountId,
+      paymentMethod: c.req.valid("json").paymentMethod,
+    });
     c.header("Cache-Control", "no-store");
     if (status === 402) return c.json({ payment }, 402);
     if (status === 202) return c.json({ payment }, 202);
@@ -60,12 +57,11 @@ checkout.openapi(
   },
 );
 
-checkout.openapi(
-  createRoute({
+payments.openapi(
+  fanRoute({
     method: "get",
     path: "/events/{id}/holds/{holdId}/payment",
     summary: "The latest payment for a hold",
-    security: [{ fanSession: [] }],
     request: { params: holdParams },
     responses: { 200: jsonResponse(z.object({ payment: paymentSchema }), "The payment."), ...errorResponses(400, 401, 404) },
   }),

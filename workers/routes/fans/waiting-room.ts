@@ -1,39 +1,36 @@
 /**
- * The fans' side of the waiting room (hot events): join the lobby, poll the
- * published queue state, exchange the lobby ticket for an admission token.
- * Mounted at /api beside the other fan routes.
+ * The fans' side of the waiting room (hot events): register interest before
+ * the sale, join the lobby, poll the published queue state, exchange the
+ * lobby ticket for an admission token.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { routeGroup } from "../app";
-import { ApiError } from "../../core/errors";
-import { requireFan } from "../fan-auth";
-import { eventRouting, forgetRouting } from "../inventory";
-import { hotDemandRatio, preRegister } from "../pre-registration";
-import { errorResponses, jsonBody, jsonResponse } from "../openapi";
-import { signToken, verifyToken } from "../tokens";
-import { limitWaitingRoomStep, screenLobbyJoin } from "../waiting-room/bot-defense";
-import { LOBBY_AUDIENCE, signAdmissionToken } from "../waiting-room/tokens";
-import { queueStateKey, type QueueState } from "../../core/waiting-room/queue-state";
+import type { Db } from "../../../core/db/client";
+import { ApiError } from "../../../core/errors";
+import { eventRouting, type EventRouting } from "../../events/routing";
+import { hotDemandRatio, preRegister } from "../../events/pre-registration";
+import { forgetEvent } from "../../holds/pick-inventory";
+import { requireFan } from "../../middleware/require-fan";
+import { limitWaitingRoomStep, screenLobbyJoin } from "../../waiting-room/bot-defense";
+import { readQueueState } from "../../waiting-room/queue-state";
+import { lobbyOrderKey, signAdmissionToken, signLobbyTicket } from "../../waiting-room/tokens";
+import { errorResponses, fanRoute, idParam, jsonBody, jsonResponse } from "../openapi";
+import { routeGroup } from "../route-group";
 
 export const waitingRoom = routeGroup();
-
-const eventParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
 
 /** Queue state is polled by every waiting fan: one edge-cached KV read per second per location, never the room itself. */
 const QUEUE_CACHE_SECONDS = 1;
 
-async function readQueueState(kv: KVNamespace, eventId: string): Promise<QueueState | null> {
-  return kv.get<QueueState>(queueStateKey(eventId), { type: "json" });
-}
-
-async function hotEvent(c: Parameters<Parameters<typeof waitingRoom.openapi>[1]>[0], eventId: string): Promise<void> {
-  const routing = await eventRouting(c.var.db, eventId);
+/** The routing of a hot event whose lobby may open: 409 for calm or cancelled events, 404 for unknown ones. */
+async function hotEvent(db: Db, eventId: string): Promise<EventRouting> {
+  const routing = await eventRouting(db, eventId);
   if (routing.demandClass !== "hot") throw new ApiError(409, "no_waiting_room", "This event has no waiting room: book directly.");
   if (routing.status === "cancelled") throw new ApiError(409, "event_cancelled", "This event was cancelled; its lobby is closed.");
+  return routing;
 }
 
-waitingRoom.use("/events/:id/lobby", requireFan);
-waitingRoom.use("/events/:id/admission", requireFan);
+waitingRoom.use("/events/:id/lobby", requireFan());
+waitingRoom.use("/events/:id/admission", requireFan());
 
 const lobbySchema = z
   .object({
@@ -46,13 +43,12 @@ const lobbySchema = z
   .openapi("LobbyTicket");
 
 waitingRoom.openapi(
-  createRoute({
+  fanRoute({
     method: "post",
     path: "/events/{id}/lobby",
     summary: "Join the lobby of a hot event (once per account; joining again returns the same ticket)",
-    security: [{ fanSession: [] }],
     request: {
-      params: eventParam,
+      params: idParam,
       body: jsonBody(
         z.strictObject({
           turnstileToken: z.string().min(1).max(2048),
@@ -65,21 +61,16 @@ waitingRoom.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
-    await hotEvent(c, id);
+    const routing = await hotEvent(c.var.db, id);
     const { accountId } = c.var.fan;
-    const screening = await screenLobbyJoin(c, { eventId: id, accountId, turnstileToken: body.turnstileToken, deviceId: body.deviceId });
+    const screening = await screenLobbyJoin(c, routing, { accountId, turnstileToken: body.turnstileToken, deviceId: body.deviceId });
     const room = c.env.WAITING_ROOM.getByName(id);
     const joined = await room.join(id, accountId, screening.flag);
     if (!joined.ok) {
       const messages = { lobby_closed: "The lobby is not open yet.", sale_ended: "The sale has ended.", refused: "You cannot join this lobby." } as const;
       throw new ApiError(409, joined.reason, messages[joined.reason]);
     }
-    const ticket = await signToken(c.env.TOKEN_SIGNING_KEY, {
-      audience: LOBBY_AUDIENCE,
-      subject: accountId,
-      ttlSeconds: Math.max(60, Math.ceil((joined.saleEndsAt - Date.now()) / 1000)),
-      claims: { eid: id, key: joined.orderKey },
-    });
+    const ticket = await signLobbyTicket(c.env.TOKEN_SIGNING_KEY, { accountId, eventId: id, orderKey: joined.orderKey, saleEndsAt: joined.saleEndsAt });
     c.header("Cache-Control", "no-store");
     return c.json({ ticket, orderKey: joined.orderKey, block: joined.block, joinedAt: new Date(joined.joinedAt).toISOString(), rejoined: joined.rejoined }, 200);
   },
@@ -112,7 +103,7 @@ waitingRoom.openapi(
     method: "get",
     path: "/events/{id}/queue",
     summary: "The published queue state (poll it; compute your position from your ticket's order key)",
-    request: { params: eventParam },
+    request: { params: idParam },
     responses: { 200: jsonResponse(queueStateSchema, "Edge-cached for 1 s."), ...errorResponses(400, 404) },
   }),
   async (c) => {
@@ -125,12 +116,11 @@ waitingRoom.openapi(
 );
 
 waitingRoom.openapi(
-  createRoute({
+  fanRoute({
     method: "post",
     path: "/events/{id}/admission",
     summary: "Exchange your lobby ticket for an admission token once your order key is admitted",
-    security: [{ fanSession: [] }],
-    request: { params: eventParam, body: jsonBody(z.strictObject({ ticket: z.string().min(1).max(4096) })) },
+    request: { params: idParam, body: jsonBody(z.strictObject({ ticket: z.string().min(1).max(4096) })) },
     responses: {
       200: jsonResponse(z.object({ token: z.string(), expiresAt: z.string() }).openapi("Admission"), "Book with this token for 15 minutes."),
       ...errorResponses(400, 401, 404, 409),
@@ -142,9 +132,7 @@ waitingRoom.openapi(
     await limitWaitingRoomStep(c, "admission", id, accountId);
     let key: number;
     try {
-      const claims = await verifyToken(c.env.TOKEN_SIGNING_KEY, c.req.valid("json").ticket, LOBBY_AUDIENCE);
-      if (claims.eid !== id || claims.sub !== accountId || typeof claims.key !== "number") throw new Error("ticket for another event or account");
-      key = claims.key;
+      key = await lobbyOrderKey(c.env.TOKEN_SIGNING_KEY, c.req.valid("json").ticket, { accountId, eventId: id });
     } catch {
       throw new ApiError(401, "invalid_ticket", "That lobby ticket is invalid, expired, or not yours for this event.");
     }
@@ -168,15 +156,14 @@ waitingRoom.openapi(
   },
 );
 
-waitingRoom.use("/events/:id/pre-registration", requireFan);
+waitingRoom.use("/events/:id/pre-registration", requireFan());
 
 waitingRoom.openapi(
-  createRoute({
+  fanRoute({
     method: "post",
     path: "/events/{id}/pre-registration",
     summary: "Register interest before the sale (the demand signal that can make an event hot)",
-    security: [{ fanSession: [] }],
-    request: { params: eventParam },
+    request: { params: idParam },
     responses: {
       200: jsonResponse(z.object({ registrations: z.number(), expectedDemand: z.number(), demandClass: z.enum(["calm", "hot"]) }), "Registered (again is fine)."),
       ...errorResponses(400, 401, 404, 409),
@@ -185,7 +172,7 @@ waitingRoom.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const result = await preRegister(c.var.db, { eventId: id, accountId: c.var.fan.accountId, ratio: hotDemandRatio(c.env) });
-    forgetRouting(id);
+    forgetEvent(id);
     c.header("Cache-Control", "no-store");
     return c.json(result, 200);
   },
