@@ -197,7 +197,7 @@ describe("fault injection", () => {
   });
 });
 
-describe("workers/mailer.ts against the outbox", () => {
+describe("workers/platform/mailer.ts against the outbox", () => {
   const config = () => ({ mailApiUrl: outbox.url, mailApiKey: API_KEY, mailFrom: "Edge Tickets <no-reply@edge.test>" });
 
   it("sends the provider's JSON with MAIL_FROM as sender and returns the provider's id", async () => {

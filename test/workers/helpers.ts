@@ -70,7 +70,7 @@ export async function adminRequest(apiKey: string, method: string, path: string,
   return rawRequest(`/admin${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
-/** The documented error body (`errorSchema` in workers/openapi.ts), strict at every level so nothing extra leaks. */
+/** The documented error body (`errorSchema` in workers/routes/openapi.ts), strict at every level so nothing extra leaks. */
 export const errorBodySchema = z.strictObject({
   error: z.strictObject({
     code: z.string(),
