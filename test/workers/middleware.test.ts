@@ -16,14 +16,11 @@ describe("bearerToken", () => {
 });
 
 describe("requestLogger", () => {
-  const app = new Hono<{ Bindings: Env }>().use(requestLogger()).get("/", (c) => {
-    c.var.log.info("probe");
-    return c.json({ requestId: c.var.requestId });
-  });
+  const app = new Hono<{ Bindings: Env }>().use(requestLogger()).get("/", (c) => c.json({ requestId: c.var.requestId, logger: typeof c.var.log.error }));
 
   it("takes Cloudflare's Ray ID as the request id, so our lines join Cloudflare's logs", async () => {
     const response = await app.request("/", { headers: { "CF-Ray": "8f1e2d3c4b5a6978-AMS" } }, env);
-    expect(await response.json()).toEqual({ requestId: "8f1e2d3c4b5a6978-AMS" });
+    expect(await response.json()).toEqual({ requestId: "8f1e2d3c4b5a6978-AMS", logger: "function" });
   });
 
   it("makes a random id when there is no Ray ID, a new one per request", async () => {
