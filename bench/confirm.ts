@@ -30,10 +30,10 @@ import { confirmedSaleSchema, type ConfirmedSale } from "../workers/checkout/mes
 import { handleSalesBatch, writeSales } from "../workers/checkout/sales-consumer.ts";
 import type { ConfigEnv } from "../core/config.ts";
 import type { Db } from "../core/db/client.ts";
-import { createEvent, createEventSchema } from "../workers/events.ts";
-import { createOrganizer } from "../workers/organizers.ts";
-import { seatingChartSchema } from "../workers/seating-chart.ts";
-import { importVenue } from "../workers/venues.ts";
+import { createEvent, createEventSchema } from "../workers/events/events.ts";
+import { createOrganizer } from "../workers/organizers/api-keys.ts";
+import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
+import { importVenue } from "../workers/venues/venues.ts";
 import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.ts";
 import { createFanAccounts } from "./lib/fans.ts";
 import { machineCpuMs, processStat, totalCpu, treeCpuByName } from "./lib/processes.ts";

@@ -7,7 +7,7 @@ export interface Config {
   neonWsProxy: string | undefined;
   redisUrl: string;
   redisToken: string;
-  /** Base URL of the email provider's API (Resend's shape, see mailer.ts). Default: Resend. */
+  /** Base URL of the email provider's API (Resend's shape, see workers/platform/mailer.ts). Default: Resend. */
   mailApiUrl: string;
   mailApiKey: string;
   /** The sender of every email, e.g. `Edge Tickets <no-reply@tickets.example>`. */
@@ -21,7 +21,7 @@ export interface Config {
   publicOrigin: string;
 }
 
-/** Resend's API, which `workers/mailer.ts` speaks. */
+/** Resend's API, which `workers/platform/mailer.ts` speaks. */
 export const DEFAULT_MAIL_API_URL = "https://api.resend.com";
 /** Cloudflare's siteverify endpoint. */
 export const DEFAULT_TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";

@@ -4,7 +4,7 @@
  * NEON_WS_PROXY (host:port of a relay) is used when set; a plain Postgres
  * without one is reached through a relay started for the run.
  */
-import { createOrganizer } from "../workers/organizers.ts";
+import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { isMain, runMain } from "./cli.ts";
 import { openDb } from "./seed.ts";
 

@@ -1,6 +1,6 @@
 /**
  * The local stand-in for our transactional-email provider: it speaks the part
- * of Resend's HTTP API that `workers/mailer.ts` uses (`POST /emails` with a
+ * of Resend's HTTP API that `workers/platform/mailer.ts` uses (`POST /emails` with a
  * Bearer key, `Idempotency-Key`, Resend's error bodies) and keeps what it is
  * sent in memory instead of delivering it, so developers can read sign-in codes
  * at `GET /` and tests can read them at `GET /emails?to=`. It can be told to

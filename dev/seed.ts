@@ -14,10 +14,10 @@ import { and, asc, eq } from "drizzle-orm";
 import { WebSocket } from "ws";
 import { createDb, type Db } from "../core/db/client.ts";
 import { events, organizers, venues } from "../core/db/schema.ts";
-import { createEvent } from "../workers/events.ts";
-import { addApiKey, createOrganizer, organizerForApiKey } from "../workers/organizers.ts";
-import { seatingChartSchema, type SeatingChart } from "../workers/seating-chart.ts";
-import { importVenue } from "../workers/venues.ts";
+import { createEvent } from "../workers/events/events.ts";
+import { addApiKey, createOrganizer, organizerForApiKey } from "../workers/organizers/api-keys.ts";
+import { seatingChartSchema, type SeatingChart } from "../workers/venues/seating-chart.ts";
+import { importVenue } from "../workers/venues/venues.ts";
 import { isMain, runMain } from "./cli.ts";
 import { startNeonRelay } from "./neon-relay.ts";
 

@@ -1,39 +1,17 @@
-/** The hono app: shared middleware, error mapping, and the mounted route groups. */
-import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Hook } from "@hono/zod-openapi";
+/** The hono app: the middleware every request passes, one route group per audience, and the mapping of errors to JSON. */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { loadConfig, type Config } from "../core/config";
-import { createDb, type Db } from "../core/db/client";
 import { ApiError, ConfigError, type ErrorBody, invalidRequest } from "../core/errors";
-import type { FanIdentity } from "./fan-auth";
-import { log } from "../core/logger";
-
-/** Hono's environment for every route. */
-export interface AppEnv {
-  Bindings: Env;
-  Variables: {
-    config: Config;
-    db: Db;
-    organizer: { id: string; name: string };
-    fan: FanIdentity;
-  };
-}
-
-/** Turns a failed zod validation into our 400 shape, with per-field details. */
-export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
-  if (!result.success) {
-    const details = result.error.issues.map((issue) => ({ path: issue.path.join("."), message: issue.message }));
-    const first = details[0];
-    throw invalidRequest(first ? `Invalid ${first.path || "request"}: ${first.message}` : "Invalid request.", details);
-  }
-};
-
-/** A route group with our validation hook. */
-export function routeGroup(): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-}
+import { log as rootLogger } from "../core/logger";
+import { database } from "./middleware/database";
+import { requestLogger } from "./middleware/request-logger";
+import { fans } from "./routes/fans";
+import { operators } from "./routes/operators";
+import { organizers } from "./routes/organizers";
+import { routeGroup } from "./routes/route-group";
+import { webhooks } from "./routes/webhooks";
+import { wellKnown } from "./routes/well-known";
 
 const STATUS_CODES: Record<number, string> = {
   400: "invalid_request",
@@ -61,53 +39,42 @@ function errorResponse(c: Context, status: ContentfulStatusCode, body: ErrorBody
   return c.json(body, status);
 }
 
-/** Builds the Worker's hono app with the given route groups mounted. */
-export function createApp(mount: (app: OpenAPIHono<AppEnv>) => void): OpenAPIHono<AppEnv> {
-  const app = routeGroup();
+/** The Worker's hono app. */
+export const app = routeGroup();
 
-  app.use("*", async (c, next) => {
-    const config = loadConfig(c.env);
-    // Opened on first use: most requests on the hot path (holds of a hot event, cached reads) never touch Postgres.
-    let opened: ReturnType<typeof createDb> | undefined;
-    const db = new Proxy({} as Db, {
-      get(_target, property) {
-        opened ??= createDb(config);
-        const value: unknown = Reflect.get(opened.db, property, opened.db);
-        return typeof value === "function" ? value.bind(opened.db) : value;
-      },
-    });
-    c.set("config", config);
-    c.set("db", db);
-    try {
-      await next();
-    } finally {
-      if (opened) c.executionCtx.waitUntil(opened.close().catch(() => undefined));
-    }
-  });
+app.use("*", requestLogger());
+app.use("*", database());
 
-  mount(app);
+/** One route group per audience, and where it is mounted. */
+const audiences = [
+  ["/api", fans],
+  ["/admin", organizers],
+  ["/webhooks", webhooks],
+  ["/ops", operators],
+  ["/.well-known", wellKnown],
+] as const;
+for (const [path, group] of audiences) app.route(path, group);
 
-  app.notFound((c) => errorResponse(c, 404, { error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}.` } }));
+app.notFound((c) => errorResponse(c, 404, { error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}.` } }));
 
-  app.onError((error, c) => {
-    if (error instanceof ApiError) {
-      const body: ErrorBody = { error: { code: error.code, message: error.message } };
-      if (error.details !== undefined) body.error.details = error.details;
-      return errorResponse(c, error.status, body);
-    }
-    if (error instanceof HTTPException && error.status < 500) {
-      const status = error.status as ContentfulStatusCode;
-      return errorResponse(c, status, { error: { code: STATUS_CODES[status] ?? "bad_request", message: error.message || "The request was not accepted." } });
-    }
-    const clientError = postgresClientError(error);
-    if (clientError) return errorResponse(c, clientError.status, { error: { code: clientError.code, message: clientError.message } });
-    if (error instanceof ConfigError) {
-      log.error("misconfigured", { missing: error.missing });
-      return errorResponse(c, 500, { error: { code: "misconfigured", message: error.message } });
-    }
-    log.error("unhandled", { path: c.req.path, error: String(error) });
-    return errorResponse(c, 500, { error: { code: "internal_error", message: "Something went wrong on our side; please retry." } });
-  });
-
-  return app;
-}
+app.onError((error, c) => {
+  if (error instanceof ApiError) {
+    const body: ErrorBody = { error: { code: error.code, message: error.message } };
+    if (error.details !== undefined) body.error.details = error.details;
+    return errorResponse(c, error.status, body);
+  }
+  if (error instanceof HTTPException && error.status < 500) {
+    const status = error.status as ContentfulStatusCode;
+    return errorResponse(c, status, { error: { code: STATUS_CODES[status] ?? "bad_request", message: error.message || "The request was not accepted." } });
+  }
+  const clientError = postgresClientError(error);
+  if (clientError) return errorResponse(c, clientError.status, { error: { code: clientError.code, message: clientError.message } });
+  // Set unless the failure came before the logger middleware ran.
+  const log = c.get("log") ?? rootLogger;
+  if (error instanceof ConfigError) {
+    log.error("misconfigured", { missing: error.missing });
+    return errorResponse(c, 500, { error: { code: "misconfigured", message: error.message } });
+  }
+  log.error("unhandled", { path: c.req.path, error: String(error) });
+  return errorResponse(c, 500, { error: { code: "internal_error", message: "Something went wrong on our side; please retry." } });
+});

@@ -7,7 +7,7 @@
  * 1,520 single seats and then spill into the standing pit.)
  */
 import { pricesOf, stadiumChart } from "../../dev/seed.ts";
-import type { SeatingChart } from "../../workers/seating-chart.ts";
+import type { SeatingChart } from "../../workers/venues/seating-chart.ts";
 
 /** Seats in the benchmark stadium. */
 export const BENCH_SEAT_COUNT = 70_000;

@@ -8,6 +8,7 @@
  */
 import { sql } from "drizzle-orm";
 import {
+  type AnyPgColumn,
   bigint,
   check,
   index,
@@ -24,6 +25,10 @@ import {
 
 const createdAt = () => timestamp("created_at", { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp("updated_at", { withTimezone: true }).notNull().defaultNow();
+/** A required reference to `target`'s row, deleted with it. */
+const ownedBy = (column: string, target: () => AnyPgColumn) => uuid(column).notNull().references(target, { onDelete: "cascade" });
+/** A required reference to `target`'s row, which cannot be deleted while this one refers to it. */
+const refersTo = (column: string, target: () => AnyPgColumn) => uuid(column).notNull().references(target);
 
 /** A company that runs events; the unit every admin route is scoped to. */
 export const organizers = pgTable("organizers", {
@@ -37,9 +42,7 @@ export const organizerApiKeys = pgTable(
   "organizer_api_keys",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    organizerId: uuid("organizer_id")
-      .notNull()
-      .references(() => organizers.id, { onDelete: "cascade" }),
+    organizerId: ownedBy("organizer_id", () => organizers.id),
     keyHash: text("key_hash").notNull(),
     label: text("label").notNull(),
     createdAt: createdAt(),
@@ -53,9 +56,7 @@ export const venues = pgTable(
   "venues",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    organizerId: uuid("organizer_id")
-      .notNull()
-      .references(() => organizers.id, { onDelete: "cascade" }),
+    organizerId: ownedBy("organizer_id", () => organizers.id),
     name: text("name").notNull(),
     city: text("city"),
     timezone: text("timezone").notNull().default("UTC"),
@@ -72,9 +73,7 @@ export const sections = pgTable(
   "sections",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    venueId: uuid("venue_id")
-      .notNull()
-      .references(() => venues.id, { onDelete: "cascade" }),
+    venueId: ownedBy("venue_id", () => venues.id),
     label: text("label").notNull(),
     name: text("name").notNull(),
     /** Position in the chart; also the first key of the best-available order. */
@@ -97,9 +96,7 @@ export const seatRows = pgTable(
   "seat_rows",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    sectionId: uuid("section_id")
-      .notNull()
-      .references(() => sections.id, { onDelete: "cascade" }),
+    sectionId: ownedBy("section_id", () => sections.id),
     label: text("label").notNull(),
     sortOrder: integer("sort_order").notNull(),
     priceTier: text("price_tier").notNull(),
@@ -115,16 +112,10 @@ export const seatRows = pgTable(
 export const seats = pgTable(
   "seats",
   {
-    venueId: uuid("venue_id")
-      .notNull()
-      .references(() => venues.id, { onDelete: "cascade" }),
+    venueId: ownedBy("venue_id", () => venues.id),
     seatIndex: integer("seat_index").notNull(),
-    sectionId: uuid("section_id")
-      .notNull()
-      .references(() => sections.id, { onDelete: "cascade" }),
-    rowId: uuid("row_id")
-      .notNull()
-      .references(() => seatRows.id, { onDelete: "cascade" }),
+    sectionId: ownedBy("section_id", () => sections.id),
+    rowId: ownedBy("row_id", () => seatRows.id),
     label: text("label").notNull(),
     /** Position within the row, for adjacency. */
     position: integer("position").notNull(),
@@ -145,12 +136,8 @@ export const events = pgTable(
   "events",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    organizerId: uuid("organizer_id")
-      .notNull()
-      .references(() => organizers.id, { onDelete: "cascade" }),
-    venueId: uuid("venue_id")
-      .notNull()
-      .references(() => venues.id),
+    organizerId: ownedBy("organizer_id", () => organizers.id),
+    venueId: refersTo("venue_id", () => venues.id),
     name: text("name").notNull(),
     description: text("description").notNull().default(""),
     startsAt: timestamp("starts_at", { withTimezone: true }).notNull(),
@@ -199,9 +186,7 @@ export const events = pgTable(
 export const eventPriceTiers = pgTable(
   "event_price_tiers",
   {
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id, { onDelete: "cascade" }),
+    eventId: ownedBy("event_id", () => events.id),
     priceTier: text("price_tier").notNull(),
     priceCents: integer("price_cents").notNull(),
   },
@@ -230,12 +215,8 @@ export const holds = pgTable(
   "holds",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id, { onDelete: "cascade" }),
-    accountId: uuid("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    eventId: ownedBy("event_id", () => events.id),
+    accountId: refersTo("account_id", () => accounts.id),
     status: text("status", { enum: ["live", "confirmed", "released", "expired"] }).notNull().default("live"),
     /** The caller's request id: a retried request returns the first result. */
     clientRequestId: text("client_request_id").notNull(),
@@ -257,14 +238,10 @@ export const holdItems = pgTable(
   "hold_items",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    holdId: uuid("hold_id")
-      .notNull()
-      .references(() => holds.id, { onDelete: "cascade" }),
+    holdId: ownedBy("hold_id", () => holds.id),
     eventId: uuid("event_id").notNull(),
     seatIndex: integer("seat_index"),
-    sectionId: uuid("section_id")
-      .notNull()
-      .references(() => sections.id),
+    sectionId: refersTo("section_id", () => sections.id),
     quantity: integer("quantity").notNull().default(1),
     priceCents: integer("price_cents").notNull(),
   },
@@ -284,9 +261,7 @@ export const holdItems = pgTable(
 export const eventSeats = pgTable(
   "event_seats",
   {
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id, { onDelete: "cascade" }),
+    eventId: ownedBy("event_id", () => events.id),
     seatIndex: integer("seat_index").notNull(),
     status: text("status", { enum: ["available", "held", "sold", "blocked"] }).notNull().default("available"),
     version: integer("version").notNull().default(0),
@@ -303,12 +278,8 @@ export const eventSeats = pgTable(
 export const eventGaSections = pgTable(
   "event_ga_sections",
   {
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id, { onDelete: "cascade" }),
-    sectionId: uuid("section_id")
-      .notNull()
-      .references(() => sections.id),
+    eventId: ownedBy("event_id", () => events.id),
+    sectionId: refersTo("section_id", () => sections.id),
     capacity: integer("capacity").notNull(),
     sold: integer("sold").notNull().default(0),
     version: integer("version").notNull().default(0),
@@ -324,12 +295,8 @@ export const orders = pgTable(
   "orders",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id),
-    accountId: uuid("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    eventId: refersTo("event_id", () => events.id),
+    accountId: refersTo("account_id", () => accounts.id),
     holdId: uuid("hold_id").notNull(),
     status: text("status", { enum: ["confirmed", "refunded", "cancelled"] }).notNull().default("confirmed"),
     totalCents: integer("total_cents").notNull(),
@@ -347,20 +314,12 @@ export const tickets = pgTable(
   "tickets",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    orderId: uuid("order_id")
-      .notNull()
-      .references(() => orders.id),
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id),
-    accountId: uuid("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    orderId: refersTo("order_id", () => orders.id),
+    eventId: refersTo("event_id", () => events.id),
+    accountId: refersTo("account_id", () => accounts.id),
     /** Null for general admission. */
     seatIndex: integer("seat_index"),
-    sectionId: uuid("section_id")
-      .notNull()
-      .references(() => sections.id),
+    sectionId: refersTo("section_id", () => sections.id),
     priceCents: integer("price_cents").notNull(),
     status: text("status", { enum: ["valid", "checked_in", "void"] }).notNull().default("valid"),
     checkedInAt: timestamp("checked_in_at", { withTimezone: true }),
@@ -416,12 +375,8 @@ export const waitlistEntries = pgTable(
   "waitlist_entries",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id, { onDelete: "cascade" }),
-    accountId: uuid("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    eventId: ownedBy("event_id", () => events.id),
+    accountId: refersTo("account_id", () => accounts.id),
     quantity: integer("quantity").notNull(),
     priceTier: text("price_tier"),
     status: text("status", { enum: ["waiting", "offered", "fulfilled", "expired", "cancelled"] }).notNull().default("waiting"),
@@ -442,12 +397,8 @@ export const waitlistEntries = pgTable(
 export const preRegistrations = pgTable(
   "pre_registrations",
   {
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id, { onDelete: "cascade" }),
-    accountId: uuid("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    eventId: ownedBy("event_id", () => events.id),
+    accountId: refersTo("account_id", () => accounts.id),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ name: "pre_registrations_pkey", columns: [t.eventId, t.accountId] })],
@@ -460,9 +411,7 @@ export const preRegistrations = pgTable(
 export const inventoryAttempts = pgTable(
   "inventory_attempts",
   {
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id, { onDelete: "cascade" }),
+    eventId: ownedBy("event_id", () => events.id),
     attemptKey: text("attempt_key").notNull(),
     lastAt: timestamp("last_at", { withTimezone: true }).notNull(),
   },
@@ -476,9 +425,7 @@ export const inventoryAttempts = pgTable(
 export const inventoryRequests = pgTable(
   "inventory_requests",
   {
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id, { onDelete: "cascade" }),
+    eventId: ownedBy("event_id", () => events.id),
     accountId: uuid("account_id").notNull(),
     requestId: text("request_id").notNull(),
     result: jsonb("result").notNull(),
@@ -492,12 +439,8 @@ export const botFlags = pgTable(
   "bot_flags",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    eventId: uuid("event_id")
-      .notNull()
-      .references(() => events.id, { onDelete: "cascade" }),
-    accountId: uuid("account_id")
-      .notNull()
-      .references(() => accounts.id),
+    eventId: ownedBy("event_id", () => events.id),
+    accountId: refersTo("account_id", () => accounts.id),
     reason: text("reason").notNull(),
     detail: jsonb("detail").notNull().default({}),
     /** True when the policy moved the account behind everyone; false when it was refused. */

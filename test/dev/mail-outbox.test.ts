@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { startMailOutbox, type MailOutbox } from "../../dev/mail-outbox.ts";
-import { createMailer, MailError } from "../../workers/mailer.ts";
+import { createMailer, MailError } from "../../workers/platform/mailer.ts";
 
 const API_KEY = "outbox-test-key";
 let outbox: MailOutbox;
@@ -200,7 +200,7 @@ describe("fault injection", () => {
   });
 });
 
-describe("workers/mailer.ts against the outbox", () => {
+describe("workers/platform/mailer.ts against the outbox", () => {
   const config = () => ({ mailApiUrl: outbox.url, mailApiKey: API_KEY, mailFrom: "Edge Tickets <no-reply@edge.test>" });
 
   it("sends the provider's JSON with MAIL_FROM as sender and returns the provider's id", async () => {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { applyMigrations } from "../../dev/migrate.ts";
 import { DEMO_ORGANIZER, openDb, seedDemoData } from "../../dev/seed.ts";
-import { organizerForApiKey } from "../../workers/organizers.ts";
+import { organizerForApiKey } from "../../workers/organizers/api-keys.ts";
 import { useScratchDatabase, withClient } from "./databases.ts";
 
 const databaseUrl = useScratchDatabase("seed");

@@ -10,7 +10,7 @@ import {
   type TurnstileStandIn,
 } from "../../dev/turnstile.ts";
 import { DEFAULT_TURNSTILE_VERIFY_URL } from "../../core/config.ts";
-import { TURNSTILE_UNAVAILABLE, verifyTurnstile } from "../../workers/turnstile.ts";
+import { TURNSTILE_UNAVAILABLE, verifyTurnstile } from "../../workers/waiting-room/turnstile.ts";
 
 let standIn: TurnstileStandIn;
 
@@ -115,7 +115,7 @@ describe("siteverify with Cloudflare's test secret keys", () => {
   });
 });
 
-describe("workers/turnstile.ts verifyTurnstile against the stand-in", () => {
+describe("workers/waiting-room/turnstile.ts verifyTurnstile against the stand-in", () => {
   const env = (secret: string = TURNSTILE_TEST_SECRETS.passes, url = standIn.verifyUrl) => ({ TURNSTILE_SECRET_KEY: secret, TURNSTILE_VERIFY_URL: url });
 
   it("posts the form Cloudflare documents (secret, response, remoteip, idempotency_key) and reports a pass", async () => {

@@ -2,10 +2,10 @@ import { env } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { loadConfig } from "../../core/config";
 import { createDb, type Db } from "../../core/db/client";
-import { createEvent } from "../../workers/events";
-import { createOrganizer } from "../../workers/organizers";
-import type { SeatingChart } from "../../workers/seating-chart";
-import { importVenue } from "../../workers/venues";
+import { createEvent } from "../../workers/events/events";
+import { createOrganizer } from "../../workers/organizers/api-keys";
+import type { SeatingChart } from "../../workers/venues/seating-chart";
+import { importVenue } from "../../workers/venues/venues";
 
 /** Runs `fn` with a db handle on the test Postgres, closing it afterwards. */
 export async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {

@@ -4,9 +4,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { FLUSH_INTERVAL_MS, RECENT_WINDOW_MS } from "../../durable-objects/seat-map-feed";
 import worker from "../../workers/index";
-import { signFanSession } from "../../workers/fan-auth";
+import { signFanSession } from "../../workers/sign-in/fan-session";
 import type { HoldChangeResult, HoldResult, HoldView, Inventory } from "../../core/holds/contract";
-import { withSeatFeed, type SeatFeed } from "../../workers/inventory/seat-feed";
+import { withSeatFeed, type SeatFeed } from "../../workers/holds/seat-feed";
 import { expectApiError, ORIGIN, rawRequest } from "../workers/helpers";
 import { openEvent } from "./fixtures";
 

@@ -9,11 +9,11 @@ import { sql } from "drizzle-orm";
 import { vi } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
 import type { WaitingRoom } from "../../durable-objects/waiting-room";
-import { createEvent } from "../../workers/events";
-import { createOrganizer } from "../../workers/organizers";
+import { createEvent } from "../../workers/events/events";
+import { createOrganizer } from "../../workers/organizers/api-keys";
 import { queueStateKey, type QueueState } from "../../core/waiting-room/queue-state";
-import type { SeatingChart } from "../../workers/seating-chart";
-import { importVenue } from "../../workers/venues";
+import type { SeatingChart } from "../../workers/venues/seating-chart";
+import { importVenue } from "../../workers/venues/venues";
 import { smallChart, withDb } from "./fixtures";
 
 /** How far ahead of real time the fake clock runs. */

@@ -14,7 +14,9 @@ import { SOLD_OUT_RECHECK_MS, TICK_MS, type WaitingRoom } from "../../durable-ob
 import type { Db } from "../../core/db/client";
 import { waitlistEntries } from "../../core/db/schema";
 import type { HoldView } from "../../core/holds/contract";
-import { joinWaitlist, serveWaitlist, type WaitlistContext } from "../../workers/waitlist";
+import { joinWaitlist } from "../../workers/waitlist/entries";
+import { serveWaitlist } from "../../workers/waitlist/serve";
+import type { WorkContext } from "../../workers/work-context";
 import type { QueueState } from "../../core/waiting-room/queue-state";
 import { smallChart, withDb } from "./fixtures";
 import { hotSale, inventoryOf, promisedPlaces, publishedState, roomOf, setClock, startFakeClock, type HotSale } from "./waiting-room-fixtures";
@@ -202,7 +204,7 @@ describe("WaitingRoom after a sell-out", () => {
 
     await withDb(async (db) => {
       const pending: Promise<unknown>[] = [];
-      const ctx: WaitlistContext = { env, db, keepAlive: (promise) => pending.push(promise) };
+      const ctx: WorkContext = { env, db, keepAlive: (promise) => pending.push(promise) };
       try {
         await joinWaitlist(ctx, { eventId: sale.eventId, accountId: waitlistFan, quantity: 1 });
         // An order of 2 is refunded: before the waitlist's pass the line gets none of it.

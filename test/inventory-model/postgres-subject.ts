@@ -8,7 +8,7 @@ import { sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { loadConfig } from "../../core/config";
 import { createDb, type Db } from "../../core/db/client";
-import { PostgresInventory } from "../../workers/inventory/calm";
+import { PostgresInventory } from "../../workers/holds/postgres-holds";
 import type { OpenSubject, Subject } from "./harness";
 import type { StoredHold, StoredState } from "./model";
 

@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { setBit } from "../../core/holds/contract";
-import { toBase64 } from "../../workers/inventory/http";
+import { toBase64 } from "../../workers/holds/http-mapping";
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../static");
 const read = (file: string) => readFileSync(file, "utf8");

@@ -7,9 +7,9 @@ import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import type { Db } from "../../core/db/client";
 import { accounts, eventGaSections, eventSeats, holds, orders, payments, sections, tickets } from "../../core/db/schema";
-import { createEvent } from "../../workers/events";
-import { createOrganizer } from "../../workers/organizers";
-import { importVenue } from "../../workers/venues";
+import { createEvent } from "../../workers/events/events";
+import { createOrganizer } from "../../workers/organizers/api-keys";
+import { importVenue } from "../../workers/venues/venues";
 import { uniqueName, withDb } from "./helpers";
 
 /** The SQLSTATE and constraint of the Postgres error behind a failed query; fails if the query succeeds. */

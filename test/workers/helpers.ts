@@ -6,8 +6,8 @@ import { z } from "zod";
 import { loadConfig } from "../../core/config";
 import { createDb, type Db } from "../../core/db/client";
 import { seatRows, seats, sections, venues } from "../../core/db/schema";
-import { createOrganizer } from "../../workers/organizers";
-import type { SeatingChart } from "../../workers/seating-chart";
+import { createOrganizer } from "../../workers/organizers/api-keys";
+import type { SeatingChart } from "../../workers/venues/seating-chart";
 
 /** Where the Worker under test answers. */
 export const ORIGIN = "https://tickets.test";
@@ -70,7 +70,7 @@ export async function adminRequest(apiKey: string, method: string, path: string,
   return rawRequest(`/admin${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
-/** The documented error body (`errorSchema` in workers/openapi.ts), strict at every level so nothing extra leaks. */
+/** The documented error body (`errorSchema` in workers/routes/openapi.ts), strict at every level so nothing extra leaks. */
 export const errorBodySchema = z.strictObject({
   error: z.strictObject({
     code: z.string(),

@@ -4,9 +4,9 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../core/config";
 import { createDb, type Db } from "../../core/db/client";
-import { PostgresInventory } from "../../workers/inventory/calm";
+import { PostgresInventory } from "../../workers/holds/postgres-holds";
 import { ATTEMPT_INTERVAL_MS, HOLD_JITTER_MS, type HoldBestRequest, type HoldResult, type HoldSeatsRequest, type HoldView } from "../../core/holds/contract";
-import type { SeatingChart } from "../../workers/seating-chart";
+import type { SeatingChart } from "../../workers/venues/seating-chart";
 import { openEvent, smallChart } from "../durable-objects/fixtures";
 
 // smallChart(): section A (tier A, 1000 cents) seats 0-17, section B (tier B, 2000) seats 18-35,

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { EventInventory } from "../../durable-objects/event-inventory";
-import { signFanSession } from "../../workers/fan-auth";
+import { signFanSession } from "../../workers/sign-in/fan-session";
 import { signAdmissionToken } from "../../workers/waiting-room/tokens";
 import { openEvent, smallChart, withDb } from "../durable-objects/fixtures";
 import { readInventoryStorage } from "../inventory-model/durable-object-subject";

@@ -1,7 +1,7 @@
 import { SELF, env } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, expect, it, vi } from "vitest";
-import { signFanSession } from "../../workers/fan-auth";
+import { signFanSession } from "../../workers/sign-in/fan-session";
 import { openEvent, smallChart, withDb } from "../durable-objects/fixtures";
 
 afterEach(() => vi.useRealTimers());

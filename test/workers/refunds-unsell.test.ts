@@ -9,7 +9,7 @@ import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { HoldRequest, HoldResult, HoldView, Inventory } from "../../core/holds/contract";
-import type { SeatingChart } from "../../workers/seating-chart";
+import type { SeatingChart } from "../../workers/venues/seating-chart";
 import { clock, fan, freeSeats, openSale, withDb, withInventory, type Sale } from "./waitlist-harness";
 
 beforeEach(() => clock.start());

@@ -10,7 +10,7 @@ import { eq, inArray } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { events, orders, payments, tickets } from "../../core/db/schema";
-import { createOrganizer } from "../../workers/organizers";
+import { createOrganizer } from "../../workers/organizers/api-keys";
 import {
   call,
   chargesOf,

@@ -7,8 +7,8 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { describe, expect, it, vi } from "vitest";
-import { deliveryBackoffSeconds, handleDeliveryBatch } from "../../workers/checkout/delivery";
-import { placeLabel } from "../../workers/tickets";
+import { deliveryBackoffSeconds, handleDeliveryBatch } from "../../workers/tickets/delivery";
+import { placeLabel } from "../../workers/tickets/issued-tickets";
 import { withDb } from "../durable-objects/fixtures";
 import { decodeQrPng, failMailTo, inbox, insertOrder, publishedJwks, qrImages, ticketedEvent, ticketRows, verifyOffline } from "./tickets-fixtures";
 

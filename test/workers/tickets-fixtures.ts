@@ -12,25 +12,14 @@ import jsQR from "jsqr";
 import { PNG } from "pngjs";
 import { expect } from "vitest";
 import { z } from "zod";
-import { createApp } from "../../workers/app";
-import { signFanSession } from "../../workers/fan-auth";
-import { addApiKey } from "../../workers/organizers";
-import { admin } from "../../workers/routes/admin";
-import { tickets, ticketsAdmin } from "../../workers/routes/tickets";
-import { wellKnown } from "../../workers/routes/well-known";
-import type { TicketPlace } from "../../workers/tickets";
+import { app } from "../../workers/app";
+import { addApiKey } from "../../workers/organizers/api-keys";
+import { signFanSession } from "../../workers/sign-in/fan-session";
+import type { TicketPlace } from "../../workers/tickets/ticket-tokens";
 import { openEvent, withDb } from "../durable-objects/fixtures";
 import { ORIGIN, type ReadResponse } from "./helpers";
 
-/** The app as `workers/index.ts` composes it for these routes: fans at /api, check-in at /admin after the admin group. */
-const app = createApp((root) => {
-  root.route("/api", tickets);
-  root.route("/admin", admin);
-  root.route("/admin", ticketsAdmin);
-  root.route("/.well-known", wellKnown);
-});
-
-/** A request to the app above. */
+/** A request to the Worker's app (workers/app.ts), called in this isolate. */
 export async function appRequest(path: string, init: RequestInit = {}): Promise<ReadResponse> {
   const ctx = createExecutionContext();
   const response = await app.fetch(new Request(`${ORIGIN}${path}`, init), env, ctx);

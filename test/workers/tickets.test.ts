@@ -9,7 +9,8 @@ import fc from "fast-check";
 import { base64url, decodeJwt, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { signTicketToken, TICKET_GRACE_MS, ticketQrPng, ticketQrSvg, verifyTicketToken } from "../../workers/tickets";
+import { ticketQrPng, ticketQrSvg } from "../../workers/tickets/qr-codes";
+import { signTicketToken, TICKET_GRACE_MS, verifyTicketToken } from "../../workers/tickets/ticket-tokens";
 import { withDb } from "../durable-objects/fixtures";
 import { expectApiError, expectInvalid } from "./helpers";
 import {

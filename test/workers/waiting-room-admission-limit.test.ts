@@ -1,6 +1,6 @@
 import { SELF, env } from "cloudflare:test";
 import { expect, it } from "vitest";
-import { signFanSession } from "../../workers/fan-auth";
+import { signFanSession } from "../../workers/sign-in/fan-session";
 import { openEvent } from "../durable-objects/fixtures";
 
 it("rate-limits admission exchanges per account with @upstash/ratelimit (429 with Retry-After)", async () => {

@@ -3,7 +3,7 @@ import { env } from "cloudflare:test";
 import { expect } from "vitest";
 import { z } from "zod";
 import { TURNSTILE_DUMMY_TOKEN } from "../../dev/turnstile";
-import { signFanSession } from "../../workers/fan-auth";
+import { signFanSession } from "../../workers/sign-in/fan-session";
 import { rawRequest, type ReadResponse } from "./helpers";
 
 /** A client IP no other request uses (rate limits and IP signals are per IP). */

@@ -10,7 +10,7 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { ADMISSION_TTL_MS } from "../../durable-objects/waiting-room";
-import { publicJwks, signToken } from "../../workers/tokens";
+import { publicJwks, signToken } from "../../workers/platform/signed-tokens";
 import { ADMISSION_AUDIENCE, LOBBY_AUDIENCE } from "../../workers/waiting-room/tokens";
 import { accountOf, hotSale, roomOf, roomStorage, setClock, startFakeClock, type HotSale } from "../durable-objects/waiting-room-fixtures";
 import { expectApiError } from "./helpers";
@@ -190,9 +190,8 @@ describe("admission tokens", () => {
     expect(fanA.accountId).toBe(claims.sub);
   });
 
-  // Intended (DESIGN invariant 5: "admission tokens bound to one account and event"). The hold routes
-  // do not call `inventoryForHold` (workers/routes/fans.ts) yet, so an admission for event A still
-  // holds at event B, as a plain fan session does. Remove `.fails` once the lead switches it on.
+  // DESIGN invariant 5: "admission tokens bound to one account and event". The hold routes check it
+  // (`assertMayHold` in workers/routes/fans/holds.ts).
   it("refuses an admission for event A at event B with 403", async () => {
     const { saleA, saleB, admission } = shared;
     vi.useFakeTimers({ toFake: ["Date"] });

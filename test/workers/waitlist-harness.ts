@@ -14,20 +14,16 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { expect, vi } from "vitest";
 import { z } from "zod";
-import { createApp } from "../../workers/app";
+import { app } from "../../workers/app";
 import { saleOf } from "../../workers/checkout/payments";
 import { writeSales } from "../../workers/checkout/sales-consumer";
 import { accounts, orders, payments, waitlistEntries } from "../../core/db/schema";
-import { signFanSession } from "../../workers/fan-auth";
-import { inventoryFor } from "../../workers/inventory";
+import { signFanSession } from "../../workers/sign-in/fan-session";
+import { inventoryForEvent } from "../../workers/holds/pick-inventory";
 import type { HoldView, Inventory } from "../../core/holds/contract";
-import { addApiKey } from "../../workers/organizers";
-import { admin } from "../../workers/routes/admin";
-import { checkout } from "../../workers/routes/checkout";
-import { fans } from "../../workers/routes/fans";
-import { refundsAdmin, waitlist } from "../../workers/routes/waitlist";
-import type { SeatingChart } from "../../workers/seating-chart";
-import { serveWaitlist, type ServeReport } from "../../workers/waitlist";
+import { addApiKey } from "../../workers/organizers/api-keys";
+import type { SeatingChart } from "../../workers/venues/seating-chart";
+import { serveWaitlist, type ServeReport } from "../../workers/waitlist/serve";
 import { openEvent, withDb } from "../durable-objects/fixtures";
 
 export { withDb };
@@ -59,14 +55,7 @@ export const clock = {
 
 // ------------------------------------------------------------------ the app
 
-/** The app with the route groups these features add, mounted as the Worker mounts them. */
-const app = createApp((root) => {
-  root.route("/api", fans);
-  root.route("/api", checkout);
-  root.route("/api", waitlist);
-  root.route("/admin", admin);
-  root.route("/admin", refundsAdmin);
-});
+// The Worker's app (workers/app.ts), called in this isolate so it shares the fake clock.
 
 /** A response read in full. */
 export interface Answer {
@@ -175,7 +164,7 @@ export async function closeEntries(): Promise<void> {
 export async function withInventory<T>(eventId: string, work: (inventory: Inventory) => Promise<T>): Promise<T> {
   return withDb(async (db) => {
     const pending: Promise<unknown>[] = [];
-    const inventory = await inventoryFor({ env, db, eventId, keepAlive: (p) => pending.push(p) });
+    const inventory = await inventoryForEvent({ env, db, keepAlive: (p) => pending.push(p) }, eventId);
     try {
       return await work(inventory);
     } finally {

@@ -10,7 +10,7 @@ import { env, runDurableObjectAlarm } from "cloudflare:test";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { HoldView } from "../../core/holds/contract";
-import { serveWaitlists } from "../../workers/waitlist";
+import { serveWaitlists } from "../../workers/waitlist/serve";
 import {
   call,
   clock,

@@ -5,11 +5,13 @@
  */
 import Stripe from "stripe";
 import { ConfigError } from "../../core/errors";
+import { IsolateCache } from "../../core/isolate-cache";
 
 /** How long one gateway call may take before we call its outcome unknown. */
 export const GATEWAY_TIMEOUT_MS = 8_000;
 
-const clients = new Map<string, Stripe>();
+/** Clients by API base and key (one per isolate for each). */
+const clients = new IsolateCache<string, Stripe>(8);
 
 /** A Stripe client for this Worker's configuration (one per isolate). */
 export function stripeClient(env: Pick<Env, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE">): Stripe {

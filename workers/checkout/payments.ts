@@ -16,7 +16,8 @@ import type Stripe from "stripe";
 import type { Db } from "../../core/db/client";
 import { events, payments } from "../../core/db/schema";
 import { ApiError, conflict, notFound } from "../../core/errors";
-import { inventoryFor } from "../inventory";
+import { inventoryForEvent } from "../holds/pick-inventory";
+import type { WorkContext } from "../work-context";
 import type { HoldView } from "../../core/holds/contract";
 import { cancelIntent, confirmIntent, createIntent, refund, retrieveOutcome, stripeClient, type ChargeOutcome, type IntentRequest } from "./gateway";
 import type { ConfirmedSale } from "./messages";
@@ -33,13 +34,6 @@ export const UNDETERMINED_RELEASE_MS = 2 * 60 * 1000;
 export const RECONCILE_AFTER_MS = 30_000;
 /** Attempts per hold (cards tried). */
 export const MAX_ATTEMPTS = 5;
-
-/** What request handlers, the webhook, the consumer and the cron share. */
-export interface CheckoutContext {
-  env: Env;
-  db: Db;
-  keepAlive: (promise: Promise<unknown>) => void;
-}
 
 type PaymentRow = typeof payments.$inferSelect;
 
@@ -117,10 +111,10 @@ export function saleOf(hold: HoldView, payment: { id: string; amountCents: numbe
  * cancelled (see `assertEventSelling`).
  */
 export async function payForHold(
-  ctx: CheckoutContext,
+  ctx: WorkContext,
   input: { eventId: string; holdId: string; accountId: string; paymentMethod: string },
 ): Promise<{ status: 200 | 202 | 402; payment: PaymentView }> {
-  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: input.eventId, keepAlive: ctx.keepAlive });
+  const inventory = await inventoryForEvent(ctx, input.eventId);
   const hold = await inventory.getHold(input.holdId, input.accountId);
   if (!hold) throw new ApiError(404, "hold_not_found", "No such hold.");
   const previous = await ctx.db.select().from(payments).where(eq(payments.holdId, hold.holdId)).orderBy(desc(payments.attempt));
@@ -211,7 +205,7 @@ async function recordIntent(db: Db, paymentId: string, paymentIntentId: string):
  * awaits confirmation. Confirming always uses the payment's confirm key, so
  * two tries charge at most once.
  */
-async function tryCharge(ctx: CheckoutContext, stripe: Stripe, payment: PaymentRow): Promise<ChargeOutcome> {
+async function tryCharge(ctx: WorkContext, stripe: Stripe, payment: PaymentRow): Promise<ChargeOutcome> {
   let paymentIntentId = payment.providerPaymentId;
   if (paymentIntentId === null) {
     const created = await createIntent(stripe, intentRequestOf(payment));
@@ -229,7 +223,7 @@ async function tryCharge(ctx: CheckoutContext, stripe: Stripe, payment: PaymentR
 }
 
 /** Records a gateway outcome and acts on it; safe to run for the same outcome twice. */
-export async function applyOutcome(ctx: CheckoutContext, payment: PaymentRow, outcome: ChargeOutcome): Promise<PaymentRow> {
+export async function applyOutcome(ctx: WorkContext, payment: PaymentRow, outcome: ChargeOutcome): Promise<PaymentRow> {
   switch (outcome.kind) {
     case "succeeded":
       return finalizeSucceeded(ctx, payment, outcome.paymentIntentId);
@@ -283,10 +277,10 @@ async function transition(db: Db, paymentId: string, from: PaymentRow["status"][
  * idempotent, and the sale is queued again on every run (the consumer
  * ignores duplicates), so a crash between steps loses nothing.
  */
-export async function finalizeSucceeded(ctx: CheckoutContext, payment: PaymentRow, paymentIntentId: string): Promise<PaymentRow> {
+export async function finalizeSucceeded(ctx: WorkContext, payment: PaymentRow, paymentIntentId: string): Promise<PaymentRow> {
   const current = (await transition(ctx.db, payment.id, ["pending", "unknown", "failed", "canceled"], { status: "succeeded", providerPaymentId: paymentIntentId, lastError: null })) ?? (await reload(ctx.db, payment.id));
   if (current.status !== "succeeded") return current; // already refunded
-  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: payment.eventId, keepAlive: ctx.keepAlive });
+  const inventory = await inventoryForEvent(ctx, payment.eventId);
   const confirmed = await inventory.confirm({ requestId: `confirm_${payment.id}`, holdId: payment.holdId, allowLapsed: true });
   if (confirmed.ok) {
     await ctx.env.SALES_QUEUE.send(saleOf(confirmed.hold, current, paymentIntentId));
@@ -298,8 +292,8 @@ export async function finalizeSucceeded(ctx: CheckoutContext, payment: PaymentRo
   return (await transition(ctx.db, payment.id, ["succeeded"], { status: "refunded", lastError: `refunded: ${confirmed.reason}` })) ?? (await reload(ctx.db, payment.id));
 }
 
-async function releaseHold(ctx: CheckoutContext, payment: PaymentRow, why: string): Promise<void> {
-  const inventory = await inventoryFor({ env: ctx.env, db: ctx.db, eventId: payment.eventId, keepAlive: ctx.keepAlive });
+async function releaseHold(ctx: WorkContext, payment: PaymentRow, why: string): Promise<void> {
+  const inventory = await inventoryForEvent(ctx, payment.eventId);
   const released = await inventory.release({ accountId: payment.accountId, requestId: `release_${payment.id}_${why}`, holdId: payment.holdId });
   if (!released.ok && released.reason !== "hold_confirmed" && released.reason !== "hold_not_found") {
     throw new Error(`could not release hold ${payment.holdId}: ${released.reason}`);
@@ -320,7 +314,7 @@ export async function latestPayment(db: Db, holdId: string, accountId: string): 
 }
 
 /** Handles a verified gateway webhook; duplicates and out-of-order deliveries change nothing. */
-export async function handleWebhookEvent(ctx: CheckoutContext, event: Stripe.Event): Promise<void> {
+export async function handleWebhookEvent(ctx: WorkContext, event: Stripe.Event): Promise<void> {
   if (event.type !== "payment_intent.succeeded" && event.type !== "payment_intent.payment_failed" && event.type !== "payment_intent.canceled") return;
   const intent = event.data.object;
   const paymentId = intent.metadata?.payment_id;
@@ -365,7 +359,7 @@ export interface ReconcileReport {
  * intent is canceled and the hold released. Declined payments whose retry
  * window closed release their hold.
  */
-export async function reconcilePayments(ctx: CheckoutContext, now = Date.now()): Promise<ReconcileReport> {
+export async function reconcilePayments(ctx: WorkContext, now = Date.now()): Promise<ReconcileReport> {
   const report: ReconcileReport = { checked: 0, succeeded: 0, failed: 0, released: 0, stillUnknown: 0, declineWindowsClosed: 0, requeued: 0, errors: 0 };
   const stripe = stripeClient(ctx.env);
   const open = await ctx.db
@@ -397,7 +391,7 @@ function logFailure(event: string, paymentId: string, error: unknown): void {
 const RELEASED_UNCANCELED = "undetermined: hold released, intent not canceled yet";
 
 /** One open payment: try it again, or once undetermined, cancel its intent and release the hold. */
-async function reconcileOne(ctx: CheckoutContext, stripe: Stripe, payment: PaymentRow, now: number, report: ReconcileReport): Promise<void> {
+async function reconcileOne(ctx: WorkContext, stripe: Stripe, payment: PaymentRow, now: number, report: ReconcileReport): Promise<void> {
   const [bumped] = await ctx.db
     .update(payments)
     .set({ gatewayCalls: sql`${payments.gatewayCalls} + 1`, updatedAt: new Date(now) })
@@ -441,7 +435,7 @@ async function reconcileOne(ctx: CheckoutContext, stripe: Stripe, payment: Payme
 }
 
 /** Applies a settling answer and counts it. */
-async function settle(ctx: CheckoutContext, payment: PaymentRow, outcome: ChargeOutcome, report: ReconcileReport): Promise<void> {
+async function settle(ctx: WorkContext, payment: PaymentRow, outcome: ChargeOutcome, report: ReconcileReport): Promise<void> {
   const settled = await applyOutcome(ctx, payment, outcome);
   if (settled.status === "succeeded") report.succeeded++;
   else if (settled.status === "canceled") report.released++;
@@ -455,7 +449,7 @@ async function settle(ctx: CheckoutContext, payment: PaymentRow, outcome: Charge
  * a sale that was only still on its way is queued twice, which the consumer
  * ignores.
  */
-async function finalizeUnwrittenSales(ctx: CheckoutContext, now: number, report: ReconcileReport): Promise<number> {
+async function finalizeUnwrittenSales(ctx: WorkContext, now: number, report: ReconcileReport): Promise<number> {
   const unwritten = await ctx.db
     .select()
     .from(payments)
@@ -479,7 +473,7 @@ async function finalizeUnwrittenSales(ctx: CheckoutContext, now: number, report:
 }
 
 /** Releases holds whose last payment was declined and whose retry window has closed. */
-async function closeDeclineWindows(ctx: CheckoutContext, now: number, report: ReconcileReport): Promise<number> {
+async function closeDeclineWindows(ctx: WorkContext, now: number, report: ReconcileReport): Promise<number> {
   const expired = await ctx.db.execute<{ id: string }>(sql`
     select p.id from payments p join events e on e.id = p.event_id
     where p.status = 'failed' and p.updated_at + make_interval(secs => e.decline_retry_seconds) < ${new Date(now).toISOString()}

@@ -1,8 +1,9 @@
-/** The payment gateway's webhooks. Mounted at /webhooks. */
-import { routeGroup } from "../app";
+/** The payment gateway's webhooks (Stripe, signature verified), mounted at /webhooks. */
+import { ApiError } from "../../core/errors";
+import { workContext } from "../app-env";
 import { verifyWebhook } from "../checkout/gateway";
 import { handleWebhookEvent } from "../checkout/payments";
-import { ApiError } from "../../core/errors";
+import { routeGroup } from "./route-group";
 
 export const webhooks = routeGroup();
 
@@ -16,6 +17,6 @@ webhooks.post("/stripe", async (c) => {
   } catch {
     throw new ApiError(400, "invalid_signature", "The webhook signature does not match.");
   }
-  await handleWebhookEvent({ env: c.env, db: c.var.db, keepAlive: (p) => c.executionCtx.waitUntil(p) }, event);
+  await handleWebhookEvent(workContext(c), event);
   return c.json({ received: true }, 200);
 });

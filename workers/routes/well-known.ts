@@ -1,6 +1,6 @@
-/** Public keys for verifying our tokens offline (tickets, admission tokens). Mounted at /.well-known. */
-import { routeGroup } from "../app";
-import { publicJwks } from "../tokens";
+/** For anyone verifying our tokens offline (door scanners, partners): the public keys of tickets and admission tokens, mounted at /.well-known. */
+import { publicJwks } from "../platform/signed-tokens";
+import { routeGroup } from "./route-group";
 
 export const wellKnown = routeGroup();
 

@@ -7,20 +7,25 @@
  */
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Context } from "hono";
-import type { AppEnv } from "../app";
 import { botFlags } from "../../core/db/schema";
 import { ApiError } from "../../core/errors";
-import { eventRouting } from "../inventory";
-import { createRedis } from "../redis";
-import { verifyTurnstile } from "../turnstile";
+import { IsolateCache } from "../../core/isolate-cache";
+import type { AppEnv } from "../app-env";
+import type { EventRouting } from "../events/routing";
+import { clientIp } from "../platform/client-ip";
+import { sha256Hex } from "../platform/hex-digest";
+import { createRedis } from "../platform/redis";
+import { verifyTurnstile } from "./turnstile";
 
 /** Keys of the device-signal sets in Redis; they outlive any sale. */
 const SIGNAL_TTL_SECONDS = 3 * 24 * 3600;
 
-const ephemeralCache = new Map<string, number>();
+/** Identifiers over a limit, per isolate, until their window resets (the limiter's `ephemeralCache`). */
+const ephemeralCache = new IsolateCache<string, number>(10_000);
 /** Attempts per minute, per IP and per account, at each waiting-room step. */
 const LIMITS = { lobby: { ip: 30, account: 5 }, admission: { ip: 60, account: 10 } } as const;
 type Step = keyof typeof LIMITS;
+/** The limiters of each step (two steps: bounded as it is). */
 const limiters = new Map<Step, { ip: Ratelimit; account: Ratelimit }>();
 
 function stepLimiters(c: Context<AppEnv>, step: Step) {
@@ -39,22 +44,12 @@ function stepLimiters(c: Context<AppEnv>, step: Step) {
 /** Throws 429 (with Retry-After) when this IP or account is over its limit for the step. */
 export async function limitWaitingRoomStep(c: Context<AppEnv>, step: Step, eventId: string, accountId: string): Promise<void> {
   const { ip: ipLimit, account: accountLimit } = stepLimiters(c, step);
-  const [byIp, byAccount] = await Promise.all([ipLimit.limit(`${eventId}:${clientIp(c)}`), accountLimit.limit(`${eventId}:${accountId}`)]);
+  const [byIp, byAccount] = await Promise.all([ipLimit.limit(`${eventId}:${clientIp(c.req.raw.headers)}`), accountLimit.limit(`${eventId}:${accountId}`)]);
   if (!byIp.success || !byAccount.success) {
     const reset = Math.max(byIp.success ? 0 : byIp.reset, byAccount.success ? 0 : byAccount.reset);
     c.header("Retry-After", String(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
     throw new ApiError(429, "rate_limited", step === "lobby" ? "Too many attempts to join; wait a moment." : "Too many attempts; wait a moment.");
   }
-}
-
-/** The client's IP as Cloudflare reports it. */
-export function clientIp(c: Context<AppEnv>): string {
-  return c.req.header("CF-Connecting-IP") ?? "unknown";
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 32);
 }
 
 /** What the screening decided: join normally, or join flagged (behind everyone). */
@@ -69,18 +64,19 @@ export interface Screening {
  */
 export async function screenLobbyJoin(
   c: Context<AppEnv>,
-  join: { eventId: string; accountId: string; turnstileToken: string; deviceId?: string | undefined },
+  routing: EventRouting,
+  join: { accountId: string; turnstileToken: string; deviceId?: string | undefined },
 ): Promise<Screening> {
-  const ip = clientIp(c);
-  await limitWaitingRoomStep(c, "lobby", join.eventId, join.accountId);
+  const eventId = routing.eventId;
+  const ip = clientIp(c.req.raw.headers);
+  await limitWaitingRoomStep(c, "lobby", eventId, join.accountId);
   const turnstile = await verifyTurnstile(c.env, join.turnstileToken, ip);
   if (!turnstile.success) throw new ApiError(400, "turnstile_failed", "The human check failed or expired; please try it again.");
 
-  const routing = await eventRouting(c.var.db, join.eventId);
-  const device = join.deviceId ?? `ipua-${await sha256Hex(`${ip}|${c.req.header("User-Agent") ?? ""}`)}`;
+  const device = join.deviceId ?? `ipua-${(await sha256Hex(`${ip}|${c.req.header("User-Agent") ?? ""}`)).slice(0, 32)}`;
   const redis = createRedis(c.var.config);
-  const deviceKey = `lobby:${join.eventId}:device:${device}`;
-  const ipKey = `lobby:${join.eventId}:ip:${ip}`;
+  const deviceKey = `lobby:${eventId}:device:${device}`;
+  const ipKey = `lobby:${eventId}:ip:${ip}`;
   const counts = await redis
     .pipeline()
     .sadd(deviceKey, join.accountId)
@@ -99,9 +95,9 @@ export async function screenLobbyJoin(
   const detail = { device, ip, accounts: members.length, userAgent: c.req.header("User-Agent") ?? "" };
   await c.var.db
     .insert(botFlags)
-    .values(members.map((accountId) => ({ eventId: join.eventId, accountId, reason, detail, deprioritized: routing.botPolicy === "deprioritize" })))
+    .values(members.map((accountId) => ({ eventId, accountId, reason, detail, deprioritized: routing.botPolicy === "deprioritize" })))
     .onConflictDoNothing();
-  const room = c.env.WAITING_ROOM.getByName(join.eventId);
+  const room = c.env.WAITING_ROOM.getByName(eventId);
   if (routing.botPolicy === "refuse") {
     await room.remove(members);
     throw new ApiError(403, "refused", "Too many accounts joined from this device or network; this sale does not admit them.");

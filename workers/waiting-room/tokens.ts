@@ -1,5 +1,5 @@
-/** Audiences of the waiting room's signed tokens (see workers/tokens.ts). */
-import { signToken } from "../tokens";
+/** The waiting room's signed tokens (see platform/signed-tokens.ts): lobby tickets and admission tokens. */
+import { signToken, verifyToken } from "../platform/signed-tokens";
 
 /** The lobby ticket: proof of lobby entry carrying the fan's order key (`key`) for one event (`eid`). */
 export const LOBBY_AUDIENCE = "lobby";
@@ -11,11 +11,33 @@ export function signAdmissionToken(
   signingKey: string | undefined,
   admission: { accountId: string; eventId: string; admissionId: string; expiresAt: number },
 ): Promise<string> {
-  return signToken(signingKey, {
-    audience: ADMISSION_AUDIENCE,
-    subject: admission.accountId,
-    jti: admission.admissionId,
-    ttlSeconds: Math.max(1, Math.floor((admission.expiresAt - Date.now()) / 1000)),
-    claims: { eid: admission.eventId },
-  });
+  const ttlSeconds = Math.max(1, Math.floor((admission.expiresAt - Date.now()) / 1000));
+  return signEventToken(signingKey, ADMISSION_AUDIENCE, admission, ttlSeconds, { jti: admission.admissionId });
+}
+
+/** Signs a lobby ticket: the fan's order key at one event, valid until the sale ends (a minute at least). */
+export function signLobbyTicket(
+  signingKey: string | undefined,
+  ticket: { accountId: string; eventId: string; orderKey: number; saleEndsAt: number },
+): Promise<string> {
+  const ttlSeconds = Math.max(60, Math.ceil((ticket.saleEndsAt - Date.now()) / 1000));
+  return signEventToken(signingKey, LOBBY_AUDIENCE, ticket, ttlSeconds, { claims: { key: ticket.orderKey } });
+}
+
+/** A waiting-room token: about one account (`sub`) at one event (`eid`). */
+function signEventToken(
+  signingKey: string | undefined,
+  audience: string,
+  holder: { accountId: string; eventId: string },
+  ttlSeconds: number,
+  extra: { jti?: string; claims?: Record<string, unknown> },
+): Promise<string> {
+  return signToken(signingKey, { audience, subject: holder.accountId, jti: extra.jti, ttlSeconds, claims: { eid: holder.eventId, ...extra.claims } });
+}
+
+/** The order key a lobby ticket carries; throws when it is invalid, expired, or for another event or account. */
+export async function lobbyOrderKey(signingKey: string | undefined, ticket: string, holder: { accountId: string; eventId: string }): Promise<number> {
+  const claims = await verifyToken(signingKey, ticket, LOBBY_AUDIENCE);
+  if (claims.eid !== holder.eventId || claims.sub !== holder.accountId || typeof claims.key !== "number") throw new Error("ticket for another event or account");
+  return claims.key;
 }

@@ -1,0 +1,108 @@
+/** An event's orders as its organizer sees them: one page at a time, newest first. */
+import { sql, type SQL } from "drizzle-orm";
+import type { Db } from "../../core/db/client";
+import { invalidRequest, notFound } from "../../core/errors";
+import { assertOrganizersEvent } from "../events/events";
+
+/** An order as the organizer sees it. */
+export interface OrderView {
+  orderId: string;
+  eventId: string;
+  holdId: string;
+  accountId: string;
+  email: string;
+  status: "confirmed" | "refunded" | "cancelled";
+  totalCents: number;
+  currency: string;
+  /** Tickets not void. */
+  liveTickets: number;
+  createdAt: string;
+}
+
+/** Orders listed per page at most. */
+export const MAX_ORDERS_PAGE = 100;
+
+/**
+ * One page of an event's orders, newest first (404 for another organizer's
+ * event). `cursor` is the `nextCursor` of the previous page.
+ */
+export async function listOrders(
+  db: Db,
+  input: { organizerId: string; eventId: string; limit: number; cursor?: string | undefined; status?: OrderView["status"] | undefined },
+): Promise<{ orders: OrderView[]; nextCursor: string | null }> {
+  await assertOrganizersEvent(db, input.organizerId, input.eventId);
+  const after = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
+  const conditions = [sql`o.event_id = ${input.eventId}`];
+  if (input.status !== undefined) conditions.push(sql`o.status = ${input.status}`);
+  if (after) conditions.push(sql`(${createdMicros}, o.id) < (${after.micros}::bigint, ${after.id}::uuid)`);
+  const rows = await selectOrders(db, sql.join(conditions, sql` and `), input.limit + 1);
+  const page = rows.slice(0, input.limit);
+  const last = page[page.length - 1];
+  return { orders: page.map((r) => r.view), nextCursor: rows.length > input.limit && last ? encodeCursor(last.micros, last.view.orderId) : null };
+}
+
+/** One order as the organizer sees it (it must exist). */
+export async function orderView(db: Db, orderId: string): Promise<OrderView> {
+  const [row] = await selectOrders(db, sql`o.id = ${orderId}`, 1);
+  if (!row) throw notFound("Order");
+  return row.view;
+}
+
+const createdMicros = sql`(extract(epoch from o.created_at) * 1000000)::bigint`;
+
+async function selectOrders(db: Db, where: SQL, limit: number): Promise<{ view: OrderView; micros: string }[]> {
+  const rows = await db.execute<{
+    id: string;
+    event_id: string;
+    hold_id: string;
+    account_id: string;
+    email: string;
+    status: OrderView["status"];
+    total_cents: number;
+    currency: string;
+    live_tickets: number;
+    created_at: string;
+    micros: string;
+  }>(sql`
+    select o.id, o.event_id, o.hold_id, o.account_id, a.email, o.status, o.total_cents, o.currency,
+           (select count(*) from tickets t where t.order_id = o.id and t.status <> 'void')::int as live_tickets,
+           o.created_at, ${createdMicros}::text as micros
+    from orders o join accounts a on a.id = o.account_id
+    where ${where}
+    order by o.created_at desc, o.id desc
+    limit ${limit}`);
+  return rows.rows.map((r) => ({
+    micros: r.micros,
+    view: {
+      orderId: r.id,
+      eventId: r.event_id,
+      holdId: r.hold_id,
+      accountId: r.account_id,
+      email: r.email,
+      status: r.status,
+      totalCents: r.total_cents,
+      currency: r.currency,
+      liveTickets: r.live_tickets,
+      createdAt: new Date(r.created_at).toISOString(),
+    },
+  }));
+}
+
+function encodeCursor(micros: string, orderId: string): string {
+  return btoa(`${micros}.${orderId}`).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function decodeCursor(cursor: string): { micros: string; id: string } {
+  let decoded = "";
+  try {
+    decoded = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+  } catch {
+    // falls through to the refusal below
+  }
+  const match = /^(\d{1,20})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(decoded);
+  if (!match?.[1] || !match[2]) throw invalidRequest("That cursor is not one this API gave out.");
+  return { micros: match[1], id: match[2] };
+}
+
+/** Statuses an order list may be filtered by. */
+export const ORDER_STATUSES = ["confirmed", "refunded", "cancelled"] as const;

@@ -1,0 +1,75 @@
+/** Fans paying for their holds (checkout/payments.ts). */
+import { z } from "@hono/zod-openapi";
+import { ApiError } from "../../../core/errors";
+import { workContext } from "../../app-env";
+import { latestPayment, payForHold } from "../../checkout/payments";
+import { requireFan } from "../../middleware/require-fan";
+import { errorResponses, fanRoute, holdParams, jsonBody, jsonResponse } from "../openapi";
+import { routeGroup } from "../route-group";
+
+export const payments = routeGroup();
+
+const paymentSchema = z
+  .object({
+    paymentId: z.uuid(),
+    holdId: z.uuid(),
+    attempt: z.number(),
+    status: z.enum(["pending", "unknown", "succeeded", "failed", "canceled", "refunded"]),
+    amountCents: z.number(),
+    currency: z.string(),
+    retryUntil: z.string().nullable(),
+    lastError: z.string().nullable(),
+  })
+  .openapi("Payment");
+
+payments.use("/events/:id/holds/:holdId/payment", requireFan());
+
+payments.openapi(
+  fanRoute({
+    method: "post",
+    path: "/events/{id}/holds/{holdId}/payment",
+    summary: "Pay for a live hold",
+    description:
+      "200: paid (tickets follow by email and in /api/me/tickets). 402: declined — try another card before retryUntil, if set. 202: the gateway's answer is not known yet — poll GET for the outcome. 409 `event_cancelled`: the organizer cancelled the event; nothing is charged.",
+    request: {
+      params: holdParams,
+      body: jsonBody(z.strictObject({ paymentMethod: z.string().min(3).max(200).regex(/^pm_[A-Za-z0-9_]+$/, "a payment method id (pm_...)") })),
+    },
+    responses: {
+      200: jsonResponse(z.object({ payment: paymentSchema }), "Paid."),
+      202: jsonResponse(z.object({ payment: paymentSchema }), "Processing."),
+      402: jsonResponse(z.object({ payment: paymentSchema }), "Declined."),
+      ...errorResponses(400, 401, 404, 409),
+    },
+  }),
+  async (c) => {
+    const { id, holdId } = c.req.valid("param");
+    const { status, payment } = await payForHold(workContext(c), {
+      eventId: id,
+      holdId,
+      accountId: c.var.fan.accountId,
+      paymentMethod: c.req.valid("json").paymentMethod,
+    });
+    c.header("Cache-Control", "no-store");
+    if (status === 402) return c.json({ payment }, 402);
+    if (status === 202) return c.json({ payment }, 202);
+    return c.json({ payment }, 200);
+  },
+);
+
+payments.openapi(
+  fanRoute({
+    method: "get",
+    path: "/events/{id}/holds/{holdId}/payment",
+    summary: "The latest payment for a hold",
+    request: { params: holdParams },
+    responses: { 200: jsonResponse(z.object({ payment: paymentSchema }), "The payment."), ...errorResponses(400, 401, 404) },
+  }),
+  async (c) => {
+    const { holdId } = c.req.valid("param");
+    const payment = await latestPayment(c.var.db, holdId, c.var.fan.accountId);
+    if (!payment) throw new ApiError(404, "payment_not_found", "No payment for that hold yet.");
+    c.header("Cache-Control", "no-store");
+    return c.json({ payment }, 200);
+  },
+);

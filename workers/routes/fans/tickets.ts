@@ -1,0 +1,80 @@
+/** Fans' e-tickets ("my tickets"), each with its signed token and QR code. */
+import { z } from "@hono/zod-openapi";
+import { notFound } from "../../../core/errors";
+import { requireFan } from "../../middleware/require-fan";
+import { placeJson, placeSchema, ticketStatusSchema } from "../../tickets/http-mapping";
+import { findTickets, placeLabel, signIssuedTicket, type IssuedTicket } from "../../tickets/issued-tickets";
+import { ticketQrSvg } from "../../tickets/qr-codes";
+import { errorResponses, fanRoute, jsonResponse } from "../openapi";
+import { routeGroup } from "../route-group";
+
+export const tickets = routeGroup();
+
+tickets.use("/me/tickets", requireFan());
+tickets.use("/me/tickets/*", requireFan());
+
+const myTicketSchema = z
+  .object({
+    id: z.uuid(),
+    orderId: z.uuid(),
+    status: ticketStatusSchema,
+    checkedInAt: z.string().nullable(),
+    event: z.object({ id: z.uuid(), name: z.string(), startsAt: z.string(), endsAt: z.string().nullable(), venue: z.string() }),
+    place: placeSchema,
+    label: z.string().openapi({ example: "Section A, Row 3, Seat 12" }),
+    token: z.string().nullable().openapi({ description: "The signed ticket token the QR code holds (verifiable with /.well-known/jwks.json); null for a void ticket." }),
+    qrSvg: z.string().nullable().openapi({ description: "The QR code as an SVG document; null for a void ticket." }),
+  })
+  .openapi("MyTicket");
+
+async function myTicketJson(signingKey: string | undefined, ticket: IssuedTicket): Promise<z.infer<typeof myTicketSchema>> {
+  const token = ticket.status === "void" ? null : await signIssuedTicket(signingKey, ticket);
+  return {
+    id: ticket.id,
+    orderId: ticket.orderId,
+    status: ticket.status,
+    checkedInAt: ticket.checkedInAt?.toISOString() ?? null,
+    event: {
+      id: ticket.eventId,
+      name: ticket.event.name,
+      startsAt: ticket.event.startsAt.toISOString(),
+      endsAt: ticket.event.endsAt?.toISOString() ?? null,
+      venue: ticket.event.venueName,
+    },
+    place: placeJson(ticket),
+    label: placeLabel(ticket.place),
+    token,
+    qrSvg: token === null ? null : await ticketQrSvg(token),
+  };
+}
+
+tickets.openapi(
+  fanRoute({
+    method: "get",
+    path: "/me/tickets",
+    summary: "Your tickets, across events, with their QR codes",
+    responses: { 200: jsonResponse(z.object({ tickets: z.array(myTicketSchema) }), "Your tickets, by event date then seat."), ...errorResponses(401) },
+  }),
+  async (c) => {
+    const found = await findTickets(c.var.db, { accountId: c.var.fan.accountId });
+    const json = await Promise.all(found.map((ticket) => myTicketJson(c.env.TOKEN_SIGNING_KEY, ticket)));
+    c.header("Cache-Control", "no-store");
+    return c.json({ tickets: json }, 200);
+  },
+);
+
+tickets.openapi(
+  fanRoute({
+    method: "get",
+    path: "/me/tickets/{ticketId}",
+    summary: "One of your tickets with its QR code",
+    request: { params: z.object({ ticketId: z.uuid().openapi({ param: { name: "ticketId", in: "path" } }) }) },
+    responses: { 200: jsonResponse(z.object({ ticket: myTicketSchema }), "The ticket."), ...errorResponses(400, 401, 404) },
+  }),
+  async (c) => {
+    const [ticket] = await findTickets(c.var.db, { accountId: c.var.fan.accountId, ticketId: c.req.valid("param").ticketId });
+    if (!ticket) throw notFound("Ticket");
+    c.header("Cache-Control", "no-store");
+    return c.json({ ticket: await myTicketJson(c.env.TOKEN_SIGNING_KEY, ticket) }, 200);
+  },
+);

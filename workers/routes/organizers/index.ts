@@ -1,0 +1,40 @@
+/**
+ * The organizers' admin API, mounted at /admin: every route needs an
+ * organizer API key and sees only that organizer's data. Its OpenAPI
+ * document (/admin/openapi.json) and docs (/admin/docs) are public.
+ */
+import { swaggerUI } from "@hono/swagger-ui";
+import { requireOrganizer } from "../../middleware/require-organizer";
+import { routeGroup } from "../route-group";
+import { account } from "./account";
+import { checkIn } from "./check-in";
+import { events } from "./events";
+import { liveSale } from "./live-sale";
+import { refunds } from "./refunds";
+import { venues } from "./venues";
+
+export const organizers = routeGroup();
+
+organizers.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+  type: "http",
+  scheme: "bearer",
+  description: "An organizer API key (`etk_...`).",
+});
+
+organizers.doc31("/openapi.json", {
+  openapi: "3.1.0",
+  info: {
+    title: "Edge Tickets admin API",
+    version: "1.0.0",
+    description: "Venues, seating charts and events for organizers. Every route needs an organizer API key and sees only that organizer's data.",
+  },
+  servers: [{ url: "/admin" }],
+  security: [{ apiKey: [] }],
+});
+organizers.get("/docs", swaggerUI({ url: "/admin/openapi.json" }));
+
+// After the public document and docs, so they answer before it runs; before every other route.
+organizers.use("*", requireOrganizer());
+
+// In this order in the OpenAPI document too.
+for (const group of [account, venues, events, liveSale, checkIn, refunds]) organizers.route("/", group);

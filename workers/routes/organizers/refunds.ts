@@ -1,0 +1,104 @@
+/** Organizers returning money: refund an order, cancel an event (refunding its orders), list an event's orders. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { workContext } from "../../app-env";
+import { DEFAULT_CANCEL_BATCH, MAX_CANCEL_BATCH, cancelEvent, refundOrder } from "../../refunds/refunds";
+import { listOrders, MAX_ORDERS_PAGE, ORDER_STATUSES } from "../../refunds/orders";
+import { errorResponses, errorSchema, idParam, jsonResponse } from "../openapi";
+import { routeGroup } from "../route-group";
+
+export const refunds = routeGroup();
+
+const orderSchema = z
+  .object({
+    orderId: z.uuid(),
+    eventId: z.uuid(),
+    holdId: z.uuid(),
+    accountId: z.uuid(),
+    email: z.string(),
+    status: z.enum(ORDER_STATUSES),
+    totalCents: z.number(),
+    currency: z.string(),
+    liveTickets: z.number(),
+    createdAt: z.string(),
+  })
+  .openapi("Order");
+
+const gatewayFailed = jsonResponse(errorSchema, "`refund_failed`: the payment gateway did not refund; nothing else changed, try again.");
+
+refunds.openapi(
+  createRoute({
+    method: "post",
+    path: "/orders/{orderId}/refund",
+    summary: "Refund an order in full",
+    description:
+      "Refunds the payment through the gateway (once, whatever the retries), voids the tickets, returns the places to the inventory and offers them to the waitlist. Refunding again returns the order unchanged.",
+    request: { params: z.object({ orderId: z.uuid().openapi({ param: { name: "orderId", in: "path" } }) }) },
+    responses: {
+      200: jsonResponse(z.object({ order: orderSchema, waitlistOffers: z.number() }), "The refunded order, and how many waitlist offers its places made."),
+      ...errorResponses(400, 401, 404),
+      502: gatewayFailed,
+    },
+  }),
+  async (c) => {
+    const { order, waitlist: served } = await refundOrder(workContext(c), { organizerId: c.var.organizer.id, orderId: c.req.valid("param").orderId });
+    return c.json({ order, waitlistOffers: served?.offered ?? 0 }, 200);
+  },
+);
+
+refunds.openapi(
+  createRoute({
+    method: "post",
+    path: "/events/{id}/cancel",
+    summary: "Cancel an event and refund its orders",
+    description:
+      `Stops all holds at once and closes the waitlist, then refunds and cancels up to \`batchSize\` (default ${DEFAULT_CANCEL_BATCH}) confirmed orders. ` +
+      "Call again while `ordersRemaining` is above 0 (the cron also continues, a batch a minute).",
+    request: {
+      params: idParam,
+      query: z.object({ batchSize: z.coerce.number().int().min(1).max(MAX_CANCEL_BATCH).optional() }),
+    },
+    responses: {
+      200: jsonResponse(
+        z.object({
+          eventId: z.uuid(),
+          status: z.literal("cancelled"),
+          ordersCancelled: z.number(),
+          ordersFailed: z.number(),
+          ordersRemaining: z.number(),
+          waitlistClosed: z.number(),
+        }),
+        "What this call did, and what is left.",
+      ),
+      ...errorResponses(400, 401, 404),
+    },
+  }),
+  async (c) => {
+    const report = await cancelEvent(workContext(c), { organizerId: c.var.organizer.id, eventId: c.req.valid("param").id, batchSize: c.req.valid("query").batchSize });
+    return c.json(report, 200);
+  },
+);
+
+refunds.openapi(
+  createRoute({
+    method: "get",
+    path: "/events/{id}/orders",
+    summary: "An event's orders, newest first",
+    request: {
+      params: idParam,
+      query: z.object({
+        limit: z.coerce.number().int().min(1).max(MAX_ORDERS_PAGE).default(50),
+        cursor: z.string().min(1).max(200).optional().openapi({ description: "The previous page's nextCursor." }),
+        status: z.enum(ORDER_STATUSES).optional(),
+      }),
+    },
+    responses: {
+      200: jsonResponse(z.object({ orders: z.array(orderSchema), nextCursor: z.string().nullable() }), "One page of orders."),
+      ...errorResponses(400, 401, 404),
+    },
+  }),
+  async (c) => {
+    const query = c.req.valid("query");
+    const page = await listOrders(c.var.db, { organizerId: c.var.organizer.id, eventId: c.req.valid("param").id, limit: query.limit, cursor: query.cursor, status: query.status });
+    return c.json(page, 200);
+  },
+);
