@@ -4,7 +4,7 @@
  * makes the rebuild possible.
  */
 import { sql } from "drizzle-orm";
-import type { Db } from "../core/db/client";
+import type { Db } from "../../core/db/client";
 
 /** An event's sale settings as the inventory needs them. */
 export interface InventoryConfig {
