@@ -49,7 +49,7 @@ export type SeatFeedMessage =
   | { type: "seats"; changes: WireSeat[]; at: number };
 
 /** The feed's SQLite schema (see lib/schema-migrations.ts); append to change it. */
-const MIGRATIONS: readonly Migration[] = [
+export const SEAT_MAP_FEED_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     description: "pending changes, scheduled seat expiries, recently sent changes, the last flush",
@@ -85,7 +85,7 @@ export class SeatMapFeed extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, MIGRATIONS));
+    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, SEAT_MAP_FEED_MIGRATIONS));
     this.sql = sqlOver(ctx.storage.sql);
     const feed: AlarmSource = { nextAlarmAt: () => this.nextAlarmAt(), runDue: (now) => this.runDue(now) };
     this.scheduler = new AlarmScheduler(ctx.storage, [feed]);
