@@ -15,8 +15,8 @@ import { loadInventoryConfig, loadInventorySnapshot, markInventoryPrepared, mirr
 
 /** How soon changed holds reach Postgres. */
 const MIRROR_DELAY_MS = 1_000;
-/** Retry delay when Postgres is unreachable. */
-const MIRROR_RETRY_MS = 5_000;
+/** Retry delay when Postgres is unreachable or refuses a batch. */
+export const MIRROR_RETRY_MS = 5_000;
 /** Holds mirrored per statement. */
 const MIRROR_BATCH = 2_000;
 /** Most batches one alarm mirrors (the next alarm, a second later, goes on). */

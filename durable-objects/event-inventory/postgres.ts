@@ -1,7 +1,7 @@
 /**
- * How the `EventInventory` object meets Postgres, the source of truth: the
- * snapshot it is loaded (or rebuilt) from, and the mirror of its holds that
- * makes the rebuild possible.
+ * The Postgres statements of the `EventInventory` object (run by
+ * postgres-mirror.ts): the snapshot it is loaded (or rebuilt) from, and the
+ * mirror of its holds that makes the rebuild possible.
  */
 import { sql } from "drizzle-orm";
 import type { Db } from "../../core/db/client";
