@@ -10,6 +10,9 @@
  * evicted between a publish and its flush.
  */
 import { DurableObject } from "cloudflare:workers";
+import { AlarmScheduler, type AlarmSource } from "./lib/alarm-scheduler";
+import { migrateSchema, type Migration } from "./lib/schema-migrations";
+import { sqlOver, type Sql, type SqlRow } from "./lib/sql";
 
 /** Shortest gap between two `seats` messages (about 10 a second). */
 export const FLUSH_INTERVAL_MS = 100;
@@ -45,38 +48,47 @@ export type SeatFeedMessage =
   /** Seats that changed since the previous message, one entry per seat. */
   | { type: "seats"; changes: WireSeat[]; at: number };
 
-const SCHEMA = [
-  // Changes not yet sent, one row per seat: a later publish overwrites an earlier one.
-  `CREATE TABLE IF NOT EXISTS pending (seat_index INTEGER PRIMARY KEY, available INTEGER NOT NULL)`,
-  // Held seats that fall free at `at` (Postgres expires calm holds lazily, so nobody else says so).
-  `CREATE TABLE IF NOT EXISTS expiries (
-     hold_id TEXT NOT NULL,
-     seat_index INTEGER NOT NULL,
-     at INTEGER NOT NULL,
-     PRIMARY KEY (hold_id, seat_index)) WITHOUT ROWID`,
-  `CREATE INDEX IF NOT EXISTS expiries_due ON expiries (at)`,
-  `CREATE INDEX IF NOT EXISTS expiries_by_seat ON expiries (seat_index)`,
-  // Last flushed state of recently changed seats, replayed in `hello`.
-  `CREATE TABLE IF NOT EXISTS recent (seat_index INTEGER PRIMARY KEY, available INTEGER NOT NULL, at INTEGER NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS recent_by_age ON recent (at)`,
-  `CREATE TABLE IF NOT EXISTS flushes (id INTEGER PRIMARY KEY CHECK (id = 1), last_at INTEGER NOT NULL)`,
+/** The feed's SQLite schema (see lib/schema-migrations.ts); append to change it. */
+export const SEAT_MAP_FEED_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "pending changes, scheduled seat expiries, recently sent changes, the last flush",
+    statements: [
+      // Changes not yet sent, one row per seat: a later publish overwrites an earlier one.
+      `CREATE TABLE IF NOT EXISTS pending (seat_index INTEGER PRIMARY KEY, available INTEGER NOT NULL)`,
+      // Held seats that fall free at `at` (Postgres expires calm holds lazily, so nobody else says so).
+      `CREATE TABLE IF NOT EXISTS expiries (
+         hold_id TEXT NOT NULL,
+         seat_index INTEGER NOT NULL,
+         at INTEGER NOT NULL,
+         PRIMARY KEY (hold_id, seat_index)) WITHOUT ROWID`,
+      `CREATE INDEX IF NOT EXISTS expiries_due ON expiries (at)`,
+      `CREATE INDEX IF NOT EXISTS expiries_by_seat ON expiries (seat_index)`,
+      // Last flushed state of recently changed seats, replayed in `hello`.
+      `CREATE TABLE IF NOT EXISTS recent (seat_index INTEGER PRIMARY KEY, available INTEGER NOT NULL, at INTEGER NOT NULL)`,
+      `CREATE INDEX IF NOT EXISTS recent_by_age ON recent (at)`,
+      `CREATE TABLE IF NOT EXISTS flushes (id INTEGER PRIMARY KEY CHECK (id = 1), last_at INTEGER NOT NULL)`,
+    ],
+  },
 ];
 
-interface SeatRow extends Record<string, SqlStorageValue> {
+interface SeatRow extends SqlRow {
   seat_index: number;
   available: number;
 }
 
 /** The live seat map feed of one calm event, addressed by event id. */
 export class SeatMapFeed extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  private readonly sql: Sql;
+  /** One source, the feed itself: due expiries and the next flush. */
+  private readonly scheduler: AlarmScheduler;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    void ctx.blockConcurrencyWhile(async () => {
-      for (const statement of SCHEMA) this.sql.exec(statement);
-    });
+    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, SEAT_MAP_FEED_MIGRATIONS));
+    this.sql = sqlOver(ctx.storage.sql);
+    const feed: AlarmSource = { nextAlarmAt: () => this.nextAlarmAt(), runDue: (now) => this.runDue(now) };
+    this.scheduler = new AlarmScheduler(ctx.storage, [feed]);
     // Answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
@@ -105,16 +117,16 @@ export class SeatMapFeed extends DurableObject<Env> {
   async publish(changes: SeatChange[], expiries: SeatExpiry[] = []): Promise<void> {
     this.ctx.storage.transactionSync(() => {
       for (const change of changes) {
-        this.sql.exec("DELETE FROM expiries WHERE seat_index = ?", change.seatIndex);
+        this.sql`DELETE FROM expiries WHERE seat_index = ${change.seatIndex}`;
         this.queueChange(change.seatIndex, change.available);
       }
       for (const expiry of expiries) {
         for (const seatIndex of expiry.seatIndexes) {
-          this.sql.exec("INSERT OR REPLACE INTO expiries (hold_id, seat_index, at) VALUES (?, ?, ?)", expiry.holdId, seatIndex, expiry.at);
+          this.sql`INSERT OR REPLACE INTO expiries (hold_id, seat_index, at) VALUES (${expiry.holdId}, ${seatIndex}, ${expiry.at})`;
         }
       }
     });
-    await this.scheduleAlarm(Date.now());
+    await this.scheduler.reschedule();
   }
 
   /** Viewers currently connected (including hibernated ones). */
@@ -128,12 +140,19 @@ export class SeatMapFeed extends DurableObject<Env> {
    * next thing due. Running it twice, or early, sends nothing twice.
    */
   override async alarm(): Promise<void> {
-    const now = Date.now();
+    await this.scheduler.run(Date.now());
+  }
+
+  /** The alarm's work (see `alarm`). */
+  private runDue(now: number): void {
     this.ctx.storage.transactionSync(() => this.releaseDueExpiries(now));
     if (this.flushDueAt(now) <= now) this.flush(now);
-    // The alarm that is running counts as none: always set the next one.
-    const next = this.nextDueAt(now);
-    if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** The earliest of the next flush and the next expiry (null when nothing is due). */
+  private nextAlarmAt(): number | null {
+    const next = this.nextDueAt(Date.now());
+    return Number.isFinite(next) ? next : null;
   }
 
   /** Viewers only listen; the runtime answers "ping". Anything else is ignored. */
@@ -158,26 +177,24 @@ export class SeatMapFeed extends DurableObject<Env> {
   // ---------------------------------------------------------------- internals
 
   private queueChange(seatIndex: number, available: boolean): void {
-    this.sql.exec("INSERT OR REPLACE INTO pending (seat_index, available) VALUES (?, ?)", seatIndex, available ? 1 : 0);
+    this.sql`INSERT OR REPLACE INTO pending (seat_index, available) VALUES (${seatIndex}, ${available ? 1 : 0})`;
   }
 
   private releaseDueExpiries(now: number): void {
-    const due = this.sql.exec<{ seat_index: number }>("SELECT DISTINCT seat_index FROM expiries WHERE at <= ?", now).toArray();
+    const due = this.sql<{ seat_index: number }>`SELECT DISTINCT seat_index FROM expiries WHERE at <= ${now}`.toArray();
     for (const row of due) this.queueChange(row.seat_index, true);
-    this.sql.exec("DELETE FROM expiries WHERE at <= ?", now);
+    this.sql`DELETE FROM expiries WHERE at <= ${now}`;
   }
 
   /** Sends every pending change as one message and remembers it for new viewers. */
   private flush(now: number): void {
-    const rows = this.sql.exec<SeatRow>("SELECT seat_index, available FROM pending ORDER BY seat_index").toArray();
+    const rows = this.sql<SeatRow>`SELECT seat_index, available FROM pending ORDER BY seat_index`.toArray();
     if (rows.length === 0) return;
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM pending");
-      for (const row of rows) {
-        this.sql.exec("INSERT OR REPLACE INTO recent (seat_index, available, at) VALUES (?, ?, ?)", row.seat_index, row.available, now);
-      }
-      this.sql.exec("DELETE FROM recent WHERE at < ?", now - RECENT_WINDOW_MS);
-      this.sql.exec("INSERT OR REPLACE INTO flushes (id, last_at) VALUES (1, ?)", now);
+      this.sql`DELETE FROM pending`;
+      for (const row of rows) this.sql`INSERT OR REPLACE INTO recent (seat_index, available, at) VALUES (${row.seat_index}, ${row.available}, ${now})`;
+      this.sql`DELETE FROM recent WHERE at < ${now - RECENT_WINDOW_MS}`;
+      this.sql`INSERT OR REPLACE INTO flushes (id, last_at) VALUES (1, ${now})`;
     });
     const message: SeatFeedMessage = { type: "seats", changes: rows.map(wireSeat), at: now };
     const text = JSON.stringify(message);
@@ -185,31 +202,20 @@ export class SeatMapFeed extends DurableObject<Env> {
   }
 
   private recentSeats(now: number): WireSeat[] {
-    return this.sql
-      .exec<SeatRow>("SELECT seat_index, available FROM recent WHERE at >= ? ORDER BY seat_index", now - RECENT_WINDOW_MS)
-      .toArray()
-      .map(wireSeat);
+    return this.sql<SeatRow>`SELECT seat_index, available FROM recent WHERE at >= ${now - RECENT_WINDOW_MS} ORDER BY seat_index`.toArray().map(wireSeat);
   }
 
   /** When pending changes may next be sent (Infinity when there are none). */
   private flushDueAt(now: number): number {
-    if (this.sql.exec("SELECT 1 FROM pending LIMIT 1").toArray().length === 0) return Infinity;
-    const last = this.sql.exec<{ last_at: number }>("SELECT last_at FROM flushes WHERE id = 1").toArray()[0]?.last_at;
+    if (this.sql`SELECT 1 FROM pending LIMIT 1`.toArray().length === 0) return Infinity;
+    const last = this.sql<{ last_at: number }>`SELECT last_at FROM flushes WHERE id = 1`.toArray()[0]?.last_at;
     return last === undefined ? now : Math.max(now, last + FLUSH_INTERVAL_MS);
   }
 
   /** The earliest of the next flush and the next expiry (Infinity when nothing is due). */
   private nextDueAt(now: number): number {
-    const nextExpiry = this.sql.exec<{ at: number | null }>("SELECT MIN(at) AS at FROM expiries").toArray()[0]?.at ?? Infinity;
+    const nextExpiry = this.sql<{ at: number | null }>`SELECT MIN(at) AS at FROM expiries`.toArray()[0]?.at ?? Infinity;
     return Math.min(this.flushDueAt(now), nextExpiry);
-  }
-
-  /** Keeps one alarm, moved earlier when something is due sooner. */
-  private async scheduleAlarm(now: number): Promise<void> {
-    const next = this.nextDueAt(now);
-    if (!Number.isFinite(next)) return;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
   }
 
   private send(ws: WebSocket, message: SeatFeedMessage): void {

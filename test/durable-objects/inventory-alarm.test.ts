@@ -9,6 +9,7 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
+import { MIRROR_RETRY_MS } from "../../durable-objects/event-inventory/postgres-mirror";
 import { HOLD_JITTER_MS, type HoldRequest, type HoldResult, type HoldView } from "../../core/holds/contract";
 import { readInventoryStorage } from "../inventory-model/durable-object-subject";
 import { openEvent, smallChart, withDb } from "./fixtures";
@@ -257,5 +258,32 @@ describe("EventInventory alarm", () => {
       { holdId: expiring.holdId, places: 3, reason: "expired", at: lapse },
     ]);
     expect(await stub.takeReturns()).toEqual([]);
+  });
+
+  it("tries the mirror again MIRROR_RETRY_MS after Postgres refuses a batch, and loses nothing", async () => {
+    const { eventId, accounts, stub } = await hotEvent();
+    const hold = held(await stub.hold(seatsRequest(account(accounts, 0), [0, 1])));
+    // A row Postgres cannot take (its account id is no uuid) makes the batch's one statement fail.
+    await runInDurableObject(stub, (_instance: EventInventory, state) => {
+      state.storage.sql.exec(
+        `INSERT INTO holds (hold_id, account_id, request_id, status, places, total_cents, expires_at, created_at) VALUES (?, 'not-a-uuid', 'r', 'live', 0, 0, ?, ?)`,
+        crypto.randomUUID(),
+        Date.now() + DAY_MS,
+        Date.now(),
+      );
+    });
+    const failedAt = Date.now() + 1_000;
+    vi.setSystemTime(failedAt);
+    const warnings = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(warnings.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringContaining('"event":"inventory_mirror_failed"')]);
+    expect(await alarmAt(stub)).toBe(failedAt + MIRROR_RETRY_MS);
+    expect((await mirroredStatuses(eventId)).has(hold.holdId)).toBe(false);
+
+    await runInDurableObject(stub, (_instance: EventInventory, state) => state.storage.sql.exec("DELETE FROM holds WHERE account_id = 'not-a-uuid'"));
+    vi.setSystemTime(failedAt + MIRROR_RETRY_MS);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await mirroredStatuses(eventId)).get(hold.holdId)).toBe("live");
+    expect(await alarmAt(stub)).toBe(hold.expiresAt);
   });
 });

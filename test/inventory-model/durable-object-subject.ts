@@ -7,8 +7,10 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { vi } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
+import { storedGaList, storedSeatList } from "../../durable-objects/event-inventory/holds";
+import { readStoredJson } from "../../durable-objects/lib/stored-json";
 import type { OpenSubject, Subject } from "./harness";
-import type { GaItem, StoredHold, StoredState } from "./model";
+import type { StoredHold, StoredState } from "./model";
 
 interface HoldRow extends Record<string, SqlStorageValue> {
   hold_id: string;
@@ -32,8 +34,8 @@ export function readInventoryStorage(sql: SqlStorage, now: number): StoredState 
   const gaClaimed = new Map<string, number>();
   for (const row of rows) {
     if (row.status !== "live" && row.status !== "confirmed") continue;
-    const seats = (JSON.parse(row.seat_list) as number[]).sort((a, b) => a - b);
-    const ga = JSON.parse(row.ga_list) as GaItem[];
+    const seats = readStoredJson(storedSeatList, row.seat_list, "seat list").sort((a, b) => a - b);
+    const ga = readStoredJson(storedGaList, row.ga_list, "general-admission list");
     holds.set(row.hold_id, { holdId: row.hold_id, accountId: row.account_id, status: row.status, expiresAt: row.expires_at, createdAt: row.created_at, seats, ga });
     for (const seat of seats) {
       const other = listedBy.get(seat);

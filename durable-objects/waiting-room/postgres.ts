@@ -1,15 +1,19 @@
 /** The waiting room's view of an event in Postgres. */
 import { sql } from "drizzle-orm";
-import type { Db } from "../core/db/client";
+import { z } from "zod";
+import type { Db } from "../../core/db/client";
+
+/** Lobby and admission settings of an event (stored in the room as JSON, checked against this when read back). */
+export const waitingRoomConfigSchema = z.object({
+  eventId: z.string(),
+  lobbyOpensAt: z.number(),
+  saleStartsAt: z.number(),
+  saleEndsAt: z.number(),
+  admissionRatePerSecond: z.number(),
+});
 
 /** Lobby and admission settings of an event. */
-export interface WaitingRoomConfig {
-  eventId: string;
-  lobbyOpensAt: number;
-  saleStartsAt: number;
-  saleEndsAt: number;
-  admissionRatePerSecond: number;
-}
+export type WaitingRoomConfig = z.infer<typeof waitingRoomConfigSchema>;
 
 /** Reads an event's lobby settings; undefined when the event does not exist. */
 export async function loadWaitingRoomConfig(db: Db, eventId: string): Promise<WaitingRoomConfig | undefined> {

@@ -27,10 +27,15 @@
  * the same free places in the inventory.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig } from "../core/config";
-import { createDb } from "../core/db/client";
-import { LATE_BLOCK_START, FLAGGED_BLOCK_START, LOBBY_BLOCK_SIZE, queueStateKey, type QueueState } from "../core/waiting-room/queue-state";
-import { loadWaitingRoomConfig, type WaitingRoomConfig } from "./waiting-room-postgres";
+import { z } from "zod";
+import { loadConfig } from "../../core/config";
+import { createDb } from "../../core/db/client";
+import { LATE_BLOCK_START, FLAGGED_BLOCK_START, LOBBY_BLOCK_SIZE, queueStateKey, type QueueState } from "../../core/waiting-room/queue-state";
+import { migrateSchema } from "../lib/schema-migrations";
+import { sqlOver, type Sql, type SqlRow } from "../lib/sql";
+import { readStoredJson } from "../lib/stored-json";
+import { loadWaitingRoomConfig, waitingRoomConfigSchema, type WaitingRoomConfig } from "./postgres";
+import { WAITING_ROOM_MIGRATIONS } from "./schema";
 
 /** How often the threshold moves and the document is republished. */
 export const TICK_MS = 1_000;
@@ -55,17 +60,10 @@ export type ExchangeResult =
   | { ok: true; admissionId: string; expiresAt: number }
   | { ok: false; reason: "not_admitted_yet" | "not_in_lobby" | "sold_out"; threshold: number };
 
-/** What the inventory answers when the room asks to admit fans. */
-export interface AdmissionGrant {
-  granted: number;
-  /** Places neither held nor sold. */
-  available: number;
-  held: number;
-  /** No place is free for the queue right now: every place held or sold, or kept for the waitlist's pass (not final: places come back). */
-  soldOut: boolean;
-}
+/** The cached key quantiles (`quantiles.json`). */
+const storedQuantiles = z.array(z.number());
 
-interface StateRow extends Record<string, SqlStorageValue> {
+interface StateRow extends SqlRow {
   threshold: number;
   admitted: number;
   carry: number;
@@ -79,31 +77,6 @@ interface StateRow extends Record<string, SqlStorageValue> {
   paused: number;
 }
 
-const STATEMENTS = [
-  `CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS state (
-     id INTEGER PRIMARY KEY CHECK (id = 1),
-     threshold INTEGER NOT NULL DEFAULT -1,
-     admitted INTEGER NOT NULL DEFAULT 0,
-     carry REAL NOT NULL DEFAULT 0,
-     last_tick INTEGER NOT NULL DEFAULT 0,
-     late_seq INTEGER NOT NULL DEFAULT 0,
-     flagged_seq INTEGER NOT NULL DEFAULT 0,
-     sold_out INTEGER NOT NULL DEFAULT 0,
-     available INTEGER NOT NULL DEFAULT -1,
-     held INTEGER NOT NULL DEFAULT 0,
-     rate_per_s REAL NOT NULL,
-     paused INTEGER NOT NULL DEFAULT 0)`,
-  `CREATE TABLE IF NOT EXISTS entrants (
-     account_id TEXT PRIMARY KEY,
-     order_key INTEGER NOT NULL UNIQUE,
-     joined_at INTEGER NOT NULL,
-     flagged TEXT,
-     admission_id TEXT,
-     admission_expires_at INTEGER)`,
-  `CREATE TABLE IF NOT EXISTS quantiles (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, at INTEGER NOT NULL, entrants INTEGER NOT NULL)`,
-];
-
 /** A uniformly random integer in [0, LOBBY_BLOCK_SIZE). */
 function randomLobbyKey(): number {
   const words = crypto.getRandomValues(new Uint32Array(2));
@@ -113,7 +86,7 @@ function randomLobbyKey(): number {
 
 /** The waiting room of a hot event, addressed by event id. */
 export class WaitingRoom extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  private readonly sql: Sql;
   private config: WaitingRoomConfig | undefined;
   /** The first load from Postgres, shared by the joins that arrive while it runs. */
   private configuring: Promise<WaitingRoomConfig> | undefined;
@@ -122,10 +95,8 @@ export class WaitingRoom extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    void ctx.blockConcurrencyWhile(async () => {
-      for (const statement of STATEMENTS) this.sql.exec(statement);
-    });
+    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, WAITING_ROOM_MIGRATIONS));
+    this.sql = sqlOver(ctx.storage.sql);
   }
 
   private count(kind: string): void {
@@ -144,8 +115,8 @@ export class WaitingRoom extends DurableObject<Env> {
     try {
       const config = await loadWaitingRoomConfig(db, eventId);
       if (!config) throw new Error(`event ${eventId} not found`);
-      this.sql.exec("INSERT INTO config (id, json) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET json = excluded.json", JSON.stringify(config));
-      this.sql.exec("INSERT INTO state (id, rate_per_s) VALUES (1, ?) ON CONFLICT (id) DO NOTHING", config.admissionRatePerSecond);
+      this.sql`INSERT INTO config (id, json) VALUES (1, ${JSON.stringify(config)}) ON CONFLICT (id) DO UPDATE SET json = excluded.json`;
+      this.sql`INSERT INTO state (id, rate_per_s) VALUES (1, ${config.admissionRatePerSecond}) ON CONFLICT (id) DO NOTHING`;
       this.config = config;
       await this.ensureTicking();
       return config;
@@ -162,13 +133,13 @@ export class WaitingRoom extends DurableObject<Env> {
 
   private loadedConfig(): WaitingRoomConfig | undefined {
     if (this.config) return this.config;
-    const row = this.sql.exec<{ json: string }>("SELECT json FROM config WHERE id = 1").toArray()[0];
-    this.config = row ? (JSON.parse(row.json) as WaitingRoomConfig) : undefined;
+    const row = this.sql<{ json: string }>`SELECT json FROM config WHERE id = 1`.toArray()[0];
+    this.config = row ? readStoredJson(waitingRoomConfigSchema, row.json, "waiting-room settings") : undefined;
     return this.config;
   }
 
   private state(): StateRow {
-    return this.sql.exec<StateRow>("SELECT * FROM state WHERE id = 1").one();
+    return this.sql<StateRow>`SELECT * FROM state WHERE id = 1`.one();
   }
 
   /**
@@ -180,13 +151,10 @@ export class WaitingRoom extends DurableObject<Env> {
   async join(eventId: string, accountId: string, flagged?: string): Promise<JoinResult> {
     this.count("join");
     const config = this.loadedConfig() ?? (await this.configureOnce(eventId));
-    const existing = this.sql.exec<{ order_key: number; joined_at: number; flagged: string | null }>(
-      "SELECT order_key, joined_at, flagged FROM entrants WHERE account_id = ?",
-      accountId,
-    ).toArray()[0];
+    const existing = this.sql<{ order_key: number; joined_at: number; flagged: string | null }>`SELECT order_key, joined_at, flagged FROM entrants WHERE account_id = ${accountId}`.toArray()[0];
     if (existing) {
       if (flagged && !existing.flagged) this.flag([accountId], flagged);
-      const current = this.sql.exec<{ order_key: number }>("SELECT order_key FROM entrants WHERE account_id = ?", accountId).one();
+      const current = this.sql<{ order_key: number }>`SELECT order_key FROM entrants WHERE account_id = ${accountId}`.one();
       return { ok: true, orderKey: current.order_key, joinedAt: existing.joined_at, block: blockOf(current.order_key), rejoined: true, saleEndsAt: config.saleEndsAt };
     }
     const now = Date.now();
@@ -198,11 +166,11 @@ export class WaitingRoom extends DurableObject<Env> {
         key = FLAGGED_BLOCK_START + this.bump("flagged_seq");
       } else if (now < config.saleStartsAt) {
         key = randomLobbyKey();
-        while (this.sql.exec("SELECT 1 FROM entrants WHERE order_key = ?", key).toArray().length > 0) key = randomLobbyKey();
+        while (this.sql`SELECT 1 FROM entrants WHERE order_key = ${key}`.toArray().length > 0) key = randomLobbyKey();
       } else {
         key = LATE_BLOCK_START + this.bump("late_seq");
       }
-      this.sql.exec("INSERT INTO entrants (account_id, order_key, joined_at, flagged) VALUES (?, ?, ?, ?)", accountId, key, now, flagged ?? null);
+      this.sql`INSERT INTO entrants (account_id, order_key, joined_at, flagged) VALUES (${accountId}, ${key}, ${now}, ${flagged ?? null})`;
       return key;
     });
     await this.ensureTicking();
@@ -210,7 +178,11 @@ export class WaitingRoom extends DurableObject<Env> {
   }
 
   private bump(column: "late_seq" | "flagged_seq"): number {
-    return this.sql.exec<{ n: number }>(`UPDATE state SET ${column} = ${column} + 1 WHERE id = 1 RETURNING ${column} - 1 AS n`).one().n;
+    const bumped =
+      column === "late_seq"
+        ? this.sql<{ n: number }>`UPDATE state SET late_seq = late_seq + 1 WHERE id = 1 RETURNING late_seq - 1 AS n`
+        : this.sql<{ n: number }>`UPDATE state SET flagged_seq = flagged_seq + 1 WHERE id = 1 RETURNING flagged_seq - 1 AS n`;
+    return bumped.one().n;
   }
 
   /** Moves not-yet-admitted accounts behind everyone (bot policy "deprioritize"). */
@@ -220,10 +192,10 @@ export class WaitingRoom extends DurableObject<Env> {
     let moved = 0;
     this.ctx.storage.transactionSync(() => {
       for (const accountId of accountIds) {
-        const row = this.sql.exec<{ order_key: number; flagged: string | null }>("SELECT order_key, flagged FROM entrants WHERE account_id = ?", accountId).toArray()[0];
+        const row = this.sql<{ order_key: number; flagged: string | null }>`SELECT order_key, flagged FROM entrants WHERE account_id = ${accountId}`.toArray()[0];
         if (!row || row.flagged || row.order_key <= threshold) continue;
         const key = FLAGGED_BLOCK_START + this.bump("flagged_seq");
-        this.sql.exec("UPDATE entrants SET order_key = ?, flagged = ? WHERE account_id = ?", key, reason, accountId);
+        this.sql`UPDATE entrants SET order_key = ${key}, flagged = ${reason} WHERE account_id = ${accountId}`;
         moved++;
       }
     });
@@ -236,7 +208,7 @@ export class WaitingRoom extends DurableObject<Env> {
     const threshold = this.state().threshold;
     let removed = 0;
     for (const accountId of accountIds) {
-      removed += this.sql.exec("DELETE FROM entrants WHERE account_id = ? AND order_key > ? RETURNING account_id", accountId, threshold).toArray().length;
+      removed += this.sql`DELETE FROM entrants WHERE account_id = ${accountId} AND order_key > ${threshold} RETURNING account_id`.toArray().length;
     }
     return removed;
   }
@@ -249,10 +221,8 @@ export class WaitingRoom extends DurableObject<Env> {
   exchange(accountId: string, orderKey: number): ExchangeResult {
     this.count("exchange");
     const state = this.state();
-    const row = this.sql.exec<{ order_key: number; admission_id: string | null; admission_expires_at: number | null }>(
-      "SELECT order_key, admission_id, admission_expires_at FROM entrants WHERE account_id = ?",
-      accountId,
-    ).toArray()[0];
+    const row = this.sql<{ order_key: number; admission_id: string | null; admission_expires_at: number | null }>`
+      SELECT order_key, admission_id, admission_expires_at FROM entrants WHERE account_id = ${accountId}`.toArray()[0];
     if (!row || row.order_key !== orderKey) return { ok: false, reason: "not_in_lobby", threshold: state.threshold };
     if (row.order_key > state.threshold) return { ok: false, reason: state.sold_out ? "sold_out" : "not_admitted_yet", threshold: state.threshold };
     const now = Date.now();
@@ -261,15 +231,15 @@ export class WaitingRoom extends DurableObject<Env> {
     }
     const admissionId = crypto.randomUUID();
     const expiresAt = now + ADMISSION_TTL_MS;
-    this.sql.exec("UPDATE entrants SET admission_id = ?, admission_expires_at = ? WHERE account_id = ?", admissionId, expiresAt, accountId);
+    this.sql`UPDATE entrants SET admission_id = ${admissionId}, admission_expires_at = ${expiresAt} WHERE account_id = ${accountId}`;
     return { ok: true, admissionId, expiresAt };
   }
 
   /** Changes the admission rate (fans per second) or pauses admission, live. */
   async control(options: { ratePerSecond?: number | undefined; paused?: boolean | undefined }): Promise<QueueState> {
     this.count("control");
-    if (options.ratePerSecond !== undefined) this.sql.exec("UPDATE state SET rate_per_s = ? WHERE id = 1", options.ratePerSecond);
-    if (options.paused !== undefined) this.sql.exec("UPDATE state SET paused = ?, carry = 0 WHERE id = 1", options.paused ? 1 : 0);
+    if (options.ratePerSecond !== undefined) this.sql`UPDATE state SET rate_per_s = ${options.ratePerSecond} WHERE id = 1`;
+    if (options.paused !== undefined) this.sql`UPDATE state SET paused = ${options.paused ? 1 : 0}, carry = 0 WHERE id = 1`;
     const document = this.document(Date.now());
     await this.publish(document);
     await this.ensureTicking();
@@ -295,7 +265,7 @@ export class WaitingRoom extends DurableObject<Env> {
     if (now >= config.saleStartsAt && !state.paused && now < config.saleEndsAt) {
       await this.admit(config, state, now);
     } else {
-      this.sql.exec("UPDATE state SET last_tick = ? WHERE id = 1", now);
+      this.sql`UPDATE state SET last_tick = ${now} WHERE id = 1`;
     }
     await this.publish(this.document(now));
     const next = this.nextTick(config, this.state(), now);
@@ -308,7 +278,8 @@ export class WaitingRoom extends DurableObject<Env> {
     const elapsed = state.sold_out === 1 || state.last_tick === 0 ? TICK_MS : Math.max(0, now - Math.max(state.last_tick, config.saleStartsAt));
     const quota = state.carry + (state.rate_per_s * elapsed) / 1000;
     const wanted = Math.floor(quota);
-    const next = wanted > 0 ? this.sql.exec<{ account_id: string; order_key: number }>("SELECT account_id, order_key FROM entrants WHERE order_key > ? ORDER BY order_key LIMIT ?", state.threshold, wanted).toArray() : [];
+    const next =
+      wanted > 0 ? this.sql<{ account_id: string; order_key: number }>`SELECT account_id, order_key FROM entrants WHERE order_key > ${state.threshold} ORDER BY order_key LIMIT ${wanted}`.toArray() : [];
     const inventory = this.env.EVENT_INVENTORY.getByName(config.eventId);
     // An inventory nobody prepared grants nothing: load it rather than stall admission (cheap once loaded).
     await inventory.ensurePrepared(config.eventId);
@@ -317,16 +288,8 @@ export class WaitingRoom extends DurableObject<Env> {
     const last = admittedNow[admittedNow.length - 1];
     // Fans the inventory could not serve yet keep their place; the rest of the quota carries over (bounded).
     const carry = grant.granted < next.length ? 0 : Math.min(quota - wanted, state.rate_per_s);
-    this.sql.exec(
-      "UPDATE state SET threshold = ?, admitted = admitted + ?, carry = ?, last_tick = ?, available = ?, held = ?, sold_out = ? WHERE id = 1",
-      last ? last.order_key : state.threshold,
-      admittedNow.length,
-      carry,
-      now,
-      grant.available,
-      grant.held,
-      grant.soldOut ? 1 : 0,
-    );
+    this.sql`UPDATE state SET threshold = ${last ? last.order_key : state.threshold}, admitted = admitted + ${admittedNow.length}, carry = ${carry}, last_tick = ${now},
+      available = ${grant.available}, held = ${grant.held}, sold_out = ${grant.soldOut ? 1 : 0} WHERE id = 1`;
   }
 
   /** When the alarm should run next (null: never again, the sale is over). */
@@ -348,13 +311,9 @@ export class WaitingRoom extends DurableObject<Env> {
     const config = this.loadedConfig();
     if (!config) throw new Error("waiting room not configured");
     const state = this.state();
-    const counts = this.sql.exec<{ lobby: number; late: number; flagged: number }>(
-      `SELECT coalesce(sum(order_key < ?), 0) AS lobby, coalesce(sum(order_key >= ? AND order_key < ?), 0) AS late, coalesce(sum(order_key >= ?), 0) AS flagged FROM entrants`,
-      LATE_BLOCK_START,
-      LATE_BLOCK_START,
-      FLAGGED_BLOCK_START,
-      FLAGGED_BLOCK_START,
-    ).one();
+    const counts = this.sql<{ lobby: number; late: number; flagged: number }>`
+      SELECT coalesce(sum(order_key < ${LATE_BLOCK_START}), 0) AS lobby, coalesce(sum(order_key >= ${LATE_BLOCK_START} AND order_key < ${FLAGGED_BLOCK_START}), 0) AS late,
+        coalesce(sum(order_key >= ${FLAGGED_BLOCK_START}), 0) AS flagged FROM entrants`.one();
     return {
       eventId: config.eventId,
       threshold: state.threshold,
@@ -374,19 +333,16 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /** Lobby-block keys at evenly spaced ranks, so a fan can place its own key. */
   private quantiles(now: number, lobby: number): number[] {
-    const cached = this.sql.exec<{ json: string; at: number; entrants: number }>("SELECT json, at, entrants FROM quantiles WHERE id = 1").toArray()[0];
-    if (cached && (cached.entrants === lobby || now - cached.at < QUANTILE_REFRESH_MS)) return JSON.parse(cached.json) as number[];
+    const cached = this.sql<{ json: string; at: number; entrants: number }>`SELECT json, at, entrants FROM quantiles WHERE id = 1`.toArray()[0];
+    if (cached && (cached.entrants === lobby || now - cached.at < QUANTILE_REFRESH_MS)) return readStoredJson(storedQuantiles, cached.json, "key quantiles");
     const values: number[] = [];
     if (lobby > 0) {
       const step = Math.max(1, Math.floor(lobby / QUANTILES));
-      const rows = this.sql.exec<{ order_key: number }>(
-        `SELECT order_key FROM (SELECT order_key, row_number() OVER (ORDER BY order_key) AS rank FROM entrants WHERE order_key < ?) WHERE rank % ? = 0`,
-        LATE_BLOCK_START,
-        step,
-      ).toArray();
+      const rows = this.sql<{ order_key: number }>`
+        SELECT order_key FROM (SELECT order_key, row_number() OVER (ORDER BY order_key) AS rank FROM entrants WHERE order_key < ${LATE_BLOCK_START}) WHERE rank % ${step} = 0`.toArray();
       values.push(...rows.map((r) => r.order_key));
     }
-    this.sql.exec("INSERT OR REPLACE INTO quantiles (id, json, at, entrants) VALUES (1, ?, ?, ?)", JSON.stringify(values), now, lobby);
+    this.sql`INSERT OR REPLACE INTO quantiles (id, json, at, entrants) VALUES (1, ${JSON.stringify(values)}, ${now}, ${lobby})`;
     return values;
   }
 }

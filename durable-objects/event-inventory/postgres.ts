@@ -1,10 +1,10 @@
 /**
- * How the `EventInventory` object meets Postgres, the source of truth: the
- * snapshot it is loaded (or rebuilt) from, and the mirror of its holds that
- * makes the rebuild possible.
+ * The Postgres statements of the `EventInventory` object (run by
+ * postgres-mirror.ts): the snapshot it is loaded (or rebuilt) from, and the
+ * mirror of its holds that makes the rebuild possible.
  */
 import { sql } from "drizzle-orm";
-import type { Db } from "../core/db/client";
+import type { Db } from "../../core/db/client";
 
 /** An event's sale settings as the inventory needs them. */
 export interface InventoryConfig {

@@ -1,0 +1,237 @@
+/**
+ * The seat inventory of one hot event: serializes every hold, release and
+ * confirmation in SQLite, assigns best-available seats from an in-memory seat
+ * map, expires holds with one alarm set to the earliest expiry, and mirrors
+ * holds to Postgres so the object can be rebuilt from there.
+ *
+ * This file is the RPC surface and the one alarm; the work is in the parts,
+ * each owning its tables:
+ * - places.ts: settings, chart, prices, free seats and general-admission counters;
+ * - holds.ts: holds and their seat claims (alarm: expiry);
+ * - promises.ts: places promised to fans the waiting room admitted;
+ * - returns.ts: the outbox of returned places, for the waitlist;
+ * - postgres-mirror.ts: loading from Postgres and mirroring holds back (alarm: the mirror);
+ * - schema.ts: the SQLite schema, as numbered migrations.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { refuse, type Availability, type ConfirmRequest, type HoldChangeResult, type HoldRequest, type HoldResult, type HoldView, type ReleaseRequest, type UnsellRequest } from "../../core/holds/contract";
+import { AlarmScheduler } from "../lib/alarm-scheduler";
+import { migrateSchema } from "../lib/schema-migrations";
+import { sqlOver } from "../lib/sql";
+import { Holds } from "./holds";
+import { Places } from "./places";
+import { PostgresMirror } from "./postgres-mirror";
+import { AdmissionPromises, type AdmissionGrant } from "./promises";
+import { ReturnsOutbox, type ReturnedPlaces } from "./returns";
+import { INVENTORY_MIGRATIONS } from "./schema";
+
+export { ADMISSION_PROMISE_MS, type AdmissionGrant } from "./promises";
+export { WAITLIST_FIRST_MS } from "./returns";
+
+/** Outcome of one `prepare()` call. */
+export interface PrepareResult {
+  seatCount: number;
+  available: number;
+  holdsRecovered: number;
+  rebuilt: boolean;
+}
+
+/** The per-event seat inventory of a hot event, addressed by event id. */
+export class EventInventory extends DurableObject<Env> {
+  private readonly places: Places;
+  private readonly holds: Holds;
+  private readonly promises: AdmissionPromises;
+  private readonly returns: ReturnsOutbox;
+  private readonly mirror: PostgresMirror;
+  private readonly scheduler: AlarmScheduler;
+  private preparing: Promise<PrepareResult> | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, INVENTORY_MIGRATIONS));
+    const sql = sqlOver(ctx.storage.sql);
+    const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
+    this.places = new Places(sql, () => this.holds.claimedSeats());
+    this.promises = new AdmissionPromises(sql);
+    this.returns = new ReturnsOutbox(sql);
+    this.holds = new Holds({ sql, transaction, places: this.places, promises: this.promises, returns: this.returns, changed: (now) => this.mirror.noteChange(now) });
+    this.mirror = new PostgresMirror({ env, transaction, places: this.places, holds: this.holds });
+    // Expiry first, so the mirror sends what it expired in the same run.
+    this.scheduler = new AlarmScheduler(ctx.storage, [this.holds, this.mirror]);
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Loads the event from Postgres: the chart, prices and settings, and every
+   * hold or sale Postgres knows of. On an object that is already prepared it
+   * only refreshes the settings (holds in the object stay the truth).
+   */
+  async prepare(eventId: string): Promise<PrepareResult> {
+    const loaded = await this.mirror.load(eventId);
+    this.forget();
+    const result = { seatCount: this.places.seatCount(), available: this.places.available(), ...loaded };
+    await this.scheduler.reschedule();
+    return result;
+  }
+
+  /** Prepares the object unless it already is (one load even when called concurrently). */
+  async ensurePrepared(eventId: string): Promise<void> {
+    if (this.places.isPrepared()) return;
+    this.preparing ??= this.prepare(eventId).finally(() => (this.preparing = undefined));
+    await this.preparing;
+  }
+
+  /** Re-reads the event's settings from Postgres (after an organizer edit). */
+  async refreshConfig(): Promise<void> {
+    const eventId = this.places.storedEventId();
+    if (eventId !== undefined) await this.prepare(eventId);
+  }
+
+  /** True once `prepare` has loaded the event. */
+  isPrepared(): boolean {
+    return this.places.isPrepared();
+  }
+
+  // ---------------------------------------------------------------- holds
+
+  /** One hold (see `applyHolds`). */
+  hold(request: HoldRequest): HoldResult {
+    return this.applyHolds([request])[0] ?? refuse("not_on_sale");
+  }
+
+  /** Applies hold requests in order, each all-or-nothing in its own transaction. */
+  applyHolds(requests: HoldRequest[]): HoldResult[] {
+    return this.changing(() => this.holds.apply(requests));
+  }
+
+  /** Releases a live hold (its owner only). Releasing twice returns the released hold. */
+  release(request: ReleaseRequest): HoldChangeResult {
+    return this.changing(() => this.holds.release(request));
+  }
+
+  /**
+   * Marks a hold's places sold. A lapsed hold is confirmed only with
+   * `allowLapsed` and only if every one of its places is still free.
+   */
+  confirm(request: ConfirmRequest): HoldChangeResult {
+    return this.changing(() => this.holds.confirm(request));
+  }
+
+  /**
+   * Returns a confirmed hold's places to the pool (refund or cancellation):
+   * the hold becomes `refunded`, its seats free and its general-admission
+   * places back in their counters, and the waitlist hears of it. Unselling a
+   * refunded hold returns it unchanged.
+   */
+  unsell(request: UnsellRequest): HoldChangeResult {
+    return this.changing(() => this.holds.unsell(request));
+  }
+
+  /** One hold, optionally only if it belongs to `accountId`. */
+  getHold(holdId: string, accountId?: string): HoldView | null {
+    const view = this.changing(() => {
+      this.releaseDue();
+      return this.holds.view(holdId);
+    });
+    if (!view || (accountId !== undefined && view.accountId !== accountId)) return null;
+    return view;
+  }
+
+  /** An account's holds, newest first. */
+  accountHolds(accountId: string): HoldView[] {
+    return this.changing(() => {
+      this.releaseDue();
+      return this.holds.ofAccount(accountId);
+    });
+  }
+
+  /** Per-section counts and the seat bitmap. */
+  availability(): Availability {
+    if (!this.places.isPrepared()) throw new Error("inventory not prepared");
+    return this.changing(() => {
+      this.releaseDue();
+      return this.places.availability();
+    });
+  }
+
+  // ---------------------------------------------------------------- waiting room and waitlist
+
+  /**
+   * The waiting room asks to admit these accounts, in queue order. Each is
+   * promised what it may still buy (purchase limit minus what it holds or
+   * bought) as long as unpromised places remain, so admission never outruns
+   * the inventory; at the tail, one fan at a time. Returns how many of the
+   * prefix were granted and where the inventory stands.
+   *
+   * Returned places go to the waitlist first: those still in the `returns`
+   * outbox, for up to WAITLIST_FIRST_MS, are kept out of the grant (nobody in
+   * the queue is promised them, and they do not end a sell-out). `soldOut`: no
+   * place is free for the queue (every place sold, held, or kept for the
+   * waitlist). Not final: places come back when holds end or orders are
+   * refunded.
+   */
+  grantAdmissions(accountIds: string[]): AdmissionGrant {
+    const settings = this.places.settings();
+    if (!settings) return { granted: 0, available: 0, held: 0, soldOut: false };
+    return this.changing(() => {
+      const now = Date.now();
+      this.holds.releaseDue(now);
+      const available = this.places.available();
+      const keptForWaitlist = Math.min(available, this.returns.recentlyReturned(now));
+      const need = (accountId: string) => Math.max(0, settings.purchaseLimit - this.holds.placesOf(accountId));
+      const granted = this.promises.grant(accountIds, { now, available, keptForWaitlist, need });
+      return { granted, available, held: this.holds.heldPlaces(), soldOut: available - keptForWaitlist <= 0 };
+    });
+  }
+
+  /**
+   * Drains the record of places returned to the pool (the waitlist's hook).
+   * The waitlist drains after its pass has made its offers: from then on the
+   * room may promise what the waitlist left (see `grantAdmissions`).
+   */
+  takeReturns(limit = 100): ReturnedPlaces[] {
+    return this.returns.take(limit);
+  }
+
+  // ---------------------------------------------------------------- alarm
+
+  /**
+   * Expires due holds, mirrors changed holds to Postgres and forgets old
+   * request results, then sets the alarm to the next thing due. Running it
+   * twice, or early, changes nothing that is not due.
+   */
+  override async alarm(): Promise<void> {
+    await this.scheduler.run(Date.now());
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private releaseDue(): void {
+    if (this.places.isPrepared()) this.holds.releaseDue(Date.now());
+  }
+
+  /**
+   * Runs a call that may change holds, then moves the alarm if a due time
+   * changed. If it throws, a transaction rolled back: memory is rebuilt from
+   * SQLite on the next call.
+   */
+  private changing<T>(fn: () => T): T {
+    let result: T;
+    try {
+      result = fn();
+    } catch (error) {
+      this.forget();
+      throw error;
+    }
+    void this.scheduler.reschedule();
+    return result;
+  }
+
+  /** Drops every part's memory; each rebuilds its own from SQLite when next used. */
+  private forget(): void {
+    this.places.forget();
+    this.holds.forget();
+    this.promises.forget();
+  }
+}

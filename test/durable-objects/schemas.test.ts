@@ -1,0 +1,60 @@
+/**
+ * Each object's SQLite schema is versioned: a fresh object reaches the last
+ * migration's version and stores it, migrating again changes nothing, and
+ * storage written before versions existed is adopted as version 1.
+ */
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { EventInventory } from "../../durable-objects/event-inventory";
+import { INVENTORY_MIGRATIONS } from "../../durable-objects/event-inventory/schema";
+import { migrateSchema, storedSchemaVersion, type Migration } from "../../durable-objects/lib/schema-migrations";
+import { SEAT_MAP_FEED_MIGRATIONS } from "../../durable-objects/seat-map-feed";
+import { WAITING_ROOM_MIGRATIONS } from "../../durable-objects/waiting-room/schema";
+import { openEvent } from "./fixtures";
+
+/** The schema as SQLite describes it. */
+function schemaOf(storage: DurableObjectStorage): string[] {
+  return storage.sql
+    .exec<{ name: string; sql: string | null }>("SELECT name, sql FROM sqlite_master WHERE name NOT LIKE '_cf_%' ORDER BY name")
+    .toArray()
+    .map((t) => `${t.name}: ${t.sql ?? ""}`);
+}
+
+const OBJECTS: { name: string; stub: () => DurableObjectStub; migrations: readonly Migration[] }[] = [
+  { name: "EventInventory", stub: () => env.EVENT_INVENTORY.getByName(crypto.randomUUID()), migrations: INVENTORY_MIGRATIONS },
+  { name: "WaitingRoom", stub: () => env.WAITING_ROOM.getByName(crypto.randomUUID()), migrations: WAITING_ROOM_MIGRATIONS },
+  { name: "SeatMapFeed", stub: () => env.SEAT_MAP_FEED.getByName(crypto.randomUUID()), migrations: SEAT_MAP_FEED_MIGRATIONS },
+];
+
+describe.each(OBJECTS)("$name schema", ({ stub, migrations }) => {
+  it("reaches the latest version on a fresh object and stores it; migrating again changes nothing", async () => {
+    const seen = await runInDurableObject(stub(), (_instance, state) => {
+      const version = storedSchemaVersion(state.storage.sql);
+      const before = schemaOf(state.storage);
+      const again = migrateSchema(state.storage, migrations);
+      return { version, again, unchanged: JSON.stringify(schemaOf(state.storage)) === JSON.stringify(before), tables: before.length };
+    });
+    expect(seen).toEqual({ version: migrations.length, again: { from: migrations.length, to: migrations.length }, unchanged: true, tables: seen.tables });
+    expect(seen.tables).toBeGreaterThan(1);
+  });
+});
+
+describe("EventInventory storage from before schema versions", () => {
+  it("is adopted as version 1 with its holds and claims as they were", async () => {
+    const { event, accounts } = await openEvent({ demandClass: "hot" });
+    const [fan = "", other = ""] = accounts;
+    const stub = env.EVENT_INVENTORY.getByName(event.id);
+    await stub.prepare(event.id);
+    const held = await stub.hold({ kind: "best", accountId: fan, attemptKey: "k1", requestId: "req-unversioned-1", quantity: 2, priceTier: "A", allowSplit: false });
+    if (!held.ok) throw new Error(held.message);
+    const seats = held.hold.seats.map((s) => s.seatIndex);
+    await runInDurableObject(stub, (_instance: EventInventory, state) => state.storage.sql.exec("DROP TABLE schema_version"));
+
+    await evictDurableObject(stub);
+    const after = env.EVENT_INVENTORY.getByName(event.id);
+    expect(await runInDurableObject(after, (_instance: EventInventory, state) => storedSchemaVersion(state.storage.sql))).toBe(1);
+    expect((await after.getHold(held.hold.holdId))?.seats.map((s) => s.seatIndex)).toEqual(seats);
+    const taken = await after.hold({ kind: "seats", accountId: other, attemptKey: "k2", requestId: "req-unversioned-2", seatIndexes: seats });
+    expect(taken).toMatchObject({ ok: false, reason: "seat_taken" });
+  });
+});
