@@ -52,7 +52,7 @@ export default defineConfig({
             },
           })),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts", "test/durable-objects/**/*.test.ts"], testTimeout: 30_000 },
+        test: { name: "workers", include: ["test/workers/**/*.test.ts", "test/durable-objects/**/*.test.ts", "test/core/**/*.test.ts"], testTimeout: 30_000 },
       },
     ],
   },

@@ -7,8 +7,8 @@ import worker from "../../workers/index";
 import { signFanSession } from "../../workers/sign-in/fan-session";
 import type { HoldChangeResult, HoldResult, HoldView, Inventory } from "../../core/holds/contract";
 import { withSeatFeed, type SeatFeed } from "../../workers/holds/seat-feed";
-import { expectApiError, ORIGIN, rawRequest } from "../workers/helpers";
-import { openEvent } from "./fixtures";
+import { expectApiError, ORIGIN, rawRequest } from "../fixtures/http";
+import { openEvent } from "../fixtures/seeding";
 
 /**
  * Tests run a day ahead of the real clock: every alarm the feed sets lies in

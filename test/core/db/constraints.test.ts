@@ -5,12 +5,12 @@
  */
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import type { Db } from "../../core/db/client";
-import { accounts, eventGaSections, eventSeats, holds, orders, payments, sections, tickets } from "../../core/db/schema";
-import { createEvent } from "../../workers/events/events";
-import { createOrganizer } from "../../workers/organizers/api-keys";
-import { importVenue } from "../../workers/venues/venues";
-import { uniqueName, withDb } from "./helpers";
+import type { Db } from "../../../core/db/client";
+import { accounts, eventGaSections, eventSeats, holds, orders, payments, sections, tickets } from "../../../core/db/schema";
+import { createEvent } from "../../../workers/events/events";
+import { createOrganizer } from "../../../workers/organizers/api-keys";
+import { importVenue } from "../../../workers/venues/venues";
+import { uniqueName, withDb } from "../../fixtures/http";
 
 /** The SQLSTATE and constraint of the Postgres error behind a failed query; fails if the query succeeds. */
 async function refusal(query: PromiseLike<unknown>): Promise<{ code: string; constraint: string | undefined }> {

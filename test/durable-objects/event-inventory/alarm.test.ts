@@ -8,11 +8,11 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { EventInventory } from "../../durable-objects/event-inventory";
-import { MIRROR_RETRY_MS } from "../../durable-objects/event-inventory/postgres-mirror";
-import { HOLD_JITTER_MS, type HoldRequest, type HoldResult, type HoldView } from "../../core/holds/contract";
-import { readInventoryStorage } from "../inventory-model/durable-object-subject";
-import { openEvent, smallChart, withDb } from "./fixtures";
+import type { EventInventory } from "../../../durable-objects/event-inventory";
+import { MIRROR_RETRY_MS } from "../../../durable-objects/event-inventory/postgres-mirror";
+import { HOLD_JITTER_MS, type HoldRequest, type HoldResult, type HoldView } from "../../../core/holds/contract";
+import { readInventoryStorage } from "../../inventory-model/durable-object-subject";
+import { openEvent, smallChart, withDb } from "../../fixtures/seeding";
 
 const DAY_MS = 86_400_000;
 const TTL_MS = 60_000;

@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { openEvent } from "./fixtures";
+import { openEvent } from "../../fixtures/seeding";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -8,8 +8,8 @@
  */
 import { env } from "cloudflare:test";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { openDurableObjectSubject } from "../inventory-model/durable-object-subject";
-import { AUDIT_EVERY, describeStats, expectCoverage, newStats, positiveSetting, runModel } from "../inventory-model/harness";
+import { openDurableObjectSubject } from "../../inventory-model/durable-object-subject";
+import { AUDIT_EVERY, describeStats, expectCoverage, newStats, positiveSetting, runModel } from "../../inventory-model/harness";
 
 const TOTAL_OPS = positiveSetting("MODEL_OPS", "MODEL_OPS" in env ? env.MODEL_OPS : undefined, 100_000);
 /** Operations per test, so progress shows and one test's timeout stays meaningful. */

@@ -6,10 +6,10 @@
  */
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { EventInventory } from "../../durable-objects/event-inventory";
-import type { WaitingRoom } from "../../durable-objects/waiting-room";
-import { openEvent } from "./fixtures";
-import { hotSale, roomOf, startFakeClock } from "./waiting-room-fixtures";
+import type { EventInventory } from "../../../durable-objects/event-inventory";
+import type { WaitingRoom } from "../../../durable-objects/waiting-room";
+import { openEvent } from "../../fixtures/seeding";
+import { hotSale, roomOf, startFakeClock } from "../../fixtures/hot-sale";
 
 afterEach(() => {
   vi.useRealTimers();

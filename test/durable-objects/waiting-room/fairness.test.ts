@@ -11,9 +11,9 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { JoinResult, WaitingRoom } from "../../durable-objects/waiting-room";
-import { LATE_BLOCK_START } from "../../core/waiting-room/queue-state";
-import { hotSale, roomOf, setClock, startFakeClock } from "./waiting-room-fixtures";
+import type { JoinResult, WaitingRoom } from "../../../durable-objects/waiting-room";
+import { LATE_BLOCK_START } from "../../../core/waiting-room/queue-state";
+import { hotSale, roomOf, setClock, startFakeClock } from "../../fixtures/hot-sale";
 
 const LOBBY_JOINS = 100_000;
 /** The share of the lobby arriving in the last second before the sale. */

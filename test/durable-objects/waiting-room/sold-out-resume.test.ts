@@ -9,17 +9,17 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { WAITLIST_FIRST_MS, type EventInventory } from "../../durable-objects/event-inventory";
-import { SOLD_OUT_RECHECK_MS, TICK_MS, type WaitingRoom } from "../../durable-objects/waiting-room";
-import type { Db } from "../../core/db/client";
-import { waitlistEntries } from "../../core/db/schema";
-import type { HoldView } from "../../core/holds/contract";
-import { joinWaitlist } from "../../workers/waitlist/entries";
-import { serveWaitlist } from "../../workers/waitlist/serve";
-import type { WorkContext } from "../../workers/work-context";
-import type { QueueState } from "../../core/waiting-room/queue-state";
-import { smallChart, withDb } from "./fixtures";
-import { hotSale, inventoryOf, promisedPlaces, publishedState, roomOf, setClock, startFakeClock, type HotSale } from "./waiting-room-fixtures";
+import { WAITLIST_FIRST_MS, type EventInventory } from "../../../durable-objects/event-inventory";
+import { SOLD_OUT_RECHECK_MS, TICK_MS, type WaitingRoom } from "../../../durable-objects/waiting-room";
+import type { Db } from "../../../core/db/client";
+import { waitlistEntries } from "../../../core/db/schema";
+import type { HoldView } from "../../../core/holds/contract";
+import { joinWaitlist } from "../../../workers/waitlist/entries";
+import { serveWaitlist } from "../../../workers/waitlist/serve";
+import type { WorkContext } from "../../../workers/work-context";
+import type { QueueState } from "../../../core/waiting-room/queue-state";
+import { smallChart, withDb } from "../../fixtures/seeding";
+import { hotSale, inventoryOf, promisedPlaces, publishedState, roomOf, setClock, startFakeClock, type HotSale } from "../../fixtures/hot-sale";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -7,9 +7,9 @@
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { JoinResult, WaitingRoom } from "../../durable-objects/waiting-room";
-import { fansAhead, type QueueState } from "../../core/waiting-room/queue-state";
-import { hotSale, inventoryOf, publishedState, roomOf, setClock, startFakeClock } from "./waiting-room-fixtures";
+import type { JoinResult, WaitingRoom } from "../../../durable-objects/waiting-room";
+import { fansAhead, type QueueState } from "../../../core/waiting-room/queue-state";
+import { hotSale, inventoryOf, publishedState, roomOf, setClock, startFakeClock } from "../../fixtures/hot-sale";
 
 afterEach(() => {
   vi.useRealTimers();

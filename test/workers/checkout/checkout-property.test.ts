@@ -22,8 +22,8 @@
  */
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import type { FaultSpec } from "../../dev/stripe-gateway";
-import { smallChart } from "../durable-objects/fixtures";
+import type { FaultSpec } from "../../../dev/stripe-gateway";
+import { smallChart } from "../../fixtures/seeding";
 import {
   addFault,
   chargesOf,
@@ -49,7 +49,7 @@ import {
   type PayResponse,
   type Sale,
   type WebhookDelivery,
-} from "./checkout-harness";
+} from "../../fixtures/checkout";
 
 runCronExclusively();
 

@@ -12,10 +12,10 @@
 import { env } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { stripeClient } from "../../workers/checkout/gateway";
-import { confirmKeyOf, finalizeSucceeded } from "../../workers/checkout/payments";
-import { events, payments } from "../../core/db/schema";
-import { withDb } from "../durable-objects/fixtures";
+import { stripeClient } from "../../../workers/checkout/gateway";
+import { confirmKeyOf, finalizeSucceeded } from "../../../workers/checkout/payments";
+import { events, payments } from "../../../core/db/schema";
+import { withDb } from "../../fixtures/seeding";
 import {
   addFault,
   cancelSale,
@@ -49,8 +49,8 @@ import {
   webhooksOf,
   type Fan,
   type Sale,
-} from "./checkout-harness";
-import { expectApiError, rawRequest } from "./helpers";
+} from "../../fixtures/checkout";
+import { expectApiError, rawRequest } from "../../fixtures/http";
 
 runCronExclusively();
 

@@ -7,13 +7,13 @@ import { createExecutionContext, createMessageBatch, env, getQueueResult, SELF }
 import { eq, inArray, sql } from "drizzle-orm";
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
-import { ticketDeliverySchema, type ConfirmedSale } from "../../workers/checkout/messages";
-import { backoffSeconds, MAX_SALE_ATTEMPTS, ticketId, type DeadLetter } from "../../workers/checkout/sales-consumer";
-import { deadLetters, orders, payments, tickets } from "../../core/db/schema";
-import worker from "../../workers/index";
-import { openEvent, withDb } from "../durable-objects/fixtures";
-import { envWith, RecordingQueue } from "./checkout-harness";
-import { ORIGIN } from "./helpers";
+import { ticketDeliverySchema, type ConfirmedSale } from "../../../workers/checkout/messages";
+import { backoffSeconds, MAX_SALE_ATTEMPTS, ticketId, type DeadLetter } from "../../../workers/checkout/sales-consumer";
+import { deadLetters, orders, payments, tickets } from "../../../core/db/schema";
+import worker from "../../../workers/index";
+import { openEvent, withDb } from "../../fixtures/seeding";
+import { envWith, RecordingQueue } from "../../fixtures/checkout";
+import { ORIGIN } from "../../fixtures/http";
 
 /** An event on sale with fans, and a maker of sales of its seats (each with its payment row, as checkout leaves it). */
 async function saleMaker() {

@@ -1,8 +1,8 @@
 import { count, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { eventGaSections, eventSeats, events } from "../../core/db/schema";
-import { eventViewSchema } from "../../workers/events/events";
+import { eventGaSections, eventSeats, events } from "../../../core/db/schema";
+import { eventViewSchema } from "../../../workers/events/events";
 import {
   adminRequest,
   createVenue,
@@ -15,7 +15,7 @@ import {
   withDb,
   type ReadResponse,
   type VenueView,
-} from "./helpers";
+} from "../../fixtures/http";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

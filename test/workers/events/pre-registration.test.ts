@@ -1,8 +1,8 @@
 import { SELF, env } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, expect, it, vi } from "vitest";
-import { signFanSession } from "../../workers/sign-in/fan-session";
-import { openEvent, smallChart, withDb } from "../durable-objects/fixtures";
+import { signFanSession } from "../../../workers/sign-in/fan-session";
+import { openEvent, smallChart, withDb } from "../../fixtures/seeding";
 
 afterEach(() => vi.useRealTimers());
 

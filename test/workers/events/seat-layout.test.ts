@@ -9,10 +9,10 @@ import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { PostgresInventory } from "../../workers/holds/postgres-holds";
-import { planChart, seatingChartSchema, type SeatingChart } from "../../workers/venues/seating-chart";
-import { openEvent, withDb } from "../durable-objects/fixtures";
-import { expectApiError, rawRequest, stadiumChart, theatreChart, uniqueName } from "./helpers";
+import { PostgresInventory } from "../../../workers/holds/postgres-holds";
+import { planChart, seatingChartSchema, type SeatingChart } from "../../../workers/venues/seating-chart";
+import { openEvent, withDb } from "../../fixtures/seeding";
+import { expectApiError, rawRequest, stadiumChart, theatreChart, uniqueName } from "../../fixtures/http";
 
 const layoutSchema = z.strictObject({
   eventId: z.uuid(),

@@ -9,14 +9,14 @@ import { env, runInDurableObject, SELF } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { EventInventory } from "../../durable-objects/event-inventory";
-import { signFanSession } from "../../workers/sign-in/fan-session";
-import { signAdmissionToken } from "../../workers/waiting-room/tokens";
-import { openEvent, smallChart, withDb } from "../durable-objects/fixtures";
-import { readInventoryStorage } from "../inventory-model/durable-object-subject";
-import { loadFacts } from "../inventory-model/harness";
-import type { EventFacts, StoredState } from "../inventory-model/model";
-import { readPostgresInventory } from "../inventory-model/postgres-subject";
+import type { EventInventory } from "../../../durable-objects/event-inventory";
+import { signFanSession } from "../../../workers/sign-in/fan-session";
+import { signAdmissionToken } from "../../../workers/waiting-room/tokens";
+import { openEvent, smallChart, withDb } from "../../fixtures/seeding";
+import { readInventoryStorage } from "../../inventory-model/durable-object-subject";
+import { loadFacts } from "../../inventory-model/harness";
+import type { EventFacts, StoredState } from "../../inventory-model/model";
+import { readPostgresInventory } from "../../inventory-model/postgres-subject";
 
 const ORIGIN = "https://tickets.test";
 

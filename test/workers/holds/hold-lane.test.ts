@@ -6,8 +6,8 @@
  */
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { HoldRequest, HoldResult } from "../../core/holds/contract";
-import { HoldLane } from "../../workers/holds/hold-lane";
+import type { HoldRequest, HoldResult } from "../../../core/holds/contract";
+import { HoldLane } from "../../../workers/holds/hold-lane";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -9,8 +9,8 @@
  */
 import { env } from "cloudflare:test";
 import { afterAll, describe, expect, it } from "vitest";
-import { AUDIT_EVERY, describeStats, expectCoverage, newStats, positiveSetting, runModel } from "../inventory-model/harness";
-import { openPostgresSubject } from "../inventory-model/postgres-subject";
+import { AUDIT_EVERY, describeStats, expectCoverage, newStats, positiveSetting, runModel } from "../../inventory-model/harness";
+import { openPostgresSubject } from "../../inventory-model/postgres-subject";
 
 const TOTAL_OPS = positiveSetting("MODEL_OPS", "MODEL_OPS" in env ? env.MODEL_OPS : undefined, 100_000);
 /**

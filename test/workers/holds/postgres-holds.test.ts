@@ -2,12 +2,12 @@ import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../core/config";
-import { createDb, type Db } from "../../core/db/client";
-import { PostgresInventory } from "../../workers/holds/postgres-holds";
-import { ATTEMPT_INTERVAL_MS, HOLD_JITTER_MS, type HoldBestRequest, type HoldResult, type HoldSeatsRequest, type HoldView } from "../../core/holds/contract";
-import type { SeatingChart } from "../../workers/venues/seating-chart";
-import { openEvent, smallChart } from "../durable-objects/fixtures";
+import { loadConfig } from "../../../core/config";
+import { createDb, type Db } from "../../../core/db/client";
+import { PostgresInventory } from "../../../workers/holds/postgres-holds";
+import { ATTEMPT_INTERVAL_MS, HOLD_JITTER_MS, type HoldBestRequest, type HoldResult, type HoldSeatsRequest, type HoldView } from "../../../core/holds/contract";
+import type { SeatingChart } from "../../../workers/venues/seating-chart";
+import { openEvent, smallChart } from "../../fixtures/seeding";
 
 // smallChart(): section A (tier A, 1000 cents) seats 0-17, section B (tier B, 2000) seats 18-35,
 // 3 rows of 6 each; PIT general admission (tier GA, 3000) with 10 places.

@@ -8,9 +8,9 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { HoldRequest, HoldResult, HoldView, Inventory } from "../../core/holds/contract";
-import type { SeatingChart } from "../../workers/venues/seating-chart";
-import { clock, fan, freeSeats, openSale, withDb, withInventory, type Sale } from "./waitlist-harness";
+import type { HoldRequest, HoldResult, HoldView, Inventory } from "../../../core/holds/contract";
+import type { SeatingChart } from "../../../workers/venues/seating-chart";
+import { clock, fan, freeSeats, openSale, withDb, withInventory, type Sale } from "../../fixtures/waitlist";
 
 beforeEach(() => clock.start());
 afterEach(() => clock.stop());

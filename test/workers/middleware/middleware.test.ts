@@ -2,10 +2,10 @@
 import { env } from "cloudflare:test";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { ApiError } from "../../core/errors";
-import { bearerToken } from "../../workers/middleware/bearer-token";
-import { requestLogger } from "../../workers/middleware/request-logger";
-import { requireOperator } from "../../workers/middleware/require-operator";
+import { ApiError } from "../../../core/errors";
+import { bearerToken } from "../../../workers/middleware/bearer-token";
+import { requestLogger } from "../../../workers/middleware/request-logger";
+import { requireOperator } from "../../../workers/middleware/require-operator";
 
 describe("bearerToken", () => {
   it("reads the token of a Bearer header and nothing else", () => {

@@ -9,8 +9,8 @@ import { env } from "cloudflare:test";
 import { eq, inArray } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { events, orders, payments, tickets } from "../../core/db/schema";
-import { createOrganizer } from "../../workers/organizers/api-keys";
+import { events, orders, payments, tickets } from "../../../core/db/schema";
+import { createOrganizer } from "../../../workers/organizers/api-keys";
 import {
   call,
   chargesOf,
@@ -31,7 +31,7 @@ import {
   withDb,
   withInventory,
   type Sale,
-} from "./waitlist-harness";
+} from "../../fixtures/waitlist";
 
 beforeEach(() => clock.start());
 afterEach(async () => {

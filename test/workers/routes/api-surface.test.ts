@@ -6,8 +6,8 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { app } from "../../workers/app";
-import { rawRequest } from "./helpers";
+import { app } from "../../../workers/app";
+import { rawRequest } from "../../fixtures/http";
 
 describe("the HTTP surface", () => {
   it("has exactly these routes", () => {

@@ -7,12 +7,12 @@ import { env } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
-import { FAN_SESSION_AUDIENCE } from "../../workers/sign-in/fan-session";
-import { MAX_WRONG_CODES, SIGN_IN_CODE_TTL_MS, SIGN_IN_LIMITS } from "../../workers/sign-in/sign-in-codes";
-import { verifyToken } from "../../workers/platform/signed-tokens";
-import { verifyTurnstile } from "../../workers/waiting-room/turnstile";
-import { openEvent } from "../durable-objects/fixtures";
-import { expectApiError, expectInvalid, rawRequest, withDb, type ReadResponse } from "./helpers";
+import { FAN_SESSION_AUDIENCE } from "../../../workers/sign-in/fan-session";
+import { MAX_WRONG_CODES, SIGN_IN_CODE_TTL_MS, SIGN_IN_LIMITS } from "../../../workers/sign-in/sign-in-codes";
+import { verifyToken } from "../../../workers/platform/signed-tokens";
+import { verifyTurnstile } from "../../../workers/waiting-room/turnstile";
+import { openEvent } from "../../fixtures/seeding";
+import { expectApiError, expectInvalid, rawRequest, withDb, type ReadResponse } from "../../fixtures/http";
 
 afterEach(() => {
   vi.useRealTimers();

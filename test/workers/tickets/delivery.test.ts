@@ -7,10 +7,10 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { describe, expect, it, vi } from "vitest";
-import { deliveryBackoffSeconds, handleDeliveryBatch } from "../../workers/tickets/delivery";
-import { placeLabel } from "../../workers/tickets/issued-tickets";
-import { withDb } from "../durable-objects/fixtures";
-import { decodeQrPng, failMailTo, inbox, insertOrder, publishedJwks, qrImages, ticketedEvent, ticketRows, verifyOffline } from "./tickets-fixtures";
+import { deliveryBackoffSeconds, handleDeliveryBatch } from "../../../workers/tickets/delivery";
+import { placeLabel } from "../../../workers/tickets/issued-tickets";
+import { withDb } from "../../fixtures/seeding";
+import { decodeQrPng, failMailTo, inbox, insertOrder, publishedJwks, qrImages, ticketedEvent, ticketRows, verifyOffline } from "../../fixtures/tickets";
 
 /**
  * Runs the consumer on a batch of `ticket-delivery` messages and returns what

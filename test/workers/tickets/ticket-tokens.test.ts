@@ -9,10 +9,10 @@ import fc from "fast-check";
 import { base64url, decodeJwt, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { ticketQrPng, ticketQrSvg } from "../../workers/tickets/qr-codes";
-import { signTicketToken, TICKET_GRACE_MS, verifyTicketToken } from "../../workers/tickets/ticket-tokens";
-import { withDb } from "../durable-objects/fixtures";
-import { expectApiError, expectInvalid } from "./helpers";
+import { ticketQrPng, ticketQrSvg } from "../../../workers/tickets/qr-codes";
+import { signTicketToken, TICKET_GRACE_MS, verifyTicketToken } from "../../../workers/tickets/ticket-tokens";
+import { withDb } from "../../fixtures/seeding";
+import { expectApiError, expectInvalid } from "../../fixtures/http";
 import {
   appRequest,
   checkInRequest,
@@ -24,7 +24,7 @@ import {
   ticketedEvent,
   ticketState,
   verifyOffline,
-} from "./tickets-fixtures";
+} from "../../fixtures/tickets";
 
 const placeSchema = z.strictObject({
   section: z.string(),

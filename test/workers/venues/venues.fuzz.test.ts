@@ -6,9 +6,9 @@
 import { countDistinct, eq, max, min } from "drizzle-orm";
 import fc from "fast-check";
 import { expect, it } from "vitest";
-import { seats } from "../../core/db/schema";
-import type { SeatingChart } from "../../workers/venues/seating-chart";
-import { chartTotals, countVenueRows, expectApiError, newOrganizer, openDb, rawRequest, venueViewSchema } from "./helpers";
+import { seats } from "../../../core/db/schema";
+import type { SeatingChart } from "../../../workers/venues/seating-chart";
+import { chartTotals, countVenueRows, expectApiError, newOrganizer, openDb, rawRequest, venueViewSchema } from "../../fixtures/http";
 
 type Section = SeatingChart["sections"][number];
 type Row = NonNullable<Section["rows"]>[number];

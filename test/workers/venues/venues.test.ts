@@ -1,7 +1,7 @@
 import { and, asc, count, countDistinct, eq, isNull, max, min } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { organizerApiKeys, seatRows, seats, sections } from "../../core/db/schema";
+import { organizerApiKeys, seatRows, seats, sections } from "../../../core/db/schema";
 import {
   adminRequest,
   countVenueRows,
@@ -14,7 +14,7 @@ import {
   theatreChart,
   venueViewSchema,
   withDb,
-} from "./helpers";
+} from "../../fixtures/http";
 
 const venueListSchema = z.strictObject({ venues: z.array(venueViewSchema.omit({ priceTiers: true, sections: true })) });
 

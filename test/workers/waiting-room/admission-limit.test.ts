@@ -1,7 +1,7 @@
 import { SELF, env } from "cloudflare:test";
 import { expect, it } from "vitest";
-import { signFanSession } from "../../workers/sign-in/fan-session";
-import { openEvent } from "../durable-objects/fixtures";
+import { signFanSession } from "../../../workers/sign-in/fan-session";
+import { openEvent } from "../../fixtures/seeding";
 
 it("rate-limits admission exchanges per account with @upstash/ratelimit (429 with Retry-After)", async () => {
   const { event, accounts } = await openEvent({ demandClass: "hot", accounts: 1 });

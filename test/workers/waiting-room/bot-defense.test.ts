@@ -9,13 +9,13 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
-import { TURNSTILE_DUMMY_TOKEN, TURNSTILE_TEST_SECRETS } from "../../dev/turnstile";
-import worker from "../../workers/index";
-import { FLAGGED_BLOCK_START, LATE_BLOCK_START } from "../../core/waiting-room/queue-state";
-import { withDb } from "../durable-objects/fixtures";
-import { hotSale, roomStorage, startFakeClock, type HotSale } from "../durable-objects/waiting-room-fixtures";
-import { adminRequest, expectApiError, ORIGIN } from "./helpers";
-import { fanSession, joined, joinLobby, uniqueIp } from "./waiting-room-http";
+import { TURNSTILE_DUMMY_TOKEN, TURNSTILE_TEST_SECRETS } from "../../../dev/turnstile";
+import worker from "../../../workers/index";
+import { FLAGGED_BLOCK_START, LATE_BLOCK_START } from "../../../core/waiting-room/queue-state";
+import { withDb } from "../../fixtures/seeding";
+import { hotSale, roomStorage, startFakeClock, type HotSale } from "../../fixtures/hot-sale";
+import { adminRequest, expectApiError, ORIGIN } from "../../fixtures/http";
+import { fanSession, joined, joinLobby, uniqueIp } from "../../fixtures/waiting-room";
 
 const BOTS = 100;
 const HUMANS = 10;

@@ -6,11 +6,11 @@
  */
 import { sql } from "drizzle-orm";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { TURNSTILE_DUMMY_TOKEN } from "../../dev/turnstile";
-import { openEvent, withDb } from "../durable-objects/fixtures";
-import { accountOf, hotSale, roomOf, roomStorage, setClock, startFakeClock, type HotSale } from "../durable-objects/waiting-room-fixtures";
-import { adminRequest, expectApiError, expectInvalid, rawRequest, type ReadResponse } from "./helpers";
-import { exchangeTicket, fanSession, getQueue, joined, joinLobby, postJson, uniqueIp, type LobbyTicket } from "./waiting-room-http";
+import { TURNSTILE_DUMMY_TOKEN } from "../../../dev/turnstile";
+import { openEvent, withDb } from "../../fixtures/seeding";
+import { accountOf, hotSale, roomOf, roomStorage, setClock, startFakeClock, type HotSale } from "../../fixtures/hot-sale";
+import { adminRequest, expectApiError, expectInvalid, rawRequest, type ReadResponse } from "../../fixtures/http";
+import { exchangeTicket, fanSession, getQueue, joined, joinLobby, postJson, uniqueIp, type LobbyTicket } from "../../fixtures/waiting-room";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -7,13 +7,13 @@
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { WAITLIST_FIRST_MS } from "../../durable-objects/event-inventory";
-import type { WaitingRoom } from "../../durable-objects/waiting-room";
-import type { QueueState } from "../../core/waiting-room/queue-state";
-import { smallChart } from "../durable-objects/fixtures";
-import { hotSale, inventoryOf, publishedState, roomOf, roomStorage, setClock, startFakeClock } from "../durable-objects/waiting-room-fixtures";
-import { expectApiError } from "./helpers";
-import { admitted, createdHoldSchema, exchangeTicket, fanSession, getQueue, holdBest, joined, queueStateSchema, type LobbyTicket } from "./waiting-room-http";
+import { WAITLIST_FIRST_MS } from "../../../durable-objects/event-inventory";
+import type { WaitingRoom } from "../../../durable-objects/waiting-room";
+import type { QueueState } from "../../../core/waiting-room/queue-state";
+import { smallChart } from "../../fixtures/seeding";
+import { hotSale, inventoryOf, publishedState, roomOf, roomStorage, setClock, startFakeClock } from "../../fixtures/hot-sale";
+import { expectApiError } from "../../fixtures/http";
+import { admitted, createdHoldSchema, exchangeTicket, fanSession, getQueue, holdBest, joined, queueStateSchema, type LobbyTicket } from "../../fixtures/waiting-room";
 
 const POLLS = 5_000;
 const IN_FLIGHT = 50;

@@ -9,12 +9,12 @@ import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
-import { ADMISSION_TTL_MS } from "../../durable-objects/waiting-room";
-import { publicJwks, signToken } from "../../workers/platform/signed-tokens";
-import { ADMISSION_AUDIENCE, LOBBY_AUDIENCE } from "../../workers/waiting-room/tokens";
-import { accountOf, hotSale, roomOf, roomStorage, setClock, startFakeClock, type HotSale } from "../durable-objects/waiting-room-fixtures";
-import { expectApiError } from "./helpers";
-import { admitted, base64url, exchangeTicket, fanSession, holdBest, joined, joinLobby, payloadOf, type Caller, type LobbyTicket } from "./waiting-room-http";
+import { ADMISSION_TTL_MS } from "../../../durable-objects/waiting-room";
+import { publicJwks, signToken } from "../../../workers/platform/signed-tokens";
+import { ADMISSION_AUDIENCE, LOBBY_AUDIENCE } from "../../../workers/waiting-room/tokens";
+import { accountOf, hotSale, roomOf, roomStorage, setClock, startFakeClock, type HotSale } from "../../fixtures/hot-sale";
+import { expectApiError } from "../../fixtures/http";
+import { admitted, base64url, exchangeTicket, fanSession, holdBest, joined, joinLobby, payloadOf, type Caller, type LobbyTicket } from "../../fixtures/waiting-room";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -9,8 +9,8 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { HoldView } from "../../core/holds/contract";
-import { serveWaitlists } from "../../workers/waitlist/serve";
+import type { HoldView } from "../../../core/holds/contract";
+import { serveWaitlists } from "../../../workers/waitlist/serve";
 import {
   call,
   clock,
@@ -34,7 +34,7 @@ import {
   withInventory,
   type Fan,
   type Sale,
-} from "./waitlist-harness";
+} from "../../fixtures/waitlist";
 
 beforeEach(() => clock.start());
 afterEach(async () => {
