@@ -10,7 +10,7 @@ import { accounts, eventGaSections, eventSeats, holds, orders, payments, section
 import { createEvent } from "../../../workers/events/events";
 import { createOrganizer } from "../../../workers/organizers/api-keys";
 import { importVenue } from "../../../workers/venues/venues";
-import { uniqueName, withDb } from "../../fixtures/http";
+import { uniqueName, withDb } from "../../fixtures/db";
 
 /** The SQLSTATE and constraint of the Postgres error behind a failed query; fails if the query succeeds. */
 async function refusal(query: PromiseLike<unknown>): Promise<{ code: string; constraint: string | undefined }> {

@@ -5,14 +5,19 @@
  * spreads expiries over its window, an evicted object forgets nothing, and the
  * waitlist hook hears of every returned place.
  */
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { EventInventory } from "../../../durable-objects/event-inventory";
 import { MIRROR_RETRY_MS } from "../../../durable-objects/event-inventory/postgres-mirror";
-import { HOLD_JITTER_MS, type HoldRequest, type HoldResult, type HoldView } from "../../../core/holds/contract";
+import { HOLD_JITTER_MS, type HoldView } from "../../../core/holds/contract";
 import { readInventoryStorage } from "../../inventory-model/durable-object-subject";
-import { openEvent, smallChart, withDb } from "../../fixtures/seeding";
+import { smallChart } from "../../fixtures/charts";
+import { withDb } from "../../fixtures/db";
+import { bestRequest, held, seatsRequest } from "../../fixtures/holds";
+import { alarmOf, inventoryOf } from "../../fixtures/objects";
+import { seededRandom } from "../../fixtures/random";
+import { openEvent } from "../../fixtures/seeding";
 
 const DAY_MS = 86_400_000;
 const TTL_MS = 60_000;
@@ -23,7 +28,7 @@ type Stub = DurableObjectStub<EventInventory>;
 async function hotEvent(options: { accounts?: number; purchaseLimit?: number; chart?: ReturnType<typeof smallChart> } = {}) {
   vi.setSystemTime(Date.now() + DAY_MS);
   const opened = await openEvent({ demandClass: "hot", holdTtlSeconds: TTL_MS / 1000, accounts: options.accounts ?? 6, purchaseLimit: options.purchaseLimit ?? 8, chart: options.chart });
-  const stub: Stub = env.EVENT_INVENTORY.getByName(opened.event.id);
+  const stub: Stub = inventoryOf(opened.event.id);
   await stub.prepare(opened.event.id);
   return { eventId: opened.event.id, accounts: opened.accounts, stub };
 }
@@ -34,23 +39,6 @@ function account(accounts: string[], i: number): string {
   return id;
 }
 
-function seatsRequest(accountId: string, seatIndexes: number[]): HoldRequest {
-  return { kind: "seats", accountId, attemptKey: crypto.randomUUID(), requestId: crypto.randomUUID(), seatIndexes };
-}
-
-function gaRequest(accountId: string, quantity: number): HoldRequest {
-  return { kind: "best", accountId, attemptKey: crypto.randomUUID(), requestId: crypto.randomUUID(), quantity, priceTier: "GA", allowSplit: false };
-}
-
-function held(result: HoldResult): HoldView {
-  if (!result.ok) throw new Error(`hold refused: ${result.reason}`);
-  return result.hold;
-}
-
-function alarmAt(stub: Stub): Promise<number | null> {
-  return runInDurableObject(stub, (_instance: EventInventory, state) => state.storage.getAlarm());
-}
-
 /** Everything observable about the object, for before/after comparisons. */
 async function snapshot(stub: Stub, holdIds: string[], accounts: string[]) {
   const availability = await stub.availability();
@@ -59,7 +47,7 @@ async function snapshot(stub: Stub, holdIds: string[], accounts: string[]) {
     accountHolds: await Promise.all(accounts.map((a) => stub.accountHolds(a))),
     availability: { ...availability, bitmap: Array.from(availability.bitmap) },
     stored: await runInDurableObject(stub, (_instance: EventInventory, state) => readInventoryStorage(state.storage.sql, Date.now())),
-    alarm: await alarmAt(stub),
+    alarm: await alarmOf(stub),
   };
 }
 
@@ -79,34 +67,22 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** mulberry32: a small seeded uniform generator on [0, 1). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe("EventInventory alarm", () => {
   it("expires exactly the due holds and re-arms at the earliest remaining expiry", async () => {
     const { eventId, accounts, stub } = await hotEvent();
     const holds: HoldView[] = [];
     // Six holds made 5 s apart (all within the TTL): seats 0-4 one each, and two general-admission places.
     for (let i = 0; i < 6; i++) {
-      const request = i < 5 ? seatsRequest(account(accounts, i), [i]) : gaRequest(account(accounts, i), 2);
+      const request = i < 5 ? seatsRequest(account(accounts, i), [i]) : bestRequest(account(accounts, i), 2, { priceTier: "GA" });
       holds.push(held(await stub.hold(request)));
       vi.setSystemTime(Date.now() + 5_000);
     }
     const byExpiry = [...holds].sort((a, b) => a.expiresAt - b.expiresAt);
     const first = byExpiry[0]?.expiresAt ?? 0;
     // The first alarm is the mirror's, a second after the first hold; it then moves to the earliest expiry.
-    expect(await alarmAt(stub)).toBe((holds[0]?.createdAt ?? 0) + 1_000);
+    expect(await alarmOf(stub)).toBe((holds[0]?.createdAt ?? 0) + 1_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await alarmAt(stub)).toBe(first);
+    expect(await alarmOf(stub)).toBe(first);
     expect([...(await mirroredStatuses(eventId)).values()]).toEqual(holds.map(() => "live"));
 
     // Move to the third expiry exactly: the first three are due (expires_at <= now), the rest not.
@@ -117,7 +93,7 @@ describe("EventInventory alarm", () => {
     expect(due.size).toBeGreaterThanOrEqual(3);
     for (const hold of holds) expect((await stub.getHold(hold.holdId))?.status, hold.holdId).toBe(due.has(hold.holdId) ? "expired" : "live");
     const remaining = byExpiry.filter((h) => !due.has(h.holdId));
-    expect(await alarmAt(stub)).toBe(remaining[0]?.expiresAt ?? null);
+    expect(await alarmOf(stub)).toBe(remaining[0]?.expiresAt ?? null);
     const mirrored = await mirroredStatuses(eventId);
     for (const hold of holds) expect(mirrored.get(hold.holdId)).toBe(due.has(hold.holdId) ? "expired" : "live");
     const availability = await stub.availability();
@@ -139,7 +115,7 @@ describe("EventInventory alarm", () => {
     vi.setSystemTime((byExpiry[byExpiry.length - 1]?.expiresAt ?? 0) + 1);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     for (const hold of holds) expect((await stub.getHold(hold.holdId))?.status).toBe("expired");
-    expect(await alarmAt(stub)).toBeNull();
+    expect(await alarmOf(stub)).toBeNull();
     expect(await runDurableObjectAlarm(stub)).toBe(false);
     expect((await stub.availability()).sections.map((s) => s.available)).toEqual([18, 18, 10]);
   });
@@ -148,22 +124,22 @@ describe("EventInventory alarm", () => {
     const { accounts, stub } = await hotEvent({ chart: smallChart(3, 6, 4), purchaseLimit: 4 });
     const [a, b] = [account(accounts, 0), account(accounts, 1)];
     const seats = held(await stub.hold(seatsRequest(a, [3, 4])));
-    const ga = held(await stub.hold(gaRequest(a, 2)));
-    const rest = held(await stub.hold(gaRequest(account(accounts, 2), 2))); // the other half of the pit
-    const alarm = await alarmAt(stub);
+    const ga = held(await stub.hold(bestRequest(a, 2, { priceTier: "GA" })));
+    const rest = held(await stub.hold(bestRequest(account(accounts, 2), 2, { priceTier: "GA" }))); // the other half of the pit
+    const alarm = await alarmOf(stub);
     const lapse = Math.max(seats.expiresAt, ga.expiresAt);
 
     // A millisecond before the first of them expires: all still taken.
     vi.setSystemTime(Math.min(seats.expiresAt, ga.expiresAt, rest.expiresAt) - 1);
     expect(await stub.hold(seatsRequest(b, [4]))).toMatchObject({ ok: false, reason: "seat_taken" });
-    expect(await stub.hold(gaRequest(b, 1))).toMatchObject({ ok: false, reason: "sold_out" });
+    expect(await stub.hold(bestRequest(b, 1, { priceTier: "GA" }))).toMatchObject({ ok: false, reason: "sold_out" });
 
     // At the expiry: free, though the alarm has not run (it is still set where it was).
     vi.setSystemTime(lapse);
-    expect(await alarmAt(stub)).toBe(alarm);
+    expect(await alarmOf(stub)).toBe(alarm);
     const retaken = held(await stub.hold(seatsRequest(b, [4, 3])));
     expect(retaken.seats.map((s) => s.seatIndex)).toEqual([3, 4]);
-    expect(held(await stub.hold(gaRequest(b, 2))).generalAdmission).toMatchObject([{ quantity: 2 }]);
+    expect(held(await stub.hold(bestRequest(b, 2, { priceTier: "GA" }))).generalAdmission).toMatchObject([{ quantity: 2 }]);
     expect((await stub.getHold(seats.holdId))?.status).toBe("expired");
     expect((await stub.getHold(ga.holdId))?.status).toBe("expired");
     // A lapsed hold cannot be confirmed once its places are gone; the new ones can.
@@ -176,7 +152,7 @@ describe("EventInventory alarm", () => {
     const random = vi.spyOn(Math, "random").mockImplementation(seededRandom(0x5eed));
     const holdsWanted = 600;
     const { accounts, stub } = await hotEvent({ accounts: 12, purchaseLimit: 50, chart: { name: `Field ${crypto.randomUUID()}`, sections: [{ label: "FIELD", priceTier: "GA", generalAdmission: { capacity: holdsWanted } }] } });
-    const requests = Array.from({ length: holdsWanted }, (_, i) => gaRequest(account(accounts, i % accounts.length), 1));
+    const requests = Array.from({ length: holdsWanted }, (_, i) => bestRequest(account(accounts, i % accounts.length), 1, { priceTier: "GA" }));
     const results = await stub.applyHolds(requests);
     expect(random.mock.calls.length).toBeGreaterThanOrEqual(holdsWanted); // the seeded source reached the object
     const offsets = results.map((r) => {
@@ -199,7 +175,7 @@ describe("EventInventory alarm", () => {
     const { accounts, stub } = await hotEvent();
     const [a, b, c] = [account(accounts, 0), account(accounts, 1), account(accounts, 2)];
     const live = held(await stub.hold(seatsRequest(a, [0, 1])));
-    const liveGa = held(await stub.hold(gaRequest(b, 3)));
+    const liveGa = held(await stub.hold(bestRequest(b, 3, { priceTier: "GA" })));
     const released = held(await stub.hold(seatsRequest(c, [2])));
     const confirmed = held(await stub.hold(seatsRequest(c, [5])));
     expect(await stub.release({ accountId: c, holdId: released.holdId, requestId: crypto.randomUUID() })).toMatchObject({ ok: true, hold: { status: "released" } });
@@ -229,18 +205,18 @@ describe("EventInventory alarm", () => {
     const { eventId, accounts, stub } = await hotEvent();
     const [a, b, c] = [account(accounts, 0), account(accounts, 1), account(accounts, 2)];
     const released = held(await stub.hold(seatsRequest(a, [0, 1])));
-    const expiring = held(await stub.hold(gaRequest(b, 3)));
+    const expiring = held(await stub.hold(bestRequest(b, 3, { priceTier: "GA" })));
     const sold = held(await stub.hold(seatsRequest(c, [8])));
     const lapsedBySweep = held(await stub.hold(seatsRequest(account(accounts, 3), [9])));
     expect(await stub.takeReturns()).toEqual([]);
     expect(await runDurableObjectAlarm(stub)).toBe(true); // mirrors the new holds; the alarm moves to the first expiry
-    expect(await alarmAt(stub)).toBeGreaterThan(Date.now() + TTL_MS - 1);
+    expect(await alarmOf(stub)).toBeGreaterThan(Date.now() + TTL_MS - 1);
 
     const releasedAt = Date.now();
     await stub.release({ accountId: a, holdId: released.holdId, requestId: crypto.randomUUID() });
     await stub.release({ accountId: a, holdId: released.holdId, requestId: crypto.randomUUID() }); // twice: reported once
     // The release reaches Postgres within a second.
-    expect(await alarmAt(stub)).toBeLessThanOrEqual(releasedAt + 1_000);
+    expect(await alarmOf(stub)).toBeLessThanOrEqual(releasedAt + 1_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await mirroredStatuses(eventId)).get(released.holdId)).toBe("released");
     expect(await stub.takeReturns()).toEqual([{ holdId: released.holdId, places: 2, reason: "released", at: releasedAt }]);
@@ -277,13 +253,13 @@ describe("EventInventory alarm", () => {
     const warnings = vi.spyOn(console, "error").mockImplementation(() => {});
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(warnings.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringContaining('"event":"inventory_mirror_failed"')]);
-    expect(await alarmAt(stub)).toBe(failedAt + MIRROR_RETRY_MS);
+    expect(await alarmOf(stub)).toBe(failedAt + MIRROR_RETRY_MS);
     expect((await mirroredStatuses(eventId)).has(hold.holdId)).toBe(false);
 
     await runInDurableObject(stub, (_instance: EventInventory, state) => state.storage.sql.exec("DELETE FROM holds WHERE account_id = 'not-a-uuid'"));
     vi.setSystemTime(failedAt + MIRROR_RETRY_MS);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await mirroredStatuses(eventId)).get(hold.holdId)).toBe("live");
-    expect(await alarmAt(stub)).toBe(hold.expiresAt);
+    expect(await alarmOf(stub)).toBe(hold.expiresAt);
   });
 });

@@ -1,5 +1,6 @@
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { inventoryOf } from "../../fixtures/objects";
 import { openEvent } from "../../fixtures/seeding";
 
 afterEach(() => {
@@ -9,7 +10,7 @@ afterEach(() => {
 describe("EventInventory", () => {
   it("holds best available adjacent seats and expires them on the alarm", async () => {
     const { event, accounts } = await openEvent({ demandClass: "hot" });
-    const stub = env.EVENT_INVENTORY.getByName(event.id);
+    const stub = inventoryOf(event.id);
     const prepared = await stub.prepare(event.id);
     expect(prepared).toMatchObject({ seatCount: 36, available: 46, rebuilt: true });
     const fan = accounts[0] ?? "";

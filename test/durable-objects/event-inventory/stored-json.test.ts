@@ -1,35 +1,24 @@
 /**
- * JSON the objects read back from their own storage is checked against its
- * schema: a corrupt row makes the call fail with a message naming the
- * column, instead of acting on a wrong shape. The calls run inside the
+ * JSON the inventory object reads back from its own storage is checked
+ * against its schema: a corrupt row makes the call fail with a message naming
+ * the column, instead of acting on a wrong shape. The calls run inside the
  * object (`runInDurableObject`) so the test catches the error itself.
  */
-import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { EventInventory } from "../../../durable-objects/event-inventory";
-import type { WaitingRoom } from "../../../durable-objects/waiting-room";
+import { inventoryOf, thrownBy } from "../../fixtures/objects";
 import { openEvent } from "../../fixtures/seeding";
-import { hotSale, roomOf, startFakeClock } from "../../fixtures/hot-sale";
 
 afterEach(() => {
   vi.useRealTimers();
 });
 
-/** What `fn` throws (a failed test if it returns). */
-function thrownBy(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-  throw new Error("expected a failure, got none");
-}
-
 describe("EventInventory reads of stored JSON", () => {
   it("fails on a hold whose stored seat or general-admission list is corrupt", async () => {
     const { event, accounts } = await openEvent({ demandClass: "hot" });
     const [a = "", b = ""] = accounts;
-    const stub = env.EVENT_INVENTORY.getByName(event.id);
+    const stub = inventoryOf(event.id);
     await stub.prepare(event.id);
     const seated = await stub.hold({ kind: "seats", accountId: a, attemptKey: "k1", requestId: "req-json-1", seatIndexes: [0, 1] });
     const pit = await stub.hold({ kind: "best", accountId: b, attemptKey: "k2", requestId: "req-json-2", quantity: 2, priceTier: "GA", allowSplit: false });
@@ -48,7 +37,7 @@ describe("EventInventory reads of stored JSON", () => {
   it("replays a stored refusal, and fails on a corrupt one", async () => {
     const { event, accounts } = await openEvent({ demandClass: "hot" });
     const [a = ""] = accounts;
-    const stub = env.EVENT_INVENTORY.getByName(event.id);
+    const stub = inventoryOf(event.id);
     await stub.prepare(event.id);
     const request = { kind: "seats" as const, accountId: a, attemptKey: "k1", requestId: "req-json-3", seatIndexes: [9_999] };
     const refused = await stub.hold(request);
@@ -59,23 +48,5 @@ describe("EventInventory reads of stored JSON", () => {
       state.storage.sql.exec(`UPDATE requests SET result = '{"ok": false, "reason": "no_such_reason", "message": "?"}'`);
     });
     expect(await runInDurableObject(stub, (instance: EventInventory) => thrownBy(() => instance.hold(request)))).toMatch(/stored request result does not match its schema/);
-  });
-});
-
-describe("WaitingRoom reads of stored JSON", () => {
-  it("fails on corrupt stored settings or key quantiles", async () => {
-    startFakeClock();
-    const sale = await hotSale({ accounts: 0, saleStartsInMs: 600_000 });
-    const room = roomOf(sale.eventId);
-    const joined = await room.join(sale.eventId, "fan-1");
-    expect(joined).toMatchObject({ ok: true });
-    expect((await room.snapshot()).quantiles).toHaveLength(1);
-
-    await runInDurableObject(room, (_room: WaitingRoom, state) => state.storage.sql.exec(`UPDATE quantiles SET json = '["not a key"]'`));
-    expect(await runInDurableObject(room, (instance: WaitingRoom) => thrownBy(() => instance.snapshot()))).toMatch(/stored key quantiles does not match its schema/);
-
-    await runInDurableObject(room, (_room: WaitingRoom, state) => state.storage.sql.exec(`UPDATE config SET json = '{"eventId": 42}'`));
-    await evictDurableObject(room); // the settings are read from storage again
-    expect(await runInDurableObject(roomOf(sale.eventId), (instance: WaitingRoom) => thrownBy(() => instance.snapshot()))).toMatch(/stored waiting-room settings does not match its schema/);
   });
 });

@@ -27,8 +27,10 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { ADMISSION_PROMISE_MS, WAITLIST_FIRST_MS, type EventInventory } from "../../../durable-objects/event-inventory";
 import { ADMISSION_TTL_MS, type WaitingRoom } from "../../../durable-objects/waiting-room";
 import { HOLD_JITTER_MS, type HoldResult } from "../../../core/holds/contract";
-import { smallChart } from "../../fixtures/seeding";
-import { hotSale, inventoryOf, publishedState, roomOf, setClock, startFakeClock, type HotSale } from "../../fixtures/hot-sale";
+import { smallChart } from "../../fixtures/charts";
+import { setClock, startFakeClock } from "../../fixtures/clocks";
+import { hotSale, type HotSale } from "../../fixtures/hot-sale";
+import { inventoryOf, publishedState, roomOf } from "../../fixtures/objects";
 
 const FANS = 40;
 const HOLD_TTL_SECONDS = 60;

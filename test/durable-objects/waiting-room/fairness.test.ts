@@ -13,7 +13,10 @@ import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JoinResult, WaitingRoom } from "../../../durable-objects/waiting-room";
 import { LATE_BLOCK_START } from "../../../core/waiting-room/queue-state";
-import { hotSale, roomOf, setClock, startFakeClock } from "../../fixtures/hot-sale";
+import { setClock, startFakeClock } from "../../fixtures/clocks";
+import { hotSale } from "../../fixtures/hot-sale";
+import { roomOf } from "../../fixtures/objects";
+import { seededRandom } from "../../fixtures/random";
 
 const LOBBY_JOINS = 100_000;
 /** The share of the lobby arriving in the last second before the sale. */
@@ -25,23 +28,10 @@ const CHUNK = 5_000;
 const BUCKETS = 10;
 const LOBBY_WINDOW_MS = 30 * 60_000;
 
-/**
- * A seeded generator (mulberry32). The room draws its keys from
- * crypto.getRandomValues; the test feeds it this stream instead, so the χ²
- * verdict is reproducible rather than wrong in 1% of runs by construction.
- */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+// The room draws its keys from crypto.getRandomValues; the test feeds it a seeded stream instead
+// (seededRandom), so the χ² verdict is reproducible rather than wrong in 1% of runs by construction.
 
-const random = seeded(20_261_128);
+const random = seededRandom(20_261_128);
 
 function useSeededCrypto(): void {
   vi.spyOn(crypto, "getRandomValues").mockImplementation(<T extends ArrayBufferView | null>(array: T): T => {

@@ -18,8 +18,11 @@ import { joinWaitlist } from "../../../workers/waitlist/entries";
 import { serveWaitlist } from "../../../workers/waitlist/serve";
 import type { WorkContext } from "../../../workers/work-context";
 import type { QueueState } from "../../../core/waiting-room/queue-state";
-import { smallChart, withDb } from "../../fixtures/seeding";
-import { hotSale, inventoryOf, promisedPlaces, publishedState, roomOf, setClock, startFakeClock, type HotSale } from "../../fixtures/hot-sale";
+import { smallChart } from "../../fixtures/charts";
+import { setClock, startFakeClock } from "../../fixtures/clocks";
+import { withDb } from "../../fixtures/db";
+import { hotSale, type HotSale } from "../../fixtures/hot-sale";
+import { inventoryOf, promisedPlaces, publishedState, roomOf } from "../../fixtures/objects";
 
 afterEach(() => {
   vi.useRealTimers();

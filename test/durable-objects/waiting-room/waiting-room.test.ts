@@ -9,7 +9,9 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JoinResult, WaitingRoom } from "../../../durable-objects/waiting-room";
 import { fansAhead, type QueueState } from "../../../core/waiting-room/queue-state";
-import { hotSale, inventoryOf, publishedState, roomOf, setClock, startFakeClock } from "../../fixtures/hot-sale";
+import { setClock, startFakeClock } from "../../fixtures/clocks";
+import { hotSale } from "../../fixtures/hot-sale";
+import { inventoryOf, publishedState, roomOf } from "../../fixtures/objects";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -23,33 +23,34 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FaultSpec } from "../../../dev/stripe-gateway";
-import { smallChart } from "../../fixtures/seeding";
+import { smallChart } from "../../fixtures/charts";
+import {
+  clock,
+  confirmedSale,
+  getHold,
+  type Hold,
+  openCheckoutSale,
+  pay,
+  paymentRows,
+  type PayResponse,
+  runCron,
+  runCronExclusively,
+  saleRows,
+  tryHold,
+} from "../../fixtures/checkout";
 import {
   addFault,
   chargesOf,
   clearFaults,
-  clock,
-  confirmedSale,
   deliver,
   flushWebhooks,
-  getHold,
   keptCharges,
-  openSale,
-  pay,
-  paymentRows,
   requestsOf,
-  runCron,
-  runCronExclusively,
-  saleRows,
   sent,
-  tryHold,
-  webhooksOf,
-  type Fan,
-  type Hold,
-  type PayResponse,
-  type Sale,
   type WebhookDelivery,
-} from "../../fixtures/checkout";
+  webhooksOf,
+} from "../../fixtures/gateway";
+import type { Fan, Sale } from "../../fixtures/seeding";
 
 runCronExclusively();
 
@@ -403,8 +404,8 @@ describe("checkouts under random faults and interleavings", () => {
           try {
             const chart = smallChart(4, 8, 10);
             const [calm, hot] = await Promise.all([
-              openSale({ demandClass: "calm", fans: plans.length + 1, declineRetrySeconds, holdTtlSeconds: HOLD_TTL_SECONDS, chart }),
-              openSale({ demandClass: "hot", fans: plans.length + 1, declineRetrySeconds, holdTtlSeconds: HOLD_TTL_SECONDS, chart }),
+              openCheckoutSale({ demandClass: "calm", fans: plans.length + 1, declineRetrySeconds, holdTtlSeconds: HOLD_TTL_SECONDS, chart }),
+              openCheckoutSale({ demandClass: "hot", fans: plans.length + 1, declineRetrySeconds, holdTtlSeconds: HOLD_TTL_SECONDS, chart }),
             ]);
             const checkouts: Checkout[] = plans.map((plan, i) => {
               const sale = plan.event === "calm" ? calm : hot;

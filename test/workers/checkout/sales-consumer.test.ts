@@ -11,9 +11,10 @@ import { ticketDeliverySchema, type ConfirmedSale } from "../../../workers/check
 import { backoffSeconds, MAX_SALE_ATTEMPTS, ticketId, type DeadLetter } from "../../../workers/checkout/sales-consumer";
 import { deadLetters, orders, payments, tickets } from "../../../core/db/schema";
 import worker from "../../../workers/index";
-import { openEvent, withDb } from "../../fixtures/seeding";
-import { envWith, RecordingQueue } from "../../fixtures/checkout";
+import { withDb } from "../../fixtures/db";
 import { ORIGIN } from "../../fixtures/http";
+import { envWith, RecordingQueue } from "../../fixtures/queues";
+import { openEvent } from "../../fixtures/seeding";
 
 /** An event on sale with fans, and a maker of sales of its seats (each with its payment row, as checkout leaves it). */
 async function saleMaker() {

@@ -1,62 +1,16 @@
+/**
+ * Organizers' events through the admin API: created with defaults and their
+ * inventory, listed and read only by their organizer, and changed freely
+ * before the sale but only in wording, end times and admission once a
+ * published event's sale has started.
+ */
 import { count, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { z } from "zod";
 import { eventGaSections, eventSeats, events } from "../../../core/db/schema";
-import { eventViewSchema } from "../../../workers/events/events";
-import {
-  adminRequest,
-  createVenue,
-  expectApiError,
-  expectInvalid,
-  newOrganizer,
-  rawRequest,
-  theatreChart,
-  uniqueName,
-  withDb,
-  type ReadResponse,
-  type VenueView,
-} from "../../fixtures/http";
-
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-/** An ISO timestamp `ms` from now. */
-const fromNow = (ms: number) => new Date(Date.now() + ms).toISOString();
-
-const strictEvent = eventViewSchema.strict();
-type EventView = z.infer<typeof strictEvent>;
-const eventList = z.strictObject({ events: z.array(strictEvent) });
-
-/** The theatre's tiers, priced. */
-const THEATRE_PRICES = [
-  { priceTier: "premium", priceCents: 12_000 },
-  { priceTier: "orchestra", priceCents: 8_000 },
-  { priceTier: "balcony", priceCents: 4_500 },
-  { priceTier: "standing", priceCents: 3_000 },
-];
-
-/** A minimal valid event body at a theatre venue, sale and show in the future. */
-function eventBody(venueId: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    venueId,
-    name: uniqueName("Concert"),
-    startsAt: fromNow(30 * DAY),
-    saleStartsAt: fromNow(10 * DAY),
-    prices: THEATRE_PRICES,
-    ...overrides,
-  };
-}
-
-/** An organizer with one theatre venue (24 seats, 20 standing: capacity 44). */
-async function organizerWithTheatre(): Promise<{ apiKey: string; organizerId: string; venue: VenueView }> {
-  const { apiKey, organizerId } = await newOrganizer();
-  return { apiKey, organizerId, venue: await createVenue(apiKey, theatreChart()) };
-}
-
-async function createEvent(apiKey: string, body: Record<string, unknown>): Promise<EventView> {
-  const response = await adminRequest(apiKey, "POST", "/events", body);
-  expect(response.status, response.text).toBe(201);
-  return strictEvent.parse(response.json);
-}
+import { withDb } from "../../fixtures/db";
+import { DAY, eventBody, eventList, type EventView, fromNow, HOUR, organizerWithTheatre, postEvent, strictEvent, THEATRE_PRICES } from "../../fixtures/events";
+import { adminRequest, expectApiError, expectInvalid, rawRequest, type ReadResponse } from "../../fixtures/http";
+import { newOrganizer } from "../../fixtures/seeding";
 
 async function readEvent(apiKey: string, id: string): Promise<EventView> {
   const response = await adminRequest(apiKey, "GET", `/events/${id}`);
@@ -75,7 +29,7 @@ describe("POST /admin/events", () => {
   it("creates an event with defaults and its per-seat and general-admission inventory", async () => {
     const { apiKey, venue } = await organizerWithTheatre();
     const body = eventBody(venue.id);
-    const event = await createEvent(apiKey, body);
+    const event = await postEvent(apiKey, body);
 
     expect(event).toMatchObject({
       venueId: venue.id,
@@ -119,7 +73,7 @@ describe("POST /admin/events", () => {
 
   it("keeps explicit settings", async () => {
     const { apiKey, venue } = await organizerWithTheatre();
-    const event = await createEvent(
+    const event = await postEvent(
       apiKey,
       eventBody(venue.id, {
         description: "Two sets",
@@ -145,7 +99,7 @@ describe("POST /admin/events", () => {
     { expectedDemand: 0, demandClass: "hot", expected: "hot" },
   ])("classifies expected demand $expectedDemand for capacity 44 (explicit: $demandClass) as $expected", async ({ expectedDemand, demandClass, expected }) => {
     const { apiKey, venue } = await organizerWithTheatre();
-    const event = await createEvent(apiKey, eventBody(venue.id, { expectedDemand, demandClass }));
+    const event = await postEvent(apiKey, eventBody(venue.id, { expectedDemand, demandClass }));
     expect(event.demandClass).toBe(expected);
     expect(event.expectedDemand).toBe(expectedDemand);
   });
@@ -220,9 +174,9 @@ describe("GET /admin/events", () => {
   it("lists and reads only the caller's events", async () => {
     const { apiKey, venue } = await organizerWithTheatre();
     const other = await organizerWithTheatre();
-    const later = await createEvent(apiKey, eventBody(venue.id, { startsAt: fromNow(40 * DAY) }));
-    const sooner = await createEvent(apiKey, eventBody(venue.id));
-    await createEvent(other.apiKey, eventBody(other.venue.id));
+    const later = await postEvent(apiKey, eventBody(venue.id, { startsAt: fromNow(40 * DAY) }));
+    const sooner = await postEvent(apiKey, eventBody(venue.id));
+    await postEvent(other.apiKey, eventBody(other.venue.id));
 
     const list = await adminRequest(apiKey, "GET", "/events");
     expect(list.status).toBe(200);
@@ -234,7 +188,7 @@ describe("GET /admin/events", () => {
   it("answers 404 for another organizer's event, exactly as for an unknown one, and 400 for a malformed id", async () => {
     const owner = await organizerWithTheatre();
     const stranger = await newOrganizer();
-    const event = await createEvent(owner.apiKey, eventBody(owner.venue.id));
+    const event = await postEvent(owner.apiKey, eventBody(owner.venue.id));
 
     const theirs = await adminRequest(stranger.apiKey, "GET", `/events/${event.id}`);
     const nobodys = await adminRequest(stranger.apiKey, "GET", `/events/${crypto.randomUUID()}`);
@@ -248,7 +202,7 @@ describe("GET /admin/events", () => {
 describe("PATCH /admin/events/:id", () => {
   it("changes anything before the sale, recomputing the demand class", async () => {
     const { apiKey, venue } = await organizerWithTheatre();
-    const event = await createEvent(apiKey, eventBody(venue.id));
+    const event = await postEvent(apiKey, eventBody(venue.id));
     const changes = {
       name: "Renamed",
       description: "New description",
@@ -287,13 +241,13 @@ describe("PATCH /admin/events/:id", () => {
 
   it("lets a draft change even once its sale date has passed", async () => {
     const { apiKey, venue } = await organizerWithTheatre();
-    const event = await createEvent(apiKey, eventBody(venue.id, { saleStartsAt: fromNow(-DAY) }));
+    const event = await postEvent(apiKey, eventBody(venue.id, { saleStartsAt: fromNow(-DAY) }));
     expect(eventOf(await adminRequest(apiKey, "PATCH", `/events/${event.id}`, { purchaseLimit: 2 })).purchaseLimit).toBe(2);
   });
 
   it("rejects inconsistent dates and unknown fields, changing nothing", async () => {
     const { apiKey, venue } = await organizerWithTheatre();
-    const event = await createEvent(apiKey, eventBody(venue.id));
+    const event = await postEvent(apiKey, eventBody(venue.id));
     expectInvalid(await adminRequest(apiKey, "PATCH", `/events/${event.id}`, { saleStartsAt: fromNow(31 * DAY) }), "saleStartsAt");
     expectInvalid(await adminRequest(apiKey, "PATCH", `/events/${event.id}`, { startsAt: fromNow(5 * DAY) }), "saleStartsAt");
     expectInvalid(await adminRequest(apiKey, "PATCH", `/events/${event.id}`, { venueId: crypto.randomUUID() }), "");
@@ -304,7 +258,7 @@ describe("PATCH /admin/events/:id", () => {
   describe("once a published event's sale has started", () => {
     async function onSaleEvent() {
       const { apiKey, venue } = await organizerWithTheatre();
-      const event = await createEvent(apiKey, eventBody(venue.id, { saleStartsAt: fromNow(-HOUR), status: "published" }));
+      const event = await postEvent(apiKey, eventBody(venue.id, { saleStartsAt: fromNow(-HOUR), status: "published" }));
       expect(event.saleState).toBe("on_sale");
       return { apiKey, event };
     }
@@ -351,108 +305,11 @@ describe("PATCH /admin/events/:id", () => {
   it("answers 404 to another organizer and leaves the event alone", async () => {
     const owner = await organizerWithTheatre();
     const stranger = await newOrganizer();
-    const event = await createEvent(owner.apiKey, eventBody(owner.venue.id));
+    const event = await postEvent(owner.apiKey, eventBody(owner.venue.id));
     const theirs = await adminRequest(stranger.apiKey, "PATCH", `/events/${event.id}`, { name: "Hijacked" });
     const nobodys = await adminRequest(stranger.apiKey, "PATCH", `/events/${crypto.randomUUID()}`, { name: "Hijacked" });
     expectApiError(theirs, 404, "not_found");
     expect(theirs.text).toBe(nobodys.text);
     expect(await readEvent(owner.apiKey, event.id)).toEqual(event);
-  });
-});
-
-describe("public events", () => {
-  const PUBLIC_CACHE = /^public, .*max-age=\d+/;
-
-  it("lists published upcoming events only, cacheably", async () => {
-    const { apiKey, venue } = await organizerWithTheatre();
-    const published = await createEvent(apiKey, eventBody(venue.id, { startsAt: fromNow(HOUR), saleStartsAt: fromNow(-DAY), status: "published" }));
-    const draft = await createEvent(apiKey, eventBody(venue.id, { startsAt: fromNow(HOUR), saleStartsAt: fromNow(-DAY) }));
-    const past = await createEvent(apiKey, eventBody(venue.id, { startsAt: fromNow(-2 * DAY), endsAt: fromNow(-DAY), saleStartsAt: fromNow(-9 * DAY), status: "published" }));
-    const running = await createEvent(apiKey, eventBody(venue.id, { startsAt: fromNow(-HOUR), endsAt: fromNow(HOUR), saleStartsAt: fromNow(-9 * DAY), status: "published" }));
-
-    const response = await rawRequest("/api/events");
-    expect(response.status).toBe(200);
-    expect(response.headers.get("Cache-Control")).toMatch(PUBLIC_CACHE);
-    const ids = eventList.parse(response.json).events.map((e) => e.id);
-    expect(ids).toContain(published.id);
-    expect(ids).toContain(running.id);
-    expect(ids).not.toContain(draft.id);
-    expect(ids).not.toContain(past.id);
-  });
-
-  it("shows a published event and hides a draft", async () => {
-    const { apiKey, venue } = await organizerWithTheatre();
-    const published = await createEvent(apiKey, eventBody(venue.id, { status: "published" }));
-    const draft = await createEvent(apiKey, eventBody(venue.id));
-
-    const shown = await rawRequest(`/api/events/${published.id}`);
-    expect(shown.status).toBe(200);
-    expect(shown.headers.get("Cache-Control")).toMatch(PUBLIC_CACHE);
-    const { saleState: _state, ...publicView } = strictEvent.parse(shown.json);
-    const { saleState: _s, ...adminView } = published;
-    expect(publicView).toEqual(adminView);
-
-    const hidden = await rawRequest(`/api/events/${draft.id}`);
-    const unknown = await rawRequest(`/api/events/${crypto.randomUUID()}`);
-    expectApiError(hidden, 404, "not_found");
-    expect(hidden.text).toBe(unknown.text);
-  });
-});
-
-describe("admin API documentation", () => {
-  it("serves an OpenAPI 3.1 document listing the admin routes, without a key", async () => {
-    const response = await rawRequest("/admin/openapi.json");
-    expect(response.status).toBe(200);
-    const doc = z
-      .object({
-        openapi: z.string(),
-        paths: z.record(z.string(), z.record(z.string(), z.unknown())),
-        components: z.object({ schemas: z.record(z.string(), z.unknown()) }),
-      })
-      .parse(response.json);
-    expect(doc.openapi).toBe("3.1.0");
-    const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`));
-    // Exactly these operations and schemas, in this order: moving route files must not change the document.
-    expect(routes).toEqual([
-      "GET /me",
-      "POST /api-keys",
-      "POST /venues",
-      "GET /venues",
-      "GET /venues/{id}",
-      "POST /events",
-      "GET /events",
-      "GET /events/{id}",
-      "PATCH /events/{id}",
-      "POST /events/{id}/prepare",
-      "PATCH /events/{id}/admission",
-      "GET /events/{id}/live",
-      "GET /events/{id}/bot-flags",
-      "POST /events/{id}/check-in",
-      "POST /orders/{orderId}/refund",
-      "POST /events/{id}/cancel",
-      "GET /events/{id}/orders",
-    ]);
-    expect(Object.keys(doc.components.schemas)).toEqual([
-      "Error",
-      "Venue",
-      "SeatingChart",
-      "ChartSection",
-      "ChartRow",
-      "Event",
-      "CreateEvent",
-      "UpdateEvent",
-      "AdmissionState",
-      "CheckIn",
-      "TicketPlace",
-      "Order",
-    ]);
-  });
-
-  it("serves the interactive docs as HTML", async () => {
-    const response = await rawRequest("/admin/docs");
-    expect(response.status).toBe(200);
-    expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
-    expect(response.text).toContain("/admin/openapi.json");
-    expect(response.text.toLowerCase()).toContain("swagger");
   });
 });

@@ -1,13 +1,15 @@
-import { SELF, env } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, expect, it, vi } from "vitest";
-import { signFanSession } from "../../../workers/sign-in/fan-session";
-import { openEvent, smallChart, withDb } from "../../fixtures/seeding";
+import { smallChart } from "../../fixtures/charts";
+import { withDb } from "../../fixtures/db";
+import { openEvent } from "../../fixtures/seeding";
+import { fanSession } from "../../fixtures/tokens";
 
 afterEach(() => vi.useRealTimers());
 
 async function register(eventId: string, accountId: string) {
-  const token = await signFanSession(env.TOKEN_SIGNING_KEY, accountId);
+  const token = await fanSession(accountId);
   return SELF.fetch(`https://t.test/api/events/${eventId}/pre-registration`, { method: "POST", headers: { Authorization: `Bearer ${token}` } });
 }
 

@@ -11,8 +11,10 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { PostgresInventory } from "../../../workers/holds/postgres-holds";
 import { planChart, seatingChartSchema, type SeatingChart } from "../../../workers/venues/seating-chart";
-import { openEvent, withDb } from "../../fixtures/seeding";
-import { expectApiError, rawRequest, stadiumChart, theatreChart, uniqueName } from "../../fixtures/http";
+import { stadiumChart, theatreChart } from "../../fixtures/charts";
+import { uniqueName, withDb } from "../../fixtures/db";
+import { expectApiError, rawRequest } from "../../fixtures/http";
+import { openEvent } from "../../fixtures/seeding";
 
 const layoutSchema = z.strictObject({
   eventId: z.uuid(),

@@ -5,20 +5,21 @@
  * seat, and random mixes of overlapping seat sets and best-available requests
  * never put a seat in two live holds.
  */
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { EventInventory } from "../../../durable-objects/event-inventory";
-import { signFanSession } from "../../../workers/sign-in/fan-session";
-import { signAdmissionToken } from "../../../workers/waiting-room/tokens";
-import { openEvent, smallChart, withDb } from "../../fixtures/seeding";
+import { smallChart } from "../../fixtures/charts";
+import { withDb } from "../../fixtures/db";
+import { callWorker, rawRequest } from "../../fixtures/http";
+import { inventoryOf } from "../../fixtures/objects";
+import { openEvent } from "../../fixtures/seeding";
+import { holdToken } from "../../fixtures/tokens";
 import { readInventoryStorage } from "../../inventory-model/durable-object-subject";
 import { loadFacts } from "../../inventory-model/harness";
 import type { EventFacts, StoredState } from "../../inventory-model/model";
 import { readPostgresInventory } from "../../inventory-model/postgres-subject";
-
-const ORIGIN = "https://tickets.test";
 
 const holdBody = z.object({
   hold: z.object({
@@ -35,14 +36,9 @@ type Answer = { status: 201; hold: Hold } | { status: number; code: string };
 
 /** One fan's hold request over HTTP, with its own token (admission token or session). */
 async function postHold(eventId: string, token: string, body: Record<string, unknown>, best: boolean): Promise<Answer> {
-  const response = await SELF.fetch(`${ORIGIN}/api/events/${eventId}/holds${best ? "/best" : ""}`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ requestId: crypto.randomUUID(), ...body }),
-  });
-  const json: unknown = await response.json();
-  if (response.status === 201) return { status: 201, hold: holdBody.parse(json).hold };
-  return { status: response.status, code: errorBody.parse(json).error.code };
+  const response = await callWorker("POST", `/api/events/${eventId}/holds${best ? "/best" : ""}`, { bearer: token, body: { requestId: crypto.randomUUID(), ...body } });
+  if (response.status === 201) return { status: 201, hold: holdBody.parse(response.json).hold };
+  return { status: response.status, code: errorBody.parse(response.json).error.code };
 }
 
 /**
@@ -55,17 +51,10 @@ async function postHold(eventId: string, token: string, body: Record<string, unk
 async function fansOf(demandClass: "calm" | "hot", accounts: number, chart = smallChart()) {
   const opened = await openEvent({ demandClass, accounts, purchaseLimit: 8, chart });
   // A hot event's holds take an admission token (as the waiting room issues them); a calm event's, a session.
-  const tokens = await Promise.all(
-    opened.accounts.map((accountId) =>
-      demandClass === "hot"
-        ? signAdmissionToken(env.TOKEN_SIGNING_KEY, { accountId, eventId: opened.event.id, admissionId: crypto.randomUUID(), expiresAt: Date.now() + 15 * 60_000 })
-        : signFanSession(env.TOKEN_SIGNING_KEY, accountId),
-    ),
-  );
+  const tokens = await Promise.all(opened.accounts.map((accountId) => holdToken(demandClass, accountId, opened.event.id)));
   const facts = await withDb((db) => loadFacts(db, opened.event.id));
-  const warm = await SELF.fetch(`${ORIGIN}/api/events/${opened.event.id}/availability`);
+  const warm = await rawRequest(`/api/events/${opened.event.id}/availability`);
   expect(warm.status).toBe(200);
-  await warm.arrayBuffer();
   return { eventId: opened.event.id, tokens, facts };
 }
 
@@ -80,7 +69,7 @@ const BURST = { hot: 300, calm: 150 } as const;
 function storedState(demandClass: "calm" | "hot", eventId: string): Promise<StoredState> {
   const now = Date.now();
   if (demandClass === "calm") return withDb((db) => readPostgresInventory(db, eventId, now));
-  return runInDurableObject(env.EVENT_INVENTORY.getByName(eventId), (_instance: EventInventory, state) => readInventoryStorage(state.storage.sql, now));
+  return runInDurableObject(inventoryOf(eventId), (_instance: EventInventory, state) => readInventoryStorage(state.storage.sql, now));
 }
 
 /** Live holds by seat (fails on a seat in two), after checking the stored state's own consistency. */

@@ -1,15 +1,15 @@
-import { env } from "cloudflare:workers";
 import { sql } from "drizzle-orm";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../../core/config";
-import { createDb, type Db } from "../../../core/db/client";
+import type { Db } from "../../../core/db/client";
 import { PostgresInventory } from "../../../workers/holds/postgres-holds";
-import { ATTEMPT_INTERVAL_MS, HOLD_JITTER_MS, type HoldBestRequest, type HoldResult, type HoldSeatsRequest, type HoldView } from "../../../core/holds/contract";
+import { ATTEMPT_INTERVAL_MS, HOLD_JITTER_MS, type HoldView } from "../../../core/holds/contract";
 import type { SeatingChart } from "../../../workers/venues/seating-chart";
-import { openEvent, smallChart } from "../../fixtures/seeding";
+import { openDb } from "../../fixtures/db";
+import { bestRequest, held, refusal, seatsRequest } from "../../fixtures/holds";
+import { openEvent } from "../../fixtures/seeding";
 
-// smallChart(): section A (tier A, 1000 cents) seats 0-17, section B (tier B, 2000) seats 18-35,
+// smallChart() (test/fixtures/charts.ts): section A (tier A, 1000 cents) seats 0-17, section B (tier B, 2000) seats 18-35,
 // 3 rows of 6 each; PIT general admission (tier GA, 3000) with 10 places.
 
 const closers: (() => Promise<void>)[] = [];
@@ -17,8 +17,9 @@ afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
-function openDb(): Db {
-  const { db, close } = createDb(loadConfig(env));
+/** A db handle closed after the test. */
+function testDb(): Db {
+  const { db, close } = openDb();
   closers.push(close);
   return db;
 }
@@ -26,7 +27,7 @@ function openDb(): Db {
 /** A calm event on sale, its inventory on a fake clock, and fan accounts. */
 async function calmEvent(options: { chart?: SeatingChart; purchaseLimit?: number; accounts?: number } = {}) {
   const fixture = await openEvent({ demandClass: "calm", accounts: 4, ...options });
-  const db = openDb();
+  const db = testDb();
   let now = Date.now();
   const clock = () => now;
   const inventory = new PostgresInventory(db, fixture.event.id, clock);
@@ -34,23 +35,6 @@ async function calmEvent(options: { chart?: SeatingChart; purchaseLimit?: number
   return { ...fixture, db, inventory, clock, fan, advance: (ms: number) => (now += ms), setTime: (ms: number) => (now = ms) };
 }
 
-let sequence = 0;
-function seatsRequest(accountId: string, seatIndexes: number[], extra: Partial<HoldSeatsRequest> = {}): HoldSeatsRequest {
-  sequence++;
-  return { kind: "seats", accountId, requestId: `req-${sequence}`, attemptKey: `key-${sequence}`, seatIndexes, ...extra };
-}
-function bestRequest(accountId: string, quantity: number, extra: Partial<HoldBestRequest> = {}): HoldBestRequest {
-  sequence++;
-  return { kind: "best", accountId, requestId: `req-${sequence}`, attemptKey: `key-${sequence}`, quantity, allowSplit: false, ...extra };
-}
-
-function held(result: HoldResult): HoldView {
-  if (!result.ok) throw new Error(`expected a hold, got ${result.reason}: ${result.message}`);
-  return result.hold;
-}
-function refusal(result: HoldResult): string {
-  return result.ok ? "ok" : result.reason;
-}
 const labels = (hold: HoldView) => hold.seats.map((s) => `${s.section}-${s.row}-${s.seat}`);
 
 async function seatRows(db: Db, eventId: string, seatIndexes: number[]) {
@@ -170,7 +154,7 @@ describe("PostgresInventory holds", () => {
 
   it("keeps the purchase limit under concurrent holds by one account", async () => {
     const { inventory, fan, db, event } = await calmEvent({ purchaseLimit: 4 });
-    const others = [openDb(), openDb()].map((handle) => new PostgresInventory(handle, event.id));
+    const others = [testDb(), testDb()].map((handle) => new PostgresInventory(handle, event.id));
     const all = [inventory, ...others];
     const results = await Promise.all(Array.from({ length: 12 }, (_, i) => (all[i % all.length] ?? inventory).hold(seatsRequest(fan(0), [i]))));
     expect(results.filter((r) => r.ok)).toHaveLength(4);
@@ -196,7 +180,7 @@ describe("PostgresInventory holds", () => {
 
   it("lets only one of several racing attempts with the same key through", async () => {
     const { event, fan, inventory } = await calmEvent();
-    const all = [inventory, new PostgresInventory(openDb(), event.id), new PostgresInventory(openDb(), event.id)];
+    const all = [inventory, new PostgresInventory(testDb(), event.id), new PostgresInventory(testDb(), event.id)];
     const results = await Promise.all(all.map((inv, i) => inv.hold(seatsRequest(fan(i), [i], { attemptKey: "shared" }))));
     expect(results.map(refusal).sort()).toEqual(["ok", "too_fast", "too_fast"]);
   });
@@ -233,7 +217,7 @@ describe("PostgresInventory holds", () => {
     expect(refusal(await inventory.hold(seatsRequest(fan(0), [0])))).toBe("not_on_sale");
     setTime(open);
     held(await inventory.hold(early));
-    expect(refusal(await new PostgresInventory(openDb(), crypto.randomUUID(), clock).hold(seatsRequest(fan(0), [0])))).toBe("not_on_sale");
+    expect(refusal(await new PostgresInventory(testDb(), crypto.randomUUID(), clock).hold(seatsRequest(fan(0), [0])))).toBe("not_on_sale");
   });
 });
 
@@ -382,7 +366,7 @@ const threeSeats = (): SeatingChart => ({ name: `Three ${crypto.randomUUID()}`, 
 
 /** Inventories of one event on separate pools: the Neon Pool holds 4 connections each. */
 function inventoriesOnPools(eventId: string, pools: number): PostgresInventory[] {
-  return Array.from({ length: pools }, () => new PostgresInventory(openDb(), eventId));
+  return Array.from({ length: pools }, () => new PostgresInventory(testDb(), eventId));
 }
 
 async function liveSeatOwners(db: Db, eventId: string) {

@@ -5,12 +5,16 @@
  * counting towards the purchase limit, the hot inventory's waitlist hook hears
  * of it once, and doing it again changes nothing.
  */
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { HoldRequest, HoldResult, HoldView, Inventory } from "../../../core/holds/contract";
+import type { Inventory } from "../../../core/holds/contract";
 import type { SeatingChart } from "../../../workers/venues/seating-chart";
-import { clock, fan, freeSeats, openSale, withDb, withInventory, type Sale } from "../../fixtures/waitlist";
+import { withDb } from "../../fixtures/db";
+import { bestRequest, held, refusal, seatsRequest } from "../../fixtures/holds";
+import { inventoryOf, withInventory } from "../../fixtures/objects";
+import { fanOf, type Sale } from "../../fixtures/seeding";
+import { clock, freeSeats, openWaitlistSale } from "../../fixtures/waitlist";
 
 beforeEach(() => clock.start());
 afterEach(() => clock.stop());
@@ -26,20 +30,6 @@ function chart(): SeatingChart {
   };
 }
 
-function request(accountId: string, what: { seats: number[] } | { ga: number }): HoldRequest {
-  const keys = { accountId, attemptKey: crypto.randomUUID(), requestId: crypto.randomUUID() };
-  return "seats" in what ? { kind: "seats", ...keys, seatIndexes: what.seats } : { kind: "best", ...keys, quantity: what.ga, priceTier: "GA", allowSplit: false };
-}
-
-function ok(result: HoldResult): HoldView {
-  if (!result.ok) throw new Error(`refused: ${result.reason}`);
-  return result.hold;
-}
-
-function reason(result: HoldResult): string {
-  return result.ok ? `ok (${result.hold.status})` : result.reason;
-}
-
 async function gaAvailable(sale: Sale): Promise<number> {
   const availability = await withInventory(sale.eventId, (inventory) => inventory.availability());
   return availability.sections.find((s) => s.kind === "general_admission")?.available ?? -1;
@@ -47,38 +37,38 @@ async function gaAvailable(sale: Sale): Promise<number> {
 
 describe.each(["calm", "hot"] as const)("unsell (%s)", (demandClass) => {
   it("returns a sold hold's places once, and frees the purchase limit", async () => {
-    const sale = await openSale({ demandClass, fans: 1, chart: chart(), purchaseLimit: 4 });
-    const buyer = fan(sale, 0).accountId;
+    const sale = await openWaitlistSale({ demandClass, fans: 1, chart: chart(), purchaseLimit: 4 });
+    const buyer = fanOf(sale, 0).accountId;
     const use = <T>(work: (inventory: Inventory) => Promise<T>) => withInventory(sale.eventId, work);
 
-    const seats = ok(await use((i) => i.hold(request(buyer, { seats: [0, 1] }))));
-    const ga = ok(await use((i) => i.hold(request(buyer, { ga: 2 }))));
-    for (const hold of [seats, ga]) ok(await use((i) => i.confirm({ requestId: crypto.randomUUID(), holdId: hold.holdId, allowLapsed: false })));
+    const seats = held(await use((i) => i.hold(seatsRequest(buyer, [0, 1]))));
+    const ga = held(await use((i) => i.hold(bestRequest(buyer, 2, { priceTier: "GA" }))));
+    for (const hold of [seats, ga]) held(await use((i) => i.confirm({ requestId: crypto.randomUUID(), holdId: hold.holdId, allowLapsed: false })));
     expect(await freeSeats(sale)).toEqual([2, 3]);
     expect(await gaAvailable(sale)).toBe(1);
-    expect(reason(await use((i) => i.hold(request(buyer, { seats: [2] }))))).toBe("over_limit");
+    expect(refusal(await use((i) => i.hold(seatsRequest(buyer, [2]))))).toBe("over_limit");
 
     for (let run = 0; run < 2; run++) {
-      const unsold = ok(await use((i) => i.unsell({ requestId: `unsell-${run}`, holdId: seats.holdId })));
+      const unsold = held(await use((i) => i.unsell({ requestId: `unsell-${run}`, holdId: seats.holdId })));
       expect(unsold).toMatchObject({ holdId: seats.holdId, status: "refunded", accountId: buyer });
       expect(unsold.seats.map((s) => s.seatIndex)).toEqual([0, 1]);
-      ok(await use((i) => i.unsell({ requestId: `unsell-ga-${run}`, holdId: ga.holdId })));
+      held(await use((i) => i.unsell({ requestId: `unsell-ga-${run}`, holdId: ga.holdId })));
       expect(await freeSeats(sale)).toEqual([0, 1, 2, 3]);
       expect(await gaAvailable(sale)).toBe(3);
     }
     expect((await use((i) => i.getHold(ga.holdId)))?.status).toBe("refunded");
 
     // Refunded places no longer count: the buyer may hold four again. Only sold holds can be unsold.
-    const again = ok(await use((i) => i.hold(request(buyer, { seats: [0, 1, 2, 3] }))));
-    expect(reason(await use((i) => i.unsell({ requestId: "u", holdId: again.holdId })))).toBe("not_sold");
-    expect(reason(await use((i) => i.unsell({ requestId: "u", holdId: crypto.randomUUID() })))).toBe("hold_not_found");
+    const again = held(await use((i) => i.hold(seatsRequest(buyer, [0, 1, 2, 3]))));
+    expect(refusal(await use((i) => i.unsell({ requestId: "u", holdId: again.holdId })))).toBe("not_sold");
+    expect(refusal(await use((i) => i.unsell({ requestId: "u", holdId: crypto.randomUUID() })))).toBe("hold_not_found");
     // A refunded hold cannot be sold again, and releasing it changes nothing.
-    expect(reason(await use((i) => i.confirm({ requestId: "c", holdId: seats.holdId, allowLapsed: true })))).toBe("hold_expired");
-    expect(reason(await use((i) => i.release({ accountId: buyer, requestId: "r", holdId: seats.holdId })))).toBe("ok (refunded)");
+    expect(refusal(await use((i) => i.confirm({ requestId: "c", holdId: seats.holdId, allowLapsed: true })))).toBe("hold_expired");
+    expect(held(await use((i) => i.release({ accountId: buyer, requestId: "r", holdId: seats.holdId }))).status).toBe("refunded");
     expect(await freeSeats(sale)).toEqual([]);
 
     if (demandClass === "hot") {
-      const stub = env.EVENT_INVENTORY.getByName(sale.eventId);
+      const stub = inventoryOf(sale.eventId);
       const refunds = (await stub.takeReturns(100)).filter((r) => r.reason === "refunded");
       expect(refunds.map((r) => [r.holdId, r.places]).sort()).toEqual([[seats.holdId, 2], [ga.holdId, 2]].sort());
       clock.advance(2_000);

@@ -5,33 +5,16 @@
  * again), stops all holds and closes the waitlist; another organizer sees
  * nothing; orders are listed a page at a time.
  */
-import { env } from "cloudflare:test";
 import { eq, inArray } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { events, orders, payments, tickets } from "../../../core/db/schema";
-import { createOrganizer } from "../../../workers/organizers/api-keys";
-import {
-  call,
-  chargesOf,
-  clock,
-  closeEntries,
-  entries,
-  errorCode,
-  fan,
-  freeSeats,
-  holdOf,
-  holdSeats,
-  join,
-  offerEmails,
-  openSale,
-  paidOrder,
-  refundRequestsOf,
-  statuses,
-  withDb,
-  withInventory,
-  type Sale,
-} from "../../fixtures/waitlist";
+import { withDb } from "../../fixtures/db";
+import { chargesOfIntent, refundRequestsOf } from "../../fixtures/gateway";
+import { callApp, errorCode } from "../../fixtures/http";
+import { inventoryOf, withInventory } from "../../fixtures/objects";
+import { fanOf, newOrganizer, type Sale } from "../../fixtures/seeding";
+import { clock, closeEntries, entries, freeSeats, holdOf, holdSeats, join, offerEmails, openWaitlistSale, paidOrder, statuses } from "../../fixtures/waitlist";
 
 beforeEach(() => clock.start());
 afterEach(async () => {
@@ -63,7 +46,7 @@ const cancelAnswer = z.strictObject({
 const pageAnswer = z.strictObject({ orders: z.array(orderSchema), nextCursor: z.string().nullable() });
 
 function refund(sale: Sale, orderId: string, apiKey = sale.apiKey) {
-  return call("POST", `/admin/orders/${orderId}/refund`, { bearer: apiKey });
+  return callApp("POST", `/admin/orders/${orderId}/refund`, { bearer: apiKey });
 }
 
 async function ticketStatuses(orderId: string): Promise<string[]> {
@@ -76,7 +59,7 @@ async function paymentStatus(holdId: string): Promise<string | undefined> {
 
 /** Every charge of a PaymentIntent is refunded in full, exactly once. */
 async function expectRefunded(paymentIntentId: string): Promise<void> {
-  const charges = await chargesOf(paymentIntentId);
+  const charges = await chargesOfIntent(paymentIntentId);
   expect(charges).toHaveLength(1);
   expect(charges[0]?.amountRefunded).toBe(charges[0]?.amount);
   expect((await refundRequestsOf(paymentIntentId)).filter((r) => !r.replayed)).toHaveLength(1);
@@ -84,8 +67,8 @@ async function expectRefunded(paymentIntentId: string): Promise<void> {
 
 describe("refunding an order", () => {
   it.each(["calm", "hot"] as const)("refunds the payment once, voids the tickets and offers the seats to the waitlist (%s)", async (demandClass) => {
-    const sale = await openSale({ demandClass, fans: 3 });
-    const [buyer, waiter, blocker] = [fan(sale, 0), fan(sale, 1), fan(sale, 2)];
+    const sale = await openWaitlistSale({ demandClass, fans: 3 });
+    const [buyer, waiter, blocker] = [fanOf(sale, 0), fanOf(sale, 1), fanOf(sale, 2)];
     const order = await paidOrder(sale, buyer, [0, 1]);
     await holdSeats(sale, blocker.accountId, [2, 3, 4, 5]);
     expect(await ticketStatuses(order.orderId)).toEqual(["valid", "valid"]);
@@ -115,8 +98,8 @@ describe("refunding an order", () => {
   });
 
   it("puts the seats back on sale when nobody is waiting, and frees the buyer's purchase limit", async () => {
-    const sale = await openSale({ demandClass: "calm", fans: 1, purchaseLimit: 2 });
-    const buyer = fan(sale, 0);
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 1, purchaseLimit: 2 });
+    const buyer = fanOf(sale, 0);
     const order = await paidOrder(sale, buyer, [0, 1]);
     expect(await freeSeats(sale)).toEqual([2, 3, 4, 5]);
     const over = await withInventory(sale.eventId, (inventory) =>
@@ -131,18 +114,18 @@ describe("refunding an order", () => {
 
 describe("cancelling an event", () => {
   it("refunds every order in batches, voids every ticket, stops holds and closes the waitlist; calling again is harmless", async () => {
-    const sale = await openSale({ demandClass: "calm", fans: 5 });
-    const bought = [await paidOrder(sale, fan(sale, 0), [0]), await paidOrder(sale, fan(sale, 1), [1, 2]), await paidOrder(sale, fan(sale, 2), [4])];
-    await holdSeats(sale, fan(sale, 4).accountId, [3, 5]);
-    await join(sale, fan(sale, 3), { quantity: 1 });
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 5 });
+    const bought = [await paidOrder(sale, fanOf(sale, 0), [0]), await paidOrder(sale, fanOf(sale, 1), [1, 2]), await paidOrder(sale, fanOf(sale, 2), [4])];
+    await holdSeats(sale, fanOf(sale, 4).accountId, [3, 5]);
+    await join(sale, fanOf(sale, 3), { quantity: 1 });
 
-    const first = await call("POST", `/admin/events/${sale.eventId}/cancel?batchSize=2`, { bearer: sale.apiKey });
+    const first = await callApp("POST", `/admin/events/${sale.eventId}/cancel?batchSize=2`, { bearer: sale.apiKey });
     expect(first.status, first.text).toBe(200);
     const report = cancelAnswer.parse(first.json);
     expect(report).toMatchObject({ eventId: sale.eventId, status: "cancelled", ordersCancelled: 2, ordersFailed: 0 });
     expect(report.ordersRemaining).toBeLessThanOrEqual(1);
     for (let calls = 0; calls < 3; calls++) {
-      const next = cancelAnswer.parse((await call("POST", `/admin/events/${sale.eventId}/cancel?batchSize=2`, { bearer: sale.apiKey })).json);
+      const next = cancelAnswer.parse((await callApp("POST", `/admin/events/${sale.eventId}/cancel?batchSize=2`, { bearer: sale.apiKey })).json);
       expect(next.ordersFailed).toBe(0);
       if (next.ordersRemaining === 0) break;
     }
@@ -161,26 +144,26 @@ describe("cancelling an event", () => {
 
     // No more holds, and no more waiting.
     const refused = await withInventory(sale.eventId, (inventory) =>
-      inventory.hold({ kind: "seats", accountId: fan(sale, 3).accountId, attemptKey: crypto.randomUUID(), requestId: crypto.randomUUID(), seatIndexes: [0] }),
+      inventory.hold({ kind: "seats", accountId: fanOf(sale, 3).accountId, attemptKey: crypto.randomUUID(), requestId: crypto.randomUUID(), seatIndexes: [0] }),
     );
     expect(refused.ok || refused.reason).toBe("not_on_sale");
-    expect(errorCode(await call("POST", `/api/events/${sale.eventId}/waitlist`, { bearer: fan(sale, 3).session, body: { quantity: 1 } }), 409)).toBe("not_on_sale");
+    expect(errorCode(await callApp("POST", `/api/events/${sale.eventId}/waitlist`, { bearer: fanOf(sale, 3).session, body: { quantity: 1 } }), 409)).toBe("not_on_sale");
 
-    const last = cancelAnswer.parse((await call("POST", `/admin/events/${sale.eventId}/cancel`, { bearer: sale.apiKey })).json);
+    const last = cancelAnswer.parse((await callApp("POST", `/admin/events/${sale.eventId}/cancel`, { bearer: sale.apiKey })).json);
     expect(last).toMatchObject({ ordersCancelled: 0, ordersRemaining: 0, waitlistClosed: 0 });
   });
 
   it("stops a hot event's inventory at once and refunds its orders", async () => {
-    const sale = await openSale({ demandClass: "hot", fans: 2 });
-    const order = await paidOrder(sale, fan(sale, 0), [0, 1]);
-    const answer = await call("POST", `/admin/events/${sale.eventId}/cancel`, { bearer: sale.apiKey });
+    const sale = await openWaitlistSale({ demandClass: "hot", fans: 2 });
+    const order = await paidOrder(sale, fanOf(sale, 0), [0, 1]);
+    const answer = await callApp("POST", `/admin/events/${sale.eventId}/cancel`, { bearer: sale.apiKey });
     expect(answer.status, answer.text).toBe(200);
     expect(cancelAnswer.parse(answer.json).ordersRemaining).toBe(0);
     await expectRefunded(order.paymentIntentId);
     expect(new Set(await ticketStatuses(order.orderId))).toEqual(new Set(["void"]));
-    const refused = await env.EVENT_INVENTORY.getByName(sale.eventId).hold({
+    const refused = await inventoryOf(sale.eventId).hold({
       kind: "seats",
-      accountId: fan(sale, 1).accountId,
+      accountId: fanOf(sale, 1).accountId,
       attemptKey: crypto.randomUUID(),
       requestId: crypto.randomUUID(),
       seatIndexes: [2],
@@ -191,47 +174,47 @@ describe("cancelling an event", () => {
 
 describe("organizer scope", () => {
   it("answers 404 for another organizer's orders and events, and changes nothing", async () => {
-    const sale = await openSale({ demandClass: "calm", fans: 1 });
-    const order = await paidOrder(sale, fan(sale, 0), [0]);
-    const { apiKey: stranger } = await withDb((db) => createOrganizer(db, `Stranger ${crypto.randomUUID()}`));
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 1 });
+    const order = await paidOrder(sale, fanOf(sale, 0), [0]);
+    const { apiKey: stranger } = await newOrganizer("Stranger");
 
     expect(errorCode(await refund(sale, order.orderId, stranger), 404)).toBe("not_found");
-    expect(errorCode(await call("POST", `/admin/events/${sale.eventId}/cancel`, { bearer: stranger }), 404)).toBe("not_found");
-    expect(errorCode(await call("GET", `/admin/events/${sale.eventId}/orders`, { bearer: stranger }), 404)).toBe("not_found");
+    expect(errorCode(await callApp("POST", `/admin/events/${sale.eventId}/cancel`, { bearer: stranger }), 404)).toBe("not_found");
+    expect(errorCode(await callApp("GET", `/admin/events/${sale.eventId}/orders`, { bearer: stranger }), 404)).toBe("not_found");
     expect(errorCode(await refund(sale, crypto.randomUUID()), 404)).toBe("not_found");
-    expect(errorCode(await call("POST", `/admin/orders/${order.orderId}/refund`), 401)).toBe("unauthorized");
-    expect(errorCode(await call("POST", `/admin/orders/not-a-uuid/refund`, { bearer: sale.apiKey }), 400)).toBe("invalid_request");
+    expect(errorCode(await callApp("POST", `/admin/orders/${order.orderId}/refund`), 401)).toBe("unauthorized");
+    expect(errorCode(await callApp("POST", `/admin/orders/not-a-uuid/refund`, { bearer: sale.apiKey }), 400)).toBe("invalid_request");
 
     const [row] = await withDb((db) => db.select({ status: orders.status }).from(orders).where(eq(orders.id, order.orderId)));
     expect(row?.status).toBe("confirmed");
     const [event] = await withDb((db) => db.select({ status: events.status }).from(events).where(eq(events.id, sale.eventId)));
     expect(event?.status).toBe("published");
-    expect((await chargesOf(order.paymentIntentId))[0]?.amountRefunded).toBe(0);
+    expect((await chargesOfIntent(order.paymentIntentId))[0]?.amountRefunded).toBe(0);
     expect(await ticketStatuses(order.orderId)).toEqual(["valid"]);
   });
 });
 
 describe("listing orders", () => {
   it("pages through an event's orders, newest first, filtered by status", async () => {
-    const sale = await openSale({ demandClass: "calm", fans: 3 });
-    const bought = [await paidOrder(sale, fan(sale, 0), [0]), await paidOrder(sale, fan(sale, 1), [1]), await paidOrder(sale, fan(sale, 2), [4])];
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 3 });
+    const bought = [await paidOrder(sale, fanOf(sale, 0), [0]), await paidOrder(sale, fanOf(sale, 1), [1]), await paidOrder(sale, fanOf(sale, 2), [4])];
     const path = `/admin/events/${sale.eventId}/orders`;
 
-    const first = pageAnswer.parse((await call("GET", `${path}?limit=2`, { bearer: sale.apiKey })).json);
+    const first = pageAnswer.parse((await callApp("GET", `${path}?limit=2`, { bearer: sale.apiKey })).json);
     expect(first.orders).toHaveLength(2);
     expect(first.nextCursor).not.toBeNull();
-    const second = pageAnswer.parse((await call("GET", `${path}?limit=2&cursor=${first.nextCursor}`, { bearer: sale.apiKey })).json);
+    const second = pageAnswer.parse((await callApp("GET", `${path}?limit=2&cursor=${first.nextCursor}`, { bearer: sale.apiKey })).json);
     expect(second.orders).toHaveLength(1);
     expect(second.nextCursor).toBeNull();
     const listed = [...first.orders, ...second.orders];
     expect(listed.map((o) => o.orderId)).toEqual([...bought].reverse().map((o) => o.orderId));
-    expect(listed.every((o) => o.status === "confirmed" && o.liveTickets === 1 && o.email === fan(sale, bought.findIndex((b) => b.orderId === o.orderId)).email)).toBe(true);
+    expect(listed.every((o) => o.status === "confirmed" && o.liveTickets === 1 && o.email === fanOf(sale, bought.findIndex((b) => b.orderId === o.orderId)).email)).toBe(true);
 
     await refund(sale, bought[1]?.orderId ?? "");
-    const refunded = pageAnswer.parse((await call("GET", `${path}?status=refunded`, { bearer: sale.apiKey })).json);
+    const refunded = pageAnswer.parse((await callApp("GET", `${path}?status=refunded`, { bearer: sale.apiKey })).json);
     expect(refunded.orders.map((o) => [o.orderId, o.liveTickets])).toEqual([[bought[1]?.orderId, 0]]);
-    expect(errorCode(await call("GET", `${path}?cursor=bm9wZQ`, { bearer: sale.apiKey }), 400)).toBe("invalid_request");
-    expect(errorCode(await call("GET", `${path}?limit=1000`, { bearer: sale.apiKey }), 400)).toBe("invalid_request");
+    expect(errorCode(await callApp("GET", `${path}?cursor=bm9wZQ`, { bearer: sale.apiKey }), 400)).toBe("invalid_request");
+    expect(errorCode(await callApp("GET", `${path}?limit=1000`, { bearer: sale.apiKey }), 400)).toBe("invalid_request");
   });
 });
 

@@ -2,7 +2,7 @@
  * The HTTP surface as clients know it: every route of the app (method and
  * path), exactly, and who may call what. Moving route files around must not
  * add, drop or rename any of them. (The admin OpenAPI document's operations
- * and schemas are held exactly in admin-events.test.ts.)
+ * and schemas are held exactly in openapi.test.ts.)
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";

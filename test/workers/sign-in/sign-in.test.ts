@@ -11,8 +11,10 @@ import { FAN_SESSION_AUDIENCE } from "../../../workers/sign-in/fan-session";
 import { MAX_WRONG_CODES, SIGN_IN_CODE_TTL_MS, SIGN_IN_LIMITS } from "../../../workers/sign-in/sign-in-codes";
 import { verifyToken } from "../../../workers/platform/signed-tokens";
 import { verifyTurnstile } from "../../../workers/waiting-room/turnstile";
+import { withDb } from "../../fixtures/db";
+import { expectApiError, expectInvalid, rawRequest, type ReadResponse, uniqueIp } from "../../fixtures/http";
+import { failMailTo, inbox } from "../../fixtures/mail";
 import { openEvent } from "../../fixtures/seeding";
-import { expectApiError, expectInvalid, rawRequest, withDb, type ReadResponse } from "../../fixtures/http";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -21,12 +23,6 @@ afterEach(() => {
 /** A mixed-case address no other test uses. */
 function uniqueEmail(): string {
   return `Fan.${crypto.randomUUID().slice(0, 8)}@Example.TEST`;
-}
-
-/** A client IP no other test uses. */
-function uniqueIp(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(3));
-  return `10.${bytes[0]}.${bytes[1]}.${bytes[2]}`;
 }
 
 function post(path: string, body: unknown, ip: string, headers: Record<string, string> = {}): Promise<ReadResponse> {
@@ -39,17 +35,6 @@ function post(path: string, body: unknown, ip: string, headers: Record<string, s
 
 const requestCode = (email: string, ip = uniqueIp()) => post("/auth/code", { email }, ip);
 const signIn = (email: string, code: string, ip = uniqueIp()) => post("/auth/session", { email, code }, ip);
-
-const outboxListSchema = z.object({
-  data: z.array(z.object({ id: z.string(), from: z.string(), to: z.array(z.string()), subject: z.string(), text: z.string().nullable(), html: z.string().nullable() })),
-});
-
-/** What the outbox received for `email`, newest first, read over its HTTP API. */
-async function inbox(email: string) {
-  const response = await fetch(new URL(`/emails?to=${encodeURIComponent(email)}`, env.MAIL_API_URL));
-  expect(response.status).toBe(200);
-  return outboxListSchema.parse(await response.json()).data;
-}
 
 /** The code in the newest email to `email`. */
 async function latestCode(email: string): Promise<string> {
@@ -68,12 +53,6 @@ async function emailedCode(email: string, ip = uniqueIp()): Promise<string> {
 
 function otherCode(code: string, offset = 1): string {
   return String((Number(code) + offset) % 1_000_000).padStart(6, "0");
-}
-
-/** Makes the outbox's next `count` sends to `email` fail. */
-async function failMailTo(email: string, mode: "error500" | "hang", count: number): Promise<void> {
-  const response = await fetch(new URL("/__faults", env.MAIL_API_URL), { method: "POST", body: JSON.stringify({ mode, count, to: email }) });
-  expect(response.status).toBe(200);
 }
 
 async function accountsFor(email: string): Promise<{ id: string; email: string }[]> {
@@ -316,7 +295,7 @@ describe("malformed input", () => {
 describe("mail provider failures", () => {
   it("answers 503 mail_unavailable when the provider fails, and a later request works", async () => {
     const email = uniqueEmail();
-    await failMailTo(email.toLowerCase(), "error500", 1);
+    await failMailTo(email.toLowerCase(), 1);
     const failed = await requestCode(email);
     expectApiError(failed, 503, "mail_unavailable");
     expect(await inbox(email.toLowerCase())).toEqual([]);

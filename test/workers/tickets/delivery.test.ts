@@ -9,8 +9,9 @@ import { sql } from "drizzle-orm";
 import { describe, expect, it, vi } from "vitest";
 import { deliveryBackoffSeconds, handleDeliveryBatch } from "../../../workers/tickets/delivery";
 import { placeLabel } from "../../../workers/tickets/issued-tickets";
-import { withDb } from "../../fixtures/seeding";
-import { decodeQrPng, failMailTo, inbox, insertOrder, publishedJwks, qrImages, ticketedEvent, ticketRows, verifyOffline } from "../../fixtures/tickets";
+import { withDb } from "../../fixtures/db";
+import { failMailTo, inbox } from "../../fixtures/mail";
+import { decodeQrPng, insertOrder, publishedJwks, qrImages, ticketedEvent, ticketRows, verifyOffline } from "../../fixtures/tickets";
 
 /**
  * Runs the consumer on a batch of `ticket-delivery` messages and returns what

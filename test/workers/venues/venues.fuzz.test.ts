@@ -8,7 +8,11 @@ import fc from "fast-check";
 import { expect, it } from "vitest";
 import { seats } from "../../../core/db/schema";
 import type { SeatingChart } from "../../../workers/venues/seating-chart";
-import { chartTotals, countVenueRows, expectApiError, newOrganizer, openDb, rawRequest, venueViewSchema } from "../../fixtures/http";
+import { chartTotals } from "../../fixtures/charts";
+import { openDb } from "../../fixtures/db";
+import { expectApiError, rawRequest } from "../../fixtures/http";
+import { newOrganizer } from "../../fixtures/seeding";
+import { countVenueRows, venueViewSchema } from "../../fixtures/venues";
 
 type Section = SeatingChart["sections"][number];
 type Row = NonNullable<Section["rows"]>[number];

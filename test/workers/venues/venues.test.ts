@@ -2,19 +2,11 @@ import { and, asc, count, countDistinct, eq, isNull, max, min } from "drizzle-or
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { organizerApiKeys, seatRows, seats, sections } from "../../../core/db/schema";
-import {
-  adminRequest,
-  countVenueRows,
-  createVenue,
-  expectApiError,
-  expectInvalid,
-  newOrganizer,
-  rawRequest,
-  stadiumChart,
-  theatreChart,
-  venueViewSchema,
-  withDb,
-} from "../../fixtures/http";
+import { stadiumChart, theatreChart } from "../../fixtures/charts";
+import { withDb } from "../../fixtures/db";
+import { adminRequest, expectApiError, expectInvalid, rawRequest } from "../../fixtures/http";
+import { newOrganizer } from "../../fixtures/seeding";
+import { countVenueRows, createVenue, venueViewSchema } from "../../fixtures/venues";
 
 const venueListSchema = z.strictObject({ venues: z.array(venueViewSchema.omit({ priceTiers: true, sections: true })) });
 

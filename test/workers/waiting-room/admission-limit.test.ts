@@ -1,11 +1,11 @@
-import { SELF, env } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { expect, it } from "vitest";
-import { signFanSession } from "../../../workers/sign-in/fan-session";
 import { openEvent } from "../../fixtures/seeding";
+import { fanSession } from "../../fixtures/tokens";
 
 it("rate-limits admission exchanges per account with @upstash/ratelimit (429 with Retry-After)", async () => {
   const { event, accounts } = await openEvent({ demandClass: "hot", accounts: 1 });
-  const session = await signFanSession(env.TOKEN_SIGNING_KEY, accounts[0] ?? "");
+  const session = await fanSession(accounts[0] ?? "");
   const statuses: number[] = [];
   let retryAfter: string | null = null;
   for (let i = 0; i < 11; i++) {

@@ -12,10 +12,13 @@ import { z } from "zod";
 import { TURNSTILE_DUMMY_TOKEN, TURNSTILE_TEST_SECRETS } from "../../../dev/turnstile";
 import worker from "../../../workers/index";
 import { FLAGGED_BLOCK_START, LATE_BLOCK_START } from "../../../core/waiting-room/queue-state";
-import { withDb } from "../../fixtures/seeding";
-import { hotSale, roomStorage, startFakeClock, type HotSale } from "../../fixtures/hot-sale";
-import { adminRequest, expectApiError, ORIGIN } from "../../fixtures/http";
-import { fanSession, joined, joinLobby, uniqueIp } from "../../fixtures/waiting-room";
+import { startFakeClock } from "../../fixtures/clocks";
+import { withDb } from "../../fixtures/db";
+import { hotSale, type HotSale } from "../../fixtures/hot-sale";
+import { adminRequest, expectApiError, ORIGIN, uniqueIp } from "../../fixtures/http";
+import { roomStorage } from "../../fixtures/objects";
+import { fanSession } from "../../fixtures/tokens";
+import { joined, joinLobby } from "../../fixtures/waiting-room";
 
 const BOTS = 100;
 const HUMANS = 10;

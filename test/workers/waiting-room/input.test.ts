@@ -7,10 +7,14 @@
 import { sql } from "drizzle-orm";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { TURNSTILE_DUMMY_TOKEN } from "../../../dev/turnstile";
-import { openEvent, withDb } from "../../fixtures/seeding";
-import { accountOf, hotSale, roomOf, roomStorage, setClock, startFakeClock, type HotSale } from "../../fixtures/hot-sale";
-import { adminRequest, expectApiError, expectInvalid, rawRequest, type ReadResponse } from "../../fixtures/http";
-import { exchangeTicket, fanSession, getQueue, joined, joinLobby, postJson, uniqueIp, type LobbyTicket } from "../../fixtures/waiting-room";
+import { setClock, startFakeClock } from "../../fixtures/clocks";
+import { withDb } from "../../fixtures/db";
+import { accountOf, hotSale, type HotSale } from "../../fixtures/hot-sale";
+import { adminRequest, expectApiError, expectInvalid, rawRequest, type ReadResponse, uniqueIp } from "../../fixtures/http";
+import { roomOf, roomStorage } from "../../fixtures/objects";
+import { openEvent } from "../../fixtures/seeding";
+import { fanSession } from "../../fixtures/tokens";
+import { exchangeTicket, getQueue, joined, joinLobby, type LobbyTicket, postJson } from "../../fixtures/waiting-room";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -10,10 +10,13 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { WAITLIST_FIRST_MS } from "../../../durable-objects/event-inventory";
 import type { WaitingRoom } from "../../../durable-objects/waiting-room";
 import type { QueueState } from "../../../core/waiting-room/queue-state";
-import { smallChart } from "../../fixtures/seeding";
-import { hotSale, inventoryOf, publishedState, roomOf, roomStorage, setClock, startFakeClock } from "../../fixtures/hot-sale";
+import { smallChart } from "../../fixtures/charts";
+import { setClock, startFakeClock } from "../../fixtures/clocks";
+import { hotSale } from "../../fixtures/hot-sale";
 import { expectApiError } from "../../fixtures/http";
-import { admitted, createdHoldSchema, exchangeTicket, fanSession, getQueue, holdBest, joined, queueStateSchema, type LobbyTicket } from "../../fixtures/waiting-room";
+import { inventoryOf, publishedState, roomOf, roomStorage } from "../../fixtures/objects";
+import { fanSession } from "../../fixtures/tokens";
+import { admitted, createdHoldSchema, exchangeTicket, getQueue, holdBest, joined, type LobbyTicket, queueStateSchema } from "../../fixtures/waiting-room";
 
 const POLLS = 5_000;
 const IN_FLIGHT = 50;

@@ -12,9 +12,12 @@ import { z } from "zod";
 import { ADMISSION_TTL_MS } from "../../../durable-objects/waiting-room";
 import { publicJwks, signToken } from "../../../workers/platform/signed-tokens";
 import { ADMISSION_AUDIENCE, LOBBY_AUDIENCE } from "../../../workers/waiting-room/tokens";
-import { accountOf, hotSale, roomOf, roomStorage, setClock, startFakeClock, type HotSale } from "../../fixtures/hot-sale";
+import { setClock, startFakeClock } from "../../fixtures/clocks";
+import { accountOf, hotSale, type HotSale } from "../../fixtures/hot-sale";
 import { expectApiError } from "../../fixtures/http";
-import { admitted, base64url, exchangeTicket, fanSession, holdBest, joined, joinLobby, payloadOf, type Caller, type LobbyTicket } from "../../fixtures/waiting-room";
+import { roomOf, roomStorage } from "../../fixtures/objects";
+import { base64url, fanSession, payloadOf, tamperedToken } from "../../fixtures/tokens";
+import { admitted, type Caller, exchangeTicket, holdBest, joined, joinLobby, type LobbyTicket } from "../../fixtures/waiting-room";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -39,11 +42,6 @@ function unsigned(claims: Record<string, unknown>): string {
 }
 
 /** A real token whose payload was edited (the signature no longer matches). */
-function tampered(token: string, changes: Record<string, unknown>): string {
-  const [header, , signature] = token.split(".");
-  return `${header}.${base64url(JSON.stringify({ ...payloadOf(token), ...changes }))}.${signature}`;
-}
-
 /** HS256 over the claims, keyed with the Worker's public key (the classic algorithm-confusion attack). */
 async function confused(claims: Record<string, unknown>): Promise<string> {
   const jwks = await publicJwks(env.TOKEN_SIGNING_KEY);
@@ -126,9 +124,9 @@ describe("lobby tickets", () => {
         fanB,
         await signToken(env.TOKEN_SIGNING_KEY, { audience: LOBBY_AUDIENCE, subject: fanB.accountId, ttlSeconds: -5, claims: { eid: saleA.eventId, key: fanB.ticket.orderKey } }),
       ],
-      ["tampered order key (to the front)", fanB, tampered(fanB.ticket.ticket, { key: 0 })],
-      ["tampered to A's key", fanB, tampered(fanB.ticket.ticket, { key: fanA.ticket.orderKey })],
-      ["tampered account", fanA, tampered(fanB.ticket.ticket, { sub: fanA.accountId })],
+      ["tampered order key (to the front)", fanB, tamperedToken(fanB.ticket.ticket, { key: 0 })],
+      ["tampered to A's key", fanB, tamperedToken(fanB.ticket.ticket, { key: fanA.ticket.orderKey })],
+      ["tampered account", fanA, tamperedToken(fanB.ticket.ticket, { sub: fanA.accountId })],
       ["someone else's ticket", fanA, fanB.ticket.ticket],
       ["a fan session instead of a ticket", fanB, fanB.token],
       ["an admission instead of a ticket", fanA, shared.admission],
@@ -156,7 +154,7 @@ describe("lobby tickets", () => {
       await forged(claims),
       unsigned(claims),
       await signToken(env.TOKEN_SIGNING_KEY, { audience: "fan", subject: fanB.accountId, ttlSeconds: -5 }),
-      tampered(fanB.token, { sub: crypto.randomUUID() }),
+      tamperedToken(fanB.token, { sub: crypto.randomUUID() }),
       fanB.ticket.ticket, // a lobby ticket is not a session
     ];
     await roomUnchanged(saleA.eventId, async () => {
@@ -175,7 +173,7 @@ describe("admission tokens", () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     setClock(saleA.saleStartsAt + 10_000);
     const claims = { ...payloadOf(admission) };
-    const refused = [await forged(claims), unsigned(claims), tampered(admission, { sub: accountOf(saleA, 2) }), tampered(admission, { exp: Number(claims.exp) + 3_600 })];
+    const refused = [await forged(claims), unsigned(claims), tamperedToken(admission, { sub: accountOf(saleA, 2) }), tamperedToken(admission, { exp: Number(claims.exp) + 3_600 })];
     await roomUnchanged(saleA.eventId, async () => {
       for (const token of refused) expectApiError(await holdBest(saleA.eventId, { token }, { quantity: 1 }), 401, "invalid_token");
     });

@@ -11,29 +11,26 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { HoldView } from "../../../core/holds/contract";
 import { serveWaitlists } from "../../../workers/waitlist/serve";
+import { withDb } from "../../fixtures/db";
+import { callApp, errorCode } from "../../fixtures/http";
+import { inventoryOf, withInventory } from "../../fixtures/objects";
+import { type Fan, fanOf, type Sale } from "../../fixtures/seeding";
 import {
-  call,
   clock,
   closeEntries,
   entries,
-  errorCode,
-  fan,
   freeSeats,
   holdOf,
   holdSeats,
   join,
   myEntry,
   offerEmails,
-  openSale,
+  openWaitlistSale,
   pay,
   releaseHold,
   sellSeats,
   serve,
   statuses,
-  withDb,
-  withInventory,
-  type Fan,
-  type Sale,
 } from "../../fixtures/waitlist";
 
 beforeEach(() => clock.start());
@@ -72,44 +69,44 @@ function payLinks(email: { text: string | null; html: string | null } | undefine
 
 describe("joining", () => {
   it("is allowed only when the event or the price tier has fewer places on sale than asked, once per account", async () => {
-    const sale = await openSale({ demandClass: "calm", fans: 5 });
-    const [x, y, z, blockerA, blockerB] = [0, 1, 2, 3, 4].map((i) => fan(sale, i)) as [Fan, Fan, Fan, Fan, Fan];
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 5 });
+    const [x, y, z, blockerA, blockerB] = [0, 1, 2, 3, 4].map((i) => fanOf(sale, i)) as [Fan, Fan, Fan, Fan, Fan];
     const path = `/api/events/${sale.eventId}/waitlist`;
 
-    expect(errorCode(await call("POST", path, { bearer: x.session, body: { quantity: 1 } }), 409)).toBe("not_sold_out");
+    expect(errorCode(await callApp("POST", path, { bearer: x.session, body: { quantity: 1 } }), 409)).toBe("not_sold_out");
     await holdSeats(sale, blockerA.accountId, [0, 1, 2, 3]);
     expect(await freeSeats(sale)).toEqual([4, 5]); // tier A is sold out, tier B is not
 
     const first = await join(sale, x, { quantity: 1, priceTier: "A" });
     expect(first).toMatchObject({ status: "waiting", position: 1, quantity: 1, priceTier: "A", offer: null });
-    expect(errorCode(await call("POST", path, { bearer: x.session, body: { quantity: 2 } }), 409)).toBe("already_waiting");
-    expect(errorCode(await call("POST", path, { bearer: y.session, body: { quantity: 1 } }), 409)).toBe("not_sold_out");
-    expect(errorCode(await call("POST", path, { bearer: y.session, body: { quantity: 2, priceTier: "B" } }), 409)).toBe("not_sold_out");
+    expect(errorCode(await callApp("POST", path, { bearer: x.session, body: { quantity: 2 } }), 409)).toBe("already_waiting");
+    expect(errorCode(await callApp("POST", path, { bearer: y.session, body: { quantity: 1 } }), 409)).toBe("not_sold_out");
+    expect(errorCode(await callApp("POST", path, { bearer: y.session, body: { quantity: 2, priceTier: "B" } }), 409)).toBe("not_sold_out");
     // Two places left anywhere, three wanted: sold out for this request.
     expect(await join(sale, y, { quantity: 3 })).toMatchObject({ status: "waiting", position: 2 });
-    expect(errorCode(await call("POST", path, { bearer: z.session, body: { quantity: 1, priceTier: "C" } }), 400)).toBe("invalid_price_tier");
-    expect(errorCode(await call("POST", path, { bearer: z.session, body: { quantity: 5 } }), 400)).toBe("invalid_request");
-    expect(errorCode(await call("POST", path, { body: { quantity: 1 } }), 401)).toBe("unauthorized");
+    expect(errorCode(await callApp("POST", path, { bearer: z.session, body: { quantity: 1, priceTier: "C" } }), 400)).toBe("invalid_price_tier");
+    expect(errorCode(await callApp("POST", path, { bearer: z.session, body: { quantity: 5 } }), 400)).toBe("invalid_request");
+    expect(errorCode(await callApp("POST", path, { body: { quantity: 1 } }), 401)).toBe("unauthorized");
     // Holding all four A seats, the blocker may not wait for more.
-    expect(errorCode(await call("POST", path, { bearer: blockerA.session, body: { quantity: 1, priceTier: "A" } }), 409)).toBe("over_limit");
+    expect(errorCode(await callApp("POST", path, { bearer: blockerA.session, body: { quantity: 1, priceTier: "A" } }), 409)).toBe("over_limit");
 
     await holdSeats(sale, blockerB.accountId, [4, 5]);
     expect(await join(sale, z, { quantity: 2 })).toMatchObject({ status: "waiting", position: 3 });
 
     expect(await myEntry(sale, x)).toMatchObject({ entryId: first.entryId, status: "waiting", position: 1 });
-    const left = await call("DELETE", path, { bearer: x.session });
+    const left = await callApp("DELETE", path, { bearer: x.session });
     expect(left.status, left.text).toBe(200);
     expect(await myEntry(sale, x)).toMatchObject({ entryId: first.entryId, status: "cancelled", position: null });
-    expect(errorCode(await call("DELETE", path, { bearer: x.session }), 404)).toBe("not_waiting");
+    expect(errorCode(await callApp("DELETE", path, { bearer: x.session }), 404)).toBe("not_waiting");
     expect((await myEntry(sale, y)).position).toBe(1);
     expect((await myEntry(sale, z)).position).toBe(2);
     // Leaving and joining again puts the fan at the back.
     expect(await join(sale, x, { quantity: 1 })).toMatchObject({ status: "waiting", position: 3 });
-    expect(errorCode(await call("GET", `/api/events/${crypto.randomUUID()}/waitlist`, { bearer: x.session }), 404)).toBe("not_waiting");
+    expect(errorCode(await callApp("GET", `/api/events/${crypto.randomUUID()}/waitlist`, { bearer: x.session }), 404)).toBe("not_waiting");
   });
 
   it("counts a row priced apart from its section in that row's price tier", async () => {
-    const sale = await openSale({
+    const sale = await openWaitlistSale({
       demandClass: "calm",
       fans: 3,
       chart: {
@@ -117,23 +114,23 @@ describe("joining", () => {
         sections: [{ label: "ORCH", priceTier: "orchestra", rows: [{ label: "A", priceTier: "premium", seats: 2 }, { label: "B", seats: 3 }] }],
       },
     });
-    await holdSeats(sale, fan(sale, 2).accountId, [0, 1]);
+    await holdSeats(sale, fanOf(sale, 2).accountId, [0, 1]);
     expect(await freeSeats(sale)).toEqual([2, 3, 4]);
-    expect(await join(sale, fan(sale, 0), { quantity: 1, priceTier: "premium" })).toMatchObject({ status: "waiting", position: 1 });
+    expect(await join(sale, fanOf(sale, 0), { quantity: 1, priceTier: "premium" })).toMatchObject({ status: "waiting", position: 1 });
     const path = `/api/events/${sale.eventId}/waitlist`;
-    expect(errorCode(await call("POST", path, { bearer: fan(sale, 1).session, body: { quantity: 3, priceTier: "orchestra" } }), 409)).toBe("not_sold_out");
-    expect(await join(sale, fan(sale, 1), { quantity: 4, priceTier: "orchestra" })).toMatchObject({ status: "waiting", position: 2 });
+    expect(errorCode(await callApp("POST", path, { bearer: fanOf(sale, 1).session, body: { quantity: 3, priceTier: "orchestra" } }), 409)).toBe("not_sold_out");
+    expect(await join(sale, fanOf(sale, 1), { quantity: 4, priceTier: "orchestra" })).toMatchObject({ status: "waiting", position: 2 });
   });
 });
 
 describe("offers", () => {
   it("go to the first fans in line: a hold in their name, an email with the pay link, once", async () => {
-    const sale = await openSale({ demandClass: "calm", fans: 5 });
-    const waiters = [0, 1, 2].map((i) => fan(sale, i));
-    const blocker = fan(sale, 3);
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 5 });
+    const waiters = [0, 1, 2].map((i) => fanOf(sale, i));
+    const blocker = fanOf(sale, 3);
     const singles = [await holdSeats(sale, blocker.accountId, [0]), await holdSeats(sale, blocker.accountId, [1])];
     await holdSeats(sale, blocker.accountId, [2, 3]);
-    await holdSeats(sale, fan(sale, 4).accountId, [4, 5]);
+    await holdSeats(sale, fanOf(sale, 4).accountId, [4, 5]);
     for (const waiter of waiters) await join(sale, waiter, { quantity: 1 });
 
     for (const hold of singles) await releaseHold(sale, blocker.accountId, hold.holdId);
@@ -141,35 +138,35 @@ describe("offers", () => {
     expect(report.offered).toBe(2);
     expect(await statuses(sale)).toEqual(["offered", "offered", "waiting", undefined, undefined]);
 
-    const offers = [await offeredHold(sale, fan(sale, 0)), await offeredHold(sale, fan(sale, 1))];
+    const offers = [await offeredHold(sale, fanOf(sale, 0)), await offeredHold(sale, fanOf(sale, 1))];
     for (const [i, hold] of offers.entries()) {
-      expect(hold).toMatchObject({ status: "live", accountId: fan(sale, i).accountId });
+      expect(hold).toMatchObject({ status: "live", accountId: fanOf(sale, i).accountId });
       expect(hold.expiresAt - Date.now()).toBeGreaterThanOrEqual(3600_000); // the event's hold TTL (plus jitter)
-      const emails = await offerEmails(fan(sale, i));
+      const emails = await offerEmails(fanOf(sale, i));
       expect(emails).toHaveLength(1);
       expect(payLinks(emails[0])).toEqual([payLinkOf(sale, hold.holdId), payLinkOf(sale, hold.holdId)]);
     }
     expect(offers.flatMap((h) => h.seats.map((s) => s.seatIndex)).sort()).toEqual([0, 1]);
     expect(await freeSeats(sale)).toEqual([]);
-    expect(await offerEmails(fan(sale, 2))).toHaveLength(0);
+    expect(await offerEmails(fanOf(sale, 2))).toHaveLength(0);
 
-    const mine = await myEntry(sale, fan(sale, 0));
+    const mine = await myEntry(sale, fanOf(sale, 0));
     expect(mine.offer?.hold.holdId).toBe(offers[0]?.holdId);
     expect(mine.offer?.paymentPath).toBe(`/api/events/${sale.eventId}/holds/${offers[0]?.holdId}/payment`);
-    expect((await myEntry(sale, fan(sale, 2))).position).toBe(1);
+    expect((await myEntry(sale, fanOf(sale, 2))).position).toBe(1);
 
     // Another pass changes nothing and sends nothing.
     expect((await serve(sale)).offered).toBe(0);
     expect(await statuses(sale)).toEqual(["offered", "offered", "waiting", undefined, undefined]);
-    expect(await offerEmails(fan(sale, 0))).toHaveLength(1);
-    for (const waiter of waiters) expect(await liveHolds(sale, waiter)).toHaveLength(waiter === fan(sale, 2) ? 0 : 1);
+    expect(await offerEmails(fanOf(sale, 0))).toHaveLength(1);
+    for (const waiter of waiters) expect(await liveHolds(sale, waiter)).toHaveLength(waiter === fanOf(sale, 2) ? 0 : 1);
   });
 
   it("serve a bigger request only when enough places are back, never overtaken by later fans for the same places; other tiers go on", async () => {
-    const sale = await openSale({ demandClass: "calm", fans: 6 });
-    const [wantsTwoA, wantsOneA, wantsOneB, wantsAny] = [0, 1, 2, 3].map((i) => fan(sale, i)) as [Fan, Fan, Fan, Fan];
-    const blockerA = fan(sale, 4);
-    const blockerB = fan(sale, 5);
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 6 });
+    const [wantsTwoA, wantsOneA, wantsOneB, wantsAny] = [0, 1, 2, 3].map((i) => fanOf(sale, i)) as [Fan, Fan, Fan, Fan];
+    const blockerA = fanOf(sale, 4);
+    const blockerB = fanOf(sale, 5);
     const aSeats = [];
     for (const seat of [0, 1, 2, 3]) aSeats.push(await holdSeats(sale, blockerA.accountId, [seat]));
     const bSeats = [await holdSeats(sale, blockerB.accountId, [4]), await holdSeats(sale, blockerB.accountId, [5])];
@@ -195,9 +192,9 @@ describe("offers", () => {
   });
 
   it("pass to the next fan when they lapse or are given up, and fulfil the entry when paid", async () => {
-    const sale = await openSale({ demandClass: "calm", fans: 5, holdTtlSeconds: 60 });
-    const [first, second, third, fourth] = [0, 1, 2, 3].map((i) => fan(sale, i)) as [Fan, Fan, Fan, Fan];
-    const blocker = fan(sale, 4);
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 5, holdTtlSeconds: 60 });
+    const [first, second, third, fourth] = [0, 1, 2, 3].map((i) => fanOf(sale, i)) as [Fan, Fan, Fan, Fan];
+    const blocker = fanOf(sale, 4);
     const back = await holdSeats(sale, blocker.accountId, [0]);
     await sellSeats(sale, blocker.accountId, [1, 2, 3]); // sold: they never come back
     for (const waiter of [first, second, third, fourth]) await join(sale, waiter, { quantity: 1, priceTier: "A" });
@@ -214,7 +211,7 @@ describe("offers", () => {
 
     // The second fan leaves: the offer is released and passes on.
     const leaving = await offeredHold(sale, second);
-    const left = await call("DELETE", `/api/events/${sale.eventId}/waitlist`, { bearer: second.session });
+    const left = await callApp("DELETE", `/api/events/${sale.eventId}/waitlist`, { bearer: second.session });
     expect(left.status, left.text).toBe(200);
     expect((await holdOf(sale, leaving.holdId))?.status).toBe("released");
     await serve(sale);
@@ -230,22 +227,22 @@ describe("offers", () => {
   });
 
   it("pass to the next fan at a hot event when the inventory's alarm expires the offer", async () => {
-    const sale = await openSale({ demandClass: "hot", fans: 4, holdTtlSeconds: 60 });
-    const [first, second] = [fan(sale, 0), fan(sale, 1)];
-    const back = await holdSeats(sale, fan(sale, 2).accountId, [0]);
-    await sellSeats(sale, fan(sale, 2).accountId, [1, 2, 3]); // sold: they never come back
-    await sellSeats(sale, fan(sale, 3).accountId, [4, 5]);
+    const sale = await openWaitlistSale({ demandClass: "hot", fans: 4, holdTtlSeconds: 60 });
+    const [first, second] = [fanOf(sale, 0), fanOf(sale, 1)];
+    const back = await holdSeats(sale, fanOf(sale, 2).accountId, [0]);
+    await sellSeats(sale, fanOf(sale, 2).accountId, [1, 2, 3]); // sold: they never come back
+    await sellSeats(sale, fanOf(sale, 3).accountId, [4, 5]);
     await join(sale, first, { quantity: 1 });
     await join(sale, second, { quantity: 1 });
 
-    await releaseHold(sale, fan(sale, 2).accountId, back.holdId);
+    await releaseHold(sale, fanOf(sale, 2).accountId, back.holdId);
     expect(await serve(sale)).toMatchObject({ returnedPlaces: 1, offered: 1 });
     const lapsing = await offeredHold(sale, first);
     expect(lapsing).toMatchObject({ status: "live", accountId: first.accountId });
     expect(await offerEmails(first)).toHaveLength(1);
 
     clock.advance(lapsing.expiresAt - Date.now() + 1);
-    const stub = env.EVENT_INVENTORY.getByName(sale.eventId);
+    const stub = inventoryOf(sale.eventId);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await holdOf(sale, lapsing.holdId))?.status).toBe("expired");
     expect(await serve(sale)).toMatchObject({ returnedPlaces: 1, expired: 1, offered: 1 });
@@ -257,17 +254,17 @@ describe("offers", () => {
   it("are made by the cron's pass over every event with fans waiting", async () => {
     // At real time: every other event this suite leaves waiting is a year ahead, so not yet on sale for this pass.
     clock.stop();
-    const sale = await openSale({ demandClass: "calm", fans: 3 });
-    const back = await holdSeats(sale, fan(sale, 1).accountId, [0, 1, 2, 3]);
-    await holdSeats(sale, fan(sale, 2).accountId, [4, 5]);
-    await join(sale, fan(sale, 0), { quantity: 1, priceTier: "A" });
-    await releaseHold(sale, fan(sale, 1).accountId, back.holdId);
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 3 });
+    const back = await holdSeats(sale, fanOf(sale, 1).accountId, [0, 1, 2, 3]);
+    await holdSeats(sale, fanOf(sale, 2).accountId, [4, 5]);
+    await join(sale, fanOf(sale, 0), { quantity: 1, priceTier: "A" });
+    await releaseHold(sale, fanOf(sale, 1).accountId, back.holdId);
     const pass = await withDb((db) => serveWaitlists({ env, db, keepAlive: () => undefined }));
     expect(pass.events).toBeGreaterThanOrEqual(1);
     expect(await statuses(sale)).toEqual(["offered", undefined, undefined]);
     // No request behind this pass, yet the email's links are absolute, at PUBLIC_ORIGIN.
-    const offer = await offeredHold(sale, fan(sale, 0));
-    const emails = await offerEmails(fan(sale, 0));
+    const offer = await offeredHold(sale, fanOf(sale, 0));
+    const emails = await offerEmails(fanOf(sale, 0));
     expect(emails).toHaveLength(1);
     expect(payLinks(emails[0])).toEqual([payLinkOf(sale, offer.holdId), payLinkOf(sale, offer.holdId)]);
   });
@@ -283,12 +280,12 @@ describe("concurrent passes", () => {
     });
     await fc.assert(
       fc.asyncProperty(scenario, async ({ requests, returned, passes, demandClass }) => {
-        const sale = await openSale({ demandClass, fans: requests.length + 2 });
-        const blockerA = fan(sale, requests.length);
-        const blockerB = fan(sale, requests.length + 1);
+        const sale = await openWaitlistSale({ demandClass, fans: requests.length + 2 });
+        const blockerA = fanOf(sale, requests.length);
+        const blockerB = fanOf(sale, requests.length + 1);
         const singles = new Map<number, HoldView>();
         for (const seat of [0, 1, 2, 3, 4, 5]) singles.set(seat, await holdSeats(sale, (seat < 4 ? blockerA : blockerB).accountId, [seat]));
-        for (const [i, request] of requests.entries()) await join(sale, fan(sale, i), request.priceTier === null ? { quantity: request.quantity } : { quantity: request.quantity, priceTier: request.priceTier });
+        for (const [i, request] of requests.entries()) await join(sale, fanOf(sale, i), request.priceTier === null ? { quantity: request.quantity } : { quantity: request.quantity, priceTier: request.priceTier });
         for (const seat of returned) await releaseHold(sale, (seat < 4 ? blockerA : blockerB).accountId, singles.get(seat)?.holdId ?? "");
 
         await Promise.all(Array.from({ length: passes }, () => serve(sale)));
@@ -315,7 +312,7 @@ async function checkOffers(sale: Sale, requests: { quantity: number; priceTier: 
   const offered: number[] = [];
   const seats = new Set<number>();
   for (const [i, request] of requests.entries()) {
-    const who = fan(sale, i);
+    const who = fanOf(sale, i);
     const row = rows.find((r) => r.accountId === who.accountId);
     const live = await liveHolds(sale, who);
     expect(row?.status === "offered" || row?.status === "waiting", row?.status).toBe(true);
@@ -347,7 +344,7 @@ async function checkOffers(sale: Sale, requests: { quantity: number; priceTier: 
 async function offeredTiers(sale: Sale, count: number): Promise<Map<number, string[]>> {
   const tiers = new Map<number, string[]>();
   for (let i = 0; i < count; i++) {
-    const live = await liveHolds(sale, fan(sale, i));
+    const live = await liveHolds(sale, fanOf(sale, i));
     if (live[0]) tiers.set(i, live[0].seats.map((s) => s.priceTier));
   }
   return tiers;
