@@ -119,7 +119,7 @@ export async function calmEvent(options: { holdTtlSeconds?: number; declineRetry
  * (its lobby opens 30 minutes before), with its inventory prepared as
  * operators do before a sale.
  */
-export async function hotEvent(options: { saleInMinutes?: number; lobbyOpensMinutes?: number } = {}): Promise<EventView> {
+export async function hotEvent(options: { saleInMinutes?: number; lobbyOpensMinutes?: number; admissionRatePerSecond?: number } = {}): Promise<EventView> {
   const venue = await admin("POST", "/venues", arenaChart(), z.object({ id: z.uuid() }));
   const now = Date.now();
   const event = await admin(
@@ -135,7 +135,7 @@ export async function hotEvent(options: { saleInMinutes?: number; lobbyOpensMinu
       currency: "USD",
       expectedDemand: 1_000_000,
       status: "published",
-      admissionRatePerSecond: 50,
+      admissionRatePerSecond: options.admissionRatePerSecond ?? 50,
       prices: [
         { priceTier: "Floor", priceCents: 15_000 },
         { priceTier: "Lower bowl", priceCents: 9_500 },
@@ -154,9 +154,14 @@ export async function hotEvent(options: { saleInMinutes?: number; lobbyOpensMinu
  * reloads the waiting room's settings, and the room's alarm (a real one, in
  * Miniflare) admits the line from its next tick, about a second later.
  */
-export async function openSaleNow(eventId: string, ratePerSecond = 50): Promise<void> {
+export async function openSaleNow(eventId: string, admission: { ratePerSecond?: number; paused?: boolean } = { ratePerSecond: 50 }): Promise<void> {
   await admin("PATCH", `/events/${eventId}`, { saleStartsAt: new Date().toISOString() }, eventView);
-  await admin("PATCH", `/events/${eventId}/admission`, { ratePerSecond }, z.object({ threshold: z.number() }));
+  await setAdmission(eventId, admission);
+}
+
+/** Changes the admission rate, or pauses or resumes admission, through the admin API. */
+export async function setAdmission(eventId: string, admission: { ratePerSecond?: number; paused?: boolean }): Promise<void> {
+  await admin("PATCH", `/events/${eventId}/admission`, admission, z.object({ threshold: z.number() }));
 }
 
 // ---------------------------------------------------------------- fans: sign-in by emailed code
@@ -221,4 +226,17 @@ export async function signInThroughPage(page: Page, email: string, onCodeForm?: 
 /** A fan's browser context, signed in already when a session is given. */
 export async function newFan(browser: Browser, device: DeviceName, session?: FanSession): Promise<BrowserContext> {
   return newFanContext(browser, device, { baseURL: appUrl(), localStorage: session ? { [SESSION_KEY]: JSON.stringify(session) } : {} });
+}
+
+/** What Cloudflare's test site key gives the page, and the stand-in's test secret accepts. */
+const TEST_TURNSTILE_TOKEN = "XXXX.DUMMY.TOKEN.XXXX";
+
+/** Puts a signed-in fan in a hot event's line through the API (from their own IP and device); returns their order key. */
+export async function joinLobby(eventId: string, session: FanSession, ip = nextFanIp()): Promise<number> {
+  const response = await fetch(`${appUrl()}/api/events/${eventId}/lobby`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json", "CF-Connecting-IP": ip },
+    body: JSON.stringify({ turnstileToken: TEST_TURNSTILE_TOKEN, deviceId: `device-${unique()}` }),
+  });
+  return (await json(response, z.object({ orderKey: z.number() }), `POST /api/events/${eventId}/lobby`)).orderKey;
 }
