@@ -8,7 +8,7 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEVICE_NAMES, launchChromium } from "./harness/browser";
-import { appUrl, calmEvent, fanEmail, newFan, signInByApi, signInThroughPage } from "./harness/fixtures";
+import { appUrl, calmEvent, fanEmail, newFan, seatButton, signInByApi, signInThroughPage } from "./harness/fixtures";
 import { Screenshots, watchPage } from "./harness/pages";
 import { readQrCode, verifyTicketToken } from "./harness/tickets";
 
@@ -38,8 +38,7 @@ describe.each(DEVICE_NAMES)("a calm event on a %s", (device) => {
     await shots.take(page, "home");
     await page.getByRole("link", { name: event.name }).click();
     await page.waitForURL(/\/event\?id=/);
-    const stalls = page.locator(".seat-section", { hasText: "Stalls" });
-    const seat = (row: string, n: number) => stalls.getByRole("button", { name: new RegExp(`^Row ${row}, seat ${n},`) });
+    const seat = (row: string, n: number) => seatButton(page, "Stalls", row, n);
     await seat("C", 5).waitFor();
     await shots.take(page, "seat-map");
     if (device === "phone") {

@@ -4,7 +4,7 @@
  * read from the mail outbox's API, as a fan reads their inbox), and the
  * waiting room opened the way an operator opens it.
  */
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { inject } from "vitest";
 import { z } from "zod";
 import { newFanContext, nextFanIp, type DeviceName } from "./browser";
@@ -239,4 +239,26 @@ export async function joinLobby(eventId: string, session: FanSession, ip = nextF
     body: JSON.stringify({ turnstileToken: TEST_TURNSTILE_TOKEN, deviceId: `device-${unique()}` }),
   });
   return (await json(response, z.object({ orderKey: z.number() }), `POST /api/events/${eventId}/lobby`)).orderKey;
+}
+
+/** A seat button on the event page's map: `section` (its name), `row` label, seat number. */
+export function seatButton(page: Page, section: string, row: string, seat: number): Locator {
+  return page.locator(".seat-section", { hasText: section }).getByRole("button", { name: new RegExp(`^Row ${row}, seat ${seat},`) });
+}
+
+/** Picks seats on the open event page (tapping on a touch screen, clicking otherwise) and holds them; resolves once checkout has loaded. */
+export async function holdOnMap(page: Page, seats: { section: string; row: string; seat: number }[], touch = false): Promise<void> {
+  for (const { section, row, seat } of seats) {
+    const button = seatButton(page, section, row, seat);
+    await (touch ? button.tap() : button.click());
+  }
+  await page.getByRole("button", { name: `Hold ${seats.length} seat${seats.length === 1 ? "" : "s"}` }).click();
+  await page.waitForURL(/\/checkout\?/);
+  await page.getByRole("button", { name: /^Pay / }).waitFor();
+}
+
+/** The hold's end (epoch ms, server time) through the API, as the fan's session sees it. */
+export async function holdExpiresAt(eventId: string, holdId: string, session: FanSession): Promise<number> {
+  const response = await fetch(`${appUrl()}/api/events/${eventId}/holds/${holdId}`, { headers: { Authorization: `Bearer ${session.token}` } });
+  return Date.parse((await json(response, z.object({ hold: z.object({ expiresAt: z.string() }) }), "GET hold")).hold.expiresAt);
 }
