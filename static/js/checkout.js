@@ -113,7 +113,9 @@ function declineText(declinedPayment, deadline, expiresAt) {
   const reason = DECLINES[declinedPayment.lastError] ?? "Your card was declined.";
   const until = `Try another card before ${clockTime(deadline)}; after that the seats go back on sale.`;
   if (deadline >= expiresAt) return `${reason} ${until}`;
-  return `${reason} After a declined card we keep your seats only for ${durationText(event.declineRetrySeconds * 1000)} more, not until ${clockTime(expiresAt)}, so that other fans are not kept waiting. ${until}`;
+  const seconds = event.declineRetrySeconds;
+  const retryWindow = seconds % 60 === 0 ? `${seconds / 60} minute${seconds === 60 ? "" : "s"}` : durationText(seconds * 1000);
+  return `${reason} After a declined card we keep your seats only for ${retryWindow} more, not until ${clockTime(expiresAt)}, so that other fans are not kept waiting. ${until}`;
 }
 
 /** The hold is live and unpaid (or the last card was declined and there is time to try another). */

@@ -4,20 +4,15 @@
  * serious or critical WCAG 2.2 A/AA violation, the page has a favicon that
  * loads, and the empty and error states say what happened in plain words.
  */
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEVICE_NAMES, launchChromium, type DeviceName } from "./harness/browser";
+import type { BrowserContext, Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { DEVICE_NAMES, chromiumForThisFile, type DeviceName } from "./harness/browser";
 import { seriousViolations } from "./harness/axe";
 import { buyByApi, calmEvent, fanEmail, hotEvent, joinLobby, newFan, seatButton, signInByApi, type FanSession } from "./harness/fixtures";
 import { Screenshots } from "./harness/pages";
+import { joinTheLine, payWith } from "./harness/steps";
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
+const browser = chromiumForThisFile();
 
 const MISSING_EVENT = "00000000-0000-4000-8000-000000000000";
 
@@ -45,7 +40,7 @@ async function onEachDevice(
   visit: (page: Page, shots: Screenshots, device: DeviceName, context: BrowserContext) => Promise<void>,
 ): Promise<void> {
   for (const device of DEVICE_NAMES) {
-    const context = await newFan(browser, device, typeof fan === "function" ? await fan() : fan);
+    const context = await newFan(browser(), device, typeof fan === "function" ? await fan() : fan);
     try {
       await visit(await context.newPage(), new Screenshots(`pages/${page}`, device), device, context);
     } finally {
@@ -124,7 +119,7 @@ describe("every fan page is accessible at phone and desktop sizes", () => {
       await page.goto(`/queue?event=${hot.id}`);
       await page.getByRole("button", { name: "Join the line" }).waitFor();
       await checkPage(page, shots, "join");
-      await page.getByRole("button", { name: "Join the line" }).click();
+      await joinTheLine(page);
       await page.locator("#position").getByText(/next in line|ahead of you/).waitFor();
       await checkPage(page, shots, "waiting");
     });
@@ -138,12 +133,10 @@ describe("every fan page is accessible at phone and desktop sizes", () => {
       await page.getByRole("button", { name: "Hold 1 seat" }).click();
       await page.getByRole("button", { name: /^Pay / }).waitFor();
       await checkPage(page, shots, "ready");
-      await page.getByLabel("Visa 0002 (declined)").check();
-      await page.getByRole("button", { name: /^Pay / }).click();
+      await payWith(page, "declined");
       await page.getByText("Time left to try another card:").waitFor();
       await checkPage(page, shots, "declined");
-      await page.getByLabel("Visa 4242 (succeeds)").check();
-      await page.getByRole("button", { name: /^Pay / }).click();
+      await payWith(page, "succeeds");
       await page.getByRole("heading", { name: "You're going!" }).waitFor();
       await checkPage(page, shots, "paid");
       await page.goto("/checkout?event=nonsense");

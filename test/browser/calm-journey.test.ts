@@ -5,30 +5,24 @@
  * map shows the first fan's seats taken within 2 seconds. On a phone and on a
  * desktop, with a screenshot of every page.
  */
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEVICE_NAMES, launchChromium } from "./harness/browser";
+import { describe, expect, it } from "vitest";
+import { DEVICE_NAMES, chromiumForThisFile } from "./harness/browser";
 import { appUrl, calmEvent, fanEmail, newFan, seatButton, signInByApi, signInThroughPage } from "./harness/fixtures";
 import { Screenshots, watchPage } from "./harness/pages";
+import { payWith } from "./harness/steps";
 import { readQrCode, verifyTicketToken } from "./harness/tickets";
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
+const browser = chromiumForThisFile();
 
 describe.each(DEVICE_NAMES)("a calm event on a %s", (device) => {
   it("goes from the home page to a ticket whose QR code verifies, while another fan sees the seats go", async () => {
     const event = await calmEvent();
     const shots = new Screenshots("calm-event", device);
-    const fan = await newFan(browser, device);
+    const fan = await newFan(browser(), device);
     const page = await fan.newPage();
     const problems = watchPage(page);
     // A second fan, already signed in, watching the same seat map.
-    const other = await newFan(browser, device, await signInByApi(fanEmail("other")));
+    const other = await newFan(browser(), device, await signInByApi(fanEmail("other")));
     const otherPage = await other.newPage();
     await otherPage.goto(`/event?id=${event.id}`);
     await otherPage.getByText("Seats update live.").waitFor();
@@ -75,7 +69,7 @@ describe.each(DEVICE_NAMES)("a calm event on a %s", (device) => {
     await page.waitForURL(/\/checkout\?/);
     await page.getByRole("button", { name: /^Pay / }).waitFor();
     await shots.take(page, "checkout");
-    await page.getByRole("button", { name: /^Pay / }).click();
+    await payWith(page, "succeeds");
     await page.getByRole("heading", { name: "You're going!" }).waitFor();
     await shots.take(page, "checkout-paid");
     await page.getByRole("link", { name: "See my tickets" }).click();

@@ -4,19 +4,14 @@
  * wrong, and after a declined card says plainly why the time left has dropped
  * to the retry window, in which another card still buys the seats.
  */
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./harness/browser";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { chromiumForThisFile } from "./harness/browser";
 import { calmEvent, fanEmail, holdExpiresAt, holdOnMap, newFan, signInByApi } from "./harness/fixtures";
 import { Screenshots, watchPage } from "./harness/pages";
+import { payWith } from "./harness/steps";
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
+const browser = chromiumForThisFile();
 
 /** The countdown on the page, in milliseconds ("10:23" is 623,000). */
 async function countdownMs(page: Page): Promise<number> {
@@ -33,7 +28,7 @@ describe("checkout", () => {
   it("counts down to the hold's end on the server's clock, on a phone whose clock is 12 minutes fast", async () => {
     const event = await calmEvent();
     const session = await signInByApi(fanEmail("skewed"));
-    const fan = await newFan(browser, "phone", session);
+    const fan = await newFan(browser(), "phone", session);
     const page = await fan.newPage();
     const problems = watchPage(page);
     await page.clock.install({ time: Date.now() + 12 * 60_000 });
@@ -56,7 +51,7 @@ describe("checkout", () => {
     const event = await calmEvent({ declineRetrySeconds: 120 });
     const session = await signInByApi(fanEmail("declined"));
     const shots = new Screenshots("checkout-decline", "desktop");
-    const fan = await newFan(browser, "desktop", session);
+    const fan = await newFan(browser(), "desktop", session);
     const page = await fan.newPage();
     const problems = watchPage(page);
     const paymentReads: string[] = [];
@@ -72,21 +67,19 @@ describe("checkout", () => {
     expect(await countdownMs(page)).toBeGreaterThan(9 * 60_000);
     await shots.take(page, "checkout");
 
-    await page.getByLabel("Visa 0002 (declined)").check();
-    await page.getByRole("button", { name: /^Pay / }).click();
+    await payWith(page, "declined");
     await page.getByText("Time left to try another card:").waitFor();
     const explanation = await page.getByRole("alert").innerText();
-    expect(explanation).toMatch(/^Your card was declined\. After a declined card we keep your seats only for 2 min 00 s more, not until .+, so that other fans are not kept waiting\. Try another card before .+; after that the seats go back on sale\.$/);
+    expect(explanation).toMatch(/^Your card was declined\. After a declined card we keep your seats only for 2 minutes more, not until .+, so that other fans are not kept waiting\. Try another card before .+; after that the seats go back on sale\.$/);
     expect(await countdownMs(page)).toBeLessThanOrEqual(120_000);
     await shots.take(page, "checkout-declined");
 
     // A reload shows the same: now there is a payment to ask about.
     await page.reload();
     await page.getByText("Time left to try another card:").waitFor();
-    expect(await page.getByRole("alert").innerText()).toContain("we keep your seats only for 2 min 00 s more");
+    expect(await page.getByRole("alert").innerText()).toContain("we keep your seats only for 2 minutes more");
 
-    await page.getByLabel("Visa 4242 (succeeds)").check();
-    await page.getByRole("button", { name: /^Pay / }).click();
+    await payWith(page, "succeeds");
     await page.getByRole("heading", { name: "You're going!" }).waitFor();
     await shots.take(page, "checkout-paid-after-decline");
     // The only error answer is the decline itself (402).

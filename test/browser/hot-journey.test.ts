@@ -9,22 +9,16 @@
  * on a desktop, with a screenshot of every page.
  *
  * A later phase adds the Turnstile widget, card entry and 3-D Secure: they
- * slot in at `join the line` and `pay` below.
+ * slot in behind joinTheLine and payWith (harness/steps.ts).
  */
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEVICE_NAMES, launchChromium } from "./harness/browser";
+import { describe, expect, it } from "vitest";
+import { DEVICE_NAMES, chromiumForThisFile } from "./harness/browser";
 import { appUrl, fanEmail, hotEvent, newFan, openSaleNow, signInThroughPage } from "./harness/fixtures";
 import { Screenshots, watchPage, type PageProblems } from "./harness/pages";
+import { joinTheLine, payWith } from "./harness/steps";
 import { readQrCode, verifyTicketToken } from "./harness/tickets";
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
+const browser = chromiumForThisFile();
 
 /**
  * The failed calls a hot journey expects: the queue page asks GET /api/config
@@ -43,17 +37,11 @@ function unexpectedFailures(problems: PageProblems): PageProblems {
   };
 }
 
-/** Pays on the checkout page with the card that succeeds (the test payment method today). */
-async function payWithGoodCard(page: Page): Promise<void> {
-  await page.getByRole("button", { name: /^Pay / }).click();
-  await page.getByRole("heading", { name: "You're going!" }).waitFor();
-}
-
 describe.each(DEVICE_NAMES)("a hot event on a %s", (device) => {
   it("goes from the lobby through the line to best available seats and a ticket, and the waiting room then says so", async () => {
     const event = await hotEvent({ saleInMinutes: 20 });
     const shots = new Screenshots("hot-event", device);
-    const fan = await newFan(browser, device);
+    const fan = await newFan(browser(), device);
     const page = await fan.newPage();
     const problems = watchPage(page);
 
@@ -84,7 +72,7 @@ describe.each(DEVICE_NAMES)("a hot event on a %s", (device) => {
     await page.getByRole("button", { name: "Join the line" }).waitFor();
     expect(await page.locator("#join-intro").innerText()).toContain("gets a random place");
     await shots.take(page, "queue-join");
-    await page.getByRole("button", { name: "Join the line" }).click();
+    await joinTheLine(page);
     await page.getByText("You are next in line.").waitFor();
     expect(await page.locator("#status").innerText()).toBe("You are in line.");
     await shots.take(page, "queue-waiting");
@@ -98,7 +86,8 @@ describe.each(DEVICE_NAMES)("a hot event on a %s", (device) => {
     await page.getByRole("button", { name: /^Pay / }).waitFor();
     expect(await page.locator("#hold-items tbody tr").count()).toBe(2);
     await shots.take(page, "checkout");
-    await payWithGoodCard(page);
+    await payWith(page, "succeeds");
+    await page.getByRole("heading", { name: "You're going!" }).waitFor();
     await shots.take(page, "checkout-paid");
 
     // Back in the waiting room: no more "It is your turn", no form for more tickets.

@@ -5,20 +5,15 @@
  * for a fan who arrives after the sale opened, and a status line that never
  * disagrees with the panel under it while the line moves.
  */
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { launchChromium } from "./harness/browser";
+import { chromiumForThisFile } from "./harness/browser";
 import { fanEmail, hotEvent, joinLobby, newFan, openSaleNow, setAdmission, signInByApi } from "./harness/fixtures";
 import { Screenshots } from "./harness/pages";
+import { joinTheLine } from "./harness/steps";
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
+const browser = chromiumForThisFile();
 
 /** The visible text of the page's main part (hidden panels excluded). */
 const shown = (page: Page): Promise<string> => page.locator("main").innerText();
@@ -28,7 +23,7 @@ describe("the lobby and the waiting room on a phone", () => {
     // The line opens in 15 minutes, the sale 30 minutes after that.
     const event = await hotEvent({ saleInMinutes: 45 });
     const shots = new Screenshots("lobby-countdown", "phone");
-    const fan = await newFan(browser, "phone", await signInByApi(fanEmail("countdown")));
+    const fan = await newFan(browser(), "phone", await signInByApi(fanEmail("countdown")));
     const page = await fan.newPage();
     await page.clock.install();
     await page.goto(`/event?id=${event.id}`);
@@ -65,7 +60,7 @@ describe("the lobby and the waiting room on a phone", () => {
     for (const session of early) await joinLobby(event.id, session);
     await openSaleNow(event.id, { paused: true });
     const shots = new Screenshots("late-arrival", "phone");
-    const fan = await newFan(browser, "phone", await signInByApi(fanEmail("late")));
+    const fan = await newFan(browser(), "phone", await signInByApi(fanEmail("late")));
     const page = await fan.newPage();
     // Every render of the status line and the panel, as the fan would have seen it.
     await page.addInitScript(RECORD_RENDERS);
@@ -77,7 +72,7 @@ describe("the lobby and the waiting room on a phone", () => {
     expect(joinText).not.toContain("Sale opens");
     await shots.take(page, "join-after-sale-opened");
 
-    await page.getByRole("button", { name: "Join the line" }).click();
+    await joinTheLine(page);
     await page.locator("#position").getByText("About 5 fans are ahead of you.").waitFor();
     expect(await page.locator("#status").innerText()).toBe("You are in line. Admission is paused for a moment.");
     const waitingText = await shown(page);

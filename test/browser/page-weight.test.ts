@@ -6,21 +6,15 @@
  * bigger stylesheet counts.
  */
 import { gzipSync } from "node:zlib";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./harness/browser";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { chromiumForThisFile } from "./harness/browser";
 import { fanEmail, hotEvent, newFan, signInByApi } from "./harness/fixtures";
 
 /** The budget per page, compressed. */
 const BUDGET_BYTES = 50_000;
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
+const browser = chromiumForThisFile();
 
 /** Loads `path` and returns the gzip size of each HTML, script and stylesheet response it fetched. */
 async function pageWeight(page: Page, path: string): Promise<Map<string, number>> {
@@ -42,7 +36,7 @@ const total = (sizes: Map<string, number>): number => [...sizes.values()].reduce
 describe("page weight", () => {
   it("the lobby and the waiting room each stay under 50 KB compressed, scripts and styles included", async () => {
     const event = await hotEvent();
-    const fan = await newFan(browser, "phone", await signInByApi(fanEmail("weight")));
+    const fan = await newFan(browser(), "phone", await signInByApi(fanEmail("weight")));
     const lobby = await pageWeight(await fan.newPage(), `/event?id=${event.id}`);
     const queue = await pageWeight(await fan.newPage(), `/queue?event=${event.id}`);
     for (const [name, sizes] of [

@@ -5,20 +5,14 @@
  * Chromium's input pipeline). On a desktop: seats picked and held with the
  * keyboard alone, with a visible focus ring.
  */
-import type { Browser, CDPSession, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CDPSession, Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { launchChromium } from "./harness/browser";
+import { chromiumForThisFile } from "./harness/browser";
 import { calmEvent, fanEmail, newFan, seatButton, signInByApi } from "./harness/fixtures";
 import { Screenshots } from "./harness/pages";
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
+const browser = chromiumForThisFile();
 
 async function seatWidth(page: Page): Promise<number> {
   return (await seatButton(page, "Stalls", "C", 5).boundingBox())?.width ?? 0;
@@ -58,7 +52,7 @@ describe("the seat map", () => {
   it("on a phone: speaks of taps, zooms to 44 px seats by button or pinch, cues and pans by dragging", async () => {
     const event = await calmEvent();
     const shots = new Screenshots("seat-map-touch", "phone");
-    const fan = await newFan(browser, "phone");
+    const fan = await newFan(browser(), "phone");
     const page = await fan.newPage();
     await page.goto(`/event?id=${event.id}`);
     await seatButton(page, "Stalls", "C", 5).waitFor();
@@ -116,7 +110,7 @@ describe("the seat map", () => {
 
   it("on a desktop: picks and holds seats with the keyboard alone, the focused seat ringed", async () => {
     const event = await calmEvent();
-    const fan = await newFan(browser, "desktop", await signInByApi(fanEmail("keyboard")));
+    const fan = await newFan(browser(), "desktop", await signInByApi(fanEmail("keyboard")));
     const page = await fan.newPage();
     await page.goto(`/event?id=${event.id}`);
     await seatButton(page, "Stalls", "A", 1).waitFor();

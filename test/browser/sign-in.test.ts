@@ -4,26 +4,19 @@
  * host (a tab, newline or carriage return after the first slash makes
  * "//evil.example") send the fan to the home page instead.
  */
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { launchChromium } from "./harness/browser";
+import { chromiumForThisFile } from "./harness/browser";
 import { appUrl, fanEmail, newFan, signInThroughPage } from "./harness/fixtures";
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser.close();
-});
+const browser = chromiumForThisFile();
 
 /** `next` values as they appear in a link, each of which once led off the site. */
 const EVIL_NEXTS = ["/%09/evil.example", "/%0a/evil.example", "/%0d/evil.example", "/%09%5Cevil.example", "%2F%2Fevil.example", "/%5C/evil.example"];
 
 describe("sign-in's way back", () => {
   it.each(["/%09/evil.example", "/%0a/evil.example", "/%0d/evil.example"])("signing in from /signin?next=%s stays on this site", async (next) => {
-    const fan = await newFan(browser, "desktop");
+    const fan = await newFan(browser(), "desktop");
     const offSite: string[] = [];
     await fan.route((url) => url.hostname.endsWith("evil.example"), async (route) => {
       offSite.push(route.request().url());
@@ -40,7 +33,7 @@ describe("sign-in's way back", () => {
   });
 
   it("returns to the page the fan came from, and parses every other way off the site to the home page", async () => {
-    const fan = await newFan(browser, "phone");
+    const fan = await newFan(browser(), "phone");
     const page = await fan.newPage();
     await page.goto("/signin?next=%2Ftickets%3Fevent%3Dx");
     // The page's own helper, run in the page on what its query string hands over.

@@ -88,30 +88,26 @@ function arenaChart(): unknown {
 
 const DAY_MS = 24 * 3_600_000;
 
+/** Creates a venue from `chart` and a published event there (USD, starting `inDays` from now) with `fields`. */
+async function publishedEvent(chart: unknown, inDays: number, fields: Record<string, unknown>): Promise<EventView> {
+  const venue = await admin("POST", "/venues", chart, z.object({ id: z.uuid() }));
+  const startsAt = new Date(Date.now() + inDays * DAY_MS).toISOString();
+  return admin("POST", "/events", { venueId: venue.id, startsAt, currency: "USD", status: "published", ...fields }, eventView);
+}
+
 /** A published calm event at a new theatre, on sale now. */
 export async function calmEvent(options: { holdTtlSeconds?: number; declineRetrySeconds?: number } = {}): Promise<EventView> {
-  const venue = await admin("POST", "/venues", theatreChart(), z.object({ id: z.uuid() }));
-  const now = Date.now();
-  return admin(
-    "POST",
-    "/events",
-    {
-      venueId: venue.id,
-      name: `Quiet Evening ${unique()}`,
-      description: "A calm night of chamber music.",
-      startsAt: new Date(now + 30 * DAY_MS).toISOString(),
-      saleStartsAt: new Date(now - 60_000).toISOString(),
-      currency: "USD",
-      demandClass: "calm",
-      status: "published",
-      prices: [
-        { priceTier: "Stalls", priceCents: 4_500 },
-        { priceTier: "Balcony", priceCents: 2_500 },
-      ],
-      ...options,
-    },
-    eventView,
-  );
+  return publishedEvent(theatreChart(), 30, {
+    name: `Quiet Evening ${unique()}`,
+    description: "A calm night of chamber music.",
+    saleStartsAt: new Date(Date.now() - 60_000).toISOString(),
+    demandClass: "calm",
+    prices: [
+      { priceTier: "Stalls", priceCents: 4_500 },
+      { priceTier: "Balcony", priceCents: 2_500 },
+    ],
+    ...options,
+  });
 }
 
 /**
@@ -120,30 +116,19 @@ export async function calmEvent(options: { holdTtlSeconds?: number; declineRetry
  * operators do before a sale.
  */
 export async function hotEvent(options: { saleInMinutes?: number; lobbyOpensMinutes?: number; admissionRatePerSecond?: number } = {}): Promise<EventView> {
-  const venue = await admin("POST", "/venues", arenaChart(), z.object({ id: z.uuid() }));
-  const now = Date.now();
-  const event = await admin(
-    "POST",
-    "/events",
-    {
-      venueId: venue.id,
-      name: `Stadium Tour ${unique()}`,
-      description: "The tour everyone wants to see.",
-      startsAt: new Date(now + 60 * DAY_MS).toISOString(),
-      saleStartsAt: new Date(now + (options.saleInMinutes ?? 10) * 60_000).toISOString(),
-      lobbyOpensMinutes: options.lobbyOpensMinutes ?? 30,
-      currency: "USD",
-      expectedDemand: 1_000_000,
-      status: "published",
-      admissionRatePerSecond: options.admissionRatePerSecond ?? 50,
-      prices: [
-        { priceTier: "Floor", priceCents: 15_000 },
-        { priceTier: "Lower bowl", priceCents: 9_500 },
-        { priceTier: "Upper bowl", priceCents: 5_500 },
-      ],
-    },
-    eventView,
-  );
+  const event = await publishedEvent(arenaChart(), 60, {
+    name: `Stadium Tour ${unique()}`,
+    description: "The tour everyone wants to see.",
+    saleStartsAt: new Date(Date.now() + (options.saleInMinutes ?? 10) * 60_000).toISOString(),
+    lobbyOpensMinutes: options.lobbyOpensMinutes ?? 30,
+    expectedDemand: 1_000_000,
+    admissionRatePerSecond: options.admissionRatePerSecond ?? 50,
+    prices: [
+      { priceTier: "Floor", priceCents: 15_000 },
+      { priceTier: "Lower bowl", priceCents: 9_500 },
+      { priceTier: "Upper bowl", priceCents: 5_500 },
+    ],
+  });
   await admin("POST", `/events/${event.id}/prepare`, { promote: false }, z.object({ eventId: z.uuid() }));
   return event;
 }
