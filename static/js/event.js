@@ -254,6 +254,7 @@ async function renderSeatMap(event, onSale) {
   });
 
   let restored = false;
+  $("feed-state").textContent = "Checking which seats are free…";
   const feed = followAvailability(event.id, {
     onSnapshot: (availability) => {
       map.setSnapshot(availability);

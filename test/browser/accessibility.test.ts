@@ -8,7 +8,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { DEVICE_NAMES, chromiumForThisFile, type DeviceName } from "./harness/browser";
 import { seriousViolations } from "./harness/axe";
-import { buyByApi, calmEvent, fanEmail, hotEvent, joinLobby, newFan, seatButton, signInByApi, type FanSession } from "./harness/fixtures";
+import { buyByApi, calmEvent, fanEmail, hotEvent, joinLobby, newFan, seatButton, seatMapReady, signInByApi, type FanSession } from "./harness/fixtures";
 import { Screenshots } from "./harness/pages";
 import { joinTheLine, payWith } from "./harness/steps";
 
@@ -129,6 +129,7 @@ describe("every fan page is accessible at phone and desktop sizes", () => {
     const event = await calmEvent({ declineRetrySeconds: 120 });
     await onEachDevice("checkout", freshFan("a11y-checkout"), async (page, shots, device) => {
       await page.goto(`/event?id=${event.id}`);
+      await seatMapReady(page);
       await seatButton(page, "Stalls", device === "phone" ? "E" : "F", 1).click();
       await page.getByRole("button", { name: "Hold 1 seat" }).click();
       await page.getByRole("button", { name: /^Pay / }).waitFor();

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { DEVICE_NAMES, chromiumForThisFile } from "./harness/browser";
-import { appUrl, calmEvent, fanEmail, newFan, seatButton, signInByApi, signInThroughPage } from "./harness/fixtures";
+import { appUrl, calmEvent, fanEmail, newFan, seatButton, seatMapReady, signInByApi, signInThroughPage } from "./harness/fixtures";
 import { Screenshots, watchPage } from "./harness/pages";
 import { payWith } from "./harness/steps";
 import { readQrCode, verifyTicketToken } from "./harness/tickets";
@@ -33,7 +33,7 @@ describe.each(DEVICE_NAMES)("a calm event on a %s", (device) => {
     await page.getByRole("link", { name: event.name }).click();
     await page.waitForURL(/\/event\?id=/);
     const seat = (row: string, n: number) => seatButton(page, "Stalls", row, n);
-    await seat("C", 5).waitFor();
+    await seatMapReady(page);
     await shots.take(page, "seat-map");
     if (device === "phone") {
       // A finger needs bigger seats: zoom in until they are 44 px, then tap.

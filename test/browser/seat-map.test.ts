@@ -9,7 +9,7 @@ import type { CDPSession, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { chromiumForThisFile } from "./harness/browser";
-import { calmEvent, fanEmail, newFan, seatButton, signInByApi } from "./harness/fixtures";
+import { calmEvent, fanEmail, newFan, seatButton, seatMapReady, signInByApi } from "./harness/fixtures";
 import { Screenshots } from "./harness/pages";
 
 const browser = chromiumForThisFile();
@@ -55,7 +55,7 @@ describe("the seat map", () => {
     const fan = await newFan(browser(), "phone");
     const page = await fan.newPage();
     await page.goto(`/event?id=${event.id}`);
-    await seatButton(page, "Stalls", "C", 5).waitFor();
+    await seatMapReady(page);
     const help = await page.locator("#seat-map-help").innerText();
     expect(help).toContain("Tap a seat to pick it");
     expect(help).toContain("Drag the map");
@@ -113,7 +113,7 @@ describe("the seat map", () => {
     const fan = await newFan(browser(), "desktop", await signInByApi(fanEmail("keyboard")));
     const page = await fan.newPage();
     await page.goto(`/event?id=${event.id}`);
-    await seatButton(page, "Stalls", "A", 1).waitFor();
+    await seatMapReady(page);
     expect(await page.locator("#seat-map-help").innerText()).toContain("With a keyboard, Tab moves between sections, the arrow keys between seats");
     // Tab from the zoom buttons into the map: the Stalls section's heading, then its first seat.
     await page.getByRole("button", { name: "Zoom in" }).focus();

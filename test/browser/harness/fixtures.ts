@@ -231,8 +231,18 @@ export function seatButton(page: Page, section: string, row: string, seat: numbe
   return page.locator(".seat-section", { hasText: section }).getByRole("button", { name: new RegExp(`^Row ${row}, seat ${seat},`) });
 }
 
+/**
+ * Waits until the event page's seat map knows which seats are free (its first
+ * availability snapshot): until then every seat shows as taken and a tap on
+ * one does nothing.
+ */
+export async function seatMapReady(page: Page): Promise<void> {
+  await page.locator('.seat[aria-label*="$"]').first().waitFor();
+}
+
 /** Picks seats on the open event page (tapping on a touch screen, clicking otherwise) and holds them; resolves once checkout has loaded. */
 export async function holdOnMap(page: Page, seats: { section: string; row: string; seat: number }[], touch = false): Promise<void> {
+  await seatMapReady(page);
   for (const { section, row, seat } of seats) {
     const button = seatButton(page, section, row, seat);
     await (touch ? button.tap() : button.click());
