@@ -18,7 +18,7 @@ import { descendants, processStat } from "../../../bench/lib/processes.ts";
 import { findFreePort } from "../../../dev/ports.ts";
 import { openDb } from "../../../dev/seed.ts";
 import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "../../../dev/turnstile.ts";
-import { createOrganizer } from "../../../workers/organizers.ts";
+import { createOrganizer } from "../../../workers/organizers/api-keys.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
