@@ -285,6 +285,8 @@ async function showEvent(id) {
     `${openEvent.venueName} · starts ${dateTime(openEvent.startsAt)} · sale opens ${dateTime(openEvent.saleStartsAt)} · ` +
     `${openEvent.demandClass} · ${openEvent.status} · ${openEvent.saleState.replace("_", " ")}`;
   $("admission-panel").hidden = openEvent.demandClass !== "hot";
+  $("event-actions").replaceChildren($("cancel-button"));
+  $("cancel-button").hidden = openEvent.status === "cancelled";
   $("rate").value = String(openEvent.admissionRatePerSecond);
   await Promise.all([refreshLive(), refreshOrders()]);
   startLive();
@@ -365,6 +367,29 @@ $("pause-button").addEventListener("click", () =>
     await refreshLive();
   }),
 );
+
+$("cancel-button").addEventListener("click", () => {
+  // A second, explicit click: every order is refunded and the waitlist closed.
+  const event = openEvent;
+  const confirmButton = el("button", { type: "button" }, `Confirm: cancel ${event.name} and refund every order`);
+  confirmButton.addEventListener("click", () =>
+    attempt(async () => {
+      confirmButton.disabled = true;
+      let report = await admin("POST", `/events/${event.id}/cancel`);
+      let cancelled = report.ordersCancelled;
+      while (report.ordersRemaining > 0 && report.ordersCancelled > 0) {
+        report = await admin("POST", `/events/${event.id}/cancel`);
+        cancelled += report.ordersCancelled;
+      }
+      const left = report.ordersRemaining > 0 ? `; ${report.ordersRemaining} orders left for the next run` : "";
+      say(`Event cancelled: ${cancelled} orders refunded, ${report.waitlistClosed} waitlist entries closed${left}.`);
+      await showEvent(event.id);
+    }),
+  );
+  $("event-actions").replaceChildren($("cancel-button"), confirmButton);
+  $("cancel-button").hidden = true;
+  confirmButton.focus();
+});
 
 async function refreshOrders() {
   const { orders } = await admin("GET", `/events/${openEvent.id}/orders?limit=50`);

@@ -168,4 +168,27 @@ describe("the organizer console", () => {
     expect(problems.failedCalls).toEqual([]);
     await close();
   });
+
+  it.each(DEVICE_NAMES)("cancels an event, refunding its orders, and says what it did (%s)", async (device) => {
+    const event = await calmEvent();
+    const buyer = await signInByApi(fanEmail("console-cancel"));
+    await buyByApi(event.id, buyer, [3]);
+    const shots = new Screenshots("console/cancel", device);
+    const { page, problems, close } = await signedInConsole(device, shots);
+    await page.goto(`/console/#/events/${event.id}`);
+    const row = page.locator("#orders-list tr", { hasText: buyer.email });
+    await expect.poll(() => row.locator("td").nth(3).innerText(), POLL).toBe("confirmed");
+    await page.getByRole("button", { name: "Cancel event" }).click();
+    await page.getByRole("button", { name: `Confirm: cancel ${event.name} and refund every order` }).click();
+    await expect.poll(() => page.locator("#status").innerText(), POLL).toMatch(/^Event cancelled: 1 orders refunded, \d+ waitlist entries closed\.$/);
+    await expect.poll(() => row.locator("td").nth(3).innerText(), POLL).toBe("cancelled");
+    await expect.poll(() => page.locator("#event-summary").innerText(), POLL).toMatch(/· cancelled ·/);
+    expect(await page.getByRole("button", { name: "Cancel event" }).isVisible()).toBe(false);
+    await checkPage(page, shots, "cancelled");
+    const after = await admin("GET", `/events/${event.id}`, undefined, z.object({ status: z.string() }));
+    expect(after.status).toBe("cancelled");
+    expect(problems.errors).toEqual([]);
+    expect(problems.failedCalls).toEqual([]);
+    await close();
+  });
 });
