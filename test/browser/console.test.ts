@@ -53,6 +53,19 @@ async function shown(page: Page, locator: Locator): Promise<void> {
   }
 }
 
+/** A calm event where a fan bought `seats`, open in the console on `device`, its order's row shown as confirmed. */
+async function eventWithAnOrder(device: DeviceName, journey: string, seats: number[]) {
+  const event = await calmEvent();
+  const buyer = await signInByApi(fanEmail(journey.replace("/", "-")));
+  await buyByApi(event.id, buyer, seats);
+  const shots = new Screenshots(journey, device);
+  const opened = await signedInConsole(device, shots);
+  await opened.page.goto(`/console/#/events/${event.id}`);
+  const row = opened.page.locator("#orders-list tr", { hasText: buyer.email });
+  await expect.poll(() => row.locator("td").nth(3).innerText(), POLL).toBe("confirmed");
+  return { ...opened, event, buyer, shots, row };
+}
+
 describe("the organizer console", () => {
   it.each(DEVICE_NAMES)("keeps the API key out of storage, and a wrong key is refused (%s)", async (device) => {
     const shots = new Screenshots("console/signin", device);
@@ -146,14 +159,7 @@ describe("the organizer console", () => {
   });
 
   it.each(DEVICE_NAMES)("refunds an order from the orders table, and the place comes back on the dashboard (%s)", async (device) => {
-    const event = await calmEvent();
-    const buyer = await signInByApi(fanEmail("console-refund"));
-    await buyByApi(event.id, buyer, [0, 1]);
-    const shots = new Screenshots("console/refund", device);
-    const { page, problems, close } = await signedInConsole(device, shots);
-    await page.goto(`/console/#/events/${event.id}`);
-    const row = page.locator("#orders-list tr", { hasText: buyer.email });
-    await expect.poll(() => row.locator("td").nth(3).innerText(), POLL).toBe("confirmed");
+    const { page, problems, close, event, buyer, shots, row } = await eventWithAnOrder(device, "console/refund", [0, 1]);
     await expect.poll(() => statOf(page, "taken").innerText(), POLL).toBe("2");
     await checkPage(page, shots, "orders");
 
@@ -170,14 +176,7 @@ describe("the organizer console", () => {
   });
 
   it.each(DEVICE_NAMES)("cancels an event, refunding its orders, and says what it did (%s)", async (device) => {
-    const event = await calmEvent();
-    const buyer = await signInByApi(fanEmail("console-cancel"));
-    await buyByApi(event.id, buyer, [3]);
-    const shots = new Screenshots("console/cancel", device);
-    const { page, problems, close } = await signedInConsole(device, shots);
-    await page.goto(`/console/#/events/${event.id}`);
-    const row = page.locator("#orders-list tr", { hasText: buyer.email });
-    await expect.poll(() => row.locator("td").nth(3).innerText(), POLL).toBe("confirmed");
+    const { page, problems, close, event, buyer, shots, row } = await eventWithAnOrder(device, "console/cancel", [3]);
     await page.getByRole("button", { name: "Cancel event" }).click();
     await page.getByRole("button", { name: `Confirm: cancel ${event.name} and refund every order` }).click();
     await expect.poll(() => page.locator("#status").innerText(), POLL).toMatch(/^Event cancelled: 1 orders refunded, \d+ waitlist entries closed\.$/);
