@@ -1,0 +1,431 @@
+// The organizer console: one page over the admin API (/admin, its OpenAPI document at
+// /admin/openapi.json). The API key is kept in this module's memory only, never in
+// localStorage or a cookie: reloading the page signs the organizer out. Views are
+// switched by the address's fragment (#/events, #/events/<id>, #/new-venue, #/new-event)
+// so moving between them never reloads the page and never loses the key.
+import { dateTime, el, money } from "/js/api.js";
+import { chartSummary, fromUtcInput, toUtcInput } from "/console/chart.js";
+
+/** How often the live sale panel refreshes. */
+const LIVE_INTERVAL_MS = 2_000;
+
+const $ = (id) => document.getElementById(id);
+
+let apiKey = null;
+let liveTimer = 0;
+let openEvent = null;
+/** The chart the preview last accepted (what "Save venue" sends). */
+let previewedChart = null;
+
+/** An answer of the admin API that is not a success: its `{ error: { code, message } }`, or a network failure. */
+class AdminError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Calls the admin API with the key; returns the JSON body of a 2xx answer, throws AdminError otherwise. */
+async function admin(method, path, body) {
+  const headers = { Accept: "application/json", Authorization: `Bearer ${apiKey}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(`/admin${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new AdminError(0, "network", "The admin API could not be reached. Check your connection and try again.");
+  }
+  const data = await response.json().catch(() => undefined);
+  if (response.ok) return data;
+  if (response.status === 401) signOut("Your API key was refused (unknown, revoked or expired). Sign in again.");
+  const error = data?.error;
+  throw new AdminError(response.status, String(error?.code ?? "http_error"), String(error?.message ?? `HTTP ${response.status}`), error?.details);
+}
+
+function say(text) {
+  $("status").textContent = text;
+}
+
+/** Shows an error (with the API's validation details, when any) in the alert region; null clears it. */
+function showError(error) {
+  const region = $("error");
+  region.replaceChildren();
+  region.hidden = error === null;
+  if (error === null) return;
+  region.append(error instanceof AdminError || error instanceof Error ? error.message : String(error));
+  if (error instanceof AdminError && error.details !== undefined) {
+    const issues = Array.isArray(error.details) ? error.details : Array.isArray(error.details?.issues) ? error.details.issues : [];
+    if (issues.length > 0) {
+      region.append(el("ul", {}, ...issues.slice(0, 8).map((issue) => el("li", {}, `${issue.path || "body"}: ${issue.message ?? ""}`))));
+    }
+  }
+}
+
+/** Runs an action, showing its failure instead of throwing. */
+async function attempt(action) {
+  showError(null);
+  try {
+    await action();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// ---------------------------------------------------------------- signing in and out
+
+function signOut(message) {
+  apiKey = null;
+  stopLive();
+  $("account").replaceChildren();
+  for (const id of ["nav-events", "nav-venue", "nav-event"]) $(id).hidden = true;
+  showOnly("signin");
+  say(message ?? "Signed out.");
+}
+
+$("signin").addEventListener("submit", (event) => {
+  event.preventDefault();
+  attempt(async () => {
+    apiKey = $("api-key").value.trim();
+    $("api-key").value = "";
+    const me = await admin("GET", "/me");
+    const button = el("button", { type: "button", className: "link-button" }, "Sign out");
+    button.addEventListener("click", () => signOut());
+    $("account").replaceChildren(el("span", { className: "muted" }, `Signed in as ${me.name}`), " ", button);
+    for (const id of ["nav-events", "nav-venue", "nav-event"]) $(id).hidden = false;
+    say(`Signed in as ${me.name}.`);
+    if (!location.hash || location.hash === "#") location.hash = "#/events";
+    else await route();
+  });
+});
+
+// ---------------------------------------------------------------- views
+
+const VIEWS = ["signin", "events-view", "venue-view", "new-event-view", "event-view"];
+
+function showOnly(id) {
+  for (const view of VIEWS) $(view).hidden = view !== id;
+}
+
+async function route() {
+  stopLive();
+  if (apiKey === null) {
+    showOnly("signin");
+    return;
+  }
+  const hash = location.hash.replace(/^#\/?/, "");
+  const [view, id] = hash.split("/");
+  if (view === "events" && id) await showEvent(id);
+  else if (view === "new-venue") showVenueForm();
+  else if (view === "new-event") await showEventForm(id);
+  else await showEvents();
+}
+
+window.addEventListener("hashchange", () => attempt(route));
+
+async function showEvents() {
+  showOnly("events-view");
+  const { events } = await admin("GET", "/events");
+  const rows = events.map((event) =>
+    el(
+      "tr",
+      {},
+      el("td", {}, el("a", { href: `#/events/${event.id}` }, event.name)),
+      el("td", {}, event.venueName),
+      el("td", {}, dateTime(event.startsAt)),
+      el("td", {}, event.demandClass),
+      el("td", {}, event.status),
+    ),
+  );
+  $("events-list").replaceChildren(...(rows.length > 0 ? rows : [el("tr", {}, el("td", { colSpan: 5 }, "No events yet: create a venue, then an event."))]));
+}
+
+// ---------------------------------------------------------------- venues
+
+function showVenueForm() {
+  showOnly("venue-view");
+}
+
+$("chart-file").addEventListener("change", async () => {
+  const file = $("chart-file").files?.[0];
+  if (!file) return;
+  $("chart-text").value = await file.text();
+  preview();
+});
+$("chart-text").addEventListener("input", () => {
+  previewedChart = null;
+  $("venue-save").disabled = true;
+});
+$("chart-preview-button").addEventListener("click", () => preview());
+
+/** Shows the chart's sections, rows and counts; enables saving when it reads as a chart. */
+function preview() {
+  showError(null);
+  previewedChart = null;
+  $("venue-save").disabled = true;
+  let chart;
+  try {
+    chart = JSON.parse($("chart-text").value);
+  } catch {
+    showError(new Error("The chart is not valid JSON."));
+    $("chart-preview").replaceChildren();
+    return;
+  }
+  const summary = chartSummary(chart);
+  if (summary.problem) {
+    showError(new Error(summary.problem));
+    $("chart-preview").replaceChildren();
+    return;
+  }
+  const rows = summary.sections.map((s) => el("tr", {}, el("td", {}, s.label), el("td", {}, s.priceTier), el("td", {}, s.rows === 0 ? "standing" : String(s.rows)), el("td", {}, String(s.places))));
+  $("chart-preview").replaceChildren(
+    el(
+      "table",
+      {},
+      el("caption", {}, `${summary.name}: ${summary.sections.length} sections, ${summary.capacity} places, tiers ${summary.priceTiers.join(", ")}`),
+      el("thead", {}, el("tr", {}, ...["Section", "Tier", "Rows", "Places"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, ...rows),
+    ),
+  );
+  previewedChart = chart;
+  $("venue-save").disabled = false;
+  say(`Preview of ${summary.name}: ${summary.capacity} places.`);
+}
+
+$("venue-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  attempt(async () => {
+    if (previewedChart === null) throw new Error("Preview the chart before saving it.");
+    const venue = await admin("POST", "/venues", previewedChart);
+    previewedChart = null;
+    $("venue-save").disabled = true;
+    $("chart-text").value = "";
+    $("chart-preview").replaceChildren();
+    say(`Venue ${venue.name} saved (${venue.capacity} places).`);
+    location.hash = `#/new-event/${venue.id}`;
+  });
+});
+
+// ---------------------------------------------------------------- events
+
+async function showEventForm(venueId) {
+  showOnly("new-event-view");
+  const { venues } = await admin("GET", "/venues");
+  const select = $("event-venue");
+  select.replaceChildren(el("option", { value: "" }, venues.length > 0 ? "Choose a venue" : "No venues yet"), ...venues.map((v) => el("option", { value: v.id }, `${v.name} (${v.capacity} places)`)));
+  if (venueId && venues.some((v) => v.id === venueId)) select.value = venueId;
+  const now = Date.now();
+  if (!$("event-starts").value) $("event-starts").value = toUtcInput(now + 30 * 86_400_000);
+  if (!$("event-sale-starts").value) $("event-sale-starts").value = toUtcInput(now);
+  await showPriceFields();
+}
+
+$("event-venue").addEventListener("change", () => attempt(showPriceFields));
+
+async function showPriceFields() {
+  const venueId = $("event-venue").value;
+  const fieldset = $("event-prices");
+  const legend = el("legend", {}, "Prices per tier");
+  if (!venueId) {
+    fieldset.replaceChildren(legend, el("p", { className: "muted" }, "Pick a venue to price its tiers."));
+    return;
+  }
+  const venue = await admin("GET", `/venues/${venueId}`);
+  fieldset.replaceChildren(
+    legend,
+    ...venue.priceTiers.map((tier, i) =>
+      el(
+        "div",
+        { className: "field" },
+        el("label", { htmlFor: `price-${i}` }, `${tier} price`),
+        el("input", { id: `price-${i}`, type: "number", min: "0", step: "0.01", required: true, "data-tier": tier }),
+      ),
+    ),
+  );
+}
+
+$("event-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  attempt(async () => {
+    const prices = [...$("event-prices").querySelectorAll("input[data-tier]")].map((input) => ({
+      priceTier: input.dataset.tier,
+      priceCents: Math.round(Number(input.value) * 100),
+    }));
+    const body = {
+      venueId: $("event-venue").value,
+      name: $("event-name").value,
+      description: $("event-description").value,
+      startsAt: fromUtcInput($("event-starts").value),
+      saleStartsAt: fromUtcInput($("event-sale-starts").value),
+      currency: $("event-currency").value,
+      holdTtlSeconds: Number($("event-hold-ttl").value),
+      purchaseLimit: Number($("event-limit").value),
+      expectedDemand: Number($("event-demand").value),
+      admissionRatePerSecond: Number($("event-rate").value),
+      botPolicy: $("event-bot-policy").value,
+      status: $("event-publish").checked ? "published" : "draft",
+      prices,
+    };
+    if ($("event-class").value) body.demandClass = $("event-class").value;
+    const created = await admin("POST", "/events", body);
+    $("event-form").reset();
+    say(`Event ${created.name} created.`);
+    location.hash = `#/events/${created.id}`;
+  });
+});
+
+// ---------------------------------------------------------------- one event: live sale, admission, orders
+
+async function showEvent(id) {
+  showOnly("event-view");
+  openEvent = await admin("GET", `/events/${id}`);
+  $("event-heading").textContent = openEvent.name;
+  $("event-summary").textContent =
+    `${openEvent.venueName} · starts ${dateTime(openEvent.startsAt)} · sale opens ${dateTime(openEvent.saleStartsAt)} · ` +
+    `${openEvent.demandClass} · ${openEvent.status} · ${openEvent.saleState.replace("_", " ")}`;
+  $("admission-panel").hidden = openEvent.demandClass !== "hot";
+  $("event-actions").replaceChildren($("cancel-button"));
+  $("cancel-button").hidden = openEvent.status === "cancelled";
+  $("rate").value = String(openEvent.admissionRatePerSecond);
+  await Promise.all([refreshLive(), refreshOrders()]);
+  startLive();
+}
+
+function startLive() {
+  stopLive();
+  liveTimer = setInterval(() => {
+    refreshLive().catch((error) => showError(error));
+  }, LIVE_INTERVAL_MS);
+}
+
+function stopLive() {
+  clearInterval(liveTimer);
+  liveTimer = 0;
+}
+
+function stats(list, pairs) {
+  list.replaceChildren(...pairs.map(([term, value, key]) => el("div", {}, el("dt", {}, term), el("dd", { "data-stat": key }, String(value)))));
+}
+
+/** Counts live reads: an answer to a read older than the newest one shown is stale (a change may have come between). */
+let liveReads = 0;
+let liveShown = 0;
+
+async function refreshLive() {
+  if (openEvent === null) return;
+  const eventId = openEvent.id;
+  const read = ++liveReads;
+  const live = await admin("GET", `/events/${eventId}/live`);
+  if (openEvent?.id !== eventId || read < liveShown) return;
+  liveShown = read;
+  stats($("live-totals"), [
+    ["Capacity", live.capacity, "capacity"],
+    ["Taken (held or sold)", live.capacity - live.available, "taken"],
+    ["Available", live.available, "available"],
+    ["Flagged accounts", live.flaggedAccounts, "flagged"],
+  ]);
+  $("live-sections").replaceChildren(
+    ...live.sections.map((s) =>
+      el("tr", {}, el("th", { scope: "row" }, s.label), el("td", {}, s.priceTier ?? "—"), el("td", {}, String(s.capacity)), el("td", {}, String(s.capacity - s.available)), el("td", {}, String(s.available))),
+    ),
+  );
+  const queue = live.queue;
+  if (queue) {
+    stats($("admission-stats"), [
+      ["Admission", queue.paused ? "Paused" : "Running", "admission"],
+      ["Rate (fans per second)", queue.ratePerSecond, "rate"],
+      ["In the lobby", queue.entrants.lobby, "lobby"],
+      ["Joined late", queue.entrants.late, "late"],
+      ["Threshold", queue.threshold, "threshold"],
+      ["Admitted", queue.admitted, "admitted"],
+      ["Sold out", queue.soldOut ? "Yes" : "No", "sold-out"],
+    ]);
+    $("pause-button").textContent = queue.paused ? "Resume admission" : "Pause admission";
+    $("pause-button").dataset.paused = String(queue.paused);
+  } else {
+    // A hot event whose waiting room has not been set up yet: the first admission change sets it up.
+    stats($("admission-stats"), [["Admission", "Not open yet", "admission"]]);
+  }
+  $("live-updated").textContent = `Last update ${new Date().toLocaleTimeString()}.`;
+}
+
+$("rate-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  attempt(async () => {
+    const state = await admin("PATCH", `/events/${openEvent.id}/admission`, { ratePerSecond: Number($("rate").value) });
+    say(`Admission rate set to ${state.ratePerSecond} fans per second.`);
+    await refreshLive();
+  });
+});
+
+$("pause-button").addEventListener("click", () =>
+  attempt(async () => {
+    const paused = $("pause-button").dataset.paused !== "true";
+    await admin("PATCH", `/events/${openEvent.id}/admission`, { paused });
+    say(paused ? "Admission paused." : "Admission resumed.");
+    await refreshLive();
+  }),
+);
+
+$("cancel-button").addEventListener("click", () => {
+  // A second, explicit click: every order is refunded and the waitlist closed.
+  const event = openEvent;
+  const confirmButton = el("button", { type: "button" }, `Confirm: cancel ${event.name} and refund every order`);
+  confirmButton.addEventListener("click", () =>
+    attempt(async () => {
+      confirmButton.disabled = true;
+      let report = await admin("POST", `/events/${event.id}/cancel`);
+      let cancelled = report.ordersCancelled;
+      while (report.ordersRemaining > 0 && report.ordersCancelled > 0) {
+        report = await admin("POST", `/events/${event.id}/cancel`);
+        cancelled += report.ordersCancelled;
+      }
+      const left = report.ordersRemaining > 0 ? `; ${report.ordersRemaining} orders left for the next run` : "";
+      say(`Event cancelled: ${cancelled} orders refunded, ${report.waitlistClosed} waitlist entries closed${left}.`);
+      await showEvent(event.id);
+    }),
+  );
+  $("event-actions").replaceChildren($("cancel-button"), confirmButton);
+  $("cancel-button").hidden = true;
+  confirmButton.focus();
+});
+
+async function refreshOrders() {
+  const { orders } = await admin("GET", `/events/${openEvent.id}/orders?limit=50`);
+  const rows = orders.map((order) => {
+    const actions = el("td", {});
+    if (order.status === "confirmed") {
+      const refund = el("button", { type: "button", className: "secondary" }, "Refund");
+      refund.setAttribute("aria-label", `Refund order of ${order.email}`);
+      refund.addEventListener("click", () => {
+        // A second, explicit click: money leaves on this one.
+        const confirmButton = el("button", { type: "button" }, `Confirm refund of ${money(order.totalCents, order.currency)}`);
+        confirmButton.addEventListener("click", () =>
+          attempt(async () => {
+            confirmButton.disabled = true;
+            const result = await admin("POST", `/orders/${order.orderId}/refund`);
+            say(`Order of ${order.email} refunded${result.waitlistOffers > 0 ? `; ${result.waitlistOffers} waitlist offers made` : ""}.`);
+            await Promise.all([refreshOrders(), refreshLive()]);
+          }),
+        );
+        actions.replaceChildren(confirmButton);
+        confirmButton.focus();
+      });
+      actions.append(refund);
+    }
+    return el(
+      "tr",
+      { "data-order": order.orderId },
+      el("td", { "data-label": "Buyer" }, order.email),
+      el("td", { "data-label": "Tickets" }, String(order.liveTickets)),
+      el("td", { "data-label": "Total" }, money(order.totalCents, order.currency)),
+      el("td", { "data-label": "Status" }, order.status),
+      el("td", { "data-label": "Placed" }, dateTime(order.createdAt)),
+      actions,
+    );
+  });
+  $("orders-list").replaceChildren(...(rows.length > 0 ? rows : [el("tr", {}, el("td", { colSpan: 6 }, "No orders yet."))]));
+}
+
+showOnly("signin");

@@ -1,0 +1,193 @@
+/**
+ * The organizer console (/console/) in Chromium, over the admin API with the
+ * browser tests' organizer key: signing in keeps the key in memory only; a
+ * venue imported from a chart file is previewed then saved, and an event
+ * there priced and published shows in the events list; on a hot event,
+ * pausing admission shows on the dashboard and in the API; on a calm event,
+ * refunding an order from the orders table refunds it. Every state is checked
+ * with axe and saved as screenshots at phone and desktop sizes.
+ */
+import type { Locator, Page } from "playwright-core";
+import { inject } from "vitest";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { DEVICE_NAMES, chromiumForThisFile, newFanContext, type DeviceName } from "./harness/browser";
+import { seriousViolations } from "./harness/axe";
+import { admin, appUrl, buyByApi, calmEvent, fanEmail, hotEvent, signInByApi, unique } from "./harness/fixtures";
+import { Screenshots, watchPage, type PageProblems } from "./harness/pages";
+
+const browser = chromiumForThisFile();
+
+/** Checks the console as it is now (no serious or critical axe violation) and saves a screenshot. */
+async function checkPage(page: Page, shots: Screenshots, state: string): Promise<void> {
+  expect(await seriousViolations(page), `${state}: ${page.url()}`).toEqual([]);
+  await shots.take(page, state);
+}
+
+/** Opens the console on `device` and signs in with the organizer's key. */
+async function signedInConsole(device: DeviceName, shots: Screenshots): Promise<{ page: Page; problems: PageProblems; close: () => Promise<void> }> {
+  const context = await newFanContext(browser(), device, { baseURL: appUrl() });
+  const page = await context.newPage();
+  const problems = watchPage(page);
+  await page.goto("/console/");
+  await page.getByLabel("API key").waitFor();
+  await checkPage(page, shots, "signin");
+  await page.getByLabel("API key").fill(inject("organizerApiKey"));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Your events" }).waitFor();
+  return { page, problems, close: () => context.close() };
+}
+
+const statOf = (page: Page, key: string) => page.locator(`[data-stat="${key}"]`);
+
+/** Polls within the dashboard's own refresh (2 s) and then some, for a loaded machine. */
+const POLL = { timeout: 10_000 };
+
+/** Waits for `locator`; on failure says what the console's status and alert regions said. */
+async function shown(page: Page, locator: Locator): Promise<void> {
+  try {
+    await locator.waitFor();
+  } catch (error) {
+    const said: unknown = await page.evaluate('`status "${document.getElementById("status").textContent}", alert "${document.getElementById("error").textContent}", at ${location.href}`');
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\nThe console said: ${said}`);
+  }
+}
+
+/** A calm event where a fan bought `seats`, open in the console on `device`, its order's row shown as confirmed. */
+async function eventWithAnOrder(device: DeviceName, journey: string, seats: number[]) {
+  const event = await calmEvent();
+  const buyer = await signInByApi(fanEmail(journey.replace("/", "-")));
+  await buyByApi(event.id, buyer, seats);
+  const shots = new Screenshots(journey, device);
+  const opened = await signedInConsole(device, shots);
+  await opened.page.goto(`/console/#/events/${event.id}`);
+  const row = opened.page.locator("#orders-list tr", { hasText: buyer.email });
+  await expect.poll(() => row.locator("td").nth(3).innerText(), POLL).toBe("confirmed");
+  return { ...opened, event, buyer, shots, row };
+}
+
+describe("the organizer console", () => {
+  it.each(DEVICE_NAMES)("keeps the API key out of storage, and a wrong key is refused (%s)", async (device) => {
+    const shots = new Screenshots("console/signin", device);
+    const { page, close } = await signedInConsole(device, shots);
+    const stored = String(await page.evaluate("JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, cookie: document.cookie })"));
+    expect(stored).not.toContain(inject("organizerApiKey"));
+    // A reload forgets the key.
+    await page.reload();
+    await page.getByLabel("API key").fill("etk_not-a-real-key");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByRole("alert").innerText(), POLL).toBe("That API key is unknown or revoked.");
+    await checkPage(page, shots, "wrong-key");
+    await close();
+  });
+
+  it.each(DEVICE_NAMES)("imports a venue from a chart file with a preview, then creates, prices and publishes an event there (%s)", async (device) => {
+    const shots = new Screenshots("console/create", device);
+    const { page, problems, close } = await signedInConsole(device, shots);
+    const venueName = `Console Hall ${unique()}`;
+    const chart = {
+      name: venueName,
+      city: "Springfield",
+      timezone: "UTC",
+      sections: [
+        { label: "Stalls", priceTier: "Stalls", rows: [{ label: "A", seats: 10 }, { label: "B", seats: ["1", "2", "3"] }] },
+        { label: "Pit", name: "Standing pit", priceTier: "Pit", generalAdmission: { capacity: 25 } },
+      ],
+    };
+    await page.getByRole("link", { name: "New venue" }).click();
+    await page.getByLabel("Chart file (.json)").setInputFiles({ name: "hall.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(chart)) });
+    const preview = page.locator("#chart-preview table");
+    await expect.poll(() => preview.locator("caption").innerText(), POLL).toBe(`${venueName}: 2 sections, 38 places, tiers Stalls, Pit`);
+    expect(await preview.locator("tbody tr").allInnerTexts()).toEqual(["Stalls\tStalls\t2\t13", "Pit\tPit\tstanding\t25"]);
+    await checkPage(page, shots, "venue-preview");
+    await page.getByRole("button", { name: "Save venue" }).click();
+
+    await page.getByRole("heading", { name: "New event" }).waitFor();
+    await expect.poll(() => page.getByLabel("Venue").locator("option:checked").innerText(), POLL).toBe(`${venueName} (38 places)`);
+    await page.getByLabel("Pit price").waitFor();
+    await checkPage(page, shots, "event-form");
+    const eventName = `Console Night ${unique()}`;
+    await page.getByLabel("Name", { exact: true }).fill(eventName);
+    await page.getByLabel("Stalls price").fill("45.50");
+    await page.getByLabel("Pit price").fill("30");
+    await page.getByRole("button", { name: "Create event" }).click();
+    await shown(page, page.getByRole("heading", { name: eventName, level: 2 }));
+    await expect.poll(() => statOf(page, "capacity").innerText(), POLL).toBe("38");
+    await checkPage(page, shots, "event");
+
+    // The API has it as the console showed it: published, priced.
+    const { events } = await admin("GET", "/events", undefined, z.object({ events: z.array(z.object({ id: z.uuid(), name: z.string(), status: z.string(), prices: z.array(z.object({ priceTier: z.string(), priceCents: z.number() })) })) }));
+    const created = events.find((e) => e.name === eventName);
+    expect(created?.status).toBe("published");
+    expect(created?.prices.map((p) => [p.priceTier, p.priceCents]).sort()).toEqual([["Pit", 3_000], ["Stalls", 4_550]]);
+
+    await page.getByRole("link", { name: "Events", exact: true }).click();
+    await page.getByRole("link", { name: eventName }).waitFor();
+    await checkPage(page, shots, "events");
+    expect(problems.errors).toEqual([]);
+    expect(problems.failedCalls).toEqual([]);
+    await close();
+  });
+
+  it.each(DEVICE_NAMES)("pauses and resumes a hot event's admission, and sets its rate, with the dashboard and the API agreeing (%s)", async (device) => {
+    const event = await hotEvent({ admissionRatePerSecond: 40 });
+    const shots = new Screenshots("console/admission", device);
+    const { page, problems, close } = await signedInConsole(device, shots);
+    await page.goto(`/console/#/events/${event.id}`);
+    // The fragment changed without a reload: still signed in.
+    await page.getByRole("heading", { name: event.name, level: 2 }).waitFor();
+    // Before anyone joins, the room may not be set up yet; the first change sets it up.
+    await expect.poll(() => statOf(page, "admission").innerText(), POLL).toMatch(/^(Running|Not open yet)$/);
+    await checkPage(page, shots, "running");
+
+    await page.getByRole("button", { name: "Pause admission" }).click();
+    await expect.poll(() => statOf(page, "admission").innerText(), POLL).toBe("Paused");
+    const live = z.object({ queue: z.object({ paused: z.boolean(), ratePerSecond: z.number() }) });
+    expect((await admin("GET", `/events/${event.id}/live`, undefined, live)).queue.paused).toBe(true);
+    await checkPage(page, shots, "paused");
+
+    await page.getByLabel("Fans admitted per second").fill("7");
+    await page.getByRole("button", { name: "Set rate" }).click();
+    await expect.poll(() => statOf(page, "rate").innerText(), POLL).toBe("7");
+    await page.getByRole("button", { name: "Resume admission" }).click();
+    await expect.poll(() => statOf(page, "admission").innerText(), POLL).toBe("Running");
+    const after = (await admin("GET", `/events/${event.id}/live`, undefined, live)).queue;
+    expect(after).toEqual({ ...after, paused: false, ratePerSecond: 7 });
+    expect(problems.errors).toEqual([]);
+    expect(problems.failedCalls).toEqual([]);
+    await close();
+  });
+
+  it.each(DEVICE_NAMES)("refunds an order from the orders table, and the place comes back on the dashboard (%s)", async (device) => {
+    const { page, problems, close, event, buyer, shots, row } = await eventWithAnOrder(device, "console/refund", [0, 1]);
+    await expect.poll(() => statOf(page, "taken").innerText(), POLL).toBe("2");
+    await checkPage(page, shots, "orders");
+
+    await row.getByRole("button", { name: `Refund order of ${buyer.email}` }).click();
+    await row.getByRole("button", { name: /^Confirm refund of / }).click();
+    await expect.poll(() => row.locator("td").nth(3).innerText(), POLL).toBe("refunded");
+    await expect.poll(() => statOf(page, "taken").innerText(), POLL).toBe("0");
+    await checkPage(page, shots, "refunded");
+    const orders = await admin("GET", `/events/${event.id}/orders`, undefined, z.object({ orders: z.array(z.object({ email: z.string(), status: z.string() })) }));
+    expect(orders.orders.filter((o) => o.email === buyer.email).map((o) => o.status)).toEqual(["refunded"]);
+    expect(problems.errors).toEqual([]);
+    expect(problems.failedCalls).toEqual([]);
+    await close();
+  });
+
+  it.each(DEVICE_NAMES)("cancels an event, refunding its orders, and says what it did (%s)", async (device) => {
+    const { page, problems, close, event, buyer, shots, row } = await eventWithAnOrder(device, "console/cancel", [3]);
+    await page.getByRole("button", { name: "Cancel event" }).click();
+    await page.getByRole("button", { name: `Confirm: cancel ${event.name} and refund every order` }).click();
+    await expect.poll(() => page.locator("#status").innerText(), POLL).toMatch(/^Event cancelled: 1 orders refunded, \d+ waitlist entries closed\.$/);
+    await expect.poll(() => row.locator("td").nth(3).innerText(), POLL).toBe("cancelled");
+    await expect.poll(() => page.locator("#event-summary").innerText(), POLL).toMatch(/· cancelled ·/);
+    expect(await page.getByRole("button", { name: "Cancel event" }).isVisible()).toBe(false);
+    await checkPage(page, shots, "cancelled");
+    const after = await admin("GET", `/events/${event.id}`, undefined, z.object({ status: z.string() }));
+    expect(after.status).toBe("cancelled");
+    expect(problems.errors).toEqual([]);
+    expect(problems.failedCalls).toEqual([]);
+    await close();
+  });
+});
