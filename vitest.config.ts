@@ -33,6 +33,7 @@ export default defineConfig({
                 UPSTASH_REDIS_REST_URL: inject("bridgeUrl"),
                 UPSTASH_REDIS_REST_TOKEN: inject("bridgeToken"),
                 TOKEN_SIGNING_KEY: inject("tokenSigningKey"),
+                ADMISSION_TOKEN_KEY: inject("admissionTokenKey"),
                 MAIL_API_URL: inject("mailOutboxUrl"),
                 MAIL_API_KEY: inject("mailApiKey"),
                 MAIL_FROM: "Edge Tickets <no-reply@edge-tickets.test>",

@@ -19,7 +19,7 @@ import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { openDb } from "../dev/seed.ts";
 import { REPO_ROOT } from "../dev/stack.ts";
-import { generateSigningKey } from "../dev/signing-key.ts";
+import { generateAdmissionKey, generateSigningKey } from "../dev/signing-key.ts";
 import type { Db } from "../core/db/client.ts";
 import { createEvent, createEventSchema } from "../workers/events/events.ts";
 import { signFanSession } from "../workers/sign-in/fan-session.ts";
@@ -144,9 +144,10 @@ runScenario(async (cleanup) => {
   cleanup.add("observer connection", closeObserver);
 
   const signingKey = await generateSigningKey("bench");
+  const admissionKey = await generateAdmissionKey("bench");
   // Set up through the app's own functions and driver, like `npm run db:seed`.
   const { db, close } = await openDb(stack.databaseUrl, stack.neonWsProxy);
-  const { apiKey, sales } = await setUpSales(db, workDir, signingKey).finally(close);
+  const { apiKey, sales } = await setUpSales(db, workDir, signingKey, admissionKey).finally(close);
 
   const projectDir = path.join(workDir, "project");
   await snapshotProject(REPO_ROOT, projectDir);
@@ -158,7 +159,7 @@ runScenario(async (cleanup) => {
     // A Worker of its own per implementation: whatever one run leaves behind (connections, caches) is not the next one's problem.
     const { impl, demandClass } = sale.implementation;
     say(`${impl}: starting the Worker`);
-    const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, `worker-${impl}`), stack, signingKey });
+    const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, `worker-${impl}`), stack, signingKey, admissionKey });
     const forgetApp = cleanup.add(`the Worker (${impl})`, async () => (await appStarting.catch(() => undefined))?.stop());
     const app = await appStarting;
     say(`${impl}: Worker healthy at ${app.url}`);
@@ -179,7 +180,7 @@ runScenario(async (cleanup) => {
 // ------------------------------------------------------------------ setting up
 
 /** The organizer, the venue, one on-sale event per implementation, and the fans with their tokens. */
-async function setUpSales(db: Db, workDir: string, signingKey: string): Promise<{ apiKey: string; sales: Sale[] }> {
+async function setUpSales(db: Db, workDir: string, signingKey: string, admissionKey: string): Promise<{ apiKey: string; sales: Sale[] }> {
   let step = Date.now();
   const lap = (what: string) => {
     say(`${what} (${seconds(Date.now() - step)} s)`);
@@ -222,7 +223,7 @@ async function setUpSales(db: Db, workDir: string, signingKey: string): Promise<
     const eventId = eventIds.get(implementation.impl) ?? "";
     const sign = (accountId: string) =>
       implementation.demandClass === "hot"
-        ? signAdmissionToken(signingKey, { accountId, eventId, admissionId: randomUUID(), expiresAt: Date.now() + ADMISSION_TTL_MS })
+        ? signAdmissionToken(admissionKey, { accountId, eventId, admissionId: randomUUID(), expiresAt: Date.now() + ADMISSION_TTL_MS })
         : signFanSession(signingKey, accountId);
     const tokensFile = path.join(workDir, `tokens-${implementation.impl}.txt`);
     // Tokens of their own per event: the Worker caches verified tokens, and each run should pay for verifying its own.

@@ -14,6 +14,7 @@ import { cp, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { findFreePort } from "../../dev/ports.ts";
 import type { LocalStack } from "../../dev/stack.ts";
+import { generateAdmissionKey } from "../../dev/signing-key.ts";
 import { dotenvLines, stackVars } from "../../dev/worker-vars.ts";
 import { descendants, processStat, treeCpuByName } from "./processes.ts";
 import { say, sleep, stopping } from "./scenario.ts";
@@ -59,12 +60,15 @@ export async function startApp(options: {
   runDir: string;
   stack: LocalStack;
   signingKey: string;
+  /** ADMISSION_TOKEN_KEY; a fresh one when not given (the caller then signs no admission tokens itself). */
+  admissionKey?: string;
   /** A Worker entry (relative to projectDir) instead of wrangler.toml's `main`, e.g. a bench probe wrapping it. */
   entry?: string;
 }): Promise<BenchApp> {
   await mkdir(options.runDir, { recursive: true });
   const envFile = path.join(options.runDir, "worker.env");
-  await writeFile(envFile, `${dotenvLines({ ...stackVars(options.stack), TOKEN_SIGNING_KEY: options.signingKey }).join("\n")}\n`, { mode: 0o600 });
+  const tokenKeys = { TOKEN_SIGNING_KEY: options.signingKey, ADMISSION_TOKEN_KEY: options.admissionKey ?? (await generateAdmissionKey("bench")) };
+  await writeFile(envFile, `${dotenvLines({ ...stackVars(options.stack), ...tokenKeys }).join("\n")}\n`, { mode: 0o600 });
   const port = await findFreePort();
   const inspectorPort = await findFreePort();
   const bin = path.join(options.repoRoot, "node_modules", ".bin");

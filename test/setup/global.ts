@@ -11,7 +11,7 @@ import { startMailOutbox } from "../../dev/mail-outbox.ts";
 import { startTurnstileStandIn } from "../../dev/turnstile.ts";
 import { startStripeGateway } from "../../dev/stripe-gateway/index.ts";
 import { findFreePort } from "../../dev/ports.ts";
-import { generateSigningKey } from "../../dev/signing-key.ts";
+import { generateAdmissionKey, generateSigningKey } from "../../dev/signing-key.ts";
 import { runTeardown } from "./teardown.ts";
 
 const BRIDGE_TOKEN = "test-token";
@@ -28,6 +28,7 @@ declare module "vitest" {
     bridgeUrl: string;
     bridgeToken: string;
     tokenSigningKey: string;
+    admissionTokenKey: string;
     mailOutboxUrl: string;
     mailApiKey: string;
     turnstileVerifyUrl: string;
@@ -71,6 +72,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide("bridgeUrl", bridge.url);
     project.provide("bridgeToken", BRIDGE_TOKEN);
     project.provide("tokenSigningKey", await generateSigningKey("test-key-1"));
+    project.provide("admissionTokenKey", await generateAdmissionKey("test-admission-1"));
     project.provide("mailOutboxUrl", outbox.url);
     project.provide("mailApiKey", MAIL_API_KEY);
     project.provide("turnstileVerifyUrl", turnstile.verifyUrl);

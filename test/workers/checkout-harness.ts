@@ -292,7 +292,7 @@ async function api(token: string, method: string, path: string, body?: unknown):
 export async function tryHold(sale: Sale, fan: Fan, seats: number[]): Promise<{ ok: true; hold: Hold } | { ok: false; status: number; code: string }> {
   const token =
     sale.demandClass === "hot"
-      ? await signAdmissionToken(env.TOKEN_SIGNING_KEY, { accountId: fan.accountId, eventId: sale.eventId, admissionId: crypto.randomUUID(), expiresAt: Date.now() + 15 * 60_000 })
+      ? await signAdmissionToken(env.ADMISSION_TOKEN_KEY, { accountId: fan.accountId, eventId: sale.eventId, admissionId: crypto.randomUUID(), expiresAt: Date.now() + 15 * 60_000 })
       : await signFanSession(env.TOKEN_SIGNING_KEY, fan.accountId);
   const response = await api(token, "POST", `/api/events/${sale.eventId}/holds`, { requestId: crypto.randomUUID(), seats });
   if (response.status === 201) return { ok: true, hold: z.object({ hold: holdSchema }).parse(response.json).hold };

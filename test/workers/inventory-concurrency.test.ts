@@ -58,7 +58,7 @@ async function fansOf(demandClass: "calm" | "hot", accounts: number, chart = sma
   const tokens = await Promise.all(
     opened.accounts.map((accountId) =>
       demandClass === "hot"
-        ? signAdmissionToken(env.TOKEN_SIGNING_KEY, { accountId, eventId: opened.event.id, admissionId: crypto.randomUUID(), expiresAt: Date.now() + 15 * 60_000 })
+        ? signAdmissionToken(env.ADMISSION_TOKEN_KEY, { accountId, eventId: opened.event.id, admissionId: crypto.randomUUID(), expiresAt: Date.now() + 15 * 60_000 })
         : signFanSession(env.TOKEN_SIGNING_KEY, accountId),
     ),
   );
