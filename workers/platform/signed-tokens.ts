@@ -54,8 +54,8 @@ interface KeyRing {
   publicJwks: JWK[];
 }
 
-/** Imported key rings by scheme and setting value (a rotation brings a second one). */
-const rings = new IsolateCache<string, Promise<KeyRing>>(8);
+/** Imported key rings by setting value (a rotation brings a second one), per scheme. */
+const rings = { ES256: new IsolateCache<string, Promise<KeyRing>>(8), HS256: new IsolateCache<string, Promise<KeyRing>>(8) };
 
 function parseKeys(raw: string): unknown[] {
   let parsed: unknown;
@@ -97,12 +97,12 @@ async function buildRing(scheme: Scheme, raw: string): Promise<KeyRing> {
 
 function ringOf(scheme: Scheme, raw: string | undefined): Promise<KeyRing> {
   if (!raw) return Promise.reject(new ConfigError([scheme.setting]));
-  const cacheKey = `${scheme.alg}:${raw}`;
-  let ring = rings.get(cacheKey);
+  const cache = rings[scheme.alg];
+  let ring = cache.get(raw);
   if (!ring) {
     ring = buildRing(scheme, raw);
-    rings.set(cacheKey, ring);
-    ring.catch(() => rings.delete(cacheKey));
+    cache.set(raw, ring);
+    ring.catch(() => cache.delete(raw));
   }
   return ring;
 }
@@ -132,19 +132,36 @@ async function sign(scheme: Scheme, raw: string | undefined, contents: TokenCont
 /** Verified claims: always a subject and a token id. */
 export type VerifiedClaims = JWTPayload & { sub: string; jti: string };
 
-async function verify(scheme: Scheme, raw: string | undefined, token: string, audience: string | string[]): Promise<VerifiedClaims> {
-  const ring = await ringOf(scheme, raw);
+/** A key set to verify with: its scheme, the setting's value, and the audience its tokens must have. */
+interface Verifier {
+  scheme: Scheme;
+  raw: string | undefined;
+  audience: string | string[];
+}
+
+/**
+ * Verifies a token with the verifier its header's alg names (one parse of
+ * the token), then checks the audience is that verifier's: a token of one
+ * set never passes for a token of the other.
+ */
+async function verify(verifiers: Verifier[], token: string): Promise<VerifiedClaims & { alg: Scheme["alg"] }> {
+  let used: Verifier | undefined;
   const { payload } = await jwtVerify(
     token,
-    (header) => {
-      const key = header.kid ? ring.verifying.get(header.kid) : undefined;
+    async (header) => {
+      used = verifiers.find((v) => v.scheme.alg === header.alg);
+      if (!used) throw new Error("unexpected algorithm");
+      const key = header.kid ? (await ringOf(used.scheme, used.raw)).verifying.get(header.kid) : undefined;
       if (!key) throw new Error("unknown key id");
       return key;
     },
-    { algorithms: [scheme.alg], issuer: ISSUER, audience, currentDate: new Date() },
+    { algorithms: verifiers.map((v) => v.scheme.alg), issuer: ISSUER, audience: verifiers.flatMap((v) => v.audience), currentDate: new Date() },
   );
+  if (!used) throw new Error("no key set verified the token");
+  const wanted = [used.audience].flat();
+  if (![payload.aud ?? []].flat().some((aud) => wanted.includes(aud))) throw new Error("token for another audience");
   if (typeof payload.sub !== "string" || typeof payload.jti !== "string") throw new Error("token lacks sub or jti");
-  return { ...payload, sub: payload.sub, jti: payload.jti };
+  return { ...payload, sub: payload.sub, jti: payload.jti, alg: used.scheme.alg };
 }
 
 /** Signs an ES256 token (`TOKEN_SIGNING_KEY`) for `audience` about `subject`. */
@@ -154,7 +171,7 @@ export function signToken(raw: string | undefined, contents: TokenContents): Pro
 
 /** Verifies an ES256 token for `audience`; throws on anything wrong (signature, alg, kid, expiry, audience), a `ConfigError` when the key is missing. */
 export function verifyToken(raw: string | undefined, token: string, audience: string | string[]): Promise<VerifiedClaims> {
-  return verify(ES256, raw, token, audience);
+  return verify([{ scheme: ES256, raw, audience }], token);
 }
 
 /** Signs an HS256 token (`ADMISSION_TOKEN_KEY`) for `audience` about `subject`. */
@@ -162,9 +179,23 @@ export function signMacToken(raw: string | undefined, contents: TokenContents): 
   return sign(HS256, raw, contents);
 }
 
-/** Verifies an HS256 token (`ADMISSION_TOKEN_KEY`) for `audience`; throws like `verifyToken`. */
-export function verifyMacToken(raw: string | undefined, token: string, audience: string | string[]): Promise<VerifiedClaims> {
-  return verify(HS256, raw, token, audience);
+/**
+ * Verifies an ES256 token (`TOKEN_SIGNING_KEY`) for `es256Audience` or an
+ * HS256 one (`ADMISSION_TOKEN_KEY`) for `hs256Audience`, whichever the
+ * header names; `alg` says which it was.
+ */
+export async function verifyEitherToken(
+  keys: { es256: string | undefined; hs256: string | undefined },
+  token: string,
+  audiences: { es256: string; hs256: string },
+): Promise<VerifiedClaims & { alg: "ES256" | "HS256" }> {
+  return verify(
+    [
+      { scheme: ES256, raw: keys.es256, audience: audiences.es256 },
+      { scheme: HS256, raw: keys.hs256, audience: audiences.hs256 },
+    ],
+    token,
+  );
 }
 
 /** The ES256 keys' public halves, for `/.well-known/jwks.json` (HS256 secrets are never published). */

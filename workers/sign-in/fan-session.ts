@@ -5,9 +5,8 @@
  * with the token id as the attempt key; an admission also names the event it
  * admits to.
  */
-import { decodeProtectedHeader } from "jose";
-import { signToken, verifyToken } from "../platform/signed-tokens";
-import { verifyAdmissionToken } from "../waiting-room/tokens";
+import { signToken, verifyEitherToken } from "../platform/signed-tokens";
+import { ADMISSION_AUDIENCE } from "../waiting-room/tokens";
 
 /** The audience of fan session tokens. */
 export const FAN_SESSION_AUDIENCE = "fan";
@@ -33,15 +32,20 @@ export type FanTokenKeys = Pick<Env, "TOKEN_SIGNING_KEY" | "ADMISSION_TOKEN_KEY"
 /**
  * The identity a fan session or admission token carries, and when it expires
  * (epoch ms); throws for anything else, a `ConfigError` when the key it needs
- * is missing. The header's algorithm picks the key set, and each set checks
- * only its own audience: an admission is only ever an HS256 token, a session
- * only an ES256 one.
+ * is missing. The header's algorithm picks the key set (one parse of the
+ * token), and each set checks only its own audience: an admission is only
+ * ever an HS256 token, a session only an ES256 one.
  */
 export async function verifyFanToken(keys: FanTokenKeys, token: string): Promise<{ identity: FanIdentity; expiresAt: number }> {
-  if (decodeProtectedHeader(token).alg === "HS256") {
-    const claims = await verifyAdmissionToken(keys.ADMISSION_TOKEN_KEY, token);
-    return { identity: { accountId: claims.sub, attemptKey: claims.jti, admittedEventId: claims.eid }, expiresAt: (claims.exp ?? 0) * 1000 };
-  }
-  const claims = await verifyToken(keys.TOKEN_SIGNING_KEY, token, FAN_SESSION_AUDIENCE);
-  return { identity: { accountId: claims.sub, attemptKey: claims.jti, admittedEventId: undefined }, expiresAt: (claims.exp ?? 0) * 1000 };
+  const claims = await verifyEitherToken(
+    { es256: keys.TOKEN_SIGNING_KEY, hs256: keys.ADMISSION_TOKEN_KEY },
+    token,
+    { es256: FAN_SESSION_AUDIENCE, hs256: ADMISSION_AUDIENCE },
+  );
+  const admission = claims.alg === "HS256";
+  if (admission && typeof claims.eid !== "string") throw new Error("admission token without an event");
+  return {
+    identity: { accountId: claims.sub, attemptKey: claims.jti, admittedEventId: admission ? String(claims.eid) : undefined },
+    expiresAt: (claims.exp ?? 0) * 1000,
+  };
 }

@@ -3,7 +3,7 @@
  * tickets (ES256, `TOKEN_SIGNING_KEY`) and admission tokens (HS256,
  * `ADMISSION_TOKEN_KEY`: checked on every hold, by our Workers only).
  */
-import { signMacToken, signToken, verifyMacToken, verifyToken, type TokenContents, type VerifiedClaims } from "../platform/signed-tokens";
+import { signMacToken, signToken, verifyToken, type TokenContents } from "../platform/signed-tokens";
 
 /** The lobby ticket: proof of lobby entry carrying the fan's order key (`key`) for one event (`eid`). */
 export const LOBBY_AUDIENCE = "lobby";
@@ -17,13 +17,6 @@ export function signAdmissionToken(
 ): Promise<string> {
   const ttlSeconds = Math.max(1, Math.floor((admission.expiresAt - Date.now()) / 1000));
   return signMacToken(admissionKey, eventTokenContents(ADMISSION_AUDIENCE, admission, ttlSeconds, { jti: admission.admissionId }));
-}
-
-/** The claims of an admission token (`ADMISSION_TOKEN_KEY`), with the event it admits to; throws when it is not one. */
-export async function verifyAdmissionToken(admissionKey: string | undefined, token: string): Promise<VerifiedClaims & { eid: string }> {
-  const claims = await verifyMacToken(admissionKey, token, ADMISSION_AUDIENCE);
-  if (typeof claims.eid !== "string") throw new Error("admission token without an event");
-  return { ...claims, eid: claims.eid };
 }
 
 /** Signs a lobby ticket: the fan's order key at one event, valid until the sale ends (a minute at least). */
