@@ -28,7 +28,8 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {
-                DATABASE_URL: inject("postgresUrl"),
+                // Through PgBouncer in transaction mode, as production reaches Neon's pooled endpoint.
+                DATABASE_URL: inject("pooledPostgresUrl"),
                 NEON_WS_PROXY: `127.0.0.1:${inject("relayPort")}`,
                 UPSTASH_REDIS_REST_URL: inject("bridgeUrl"),
                 UPSTASH_REDIS_REST_TOKEN: inject("bridgeToken"),

@@ -1,6 +1,6 @@
 /**
- * `npm run dev`: starts the local stack (Postgres, Redis, Neon relay, Upstash
- * bridge, mail outbox, Turnstile stand-in), seeds the demo data, writes
+ * `npm run dev`: starts the local stack (Postgres, PgBouncer, Redis, Neon relay,
+ * Upstash bridge, mail outbox, Turnstile stand-in), seeds the demo data, writes
  * `.dev.vars` and runs `wrangler dev` against it. Ctrl-C (or SIGTERM) stops
  * wrangler and everything started here.
  */
@@ -150,7 +150,7 @@ function printBanner(appUrl: string, local: LocalStack, seed: SeedResult | undef
     `  Health        ${appUrl}/api/health`,
     `  Events        ${appUrl}/api/events`,
     `  Admin docs    ${appUrl}/admin/docs`,
-    `  Postgres      ${local.databaseUrl}`,
+    `  Postgres      ${local.databaseUrl}${local.pgbouncer ? ` (the Worker goes through PgBouncer: ${local.pooledDatabaseUrl})` : ""}`,
     `  Redis         ${redis}`,
     `  Mail outbox   ${local.mailOutboxUrl}/  (every email the app sends, sign-in codes included)`,
     `  Turnstile     ${local.turnstileVerifyUrl}  (stand-in; Cloudflare's always-pass test keys)`,

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { applyMigrations } from "../../dev/migrate.ts";
 import { startNeonRelay } from "../../dev/neon-relay.ts";
+import { startPgBouncer } from "../../dev/pgbouncer.ts";
 import { startPostgres } from "../../dev/postgres.ts";
 import { startRedis } from "../../dev/redis.ts";
 import { startUpstashBridge } from "../../dev/upstash-bridge.ts";
@@ -22,6 +23,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     postgresUrl: string;
     postgresPort: number;
+    /** The Worker's DATABASE_URL: PgBouncer (transaction mode) in front of that Postgres, as production uses Neon's pooler. */
+    pooledPostgresUrl: string;
     redisUrl: string;
     redisPort: number;
     relayPort: number;
@@ -39,8 +42,8 @@ declare module "vitest" {
 
 /**
  * Starts the whole local stack once per test run: real Postgres (fresh, empty
- * data directory, migrations applied), real Redis, the Neon WebSocket relay and
- * the Upstash REST bridge, plus the stand-ins for the services we cannot
+ * data directory, migrations applied) with PgBouncer in front of it, real
+ * Redis, the Neon WebSocket relay and the Upstash REST bridge, plus the stand-ins for the services we cannot
  * reach from here: the mail outbox and Turnstile. Stops it all afterwards.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -58,6 +61,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const postgres = started("Postgres", await startPostgres({ dataDir: path.join(root, "postgres"), port: await findFreePort(), database: "tickets" }));
     const redis = started("Redis", await startRedis({ dataDir: path.join(root, "redis"), port: await findFreePort(), persist: false }));
     await applyMigrations(postgres.url);
+    const pgbouncer = started("PgBouncer", await startPgBouncer({ dir: path.join(root, "pgbouncer"), port: await findFreePort(), postgresUrl: postgres.url }));
     const relay = started("Neon relay", await startNeonRelay({ port: await findFreePort() }));
     const bridge = started("Upstash bridge", await startUpstashBridge({ port: await findFreePort(), redisUrl: redis.url, token: BRIDGE_TOKEN }));
     const outbox = started("mail outbox", await startMailOutbox({ port: await findFreePort(), apiKey: MAIL_API_KEY }));
@@ -66,6 +70,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const stripe = started("payment gateway", await startStripeGateway({ port: await findFreePort(), webhookSecret: STRIPE_WEBHOOK_SECRET }));
     project.provide("postgresUrl", postgres.url);
     project.provide("postgresPort", postgres.port);
+    project.provide("pooledPostgresUrl", pgbouncer.url);
     project.provide("redisUrl", redis.url);
     project.provide("redisPort", redis.port);
     project.provide("relayPort", relay.port);
