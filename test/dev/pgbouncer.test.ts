@@ -132,7 +132,8 @@ describe("PgBouncer in transaction mode", () => {
     const started = (await sessions()) - before;
     expect(started).toBeGreaterThanOrEqual(0);
     expect(started).toBeLessThanOrEqual(POOL_SIZE);
-    const pools = await withClient(bouncer.adminUrl, async (client) => (await client.query<{ database: string; pool_mode: string }>({ text: "SHOW POOLS", queryMode: "simple" })).rows);
+    // The admin console speaks the simple protocol only: a query without parameters.
+    const pools = await withClient(bouncer.adminUrl, async (client) => (await client.query<{ database: string; pool_mode: string }>("SHOW POOLS")).rows);
     expect(pools.find((pool) => pool.database === new URL(databaseUrl).pathname.slice(1))?.pool_mode).toBe("transaction");
   });
 });
