@@ -15,7 +15,7 @@
  *   available from a sorted set;
  * - `postgres`: a calm event's holds in Postgres (single topology);
  * - the engines alone (`holds_engine` lines): one EventInventory fed batches by
- *   RPC (lib/engine-probe.ts) against Redis fed EVALSHA pipelines
+ *   RPC (lib/bench-probe.ts) against Redis fed EVALSHA pipelines
  *   (reference/engine.ts), no HTTP in front.
  * Every hold request uses an admission token of its own (4 seats per account,
  * one attempt per token per 5 s), so each one is a real attempt; calm holds
@@ -46,7 +46,7 @@ import { signAdmissionToken } from "../workers/waiting-room/tokens.ts";
 import { buildBundle, snapshotProject, writeWorkerEnv, type TokenKeys } from "./lib/app.ts";
 import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.ts";
 import { groupDelta, readGroups, type GroupCpu } from "./lib/cpu.ts";
-import { ENGINE_PROBE_ENTRY, runEngineProbe, writeEngineProbe, type EngineRun } from "./lib/engine-probe.ts";
+import { BENCH_PROBE_ENTRY, runEngineProbe, writeBenchProbe, type EngineRun } from "./lib/bench-probe.ts";
 import { createFanAccounts, writeTokens } from "./lib/fans.ts";
 import { openObserver, type Observer } from "./lib/observer.ts";
 import { startProfile, type RunningProfile } from "./lib/profiler.ts";
@@ -203,10 +203,10 @@ runScenario(async (cleanup) => {
   // One snapshot and one bundle (with the engine probe's entry) for every Worker process of the run.
   const projectDir = path.join(workDir, "project");
   await snapshotProject(REPO_ROOT, projectDir);
-  const probeSecret = await writeEngineProbe(projectDir);
+  const probeSecret = await writeBenchProbe(projectDir);
   const bundle = path.join(workDir, "bundle");
   let started = Date.now();
-  await buildBundle(REPO_ROOT, projectDir, bundle, ENGINE_PROBE_ENTRY);
+  await buildBundle(REPO_ROOT, projectDir, bundle, BENCH_PROBE_ENTRY);
   say(`built the Worker bundle (${seconds(Date.now() - started)} s)`);
   const envFile = await writeWorkerEnv(path.join(workDir, "worker"), stack, keys);
   const source = { repoRoot: REPO_ROOT, projectDir, bundle, envFile };

@@ -1,13 +1,13 @@
 /**
  * The reference's engine alone: Redis running `hold-best.lua` with EVALSHA,
- * fed as our object is (lib/engine-probe.ts): `inFlight` pipelines of `batch`
+ * fed as our object is (lib/bench-probe.ts): `inFlight` pipelines of `batch`
  * holds at a time until the event is sold out, from this process, no HTTP.
  */
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { v7 as uuidv7 } from "uuid";
 import { z } from "zod";
-import type { EngineRun } from "../lib/engine-probe.ts";
+import type { EngineRun } from "../lib/bench-probe.ts";
 import { connectReference, eventPrefix, holdArguments, pipelineHoldBest } from "./inventory.ts";
 
 const heldSchema = z.object({ hold: z.object({ seats: z.array(z.number()) }) });
