@@ -51,6 +51,7 @@ import { totalCpu, treeCpuByName } from "./lib/processes.ts";
 import { CountingQueue, DeliveredBatch } from "./lib/queues.ts";
 import { startBenchStack } from "./lib/stack.ts";
 import { runScenario, say, sleep, stopping } from "./lib/scenario.ts";
+import { atLeast, thresholdsMet, type Threshold } from "./lib/thresholds.ts";
 
 /** The queue's max_batch_size for ticket-sales (wrangler.toml). */
 const BATCH = 100;
@@ -112,6 +113,8 @@ interface ConfirmResult {
   machine: ReturnType<typeof machineInfo> & { start: ReturnType<typeof calibrate>; end: ReturnType<typeof calibrate>; load_avg_start: number; load_avg_end: number };
   sales_per_pass: number;
   tickets_per_pass: number;
+  /** The bar: the median pass at BAR_PER_S or more. */
+  thresholds: Record<string, Threshold>;
 }
 
 /** What a run needs to read its CPU and counters. */
@@ -196,9 +199,10 @@ runScenario(async (cleanup) => {
     machine: { ...machineInfo(), start: machineStart, end: calibrate(), load_avg_start: machineStart.load, load_avg_end: load1() },
     sales_per_pass: SALES_PER_PASS,
     tickets_per_pass: SALES_PER_PASS * SEATS_PER_SALE,
+    thresholds: { confirmations_per_s: atLeast(Math.round(perSecond), BAR_PER_S) },
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
-  return sound && unchanged && again === 0 ? 0 : 1;
+  return thresholdsMet(result.thresholds) && sound && unchanged && again === 0 ? 0 : 1;
 });
 
 // ------------------------------------------------------------------ the consumer

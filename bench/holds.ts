@@ -54,6 +54,7 @@ import { runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.
 import { availability, seatClaims, seatRows, type SeatClaims } from "./lib/seat-claims.ts";
 import { startBenchStack } from "./lib/stack.ts";
 import { startTopology, type Topology, type TopologyKind } from "./lib/topology.ts";
+import { atLeast, atMost, thresholdsMet, type Threshold } from "./lib/thresholds.ts";
 import { runWrk } from "./lib/wrk.ts";
 import { runReferenceEngine } from "./reference/engine.ts";
 import { auditReference, connectReference, loadSeats } from "./reference/inventory.ts";
@@ -83,6 +84,9 @@ const ENGINE_BATCH = 64;
 const ENGINE_IN_FLIGHT = 4;
 /** Stateless Worker processes of the split topology. */
 const STATELESS_WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
+/** The issue's bars (on a quiet machine): holds at 0.7 of the trivial route's rate in one process, p99 under 100 ms. */
+const MIN_OF_TRIVIAL = 0.7;
+const MAX_P99_MS = 100;
 
 const PARTS = ["reference", "single", "split", "postgres", "engine"] as const;
 type Part = (typeof PARTS)[number];
@@ -295,8 +299,9 @@ runScenario(async (cleanup) => {
     }
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }
-  process.stdout.write(`${JSON.stringify(summary(holdsLines, engineLines, referenceEngine?.run, loadAtStart))}\n`);
-  return sound ? 0 : 1;
+  const totals = summary(holdsLines, engineLines, referenceEngine?.run, loadAtStart);
+  process.stdout.write(`${JSON.stringify(totals)}\n`);
+  return thresholdsMet(totals.thresholds) && sound ? 0 : 1;
 });
 
 // ------------------------------------------------------------------ setting up
@@ -764,6 +769,19 @@ function summary(holds: HoldsLine[], engines: EngineLine[], referenceEngine: Eng
   const ours = (kind: TopologyKind) => holds.find((line) => line.impl === "durable_object" && line.topology === kind);
   const byTopology = <T>(pick: (line: HoldsLine) => T) => Object.fromEntries((["single", "split"] as const).flatMap((kind) => (ours(kind) ? [[kind, pick(ours(kind) as HoldsLine)]] : [])));
   const reference = holds.find((line) => line.impl === "reference");
+  const oversold = [...holds, ...engines].reduce((sum, line) => sum + line.oversold, 0);
+  const doubleBooked = [...holds, ...engines].reduce((sum, line) => sum + line.double_booked, 0);
+  const single = ours("single");
+  // The issue's bars: of_trivial in one process, p99 of ours in each topology, and a sound final state.
+  const thresholds: Record<string, Threshold> = {
+    ...(single ? { of_trivial_single: atLeast(single.of_trivial, MIN_OF_TRIVIAL) } : {}),
+    ...Object.fromEntries((["single", "split"] as const).flatMap((kind) => {
+      const line = ours(kind);
+      return line ? [[`p99_ms_${kind}`, atMost(line.p99_ms, MAX_P99_MS)]] : [];
+    })),
+    oversold: atMost(oversold, 0),
+    double_booked: atMost(doubleBooked, 0),
+  };
   return {
     bench: "holds_summary",
     holds_per_s: byTopology((line) => line.holds_per_s),
@@ -774,8 +792,9 @@ function summary(holds: HoldsLine[], engines: EngineLine[], referenceEngine: Eng
     engine_holds_per_s: Object.fromEntries(engines.map((line) => [line.topology, line.engine_holds_per_s])),
     reference_engine_holds_per_s: referenceEngine ? round(perSecond(referenceEngine), 1) : null,
     engine_ratio_to_reference: Object.fromEntries(engines.map((line) => [line.topology, line.engine_ratio_to_reference ?? null])),
-    oversold: [...holds, ...engines].reduce((sum, line) => sum + line.oversold, 0),
-    double_booked: [...holds, ...engines].reduce((sum, line) => sum + line.double_booked, 0),
+    oversold,
+    double_booked: doubleBooked,
+    thresholds,
     load_avg_start: round(loadAtStart, 2),
     load_avg_end: round(load1(), 2),
   };
