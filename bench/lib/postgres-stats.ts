@@ -109,9 +109,11 @@ export async function poolerState(adminUrl: string, database: string): Promise<P
     // The admin console speaks the simple protocol only: queries without parameters.
     const pools = (await client.query<Record<string, string>>("SHOW POOLS")).rows.filter((row) => row.database === database);
     const stats = (await client.query<Record<string, string>>("SHOW STATS")).rows.find((row) => row.database === database);
+    // A pool exists only once a client connected to it: the mode comes from the configuration.
+    const config = (await client.query<Record<string, string>>("SHOW CONFIG")).rows.find((row) => row.key === "pool_mode");
     const sum = (key: string) => pools.reduce((total, row) => total + Number(row[key] ?? 0), 0);
     return {
-      poolMode: pools[0]?.pool_mode ?? "?",
+      poolMode: pools[0]?.pool_mode ?? config?.value ?? "?",
       serverConnections: sum("sv_active") + sum("sv_idle") + sum("sv_used") + sum("sv_tested") + sum("sv_login"),
       clientsWaiting: sum("cl_waiting"),
       transactions: Number(stats?.total_xact_count ?? 0),
