@@ -422,28 +422,47 @@ async function loadOurs(
   await waitUntilSettled(topology.url, observer, sale.eventId);
   const soldOut = counted.stopped_sold_out > 0;
   const { sound, claims } = await checkFinalState(topology.url, observer, sale.eventId, impl, counted, soldOut);
-  const durationS = counted.duration_us / 1e6;
   return {
     sound,
-    line: {
-      bench: "holds",
-      impl,
-      topology: topology.kind,
-      concurrency: CONCURRENCY,
-      holds_per_s: round(counted.held / durationS, 1),
-      p50_ms: round(counted.p50_us / 1000, 2),
-      p99_ms: round(counted.p99_us / 1000, 2),
-      trivial_req_per_s: round(baseline.perSecond, 0),
-      of_trivial: round(counted.held / durationS / Math.max(baseline.perSecond, 1e-9), 3),
-      cpu_us_per_trivial: baseline.cpuUs,
-      ...machineFields(cpu, counted.held, loadStart, loadEnd),
-      holds: counted.held,
-      seats: BENCH_SEAT_COUNT,
-      sold_out: soldOut,
-      duration_s: round(durationS, 2),
-      oversold: claims.oversold,
-      double_booked: claims.doubleBooked,
-    },
+    line: holdsLine(impl, topology.kind, { counted, baseline, cpu, loadStart, loadEnd, soldOut, oversold: claims.oversold, doubleBooked: claims.doubleBooked }),
+  };
+}
+
+/** A load's line from what wrk counted, the baseline before it, the CPU during it and the final state's audit. */
+function holdsLine(
+  impl: HoldsLine["impl"],
+  topology: HoldsLine["topology"],
+  run: {
+    counted: WrkResult;
+    baseline: { perSecond: number; cpuUs: Record<string, number> };
+    cpu: ReturnType<typeof groupDelta>;
+    loadStart: number;
+    loadEnd: number;
+    soldOut: boolean;
+    oversold: number;
+    doubleBooked: number;
+  },
+): HoldsLine {
+  const { counted, baseline } = run;
+  const durationS = counted.duration_us / 1e6;
+  return {
+    bench: "holds",
+    impl,
+    topology,
+    concurrency: CONCURRENCY,
+    holds_per_s: round(counted.held / durationS, 1),
+    p50_ms: round(counted.p50_us / 1000, 2),
+    p99_ms: round(counted.p99_us / 1000, 2),
+    trivial_req_per_s: round(baseline.perSecond, 0),
+    of_trivial: round(counted.held / durationS / Math.max(baseline.perSecond, 1e-9), 3),
+    cpu_us_per_trivial: baseline.cpuUs,
+    ...machineFields(run.cpu, counted.held, run.loadStart, run.loadEnd),
+    holds: counted.held,
+    seats: BENCH_SEAT_COUNT,
+    sold_out: run.soldOut,
+    duration_s: round(durationS, 2),
+    oversold: run.oversold,
+    double_booked: run.doubleBooked,
   };
 }
 
@@ -549,28 +568,9 @@ async function loadReference(reference: Reference, sale: Sale, postgresPid: numb
     if (soldOut && audit.free !== 0) problems.push(`sold out with ${audit.free} seats still free`);
     if (audit.oversold > 0 || audit.doubleBooked > 0) problems.push(`${audit.oversold} oversold, ${audit.doubleBooked} double-booked`);
     say(`reference: final state: ${audit.holds} holds claiming ${audit.claimedSeats} seats, ${audit.free} free: ${problems.length === 0 ? "consistent" : `PROBLEMS: ${problems.join("; ")}`}`);
-    const durationS = counted.duration_us / 1e6;
     return {
       sound: problems.length === 0,
-      line: {
-        bench: "holds",
-        impl: "reference",
-        topology: "node_redis",
-        concurrency: CONCURRENCY,
-        holds_per_s: round(counted.held / durationS, 1),
-        p50_ms: round(counted.p50_us / 1000, 2),
-        p99_ms: round(counted.p99_us / 1000, 2),
-        trivial_req_per_s: round(baseline.perSecond, 0),
-        of_trivial: round(counted.held / durationS / Math.max(baseline.perSecond, 1e-9), 3),
-        cpu_us_per_trivial: baseline.cpuUs,
-        ...machineFields(cpu, counted.held, loadStart, loadEnd),
-        holds: counted.held,
-        seats: BENCH_SEAT_COUNT,
-        sold_out: soldOut,
-        duration_s: round(durationS, 2),
-        oversold: audit.oversold,
-        double_booked: audit.doubleBooked,
-      },
+      line: holdsLine("reference", "node_redis", { counted, baseline, cpu, loadStart, loadEnd, soldOut, oversold: audit.oversold, doubleBooked: audit.doubleBooked }),
     };
   } finally {
     redis.disconnect();
