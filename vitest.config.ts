@@ -41,11 +41,13 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {
-                DATABASE_URL: inject("postgresUrl"),
+                // Through PgBouncer in transaction mode, as production reaches Neon's pooled endpoint.
+                DATABASE_URL: inject("pooledPostgresUrl"),
                 NEON_WS_PROXY: `127.0.0.1:${inject("relayPort")}`,
                 UPSTASH_REDIS_REST_URL: inject("bridgeUrl"),
                 UPSTASH_REDIS_REST_TOKEN: inject("bridgeToken"),
                 TOKEN_SIGNING_KEY: inject("tokenSigningKey"),
+                ADMISSION_TOKEN_KEY: inject("admissionTokenKey"),
                 MAIL_API_URL: inject("mailOutboxUrl"),
                 MAIL_API_KEY: inject("mailApiKey"),
                 MAIL_FROM: "Edge Tickets <no-reply@edge-tickets.test>",

@@ -4,25 +4,32 @@
  * line on stdout; progress on stderr.
  *
  * Everything runs on loopback in a temporary folder: a fresh local stack
- * (Postgres behind the Neon WebSocket relay, as the Worker reaches it) and a
+ * (Postgres behind PgBouncer in transaction mode and the Neon WebSocket relay,
+ * as the Worker reaches Neon's pooled endpoint in production) and a
  * 70,000-seat event per pass with 20,000 paid holds of a pair of seats each,
  * their payment rows as checkout leaves them. Each pass runs the Worker's own
- * queue handler, `handleSalesBatch`, from Node with the Worker's own driver,
- * on queue batches of 100 sales (wrangler.toml's max_batch_size), a few
- * invocations at once as Queues runs them (max_concurrency), each invocation
- * opening and closing its own database connection as it does in production.
- * The line reports the median pass.
+ * queue handler, `handleSalesBatch`, from Node with the Worker's own driver
+ * and configuration (DATABASE_URL: the pooler), on queue batches of 100 sales
+ * (wrangler.toml's max_batch_size), a few invocations at once as Queues runs
+ * them (max_concurrency), each invocation opening and closing its own
+ * connection as it does in production. The line reports the median pass.
  *
- * For comparison, a smaller run drives the write path alone (`writeSales`)
- * on connections that are already open, and reports on stderr. Afterwards
+ * Enough to tell two runs apart from the output alone: the machine (processor,
+ * load, stolen time, a calibration of fixed work at start and end), Postgres'
+ * settings, and per pass the CPU of every process group (this process:
+ * consumer, driver and relay; PgBouncer; Postgres' backends and its
+ * background work), the connections Postgres started and PgBouncer held, WAL
+ * and checkpoints. Two phases measured apart split an invocation's cost:
+ * connecting alone (`phase_connect`), and the write alone on open pooled
+ * connections (`phase_write`); one batch's statement is profiled with
+ * EXPLAIN ANALYZE (rolled back) to show where Postgres' time goes. Afterwards
  * every order, ticket and payment link is checked in Postgres, and some
- * batches are delivered to the handler again to show that a redelivery
- * writes nothing twice.
+ * batches are delivered to the handler again to show that a redelivery writes
+ * nothing twice.
  */
 import { randomUUID } from "node:crypto";
-import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { sql } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import type { LocalStack } from "../dev/stack.ts";
 import { openDb } from "../dev/seed.ts";
 import { stackVars } from "../dev/worker-vars.ts";
@@ -35,11 +42,16 @@ import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
 import { importVenue } from "../workers/venues/venues.ts";
 import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.ts";
+import { groupDelta, readGroups } from "./lib/cpu.ts";
 import { createFanAccounts } from "./lib/fans.ts";
-import { machineCpuMs, processStat, totalCpu, treeCpuByName } from "./lib/processes.ts";
+import { calibrate, load1, machineInfo, stealPct, stealTicks } from "./lib/machine.ts";
+import { openObserver, type Observer } from "./lib/observer.ts";
+import { COUNTERS_SETTLE_MS, countersDelta, poolerState, postgresCounters, postgresCpuByRole, postgresSettings, profileStatement, type PoolerState, type StatementProfile } from "./lib/postgres-stats.ts";
+import { totalCpu, treeCpuByName } from "./lib/processes.ts";
 import { CountingQueue, DeliveredBatch } from "./lib/queues.ts";
 import { startBenchStack } from "./lib/stack.ts";
-import { runScenario, say, stopping } from "./lib/scenario.ts";
+import { runScenario, say, sleep, stopping } from "./lib/scenario.ts";
+import { atLeast, thresholdsMet, type Threshold } from "./lib/thresholds.ts";
 
 /** The queue's max_batch_size for ticket-sales (wrangler.toml). */
 const BATCH = 100;
@@ -49,8 +61,10 @@ const CONCURRENCY = 8;
 const PASSES = 3;
 /** Paid holds of 2 seats each per pass: 40,000 of the event's 70,000 seats. */
 const SALES_PER_PASS = 20_000;
-/** Sales of the comparison run, on connections already open. */
+/** Sales of the write phase, on connections already open. */
 const SALES_ON_OPEN_CONNECTIONS = 6_000;
+/** Connections of the connect phase (opened, one query, closed), CONCURRENCY at once. */
+const CONNECTIONS = 800;
 const SEATS_PER_SALE = 2;
 const PRICE_CENTS = 11_900;
 const FANS = 5_000;
@@ -59,10 +73,26 @@ const REDELIVERED_BATCHES = 10;
 /** The bar on this machine. */
 const BAR_PER_S = 5_000;
 
+/** What one measured run says about the machine, the processes and Postgres. */
+interface RunReport {
+  per_s: number;
+  p50_batch_ms: number;
+  p99_batch_ms: number;
+  /** CPU per item (sale or connection) by process group, µs. */
+  cpu_us: Record<string, number>;
+  machine_busy_pct: number;
+  outside_cpu_ms: number;
+  steal_pct: number;
+  load_avg_start: number;
+  load_avg_end: number;
+  postgres: ReturnType<typeof countersDelta>;
+  pgbouncer: { server_connections: number; clients_waiting_at_end: number; transactions: number; avg_wait_us: number } | undefined;
+}
+
 /** The line printed. */
 interface ConfirmResult {
   bench: "confirm";
-  path: "handleSalesBatch, a connection per invocation";
+  path: string;
   batch: number;
   concurrency: number;
   /** The median pass's rate. */
@@ -71,49 +101,69 @@ interface ConfirmResult {
   /** Medians over the passes. */
   p50_batch_ms: number;
   p99_batch_ms: number;
-  /** CPU per sale, medians over the passes: this process (consumer, driver, relay) and Postgres. */
   process_cpu_us_per_sale: number;
   postgres_cpu_us_per_sale: number;
   machine_busy_pct: number;
+  passes: RunReport[];
+  phase_connect: RunReport;
+  phase_write: RunReport;
+  statement: StatementProfile;
+  postgres_settings: Record<string, string>;
+  pgbouncer: { pool_mode: string; pool_size: number } | undefined;
+  machine: ReturnType<typeof machineInfo> & { start: ReturnType<typeof calibrate>; end: ReturnType<typeof calibrate>; load_avg_start: number; load_avg_end: number };
   sales_per_pass: number;
   tickets_per_pass: number;
+  /** The bar: the median pass at BAR_PER_S or more. */
+  thresholds: Record<string, Threshold>;
 }
 
-/** One measured run of a batch writer over some sales. */
-interface Run {
-  perSecond: number;
-  latencies: number[];
-  deliveries: number;
-  processCpuUsPerSale: number;
-  postgresCpuUsPerSale: number;
-  machineBusyPct: number;
+/** What a run needs to read its CPU and counters. */
+interface Meter {
+  stack: LocalStack;
+  observer: Observer;
 }
 
 runScenario(async (cleanup) => {
+  const machineStart = { ...calibrate(), load: load1() };
   const { stack } = await startBenchStack(cleanup);
+  const { observer, close: closeObserver } = await openObserver(stack.databaseUrl);
+  cleanup.add("observer connection", closeObserver);
   const { db, close } = await openDb(stack.databaseUrl, stack.neonWsProxy);
   cleanup.add("database handle", close);
-  const postgresPid = stack.postgresPid;
+  const meter: Meter = { stack, observer };
+  const settings = await postgresSettings(observer);
+  const pooled = stack.pgbouncer ? await poolerState(stack.pgbouncer.adminUrl, databaseName(stack)) : undefined;
+  say(`Postgres ${settings.server_version ?? "?"}: ${Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(", ")}`);
+  say(stack.pgbouncer ? `PgBouncer: ${pooled?.poolMode ?? "?"} mode, ${stack.pgbouncer.poolSize} server connections per pool` : "no PgBouncer (DATABASE_URL pointed elsewhere)");
 
   const venue = await setUpVenue(db);
   const consumer = consumerConfig(stack);
   const invoke = (_lane: number, batch: ConfirmedSale[]) => invokeConsumer(consumer, batch);
 
-  // The measured passes: the consumer as Queues runs it, each invocation paying its connection.
+  // The measured passes: the consumer as Queues runs it, each invocation opening its connection through the pooler.
   const passes: { eventId: string; sales: ConfirmedSale[]; run: Run }[] = [];
   for (let pass = 1; pass <= PASSES && !stopping(); pass++) {
     const { eventId, sales } = await setUpSales(db, venue, SALES_PER_PASS);
-    const run = await writeAll(sales, invoke, `pass ${pass}/${PASSES}, handleSalesBatch with a connection per invocation`, postgresPid);
+    const run = await writeAll(sales, invoke, `pass ${pass}/${PASSES}, handleSalesBatch with a connection per invocation`, meter);
     passes.push({ eventId, sales, run });
   }
 
-  // For comparison: the write path alone, on connections already open.
+  // The phases apart: connecting alone, then the write alone on connections already open.
+  const connect = await connectPhase(meter);
   const comparison = await setUpSales(db, venue, SALES_ON_OPEN_CONNECTIONS);
-  const lanes = await Promise.all(Array.from({ length: CONCURRENCY }, () => openDb(stack.databaseUrl, stack.neonWsProxy)));
+  const lanes = await Promise.all(Array.from({ length: CONCURRENCY }, () => openDb(stack.pooledDatabaseUrl, stack.neonWsProxy)));
   for (const lane of lanes) cleanup.add("consumer connection", lane.close);
   const onLane = (lane: number, batch: ConfirmedSale[]) => writeSales(lanes[lane % lanes.length]?.db ?? db, batch).then((d) => d.length);
-  const open = await writeAll(comparison.sales, onLane, "for comparison, writeSales alone on open connections", postgresPid);
+  const open = await writeAll(comparison.sales, onLane, "the write alone: writeSales on open pooled connections", meter);
   if (stopping()) return 130;
+
+  // Where one batch's statement spends Postgres' time (run on fresh sales, rolled back).
+  const sample = await setUpSales(db, venue, BATCH);
+  const statement = await profileStatement(stack.databaseUrl, await capturedStatement(sample.sales));
+  say(
+    `one batch's statement (EXPLAIN ANALYZE, rolled back): planning ${statement.planning_ms} ms, execution ${statement.execution_ms} ms; ` +
+      `costliest nodes ${statement.nodes.map((n) => `${n.node} ${n.own_ms} ms`).join(", ")}; triggers ${statement.triggers.map((t) => `${t.trigger} ${t.calls}x ${t.ms} ms`).join(", ") || "none"}`,
+  );
 
   let sound = await verify(db, comparison.eventId, comparison.sales, open.deliveries);
   for (const { eventId, sales, run } of passes) sound = (await verify(db, eventId, sales, run.deliveries)) && sound;
@@ -123,32 +173,41 @@ runScenario(async (cleanup) => {
   const unchanged = await verify(db, first.eventId, first.sales, first.run.deliveries + again);
   say(`${REDELIVERED_BATCHES} batches delivered to handleSalesBatch again: ${again} deliveries queued, rows ${unchanged ? "unchanged" : "CHANGED"}`);
 
-  const rates = passes.map((p) => p.run.perSecond);
+  const rates = passes.map((p) => p.run.report.per_s);
   const perSecond = median(rates);
   say(`median of ${passes.length} passes: ${perSecond.toFixed(0)}/s; ${perSecond >= BAR_PER_S ? "meets" : "BELOW"} the bar of ${BAR_PER_S.toLocaleString("en-US")}/s`);
 
+  const postgresUs = (report: RunReport) => (report.cpu_us.postgres_backends ?? 0) + (report.cpu_us.postgres_background ?? 0) + (report.cpu_us.postgres_postmaster ?? 0);
   const result: ConfirmResult = {
     bench: "confirm",
-    path: "handleSalesBatch, a connection per invocation",
+    path: `handleSalesBatch, a connection per invocation${stack.pgbouncer ? ", through PgBouncer (transaction mode)" : ""}`,
     batch: BATCH,
     concurrency: CONCURRENCY,
     confirmations_per_s: Math.round(perSecond),
     passes_per_s: rates.map((rate) => Math.round(rate)),
-    p50_batch_ms: round(median(passes.map((p) => percentile(p.run.latencies, 0.5))), 2),
-    p99_batch_ms: round(median(passes.map((p) => percentile(p.run.latencies, 0.99))), 2),
-    process_cpu_us_per_sale: Math.round(median(passes.map((p) => p.run.processCpuUsPerSale))),
-    postgres_cpu_us_per_sale: Math.round(median(passes.map((p) => p.run.postgresCpuUsPerSale))),
-    machine_busy_pct: Math.round(median(passes.map((p) => p.run.machineBusyPct))),
+    p50_batch_ms: round(median(passes.map((p) => p.run.report.p50_batch_ms)), 2),
+    p99_batch_ms: round(median(passes.map((p) => p.run.report.p99_batch_ms)), 2),
+    process_cpu_us_per_sale: Math.round(median(passes.map((p) => p.run.report.cpu_us.bench ?? 0))),
+    postgres_cpu_us_per_sale: Math.round(median(passes.map((p) => postgresUs(p.run.report)))),
+    machine_busy_pct: Math.round(median(passes.map((p) => p.run.report.machine_busy_pct))),
+    passes: passes.map((p) => p.run.report),
+    phase_connect: connect,
+    phase_write: open.report,
+    statement,
+    postgres_settings: settings,
+    pgbouncer: stack.pgbouncer && pooled ? { pool_mode: pooled.poolMode, pool_size: stack.pgbouncer.poolSize } : undefined,
+    machine: { ...machineInfo(), start: machineStart, end: calibrate(), load_avg_start: machineStart.load, load_avg_end: load1() },
     sales_per_pass: SALES_PER_PASS,
     tickets_per_pass: SALES_PER_PASS * SEATS_PER_SALE,
+    thresholds: { confirmations_per_s: atLeast(Math.round(perSecond), BAR_PER_S) },
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
-  return sound && unchanged && again === 0 ? 0 : 1;
+  return thresholdsMet(result.thresholds) && sound && unchanged && again === 0 ? 0 : 1;
 });
 
 // ------------------------------------------------------------------ the consumer
 
-/** The consumer's configuration against the local stack (what loadConfig requires). */
+/** The consumer's configuration against the local stack (what loadConfig requires): DATABASE_URL is the pooler. */
 function consumerConfig(stack: LocalStack): ConfigEnv {
   return { ...stackVars(stack), MAIL_FROM: "Edge Tickets <no-reply@bench.invalid>", PUBLIC_ORIGIN: "http://127.0.0.1:8787" };
 }
@@ -170,26 +229,106 @@ async function invokeConsumer(config: ConfigEnv, sales: ConfirmedSale[], attempt
   return env.DELIVERY_QUEUE.sent;
 }
 
-// ------------------------------------------------------------------ writing
+/** The one statement `writeSales` sends for `sales`, captured instead of sent. */
+async function capturedStatement(sales: ConfirmedSale[]): Promise<SQL> {
+  const captured: SQL[] = [];
+  const capturing = { execute: async (query: SQL) => (captured.push(query), { rows: [] }) };
+  await writeSales(capturing as unknown as Db, sales);
+  const [statement] = captured;
+  if (!statement || captured.length !== 1) throw new Error(`writeSales sent ${captured.length} statements, not one`);
+  return statement;
+}
+
+// ------------------------------------------------------------------ measuring
+
+/** One measured run of a batch writer over some sales. */
+interface Run {
+  deliveries: number;
+  report: RunReport;
+}
+
+/** Every counter a run reads before and after. */
+interface Reading {
+  cpu: ReturnType<typeof readGroups>;
+  counters: Awaited<ReturnType<typeof postgresCounters>>;
+  pooler: PoolerState | undefined;
+  steal: ReturnType<typeof stealTicks>;
+  load: number;
+  at: number;
+}
+
+/** Reads every counter; at a run's end, the Postgres counters a little later (they trail the backends by up to a second). */
+async function read(meter: Meter, end = false): Promise<Reading> {
+  const { stack } = meter;
+  const at = performance.now();
+  const groups: Record<string, number> = stack.postgresPid === undefined ? {} : postgresCpuByRole(stack.postgresPid);
+  if (stack.pgbouncer?.pid !== undefined) groups.pgbouncer = totalCpu(treeCpuByName(stack.pgbouncer.pid));
+  const cpu = readGroups(groups, undefined);
+  const steal = stealTicks();
+  const load = load1();
+  if (end) await sleep(COUNTERS_SETTLE_MS);
+  return {
+    // Postgres is counted by role above, not as one tree.
+    cpu,
+    counters: await postgresCounters(meter.observer),
+    pooler: stack.pgbouncer ? await poolerState(stack.pgbouncer.adminUrl, databaseName(stack)) : undefined,
+    steal,
+    load,
+    at,
+  };
+}
+
+function report(before: Reading, after: Reading, items: number, latencies: number[]): RunReport {
+  const cpu = groupDelta(before.cpu, after.cpu);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    per_s: items / ((after.at - before.at) / 1000),
+    p50_batch_ms: round(percentile(sorted, 0.5), 1),
+    p99_batch_ms: round(percentile(sorted, 0.99), 1),
+    cpu_us: Object.fromEntries(Object.entries(cpu.groups).flatMap(([name, ms]) => (ms > 0 ? [[name, Math.round((1000 * ms) / Math.max(items, 1))]] : []))),
+    machine_busy_pct: cpu.machineBusyPct,
+    outside_cpu_ms: cpu.outsideMs,
+    steal_pct: stealPct(before.steal, after.steal),
+    load_avg_start: before.load,
+    load_avg_end: after.load,
+    postgres: countersDelta(before.counters, after.counters, items),
+    pgbouncer:
+      before.pooler && after.pooler
+        ? {
+            server_connections: after.pooler.serverConnections,
+            clients_waiting_at_end: after.pooler.clientsWaiting,
+            transactions: after.pooler.transactions - before.pooler.transactions,
+            avg_wait_us: Math.round((after.pooler.waitUs - before.pooler.waitUs) / Math.max(after.pooler.transactions - before.pooler.transactions, 1)),
+          }
+        : undefined,
+  };
+}
+
+function describe(name: string, run: RunReport, unit: string): string {
+  const cpu = Object.entries(run.cpu_us)
+    .map(([group, us]) => `${group} ${us} µs`)
+    .join(", ");
+  const bouncer = run.pgbouncer ? `; PgBouncer: ${run.pgbouncer.server_connections} server connections, ${run.pgbouncer.transactions} transactions, avg wait ${run.pgbouncer.avg_wait_us} µs` : "";
+  return (
+    `${name}: ${run.per_s.toFixed(0)} ${unit}/s, batch p50 ${run.p50_batch_ms} ms, p99 ${run.p99_batch_ms} ms; CPU per ${unit}: ${cpu}; ` +
+    `the machine ${run.machine_busy_pct}% busy (${run.outside_cpu_ms} ms outside this benchmark, ${run.steal_pct}% stolen), load ${run.load_avg_start} -> ${run.load_avg_end}; ` +
+    `Postgres: ${run.postgres.sessions_started} sessions started, ${run.postgres.commits} commits, ${run.postgres.checkpoints} checkpoints, ` +
+    `${run.postgres.wal_bytes_per_item} WAL bytes per ${unit}, cache hits ${run.postgres.cache_hit_pct}%${bouncer}`
+  );
+}
 
 /**
  * Writes `sales` in queue batches, CONCURRENCY at a time (a warm-up batch
  * first, untimed); `write` is one consumer invocation on lane `lane` and
  * returns the deliveries it queued.
  */
-async function writeAll(
-  sales: ConfirmedSale[],
-  write: (lane: number, batch: ConfirmedSale[]) => Promise<number>,
-  how: string,
-  postgresPid: number | undefined,
-): Promise<Run> {
+async function writeAll(sales: ConfirmedSale[], write: (lane: number, batch: ConfirmedSale[]) => Promise<number>, how: string, meter: Meter): Promise<Run> {
   const [warmUp, ...timed] = chunk(sales, BATCH);
   if (!warmUp) throw new Error("no sales");
   let deliveries = await write(0, warmUp);
   const latencies: number[] = [];
   let next = 0;
-  const cpuBefore = cpuSnapshot(postgresPid);
-  const started = performance.now();
+  const before = await read(meter);
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async (_, lane) => {
       while (!stopping()) {
@@ -202,26 +341,35 @@ async function writeAll(
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = cpuDelta(cpuBefore, cpuSnapshot(postgresPid));
-  const written = sales.length - warmUp.length;
-  const perSecond = written / seconds;
-  latencies.sort((a, b) => a - b);
-  const per = (ms: number) => `${((1000 * ms) / written).toFixed(0)} µs/sale`;
-  say(
-    `${how}: ${written.toLocaleString("en-US")} sales in ${seconds.toFixed(2)} s = ${perSecond.toFixed(0)}/s (${(perSecond * SEATS_PER_SALE).toFixed(0)} tickets/s), ` +
-      `batch p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms, ${CONCURRENCY} at once; ` +
-      `CPU: this process (consumer, driver, relay) ${per(cpu.driver)}, Postgres ${per(cpu.postgres)}; the machine was ${cpu.machineBusyPct}% busy, ` +
-      `${Math.round(Math.max(0, cpu.machineBusy - cpu.driver - cpu.postgres))} ms of it outside this benchmark`,
+  const run = report(before, await read(meter, true), sales.length - warmUp.length, latencies);
+  say(describe(how, run, "sale"));
+  return { deliveries, report: run };
+}
+
+/** Connecting alone, as each invocation does: open a connection through the pooler, one query, close; CONCURRENCY at once. */
+async function connectPhase(meter: Meter): Promise<RunReport> {
+  const { stack } = meter;
+  const latencies: number[] = [];
+  let left = CONNECTIONS;
+  const before = await read(meter);
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (left-- > 0 && !stopping()) {
+        const t0 = performance.now();
+        const { db, close } = await openDb(stack.pooledDatabaseUrl, stack.neonWsProxy);
+        await db.execute(sql`select 1`);
+        await close();
+        latencies.push(performance.now() - t0);
+      }
+    }),
   );
-  return {
-    perSecond,
-    latencies,
-    deliveries,
-    processCpuUsPerSale: (1000 * cpu.driver) / written,
-    postgresCpuUsPerSale: (1000 * cpu.postgres) / written,
-    machineBusyPct: cpu.machineBusyPct,
-  };
+  const run = report(before, await read(meter, true), CONNECTIONS, latencies);
+  say(describe("connecting alone (open, select 1, close)", run, "connection"));
+  return run;
+}
+
+function databaseName(stack: LocalStack): string {
+  return new URL(stack.databaseUrl).pathname.slice(1);
 }
 
 // ------------------------------------------------------------------ setting up
@@ -333,38 +481,6 @@ async function redeliver(batches: ConfirmedSale[][], consume: (batch: ConfirmedS
     if (batch) queued += await consume(batch);
   }
   return queued;
-}
-
-// ------------------------------------------------------------------ CPU
-
-interface CpuSnapshot {
-  /** This process: the consumer (ticket ids, JSON), the driver and the Neon relay the stack runs here. */
-  driver: number;
-  postgres: number;
-  machineBusy: number;
-  machineTotal: number;
-}
-
-function cpuSnapshot(postgresPid: number | undefined): CpuSnapshot {
-  const machine = machineCpuMs();
-  return {
-    driver: processStat(process.pid)?.cpuMs ?? 0,
-    postgres: postgresPid === undefined ? 0 : totalCpu(treeCpuByName(postgresPid)),
-    machineBusy: machine.busyMs,
-    machineTotal: machine.totalMs,
-  };
-}
-
-function cpuDelta(before: CpuSnapshot, after: CpuSnapshot): CpuSnapshot & { machineBusyPct: number } {
-  const machineBusy = after.machineBusy - before.machineBusy;
-  const machineTotal = after.machineTotal - before.machineTotal;
-  return {
-    driver: after.driver - before.driver,
-    postgres: after.postgres - before.postgres,
-    machineBusy,
-    machineTotal,
-    machineBusyPct: Math.round((100 * machineBusy) / Math.max(machineTotal, 1)),
-  };
 }
 
 // ------------------------------------------------------------------ helpers

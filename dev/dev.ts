@@ -1,6 +1,6 @@
 /**
- * `npm run dev`: starts the local stack (Postgres, Redis, Neon relay, Upstash
- * bridge, mail outbox, Turnstile stand-in), seeds the demo data, writes
+ * `npm run dev`: starts the local stack (Postgres, PgBouncer, Redis, Neon relay,
+ * Upstash bridge, mail outbox, Turnstile stand-in), seeds the demo data, writes
  * `.dev.vars` and runs `wrangler dev` against it. Ctrl-C (or SIGTERM) stops
  * wrangler and everything started here.
  */
@@ -13,7 +13,7 @@ import { findFreePort } from "./ports.ts";
 import { descendantsOf, listProcesses } from "./processes.ts";
 import { DEMO_ORGANIZER, describeSeed, openDb, seedDemoData } from "./seed.ts";
 import type { SeedResult } from "./seed.ts";
-import { generateSigningKey } from "./signing-key.ts";
+import { generateAdmissionKey, generateSigningKey } from "./signing-key.ts";
 import { startStripeGateway, type StripeGateway } from "./stripe-gateway/index.ts";
 import type { LocalStack } from "./stack.ts";
 import { dotenvLines, stackVars } from "./worker-vars.ts";
@@ -46,12 +46,15 @@ async function main(): Promise<void> {
     return undefined;
   });
   if (seed) say(describeSeed(seed));
-  const signingKey = await localSigningKey(path.join(stackModule.DEFAULT_DATA_DIR, "token-signing-key"));
+  const tokenKeys = {
+    TOKEN_SIGNING_KEY: await localKey(path.join(stackModule.DEFAULT_DATA_DIR, "token-signing-key"), () => generateSigningKey("local-dev")),
+    ADMISSION_TOKEN_KEY: await localKey(path.join(stackModule.DEFAULT_DATA_DIR, "admission-token-key"), () => generateAdmissionKey("local-dev")),
+  };
   const port = await appPort();
   const appUrl = `http://127.0.0.1:${port}`;
   // The local payment gateway (Stripe's API for the calls we use), posting signed webhooks to the app.
   gateway = await startStripeGateway({ port: await findFreePort(STRIPE_GATEWAY_PORT), webhookUrl: `${appUrl}/webhooks/stripe`, webhookSecret: LOCAL_STRIPE_WEBHOOK_SECRET });
-  await writeDevVars(path.join(stackModule.REPO_ROOT, ".dev.vars"), local, signingKey, gateway.url, appUrl);
+  await writeDevVars(path.join(stackModule.REPO_ROOT, ".dev.vars"), local, tokenKeys, gateway.url, appUrl);
   if (stopping) return;
 
   const bin = path.join(stackModule.REPO_ROOT, "node_modules", ".bin");
@@ -83,20 +86,26 @@ async function seedLocalStack(local: LocalStack, apiKeyFile: string): Promise<Se
   }
 }
 
-/** The local TOKEN_SIGNING_KEY, kept across runs so fan sessions and tickets stay valid after a restart. */
-async function localSigningKey(file: string): Promise<string> {
+/** A local token key (TOKEN_SIGNING_KEY, ADMISSION_TOKEN_KEY), kept across runs so sessions, admissions and tickets stay valid after a restart. */
+async function localKey(file: string, generate: () => Promise<string>): Promise<string> {
   const saved = (await readFile(file, "utf8").catch(() => "")).trim();
   if (saved) return saved;
-  const key = await generateSigningKey("local-dev");
+  const key = await generate();
   await writeFile(file, `${key}\n`, { mode: 0o600 });
   return key;
 }
 
 /** wrangler reads the Worker's secrets from `.dev.vars`; these point it at the local stack. */
-async function writeDevVars(file: string, local: LocalStack, signingKey: string, stripeApiBase: string, appUrl: string): Promise<void> {
+async function writeDevVars(
+  file: string,
+  local: LocalStack,
+  tokenKeys: { TOKEN_SIGNING_KEY: string; ADMISSION_TOKEN_KEY: string },
+  stripeApiBase: string,
+  appUrl: string,
+): Promise<void> {
   const vars = {
     ...stackVars(local),
-    TOKEN_SIGNING_KEY: signingKey,
+    ...tokenKeys,
     STRIPE_SECRET_KEY: "sk_test_local",
     STRIPE_WEBHOOK_SECRET: LOCAL_STRIPE_WEBHOOK_SECRET,
     STRIPE_API_BASE: stripeApiBase,
@@ -141,7 +150,7 @@ function printBanner(appUrl: string, local: LocalStack, seed: SeedResult | undef
     `  Health        ${appUrl}/api/health`,
     `  Events        ${appUrl}/api/events`,
     `  Admin docs    ${appUrl}/admin/docs`,
-    `  Postgres      ${local.databaseUrl}`,
+    `  Postgres      ${local.databaseUrl}${local.pgbouncer ? ` (the Worker goes through PgBouncer: ${local.pooledDatabaseUrl})` : ""}`,
     `  Redis         ${redis}`,
     `  Mail outbox   ${local.mailOutboxUrl}/  (every email the app sends, sign-in codes included)`,
     `  Turnstile     ${local.turnstileVerifyUrl}  (stand-in; Cloudflare's always-pass test keys)`,

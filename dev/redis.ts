@@ -8,6 +8,8 @@ import { ensureCommand } from "./apt.ts";
 export interface LocalRedis {
   url: string;
   port: number;
+  /** The server's process id (benchmarks count its CPU). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ export async function startRedis(options: { dataDir: string; port: number; persi
   return {
     url: `redis://127.0.0.1:${options.port}`,
     port: options.port,
+    pid: child.pid,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

@@ -1,10 +1,11 @@
 /**
  * The local stack `npm run dev` runs the Worker against: real Postgres and
- * Redis (data kept under `.data/`), with the Neon WebSocket relay and the
- * Upstash REST bridge in front of them, exactly as the Worker reaches Neon and
- * Upstash in production; and stand-ins for what cannot be reached from here:
- * a mail outbox (email provider API) and Turnstile's siteverify. Migrations
- * are applied on every start.
+ * Redis (data kept under `.data/`), with PgBouncer (transaction mode, as
+ * Neon's `-pooler` endpoint), the Neon WebSocket relay and the Upstash REST
+ * bridge in front of them, exactly as the Worker reaches Neon and Upstash in
+ * production; and stand-ins for what cannot be reached from here: a mail
+ * outbox (email provider API) and Turnstile's siteverify. Migrations are
+ * applied on every start (straight to Postgres, not through the pooler).
  */
 import { createHash } from "node:crypto";
 import { chmod, mkdir, readFile } from "node:fs/promises";
@@ -12,6 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { applyMigrations } from "./migrate.ts";
 import { startNeonRelay } from "./neon-relay.ts";
+import { startPgBouncer } from "./pgbouncer.ts";
 import { findFreePort } from "./ports.ts";
 import { reachableFromPostgresUser, startPostgres } from "./postgres.ts";
 import { startRedis } from "./redis.ts";
@@ -26,7 +28,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const DEFAULT_DATA_DIR = path.join(REPO_ROOT, ".data");
 
 /** The ports the stack prefers, so URLs stay the same from one run to the next. */
-export const DEFAULT_PORTS = { postgres: 15432, relay: 15433, redis: 16379, bridge: 16380, mailOutbox: 18025, turnstile: 18026 } as const;
+export const DEFAULT_PORTS = { postgres: 15432, relay: 15433, pgbouncer: 15434, redis: 16379, bridge: 16380, mailOutbox: 18025, turnstile: 18026 } as const;
 
 /** The token the Upstash bridge asks for; it only guards loopback. */
 export const LOCAL_BRIDGE_TOKEN = "local-dev-token";
@@ -53,7 +55,16 @@ export interface LocalStackOptions {
 
 /** A running stack: where each piece listens, and how to stop what was started. */
 export interface LocalStack {
+  /** Postgres itself: migrations, seeding, and whatever watches it. */
   databaseUrl: string;
+  /**
+   * What the Worker's DATABASE_URL names: PgBouncer in transaction mode in
+   * front of the stack's own Postgres, as production names Neon's `-pooler`
+   * endpoint; `databaseUrl` itself when DATABASE_URL pointed elsewhere.
+   */
+  pooledDatabaseUrl: string;
+  /** The PgBouncer the stack started (its admin console, process and pool size). */
+  pgbouncer: { adminUrl: string; pid: number | undefined; poolSize: number } | undefined;
   /** host:port of the Neon WebSocket relay (the Worker's `NEON_WS_PROXY`). */
   neonWsProxy: string;
   relayPort: number;
@@ -100,11 +111,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     let databaseUrl: string;
     let postgresPid: number | undefined;
+    /** Next to Postgres' data: where the postgres user (PgBouncer runs as it when we are root) can reach it. */
+    let pgbouncerDir: string | undefined;
     if (existingDatabaseUrl) {
       databaseUrl = existingDatabaseUrl;
       log(`Postgres: using DATABASE_URL (${redact(databaseUrl)})`);
     } else {
       const postgresDir = await postgresDataDir(dataDir, log);
+      pgbouncerDir = path.join(path.dirname(postgresDir), "pgbouncer");
       await refuseRunningPostgres(postgresDir);
       const port = await pickPort("Postgres", ports.postgres, log);
       const postgresLog = new RecentLines(30);
@@ -119,6 +133,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log(`Postgres: started on 127.0.0.1:${port}, data in ${postgresDir.startsWith(`${REPO_ROOT}${path.sep}`) ? path.relative(REPO_ROOT, postgresDir) : postgresDir}`);
     }
     await applyMigrations(databaseUrl);
+
+    let pgbouncer: LocalStack["pgbouncer"];
+    let pooledDatabaseUrl = databaseUrl;
+    if (pgbouncerDir) {
+      const port = await pickPort("PgBouncer", ports.pgbouncer, log);
+      const bouncer = await startPgBouncer({ dir: pgbouncerDir, port, postgresUrl: databaseUrl });
+      stops.push({ name: "PgBouncer", stop: bouncer.stop });
+      pooledDatabaseUrl = bouncer.url;
+      pgbouncer = { adminUrl: bouncer.adminUrl, pid: bouncer.pid, poolSize: bouncer.poolSize };
+      log(`PgBouncer: started on 127.0.0.1:${port} (transaction mode, ${bouncer.poolSize} server connections), the Worker's DATABASE_URL`);
+    }
 
     let redisUrl: string;
     if (existingRedisUrl) {
@@ -150,6 +175,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     return {
       databaseUrl,
+      pooledDatabaseUrl,
+      pgbouncer,
       neonWsProxy: `127.0.0.1:${relay.port}`,
       relayPort: relay.port,
       redisUrl,

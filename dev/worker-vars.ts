@@ -6,10 +6,10 @@
 import type { LocalStack } from "./stack.ts";
 import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "./turnstile.ts";
 
-/** The settings that point the Worker at `stack`: Postgres, Redis, the mail outbox and Turnstile. */
+/** The settings that point the Worker at `stack`: Postgres (through PgBouncer), Redis, the mail outbox and Turnstile. */
 export function stackVars(stack: LocalStack) {
   return {
-    DATABASE_URL: stack.databaseUrl,
+    DATABASE_URL: stack.pooledDatabaseUrl,
     NEON_WS_PROXY: stack.neonWsProxy,
     UPSTASH_REDIS_REST_URL: stack.bridgeUrl,
     UPSTASH_REDIS_REST_TOKEN: stack.bridgeToken,

@@ -1,20 +1,21 @@
 /**
- * The Worker under test: one workerd on a free loopback port, driven by
- * Miniflare in a process of its own (lib/miniflare-host.ts: the production
- * bundle and wrangler.toml's bindings, without the reload proxy `wrangler dev`
- * puts in front), run from a snapshot of the project taken at start (a
- * benchmark must not pick up files saved halfway), with its secrets from an
- * env file of the benchmark's own (the project's `.dev.vars` is neither read
- * nor touched) and its Durable Object storage in the benchmark's temporary
- * folder.
+ * The Worker under test: workerd on a free loopback port, driven by Miniflare
+ * in a process of its own (lib/miniflare-host.ts: the production bundle and
+ * wrangler.toml's bindings, without the reload proxy `wrangler dev` puts in
+ * front), run from a snapshot of the project taken at start (a benchmark must
+ * not pick up files saved halfway), with its secrets from an env file of the
+ * benchmark's own (the project's `.dev.vars` is neither read nor touched) and
+ * its Durable Object storage in the benchmark's temporary folder.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { cp, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { findFreePort } from "../../dev/ports.ts";
+import { generateAdmissionKey } from "../../dev/signing-key.ts";
 import type { LocalStack } from "../../dev/stack.ts";
 import { dotenvLines, stackVars } from "../../dev/worker-vars.ts";
+import type { HostConfig } from "./miniflare-host.ts";
 import { descendants, processStat, treeCpuByName } from "./processes.ts";
 import { say, sleep, stopping } from "./scenario.ts";
 
@@ -24,19 +25,29 @@ const NOT_SNAPSHOTTED = new Set(["node_modules", ".git", ".data", ".wrangler", "
 const STOP_TIMEOUT_MS = 10_000;
 /** Lines of the host's output kept to explain a failure. */
 const RECENT_LINES = 200;
+/** The Worker's name in wrangler.toml (and the inspector target of a single host). */
+export const WORKER_NAME = "edge-tickets";
 
-/** A running Worker. */
+/** A running Worker (one host, one workerd). */
 export interface BenchApp {
   url: string;
   /** The host process's pid (its workerd runs below it). */
   pid: number;
   /** The V8 inspector of the Worker (see lib/profiler.ts). */
   inspectorPort: number;
+  /** The Worker's name: the inspector's target is `core:user:<name>`. */
+  workerName: string;
   /** CPU milliseconds used so far by the workerd below the host, and by the host's own Node process (reported as "wrangler"). */
   cpuMs(): { workerd: number; wrangler: number };
   /** The host's latest output lines (they also go to stderr as they come). */
   recentOutput(): string[];
   stop(): Promise<void>;
+}
+
+/** The Worker's two token keys (TOKEN_SIGNING_KEY and ADMISSION_TOKEN_KEY). */
+export interface TokenKeys {
+  TOKEN_SIGNING_KEY: string;
+  ADMISSION_TOKEN_KEY: string;
 }
 
 /** Copies the project (its node_modules linked) to `dir`, for the Worker to be built and run from. */
@@ -46,6 +57,40 @@ export async function snapshotProject(repoRoot: string, dir: string): Promise<vo
     filter: (source) => !NOT_SNAPSHOTTED.has(path.relative(repoRoot, source).split(path.sep)[0] ?? ""),
   });
   await symlink(path.join(repoRoot, "node_modules"), path.join(dir, "node_modules"));
+}
+
+/** The environment a host process (or wrangler) runs with. */
+function hostEnv(repoRoot: string, logDir: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    // wrangler 4 needs Node >= 22.12: the `node` devDependency provides it.
+    PATH: `${path.join(repoRoot, "node_modules", ".bin")}${path.delimiter}${process.env.PATH ?? ""}`,
+    WRANGLER_SEND_METRICS: "false",
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    WRANGLER_LOG_PATH: logDir,
+  };
+}
+
+/** Builds the production bundle of the snapshot (`wrangler deploy --dry-run`) into `outDir`; `entry` replaces wrangler.toml's `main`. */
+export async function buildBundle(repoRoot: string, projectDir: string, outDir: string, entry?: string): Promise<void> {
+  const wrangler = spawn(path.join(repoRoot, "node_modules", ".bin", "wrangler"), ["deploy", ...(entry ? [entry] : []), "--dry-run", "--outdir", outDir], {
+    cwd: projectDir,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: hostEnv(repoRoot, path.join(outDir, "..", "logs")),
+  });
+  let output = "";
+  wrangler.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  wrangler.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const [code] = (await once(wrangler, "exit")) as [number | null];
+  if (code !== 0) throw new Error(`wrangler could not build the Worker (exit code ${code}):\n${output.slice(-3_000)}`);
+}
+
+/** Writes the Worker's env file (the stack's settings and the token keys) into `runDir`; returns its path. */
+export async function writeWorkerEnv(runDir: string, stack: LocalStack, keys: TokenKeys): Promise<string> {
+  await mkdir(runDir, { recursive: true });
+  const envFile = path.join(runDir, "worker.env");
+  await writeFile(envFile, `${dotenvLines({ ...stackVars(stack), ...keys }).join("\n")}\n`, { mode: 0o600 });
+  return envFile;
 }
 
 /**
@@ -59,28 +104,31 @@ export async function startApp(options: {
   runDir: string;
   stack: LocalStack;
   signingKey: string;
+  /** ADMISSION_TOKEN_KEY; a fresh one when not given (the caller then signs no admission tokens itself). */
+  admissionKey?: string;
   /** A Worker entry (relative to projectDir) instead of wrangler.toml's `main`, e.g. a bench probe wrapping it. */
   entry?: string;
 }): Promise<BenchApp> {
-  await mkdir(options.runDir, { recursive: true });
-  const envFile = path.join(options.runDir, "worker.env");
-  await writeFile(envFile, `${dotenvLines({ ...stackVars(options.stack), TOKEN_SIGNING_KEY: options.signingKey }).join("\n")}\n`, { mode: 0o600 });
-  const port = await findFreePort();
-  const inspectorPort = await findFreePort();
-  const bin = path.join(options.repoRoot, "node_modules", ".bin");
-  const host = path.join(options.projectDir, "bench", "lib", "miniflare-host.ts");
-  const args = ["--import", "tsx", host, options.projectDir, envFile, String(port), String(inspectorPort), options.runDir, ...(options.entry ? [options.entry] : [])];
-  const child = spawn(path.join(bin, "node"), args, {
-    cwd: options.projectDir,
+  const keys = { TOKEN_SIGNING_KEY: options.signingKey, ADMISSION_TOKEN_KEY: options.admissionKey ?? (await generateAdmissionKey("bench")) };
+  const envFile = await writeWorkerEnv(options.runDir, options.stack, keys);
+  const bundle = path.join(options.runDir, "dist");
+  await buildBundle(options.repoRoot, options.projectDir, bundle, options.entry);
+  return startHost(options.repoRoot, { projectDir: options.projectDir, bundle, envFile, runDir: options.runDir, workerName: WORKER_NAME });
+}
+
+/** Starts one host on free ports and waits until /api/health answers 200 (`healthPath` for a host with no routes of its own). */
+export async function startHost(
+  repoRoot: string,
+  config: Omit<HostConfig, "port" | "inspectorPort">,
+  options: { healthPath?: string } = {},
+): Promise<BenchApp> {
+  await mkdir(config.runDir, { recursive: true });
+  const full: HostConfig = { ...config, port: await findFreePort(), inspectorPort: await findFreePort() };
+  const host = path.join(config.projectDir, "bench", "lib", "miniflare-host.ts");
+  const child = spawn(path.join(repoRoot, "node_modules", ".bin", "node"), ["--import", "tsx", host, JSON.stringify(full)], {
+    cwd: config.projectDir,
     stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      // wrangler 4 needs Node >= 22.12: the `node` devDependency provides it.
-      PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
-      WRANGLER_SEND_METRICS: "false",
-      CLOUDFLARE_CF_FETCH_ENABLED: "false",
-      WRANGLER_LOG_PATH: path.join(options.runDir, "logs"),
-    },
+    env: hostEnv(repoRoot, path.join(config.runDir, "logs")),
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error("the Worker host did not start");
@@ -88,7 +136,7 @@ export async function startApp(options: {
   const relay = (chunk: Buffer) => {
     for (const line of chunk.toString().split("\n")) {
       if (line.trim() === "") continue;
-      process.stderr.write(`[worker] ${line}\n`);
+      process.stderr.write(`[${config.workerName}] ${line}\n`);
       recent.push(line);
     }
     recent.splice(0, Math.max(0, recent.length - RECENT_LINES));
@@ -96,11 +144,12 @@ export async function startApp(options: {
   child.stdout.on("data", relay);
   child.stderr.on("data", relay);
 
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${full.port}`;
   const app: BenchApp = {
     url,
     pid,
-    inspectorPort,
+    inspectorPort: full.inspectorPort,
+    workerName: config.workerName,
     cpuMs() {
       const byName = treeCpuByName(pid);
       return { workerd: byName.get("workerd") ?? 0, wrangler: byName.get("node") ?? 0 };
@@ -109,8 +158,7 @@ export async function startApp(options: {
     stop: () => stopHost(child),
   };
   try {
-    // The snapshot never changes, so a failed build will not fix itself.
-    await waitForHealth(`${url}/api/health`, child, () => recent.some((line) => line.includes("Build failed")));
+    await waitForHealth(`${url}${options.healthPath ?? "/api/health"}`, child);
   } catch (error) {
     await app.stop();
     throw error;
@@ -118,12 +166,11 @@ export async function startApp(options: {
   return app;
 }
 
-async function waitForHealth(url: string, child: ChildProcess, buildFailed: () => boolean): Promise<void> {
+async function waitForHealth(url: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
   let last = "no answer";
   while (Date.now() < deadline && !stopping()) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the Worker host exited (${child.signalCode ?? `code ${child.exitCode}`}) before it was healthy`);
-    if (buildFailed()) throw new Error("wrangler could not build the Worker (see its errors above)");
     const response = await fetch(url, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
     if (response) {
       last = `${response.status} ${await response.text()}`;
@@ -134,7 +181,7 @@ async function waitForHealth(url: string, child: ChildProcess, buildFailed: () =
   throw new Error(`${url} did not answer 200 within ${HEALTH_TIMEOUT_MS / 1000} s (last: ${last.slice(0, 300)})`);
 }
 
-/** Stops the host, then any of its processes (workerd, esbuild) that outlived it, by pid. */
+/** Stops the host, then any of its processes (workerd) that outlived it, by pid. */
 async function stopHost(child: ChildProcess): Promise<void> {
   const running = () => child.exitCode === null && child.signalCode === null;
   if (child.pid === undefined) return;

@@ -1,80 +1,109 @@
 /**
- * Runs the Worker for a benchmark the way production serves it: one workerd,
- * the production bundle (`wrangler deploy --dry-run`), the bindings of
- * wrangler.toml via wrangler's own `unstable_getMiniflareWorkerOptions`,
- * driven by Miniflare. `wrangler dev` puts a second workerd in front of the
- * Worker (its reload proxy), which cost as much CPU per request as the Worker
- * itself here; production has no such hop.
+ * Runs the Worker for a benchmark the way production serves it: workerd, the
+ * production bundle (`wrangler deploy --dry-run`, built once by lib/app.ts),
+ * the bindings of wrangler.toml via wrangler's own
+ * `unstable_getMiniflareWorkerOptions`, driven by Miniflare. `wrangler dev`
+ * puts a second workerd in front of the Worker (its reload proxy), which cost
+ * as much CPU per request as the Worker itself here; production has no such hop.
+ *
+ * One host is one workerd process. In the split topology (lib/topology.ts)
+ * one host runs the Durable Objects (`role: "objects"`) and others run the
+ * stateless Worker with every Durable Object binding pointing at the objects'
+ * Worker through Miniflare's dev registry (`scriptName` plus a shared
+ * `unsafeDevRegistryPath`): calls cross processes over workerd's debug port,
+ * as production's Worker isolates reach the one object of an event.
  *
  * Run as its own process (lib/app.ts starts it) so its CPU is counted apart
  * from the benchmark's:
- *   node --import tsx bench/lib/miniflare-host.ts <projectDir> <envFile> <port> <inspectorPort> <runDir> [entry]
- * (entry: a Worker module to bundle instead of wrangler.toml's `main`).
+ *   node --import tsx bench/lib/miniflare-host.ts '<HostConfig as JSON>'
  * Prints `READY <url>` once the Worker answers; stops on SIGTERM.
  */
-import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { z } from "zod";
 
-const [projectDir, envFile, port, inspectorPort, runDir, entry] = process.argv.slice(2);
-if (!projectDir || !envFile || !port || !inspectorPort || !runDir) {
-  console.error("usage: miniflare-host.ts <projectDir> <envFile> <port> <inspectorPort> <runDir>");
+/** What one host runs. */
+export const hostConfigSchema = z.object({
+  projectDir: z.string(),
+  /** The built bundle: a folder holding one `.js` module (lib/app.ts `buildBundle`). */
+  bundle: z.string(),
+  envFile: z.string(),
+  port: z.number().int(),
+  inspectorPort: z.number().int(),
+  /** Durable Object storage and logs. */
+  runDir: z.string(),
+  /** The Worker's name (the dev registry's key, and the inspector's target). */
+  workerName: z.string(),
+  /** Split topology: the Worker whose objects this one's bindings use, and the registry both share. */
+  objectsFrom: z.object({ workerName: z.string(), registryDir: z.string() }).optional(),
+  /** Split topology, the objects' host: the registry it announces itself in. */
+  registryDir: z.string().optional(),
+});
+export type HostConfig = z.infer<typeof hostConfigSchema>;
+
+/** The env file's `NAME=value` lines (values in single quotes taken literally). */
+function readSecrets(envFile: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(envFile, "utf8")
+      .split("\n")
+      .filter((line) => line.includes("="))
+      .map((line) => {
+        const at = line.indexOf("=");
+        const value = line.slice(at + 1);
+        return [line.slice(0, at), value.startsWith("'") && value.endsWith("'") ? value.slice(1, -1) : value];
+      }),
+  );
+}
+
+/** wrangler.toml's Durable Object bindings, each pointed at `scriptName`'s classes. */
+function bindingsElsewhere(durableObjects: unknown, scriptName: string): Record<string, { className: string; scriptName: string }> {
+  const bindings = z.record(z.string(), z.union([z.string(), z.object({ className: z.string() })])).parse(durableObjects ?? {});
+  return Object.fromEntries(
+    Object.entries(bindings).map(([name, binding]) => [name, { className: typeof binding === "string" ? binding : binding.className, scriptName }]),
+  );
+}
+
+async function main(config: HostConfig): Promise<void> {
+  const { projectDir, bundle } = config;
+  const scriptFile = readdirSync(bundle).find((file) => file.endsWith(".js"));
+  if (!scriptFile) throw new Error(`no bundle in ${bundle}`);
+  // modulesRules describe wrangler's own bundling; the bundle is already built.
+  const { modulesRules: _bundled, ...workerOptions } = unstable_getMiniflareWorkerOptions(path.join(projectDir, "wrangler.toml")).workerOptions;
+  const registryDir = config.objectsFrom?.registryDir ?? config.registryDir;
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      ...workerOptions,
+      ...(config.objectsFrom ? { durableObjects: bindingsElsewhere(workerOptions.durableObjects, config.objectsFrom.workerName) } : {}),
+      name: config.workerName,
+      modules: true,
+      scriptPath: path.join(bundle, scriptFile),
+      modulesRoot: bundle,
+      bindings: { ...(workerOptions.bindings ?? {}), ...readSecrets(config.envFile) },
+      host: "127.0.0.1",
+      port: config.port,
+      inspectorPort: config.inspectorPort,
+      resourcePersistencePath: path.join(config.runDir, "state"),
+      ...(registryDir ? { unsafeDevRegistryPath: registryDir } : {}),
+    } as Parameters<typeof convertV4MiniflareOptions>[0]),
+  );
+  const url = await mf.ready;
+  console.log(`READY ${url.origin}`);
+  const stop = async () => {
+    await mf.dispose().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop());
+  process.on("SIGINT", () => void stop());
+}
+
+const parsed = hostConfigSchema.safeParse(JSON.parse(process.argv[2] ?? "null"));
+if (!parsed.success) {
+  console.error("usage: miniflare-host.ts '<HostConfig as JSON>'");
   process.exit(2);
 }
-
-const outDir = path.join(runDir, "dist");
-const built = spawnSync(path.join(projectDir, "node_modules", ".bin", "wrangler"), ["deploy", ...(entry ? [entry] : []), "--dry-run", "--outdir", outDir], {
-  cwd: projectDir,
-  stdio: ["ignore", "inherit", "inherit"],
-  env: process.env,
+main(parsed.data).catch((error: unknown) => {
+  console.error(`host failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
 });
-if (built.status !== 0) {
-  console.error("Build failed: wrangler deploy --dry-run exited with", built.status);
-  process.exit(1);
-}
-
-// The bundle is named after its entry (index.js for wrangler.toml's main).
-const bundle = readdirSync(outDir).find((file) => file.endsWith(".js"));
-if (!bundle) {
-  console.error(`Build failed: no bundle in ${outDir}`);
-  process.exit(1);
-}
-
-// modulesRules describe wrangler's own bundling; the bundle is already built.
-const { modulesRules: _bundled, ...workerOptions } = unstable_getMiniflareWorkerOptions(path.join(projectDir, "wrangler.toml")).workerOptions;
-const secrets = Object.fromEntries(
-  readFileSync(envFile, "utf8")
-    .split("\n")
-    .filter((line) => line.includes("="))
-    .map((line) => {
-      const at = line.indexOf("=");
-      const value = line.slice(at + 1);
-      return [line.slice(0, at), value.startsWith("'") && value.endsWith("'") ? value.slice(1, -1) : value];
-    }),
-);
-
-const mf = new Miniflare(
-  convertV4MiniflareOptions({
-    ...workerOptions,
-    name: "edge-tickets",
-    modules: true,
-    scriptPath: path.join(outDir, bundle),
-    modulesRoot: outDir,
-    bindings: { ...(workerOptions.bindings ?? {}), ...secrets },
-    host: "127.0.0.1",
-    port: Number(port),
-    inspectorPort: Number(inspectorPort),
-    resourcePersistencePath: path.join(runDir, "state"),
-  } as Parameters<typeof convertV4MiniflareOptions>[0]),
-);
-const url = await mf.ready;
-console.log(`READY ${url.origin}`);
-
-const stop = async () => {
-  await mf.dispose().catch(() => undefined);
-  process.exit(0);
-};
-process.on("SIGTERM", () => void stop());
-process.on("SIGINT", () => void stop());

@@ -35,11 +35,11 @@ export interface RunningProfile {
   stop(dir: string, name: string): Promise<ProfileSummary>;
 }
 
-/** Starts profiling the Worker behind `inspectorPort`. */
-export async function startProfile(inspectorPort: number): Promise<RunningProfile> {
+/** Starts profiling the Worker `workerName` behind `inspectorPort`. */
+export async function startProfile(inspectorPort: number, workerName = "edge-tickets"): Promise<RunningProfile> {
   // workerd lists one target per Worker; ours is the one named after it.
   const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as { id: string; title?: string; webSocketDebuggerUrl: string }[];
-  const target = targets.find((t) => t.id === "core:user:edge-tickets") ?? targets[0];
+  const target = targets.find((t) => t.id === `core:user:${workerName}`) ?? targets[0];
   if (!target) throw new Error(`the inspector on port ${inspectorPort} lists no Worker`);
   const socket = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,7 @@
 /**
  * The one bounded per-isolate cache (core/isolate-cache.ts): never more than
- * its bound, forgets the least recently used entry first, and stays a `Map`
+ * its bound, forgets the least recently used entries first (one at a time up
+ * to 16 entries, a sixteenth of its bound at a time above), and stays a `Map`
  * for libraries that insist on one (@upstash/ratelimit's ephemeralCache).
  */
 import { Ratelimit } from "@upstash/ratelimit";
@@ -9,11 +10,14 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { IsolateCache } from "../../core/isolate-cache";
 
-/** A reference LRU: keys in use order, least recent first. */
+/** A reference LRU: keys in use order, least recent first; a full cache forgets `batch` of them at once. */
 class ModelLru {
   readonly order: number[] = [];
   readonly values = new Map<number, number>();
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    private readonly batch = 1,
+  ) {}
   get(key: number): number | undefined {
     if (!this.values.has(key)) return undefined;
     this.touch(key);
@@ -21,8 +25,7 @@ class ModelLru {
   }
   set(key: number, value: number): void {
     if (!this.values.has(key) && this.values.size >= this.max) {
-      const oldest = this.order.shift();
-      if (oldest !== undefined) this.values.delete(oldest);
+      for (const oldest of this.order.splice(0, this.batch)) this.values.delete(oldest);
     }
     this.values.set(key, value);
     this.touch(key);
@@ -39,30 +42,47 @@ class ModelLru {
   }
 }
 
-const operation = fc.oneof(
-  fc.record({ kind: fc.constant("get" as const), key: fc.integer({ min: 0, max: 20 }) }),
-  fc.record({ kind: fc.constant("set" as const), key: fc.integer({ min: 0, max: 20 }), value: fc.integer() }),
-  fc.record({ kind: fc.constant("delete" as const), key: fc.integer({ min: 0, max: 20 }) }),
-);
+function operations(keys: number) {
+  return fc.array(
+    fc.oneof(
+      fc.record({ kind: fc.constant("get" as const), key: fc.integer({ min: 0, max: keys }) }),
+      fc.record({ kind: fc.constant("set" as const), key: fc.integer({ min: 0, max: keys }), value: fc.integer() }),
+      fc.record({ kind: fc.constant("delete" as const), key: fc.integer({ min: 0, max: keys }) }),
+    ),
+    { maxLength: 300 },
+  );
+}
+
+/** Runs `ops` on a cache and the model side by side, checking contents and order after each. */
+function agree(cache: IsolateCache<number, number>, model: ModelLru, ops: { kind: "get" | "set" | "delete"; key: number; value?: number }[]): void {
+  for (const op of ops) {
+    if (op.kind === "get") expect(cache.get(op.key)).toBe(model.get(op.key));
+    else if (op.kind === "set") {
+      cache.set(op.key, op.value ?? 0);
+      model.set(op.key, op.value ?? 0);
+    } else {
+      cache.delete(op.key);
+      model.delete(op.key);
+    }
+    expect(cache.size).toBeLessThanOrEqual(cache.maxEntries);
+    expect([...cache.keys()]).toEqual(model.order);
+  }
+}
 
 describe("IsolateCache", () => {
   it("behaves as a least-recently-used cache of its size under any sequence of gets, sets and deletes", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(operation, { maxLength: 300 }), (max, operations) => {
+      fc.property(fc.integer({ min: 1, max: 16 }), operations(24), (max, ops) => agree(new IsolateCache<number, number>(max), new ModelLru(max), ops)),
+      { numRuns: 300 },
+    );
+  });
+
+  it("above 16 entries, forgets the least recently used a sixteenth of its bound at a time", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 17, max: 64 }), operations(96), (max, ops) => {
         const cache = new IsolateCache<number, number>(max);
-        const model = new ModelLru(max);
-        for (const op of operations) {
-          if (op.kind === "get") expect(cache.get(op.key)).toBe(model.get(op.key));
-          else if (op.kind === "set") {
-            cache.set(op.key, op.value);
-            model.set(op.key, op.value);
-          } else {
-            cache.delete(op.key);
-            model.delete(op.key);
-          }
-          expect(cache.size).toBeLessThanOrEqual(max);
-          expect([...cache.keys()]).toEqual(model.order);
-        }
+        expect(cache.evictionBatch).toBe(Math.ceil(max / 16));
+        agree(cache, new ModelLru(max, Math.ceil(max / 16)), ops);
       }),
       { numRuns: 300 },
     );

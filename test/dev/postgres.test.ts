@@ -71,6 +71,9 @@ describe("startLocalStack", () => {
     try {
       expect(stack.started.postgres).toBe(true);
       expect(await selectOne(stack.databaseUrl)).toEqual([{ one: 1 }]);
+      // The Worker's URL: the same database through PgBouncer, whose files sit next to Postgres' data.
+      expect(stack.pooledDatabaseUrl).not.toBe(stack.databaseUrl);
+      expect(await selectOne(stack.pooledDatabaseUrl)).toEqual([{ one: 1 }]);
       if (asRoot) {
         expect(moved).toMatch(/^\/var\/tmp\/edge-tickets-[0-9a-f]{12}$/);
         expect(await readdir(path.join(moved ?? "", "postgres"))).toContain("PG_VERSION");

@@ -5,6 +5,7 @@ import type { ProvidedContext } from "vitest";
 import type { TestProject } from "vitest/node";
 import { applyMigrations } from "../../dev/migrate.ts";
 import { startNeonRelay } from "../../dev/neon-relay.ts";
+import { startPgBouncer } from "../../dev/pgbouncer.ts";
 import { startPostgres } from "../../dev/postgres.ts";
 import { startRedis } from "../../dev/redis.ts";
 import { startUpstashBridge } from "../../dev/upstash-bridge.ts";
@@ -12,7 +13,7 @@ import { startMailOutbox } from "../../dev/mail-outbox.ts";
 import { startTurnstileStandIn } from "../../dev/turnstile.ts";
 import { startStripeGateway } from "../../dev/stripe-gateway/index.ts";
 import { findFreePort } from "../../dev/ports.ts";
-import { generateSigningKey } from "../../dev/signing-key.ts";
+import { generateAdmissionKey, generateSigningKey } from "../../dev/signing-key.ts";
 import { runTeardown } from "./teardown.ts";
 
 const BRIDGE_TOKEN = "test-token";
@@ -23,12 +24,15 @@ declare module "vitest" {
   export interface ProvidedContext {
     postgresUrl: string;
     postgresPort: number;
+    /** The Worker's DATABASE_URL: PgBouncer (transaction mode) in front of that Postgres, as production uses Neon's pooler. */
+    pooledPostgresUrl: string;
     redisUrl: string;
     redisPort: number;
     relayPort: number;
     bridgeUrl: string;
     bridgeToken: string;
     tokenSigningKey: string;
+    admissionTokenKey: string;
     mailOutboxUrl: string;
     mailApiKey: string;
     turnstileVerifyUrl: string;
@@ -42,12 +46,14 @@ type StackContext = Pick<
   ProvidedContext,
   | "postgresUrl"
   | "postgresPort"
+  | "pooledPostgresUrl"
   | "redisUrl"
   | "redisPort"
   | "relayPort"
   | "bridgeUrl"
   | "bridgeToken"
   | "tokenSigningKey"
+  | "admissionTokenKey"
   | "mailOutboxUrl"
   | "mailApiKey"
   | "turnstileVerifyUrl"
@@ -65,11 +71,12 @@ const registry = globalThis as { [SHARED]?: SharedStack };
 
 /**
  * Starts the whole local stack once per test run: real Postgres (fresh, empty
- * data directory, migrations applied), real Redis, the Neon WebSocket relay and
- * the Upstash REST bridge, plus the stand-ins for the services we cannot
- * reach from here: the mail outbox and Turnstile. Stops it all after the last
- * project using it is done. Vitest loads a global setup once per project, so
- * the stack is kept on `globalThis`, not in this module.
+ * data directory, migrations applied) with PgBouncer in front of it, real
+ * Redis, the Neon WebSocket relay and the Upstash REST bridge, plus the
+ * stand-ins for the services we cannot reach from here: the mail outbox and
+ * Turnstile. Stops it all after the last project using it is done. Vitest
+ * loads a global setup once per project, so the stack is kept on
+ * `globalThis`, not in this module.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const shared = (registry[SHARED] ??= { started: startStack(), users: 0 });
@@ -99,6 +106,7 @@ async function startStack(): Promise<{ context: StackContext; stop: () => Promis
     const postgres = started("Postgres", await startPostgres({ dataDir: path.join(root, "postgres"), port: await findFreePort(), database: "tickets" }));
     const redis = started("Redis", await startRedis({ dataDir: path.join(root, "redis"), port: await findFreePort(), persist: false }));
     await applyMigrations(postgres.url);
+    const pgbouncer = started("PgBouncer", await startPgBouncer({ dir: path.join(root, "pgbouncer"), port: await findFreePort(), postgresUrl: postgres.url }));
     const relay = started("Neon relay", await startNeonRelay({ port: await findFreePort() }));
     const bridge = started("Upstash bridge", await startUpstashBridge({ port: await findFreePort(), redisUrl: redis.url, token: BRIDGE_TOKEN }));
     const outbox = started("mail outbox", await startMailOutbox({ port: await findFreePort(), apiKey: MAIL_API_KEY }));
@@ -108,12 +116,14 @@ async function startStack(): Promise<{ context: StackContext; stop: () => Promis
     const context: StackContext = {
       postgresUrl: postgres.url,
       postgresPort: postgres.port,
+      pooledPostgresUrl: pgbouncer.url,
       redisUrl: redis.url,
       redisPort: redis.port,
       relayPort: relay.port,
       bridgeUrl: bridge.url,
       bridgeToken: BRIDGE_TOKEN,
       tokenSigningKey: await generateSigningKey("test-key-1"),
+      admissionTokenKey: await generateAdmissionKey("test-admission-1"),
       mailOutboxUrl: outbox.url,
       mailApiKey: MAIL_API_KEY,
       turnstileVerifyUrl: turnstile.verifyUrl,

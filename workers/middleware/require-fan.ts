@@ -1,6 +1,6 @@
 /** `requireFan()`: the caller must be a signed-in fan (a fan session or an admission token). */
 import { createMiddleware } from "hono/factory";
-import { ApiError } from "../../core/errors";
+import { ApiError, ConfigError } from "../../core/errors";
 import { IsolateCache } from "../../core/isolate-cache";
 import { verifyFanToken, type FanIdentity } from "../sign-in/fan-session";
 import { bearerToken } from "./bearer-token";
@@ -25,8 +25,10 @@ export function requireFan() {
     }
     let fan: { identity: FanIdentity; expiresAt: number };
     try {
-      fan = await verifyFanToken(c.env.TOKEN_SIGNING_KEY, token);
-    } catch {
+      fan = await verifyFanToken(c.env, token);
+    } catch (error) {
+      // A missing key is our fault, not the fan's: 500 misconfigured, naming it.
+      if (error instanceof ConfigError) throw error;
       throw new ApiError(401, "invalid_token", "That session token is invalid or expired; sign in again.");
     }
     verified.set(token, fan);

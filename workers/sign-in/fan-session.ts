@@ -1,10 +1,11 @@
 /**
- * Who a fan is on the booking API: a signed fan session (audience "fan"), or
- * an admission token from the waiting room (audience "admission", bound to one
- * event). Either gives `{ accountId, attemptKey }` with the token id as the
- * attempt key; an admission also names the event it admits to.
+ * Who a fan is on the booking API: a signed fan session (ES256, audience
+ * "fan"), or an admission token from the waiting room (HS256, audience
+ * "admission", bound to one event). Either gives `{ accountId, attemptKey }`
+ * with the token id as the attempt key; an admission also names the event it
+ * admits to.
  */
-import { signToken, verifyToken } from "../platform/signed-tokens";
+import { signToken, verifyEitherToken } from "../platform/signed-tokens";
 import { ADMISSION_AUDIENCE } from "../waiting-room/tokens";
 
 /** The audience of fan session tokens. */
@@ -25,10 +26,23 @@ export function signFanSession(signingKey: string | undefined, accountId: string
   return signToken(signingKey, { audience: FAN_SESSION_AUDIENCE, subject: accountId, ttlSeconds: SESSION_TTL_SECONDS });
 }
 
-/** The identity a fan session or admission token carries, and when it expires (epoch ms); throws for anything else. */
-export async function verifyFanToken(signingKey: string | undefined, token: string): Promise<{ identity: FanIdentity; expiresAt: number }> {
-  const claims = await verifyToken(signingKey, token, [FAN_SESSION_AUDIENCE, ADMISSION_AUDIENCE]);
-  const admission = claims.aud === ADMISSION_AUDIENCE || (Array.isArray(claims.aud) && claims.aud.includes(ADMISSION_AUDIENCE));
+/** The keys fan tokens are checked with: the Worker's `TOKEN_SIGNING_KEY` and `ADMISSION_TOKEN_KEY`. */
+export type FanTokenKeys = Pick<Env, "TOKEN_SIGNING_KEY" | "ADMISSION_TOKEN_KEY">;
+
+/**
+ * The identity a fan session or admission token carries, and when it expires
+ * (epoch ms); throws for anything else, a `ConfigError` when the key it needs
+ * is missing. The header's algorithm picks the key set (one parse of the
+ * token), and each set checks only its own audience: an admission is only
+ * ever an HS256 token, a session only an ES256 one.
+ */
+export async function verifyFanToken(keys: FanTokenKeys, token: string): Promise<{ identity: FanIdentity; expiresAt: number }> {
+  const claims = await verifyEitherToken(
+    { es256: keys.TOKEN_SIGNING_KEY, hs256: keys.ADMISSION_TOKEN_KEY },
+    token,
+    { es256: FAN_SESSION_AUDIENCE, hs256: ADMISSION_AUDIENCE },
+  );
+  const admission = claims.alg === "HS256";
   if (admission && typeof claims.eid !== "string") throw new Error("admission token without an event");
   return {
     identity: { accountId: claims.sub, attemptKey: claims.jti, admittedEventId: admission ? String(claims.eid) : undefined },

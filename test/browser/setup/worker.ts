@@ -14,6 +14,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
+import { buildBundle } from "../../../bench/lib/app.ts";
+import type { HostConfig } from "../../../bench/lib/miniflare-host.ts";
 import { descendants, processStat } from "../../../bench/lib/processes.ts";
 import { findFreePort } from "../../../dev/ports.ts";
 import { openDb } from "../../../dev/seed.ts";
@@ -41,11 +43,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const port = await findFreePort();
   const appUrl = `http://127.0.0.1:${port}`;
   const vars = {
-    DATABASE_URL: stack.postgresUrl,
+    // Through PgBouncer in transaction mode, as production reaches Neon's pooled endpoint.
+    DATABASE_URL: stack.pooledPostgresUrl,
     NEON_WS_PROXY: `127.0.0.1:${stack.relayPort}`,
     UPSTASH_REDIS_REST_URL: stack.bridgeUrl,
     UPSTASH_REDIS_REST_TOKEN: stack.bridgeToken,
     TOKEN_SIGNING_KEY: stack.tokenSigningKey,
+    ADMISSION_TOKEN_KEY: stack.admissionTokenKey,
     MAIL_API_URL: stack.mailOutboxUrl,
     MAIL_API_KEY: stack.mailApiKey,
     MAIL_FROM: "Edge Tickets <no-reply@edge-tickets.test>",
@@ -92,12 +96,22 @@ interface Host {
   recent: string[];
 }
 
-/** Runs bench/lib/miniflare-host.ts on Node 22 (the `node` devDependency; wrangler needs it). */
+/** Builds the production bundle and runs it with bench/lib/miniflare-host.ts on Node 22 (the `node` devDependency; wrangler needs it). */
 async function startHost(options: { envFile: string; port: number; runDir: string }): Promise<Host> {
   const bin = path.join(REPO_ROOT, "node_modules", ".bin");
   const script = path.join(REPO_ROOT, "bench", "lib", "miniflare-host.ts");
-  const inspectorPort = await findFreePort();
-  const child = spawn(path.join(bin, "node"), ["--import", "tsx", script, REPO_ROOT, options.envFile, String(options.port), String(inspectorPort), options.runDir], {
+  const bundle = path.join(options.runDir, "dist");
+  await buildBundle(REPO_ROOT, REPO_ROOT, bundle);
+  const config: HostConfig = {
+    projectDir: REPO_ROOT,
+    bundle,
+    envFile: options.envFile,
+    port: options.port,
+    inspectorPort: await findFreePort(),
+    runDir: options.runDir,
+    workerName: "edge-tickets",
+  };
+  const child = spawn(path.join(bin, "node"), ["--import", "tsx", script, JSON.stringify(config)], {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: {

@@ -17,8 +17,10 @@ import { routeGroup } from "../route-group";
 
 export const holds = routeGroup();
 
+// Exactly the paths below: hono's `/holds/*` also matches `/holds` itself and the payment routes
+// (which check the fan themselves), so with it the check ran twice on those requests.
 holds.use("/events/:id/holds", requireFan());
-holds.use("/events/:id/holds/*", requireFan());
+holds.use("/events/:id/holds/:holdId", requireFan());
 
 const requestId = z
   .string()

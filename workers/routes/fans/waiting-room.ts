@@ -150,7 +150,7 @@ waitingRoom.openapi(
       } as const;
       throw new ApiError(409, exchange.reason, messages[exchange.reason]);
     }
-    const token = await signAdmissionToken(c.env.TOKEN_SIGNING_KEY, { accountId, eventId: id, admissionId: exchange.admissionId, expiresAt: exchange.expiresAt });
+    const token = await signAdmissionToken(c.env.ADMISSION_TOKEN_KEY, { accountId, eventId: id, admissionId: exchange.admissionId, expiresAt: exchange.expiresAt });
     c.header("Cache-Control", "no-store");
     return c.json({ token, expiresAt: new Date(exchange.expiresAt).toISOString() }, 200);
   },
