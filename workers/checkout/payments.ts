@@ -313,15 +313,32 @@ export async function latestPayment(db: Db, holdId: string, accountId: string): 
   return view(row, row.status === "failed" && settings.declineRetrySeconds > 0 ? row.updatedAt.getTime() + settings.declineRetrySeconds * 1000 : null);
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The payment a webhook's PaymentIntent belongs to, or undefined when it is
+ * none of ours. The intent's id is authoritative once stored; before that,
+ * the payment its metadata names must not know another intent, and the
+ * intent must carry that payment's hold and attempt (issue 13 finding 7: an
+ * intent naming one payment while being another's is not acted on).
+ */
+async function paymentOfIntent(db: Db, intent: Stripe.PaymentIntent): Promise<PaymentRow | undefined> {
+  const [byIntent] = await db.select().from(payments).where(eq(payments.providerPaymentId, intent.id));
+  if (byIntent) return byIntent;
+  const named = intent.metadata?.payment_id;
+  if (!named || !UUID.test(named)) return undefined;
+  const [payment] = await db.select().from(payments).where(eq(payments.id, named));
+  if (!payment || payment.providerPaymentId !== null) return undefined;
+  const sameAttempt = intent.metadata.hold_id === payment.holdId && intent.metadata.attempt === String(payment.attempt);
+  return sameAttempt ? payment : undefined;
+}
+
 /** Handles a verified gateway webhook; duplicates and out-of-order deliveries change nothing. */
 export async function handleWebhookEvent(ctx: WorkContext, event: Stripe.Event): Promise<void> {
   if (event.type !== "payment_intent.succeeded" && event.type !== "payment_intent.payment_failed" && event.type !== "payment_intent.canceled") return;
   const intent = event.data.object;
-  const paymentId = intent.metadata?.payment_id;
-  const [payment] = paymentId
-    ? await ctx.db.select().from(payments).where(eq(payments.id, paymentId))
-    : await ctx.db.select().from(payments).where(eq(payments.providerPaymentId, intent.id));
-  if (!payment) return; // not ours
+  const payment = await paymentOfIntent(ctx.db, intent);
+  if (!payment) return; // not ours to act on: acknowledged, so the gateway stops sending it
   // Ask the gateway for the current truth instead of trusting the event's order.
   const outcome = await retrieveOutcome(stripeClient(ctx.env), intent.id);
   if (outcome.kind === "unknown") {
