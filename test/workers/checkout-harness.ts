@@ -151,6 +151,14 @@ const intentSchema = z.object({ id: z.string(), status: z.string(), latest_charg
 /** A PaymentIntent as the gateway shows it. */
 export type GatewayIntent = z.infer<typeof intentSchema>;
 
+/** The fan's answer on the gateway's 3-D Secure page for the intent a client secret belongs to (what its buttons post). */
+export async function completeChallenge(clientSecret: string, outcome: "pass" | "fail"): Promise<void> {
+  const intentId = clientSecret.split("_secret_")[0] ?? "";
+  const response = await fetch(`${gatewayBase}/3ds/${intentId}`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: `outcome=${outcome}` });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`challenge answered ${response.status}: ${text}`);
+}
+
 /** Every PaymentIntent the gateway holds for a hold, newest first. */
 export async function intentsOf(holdId: string): Promise<GatewayIntent[]> {
   return z.array(intentSchema).parse(await gatewayJson("GET", `/__payment_intents?${metadataQuery({ hold_id: holdId })}`));
@@ -318,11 +326,12 @@ const paymentSchema = z.object({
   paymentId: z.uuid(),
   holdId: z.uuid(),
   attempt: z.number(),
-  status: z.enum(["pending", "unknown", "succeeded", "failed", "canceled", "refunded"]),
+  status: z.enum(["pending", "unknown", "requires_action", "succeeded", "failed", "canceled", "refunded"]),
   amountCents: z.number(),
   currency: z.string(),
   retryUntil: z.string().nullable(),
   lastError: z.string().nullable(),
+  nextAction: z.object({ type: z.literal("use_stripe_sdk"), clientSecret: z.string() }).nullable(),
 });
 /** A payment as the API returns it. */
 export type PaymentJson = z.infer<typeof paymentSchema>;
