@@ -59,7 +59,7 @@ export class Gateway implements Controlled {
     if (url.pathname.startsWith(`${CHALLENGE_PATH}/`)) return this.serveChallenge(request.method ?? "GET", url, body, origin, response);
     // Stripe's API answers browsers (Stripe.js) from any origin.
     if (request.method === "OPTIONS") {
-      response.writeHead(204, { ...CORS, "access-control-allow-methods": "GET, POST", "access-control-allow-headers": "authorization, content-type, stripe-version", "access-control-max-age": "600" }).end();
+      response.writeHead(204, { ...CORS, "access-control-allow-methods": "GET, POST", "access-control-allow-headers": headerValue(request.headers["access-control-request-headers"]) ?? "authorization, content-type, stripe-version", "access-control-max-age": "600" }).end();
       return;
     }
     return this.serveApi(request, response, url, body, origin);

@@ -83,6 +83,7 @@ const STRIPE_JS = String.raw`(() => {
                 ]) {
                   const id = "stripe-card-" + name;
                   const row = document.createElement("p");
+                  row.className = "field";
                   const labelEl = document.createElement("label");
                   labelEl.htmlFor = id;
                   labelEl.textContent = label;
