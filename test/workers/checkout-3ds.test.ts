@@ -6,12 +6,12 @@
  * fails, and is abandoned (intent canceled, seats released) once the hold
  * has ended. The gateway's challenge page stands in for the fan's bank.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   addFault,
   chargesOf,
-  clearFaults,
   clock,
+  CRON_STEP_MS,
   completeChallenge,
   deliverAll,
   expectConfirmed,
@@ -27,6 +27,7 @@ import {
   runCronExclusively,
   sent,
   tryHold,
+  useFakeClock,
   webhooksOf,
 } from "./checkout-harness";
 
@@ -34,17 +35,7 @@ runCronExclusively();
 
 const THREE_D_SECURE = "pm_card_authenticationRequired";
 const PAIR = [0, 1];
-/** One cron interval and a second. */
-const CRON_STEP_MS = 61_000;
-
-beforeEach(() => {
-  clock.start();
-});
-
-afterEach(async () => {
-  await clearFaults();
-  clock.stop();
-});
+useFakeClock();
 
 describe.each(["calm", "hot"] as const)("3-D Secure at checkout of a %s event", (demandClass) => {
   it("waits on the challenge past the cron's 3 tries and 2 minutes while the hold lives; passed, the cron settles it without a webhook", async () => {

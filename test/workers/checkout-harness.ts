@@ -8,7 +8,7 @@
  */
 import { env, SELF } from "cloudflare:test";
 import { eq, inArray } from "drizzle-orm";
-import { afterAll, beforeAll, expect, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, vi } from "vitest";
 import { z } from "zod";
 import type { FaultSpec } from "../../dev/stripe-gateway";
 import { runScheduledJobs } from "../../workers/scheduled";
@@ -508,5 +508,19 @@ export function runCronExclusively(): void {
   }, 30 * 60_000);
   afterAll(async () => {
     await release?.();
+  });
+}
+
+/** One cron interval and a second: the next pass, which looks again at an ambiguous payment (it leaves a fresh one alone for 30 s). */
+export const CRON_STEP_MS = 61_000;
+
+/** Each test of the calling file on a fake clock of its own, with the gateway's faults cleared after it. */
+export function useFakeClock(): void {
+  beforeEach(() => {
+    clock.start();
+  });
+  afterEach(async () => {
+    await clearFaults();
+    clock.stop();
   });
 }

@@ -11,7 +11,7 @@
  */
 import { env } from "cloudflare:test";
 import { eq } from "drizzle-orm";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stripeClient } from "../../workers/checkout/gateway";
 import { confirmKeyOf, finalizeSucceeded } from "../../workers/checkout/payments";
 import { events, payments } from "../../core/db/schema";
@@ -22,6 +22,7 @@ import {
   chargesOf,
   clearFaults,
   clock,
+  CRON_STEP_MS,
   deliver,
   deliverAll,
   expectConfirmed,
@@ -46,6 +47,7 @@ import {
   sent,
   sign,
   tryHold,
+  useFakeClock,
   webhooksOf,
   type Fan,
   type Sale,
@@ -54,17 +56,7 @@ import { expectApiError, rawRequest } from "./helpers";
 
 runCronExclusively();
 
-/** One cron interval and a second: the next pass, which looks again at an ambiguous payment (it leaves a fresh one alone for 30 s). */
-const CRON_STEP_MS = 61_000;
-
-beforeEach(() => {
-  clock.start();
-});
-
-afterEach(async () => {
-  await clearFaults();
-  clock.stop();
-});
+useFakeClock();
 
 /** Seats 0 and 1 (section A, row 1) are what most tests hold. */
 const PAIR = [0, 1];
