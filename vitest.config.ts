@@ -55,9 +55,12 @@ export default defineConfig({
                 TURNSTILE_SITE_KEY: "1x00000000000000000000AA",
                 TURNSTILE_SECRET_KEY: "1x0000000000000000000000000000000AA",
                 TURNSTILE_VERIFY_URL: inject("turnstileVerifyUrl"),
+                TURNSTILE_SCRIPT_URL: new URL("/turnstile/v0/api.js", inject("turnstileVerifyUrl")).href,
                 STRIPE_SECRET_KEY: "sk_test_local",
                 STRIPE_WEBHOOK_SECRET: inject("stripeWebhookSecret"),
                 STRIPE_API_BASE: inject("stripeApiBase"),
+                STRIPE_PUBLISHABLE_KEY: "pk_test_local",
+                STRIPE_JS_URL: `${inject("stripeApiBase")}/v3/`,
                 OPS_TOKEN: "test-ops-token",
                 // Operations per implementation of the inventory model test (test/inventory-model/README.md): CI runs 100,000; `MODEL_OPS=1000000` is the long run.
                 MODEL_OPS: process.env.MODEL_OPS ?? "100000",

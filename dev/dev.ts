@@ -109,6 +109,8 @@ async function writeDevVars(
     STRIPE_SECRET_KEY: "sk_test_local",
     STRIPE_WEBHOOK_SECRET: LOCAL_STRIPE_WEBHOOK_SECRET,
     STRIPE_API_BASE: stripeApiBase,
+    STRIPE_PUBLISHABLE_KEY: "pk_test_local",
+    STRIPE_JS_URL: `${stripeApiBase}/v3/`,
     OPS_TOKEN: "local-ops-token",
     // Links in emails point at this server (its port may not be wrangler.toml's default).
     PUBLIC_ORIGIN: appUrl,

@@ -12,6 +12,7 @@ import type { IncomingMessage } from "node:http";
 import { buffer } from "node:stream/consumers";
 import { z } from "zod";
 import { listenOnLoopback, sendJson, type LoopbackServer } from "./http-server.ts";
+import { WIDGET_SCRIPT, WIDGET_SCRIPT_PATH } from "./turnstile-widget.ts";
 
 /** Cloudflare's test secret keys (server side), by behaviour. */
 export const TURNSTILE_TEST_SECRETS = {
@@ -38,6 +39,8 @@ const MAX_TOKEN_LENGTH = 2048;
 /** A running stand-in: `verifyUrl` is the Worker's `TURNSTILE_VERIFY_URL`. */
 export interface TurnstileStandIn extends LoopbackServer {
   verifyUrl: string;
+  /** The widget script (`TURNSTILE_SCRIPT_URL`), with Cloudflare's JS API (turnstile-widget.ts). */
+  scriptUrl: string;
 }
 
 /** What the stand-in was sent, for tests (the secret is reduced to its test-key behaviour). */
@@ -135,6 +138,11 @@ export async function startTurnstileStandIn(options: { port: number; hostname?: 
   };
 
   const server = createServer((request, response) => {
+    // The widget script pages load (`TURNSTILE_SCRIPT_URL`), as from challenges.cloudflare.com.
+    if (request.method === "GET" && new URL(request.url ?? "/", "http://turnstile").pathname === WIDGET_SCRIPT_PATH) {
+      response.writeHead(200, { "content-type": "text/javascript; charset=utf-8", "access-control-allow-origin": "*", "cache-control": "no-store" }).end(WIDGET_SCRIPT);
+      return;
+    }
     route(request).then(
       (result) => {
         if (result !== "hang") sendJson(response, result[0], result[1]);
@@ -144,7 +152,7 @@ export async function startTurnstileStandIn(options: { port: number; hostname?: 
   });
   // Hung requests are dropped by close().
   const listening = await listenOnLoopback(server, options.port);
-  return { ...listening, verifyUrl: `${listening.url}${SITEVERIFY_PATH}` };
+  return { ...listening, verifyUrl: `${listening.url}${SITEVERIFY_PATH}`, scriptUrl: `${listening.url}${WIDGET_SCRIPT_PATH}` };
 }
 
 /** Cloudflare's rules, in its order: the secret first, then the token, then the test key's behaviour. */

@@ -5,6 +5,7 @@
  */
 import type { LocalStack } from "./stack.ts";
 import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "./turnstile.ts";
+import { widgetScriptUrl } from "./turnstile-widget.ts";
 
 /** The settings that point the Worker at `stack`: Postgres (through PgBouncer), Redis, the mail outbox and Turnstile. */
 export function stackVars(stack: LocalStack) {
@@ -20,6 +21,7 @@ export function stackVars(stack: LocalStack) {
     TURNSTILE_SITE_KEY: TURNSTILE_TEST_SITE_KEY,
     TURNSTILE_SECRET_KEY: TURNSTILE_TEST_SECRETS.passes,
     TURNSTILE_VERIFY_URL: stack.turnstileVerifyUrl,
+    TURNSTILE_SCRIPT_URL: widgetScriptUrl(stack.turnstileVerifyUrl),
   };
 }
 

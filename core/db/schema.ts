@@ -352,7 +352,8 @@ export const payments = pgTable(
     attempt: integer("attempt").notNull().default(1),
     amountCents: integer("amount_cents").notNull(),
     currency: text("currency").notNull(),
-    status: text("status", { enum: ["pending", "unknown", "succeeded", "failed", "canceled", "refunded"] })
+    /** `requires_action`: confirmed, waiting on the fan's 3-D Secure challenge while the hold lives. */
+    status: text("status", { enum: ["pending", "unknown", "requires_action", "succeeded", "failed", "canceled", "refunded"] })
       .notNull()
       .default("pending"),
     /** Tries at settling this attempt: the payment request's, then one per reconciliation pass (the seed's "3 retries"). */

@@ -14,6 +14,8 @@ export interface Exchange {
   path: string;
   idempotencyKey: string | null;
   apiVersion: string;
+  /** The gateway's own origin as the caller reached it (for URLs it hands out, e.g. the 3-D Secure challenge). */
+  origin?: string;
 }
 
 /** A response an endpoint produced. Like Stripe, only responses of endpoints that began executing are saved for a key. */

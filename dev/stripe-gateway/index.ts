@@ -43,6 +43,8 @@ export interface StripeGatewayOptions {
   webhookSecret: string;
   /** The one secret key accepted. Default: any test-mode key (`sk_test_...`, `rk_test_...`). */
   apiKey?: string;
+  /** The one publishable key Stripe.js may use (creating PaymentMethods, reading an intent by its client secret). Default: any `pk_test_...`. */
+  publishableKey?: string;
   /** The waits before each retry of a failed delivery; its length bounds the retries. Default 250 ms, 1 s, 4 s (Stripe's own span days). */
   webhookRetryDelaysMs?: number[];
 }

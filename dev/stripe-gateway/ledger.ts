@@ -21,7 +21,7 @@ export class Ledger {
   constructor(faults: FaultBook, emit: EmitEvent) {
     this.paymentIntents = new PaymentIntents(this.paymentMethods, this.charges, faults, emit);
     this.refunds = new Refunds(this.paymentIntents, this.charges, emit);
-    this.routes = [...this.paymentIntents.routes(), ...this.refunds.routes(), ...this.charges.routes()];
+    this.routes = [...this.paymentIntents.routes(), ...this.paymentMethods.routes(), ...this.refunds.routes(), ...this.charges.routes()];
   }
 
   /** The route for an API request, with the id its path names; undefined when there is none. */

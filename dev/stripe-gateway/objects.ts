@@ -24,15 +24,30 @@ export interface PaymentIntentObject {
   currency: string;
   customer: null;
   description: string | null;
-  last_payment_error: CardError | null;
+  last_payment_error: CardError | AuthenticationError | null;
   latest_charge: string | null;
   livemode: false;
   metadata: Metadata;
-  next_action: null;
+  next_action: NextAction | null;
   payment_method: string | null;
   payment_method_types: string[];
   receipt_email: string | null;
   status: PaymentIntentStatus;
+}
+
+/** What the customer must do before a `requires_action` intent can go on: Stripe.js runs the 3-D Secure challenge at `stripe_js`. */
+export interface NextAction {
+  type: "use_stripe_sdk";
+  use_stripe_sdk: { type: "three_d_secure_redirect"; stripe_js: string; source: string };
+}
+
+/** The error a failed 3-D Secure challenge leaves on its intent. */
+export interface AuthenticationError {
+  type: "invalid_request_error";
+  code: "payment_intent_authentication_failure";
+  message: string;
+  doc_url: string;
+  payment_method: PaymentMethodObject;
 }
 
 export interface PaymentMethodObject {
@@ -94,7 +109,7 @@ export interface RefundObject {
   status: "succeeded";
 }
 
-export type EventType = "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" | "charge.refunded";
+export type EventType = "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" | "payment_intent.requires_action" | "charge.refunded";
 
 export interface StripeEvent {
   id: string;

@@ -9,11 +9,12 @@ import { invalid, missing, unexpectedState } from "./errors.ts";
 import { ok, type ApiResult, type EmitEvent, type Exchange } from "./exchange.ts";
 import { requestSubject, type FaultBook } from "./faults.ts";
 import { newId, randomToken, unixNow } from "./ids.ts";
+import { CHALLENGE_PATH } from "./stripe-js.ts";
 import { mergeMetadata, type CardError, type PaymentIntentObject, type PaymentMethodObject } from "./objects.ts";
 import { currencyParam, formBoolean, formInteger, metadataParam, parseParams } from "./params.ts";
 import { paymentMethodFields, type PaymentMethods } from "./payment-methods.ts";
 import { collectionRoute, intentFromPath, type Route } from "./routes.ts";
-import { DECLINES, declineOf, type DeclineCode } from "./test-cards.ts";
+import { DECLINES, declineOf, needsChallenge, type DeclineCode } from "./test-cards.ts";
 
 const MIN_AMOUNT = 50;
 const MAX_AMOUNT = 99_999_999;
@@ -229,9 +230,49 @@ export class PaymentIntents {
     return ok({ object: "list", data: newestFirst.slice(0, limit), has_more: newestFirst.length > limit, url: "/v1/payment_intents" });
   }
 
-  /** One charge attempt; a decline leaves the intent waiting for another payment method, as on Stripe. */
-  private confirm(intent: PaymentIntentObject, paymentMethod: PaymentMethodObject | undefined, exchange: Exchange): ApiResult {
+  /**
+   * The end of a 3-D Secure challenge (the challenge page's buttons): passed,
+   * the card is charged as on any confirm; failed, the intent waits for
+   * another payment method with `payment_intent_authentication_failure`, as
+   * on Stripe. Only an intent waiting on its challenge can end one.
+   */
+  completeChallenge(id: string, passed: boolean, exchange: Exchange): ApiResult {
+    const intent = this.require(id);
+    const paymentMethod = intent.payment_method ? this.paymentMethods.get(intent.payment_method) : undefined;
+    if (intent.status !== "requires_action" || !paymentMethod) {
+      throw unexpectedState(`This PaymentIntent has a status of ${intent.status}; only one with status requires_action has a challenge to complete.`, intent);
+    }
+    intent.next_action = null;
+    if (passed) return this.confirm(intent, paymentMethod, exchange, true);
+    Object.assign(intent, {
+      status: "requires_payment_method",
+      payment_method: null,
+      last_payment_error: {
+        type: "invalid_request_error",
+        code: "payment_intent_authentication_failure",
+        message: "We are unable to authenticate your payment method. Please choose a different payment method and try again.",
+        doc_url: "https://stripe.com/docs/error-codes/payment-intent-authentication-failure",
+        payment_method: structuredClone(paymentMethod),
+      },
+    });
+    this.emit("payment_intent.payment_failed", intent, exchange);
+    return ok(intent);
+  }
+
+  /** One charge attempt; a decline leaves the intent waiting for another payment method, as on Stripe. A card that needs 3-D Secure waits on its challenge first. */
+  private confirm(intent: PaymentIntentObject, paymentMethod: PaymentMethodObject | undefined, exchange: Exchange, authenticated = false): ApiResult {
     if (!paymentMethod) throw unexpectedState(MISSING_PAYMENT_METHOD, intent);
+    if (!authenticated && needsChallenge(this.paymentMethods.numberOf(paymentMethod.id))) {
+      const source = newId("payatt");
+      Object.assign(intent, {
+        status: "requires_action",
+        payment_method: paymentMethod.id,
+        last_payment_error: null,
+        next_action: { type: "use_stripe_sdk", use_stripe_sdk: { type: "three_d_secure_redirect", stripe_js: `${exchange.origin ?? ""}${CHALLENGE_PATH}/${intent.id}?source=${source}`, source } },
+      });
+      this.emit("payment_intent.requires_action", intent, exchange);
+      return ok(intent);
+    }
     const fault = this.faults.take(["decline"], { ...requestSubject(exchange), paymentIntent: intent.id, metadata: intent.metadata });
     const declineCode: DeclineCode | undefined = fault ? (fault.declineCode ?? "generic_decline") : declineOf(this.paymentMethods.numberOf(paymentMethod.id));
     const charge = this.charges.attempt(intent, paymentMethod, declineCode, exchange);

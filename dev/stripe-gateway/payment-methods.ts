@@ -1,13 +1,17 @@
 /**
  * PaymentMethods: Stripe's test PaymentMethod ids (`pm_card_visa`, ...) and
  * raw test card data, each turned into a PaymentMethod of its own, as on
- * Stripe. They are only ever given with a PaymentIntent (no route of their own).
+ * Stripe: given with a PaymentIntent, or created on their own with
+ * `POST /v1/payment_methods` (what Stripe.js's `createPaymentMethod` calls
+ * with the publishable key) and `GET /v1/payment_methods/:id`.
  */
 import { z } from "zod";
 import { invalid, missing } from "./errors.ts";
 import { newId, unixNow } from "./ids.ts";
 import { mergeMetadata, type Metadata, type PaymentMethodObject } from "./objects.ts";
+import { ok } from "./exchange.ts";
 import { formInteger, metadataParam } from "./params.ts";
+import { collectionRoute, retrieveRoute, type Route } from "./routes.ts";
 import { cardDetails, TEST_PAYMENT_METHODS } from "./test-cards.ts";
 
 const paymentMethodDataParam = z.strictObject({
@@ -31,6 +35,16 @@ export interface PaymentMethodParams {
 /** Every PaymentMethod made, with the card number behind it. */
 export class PaymentMethods {
   private readonly byId = new Map<string, { object: PaymentMethodObject; number: string }>();
+
+  routes(): Route[] {
+    return [
+      collectionRoute("POST", "payment_methods", paymentMethodDataParam, (params) => {
+        const { number, exp_month, exp_year } = params.card;
+        return ok(this.create(number, exp_month, exp_year, mergeMetadata({}, params.metadata)));
+      }),
+      retrieveRoute("payment_methods", "payment_method", (id) => this.get(id)),
+    ];
+  }
 
   get(id: string): PaymentMethodObject | undefined {
     return this.byId.get(id)?.object;

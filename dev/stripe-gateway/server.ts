@@ -2,7 +2,7 @@
  * The HTTP side: an API request is authenticated, routed, its parameters
  * decoded, its request faults and idempotency key applied, then executed by
  * the resource its route belongs to; `/__...` requests go to the control
- * routes.
+ * routes, and the browser's (Stripe.js, the 3-D Secure page) to stripe-js.ts.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { text } from "node:stream/consumers";
@@ -18,6 +18,7 @@ import type { PaymentIntentObject } from "./objects.ts";
 import { parseForm } from "./params.ts";
 import { matchesFilter, type ChargeAttempt, type RecordFilter, type RequestRecord, type WebhookDelivery } from "./records.ts";
 import type { Route } from "./routes.ts";
+import { CHALLENGE_PATH, challengePage, STRIPE_JS_PATH, stripeJs } from "./stripe-js.ts";
 import { wakeableWait } from "./waits.ts";
 import { WebhookSender } from "./webhooks.ts";
 
@@ -30,6 +31,8 @@ export interface GatewaySettings {
   webhookUrl?: string;
   webhookSecret: string;
   apiKey?: string;
+  /** The publishable key Stripe.js uses (any `pk_test_...` when unset). */
+  publishableKey?: string;
   webhookRetryDelaysMs?: number[];
 }
 
@@ -51,7 +54,32 @@ export class Gateway implements Controlled {
     const url = new URL(request.url ?? "/", "http://gateway");
     const body = await text(request);
     if (url.pathname.startsWith("/__")) return serveControl(this, request.method ?? "GET", url, body, response);
-    return this.serveApi(request, response, url, body);
+    const origin = `http://${request.headers.host ?? "127.0.0.1"}`;
+    if (request.method === "GET" && url.pathname === STRIPE_JS_PATH) return sendText(response, 200, "text/javascript; charset=utf-8", stripeJs(origin));
+    if (url.pathname.startsWith(`${CHALLENGE_PATH}/`)) return this.serveChallenge(request.method ?? "GET", url, body, origin, response);
+    // Stripe's API answers browsers (Stripe.js) from any origin.
+    if (request.method === "OPTIONS") {
+      response.writeHead(204, { ...CORS, "access-control-allow-methods": "GET, POST", "access-control-allow-headers": headerValue(request.headers["access-control-request-headers"]) ?? "authorization, content-type, stripe-version", "access-control-max-age": "600" }).end();
+      return;
+    }
+    return this.serveApi(request, response, url, body, origin);
+  }
+
+  /** The 3-D Secure challenge page of a PaymentIntent (GET), and its pass / fail buttons (POST `outcome=pass|fail`). */
+  private serveChallenge(method: string, url: URL, body: string, origin: string, response: ServerResponse): void {
+    const intentId = decodeURIComponent(url.pathname.slice(CHALLENGE_PATH.length + 1));
+    const intent = this.ledger.paymentIntents.get(intentId);
+    if (!intent) return sendText(response, 404, "text/plain; charset=utf-8", `No such payment_intent: '${intentId}'`);
+    if (method === "GET") {
+      if (intent.status !== "requires_action") return sendText(response, 200, "text/html; charset=utf-8", challengePage(intentId, intent.status === "requires_payment_method" ? "failed" : "passed"));
+      return sendText(response, 200, "text/html; charset=utf-8", challengePage(intentId));
+    }
+    const outcome = new URLSearchParams(body).get("outcome");
+    if (method !== "POST" || (outcome !== "pass" && outcome !== "fail")) return sendText(response, 400, "text/plain; charset=utf-8", "Post outcome=pass or outcome=fail.");
+    const exchange: Exchange = { requestId: newId("req"), method, path: url.pathname, idempotencyKey: null, apiVersion: Stripe.API_VERSION, origin };
+    const result = execute({ method: "POST", pattern: /^$/, intentOf: () => intentId, handle: () => this.ledger.paymentIntents.completeChallenge(intentId, outcome === "pass", exchange) }, {}, exchange, intentId);
+    if (result.status !== 200) return sendText(response, 409, "application/json", JSON.stringify(result.body));
+    sendText(response, 200, "text/html; charset=utf-8", challengePage(intentId, outcome === "pass" ? "passed" : "failed"));
   }
 
   close(): void {
@@ -75,13 +103,13 @@ export class Gateway implements Controlled {
     return this.requestLog.filter((record) => matchesFilter(record, filter)).map((record) => structuredClone(record));
   }
 
-  private async serveApi(request: IncomingMessage, response: ServerResponse, url: URL, body: string): Promise<void> {
+  private async serveApi(request: IncomingMessage, response: ServerResponse, url: URL, body: string, origin: string): Promise<void> {
     const method = request.method ?? "GET";
     const requestId = newId("req");
     const apiVersion = headerValue(request.headers["stripe-version"]) ?? Stripe.API_VERSION;
     // Stripe ignores the key on GET and DELETE.
     const idempotencyKey = method === "POST" ? (headerValue(request.headers["idempotency-key"]) ?? null) : null;
-    const headers: Record<string, string> = { "request-id": requestId, "stripe-version": apiVersion, ...(idempotencyKey === null ? {} : { "idempotency-key": idempotencyKey }) };
+    const headers: Record<string, string> = { ...CORS, "request-id": requestId, "stripe-version": apiVersion, ...(idempotencyKey === null ? {} : { "idempotency-key": idempotencyKey }) };
     const record: RequestRecord = { requestId, method, path: url.pathname, idempotencyKey, paymentIntent: null, metadata: {}, outcome: "in_progress", replayed: false, fault: null };
     this.requestLog.push(record);
     const reply = (status: number, json: string, extra: Record<string, string> = {}) => {
@@ -90,8 +118,11 @@ export class Gateway implements Controlled {
     };
     const replyResult = (result: ApiResult) => reply(result.status, JSON.stringify(result.body, null, 2));
 
-    const apiKey = authenticate(request.headers.authorization, this.settings.apiKey);
+    const apiKey = authenticate(request.headers.authorization, this.settings.apiKey, this.settings.publishableKey);
     if (apiKey instanceof InvalidRequest) return replyResult(errorResult(apiKey.status, apiKey.error));
+    if (apiKey.startsWith("pk_") && !this.publishableMayCall(method, url)) {
+      return replyResult(errorResult(401, { type: "invalid_request_error", message: "This API call cannot be made with a publishable API key. Please use a secret API key. You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys." }));
+    }
     const found = this.ledger.findRoute(method, url.pathname);
     if (!found) {
       return replyResult(
@@ -109,7 +140,7 @@ export class Gateway implements Controlled {
       return replyResult(errorResult(400, { type: "invalid_request_error", message: `Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters long.` }));
     }
 
-    const exchange: Exchange = { requestId, method, path: url.pathname, idempotencyKey, apiVersion };
+    const exchange: Exchange = { requestId, method, path: url.pathname, idempotencyKey, apiVersion, origin };
     const paymentIntent = found.route.intentOf(found.id, params) ?? null;
     const requestMetadata = typeof params.metadata === "object" ? Object.fromEntries(Object.entries(params.metadata).filter((entry): entry is [string, string] => typeof entry[1] === "string")) : {};
     record.paymentIntent = paymentIntent;
@@ -172,6 +203,15 @@ export class Gateway implements Controlled {
     reply(status, json, extra);
   }
 
+  /** What Stripe.js may do with a publishable key: create a PaymentMethod, and read a PaymentIntent whose client secret it has. */
+  private publishableMayCall(method: string, url: URL): boolean {
+    if (method === "POST" && url.pathname === "/v1/payment_methods") return true;
+    const intentId = method === "GET" ? /^\/v1\/payment_intents\/([^/]+)$/.exec(url.pathname)?.[1] : undefined;
+    if (intentId === undefined) return false;
+    const intent = this.ledger.paymentIntents.get(decodeURIComponent(intentId));
+    return intent !== undefined && url.searchParams.get("client_secret") === intent.client_secret;
+  }
+
   /** Holds an unanswered request until the client gives up, `ms` pass, or the gateway closes. */
   private async holdConnection(response: ServerResponse, ms: number): Promise<void> {
     const held = wakeableWait(ms, this.heldConnections);
@@ -190,7 +230,7 @@ function execute(route: Route, params: FormObject, exchange: Exchange, id: strin
 }
 
 /** The API key of a request (Bearer, or Basic with the key as user name), or why it is refused. */
-function authenticate(authorization: string | undefined, expected: string | undefined): string | InvalidRequest {
+function authenticate(authorization: string | undefined, expected: string | undefined, publishable: string | undefined): string | InvalidRequest {
   const unauthorized = (message: string) => new InvalidRequest(401, { type: "invalid_request_error", message });
   if (!authorization) {
     return unauthorized(
@@ -201,7 +241,9 @@ function authenticate(authorization: string | undefined, expected: string | unde
   const basic = /^Basic\s+(\S+)$/i.exec(authorization)?.[1];
   const key = bearer ?? (basic === undefined ? undefined : Buffer.from(basic, "base64").toString("utf8").split(":")[0]);
   if (!key) return unauthorized("Invalid authorization header. Use 'Authorization: Bearer YOUR_SECRET_KEY'.");
-  const valid = expected === undefined ? /^(sk|rk)_test_\w+$/.test(key) : key === expected;
+  const valid = key.startsWith("pk_")
+    ? (publishable === undefined ? /^pk_test_\w+$/.test(key) : key === publishable)
+    : expected === undefined ? /^(sk|rk)_test_\w+$/.test(key) : key === expected;
   if (!valid) return unauthorized(`Invalid API Key provided: ${key.slice(0, 8)}${"*".repeat(Math.max(0, key.length - 12))}${key.slice(-4)}`);
   return key;
 }
@@ -213,6 +255,12 @@ function intentIdOf(body: unknown): string | null {
   if ("error" in body) return intentIdOf(body.error);
   if ("payment_intent" in body) return intentIdOf(body.payment_intent);
   return null;
+}
+
+const CORS = { "access-control-allow-origin": "*" };
+
+function sendText(response: ServerResponse, status: number, contentType: string, body: string): void {
+  response.writeHead(status, { ...CORS, "content-type": contentType, "content-length": String(Buffer.byteLength(body)), "cache-control": "no-store" }).end(body);
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -31,6 +31,8 @@ interface TestCard {
   brand: string;
   funding: string;
   decline?: DeclineCode;
+  /** Every charge needs a 3-D Secure challenge first (Stripe's "authentication required" cards). */
+  threeDSecure?: true;
 }
 
 const TEST_CARDS: Record<string, TestCard> = {
@@ -45,6 +47,8 @@ const TEST_CARDS: Record<string, TestCard> = {
   "4000000000000069": { brand: "visa", funding: "credit", decline: "expired_card" },
   "4000000000000127": { brand: "visa", funding: "credit", decline: "incorrect_cvc" },
   "4000000000000119": { brand: "visa", funding: "credit", decline: "processing_error" },
+  "4000002760003184": { brand: "visa", funding: "credit", threeDSecure: true },
+  "4000002500003155": { brand: "visa", funding: "credit", threeDSecure: true },
 };
 
 /** Stripe's test PaymentMethod ids and the card each stands for. */
@@ -60,7 +64,13 @@ export const TEST_PAYMENT_METHODS: Record<string, string> = {
   pm_card_chargeDeclinedExpiredCard: "4000000000000069",
   pm_card_chargeDeclinedIncorrectCvc: "4000000000000127",
   pm_card_chargeDeclinedProcessingError: "4000000000000119",
+  pm_card_authenticationRequired: "4000002760003184",
 };
+
+/** Whether charging this card number needs a 3-D Secure challenge first. */
+export function needsChallenge(number: string): boolean {
+  return TEST_CARDS[number]?.threeDSecure === true;
+}
 
 /** The brand and funding of a card number (unknown for a number that is not a test card). */
 export function cardDetails(number: string): { brand: string; funding: string } {

@@ -1,7 +1,10 @@
 // Checkout: shows the hold with a countdown to its end (on the server's clock),
 // pays for it (200 paid, 402 declined: another card until retryUntil, 202
-// processing: poll), or releases it. It asks for the hold's payment only once
-// this browser has started one (a fresh hold has none: asking would be a 404).
+// processing: poll; 202 requires_action: Stripe.js runs the card's 3-D Secure
+// challenge, then poll), or releases it. The card is collected by Stripe.js
+// (its URL and publishable key from GET /api/config) into a PaymentMethod.
+// It asks for the hold's payment only once this browser has started one (a
+// fresh hold has none: asking would be a 404).
 import { announce, api, ApiError, clockTime, durationText, el, minutesSeconds, money, param, renderAccount, request, requireSession, serverNow, showError } from "./api.js";
 
 const POLL_INTERVAL_MS = 2_000;
@@ -16,6 +19,7 @@ const DECLINES = {
   expired_card: "Your card has expired.",
   incorrect_cvc: "Your card's security code is incorrect.",
   processing_error: "Your card could not be processed.",
+  payment_intent_authentication_failure: "Your bank could not confirm the payment (the card's security check failed).",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -31,6 +35,35 @@ const paymentStartedKey = `edge-tickets.payment-started.${holdId}`;
 let event;
 let hold;
 let countdown;
+/** Stripe.js and its mounted card element, once loaded. */
+let stripe;
+let card;
+
+/** Loads Stripe.js from the configured URL and mounts the card form. */
+async function loadStripe() {
+  const { stripe: settings } = await api("/api/config");
+  if (!settings.publishableKey) throw new ApiError(503, "payments_unavailable", "Card payments are not set up on this site yet.");
+  if (!window.Stripe) {
+    await new Promise((resolve, reject) => {
+      const script = el("script", { src: settings.jsUrl });
+      script.addEventListener("load", resolve);
+      script.addEventListener("error", () => reject(new ApiError(0, "stripe_unavailable", "The secure card form could not be loaded. Check your connection and reload the page.")));
+      document.head.append(script);
+    });
+  }
+  stripe = window.Stripe(settings.publishableKey);
+  card = stripe.elements().create("card");
+  card.mount("#card-element");
+}
+
+/** Runs the card's 3-D Secure challenge (Stripe.js), then waits for the payment's outcome. */
+async function authenticate(payment) {
+  if (!stripe || !payment.nextAction) return processing();
+  $("pay").hidden = true;
+  announce(status, "Your bank wants to confirm this payment. Complete its check in the window that opened.");
+  await stripe.handleNextAction({ clientSecret: payment.nextAction.clientSecret });
+  return processing();
+}
 
 function setBusy(busy) {
   $("pay-button").disabled = busy;
@@ -125,7 +158,7 @@ function readyToPay(deadline, declinedPayment) {
   if (declinedPayment) {
     showError(errorRegion, new ApiError(402, "card_declined", declineText(declinedPayment, deadline, Date.parse(hold.expiresAt))));
     startCountdown("Time left to try another card:", deadline, () => void refresh());
-    document.querySelector('input[name="paymentMethod"]:checked')?.focus();
+    document.querySelector("#card-element input")?.focus();
   } else {
     startCountdown("Your seats are held for", deadline, () => void refresh());
     announce(status, "");
@@ -142,7 +175,7 @@ async function processing() {
     await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
     try {
       const { payment } = await api(paymentPath, { auth: true });
-      if (payment.status !== "pending" && payment.status !== "unknown") {
+      if (payment.status !== "pending" && payment.status !== "unknown" && payment.status !== "requires_action") {
         pollStarted = 0;
         return refresh(payment);
       }
@@ -189,6 +222,7 @@ async function refresh(payment) {
     return finish("Payment refunded", "Your payment arrived after the seats were released and they could not be confirmed, so we refunded it in full.", [eventLink("Pick seats again")]);
   }
   if (payment?.status === "pending" || payment?.status === "unknown") return processing();
+  if (payment?.status === "requires_action" && hold.status === "live" && expiresAt > now) return authenticate(payment);
   if (hold.status !== "live" || expiresAt <= now) {
     return released(payment?.status === "failed" ? "The card was declined and the seats have been released." : "Your hold has ended and the seats are back on sale.");
   }
@@ -203,13 +237,16 @@ async function refresh(payment) {
 
 $("pay-form").addEventListener("submit", async (submit) => {
   submit.preventDefault();
-  const paymentMethod = new FormData(submit.currentTarget).get("paymentMethod");
   setBusy(true);
   showError(errorRegion, null);
   announce(status, "Paying…");
-  localStorage.setItem(paymentStartedKey, String(Date.now()));
   try {
-    const { status: code, data } = await request(paymentPath, { method: "POST", body: { paymentMethod }, auth: true });
+    if (!stripe || !card) throw new ApiError(0, "stripe_unavailable", "The secure card form has not loaded. Reload the page and try again.");
+    const created = await stripe.createPaymentMethod({ type: "card", card });
+    if (created.error) throw new ApiError(400, created.error.code ?? "invalid_card", created.error.message ?? "Check the card details.");
+    localStorage.setItem(paymentStartedKey, String(Date.now()));
+    const { status: code, data } = await request(paymentPath, { method: "POST", body: { paymentMethod: created.paymentMethod.id }, auth: true });
+    if (code === 202 && data?.payment?.status === "requires_action") return void authenticate(data.payment);
     if (code === 202) return void processing();
     if ((code === 200 || code === 402) && data?.payment) return void refresh(data.payment);
     throw new ApiError(code, "unexpected_status", `Unexpected answer (HTTP ${code}); please check My tickets before trying again.`);
@@ -252,6 +289,11 @@ async function main() {
     announce(status, "");
     showError(errorRegion, error);
     return;
+  }
+  try {
+    await loadStripe();
+  } catch (error) {
+    showError(errorRegion, error);
   }
   await refresh();
 }

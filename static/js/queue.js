@@ -43,7 +43,8 @@ const SOLD_OUT_POLL_MS = 5_000;
 const MAX_BACKOFF_MS = 15_000;
 /** What Cloudflare's test site keys give; used when the site publishes no Turnstile key (local runs). */
 const DUMMY_TURNSTILE_TOKEN = "XXXX.DUMMY.TOKEN.XXXX";
-const TURNSTILE_SCRIPT = "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit";
+/** Cloudflare's widget script; GET /api/config names the one to load (locally, the stand-in's). */
+const TURNSTILE_SCRIPT = "https://challenges.cloudflare.com/turnstile/v0/api.js";
 /** The API's caps: places per best-available request, per waitlist entry. */
 const MAX_BEST_AVAILABLE = 8;
 const MAX_WAITLIST_QUANTITY = 4;
@@ -118,9 +119,11 @@ function deviceId() {
 /** The human check: the widget when the site publishes its key (GET /api/config), else the test token. */
 async function humanCheck(onReady) {
   let siteKey = null;
+  let scriptUrl = TURNSTILE_SCRIPT;
   try {
     const { data } = await request("/api/config");
-    siteKey = data?.turnstileSiteKey ?? data?.turnstile?.siteKey ?? null;
+    siteKey = data?.turnstile?.siteKey ?? null;
+    scriptUrl = data?.turnstile?.scriptUrl ?? TURNSTILE_SCRIPT;
   } catch {
     siteKey = null;
   }
@@ -132,7 +135,7 @@ async function humanCheck(onReady) {
   let widget = null;
   onReady(false);
   await new Promise((resolve, reject) => {
-    const script = el("script", { src: TURNSTILE_SCRIPT, async: true });
+    const script = el("script", { src: `${scriptUrl}?render=explicit`, async: true });
     script.addEventListener("load", resolve);
     script.addEventListener("error", () => reject(new ApiError(0, "network", "The human check could not load; please reload the page.")));
     document.head.append(script);

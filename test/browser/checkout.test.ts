@@ -2,14 +2,17 @@
  * Checkout in a browser: it loads without asking for a payment that does not
  * exist, counts down to the hold's own end even on a device whose clock is
  * wrong, and after a declined card says plainly why the time left has dropped
- * to the retry window, in which another card still buys the seats.
+ * to the retry window, in which another card still buys the seats. A card
+ * that needs 3-D Secure opens the bank's challenge (Stripe.js's dialog) and
+ * the tickets follow once it passes.
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { chromiumForThisFile } from "./harness/browser";
-import { calmEvent, fanEmail, holdExpiresAt, holdOnMap, newFan, signInByApi } from "./harness/fixtures";
+import { seriousViolations } from "./harness/axe";
+import { calmEvent, deliverWebhooks, fanEmail, holdExpiresAt, holdOnMap, newFan, signInByApi, waitFor } from "./harness/fixtures";
 import { Screenshots, watchPage } from "./harness/pages";
-import { payWith } from "./harness/steps";
+import { answerChallenge, payWith } from "./harness/steps";
 
 const browser = chromiumForThisFile();
 
@@ -84,6 +87,43 @@ describe("checkout", () => {
     await shots.take(page, "checkout-paid-after-decline");
     // The only error answer is the decline itself (402).
     expect(problems.failedCalls).toEqual([{ method: "POST", path: `/api/events/${event.id}/holds/${holdIdOf(page)}/payment`, status: 402 }]);
+    await fan.close();
+  });
+
+  it.each(["phone", "desktop"] as const)("on a %s, a card that needs 3-D Secure: the bank's challenge passes in Stripe.js's dialog, and the tickets follow", async (device) => {
+    const event = await calmEvent();
+    const session = await signInByApi(fanEmail("3ds"));
+    const shots = new Screenshots("checkout-3ds", device);
+    const fan = await newFan(browser(), device, session);
+    const page = await fan.newPage();
+    const problems = watchPage(page);
+    await page.goto(`/event?id=${event.id}`);
+    if (device === "phone") await page.getByRole("button", { name: "Zoom in" }).tap();
+    await holdOnMap(page, [{ section: "Stalls", row: "B", seat: device === "phone" ? 3 : 4 }], device === "phone");
+    await page.getByRole("button", { name: /^Pay / }).waitFor();
+    await shots.take(page, "checkout-card-form");
+
+    await payWith(page, "threeDSecure");
+    const dialog = page.getByRole("dialog", { name: "Card authentication" });
+    await dialog.waitFor();
+    const challengeFrame = page.frameLocator('iframe[title="3-D Secure authentication"]');
+    await challengeFrame.getByRole("button", { name: "Complete authentication" }).waitFor();
+    await shots.take(page, "checkout-3ds-challenge");
+    // The challenge page on its own passes the accessibility check.
+    const challengeUrl = (await page.locator('iframe[title="3-D Secure authentication"]').getAttribute("src")) ?? "";
+    const challengePage = await fan.newPage();
+    await challengePage.goto(challengeUrl);
+    expect(await seriousViolations(challengePage), challengeUrl).toEqual([]);
+    await challengePage.close();
+
+    await answerChallenge(page, "pass");
+    await dialog.waitFor({ state: "detached" });
+    await page.getByText("Your payment is being confirmed with the bank…").waitFor();
+    // Stripe tells the Worker (the test stack's gateway records its webhooks; the test delivers them).
+    await waitFor("the payment webhook", async () => ((await deliverWebhooks(event.id)).includes("payment_intent.succeeded") ? true : undefined));
+    await page.getByRole("heading", { name: "You're going!" }).waitFor();
+    await shots.take(page, "checkout-3ds-paid");
+    expect(problems.failedCalls).toEqual([]);
     await fan.close();
   });
 });

@@ -21,13 +21,12 @@ import { readQrCode, verifyTicketToken } from "./harness/tickets";
 const browser = chromiumForThisFile();
 
 /**
- * The failed calls a hot journey expects: the queue page asks GET /api/config
- * for a Turnstile site key, a route the later phase adds; and a poll of the
- * queue document may come before the room's first tick publishes it (404
- * queue_not_open, which the page words as "the line is being set up").
+ * The failed calls a hot journey expects: a poll of the queue document may
+ * come before the room's first tick publishes it (404 queue_not_open, which
+ * the page words as "the line is being set up").
  */
 function unexpectedFailures(problems: PageProblems): PageProblems {
-  const expected = (path: string) => path === "/api/config" || path.endsWith("/queue");
+  const expected = (path: string) => path.endsWith("/queue");
   return {
     errors: problems.errors.filter((error) => {
       const failed = /^console: Failed to load resource: the server responded with a status of 404 .*\((https?:\/\/[^)]+)\)$/.exec(error)?.[1];

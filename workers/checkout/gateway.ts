@@ -47,6 +47,8 @@ export type ChargeOutcome =
   | { kind: "succeeded"; paymentIntentId: string }
   | { kind: "declined"; paymentIntentId: string | undefined; code: string; message: string }
   | { kind: "canceled"; paymentIntentId: string }
+  /** Confirmed, and waiting on the fan's 3-D Secure challenge (Stripe.js completes it with the client secret): no money has moved yet. */
+  | { kind: "requires_action"; paymentIntentId: string; clientSecret: string }
   /** Created and not confirmed: no money has moved, and none will until someone confirms it. */
   | { kind: "unconfirmed"; paymentIntentId: string }
   /** No answer we can trust (timeout, connection lost, 5xx): reconcile later with the same key. */
@@ -65,6 +67,7 @@ function outcomeOf(intent: Stripe.PaymentIntent): ChargeOutcome {
   if (intent.status === "succeeded") return { kind: "succeeded", paymentIntentId: intent.id };
   if (intent.status === "canceled") return { kind: "canceled", paymentIntentId: intent.id };
   if (intent.status === "requires_confirmation") return { kind: "unconfirmed", paymentIntentId: intent.id };
+  if (intent.status === "requires_action" && intent.client_secret) return { kind: "requires_action", paymentIntentId: intent.id, clientSecret: intent.client_secret };
   if (intent.status === "requires_payment_method" && intent.last_payment_error) {
     return {
       kind: "declined",

@@ -10,6 +10,12 @@
  * row before anything confirms it. Whatever answers are lost after that, the
  * cron knows which intent to ask about, and cancels it at the gateway before
  * it gives up.
+ *
+ * A card that needs 3-D Secure answers the confirm with `requires_action`:
+ * the payment waits on the fan's challenge (Stripe.js on the checkout page)
+ * for as long as its hold lives, neither "unknown" nor cancelled; it settles
+ * by webhook or reconciliation. Once the hold has ended the challenge is
+ * abandoned: the cron cancels the intent and releases the seats.
  */
 import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type Stripe from "stripe";
@@ -48,9 +54,11 @@ export interface PaymentView {
   /** Set after a decline when the event allows another card until then. */
   retryUntil: string | null;
   lastError: string | null;
+  /** While `requires_action`: what Stripe.js's handleNextAction needs to run the card's challenge. */
+  nextAction: { type: "use_stripe_sdk"; clientSecret: string } | null;
 }
 
-function view(payment: PaymentRow, retryUntil: number | null): PaymentView {
+function view(payment: PaymentRow, retryUntil: number | null, clientSecret: string | null = null): PaymentView {
   return {
     paymentId: payment.id,
     holdId: payment.holdId,
@@ -60,6 +68,7 @@ function view(payment: PaymentRow, retryUntil: number | null): PaymentView {
     currency: payment.currency,
     retryUntil: retryUntil === null ? null : new Date(retryUntil).toISOString(),
     lastError: payment.lastError,
+    nextAction: payment.status === "requires_action" && clientSecret !== null ? { type: "use_stripe_sdk", clientSecret } : null,
   };
 }
 
@@ -120,8 +129,8 @@ export async function payForHold(
   const previous = await ctx.db.select().from(payments).where(eq(payments.holdId, hold.holdId)).orderBy(desc(payments.attempt));
   const latest = previous[0];
   if (latest?.status === "succeeded" || latest?.status === "refunded") return { status: 200, payment: view(latest, null) };
-  if (latest && (latest.status === "pending" || latest.status === "unknown")) {
-    throw new ApiError(409, "payment_in_progress", "A payment for this hold is still being processed; check its status.");
+  if (latest && (latest.status === "pending" || latest.status === "unknown" || latest.status === "requires_action")) {
+    throw new ApiError(409, "payment_in_progress", "A payment for this hold is still being processed (or waiting on your bank's check); check its status.");
   }
   const settings = await eventSettings(ctx.db, input.eventId);
   assertEventSelling(settings);
@@ -159,7 +168,7 @@ export async function payForHold(
   const settled = await applyOutcome(ctx, payment, outcome);
   const retryUntil = settled.status === "failed" && settings.declineRetrySeconds > 0 ? settled.updatedAt.getTime() + settings.declineRetrySeconds * 1000 : null;
   const status = settled.status === "failed" ? 402 : settled.status === "succeeded" || settled.status === "refunded" ? 200 : 202;
-  return { status, payment: view(settled, retryUntil) };
+  return { status, payment: view(settled, retryUntil, outcome.kind === "requires_action" ? outcome.clientSecret : null) };
 }
 
 /** The create call for a payment's PaymentIntent, rebuilt identically from the row on every try. */
@@ -228,14 +237,18 @@ export async function applyOutcome(ctx: WorkContext, payment: PaymentRow, outcom
     case "succeeded":
       return finalizeSucceeded(ctx, payment, outcome.paymentIntentId);
     case "declined": {
-      const updated = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "failed", providerPaymentId: outcome.paymentIntentId ?? payment.providerPaymentId, lastError: outcome.code });
+      const updated = await transition(ctx.db, payment.id, SETTLEABLE, { status: "failed", providerPaymentId: outcome.paymentIntentId ?? payment.providerPaymentId, lastError: outcome.code });
       const settings = await eventSettings(ctx.db, payment.eventId);
       if (updated && settings.declineRetrySeconds === 0) await releaseHold(ctx, payment, "declined");
       return updated ?? (await reload(ctx.db, payment.id));
     }
     case "canceled": {
-      const updated = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "canceled", providerPaymentId: outcome.paymentIntentId, lastError: "canceled" });
+      const updated = await transition(ctx.db, payment.id, SETTLEABLE, { status: "canceled", providerPaymentId: outcome.paymentIntentId, lastError: "canceled" });
       if (updated) await releaseHold(ctx, payment, "canceled");
+      return updated ?? (await reload(ctx.db, payment.id));
+    }
+    case "requires_action": {
+      const updated = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "requires_action", providerPaymentId: outcome.paymentIntentId, lastError: null });
       return updated ?? (await reload(ctx.db, payment.id));
     }
     case "unconfirmed": {
@@ -248,6 +261,9 @@ export async function applyOutcome(ctx: WorkContext, payment: PaymentRow, outcom
     }
   }
 }
+
+/** The states a settling answer (success, decline, cancel) may move a payment from. */
+const SETTLEABLE: PaymentRow["status"][] = ["pending", "unknown", "requires_action"];
 
 /** Whether the gateway's answer settles a payment (as opposed to leaving it open). */
 function isSettled(outcome: ChargeOutcome): outcome is Extract<ChargeOutcome, { kind: "succeeded" | "declined" | "canceled" }> {
@@ -278,7 +294,7 @@ async function transition(db: Db, paymentId: string, from: PaymentRow["status"][
  * ignores duplicates), so a crash between steps loses nothing.
  */
 export async function finalizeSucceeded(ctx: WorkContext, payment: PaymentRow, paymentIntentId: string): Promise<PaymentRow> {
-  const current = (await transition(ctx.db, payment.id, ["pending", "unknown", "failed", "canceled"], { status: "succeeded", providerPaymentId: paymentIntentId, lastError: null })) ?? (await reload(ctx.db, payment.id));
+  const current = (await transition(ctx.db, payment.id, ["pending", "unknown", "requires_action", "failed", "canceled"], { status: "succeeded", providerPaymentId: paymentIntentId, lastError: null })) ?? (await reload(ctx.db, payment.id));
   if (current.status !== "succeeded") return current; // already refunded
   const inventory = await inventoryForEvent(ctx, payment.eventId);
   const confirmed = await inventory.confirm({ requestId: `confirm_${payment.id}`, holdId: payment.holdId, allowLapsed: true });
@@ -301,7 +317,7 @@ async function releaseHold(ctx: WorkContext, payment: PaymentRow, why: string): 
 }
 
 /** The latest payment of a hold, for its owner. */
-export async function latestPayment(db: Db, holdId: string, accountId: string): Promise<PaymentView | undefined> {
+export async function latestPayment(db: Db, env: Pick<Env, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE">, holdId: string, accountId: string): Promise<PaymentView | undefined> {
   const [row] = await db
     .select()
     .from(payments)
@@ -310,18 +326,43 @@ export async function latestPayment(db: Db, holdId: string, accountId: string): 
     .limit(1);
   if (!row) return undefined;
   const settings = await eventSettings(db, row.eventId);
-  return view(row, row.status === "failed" && settings.declineRetrySeconds > 0 ? row.updatedAt.getTime() + settings.declineRetrySeconds * 1000 : null);
+  const retryUntil = row.status === "failed" && settings.declineRetrySeconds > 0 ? row.updatedAt.getTime() + settings.declineRetrySeconds * 1000 : null;
+  return view(row, retryUntil, await clientSecretOf(env, row));
+}
+
+/** The client secret a payment waiting on its challenge hands to Stripe.js (asked of the gateway; null if it does not answer). */
+async function clientSecretOf(env: Pick<Env, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE">, payment: PaymentRow): Promise<string | null> {
+  if (payment.status !== "requires_action" || payment.providerPaymentId === null) return null;
+  const current = await retrieveOutcome(stripeClient(env), payment.providerPaymentId);
+  return current.kind === "requires_action" ? current.clientSecret : null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The payment a webhook's PaymentIntent belongs to, or undefined when it is
+ * none of ours. The intent's id is authoritative once stored; before that,
+ * the payment its metadata names must not know another intent, and the
+ * intent must carry that payment's hold and attempt (issue 13 finding 7: an
+ * intent naming one payment while being another's is not acted on).
+ */
+async function paymentOfIntent(db: Db, intent: Stripe.PaymentIntent): Promise<PaymentRow | undefined> {
+  const [byIntent] = await db.select().from(payments).where(eq(payments.providerPaymentId, intent.id));
+  if (byIntent) return byIntent;
+  const named = intent.metadata?.payment_id;
+  if (!named || !UUID.test(named)) return undefined;
+  const [payment] = await db.select().from(payments).where(eq(payments.id, named));
+  if (!payment || payment.providerPaymentId !== null) return undefined;
+  const sameAttempt = intent.metadata.hold_id === payment.holdId && intent.metadata.attempt === String(payment.attempt);
+  return sameAttempt ? payment : undefined;
 }
 
 /** Handles a verified gateway webhook; duplicates and out-of-order deliveries change nothing. */
 export async function handleWebhookEvent(ctx: WorkContext, event: Stripe.Event): Promise<void> {
   if (event.type !== "payment_intent.succeeded" && event.type !== "payment_intent.payment_failed" && event.type !== "payment_intent.canceled") return;
   const intent = event.data.object;
-  const paymentId = intent.metadata?.payment_id;
-  const [payment] = paymentId
-    ? await ctx.db.select().from(payments).where(eq(payments.id, paymentId))
-    : await ctx.db.select().from(payments).where(eq(payments.providerPaymentId, intent.id));
-  if (!payment) return; // not ours
+  const payment = await paymentOfIntent(ctx.db, intent);
+  if (!payment) return; // not ours to act on: acknowledged, so the gateway stops sending it
   // Ask the gateway for the current truth instead of trusting the event's order.
   const outcome = await retrieveOutcome(stripeClient(ctx.env), intent.id);
   if (outcome.kind === "unknown") {
@@ -345,6 +386,10 @@ export interface ReconcileReport {
   released: number;
   stillUnknown: number;
   declineWindowsClosed: number;
+  /** Payments left waiting on the fan's 3-D Secure challenge (their holds live). */
+  awaitingChallenge: number;
+  /** Challenges abandoned: the hold ended, so the intent was canceled and the seats released. */
+  challengesAbandoned: number;
   /** Paid payments whose sale had not reached Postgres, finalized (and queued) again. */
   requeued: number;
   /** Payments whose reconciliation threw; they are retried on the next pass. */
@@ -360,7 +405,7 @@ export interface ReconcileReport {
  * window closed release their hold.
  */
 export async function reconcilePayments(ctx: WorkContext, now = Date.now()): Promise<ReconcileReport> {
-  const report: ReconcileReport = { checked: 0, succeeded: 0, failed: 0, released: 0, stillUnknown: 0, declineWindowsClosed: 0, requeued: 0, errors: 0 };
+  const report: ReconcileReport = { checked: 0, succeeded: 0, failed: 0, released: 0, stillUnknown: 0, declineWindowsClosed: 0, awaitingChallenge: 0, challengesAbandoned: 0, requeued: 0, errors: 0 };
   const stripe = stripeClient(ctx.env);
   const open = await ctx.db
     .select()
@@ -378,6 +423,7 @@ export async function reconcilePayments(ctx: WorkContext, now = Date.now()): Pro
       logFailure("reconcile_payment_failed", payment.id, error);
     }
   }
+  await settleChallenges(ctx, stripe, now, report);
   report.requeued = await finalizeUnwrittenSales(ctx, now, report);
   report.declineWindowsClosed = await closeDeclineWindows(ctx, now, report);
   return report;
@@ -402,6 +448,7 @@ async function reconcileOne(ctx: WorkContext, stripe: Stripe, payment: PaymentRo
   if (!undetermined) {
     const outcome = await tryCharge(ctx, stripe, bumped);
     if (isSettled(outcome)) await settle(ctx, bumped, outcome, report);
+    else if (outcome.kind === "requires_action") await awaitChallenge(ctx, bumped, outcome, report);
     else report.stillUnknown++;
     return;
   }
@@ -421,6 +468,8 @@ async function reconcileOne(ctx: WorkContext, stripe: Stripe, payment: PaymentRo
   }
   // Default to release, but never while a charge could still land unnoticed: ask, and cancel what has not settled.
   const current = await retrieveOutcome(stripe, bumped.providerPaymentId);
+  // Known at last to wait on the fan's challenge: not undetermined, so it waits while its hold lives (settleChallenges).
+  if (current.kind === "requires_action") return awaitChallenge(ctx, bumped, current, report);
   const outcome = isSettled(current) ? current : await cancelIntent(stripe, bumped.providerPaymentId);
   if (isSettled(outcome)) {
     await settle(ctx, bumped, outcome, report);
@@ -432,6 +481,54 @@ async function reconcileOne(ctx: WorkContext, stripe: Stripe, payment: PaymentRo
   if (marked) await releaseHold(ctx, marked, "undetermined");
   if (marked && payment.lastError !== RELEASED_UNCANCELED) report.released++;
   else report.stillUnknown++;
+}
+
+/** Records that a payment waits on its challenge, and counts it. */
+async function awaitChallenge(ctx: WorkContext, payment: PaymentRow, outcome: ChargeOutcome, report: ReconcileReport): Promise<void> {
+  await applyOutcome(ctx, payment, outcome);
+  report.awaitingChallenge++;
+}
+
+/**
+ * Payments waiting on the fan's 3-D Secure challenge: settled if the
+ * gateway has the answer (a webhook lost, say); left alone while the hold
+ * lives; once the hold has ended, the challenge is abandoned: the intent is
+ * canceled (which loses to a challenge passed meanwhile: then the payment
+ * succeeded, and is finalized as any late payment is) and the seats released.
+ */
+async function settleChallenges(ctx: WorkContext, stripe: Stripe, now: number, report: ReconcileReport): Promise<void> {
+  const waiting = await ctx.db
+    .select()
+    .from(payments)
+    .where(and(eq(payments.status, "requires_action"), lt(payments.updatedAt, new Date(now - RECONCILE_AFTER_MS))))
+    .orderBy(payments.updatedAt)
+    .limit(200);
+  for (const payment of waiting) {
+    report.checked++;
+    try {
+      if (payment.providerPaymentId === null) throw new Error("a payment waiting on its challenge has no intent");
+      const current = await retrieveOutcome(stripe, payment.providerPaymentId);
+      if (isSettled(current)) {
+        await settle(ctx, payment, current, report);
+        continue;
+      }
+      const hold = await (await inventoryForEvent(ctx, payment.eventId)).getHold(payment.holdId, payment.accountId);
+      if (hold && hold.status === "live" && hold.expiresAt > now) {
+        report.awaitingChallenge++;
+        continue;
+      }
+      const outcome = await cancelIntent(stripe, payment.providerPaymentId);
+      if (!isSettled(outcome)) {
+        report.stillUnknown++;
+        continue;
+      }
+      await settle(ctx, payment, outcome, report);
+      if (outcome.kind === "canceled") report.challengesAbandoned++;
+    } catch (error) {
+      report.errors++;
+      logFailure("settle_challenge_failed", payment.id, error);
+    }
+  }
 }
 
 /** Applies a settling answer and counts it. */

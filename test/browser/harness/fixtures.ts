@@ -273,3 +273,25 @@ export async function buyByApi(eventId: string, session: FanSession, seats: numb
   );
   if (paid.payment.status !== "succeeded") throw new Error(`the payment is ${paid.payment.status}`);
 }
+
+const webhookDelivery = z.object({ type: z.string(), status: z.string(), payload: z.string(), signature: z.string() });
+
+/**
+ * Sends the Worker every webhook the payment gateway recorded for an event's
+ * payments (the test stack's gateway records them, signed, and sends none by
+ * itself), as Stripe would deliver them; each must be accepted.
+ */
+export async function deliverWebhooks(eventId: string): Promise<string[]> {
+  const query = new URLSearchParams({ "metadata[event_id]": eventId });
+  const response = await fetch(`${inject("stripeApiBase")}/__webhooks?${query.toString()}`);
+  const deliveries = z.array(webhookDelivery).parse(await response.json());
+  for (const delivery of deliveries) {
+    const sent = await fetch(`${appUrl()}/webhooks/stripe`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json; charset=utf-8", "Stripe-Signature": delivery.signature },
+      body: delivery.payload,
+    });
+    if (sent.status !== 200) throw new Error(`webhook ${delivery.type} answered ${sent.status}: ${await sent.text()}`);
+  }
+  return deliveries.map((delivery) => delivery.type);
+}

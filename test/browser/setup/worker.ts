@@ -20,6 +20,7 @@ import { descendants, processStat } from "../../../bench/lib/processes.ts";
 import { findFreePort } from "../../../dev/ports.ts";
 import { openDb } from "../../../dev/seed.ts";
 import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "../../../dev/turnstile.ts";
+import { widgetScriptUrl } from "../../../dev/turnstile-widget.ts";
 import { createOrganizer } from "../../../workers/organizers/api-keys.ts";
 
 declare module "vitest" {
@@ -56,9 +57,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     TURNSTILE_SITE_KEY: TURNSTILE_TEST_SITE_KEY,
     TURNSTILE_SECRET_KEY: TURNSTILE_TEST_SECRETS.passes,
     TURNSTILE_VERIFY_URL: stack.turnstileVerifyUrl,
+    TURNSTILE_SCRIPT_URL: widgetScriptUrl(stack.turnstileVerifyUrl),
     STRIPE_SECRET_KEY: "sk_test_local",
     STRIPE_WEBHOOK_SECRET: stack.stripeWebhookSecret,
     STRIPE_API_BASE: stack.stripeApiBase,
+    STRIPE_PUBLISHABLE_KEY: "pk_test_local",
+    STRIPE_JS_URL: `${stack.stripeApiBase}/v3/`,
     OPS_TOKEN,
     PUBLIC_ORIGIN: appUrl,
   };

@@ -164,6 +164,7 @@ function paymentIntentOf(event: Stripe.Event): string | null {
     case "payment_intent.succeeded":
     case "payment_intent.payment_failed":
     case "payment_intent.canceled":
+    case "payment_intent.requires_action":
       return event.data.object.id;
     case "charge.refunded": {
       const intent = event.data.object.payment_intent;

@@ -56,6 +56,33 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
       expect(await chargesOf(second.holdId)).toHaveLength(1);
     });
 
+    it("acknowledges (2xx) and ignores a delivery naming one payment while carrying another's intent", async () => {
+      const sale = await openCheckoutSale({ demandClass, declineRetrySeconds: 120 });
+      const [fan, other] = sale.fans;
+      if (!fan || !other) throw new Error("no fans");
+      const declined = await holdSeats(sale, fan, PAIR);
+      await payExpecting(sale, fan, declined.holdId, "pm_card_chargeDeclined", 402);
+      const paid = await holdSeats(sale, other, [4, 5]);
+      await payExpecting(sale, other, paid.holdId, "pm_card_visa", 200);
+      await expectConfirmed(paid.holdId, [4, 5]);
+      const [victim] = await paymentRows(declined.holdId);
+      const [owner] = await paymentRows(paid.holdId);
+      if (!victim || !owner) throw new Error("no payments");
+      const success = sent(await webhooksOf({ hold_id: paid.holdId })).find((d) => d.type === "payment_intent.succeeded");
+      if (!success) throw new Error("no success delivery");
+      const crossed = success.payload.replaceAll(owner.id, victim.id);
+      expect(crossed).not.toBe(success.payload);
+      const notAUuid = success.payload.replaceAll(owner.id, "not-a-payment");
+      for (const payload of [crossed, notAUuid]) {
+        const response = await deliver({ ...success, payload }, await sign(payload, Math.floor(Date.now() / 1000)));
+        expect(response.status, response.body).toBe(200);
+      }
+      expect(await paymentRows(declined.holdId)).toEqual([victim]);
+      expect(await paymentRows(paid.holdId)).toEqual([owner]);
+      await expectConfirmed(paid.holdId, [4, 5]);
+      expect(await chargesOf(declined.holdId)).toHaveLength(1);
+    });
+
     it("refuses (503) a delivery it cannot confirm with the gateway, keeps the intent id, and settles on redelivery", async () => {
       const sale = await openCheckoutSale({ demandClass });
       const [fan] = sale.fans;

@@ -26,6 +26,7 @@ describe("the HTTP surface", () => {
       "GET /admin/openapi.json",
       "GET /admin/venues",
       "GET /admin/venues/:id",
+      "GET /api/config",
       "GET /api/events",
       "GET /api/events/:id",
       "GET /api/events/:id/availability",

@@ -1,5 +1,6 @@
 /** The fans' API, mounted at /api: one group per thing fans do, in the order of a visit. */
 import { routeGroup } from "../route-group";
+import { config } from "./config";
 import { events } from "./events";
 import { health } from "./health";
 import { holds } from "./holds";
@@ -12,4 +13,4 @@ import { waitlist } from "./waitlist";
 
 export const fans = routeGroup();
 
-for (const group of [health, signIn, events, seatMap, waitingRoom, holds, payments, tickets, waitlist]) fans.route("/", group);
+for (const group of [health, config, signIn, events, seatMap, waitingRoom, holds, payments, tickets, waitlist]) fans.route("/", group);

@@ -14,11 +14,15 @@ const paymentSchema = z
     paymentId: z.uuid(),
     holdId: z.uuid(),
     attempt: z.number(),
-    status: z.enum(["pending", "unknown", "succeeded", "failed", "canceled", "refunded"]),
+    status: z.enum(["pending", "unknown", "requires_action", "succeeded", "failed", "canceled", "refunded"]),
     amountCents: z.number(),
     currency: z.string(),
     retryUntil: z.string().nullable(),
     lastError: z.string().nullable(),
+    nextAction: z
+      .object({ type: z.literal("use_stripe_sdk"), clientSecret: z.string() })
+      .nullable()
+      .openapi({ description: "Set while status is requires_action: pass clientSecret to Stripe.js's handleNextAction to run the card's 3-D Secure challenge." }),
   })
   .openapi("Payment");
 
@@ -30,7 +34,7 @@ payments.openapi(
     path: "/events/{id}/holds/{holdId}/payment",
     summary: "Pay for a live hold",
     description:
-      "200: paid (tickets follow by email and in /api/me/tickets). 402: declined — try another card before retryUntil, if set. 202: the gateway's answer is not known yet — poll GET for the outcome. 409 `event_cancelled`: the organizer cancelled the event; nothing is charged.",
+      "paymentMethod is a PaymentMethod id from Stripe.js's createPaymentMethod. 200: paid (tickets follow by email and in /api/me/tickets). 402: declined — try another card before retryUntil, if set. 202 with status requires_action: the card needs its 3-D Secure challenge — run stripe.handleNextAction({ clientSecret: nextAction.clientSecret }), then poll GET; the hold stays yours until it expires. 202 otherwise: the gateway's answer is not known yet — poll GET for the outcome. 409 `event_cancelled`: the organizer cancelled the event; nothing is charged.",
     request: {
       params: holdParams,
       body: jsonBody(z.strictObject({ paymentMethod: z.string().min(3).max(200).regex(/^pm_[A-Za-z0-9_]+$/, "a payment method id (pm_...)") })),
@@ -67,7 +71,7 @@ payments.openapi(
   }),
   async (c) => {
     const { holdId } = c.req.valid("param");
-    const payment = await latestPayment(c.var.db, holdId, c.var.fan.accountId);
+    const payment = await latestPayment(c.var.db, c.env, holdId, c.var.fan.accountId);
     if (!payment) throw new ApiError(404, "payment_not_found", "No payment for that hold yet.");
     c.header("Cache-Control", "no-store");
     return c.json({ payment }, 200);
