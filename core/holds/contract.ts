@@ -179,6 +179,15 @@ export function refuse(reason: InventoryFailure, message = FAILURE_MESSAGES[reas
   return { ok: false, reason, message };
 }
 
+/**
+ * A refusal for bad input (HTTP 400): the request names a seat, section or
+ * price tier the event does not have. It changes nothing: no attempt counted
+ * against the per-fan interval, no answer kept for its request id.
+ */
+export function isBadInput(result: HoldResult): boolean {
+  return !result.ok && result.reason === "invalid_seat";
+}
+
 /** Sets seat `index` in a bitmap. */
 export function setBit(bitmap: Uint8Array, index: number): void {
   bitmap[index >> 3] = (bitmap[index >> 3] ?? 0) | (0x80 >> (index & 7));
