@@ -1,10 +1,16 @@
 /**
  * Signed tokens (jose, ES256). `TOKEN_SIGNING_KEY` holds a private JWK, or a
  * JWK set whose first key signs and whose every key verifies (rotation by kid).
+ *
+ * ECDSA signatures are malleable: (r, n - s) verifies wherever (r, s) does,
+ * so every token has a second valid spelling. Tokens are signed with the low
+ * S (WebCrypto picks either) and a high-S copy is refused (issue 13, finding 8),
+ * so a token has exactly one accepted form.
  */
-import { importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from "jose";
+import { base64url, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from "jose";
 import { ConfigError } from "../../core/errors";
 import { IsolateCache } from "../../core/isolate-cache";
+import { toHex } from "./hex-digest";
 
 const ISSUER = "edge-tickets";
 const ALG = "ES256";
@@ -68,12 +74,14 @@ export async function signToken(
     .setJti(options.jti ?? crypto.randomUUID())
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + options.ttlSeconds)
-    .sign(ring.signing.key);
+    .sign(ring.signing.key)
+    .then(withLowS);
 }
 
 /** Verifies a token for `audience`; throws on anything wrong (signature, alg, kid, expiry, audience). */
 export async function verifyToken(raw: string | undefined, token: string, audience: string | string[]): Promise<JWTPayload & { sub: string; jti: string }> {
   const ring = await keyRing(raw);
+  if (hasHighS(token)) throw new Error("signature not in low-S form");
   const { payload } = await jwtVerify(
     token,
     async (header) => {
@@ -85,6 +93,45 @@ export async function verifyToken(raw: string | undefined, token: string, audien
   );
   if (typeof payload.sub !== "string" || typeof payload.jti !== "string") throw new Error("token lacks sub or jti");
   return { ...payload, sub: payload.sub, jti: payload.jti };
+}
+
+// ------------------------------------------------------------------ low S
+
+/** The order of P-256, and half of it: a signature's S above the half is the high form. */
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const P256_HALF_ORDER = P256_ORDER >> 1n;
+/** An ES256 JWS signature is R and S, 32 bytes each. */
+const SCALAR_BYTES = 32;
+
+/** The signature's S, or undefined when the token has no well-formed ES256 signature (verification then refuses it). */
+function signatureS(token: string): bigint | undefined {
+  const signature = token.split(".")[2];
+  if (signature === undefined) return undefined;
+  let bytes: Uint8Array;
+  try {
+    bytes = base64url.decode(signature);
+  } catch {
+    return undefined;
+  }
+  if (bytes.length !== 2 * SCALAR_BYTES) return undefined;
+  return BigInt(`0x${toHex(bytes.subarray(SCALAR_BYTES).slice().buffer)}`);
+}
+
+/** True for a token whose ECDSA signature uses the high S. */
+export function hasHighS(token: string): boolean {
+  const s = signatureS(token);
+  return s !== undefined && s > P256_HALF_ORDER;
+}
+
+/** The same token with its signature's S in the low form (n - s when high): it verifies the same. */
+function withLowS(token: string): string {
+  const s = signatureS(token);
+  if (s === undefined || s <= P256_HALF_ORDER) return token;
+  const [header, payload, signature = ""] = token.split(".");
+  const bytes = base64url.decode(signature);
+  const low = (P256_ORDER - s).toString(16).padStart(2 * SCALAR_BYTES, "0");
+  for (let i = 0; i < SCALAR_BYTES; i++) bytes[SCALAR_BYTES + i] = parseInt(low.slice(2 * i, 2 * i + 2), 16);
+  return `${header}.${payload}.${base64url.encode(bytes)}`;
 }
 
 /** The public keys, for `/.well-known/jwks.json`. */
