@@ -81,7 +81,7 @@ export interface Caller {
 /** Hold these exact seats (interactive seat map). */
 export interface HoldSeatsRequest extends Caller {
   kind: "seats";
-  /** The admission token's id (or the fan session's id until the waiting room lands). */
+  /** What the one-attempt-per-5-s limit counts: the account for a fan session (all its sessions share it), the admission token's id for an admission. */
   attemptKey: string;
   seatIndexes: number[];
 }

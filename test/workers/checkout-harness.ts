@@ -7,7 +7,7 @@
  * Worker and its Durable Objects (one isolate).
  */
 import { env, SELF } from "cloudflare:test";
-import { eq, inArray } from "drizzle-orm";
+import { eq, inArray, sql } from "drizzle-orm";
 import { afterAll, beforeAll, expect, vi } from "vitest";
 import { z } from "zod";
 import type { FaultSpec } from "../../dev/stripe-gateway";
@@ -286,10 +286,16 @@ async function api(token: string, method: string, path: string, body?: unknown):
 /**
  * Holds these seats for a fan through the API: with an admission token for a
  * hot event (as the waiting room issues them), with the fan's session for a
- * calm one. Each call uses a fresh token, so the per-token attempt limit never
- * applies. Returns the hold, or the refusal's code.
+ * calm one. These tests are about payments, not the one-attempt-per-5-s limit:
+ * a hot event's call uses a fresh admission token (the limit counts per token),
+ * and before a calm event's call the fan's last attempt is forgotten (the limit
+ * counts per account there), as if 5 s had passed. Returns the hold, or the
+ * refusal's code.
  */
 export async function tryHold(sale: Sale, fan: Fan, seats: number[]): Promise<{ ok: true; hold: Hold } | { ok: false; status: number; code: string }> {
+  if (sale.demandClass === "calm") {
+    await withDb((db) => db.execute(sql`delete from inventory_attempts where event_id = ${sale.eventId} and attempt_key = ${fan.accountId}`));
+  }
   const token =
     sale.demandClass === "hot"
       ? await signAdmissionToken(env.TOKEN_SIGNING_KEY, { accountId: fan.accountId, eventId: sale.eventId, admissionId: crypto.randomUUID(), expiresAt: Date.now() + 15 * 60_000 })
