@@ -6,6 +6,7 @@ import { ApiError, ConfigError, type ErrorBody, invalidRequest } from "../core/e
 import { log as rootLogger } from "../core/logger";
 import { database } from "./middleware/database";
 import { requestLogger } from "./middleware/request-logger";
+import { securityHeaders } from "./middleware/security-headers";
 import { fans } from "./routes/fans";
 import { operators } from "./routes/operators";
 import { organizers } from "./routes/organizers";
@@ -43,6 +44,7 @@ function errorResponse(c: Context, status: ContentfulStatusCode, body: ErrorBody
 export const app = routeGroup();
 
 app.use("*", requestLogger());
+app.use("*", securityHeaders());
 app.use("*", database());
 
 /** One route group per audience, and where it is mounted. */

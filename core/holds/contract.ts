@@ -81,7 +81,7 @@ export interface Caller {
 /** Hold these exact seats (interactive seat map). */
 export interface HoldSeatsRequest extends Caller {
   kind: "seats";
-  /** The admission token's id (or the fan session's id until the waiting room lands). */
+  /** What the one-attempt-per-5-s limit counts: the account for a fan session (all its sessions share it), the admission token's id for an admission. */
   attemptKey: string;
   seatIndexes: number[];
 }
@@ -177,6 +177,15 @@ export const FAILURE_MESSAGES: Record<InventoryFailure, string> = {
 /** A refusal with its standard message. */
 export function refuse(reason: InventoryFailure, message = FAILURE_MESSAGES[reason]): { ok: false; reason: InventoryFailure; message: string } {
   return { ok: false, reason, message };
+}
+
+/**
+ * A refusal for bad input (HTTP 400): the request names a seat, section or
+ * price tier the event does not have. It changes nothing: no attempt counted
+ * against the per-fan interval, no answer kept for its request id.
+ */
+export function isBadInput(result: HoldResult): boolean {
+  return !result.ok && result.reason === "invalid_seat";
 }
 
 /** Sets seat `index` in a bitmap. */

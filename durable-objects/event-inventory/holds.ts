@@ -15,6 +15,7 @@ import { z } from "zod";
 import {
   ATTEMPT_INTERVAL_MS,
   HOLD_JITTER_MS,
+  isBadInput,
   refuse,
   type ConfirmRequest,
   type HoldBestRequest,
@@ -147,12 +148,13 @@ export class Holds implements AlarmSource {
     const promisedToOthers = promises.promisedToOthers(request.accountId, now);
     const result = this.parts.transaction(() => {
       const outcome = request.kind === "seats" ? this.holdSeats(request, now, promisedToOthers) : this.holdBest(request, now, promisedToOthers);
-      if (!outcome.ok) {
+      if (!outcome.ok && !isBadInput(outcome)) {
         this.sql`INSERT INTO requests (request_key, result, created_at, attempt_key) VALUES (${requestKey}, ${JSON.stringify(outcome)}, ${now}, ${request.attemptKey})`;
       }
       return outcome;
     });
-    this.noteAttempt(memory, request.attemptKey, now);
+    // Bad input changes nothing (issue 13, finding 4): no attempt counted, no answer kept above.
+    if (!isBadInput(result)) this.noteAttempt(memory, request.attemptKey, now);
     if (result.ok) {
       const { hold } = result;
       const seats = hold.seats.map((s) => s.seatIndex);

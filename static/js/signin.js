@@ -1,5 +1,7 @@
 // Sign in by emailed code: email -> POST /api/auth/code -> code -> POST /api/auth/session,
 // then back to ?next= (a path on this site) with the session kept by api.js.
+// The code works only with the challenge its request answered, kept here in
+// memory: codes others ask for this address can't be redeemed nor burned here.
 import { announce, api, ApiError, param, safeNext, saveSession, showError } from "./api.js";
 
 const emailForm = document.getElementById("email-form");
@@ -11,6 +13,7 @@ const errorRegion = document.getElementById("error");
 const next = safeNext(param("next"));
 
 let email = "";
+let challenge = "";
 
 function busy(form, on) {
   for (const button of form.querySelectorAll("button")) button.disabled = on;
@@ -22,11 +25,12 @@ async function sendCode() {
   busy(emailForm, true);
   busy(codeForm, true);
   try {
-    await api("/api/auth/code", { method: "POST", body: { email } });
+    const data = await api("/api/auth/code", { method: "POST", body: { email } });
+    challenge = data.challenge;
     emailForm.hidden = true;
     codeForm.hidden = false;
     codeInput.value = "";
-    announce(status, `We sent a code to ${email}. Check your inbox.`);
+    announce(status, `We sent a code to ${email} (reference ${data.reference}). Check your inbox.`);
     codeInput.focus();
   } catch (error) {
     announce(status, "");
@@ -60,7 +64,7 @@ codeForm.addEventListener("submit", async (event) => {
   announce(status, "Signing you in…");
   busy(codeForm, true);
   try {
-    const session = await api("/api/auth/session", { method: "POST", body: { email, code } });
+    const session = await api("/api/auth/session", { method: "POST", body: { email, challenge, code } });
     saveSession({ token: session.token, accountId: session.accountId, expiresAt: session.expiresAt, email });
     announce(status, "Signed in. Taking you back…");
     location.replace(next);

@@ -290,8 +290,10 @@ export class InventoryModel {
     if (prior) return prior.ok ? { kind: "replay", holdId: prior.holdId } : { kind: "refuse", reason: prior.reason, record: false };
     const last = this.attempts.get(request.attemptKey);
     if (last !== undefined && this.now - last < ATTEMPT_INTERVAL_MS) return { kind: "refuse", reason: "too_fast", record: false };
-    this.attempts.set(request.attemptKey, this.now);
     const outcome = request.kind === "seats" ? this.predictSeats(request.accountId, request.seatIndexes) : this.predictBest(request);
+    // Bad input changes nothing: no attempt counted, no answer kept for the request id.
+    if (outcome.kind === "refuse" && outcome.reason === "invalid_seat") return { ...outcome, record: false };
+    this.attempts.set(request.attemptKey, this.now);
     return outcome.kind === "refuse" ? { ...outcome, record: true } : outcome;
   }
 

@@ -31,6 +31,7 @@ import {
   type HoldResult,
   type HoldSeatsRequest,
   type HoldView,
+  isBadInput,
   type InventoryFailure,
   type Inventory,
   type ReleaseRequest,
@@ -120,6 +121,8 @@ export class PostgresInventory implements Inventory {
       if (!event || event.status !== "published" || now < event.saleStartsAt || now >= event.saleEndsAt) return refuse("not_on_sale");
       if (!(await this.recordAttempt(tx, request.attemptKey, now))) return refuse("too_fast");
       const outcome = request.kind === "seats" ? await this.holdSeats(tx, event, request, now) : await this.holdBest(tx, event, request, now);
+      // Bad input changes nothing: the rollback undoes the attempt just recorded, and no answer is kept.
+      if (!outcome.ok && isBadInput(outcome)) throw new Refusal(outcome);
       const stored: StoredResult = outcome.ok ? { ok: true, holdId: outcome.hold.holdId } : outcome;
       await tx.execute(sql`
         insert into inventory_requests (event_id, account_id, request_id, result, created_at)

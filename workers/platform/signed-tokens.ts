@@ -8,10 +8,16 @@
  * - `ADMISSION_TOKEN_KEY`, HS256 secrets: admission tokens, which only our
  *   Workers issue and check, on every hold. An HMAC costs a few µs where an
  *   ECDSA verification costs ~75 µs of workerd CPU (`npm run bench -- tokens`).
+ *
+ * ECDSA signatures are malleable: (r, n - s) verifies wherever (r, s) does,
+ * so every ES256 token has a second valid spelling. Tokens are signed with the
+ * low S (WebCrypto picks either) and a high-S copy is refused (issue 13,
+ * finding 8), so a token has exactly one accepted form.
  */
-import { importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from "jose";
+import { base64url, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from "jose";
 import { ConfigError } from "../../core/errors";
 import { IsolateCache } from "../../core/isolate-cache";
+import { toHex } from "./hex-digest";
 
 const ISSUER = "edge-tickets";
 
@@ -126,7 +132,8 @@ async function sign(scheme: Scheme, raw: string | undefined, contents: TokenCont
     .setJti(contents.jti ?? crypto.randomUUID())
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + contents.ttlSeconds)
-    .sign(ring.signing.key);
+    .sign(ring.signing.key)
+    .then(withLowS);
 }
 
 /** Verified claims: always a subject and a token id. */
@@ -145,6 +152,7 @@ interface Verifier {
  * set never passes for a token of the other.
  */
 async function verify(verifiers: Verifier[], token: string): Promise<VerifiedClaims & { alg: Scheme["alg"] }> {
+  if (hasHighS(token)) throw new Error("signature not in low-S form");
   let used: Verifier | undefined;
   const { payload } = await jwtVerify(
     token,
@@ -205,4 +213,43 @@ export async function publicJwks(raw: string | undefined): Promise<{ keys: JWK[]
 
 function base64urlBytes(value: string): number {
   return Math.floor((value.replace(/=+$/, "").length * 3) / 4);
+}
+
+// ------------------------------------------------------------------ low S
+
+/** The order of P-256, and half of it: a signature's S above the half is the high form. */
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const P256_HALF_ORDER = P256_ORDER >> 1n;
+/** An ES256 JWS signature is R and S, 32 bytes each. */
+const SCALAR_BYTES = 32;
+
+/** The signature's S, or undefined when the token has no well-formed ES256 signature (verification then refuses it). */
+function signatureS(token: string): bigint | undefined {
+  const signature = token.split(".")[2];
+  if (signature === undefined) return undefined;
+  let bytes: Uint8Array;
+  try {
+    bytes = base64url.decode(signature);
+  } catch {
+    return undefined;
+  }
+  if (bytes.length !== 2 * SCALAR_BYTES) return undefined;
+  return BigInt(`0x${toHex(bytes.subarray(SCALAR_BYTES).slice().buffer)}`);
+}
+
+/** True for a token whose ECDSA signature uses the high S. */
+export function hasHighS(token: string): boolean {
+  const s = signatureS(token);
+  return s !== undefined && s > P256_HALF_ORDER;
+}
+
+/** The same token with its signature's S in the low form (n - s when high): it verifies the same. */
+function withLowS(token: string): string {
+  const s = signatureS(token);
+  if (s === undefined || s <= P256_HALF_ORDER) return token;
+  const [header, payload, signature = ""] = token.split(".");
+  const bytes = base64url.decode(signature);
+  const low = (P256_ORDER - s).toString(16).padStart(2 * SCALAR_BYTES, "0");
+  for (let i = 0; i < SCALAR_BYTES; i++) bytes[SCALAR_BYTES + i] = parseInt(low.slice(2 * i, 2 * i + 2), 16);
+  return `${header}.${payload}.${base64url.encode(bytes)}`;
 }

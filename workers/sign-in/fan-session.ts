@@ -2,8 +2,11 @@
  * Who a fan is on the booking API: a signed fan session (ES256, audience
  * "fan"), or an admission token from the waiting room (HS256, audience
  * "admission", bound to one event). Either gives `{ accountId, attemptKey }`
- * with the token id as the attempt key; an admission also names the event it
- * admits to.
+ * with an attempt key; an admission also names the event it admits to. The
+ * attempt key of a session is its account (issue 13, finding 3: one account
+ * may hold many sessions, and the hold-attempt limit counts fans, not
+ * sessions); an admission token's is its id, as the waiting room issues one
+ * admission per account and event.
  */
 import { signToken, verifyEitherToken } from "../platform/signed-tokens";
 import { ADMISSION_AUDIENCE } from "../waiting-room/tokens";
@@ -15,7 +18,7 @@ const SESSION_TTL_SECONDS = 12 * 60 * 60;
 /** The identity a booking request acts as. */
 export interface FanIdentity {
   accountId: string;
-  /** Rate-limit key for hold attempts: the token's id. */
+  /** Rate-limit key for hold attempts: the account for a session, the token's id for an admission. */
   attemptKey: string;
   /** Set for admission tokens: the one event they admit to. */
   admittedEventId?: string | undefined;
@@ -45,7 +48,7 @@ export async function verifyFanToken(keys: FanTokenKeys, token: string): Promise
   const admission = claims.alg === "HS256";
   if (admission && typeof claims.eid !== "string") throw new Error("admission token without an event");
   return {
-    identity: { accountId: claims.sub, attemptKey: claims.jti, admittedEventId: admission ? String(claims.eid) : undefined },
+    identity: { accountId: claims.sub, attemptKey: admission ? claims.jti : claims.sub, admittedEventId: admission ? String(claims.eid) : undefined },
     expiresAt: (claims.exp ?? 0) * 1000,
   };
 }

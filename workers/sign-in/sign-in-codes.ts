@@ -5,7 +5,18 @@
  * enumeration): every well-formed address gets a code, and accounts are
  * created on first sign-in. A code is 6 random digits, valid 10 minutes, good
  * for one sign-in; Redis keeps only its HMAC, its expiry time and a count of
- * wrong tries. The 5th wrong try burns it. Asking again replaces it.
+ * wrong tries. The 5th wrong try burns it.
+ *
+ * Each code is bound to the request that asked for it: the 202 answer carries
+ * a random `challenge` that only the requester sees, and a code redeems only
+ * together with its challenge. Codes others ask for the same email are other
+ * records, so nobody can lock a fan out (issue 13, finding 2):
+ * - wrong guesses count against the guesser's own code (or no code at all),
+ *   never the fan's;
+ * - code requests are limited per client address and per address+email pair,
+ *   not per email, so requests from elsewhere never use up the fan's budget.
+ * The email names a short `reference` of its challenge, which the page shows,
+ * so a fan whose inbox holds codes asked for by others can tell theirs apart.
  *
  * The expiry is checked against the time in the record (the Worker's clock,
  * passed to the script), not only left to the Redis TTL, which is merely
@@ -13,9 +24,8 @@
  * tries can neither exceed the wrong-try budget nor both redeem one code.
  *
  * When the mail provider fails, the code request answers `mail_unavailable`
- * and the stored code stays as it is: it is no less secret than other codes (only
- * its email could reveal it), a provider that timed out may still deliver it,
- * and asking again replaces it.
+ * and the stored code stays as it is: nobody holds its challenge (the answer
+ * was an error), so it can never be redeemed and simply expires.
  */
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis/cloudflare";
@@ -34,10 +44,13 @@ export const SIGN_IN_CODE_TTL_MS = 10 * 60_000;
 /** Wrong tries that burn a code. */
 export const MAX_WRONG_CODES = 5;
 
-/** Sliding-window limits, per client IP (IPv6: per /64) or per email address. */
+/**
+ * Sliding-window limits, per client IP (IPv6: per /64) or per IP and email
+ * pair. None counts per email alone: that would let anyone use up a fan's budget.
+ */
 export const SIGN_IN_LIMITS = {
   codeRequestsPerIp: { requests: 10, window: "10 m" },
-  codeRequestsPerEmail: { requests: 3, window: "10 m" },
+  codeRequestsPerIpAndEmail: { requests: 3, window: "10 m" },
   sessionAttemptsPerIp: { requests: 30, window: "10 m" },
 } as const;
 type LimitName = keyof typeof SIGN_IN_LIMITS;
@@ -53,7 +66,7 @@ export interface SignInDeps {
 
 /** The outcome of asking for a code. */
 export type CodeRequestResult =
-  | { ok: true; expiresAt: number }
+  | { ok: true; expiresAt: number; challenge: string; reference: string }
   | { ok: false; reason: "rate_limited"; retryAfterSeconds: number }
   | { ok: false; reason: "mail_unavailable" };
 
@@ -63,43 +76,44 @@ export type SessionResult =
   | { ok: false; reason: "rate_limited"; retryAfterSeconds: number }
   | { ok: false; reason: "invalid_code" };
 
-/** Creates a code for `email` (normalized), stores it, and emails it. */
+/** Creates a code for `email` (normalized) bound to a fresh challenge, stores it, and emails it. */
 export async function requestSignInCode(deps: SignInDeps, input: { email: string; ip: string }): Promise<CodeRequestResult> {
-  const emailKey = await sha256Hex(input.email);
+  const ipKey = ipLimitKey(input.ip);
   const limited =
-    (await overLimit(deps.redis, "codeRequestsPerIp", ipLimitKey(input.ip))) ?? (await overLimit(deps.redis, "codeRequestsPerEmail", emailKey));
+    (await overLimit(deps.redis, "codeRequestsPerIp", ipKey)) ?? (await overLimit(deps.redis, "codeRequestsPerIpAndEmail", await sha256Hex(`${ipKey}\n${input.email}`)));
   if (limited) return limited;
 
   const code = randomCode();
+  const challenge = toHex(crypto.getRandomValues(new Uint8Array(CHALLENGE_BYTES)).buffer);
   const expiresAt = Date.now() + SIGN_IN_CODE_TTL_MS;
-  const key = codeKey(emailKey);
+  const key = await codeKey(input.email, challenge);
+  const reference = await codeReference(challenge);
   await deps.redis
     .multi()
-    .del(key)
-    .hset(key, { hash: await codeHash(deps.signingKey, input.email, code), expiresAt: String(expiresAt), wrong: "0" })
+    .hset(key, { hash: await codeHash(deps.signingKey, input.email, challenge, code), expiresAt: String(expiresAt), wrong: "0" })
     // The record's own expiresAt decides; the TTL only clears it away.
     .pexpire(key, SIGN_IN_CODE_TTL_MS + 60_000)
     .exec();
 
   try {
-    await deps.mailer.sendEmail(signInEmail(input.email, code));
+    await deps.mailer.sendEmail(signInEmail(input.email, code, reference));
   } catch (error) {
     if (!(error instanceof MailError)) throw error;
     log.error("sign_in_mail_failed", { status: error.status ?? null, error: error.message });
     return { ok: false, reason: "mail_unavailable" };
   }
-  return { ok: true, expiresAt };
+  return { ok: true, expiresAt, challenge, reference };
 }
 
 /** Redeems a code: on success, the account (created on first sign-in) and a fan session token. */
-export async function redeemSignInCode(deps: SignInDeps, input: { email: string; code: string; ip: string }): Promise<SessionResult> {
+export async function redeemSignInCode(deps: SignInDeps, input: { email: string; challenge: string; code: string; ip: string }): Promise<SessionResult> {
   const limited = await overLimit(deps.redis, "sessionAttemptsPerIp", ipLimitKey(input.ip));
   if (limited) return limited;
 
-  const hash = await codeHash(deps.signingKey, input.email, input.code);
+  const hash = await codeHash(deps.signingKey, input.email, input.challenge, input.code);
   const outcome = await deps.redis.eval<[string, string, string], string>(
     REDEEM_SCRIPT,
-    [codeKey(await sha256Hex(input.email))],
+    [await codeKey(input.email, input.challenge)],
     [hash, String(Date.now()), String(MAX_WRONG_CODES)],
   );
   if (outcome !== "ok") return { ok: false, reason: "invalid_code" };
@@ -142,8 +156,19 @@ async function upsertAccount(db: Db, email: string): Promise<string> {
   return id;
 }
 
-function codeKey(emailKey: string): string {
-  return `sign-in:code:${emailKey}`;
+/** Random bytes in a challenge (hex on the wire). */
+const CHALLENGE_BYTES = 16;
+/** The challenge's shape on the wire. */
+export const CHALLENGE_PATTERN = /^[0-9a-f]{32}$/;
+
+/** One record per code request: the email and the challenge, hashed (no address in the clear in Redis). */
+async function codeKey(email: string, challenge: string): Promise<string> {
+  return `sign-in:code:${await sha256Hex(`${email}\n${challenge}`)}`;
+}
+
+/** What the email and the page both show, so a fan can pick their own code among others'. Not secret. */
+async function codeReference(challenge: string): Promise<string> {
+  return (await sha256Hex(challenge)).slice(0, 4).toUpperCase();
 }
 
 /** A uniform 6-digit code (rejection sampling, so no digit string is likelier than another). */
@@ -157,13 +182,14 @@ function randomCode(): string {
   }
 }
 
-function signInEmail(to: string, code: string) {
+function signInEmail(to: string, code: string, reference: string) {
   const minutes = SIGN_IN_CODE_TTL_MS / 60_000;
+  const works = `It works once, for ${minutes} minutes, on the page that asked for it (reference ${reference}). If you did not ask to sign in, ignore this email: nobody can sign in without the code.`;
   return {
     to,
     subject: `${code} is your Edge Tickets sign-in code`,
-    text: `Your sign-in code is ${code}.\n\nIt works once, for ${minutes} minutes. If you did not ask to sign in, ignore this email: nobody can sign in without the code.\n`,
-    html: `<p>Your sign-in code is</p><p style="font-size:28px;font-weight:bold;letter-spacing:4px">${code}</p><p>It works once, for ${minutes} minutes. If you did not ask to sign in, ignore this email: nobody can sign in without the code.</p>`,
+    text: `Your sign-in code is ${code}.\n\n${works}\n`,
+    html: `<p>Your sign-in code is</p><p style="font-size:28px;font-weight:bold;letter-spacing:4px">${code}</p><p>${works}</p>`,
   };
 }
 
@@ -179,14 +205,14 @@ const encoder = new TextEncoder();
  * hide it from someone who can read Redis. Rotating the signing key voids
  * the codes in flight (10 minutes' worth).
  */
-async function codeHash(signingKey: string | undefined, email: string, code: string): Promise<string> {
+async function codeHash(signingKey: string | undefined, email: string, challenge: string, code: string): Promise<string> {
   if (!signingKey) throw new ConfigError(["TOKEN_SIGNING_KEY"]);
   let key = hmacKeys.get(signingKey);
   if (!key) {
     key = deriveHmacKey(signingKey);
     hmacKeys.set(signingKey, key);
   }
-  const mac = await crypto.subtle.sign("HMAC", await key, encoder.encode(`${email}\n${code}`));
+  const mac = await crypto.subtle.sign("HMAC", await key, encoder.encode(`${email}\n${challenge}\n${code}`));
   return toHex(mac);
 }
 

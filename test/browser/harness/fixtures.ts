@@ -183,10 +183,14 @@ export async function signInCode(email: string, since: number): Promise<string> 
 export async function signInByApi(email: string, ip = nextFanIp()): Promise<FanSession> {
   const headers = { "Content-Type": "application/json", "CF-Connecting-IP": ip };
   const since = Date.now();
-  await json(await fetch(`${appUrl()}/api/auth/code`, { method: "POST", headers, body: JSON.stringify({ email }) }), z.unknown(), "POST /api/auth/code");
+  const { challenge } = await json(
+    await fetch(`${appUrl()}/api/auth/code`, { method: "POST", headers, body: JSON.stringify({ email }) }),
+    z.object({ challenge: z.string() }),
+    "POST /api/auth/code",
+  );
   const code = await signInCode(email, since);
   const session = await json(
-    await fetch(`${appUrl()}/api/auth/session`, { method: "POST", headers, body: JSON.stringify({ email, code }) }),
+    await fetch(`${appUrl()}/api/auth/session`, { method: "POST", headers, body: JSON.stringify({ email, challenge, code }) }),
     z.object({ token: z.string(), accountId: z.uuid(), expiresAt: z.string() }),
     "POST /api/auth/session",
   );

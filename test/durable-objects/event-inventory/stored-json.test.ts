@@ -36,12 +36,13 @@ describe("EventInventory reads of stored JSON", () => {
 
   it("replays a stored refusal, and fails on a corrupt one", async () => {
     const { event, accounts } = await openEvent({ demandClass: "hot" });
-    const [a = ""] = accounts;
+    const [a = "", b = ""] = accounts;
     const stub = inventoryOf(event.id);
     await stub.prepare(event.id);
-    const request = { kind: "seats" as const, accountId: a, attemptKey: "k1", requestId: "req-json-3", seatIndexes: [9_999] };
+    expect(await stub.hold({ kind: "seats", accountId: b, attemptKey: "k0", requestId: "req-json-2b", seatIndexes: [0] })).toMatchObject({ ok: true });
+    const request = { kind: "seats" as const, accountId: a, attemptKey: "k1", requestId: "req-json-3", seatIndexes: [0] };
     const refused = await stub.hold(request);
-    expect(refused).toMatchObject({ ok: false, reason: "invalid_seat" });
+    expect(refused).toMatchObject({ ok: false, reason: "seat_taken" });
     expect(await stub.hold(request)).toEqual(refused);
 
     await runInDurableObject(stub, (_instance: EventInventory, state) => {

@@ -33,8 +33,15 @@ function post(path: string, body: unknown, ip: string, headers: Record<string, s
   });
 }
 
+/** A code as its requester holds it: the digits from the email and the challenge from the 202 answer. */
+interface SentCode {
+  code: string;
+  challenge: string;
+}
+
 const requestCode = (email: string, ip = uniqueIp()) => post("/auth/code", { email }, ip);
-const signIn = (email: string, code: string, ip = uniqueIp()) => post("/auth/session", { email, code }, ip);
+const signIn = (email: string, { code, challenge }: SentCode, ip = uniqueIp()) => post("/auth/session", { email, challenge, code }, ip);
+const codeRequestSchema = z.strictObject({ expiresInSeconds: z.number(), challenge: z.string().regex(/^[0-9a-f]{32}$/), reference: z.string().regex(/^[0-9A-F]{4}$/) });
 
 /** The code in the newest email to `email`. */
 async function latestCode(email: string): Promise<string> {
@@ -45,14 +52,16 @@ async function latestCode(email: string): Promise<string> {
 }
 
 /** Requests a code (expecting 202) and reads it from the outbox. */
-async function emailedCode(email: string, ip = uniqueIp()): Promise<string> {
+async function emailedCode(email: string, ip = uniqueIp()): Promise<SentCode> {
   const response = await requestCode(email, ip);
   expect(response.status, response.text).toBe(202);
-  return latestCode(email);
+  const { challenge } = codeRequestSchema.parse(response.json);
+  return { code: await latestCode(email.toLowerCase()), challenge };
 }
 
-function otherCode(code: string, offset = 1): string {
-  return String((Number(code) + offset) % 1_000_000).padStart(6, "0");
+/** The same request's challenge with another (wrong) code. */
+function otherCode(sent: SentCode, offset = 1): SentCode {
+  return { ...sent, code: String((Number(sent.code) + offset) % 1_000_000).padStart(6, "0") };
 }
 
 async function accountsFor(email: string): Promise<{ id: string; email: string }[]> {
@@ -68,16 +77,19 @@ describe("sign-in by emailed code", () => {
 
     const asked = await requestCode(`  ${email} `);
     expect(asked.status, asked.text).toBe(202);
-    expect(asked.json).toEqual({ expiresInSeconds: SIGN_IN_CODE_TTL_MS / 1000 });
+    const { expiresInSeconds, challenge, reference } = codeRequestSchema.parse(asked.json);
+    expect(expiresInSeconds).toBe(SIGN_IN_CODE_TTL_MS / 1000);
     expect(asked.headers.get("Cache-Control")).toBe("no-store");
     const [mail] = await inbox(normalized);
     expect(mail).toMatchObject({ from: env.MAIL_FROM, to: [normalized] });
     const code = await latestCode(normalized);
     expect(mail?.subject).toContain(code);
     expect(mail?.html).toContain(code);
+    expect(mail?.text).toContain(`reference ${reference}`);
+    expect(mail?.text).not.toContain(challenge);
 
     const before = Date.now();
-    const session = await signIn(email.toUpperCase(), code);
+    const session = await signIn(email.toUpperCase(), { code, challenge });
     expect(session.status, session.text).toBe(200);
     const { token, accountId, expiresAt } = sessionSchema.parse(session.json);
     expect(await accountsFor(email)).toEqual([{ id: accountId, email: normalized }]);
@@ -103,7 +115,7 @@ describe("sign-in by emailed code", () => {
     expectApiError(await rawRequest(`/api/events/${event.id}/holds`), 401, "unauthorized");
 
     // A code works once; signing in again (any case) finds the same account.
-    expectApiError(await signIn(normalized, code), 401, "invalid_code");
+    expectApiError(await signIn(normalized, { code, challenge }), 401, "invalid_code");
     const again = await signIn(normalized, await emailedCode(email.toUpperCase()));
     expect(again.status, again.text).toBe(200);
     expect(sessionSchema.parse(again.json).accountId).toBe(accountId);
@@ -119,14 +131,16 @@ describe("sign-in by emailed code", () => {
     expect(await accountsFor(email)).toHaveLength(1);
   });
 
-  it("replaces the previous code when a new one is asked for", async () => {
+  it("takes a code only with the challenge it was sent for", async () => {
     const email = uniqueEmail();
     const first = await emailedCode(email);
-    let second = await emailedCode(email);
-    if (second === first) second = await emailedCode(email); // 1 in a million: ask once more
-    expect(second).not.toBe(first);
-    expectApiError(await signIn(email, first), 401, "invalid_code");
+    const second = await emailedCode(email);
+    expect(second.challenge).not.toBe(first.challenge);
+    expectApiError(await signIn(email, { ...first, challenge: second.challenge }), 401, "invalid_code");
+    expectApiError(await signIn(email, { ...second, challenge: first.challenge }), 401, "invalid_code");
+    expectApiError(await signIn(email, { ...first, challenge: "0".repeat(32) }), 401, "invalid_code");
     expect((await signIn(email, second)).status).toBe(200);
+    expect((await signIn(email, first)).status).toBe(200);
   });
 });
 
@@ -181,7 +195,7 @@ describe("wrong and expired codes", () => {
     const email = uniqueEmail();
     const code = await emailedCode(email);
     expectApiError(await signIn(uniqueEmail(), code), 401, "invalid_code");
-    expectApiError(await signIn(email, "000000" === code ? "000001" : "000000"), 401, "invalid_code");
+    expectApiError(await signIn(email, { ...code, code: "000000" === code.code ? "000001" : "000000" }), 401, "invalid_code");
   });
 
   it("accepts a code until 10 minutes have passed, by the Worker's clock (not the Redis TTL)", async () => {
@@ -218,20 +232,24 @@ describe("rate limits", () => {
     expect((await requestCode(email)).status).toBe(202);
   });
 
-  it(`allows ${SIGN_IN_LIMITS.codeRequestsPerEmail.requests} code requests per address, from any IPs`, async () => {
+  it(`allows ${SIGN_IN_LIMITS.codeRequestsPerIpAndEmail.requests} code requests per address from one IP; other IPs keep theirs`, async () => {
     const email = uniqueEmail();
-    for (let i = 0; i < SIGN_IN_LIMITS.codeRequestsPerEmail.requests; i++) expect((await requestCode(i % 2 ? email : email.toUpperCase())).status).toBe(202);
-    const refused = await requestCode(email);
+    const ip = uniqueIp();
+    for (let i = 0; i < SIGN_IN_LIMITS.codeRequestsPerIpAndEmail.requests; i++) expect((await requestCode(i % 2 ? email : email.toUpperCase(), ip)).status).toBe(202);
+    const refused = await requestCode(email, ip);
     expectApiError(refused, 429, "rate_limited");
     expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
-    expect(await inbox(email.toLowerCase())).toHaveLength(SIGN_IN_LIMITS.codeRequestsPerEmail.requests);
+    expect(await inbox(email.toLowerCase())).toHaveLength(SIGN_IN_LIMITS.codeRequestsPerIpAndEmail.requests);
+    // The same IP may still ask for other addresses, and other IPs for this one.
+    expect((await requestCode(uniqueEmail(), ip)).status).toBe(202);
+    expect((await requestCode(email)).status).toBe(202);
   });
 
   it(`allows ${SIGN_IN_LIMITS.sessionAttemptsPerIp.requests} sign-in attempts per IP; a refused attempt does not use up the code`, async () => {
     const ip = uniqueIp();
     const email = uniqueEmail();
     const code = await emailedCode(email);
-    const attempts = await Promise.all(Array.from({ length: SIGN_IN_LIMITS.sessionAttemptsPerIp.requests }, () => signIn(uniqueEmail(), "123456", ip)));
+    const attempts = await Promise.all(Array.from({ length: SIGN_IN_LIMITS.sessionAttemptsPerIp.requests }, () => signIn(uniqueEmail(), { ...code, code: "123456" }, ip)));
     for (const response of attempts) expectApiError(response, 401, "invalid_code");
     const refused = await signIn(email, code, ip);
     expectApiError(refused, 429, "rate_limited");
@@ -244,6 +262,37 @@ describe("rate limits", () => {
     for (let i = 0; i < SIGN_IN_LIMITS.codeRequestsPerIp.requests; i++) expect((await anonymous(uniqueEmail())).status).toBe(202);
     expectApiError(await anonymous(uniqueEmail()), 429, "rate_limited");
     expect((await requestCode(uniqueEmail())).status).toBe(202);
+  });
+});
+
+describe("nobody can lock a fan out (issue 13, finding 2)", () => {
+  it("lets the fan sign in whatever others send for their email: code requests from many IPs and wrong guesses, before and after", async () => {
+    const victim = uniqueEmail();
+    const attackerIps = Array.from({ length: 5 }, uniqueIp);
+    // Others ask for codes for the victim's address until refused, from five addresses.
+    const attackerCodes: SentCode[] = [];
+    for (const ip of attackerIps) {
+      for (let i = 0; i <= SIGN_IN_LIMITS.codeRequestsPerIpAndEmail.requests; i++) {
+        const response = await requestCode(victim, ip);
+        if (response.status === 202) attackerCodes.push({ code: "000000", challenge: codeRequestSchema.parse(response.json).challenge });
+        else expectApiError(response, 429, "rate_limited");
+      }
+    }
+    expect(attackerCodes).toHaveLength(attackerIps.length * SIGN_IN_LIMITS.codeRequestsPerIpAndEmail.requests);
+
+    // The victim still gets a code.
+    const sent = await emailedCode(victim);
+
+    // Wrong guesses, with the attackers' own challenges and made-up ones, from many IPs, well past the wrong-try budget.
+    const guesses = [...attackerCodes, ...Array.from({ length: 10 }, () => ({ code: "000000", challenge: crypto.randomUUID().replaceAll("-", "") }))];
+    for (const [i, guess] of guesses.entries()) {
+      const response = await signIn(victim, { ...guess, code: otherCode(sent, i + 1).code }, attackerIps[i % attackerIps.length]);
+      expectApiError(response, 401, "invalid_code");
+    }
+
+    // The victim's own code still works.
+    const session = await signIn(victim, sent);
+    expect(session.status, session.text).toBe(200);
   });
 });
 
@@ -281,14 +330,27 @@ describe("malformed input", () => {
   it("refuses malformed sign-in attempts with 400, counting no wrong try and creating no account", async () => {
     const email = uniqueEmail();
     const code = await emailedCode(email);
-    for (const body of [{ email, code: code.slice(1) }, { email, code: "abcdef" }, { email, code: `${code}0` }, { email, code: Number(code) }, { code }, { email: "nope", code }, { email, code, extra: 1 }]) {
+    const { challenge } = code;
+    const digits = code.code;
+    for (const body of [
+      { email, challenge, code: digits.slice(1) },
+      { email, challenge, code: "abcdef" },
+      { email, challenge, code: `${digits}0` },
+      { email, challenge, code: Number(digits) },
+      { challenge, code: digits },
+      { email: "nope", challenge, code: digits },
+      { email, code: digits },
+      { email, challenge: challenge.toUpperCase(), code: digits },
+      { email, challenge: `${challenge}0`, code: digits },
+      { email, challenge, code: digits, extra: 1 },
+    ]) {
       const response = await post("/auth/session", body, uniqueIp());
       expectApiError(response, 400, "invalid_request");
     }
     expectApiError(await post("/auth/session", "not json", uniqueIp()), 400, "invalid_request");
     expect(await accountsFor(email)).toEqual([]);
-    // Seven malformed attempts, and the code still works: none counted as a wrong try.
-    expect((await signIn(email, ` ${code} `)).status).toBe(200);
+    // Ten malformed attempts, and the code still works: none counted as a wrong try.
+    expect((await signIn(email, { challenge, code: ` ${digits} ` })).status).toBe(200);
   });
 });
 

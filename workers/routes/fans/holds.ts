@@ -62,7 +62,7 @@ holds.openapi(
     summary: "Hold specific seats (all or nothing)",
     request: {
       params: idParam,
-      body: jsonBody(z.strictObject({ requestId, seats: z.array(z.number().int().min(0)).min(1).max(MAX_SEATS_PER_HOLD) })),
+      body: jsonBody(z.strictObject({ requestId, seats: z.array(z.number().int().min(0).max(2_147_483_647)).min(1).max(MAX_SEATS_PER_HOLD) })),
     },
     responses: holdResponses,
   }),

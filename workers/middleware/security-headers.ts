@@ -1,0 +1,45 @@
+/**
+ * Security headers on every answer the Worker gives (API, admin, webhooks,
+ * JWKS), errors included; the pages get theirs from static/_headers. An API
+ * answer is data, never a document: its CSP runs nothing and no site may
+ * frame it, browsers must not sniff it into HTML, and no Referer leaves it.
+ * hono's `secureHeaders` sets them (a well-kept middleware rather than a
+ * hand-written list).
+ */
+import { createMiddleware } from "hono/factory";
+import { secureHeaders } from "hono/secure-headers";
+
+/**
+ * The headers middleware for the whole app. A WebSocket upgrade (the seat
+ * feed) is left alone: its 101 answer's headers cannot change. Any other
+ * answer is rewrapped first, as one from the edge cache (workers/routes/edge-cache.ts)
+ * has immutable headers.
+ */
+export function securityHeaders() {
+  const withHeaders = apiSecureHeaders();
+  return createMiddleware(async (c, next) => {
+    if (c.req.header("Upgrade")?.toLowerCase() === "websocket") return next();
+    return withHeaders(c, async () => {
+      await next();
+      c.res = new Response(c.res.body, c.res);
+    });
+  });
+}
+
+function apiSecureHeaders() {
+  return secureHeaders({
+    contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+    xFrameOptions: "DENY",
+    xContentTypeOptions: "nosniff",
+    referrerPolicy: "no-referrer",
+    strictTransportSecurity: "max-age=31536000; includeSubDomains",
+    // Organizers' tools and other sites may read the API and the JWKS with CORS; CORP would only get in their way.
+    crossOriginResourcePolicy: false,
+    crossOriginOpenerPolicy: false,
+    originAgentCluster: false,
+    xDnsPrefetchControl: false,
+    xDownloadOptions: false,
+    xPermittedCrossDomainPolicies: false,
+    xXssProtection: false,
+  });
+}
