@@ -12,22 +12,8 @@
  */
 import { v7 as uuidv7 } from "uuid";
 import { z } from "zod";
-import {
-  ATTEMPT_INTERVAL_MS,
-  HOLD_JITTER_MS,
-  isBadInput,
-  refuse,
-  type ConfirmRequest,
-  type HoldBestRequest,
-  type HoldChangeResult,
-  type HoldRequest,
-  type HoldResult,
-  type HoldSeatsRequest,
-  type HoldView,
-  type InventoryFailure,
-  type ReleaseRequest,
-  type UnsellRequest,
-} from "../../core/holds/contract";
+import { ATTEMPT_INTERVAL_MS, HOLD_JITTER_MS, isBadInput, refuse } from "../../core/holds/contract";
+import type { ConfirmRequest, HoldBestRequest, HoldChangeResult, HoldRequest, HoldResult, HoldSeatsRequest, HoldView, InventoryFailure, ReleaseRequest, UnsellRequest } from "../../core/holds/contract";
 import type { AlarmSource } from "../lib/alarm-scheduler";
 import type { Sql, SqlRow } from "../lib/sql";
 import { readStoredJson } from "../lib/stored-json";

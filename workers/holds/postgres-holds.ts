@@ -16,28 +16,8 @@
 import { v7 as uuidv7 } from "uuid";
 import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../core/db/client";
-import {
-  ATTEMPT_INTERVAL_MS,
-  FAILURE_MESSAGES,
-  HOLD_JITTER_MS,
-  refuse,
-  setBit,
-  type Availability,
-  type ConfirmRequest,
-  type GaRef,
-  type HoldBestRequest,
-  type HoldChangeResult,
-  type HoldRequest,
-  type HoldResult,
-  type HoldSeatsRequest,
-  type HoldView,
-  isBadInput,
-  type InventoryFailure,
-  type Inventory,
-  type ReleaseRequest,
-  type SeatRef,
-  type UnsellRequest,
-} from "../../core/holds/contract";
+import { ATTEMPT_INTERVAL_MS, FAILURE_MESSAGES, HOLD_JITTER_MS, isBadInput, refuse, setBit } from "../../core/holds/contract";
+import type { Availability, ConfirmRequest, GaRef, HoldBestRequest, HoldChangeResult, HoldRequest, HoldResult, HoldSeatsRequest, HoldView, Inventory, InventoryFailure, ReleaseRequest, SeatRef, UnsellRequest } from "../../core/holds/contract";
 import { SeatChart, SeatMap, type SeatFilter, type SeatLayout } from "../../core/holds/seat-map";
 import { IsolateCache } from "../../core/isolate-cache";
 
