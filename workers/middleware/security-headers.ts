@@ -13,18 +13,34 @@ import { secureHeaders } from "hono/secure-headers";
  * The headers middleware for the whole app. A WebSocket upgrade (the seat
  * feed) is left alone: its 101 answer's headers cannot change. Any other
  * answer is rewrapped first, as one from the edge cache (workers/routes/edge-cache.ts)
- * has immutable headers.
+ * has immutable headers. A route that serves a document (the API docs page)
+ * sets its own Content-Security-Policy, which is kept; every other answer
+ * gets the API's, which runs nothing.
  */
 export function securityHeaders() {
   const withHeaders = apiSecureHeaders();
   return createMiddleware(async (c, next) => {
     if (c.req.header("Upgrade")?.toLowerCase() === "websocket") return next();
-    return withHeaders(c, async () => {
+    let ownPolicy: string | null = null;
+    await withHeaders(c, async () => {
       await next();
       c.res = new Response(c.res.body, c.res);
+      ownPolicy = c.res.headers.get(CSP);
     });
+    if (ownPolicy !== null) c.res.headers.set(CSP, ownPolicy);
   });
 }
+
+const CSP = "Content-Security-Policy";
+
+/**
+ * The policy of a page the Worker renders from our own static files (the API
+ * docs): scripts and styles from this origin only (Swagger UI also sets
+ * inline style attributes, hence 'unsafe-inline' for styles alone), data
+ * from this origin, never framed.
+ */
+export const DOCUMENT_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'";
 
 function apiSecureHeaders() {
   return secureHeaders({

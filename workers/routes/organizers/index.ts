@@ -4,6 +4,7 @@
  * document (/admin/openapi.json) and docs (/admin/docs) are public.
  */
 import { requireOrganizer } from "../../middleware/require-organizer";
+import { DOCUMENT_POLICY } from "../../middleware/security-headers";
 import { docsPage } from "../docs-page";
 import { routeGroup } from "../route-group";
 import { account } from "./account";
@@ -31,7 +32,7 @@ organizers.doc31("/openapi.json", {
   servers: [{ url: "/admin" }],
   security: [{ apiKey: [] }],
 });
-organizers.get("/docs", (c) => c.html(docsPage({ title: "Edge Tickets admin API", specUrl: "/admin/openapi.json" })));
+organizers.get("/docs", (c) => c.html(docsPage({ title: "Edge Tickets admin API", specUrl: "/admin/openapi.json" }), 200, { "Content-Security-Policy": DOCUMENT_POLICY }));
 
 // After the public document and docs, so they answer before it runs; before every other route.
 organizers.use("*", requireOrganizer());
