@@ -8,8 +8,10 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
 import type { WaitingRoom } from "../../durable-objects/waiting-room";
+import type { LobbyShard } from "../../durable-objects/waiting-room/lobby-shard";
+import { shardOf } from "../../core/waiting-room/lobby-shards";
 import { openEvent } from "./fixtures";
-import { hotSale, roomOf, startFakeClock } from "./waiting-room-fixtures";
+import { hotSale, lobbyJoin, roomOf, shardOfAccount, startFakeClock } from "./waiting-room-fixtures";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -62,20 +64,36 @@ describe("EventInventory reads of stored JSON", () => {
   });
 });
 
-describe("WaitingRoom reads of stored JSON", () => {
-  it("fails on corrupt stored settings or key quantiles", async () => {
+describe("WaitingRoom and LobbyShard reads of stored JSON", () => {
+  it("fail on corrupt stored settings or a corrupt published document", async () => {
     startFakeClock();
     const sale = await hotSale({ accounts: 0, saleStartsInMs: 600_000 });
     const room = roomOf(sale.eventId);
-    const joined = await room.join(sale.eventId, "fan-1");
+    const joined = await lobbyJoin(sale.eventId, "fan-1");
     expect(joined).toMatchObject({ ok: true });
-    expect((await room.snapshot()).quantiles).toHaveLength(1);
+    expect((await room.control({})).quantiles).toHaveLength(1);
+    expect(await room.published()).toMatchObject({ eventId: sale.eventId });
 
-    await runInDurableObject(room, (_room: WaitingRoom, state) => state.storage.sql.exec(`UPDATE quantiles SET json = '["not a key"]'`));
-    expect(await runInDurableObject(room, (instance: WaitingRoom) => thrownBy(() => instance.snapshot()))).toMatch(/stored key quantiles does not match its schema/);
+    await runInDurableObject(room, (_room: WaitingRoom, state) => state.storage.sql.exec(`UPDATE published SET json = '{"eventId": "x", "threshold": "high"}'`));
+    await evictDurableObject(room); // read from storage again
+    expect(await runInDurableObject(roomOf(sale.eventId), (instance: WaitingRoom) => thrownBy(() => instance.published()))).toMatch(/stored published queue document does not match its schema/);
 
-    await runInDurableObject(room, (_room: WaitingRoom, state) => state.storage.sql.exec(`UPDATE config SET json = '{"eventId": 42}'`));
-    await evictDurableObject(room); // the settings are read from storage again
-    expect(await runInDurableObject(roomOf(sale.eventId), (instance: WaitingRoom) => thrownBy(() => instance.snapshot()))).toMatch(/stored waiting-room settings does not match its schema/);
+    const shard = await shardOfAccount(sale.eventId, "fan-1");
+    const index = shardOf("fan-1", await room.lobbyShards(sale.eventId));
+    await runInDurableObject(shard, (_shard: LobbyShard, state) => state.storage.sql.exec(`UPDATE settings SET json = '{"shards": "many"}'`));
+    await evictDurableObject(shard);
+    const again = await runInDurableObject(await shardOfAccount(sale.eventId, "fan-1"), (instance: LobbyShard) =>
+      instance.join({ eventId: sale.eventId, shard: index, accountId: "fan-1", evidence: null }).then(
+        () => "no error",
+        (error: unknown) => String(error),
+      ),
+    );
+    expect(again).toMatch(/stored lobby shard settings does not match its schema/);
+
+    await runInDurableObject(roomOf(sale.eventId), (_room: WaitingRoom, state) => state.storage.sql.exec(`UPDATE config SET json = '{"eventId": 42}'`));
+    await evictDurableObject(roomOf(sale.eventId)); // the settings are read from storage again
+    expect(await runInDurableObject(roomOf(sale.eventId), (instance: WaitingRoom) => instance.snapshot().then(() => "no error", (error: unknown) => String(error)))).toMatch(
+      /stored waiting-room settings does not match its schema/,
+    );
   });
 });

@@ -8,10 +8,13 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { vi } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
-import type { WaitingRoom } from "../../durable-objects/waiting-room";
+import type { ExchangeResult, JoinResult, WaitingRoom } from "../../durable-objects/waiting-room";
+import type { LobbyShard } from "../../durable-objects/waiting-room/lobby-shard";
+import type { LobbyEvidence } from "../../core/waiting-room/bot-evidence";
+import { shardName, shardOf } from "../../core/waiting-room/lobby-shards";
 import { createEvent } from "../../workers/events/events";
 import { createOrganizer } from "../../workers/organizers/api-keys";
-import { queueStateKey, type QueueState } from "../../core/waiting-room/queue-state";
+import type { QueueState } from "../../core/waiting-room/queue-state";
 import type { SeatingChart } from "../../workers/venues/seating-chart";
 import { importVenue } from "../../workers/venues/venues";
 import { smallChart, withDb } from "./fixtures";
@@ -25,6 +28,16 @@ export function startFakeClock(): number {
   const at = Math.floor(Date.now() / 1000) * 1000 + CLOCK_AHEAD_MS;
   vi.setSystemTime(at);
   return at;
+}
+
+/** Feeds crypto.getRandomValues (where the shards draw order keys) from `random` instead, until the mocks are restored. */
+export function useSeededCrypto(random: () => number): void {
+  vi.spyOn(crypto, "getRandomValues").mockImplementation(<T extends ArrayBufferView | null>(array: T): T => {
+    if (array instanceof Uint32Array) for (let i = 0; i < array.length; i++) array[i] = Math.floor(random() * 2 ** 32);
+    else if (array instanceof Uint8Array) for (let i = 0; i < array.length; i++) array[i] = Math.floor(random() * 256);
+    else throw new Error("unexpected array type");
+    return array;
+  });
 }
 
 /** Moves the fake clock (Workers and Durable Objects in this isolate see it too). */
@@ -45,6 +58,8 @@ export interface HotSaleOptions {
   botPolicy?: "deprioritize" | "refuse";
   maxAccountsPerDevice?: number;
   maxAccountsPerIp?: number;
+  /** Expected demand: sets how many lobby shards the room gets (at least 2). */
+  expectedDemand?: number;
   chart?: SeatingChart;
   /** Fan accounts to create in Postgres (default 4). */
   accounts?: number;
@@ -87,6 +102,7 @@ export async function hotSale(options: HotSaleOptions = {}): Promise<HotSale> {
       botPolicy: options.botPolicy,
       maxAccountsPerDevice: options.maxAccountsPerDevice,
       maxAccountsPerIp: options.maxAccountsPerIp,
+      expectedDemand: options.expectedDemand,
       prices: venue.priceTiers.map((priceTier, i) => ({ priceTier, priceCents: 1000 * (i + 1) })),
     });
     const count = options.accounts ?? 4;
@@ -126,23 +142,70 @@ export function inventoryOf(eventId: string): DurableObjectStub<EventInventory> 
   return env.EVENT_INVENTORY.getByName(eventId);
 }
 
-/** One entrant row of the room, as stored. */
+/** Each event's number of shards (fixed once its room chose it), as the Worker keeps it per isolate. */
+const shardCounts = new Map<string, number>();
+
+/** The lobby shard an account of this event is in: its index and stub. */
+export async function lobbyShardIndex(eventId: string, accountId: string): Promise<{ index: number; stub: DurableObjectStub<LobbyShard> }> {
+  let shards = shardCounts.get(eventId);
+  if (shards === undefined) {
+    shards = await roomOf(eventId).lobbyShards(eventId);
+    shardCounts.set(eventId, shards);
+  }
+  const index = shardOf(accountId, shards);
+  return { index, stub: env.LOBBY_SHARD.getByName(shardName(eventId, index)) };
+}
+
+/** The lobby shard an account of this event is in. */
+export async function shardOfAccount(eventId: string, accountId: string): Promise<DurableObjectStub<LobbyShard>> {
+  return (await lobbyShardIndex(eventId, accountId)).stub;
+}
+
+/** Joins the lobby at the account's shard, as the Worker does after its checks (`evidence` null: none to weigh). */
+export async function lobbyJoin(eventId: string, accountId: string, evidence: LobbyEvidence | null = null): Promise<JoinResult> {
+  const { index, stub } = await lobbyShardIndex(eventId, accountId);
+  return stub.join({ eventId, shard: index, accountId, evidence });
+}
+
+/** Exchanges a lobby ticket at the account's shard, as the Worker does once the ticket checks out. */
+export async function lobbyExchange(eventId: string, accountId: string, orderKey: number): Promise<ExchangeResult> {
+  return (await shardOfAccount(eventId, accountId)).exchange(accountId, orderKey);
+}
+
+/** One entrant row of a lobby shard, as stored. */
 export interface EntrantRow extends Record<string, SqlStorageValue> {
   account_id: string;
   order_key: number;
   joined_at: number;
   flagged: string | null;
+  penalty_level: number;
+  admitted: number;
   admission_id: string | null;
   admission_expires_at: number | null;
 }
 
-/** Everything the room stores (entrants by account, its state row and alarm), for before/after comparisons. */
+/** The room's lobby shards (those that exist). */
+export async function shardsOf(eventId: string): Promise<DurableObjectStub<LobbyShard>[]> {
+  const indexes = await runInDurableObject(roomOf(eventId), (_room: WaitingRoom, state) => state.storage.sql.exec<{ shard: number }>("SELECT shard FROM shards ORDER BY shard").toArray());
+  return indexes.map(({ shard }) => env.LOBBY_SHARD.getByName(shardName(eventId, shard)));
+}
+
+/** Every entrant of the event, over all its shards, by account. */
+export async function entrantsOf(eventId: string): Promise<EntrantRow[]> {
+  const rows: EntrantRow[] = [];
+  for (const shard of await shardsOf(eventId)) {
+    rows.push(...(await runInDurableObject(shard, (_shard: LobbyShard, state) => state.storage.sql.exec<EntrantRow>("SELECT * FROM entrants").toArray())));
+  }
+  return rows.sort((a, b) => (a.account_id < b.account_id ? -1 : 1));
+}
+
+/** Everything the room and its shards store about the line (entrants by account, the room's state row and alarm), for before/after comparisons. */
 export async function roomStorage(eventId: string): Promise<{ entrants: EntrantRow[]; state: Record<string, SqlStorageValue>[]; alarm: number | null }> {
-  return runInDurableObject(roomOf(eventId), async (_room: WaitingRoom, state) => ({
-    entrants: state.storage.sql.exec<EntrantRow>("SELECT * FROM entrants ORDER BY account_id").toArray(),
+  const room = await runInDurableObject(roomOf(eventId), async (_room: WaitingRoom, state) => ({
     state: state.storage.sql.exec("SELECT * FROM state").toArray(),
     alarm: await state.storage.getAlarm(),
   }));
+  return { entrants: await entrantsOf(eventId), ...room };
 }
 
 /** Places promised to admitted fans who hold nothing yet (live promises only). */
@@ -153,7 +216,7 @@ export async function promisedPlaces(eventId: string): Promise<number> {
   });
 }
 
-/** The published queue document, read from KV as the Worker reads it. */
+/** The published queue document, as the room hands it to the edge cache. */
 export async function publishedState(eventId: string): Promise<QueueState | null> {
-  return env.QUEUE_STATE.get<QueueState>(queueStateKey(eventId), { type: "json" });
+  return roomOf(eventId).published();
 }

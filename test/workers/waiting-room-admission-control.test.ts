@@ -48,14 +48,17 @@ async function join(sale: HotSale, i: number, device = `own-device-${crypto.rand
 
 /**
  * Before the sale: `lobby` fans join on their own devices and `flagged` more
- * share one device (over the limit of 1, so they queue behind everyone).
+ * share one device (over the limit of 1, so they all queue behind everyone;
+ * the first of them was moved there when the second joined, so every fan
+ * joins again for its current ticket, as the queue page does).
  */
 async function crowd(sale: HotSale, lobby: number, flagged: number): Promise<Fan[]> {
-  const fans: Fan[] = [];
-  for (let i = 0; i < lobby; i++) fans.push(await join(sale, i));
   const shared = `shared-device-${crypto.randomUUID()}`;
-  for (let i = lobby; i < lobby + flagged; i++) fans.push(await join(sale, i, shared));
-  expect(fans.filter((f) => f.ticket.block === "flagged").length).toBeGreaterThan(0);
+  const devices = Array.from({ length: lobby + flagged }, (_, i) => (i < lobby ? `own-device-${crypto.randomUUID()}` : shared));
+  for (const [i, device] of devices.entries()) await join(sale, i, device);
+  const fans: Fan[] = [];
+  for (const [i, device] of devices.entries()) fans.push(await join(sale, i, device));
+  expect(fans.map((f) => f.ticket.block)).toEqual(devices.map((_, i) => (i < lobby ? "lobby" : "flagged")));
   return fans;
 }
 
@@ -97,8 +100,12 @@ describe("admission of late arrivals (issue 13, finding 1)", () => {
     for (let s = 1; s <= 4; s++) await tickAt(sale, sale.saleStartsAt + s * 1_000);
     expect((await live(sale)).admitted).toBe(4);
 
-    setClock(sale.saleStartsAt + 4_500);
-    const late = [await join(sale, 4), await join(sale, 5), await join(sale, 6)];
+    // Three fans arrive after the start, a millisecond apart (late keys follow arrival time to the millisecond).
+    const late: Fan[] = [];
+    for (const i of [4, 5, 6]) {
+      setClock(sale.saleStartsAt + 4_500 + i);
+      late.push(await join(sale, i));
+    }
     for (const fan of late) expect(fan.ticket.block).toBe("late");
     for (const fan of late) expect(await exchangeStatus(sale, fan)).toBe(409);
 

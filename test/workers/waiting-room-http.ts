@@ -72,6 +72,8 @@ export const queueStateSchema = z.strictObject({
   admitted: z.number().int().min(0),
   entrants: z.strictObject({ lobby: z.number().int(), late: z.number().int(), flagged: z.number().int() }),
   quantiles: z.array(z.number().int()),
+  lateQuantiles: z.array(z.number().int()),
+  flaggedQuantiles: z.array(z.number().int()),
   ratePerSecond: z.number(),
   paused: z.boolean(),
   soldOut: z.boolean(),
