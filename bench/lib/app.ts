@@ -61,10 +61,12 @@ export async function startApp(options: {
   signingKey: string;
   /** A Worker entry (relative to projectDir) instead of wrangler.toml's `main`, e.g. a bench probe wrapping it. */
   entry?: string;
+  /** Extra vars for the Worker (e.g. OBJECT_REQUEST_LOG: "1" to have the objects count their requests). */
+  vars?: Record<string, string>;
 }): Promise<BenchApp> {
   await mkdir(options.runDir, { recursive: true });
   const envFile = path.join(options.runDir, "worker.env");
-  await writeFile(envFile, `${dotenvLines({ ...stackVars(options.stack), TOKEN_SIGNING_KEY: options.signingKey }).join("\n")}\n`, { mode: 0o600 });
+  await writeFile(envFile, `${dotenvLines({ ...stackVars(options.stack), TOKEN_SIGNING_KEY: options.signingKey, ...options.vars }).join("\n")}\n`, { mode: 0o600 });
   const port = await findFreePort();
   const inspectorPort = await findFreePort();
   const bin = path.join(options.repoRoot, "node_modules", ".bin");
