@@ -41,7 +41,8 @@ import { signFanSession } from "../workers/sign-in/fan-session.ts";
 import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
 import { importVenue } from "../workers/venues/venues.ts";
-import { snapshotProject, startApp, type BenchApp } from "./lib/app.ts";
+import { snapshotProject, startApp } from "./lib/app.ts";
+import { adminJson, round } from "./lib/admin-api.ts";
 import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
 import { lobbyShardCount } from "../core/waiting-room/lobby-shards.ts";
 import { createFanAccounts } from "./lib/fans.ts";
@@ -203,21 +204,4 @@ function orderKeyOf(body: string): number {
 function quantile(sorted: number[], q: number): number {
   const values = [...sorted].sort((a, b) => a - b);
   return values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0;
-}
-
-async function adminJson(app: BenchApp, apiKey: string, method: string, route: string, body: unknown): Promise<unknown> {
-  const response = await fetch(`${app.url}${route}`, {
-    method,
-    headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(120_000),
-  });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`${method} ${route} answered ${response.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
-
-function round(value: number, digits: number): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
 }

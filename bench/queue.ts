@@ -35,6 +35,7 @@ import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
 import { importVenue } from "../workers/venues/venues.ts";
 import { snapshotProject, startApp, type BenchApp } from "./lib/app.ts";
+import { adminJson, round } from "./lib/admin-api.ts";
 import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
 import { cpuDelta, cpuSnapshot, type CpuSnapshot } from "./lib/cpu.ts";
 import { createFanAccounts, writeTokens } from "./lib/fans.ts";
@@ -302,22 +303,7 @@ function emit(line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ bench: "queue", ...line })}\n`);
 }
 
-async function adminJson(app: BenchApp, apiKey: string, method: string, route: string, body: unknown): Promise<unknown> {
-  const response = await fetch(`${app.url}${route}`, {
-    method,
-    headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(120_000),
-  });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`${method} ${route} answered ${response.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
 
-function round(value: number, digits: number): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
 
 function seconds(ms: number): string {
   return (ms / 1000).toFixed(1);
