@@ -82,7 +82,8 @@ export interface ShardStepResult {
   more: boolean;
 }
 
-interface EntrantRow extends SqlRow {
+/** One entrant row, as stored. */
+export interface EntrantRow extends SqlRow {
   account_id: string;
   order_key: number;
   joined_at: number;

@@ -9,7 +9,7 @@ import { sql } from "drizzle-orm";
 import { vi } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
 import type { ExchangeResult, JoinResult, WaitingRoom } from "../../durable-objects/waiting-room";
-import type { LobbyShard } from "../../durable-objects/waiting-room/lobby-shard";
+import type { EntrantRow, LobbyShard } from "../../durable-objects/waiting-room/lobby-shard";
 import type { LobbyEvidence } from "../../core/waiting-room/bot-evidence";
 import { shardName, shardOf } from "../../core/waiting-room/lobby-shards";
 import { createEvent } from "../../workers/events/events";
@@ -172,17 +172,7 @@ export async function lobbyExchange(eventId: string, accountId: string, orderKey
   return (await shardOfAccount(eventId, accountId)).exchange(accountId, orderKey);
 }
 
-/** One entrant row of a lobby shard, as stored. */
-export interface EntrantRow extends Record<string, SqlStorageValue> {
-  account_id: string;
-  order_key: number;
-  joined_at: number;
-  flagged: string | null;
-  penalty_level: number;
-  admitted: number;
-  admission_id: string | null;
-  admission_expires_at: number | null;
-}
+export type { EntrantRow };
 
 /** The room's lobby shards (those that exist). */
 export async function shardsOf(eventId: string): Promise<DurableObjectStub<LobbyShard>[]> {
