@@ -14,6 +14,19 @@ export default defineConfig({
         test: { name: "static", include: ["test/static/**/*.test.ts"], environment: "node" },
       },
       {
+        // The fan pages in headless Chromium (playwright-core, Debian's chromium) against the Worker and its static assets
+        // under Miniflare (test/browser/setup/worker.ts) on the local stack; one file at a time, so timings and screenshots stay steady.
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["./test/setup/global.ts", "./test/browser/setup/worker.ts"],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
         // The Worker and its Durable Objects, inside workerd, against the real local Postgres and Redis.
         plugins: [
           cloudflareTest(({ inject }) => ({
@@ -55,7 +68,7 @@ export default defineConfig({
           })),
         ],
         // KV with production's limits (test/setup/kv-limits.ts): one write per key per second, and late views elsewhere.
-        test: { name: "workers", include: ["test/workers/**/*.test.ts", "test/durable-objects/**/*.test.ts"], setupFiles: ["./test/setup/kv-limits.ts"], testTimeout: 30_000 },
+        test: { name: "workers", include: ["test/workers/**/*.test.ts", "test/durable-objects/**/*.test.ts", "test/core/**/*.test.ts"], setupFiles: ["./test/setup/kv-limits.ts"], testTimeout: 30_000 },
       },
     ],
   },

@@ -14,10 +14,11 @@ function render(events) {
     const prices = event.prices.map((p) => p.priceCents);
     const from = prices.length ? money(Math.min(...prices), event.currency) : "";
     item.innerHTML = `<div class="event-name"></div><div class="meta"></div>`;
-    // Calm events open their seat map; hot events sell through the waiting room.
-    const href = event.demandClass === "hot" ? `/queue?event=${encodeURIComponent(event.id)}` : `/event?id=${encodeURIComponent(event.id)}`;
+    // The event page: a calm event's seat map, or a hot event's lobby (sale time, prices, when the line opens).
+    const href = `/event?id=${encodeURIComponent(event.id)}`;
     item.querySelector(".event-name").append(Object.assign(document.createElement("a"), { href, textContent: event.name }));
-    const badge = Object.assign(document.createElement("span"), { className: `badge ${event.demandClass}`, textContent: event.saleState.replace("_", " ") });
+    const state = event.saleState.replace("_", " ");
+    const badge = Object.assign(document.createElement("span"), { className: `badge ${event.demandClass}`, textContent: event.demandClass === "hot" ? `${state} · waiting room` : state });
     item.querySelector(".event-name").append(badge);
     item.querySelector(".meta").textContent = `${event.venueName} · ${when(event.startsAt)} · sale ${when(event.saleStartsAt)}${from ? ` · from ${from}` : ""}`;
     list.append(item);

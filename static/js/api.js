@@ -87,12 +87,15 @@ export async function request(path, { method = "GET", body, auth = false, signal
     headers.Authorization = `Bearer ${token}`;
   }
   let response;
+  const sentAt = Date.now();
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
   } catch (error) {
     if (error?.name === "AbortError") throw error;
     throw new ApiError(0, "network", "We could not reach Edge Tickets. Check your connection and try again.");
   }
+  // A Date header has whole seconds: the server's time was within the second after it.
+  learnServerClock(Date.parse(response.headers.get("Date") ?? "") + 500, sentAt, Date.now());
   const data = await response.json().catch(() => undefined);
   const retryAfter = Number(response.headers.get("Retry-After"));
   const extra = { retryAfterSeconds: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined, body: data };
@@ -115,10 +118,23 @@ export async function api(path, options) {
   return data;
 }
 
-/** Where "sign in and come back" goes: only paths on this site (no open redirect). */
-export function safeNext(next, fallback = "/") {
-  if (typeof next !== "string" || !next.startsWith("/") || next.startsWith("//") || next.includes("\\")) return fallback;
-  return next;
+/**
+ * Where "sign in and come back" goes: only a path on this site (no open
+ * redirect). The value is parsed as the browser will parse it when the page
+ * navigates there (the URL parser drops tabs and newlines, so "/%09/evil.example"
+ * is "//evil.example", another host), and kept only when it stays on `origin`;
+ * the result is the parsed path, query and fragment.
+ */
+export function safeNext(next, fallback = "/", origin = globalThis.location?.origin) {
+  if (typeof next !== "string" || !next.startsWith("/") || typeof origin !== "string") return fallback;
+  let url;
+  try {
+    url = new URL(next, origin);
+  } catch {
+    return fallback;
+  }
+  if (url.origin !== origin || !url.pathname.startsWith("/") || url.pathname.startsWith("//")) return fallback;
+  return `${url.pathname}${url.search}${url.hash}`;
 }
 
 /** The sign-in page, returning to `next` (default: this page). */
@@ -167,6 +183,86 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+// ---------------------------------------------------------------- the server's clock
+
+const CLOCK_KEY = "edge-tickets.clock-offset";
+/** Offsets smaller than this are noise (a Date header has whole seconds). */
+const CLOCK_NOISE_MS = 2_000;
+
+/**
+ * Learns how far this device's clock is from the server's, from a server
+ * time seen between `sentAt` and `receivedAt` (a response's Date header, or
+ * a hold's createdAt): countdowns to server deadlines (holds, sales) then
+ * stay right on a phone whose clock is off. Kept for the browser session.
+ */
+export function learnServerClock(serverMs, sentAt, receivedAt) {
+  if (!Number.isFinite(serverMs)) return;
+  const offset = serverMs - (sentAt + receivedAt) / 2;
+  try {
+    sessionStorage.setItem(CLOCK_KEY, String(Math.abs(offset) < CLOCK_NOISE_MS ? 0 : Math.round(offset)));
+  } catch {
+    // storage refused (private mode): the device clock it is
+  }
+}
+
+/** The server's time now, as best this page knows it (epoch ms). */
+export function serverNow() {
+  let offset = 0;
+  try {
+    offset = Number(sessionStorage.getItem(CLOCK_KEY) ?? 0);
+  } catch {
+    offset = 0;
+  }
+  return Date.now() + (Number.isFinite(offset) ? offset : 0);
+}
+
+/**
+ * A wait in words for a countdown: "2 days 4 h", "3 h 05 min", "12 min 04 s",
+ * "45 s"; "now" once past.
+ */
+export function durationText(ms) {
+  const seconds = Math.max(0, Math.ceil(ms / 1000));
+  if (seconds === 0) return "now";
+  const days = Math.floor(seconds / 86_400);
+  const hours = Math.floor((seconds % 86_400) / 3_600);
+  const minutes = Math.floor((seconds % 3_600) / 60);
+  const secs = seconds % 60;
+  const two = (n) => String(n).padStart(2, "0");
+  if (days > 0) return `${days} day${days === 1 ? "" : "s"} ${hours} h`;
+  if (hours > 0) return `${hours} h ${two(minutes)} min`;
+  if (minutes > 0) return `${minutes} min ${two(secs)} s`;
+  return `${secs} s`;
+}
+
+/**
+ * Shows a live countdown to `deadline` (epoch ms, server time) in `element`
+ * as `format(msLeft)`, every second; calls `onEnd` once when it reaches zero.
+ * Returns a function that stops it.
+ */
+export function liveCountdown(element, deadline, format, onEnd) {
+  let timer = 0;
+  const tick = () => {
+    const left = deadline - serverNow();
+    element.textContent = format(Math.max(0, left));
+    if (left > 0) return;
+    clearInterval(timer);
+    onEnd?.();
+  };
+  timer = setInterval(tick, 1_000);
+  tick();
+  return () => clearInterval(timer);
+}
+
+// ---------------------------------------------------------------- formatting
+
+/** Colours for price tiers, dearest first; white text reads on each (contrast >= 4.5:1). */
+const TIER_COLOURS = ["#6a1b9a", "#ad1457", "#1565c0", "#2e7d32", "#b45309", "#00695c", "#5d4037", "#37474f"];
+
+/** Colour per price tier, in the event's price order (dearest first). */
+export function tierColours(prices) {
+  return new Map(prices.map((price, i) => [price.priceTier, TIER_COLOURS[i % TIER_COLOURS.length]]));
+}
+
 export function money(cents, currency) {
   return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(cents / 100);
 }
@@ -175,8 +271,9 @@ export function dateTime(iso) {
   return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
-export function clockTime(msOrIso) {
-  return new Date(msOrIso).toLocaleTimeString(undefined, { timeStyle: "medium" });
+/** A time of day: "10:05:40 AM", or "10:05 AM" with style "short". */
+export function clockTime(msOrIso, style = "medium") {
+  return new Date(msOrIso).toLocaleTimeString(undefined, { timeStyle: style });
 }
 
 /** "4:05" for 245 s; "0:00" once past. */

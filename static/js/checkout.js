@@ -1,6 +1,8 @@
-// Checkout: shows the hold with a countdown, pays for it (200 paid, 402
-// declined: another card until retryUntil, 202 processing: poll), or releases it.
-import { announce, api, ApiError, clockTime, el, minutesSeconds, money, param, renderAccount, request, requireSession, showError } from "./api.js";
+// Checkout: shows the hold with a countdown to its end (on the server's clock),
+// pays for it (200 paid, 402 declined: another card until retryUntil, 202
+// processing: poll), or releases it. It asks for the hold's payment only once
+// this browser has started one (a fresh hold has none: asking would be a 404).
+import { announce, api, ApiError, clockTime, durationText, el, minutesSeconds, money, param, renderAccount, request, requireSession, serverNow, showError } from "./api.js";
 
 const POLL_INTERVAL_MS = 2_000;
 /** The gateway settles or the hold is released within about 2 minutes; stop polling a little after. */
@@ -23,6 +25,8 @@ const eventId = param("event") ?? "";
 const holdId = param("hold") ?? "";
 const holdPath = `/api/events/${encodeURIComponent(eventId)}/holds/${encodeURIComponent(holdId)}`;
 const paymentPath = `${holdPath}/payment`;
+/** Set before the first payment request for this hold: from then on there may be a payment to ask about. */
+const paymentStartedKey = `edge-tickets.payment-started.${holdId}`;
 
 let event;
 let hold;
@@ -40,7 +44,7 @@ function startCountdown(label, deadline, onEnd) {
   $("countdown-line").hidden = false;
   const warnings = new Set([120, 60]);
   const tick = () => {
-    const left = deadline - Date.now();
+    const left = deadline - serverNow();
     const time = $("countdown");
     time.textContent = minutesSeconds(left);
     time.dateTime = `PT${Math.max(0, Math.ceil(left / 1000))}S`;
@@ -101,13 +105,25 @@ function released(text) {
   finish("Seats released", text, [eventLink("Pick seats again")]);
 }
 
+/**
+ * Why the time left dropped after a decline: the seats are kept only for the
+ * event's retry window from the decline, not to the hold's end.
+ */
+function declineText(declinedPayment, deadline, expiresAt) {
+  const reason = DECLINES[declinedPayment.lastError] ?? "Your card was declined.";
+  const until = `Try another card before ${clockTime(deadline)}; after that the seats go back on sale.`;
+  if (deadline >= expiresAt) return `${reason} ${until}`;
+  const seconds = event.declineRetrySeconds;
+  const retryWindow = seconds % 60 === 0 ? `${seconds / 60} minute${seconds === 60 ? "" : "s"}` : durationText(seconds * 1000);
+  return `${reason} After a declined card we keep your seats only for ${retryWindow} more, not until ${clockTime(expiresAt)}, so that other fans are not kept waiting. ${until}`;
+}
+
 /** The hold is live and unpaid (or the last card was declined and there is time to try another). */
 function readyToPay(deadline, declinedPayment) {
   $("pay").hidden = false;
   setBusy(false);
   if (declinedPayment) {
-    const reason = DECLINES[declinedPayment.lastError] ?? "Your card was declined.";
-    showError(errorRegion, new ApiError(402, "card_declined", `${reason} You can try another card until ${clockTime(deadline)}.`));
+    showError(errorRegion, new ApiError(402, "card_declined", declineText(declinedPayment, deadline, Date.parse(hold.expiresAt))));
     startCountdown("Time left to try another card:", deadline, () => void refresh());
     document.querySelector('input[name="paymentMethod"]:checked')?.focus();
   } else {
@@ -141,10 +157,15 @@ async function processing() {
   );
 }
 
-/** Decides what to show from the hold and its latest payment (fetched when not given). */
+function paymentStarted() {
+  return localStorage.getItem(paymentStartedKey) !== null;
+}
+
+/** Decides what to show from the hold and its latest payment (fetched when not given and this browser has started one). */
 async function refresh(payment) {
   try {
     ({ hold } = await api(holdPath, { auth: true }));
+    if (payment === undefined && !paymentStarted()) payment = null;
     if (payment === undefined) {
       payment = await api(paymentPath, { auth: true }).then(
         (body) => body.payment,
@@ -161,7 +182,7 @@ async function refresh(payment) {
   }
   showError(errorRegion, null);
   renderHold();
-  const now = Date.now();
+  const now = serverNow();
   const expiresAt = Date.parse(hold.expiresAt);
   if (payment?.status === "succeeded" || hold.status === "confirmed") return paid();
   if (payment?.status === "refunded") {
@@ -186,6 +207,7 @@ $("pay-form").addEventListener("submit", async (submit) => {
   setBusy(true);
   showError(errorRegion, null);
   announce(status, "Paying…");
+  localStorage.setItem(paymentStartedKey, String(Date.now()));
   try {
     const { status: code, data } = await request(paymentPath, { method: "POST", body: { paymentMethod }, auth: true });
     if (code === 202) return void processing();

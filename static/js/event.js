@@ -1,15 +1,37 @@
 // The event page: details and prices; for calm events the interactive seat map
-// (live availability) and best available; for hot events the way to the
+// (live availability) and best available; for hot events the lobby: when the
+// line and the sale open (a live countdown), prices, and the way into the
 // waiting room (and best available once the queue has admitted the fan).
-import { announce, api, ApiError, clockTime, currentAdmission, currentSession, dateTime, el, money, newRequestId, param, renderAccount, showError, signInHref } from "./api.js";
-import { followAvailability, SeatMap, tierColours } from "./seat-map.js";
+import {
+  announce,
+  api,
+  ApiError,
+  clockTime,
+  currentAdmission,
+  currentSession,
+  dateTime,
+  durationText,
+  el,
+  learnServerClock,
+  liveCountdown,
+  money,
+  newRequestId,
+  param,
+  renderAccount,
+  serverNow,
+  showError,
+  signInHref,
+  tierColours,
+} from "./api.js";
+import { lobbyOpensAt, salePhase } from "./queue-math.js";
 
-/** The API's caps (workers/inventory/contract.ts): seats per best-available request, seats per named hold. */
+/** The API's caps (core/holds/contract.ts): seats per best-available request, seats per named hold. */
 const MAX_BEST_AVAILABLE = 8;
 const MAX_SEATS_PER_HOLD = 50;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const $ = (id) => document.getElementById(id);
+const status = $("status");
 const errorRegion = $("error");
 const eventId = param("id") ?? "";
 const picksKey = `edge-tickets.picks.${eventId}`;
@@ -27,7 +49,10 @@ async function placeHold(path, body, auth, { statusRegion, errorRegion }) {
   showError(errorRegion, null);
   const key = `${path} ${JSON.stringify(body)}`;
   try {
+    const sentAt = Date.now();
     const { hold } = await api(path, { method: "POST", body: { requestId: requestIdFor(key), ...body }, auth });
+    // The hold was made on the server's clock, between sending and this answer: checkout counts down on it.
+    learnServerClock(Date.parse(hold.createdAt), sentAt, Date.now());
     attempt = null;
     sessionStorage.removeItem(picksKey);
     announce(statusRegion, "Seats held. Taking you to checkout…");
@@ -45,18 +70,26 @@ function plural(n, word) {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-function renderDetails(event) {
+function priceRange(event) {
+  const cents = event.prices.map((p) => p.priceCents);
+  const low = Math.min(...cents);
+  const high = Math.max(...cents);
+  return low === high ? money(low, event.currency) : `${money(low, event.currency)} to ${money(high, event.currency)}`;
+}
+
+function renderDetails(event, hot) {
   document.title = `${event.name} · Edge Tickets`;
   $("event-name").textContent = event.name;
   $("event-meta").textContent = `${event.venueName} · ${dateTime(event.startsAt)}`;
   $("description").textContent = event.description;
   const notes = {
-    upcoming: `The sale opens ${dateTime(event.saleStartsAt)}.`,
     on_sale: `On sale now${event.saleEndsAt ? `, until ${dateTime(event.saleEndsAt)}` : ""}.`,
     ended: "The sale has ended.",
     cancelled: "This event was cancelled.",
   };
-  $("sale-note").textContent = notes[event.saleState] ?? "";
+  // The sale panel above says when a sale opens, and how a hot event's line works.
+  $("sale-note").textContent = hot ? "" : (notes[salePhase(event, serverNow())] ?? "");
+  $("sale-note").hidden = $("sale-note").textContent === "";
   const colours = tierColours(event.prices);
   $("prices")
     .querySelector("tbody")
@@ -70,8 +103,62 @@ function renderDetails(event) {
         ),
       ),
     );
-  $("limits").textContent = `Up to ${plural(event.purchaseLimit, "ticket")} per fan. Seats are held for ${Math.round(event.holdTtlSeconds / 60)} minutes while you pay.`;
+  // Holds last the event's time plus up to a minute (the server spreads expiries out).
+  $("limits").textContent = `Up to ${plural(event.purchaseLimit, "ticket")} per fan. Seats are held for at least ${plural(Math.round(event.holdTtlSeconds / 60), "minute")} while you pay.`;
   $("details").hidden = false;
+}
+
+/**
+ * The sale panel: for a hot event the lobby (when the line and the sale open,
+ * with a live countdown, and the way in), for a calm event a countdown to its
+ * sale. It moves on by itself as the line and the sale open.
+ */
+function renderSale(event, hot, onSaleOpens) {
+  const saleOpensAt = Date.parse(event.saleStartsAt);
+  const lineOpensAt = lobbyOpensAt(event);
+  const facts = [["Sale opens", dateTime(event.saleStartsAt)]];
+  if (hot) facts.push(["Line opens", `${dateTime(new Date(lineOpensAt).toISOString())}, ${plural(event.lobbyOpensMinutes, "minute")} before the sale`]);
+  if (event.saleEndsAt) facts.push(["Sale ends", dateTime(event.saleEndsAt)]);
+  facts.push(["Prices", priceRange(event)]);
+  $("sale-facts").replaceChildren(...facts.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
+  $("queue-link").href = `/queue?event=${encodeURIComponent(event.id)}`;
+
+  let stopCountdown = () => {};
+  const show = () => {
+    stopCountdown();
+    const phase = salePhase(event, serverNow());
+    const countdownTo = (label, deadline) => {
+      $("sale-countdown-label").textContent = label;
+      $("sale-countdown-line").hidden = false;
+      stopCountdown = liveCountdown($("sale-countdown"), deadline, durationText, () => {
+        if (!hot && deadline === saleOpensAt) onSaleOpens();
+        show();
+      });
+    };
+    $("sale-countdown-line").hidden = true;
+    $("queue-action").hidden = !hot || (phase !== "lobby" && phase !== "on_sale");
+    const texts = {
+      before_lobby: [
+        `On sale ${dateTime(event.saleStartsAt)}`,
+        `The waiting room opens ${plural(event.lobbyOpensMinutes, "minute")} before the sale. Everyone who joins the line before the sale opens gets a random place, so there is no need to rush: joining early gives no head start.`,
+      ],
+      lobby: ["The line is open", `Join any time before the sale opens at ${clockTime(saleOpensAt, "short")}: everyone in line by then gets a random place, so there is no need to rush.`],
+      on_sale: ["On sale now", "Join the line: fans who arrive now are let in after everyone who was in line when the sale opened, in the order they arrive."],
+      ended: ["The sale has ended", "No more tickets are sold for this event."],
+      cancelled: ["This event was cancelled", "No tickets are sold for this event."],
+    };
+    if (!hot) {
+      texts.before_lobby[1] = texts.lobby[1] = "Seats can be picked on the map below once the sale opens; until then it shows what is free.";
+    }
+    const [heading, note] = texts[phase];
+    $("sale-heading").textContent = heading;
+    $("queue-note").textContent = note;
+    $("queue-link").textContent = "Join the line";
+    if (phase === "before_lobby") countdownTo(hot ? "The line opens in" : "The sale opens in", hot ? lineOpensAt : saleOpensAt);
+    else if (phase === "lobby") countdownTo("The sale opens in", saleOpensAt);
+    $("sale").hidden = !hot && phase !== "before_lobby" && phase !== "lobby";
+  };
+  show();
 }
 
 /** Live holds the fan already has here, so coming back to the page leads on to checkout. */
@@ -82,7 +169,7 @@ async function showMyHolds(event) {
   } catch {
     return; // not essential: the page works without it
   }
-  const live = holds.filter((hold) => hold.status === "live" && Date.parse(hold.expiresAt) > Date.now());
+  const live = holds.filter((hold) => hold.status === "live" && Date.parse(hold.expiresAt) > serverNow());
   if (live.length === 0) return;
   $("my-holds-list").replaceChildren(
     ...live.map((hold) => {
@@ -98,11 +185,6 @@ async function showMyHolds(event) {
   $("my-holds").hidden = false;
 }
 
-function renderQueue(event) {
-  $("queue-link").href = `/queue?event=${encodeURIComponent(event.id)}`;
-  $("queue").hidden = false;
-}
-
 function renderLegend(event, layout) {
   const colours = tierColours(event.prices);
   const used = new Set(layout.rows.map((row) => row.priceTier));
@@ -115,22 +197,33 @@ function renderLegend(event, layout) {
   );
 }
 
+/** How to use the map, in the words of the device in hand. */
+function mapHelp(touch, onSale, limit) {
+  if (!onSale) return "Seats can be picked once the sale opens; until then the map shows what is free.";
+  const pick = `Pick up to ${plural(limit, "seat")}.`;
+  return touch
+    ? `Tap a seat to pick it, and tap it again to drop it. Drag the map to move around it; pinch it, or use the + and − buttons, to zoom. ${pick}`
+    : `Click a seat to pick it. With a keyboard, Tab moves between sections, the arrow keys between seats, and Space or Enter picks a seat. The + and − buttons zoom. ${pick}`;
+}
+
 async function renderSeatMap(event, onSale) {
   let layout;
+  let seatMap;
   try {
-    layout = await api(`/api/events/${event.id}/seats`);
+    [layout, seatMap] = await Promise.all([api(`/api/events/${event.id}/seats`), import("./seat-map.js")]);
   } catch (error) {
     showError(errorRegion, error);
     return;
   }
+  const { followAvailability, MapZoom, SeatMap } = seatMap;
   if (layout.rows.length === 0) return; // standing only: best available does it
   $("seat-map-section").hidden = false;
   renderLegend(event, layout);
   const holdButton = $("hold-seats");
   const clearButton = $("clear-seats");
   const limit = Math.min(event.purchaseLimit, MAX_SEATS_PER_HOLD);
-  if (onSale) $("seat-map-help").textContent += ` Pick up to ${plural(limit, "seat")}.`;
-  else $("seat-map-help").textContent = "Seats can be picked once the sale opens; until then the map shows what is free.";
+  const touch = matchMedia("(pointer: coarse)").matches;
+  $("seat-map-help").textContent = mapHelp(touch, onSale, limit);
 
   const renderSelection = (selection) => {
     const total = selection.reduce((sum, seat) => sum + seat.priceCents, 0);
@@ -152,8 +245,16 @@ async function renderSeatMap(event, onSale) {
   });
   map.render();
   map.setEnabled(onSale);
+  new MapZoom({
+    viewport: $("seat-map"),
+    zoomIn: $("zoom-in"),
+    zoomOut: $("zoom-out"),
+    cue: $("pan-cue"),
+    cueText: touch ? "The map is bigger than your screen: drag it to see more seats." : "The map is bigger than its frame: scroll it to see more seats.",
+  });
 
   let restored = false;
+  $("feed-state").textContent = "Checking which seats are free…";
   const feed = followAvailability(event.id, {
     onSnapshot: (availability) => {
       map.setSnapshot(availability);
@@ -227,6 +328,7 @@ async function main() {
   renderAccount($("account"));
   if (!UUID.test(eventId)) {
     $("event-name").textContent = "Event not found";
+    announce(status, "");
     errorRegion.hidden = false;
     errorRegion.replaceChildren("This link does not name an event. ", el("a", { href: "/" }, "See all events"));
     return;
@@ -236,14 +338,17 @@ async function main() {
     event = await api(`/api/events/${eventId}`);
   } catch (error) {
     $("event-name").textContent = "Event unavailable";
+    announce(status, "");
     showError(errorRegion, error);
     return;
   }
-  renderDetails(event);
-  const onSale = event.saleState === "on_sale";
+  announce(status, "");
+  const hot = event.demandClass === "hot";
+  renderDetails(event, hot);
+  const onSale = salePhase(event, serverNow()) === "on_sale";
+  renderSale(event, hot, () => location.reload());
   if (currentSession()) void showMyHolds(event);
-  if (event.demandClass === "hot") {
-    renderQueue(event);
+  if (hot) {
     const admission = currentAdmission(event.id);
     if (admission && onSale) renderBestAvailable(event, admission.token);
     return;

@@ -101,3 +101,22 @@ export function describeWait(seconds) {
   const hours = Math.round(minutes / 60);
   return `about ${hours} hour${hours === 1 ? "" : "s"}`;
 }
+
+/** When an event's lobby (the line) opens: its sale start less lobbyOpensMinutes (epoch ms). */
+export function lobbyOpensAt(event) {
+  return Date.parse(event.saleStartsAt) - event.lobbyOpensMinutes * 60_000;
+}
+
+/**
+ * Where an event's sale stands at `now` (epoch ms, server time), from its
+ * times as the server reckons them (the sale ends at saleEndsAt, else when the
+ * event ends, else when it starts): "before_lobby", "lobby" (the line is open,
+ * the sale is not), "on_sale", "ended" or "cancelled".
+ */
+export function salePhase(event, now) {
+  if (event.status === "cancelled" || event.saleState === "cancelled") return "cancelled";
+  if (now >= Date.parse(event.saleEndsAt ?? event.endsAt ?? event.startsAt)) return "ended";
+  if (now >= Date.parse(event.saleStartsAt)) return "on_sale";
+  if (now >= lobbyOpensAt(event)) return "lobby";
+  return "before_lobby";
+}

@@ -3,11 +3,39 @@
 // out the place in line and the wait from the lobby ticket's order key, here in
 // the browser: no request per fan reaches the room while waiting. Once admitted,
 // exchange the ticket for an admission token and hold the best available
-// places with it. Sold out is "for now" until the sale ends: the page says so,
-// offers the waitlist, and keeps polling (more slowly), since the line moves
-// again when places come back; only the end of the sale stops it.
-import { announce, api, ApiError, clockTime, currentAdmission, currentSession, dateTime, el, minutesSeconds, money, newRequestId, param, renderAccount, request, saveAdmission, showError, signInHref } from "./api.js";
-import { describeSoldOut, describeWait, fansAhead, progress, queuePhase, secondsToWait } from "./queue-math.js";
+// places with it; a fan who already holds or bought seats is sent on to
+// checkout or to their tickets instead. Sold out is "for now" until the sale
+// ends: the page says so, offers the waitlist, and keeps polling (more
+// slowly), since the line moves again when places come back; only the end of
+// the sale stops it.
+//
+// The bold status line names the stage only ("You are in line.", "It is your
+// turn."); every number is in the panel under it, drawn from the same queue
+// document, so the two cannot disagree.
+import {
+  announce,
+  api,
+  ApiError,
+  clockTime,
+  currentAdmission,
+  currentSession,
+  dateTime,
+  durationText,
+  el,
+  learnServerClock,
+  liveCountdown,
+  minutesSeconds,
+  money,
+  newRequestId,
+  param,
+  renderAccount,
+  request,
+  saveAdmission,
+  serverNow,
+  showError,
+  signInHref,
+} from "./api.js";
+import { describeSoldOut, describeWait, fansAhead, lobbyOpensAt, progress, queuePhase, salePhase, secondsToWait } from "./queue-math.js";
 
 const POLL_MS = 2_000;
 /** While sold out the room re-checks every 15 s; polling the cached document a little more often is enough. */
@@ -20,7 +48,7 @@ const TURNSTILE_SCRIPT = "https://challenges.cloudflare.com/turnstile/v0/api.js?
 const MAX_BEST_AVAILABLE = 8;
 const MAX_WAITLIST_QUANTITY = 4;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const SECTIONS = ["signed-out", "join", "waiting", "admitted", "sold-out", "ended"];
+const SECTIONS = ["signed-out", "join", "waiting", "admitted", "holding", "done", "sold-out", "ended"];
 
 const $ = (id) => document.getElementById(id);
 const status = $("status");
@@ -31,22 +59,31 @@ const deviceKey = "edge-tickets.device";
 
 let event = null;
 let session = null;
-/** `{ ticket, orderKey, accountId }` from the lobby. */
+/** `{ ticket, orderKey, accountId, block }` from the lobby. */
 let ticket = null;
 let pollTimer = 0;
 let failures = 0;
-let lastWait = "";
 /** The hold attempt in flight: retried after a network failure with the same request id. */
 let attempt = null;
 /** True while the sold-out panel is up (the polls that keep it current do not announce it again). */
 let soldOutShown = false;
+let stopJoinCountdown = () => {};
+let admissionTimer = 0;
 
 function show(section) {
   for (const id of SECTIONS) $(id).hidden = id !== section;
+  if (section !== "join") stopJoinCountdown();
+  if (section !== "admitted") clearInterval(admissionTimer);
+  if (section !== "waiting" && section !== "sold-out") clearTimeout(pollTimer);
+}
+
+/** Sets the status line, announcing it only when it changes. */
+function say(text) {
+  if (status.textContent !== text) announce(status, text);
 }
 
 function plural(n, word) {
-  return `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
+  return `${n.toLocaleString("en")} ${word}${n === 1 ? "" : "s"}`;
 }
 
 // ---------------------------------------------------------------- the lobby ticket and device id, kept per browser
@@ -128,15 +165,41 @@ async function humanCheck(onReady) {
 
 // ---------------------------------------------------------------- joining
 
+/** What joining means at this moment of the sale, and when things open; moves on by itself as the line and the sale open. */
+function renderJoinTexts(button, humanReady) {
+  stopJoinCountdown();
+  const phase = salePhase(event, serverNow());
+  if (phase === "ended" || phase === "cancelled") return showEnded();
+  const saleOpensAt = Date.parse(event.saleStartsAt);
+  const lineOpensAt = lobbyOpensAt(event);
+  const facts = phase === "on_sale" ? [] : [["Sale opens", dateTime(event.saleStartsAt)]];
+  if (phase === "before_lobby") facts.push(["Line opens", dateTime(new Date(lineOpensAt).toISOString())]);
+  $("join-facts").replaceChildren(...facts.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
+  const intro = {
+    before_lobby: `The line opens ${plural(event.lobbyOpensMinutes, "minute")} before the sale. Everyone who joins it before the sale opens gets a random place, so there is no need to rush or to open more tabs: your place is the same on every device.`,
+    lobby: `Everyone who joins before the sale opens at ${clockTime(saleOpensAt, "short")} gets a random place, so there is no need to rush or to open more tabs: your place is the same on every device.`,
+    on_sale: "The sale is open. Fans who join now are let in after everyone who was in line when it opened, in the order they arrive: join now to keep your place.",
+  };
+  $("join-intro").textContent = intro[phase];
+  $("join-countdown-line").hidden = phase === "on_sale";
+  button.disabled = phase === "before_lobby" || !humanReady();
+  if (phase === "on_sale") return;
+  $("join-countdown-label").textContent = phase === "before_lobby" ? "The line opens in" : "The sale opens in";
+  stopJoinCountdown = liveCountdown($("join-countdown"), phase === "before_lobby" ? lineOpensAt : saleOpensAt, durationText, () => renderJoinTexts(button, humanReady));
+}
+
 async function showJoin() {
   show("join");
+  say("Join the line to get your place.");
   const button = $("join-button");
-  const opensAt = Date.parse(event.saleStartsAt) - event.lobbyOpensMinutes * 60_000;
-  $("join-when").textContent =
-    Date.now() < opensAt ? `The line opens ${dateTime(new Date(opensAt).toISOString())}; the sale ${dateTime(event.saleStartsAt)}.` : `The sale opens ${dateTime(event.saleStartsAt)}.`;
+  let ready = false;
+  renderJoinTexts(button, () => ready);
   let human;
   try {
-    human = await humanCheck((ready) => (button.disabled = !ready));
+    human = await humanCheck((isReady) => {
+      ready = isReady;
+      button.disabled = !ready || salePhase(event, serverNow()) === "before_lobby";
+    });
   } catch (error) {
     showError(errorRegion, error);
     return;
@@ -144,22 +207,21 @@ async function showJoin() {
   button.onclick = async () => {
     const turnstileToken = human.token();
     if (!turnstileToken) {
-      announce(status, "Please complete the check above first.");
+      say("Please complete the check above first.");
       return;
     }
     button.disabled = true;
     showError(errorRegion, null);
-    announce(status, "Joining the line…");
+    say("Joining the line…");
     try {
       const joined = await api(`/api/events/${eventId}/lobby`, { method: "POST", body: { turnstileToken, deviceId: deviceId() }, auth: true });
-      ticket = { ticket: joined.ticket, orderKey: joined.orderKey, accountId: session.accountId };
+      ticket = { ticket: joined.ticket, orderKey: joined.orderKey, accountId: session.accountId, block: joined.block };
       localStorage.setItem(ticketKey, JSON.stringify(ticket));
-      announce(status, joined.rejoined ? "Welcome back: your place in line is kept." : "You are in line.");
-      startWaiting();
+      startWaiting(joined.rejoined ? "Welcome back: your place in line is kept." : "You are in line.", joined.rejoined ? 0 : POLL_MS);
     } catch (error) {
       human.reset();
       button.disabled = false;
-      announce(status, "");
+      say("");
       if (error instanceof ApiError && error.signInAgain) return showSignedOut();
       showError(errorRegion, error);
     }
@@ -169,14 +231,17 @@ async function showJoin() {
 function showSignedOut() {
   $("signin-link").href = signInHref();
   show("signed-out");
+  say("Sign in to join the line.");
 }
 
 // ---------------------------------------------------------------- waiting
 
-function startWaiting() {
+/** Shows the line and starts polling it (`firstPollMs` after joining: the room publishes its first document on its next tick). */
+function startWaiting(line = "You are in line.", firstPollMs = 0) {
   show("waiting");
+  say(line);
   $("position").textContent = "Finding your place…";
-  schedule(0);
+  schedule(firstPollMs);
 }
 
 function schedule(ms) {
@@ -191,8 +256,8 @@ async function poll() {
     failures = 0;
   } catch (error) {
     if (error instanceof ApiError && error.code === "queue_not_open") {
-      $("position").textContent = "You are in line; the queue is being set up.";
-      $("wait").textContent = `The sale opens ${dateTime(event.saleStartsAt)}.`;
+      $("position").textContent = "You have a place in line; the line is being set up.";
+      $("wait-note").textContent = salePhase(event, serverNow()) === "on_sale" ? "" : `The sale opens ${dateTime(event.saleStartsAt)}.`;
       schedule(POLL_MS);
       return;
     }
@@ -214,37 +279,44 @@ async function poll() {
   schedule(POLL_MS);
 }
 
-function renderWait(state) {
-  const now = Date.now();
-  const ahead = fansAhead(state, ticket.orderKey);
-  const before = now < state.saleStartsAt;
-  $("position").textContent = ahead === 0 ? "You are next in line." : `About ${plural(ahead, "fan")} ahead of you.`;
-  const wait = describeWait(secondsToWait(state, ahead, now)) ?? "unknown";
-  const text = state.paused
-    ? "Admission is paused for a moment; your place is kept."
-    : before
-      ? `The sale opens at ${clockTime(state.saleStartsAt)}; your place was drawn at random. Estimated wait: ${wait}.`
-      : `Estimated wait: ${wait}.`;
-  $("wait").textContent = text;
-  $("progress").value = progress(state, ahead);
-  $("progress").setAttribute("aria-valuetext", `${Math.round(progress(state, ahead) * 100)}% of the line ahead of you is through`);
-  $("updated").textContent = `Updated ${clockTime(state.updatedAt)}.`;
-  // Screen readers hear the wait when it changes, not every two seconds.
-  if (wait !== lastWait) {
-    lastWait = wait;
-    announce(status, `${$("position").textContent} ${text}`);
+/** Why the fan stands where they do, in the words that fit this moment of the sale. */
+function waitNote(state) {
+  if (state.paused) return "Admission is paused for a moment; your place is kept.";
+  // The document's own clock says whether the sale has opened.
+  if (state.updatedAt < state.saleStartsAt) {
+    return ticket.block === "lobby"
+      ? `The sale opens at ${clockTime(state.saleStartsAt, "short")}. Everyone in line before then got a random place, so it did not matter when you joined.`
+      : `The sale opens at ${clockTime(state.saleStartsAt, "short")}.`;
   }
+  return ticket.block === "late"
+    ? "You joined after the sale opened, so you are let in after everyone who was in line when it opened, in the order fans arrived."
+    : "The sale is open: fans are let in in line order.";
+}
+
+function renderWait(state) {
+  const ahead = fansAhead(state, ticket.orderKey);
+  const now = serverNow();
+  const seconds = secondsToWait(state, ahead, now);
+  $("position").textContent = ahead === 0 ? "You are next in line." : `About ${plural(ahead, "fan")} ${ahead === 1 ? "is" : "are"} ahead of you.`;
+  const share = progress(state, ahead);
+  $("progress").value = share;
+  $("progress-label").textContent = ahead === 0 ? "Nobody is ahead of you." : `${Math.round(share * 100)}% of the line up to your place has been let in.`;
+  $("wait").textContent = describeWait(seconds) ?? "Not known while admission is paused";
+  $("eta").textContent = seconds === null ? "Not known yet" : clockTime(now + seconds * 1000, "short");
+  $("wait-note").textContent = waitNote(state);
+  $("updated").textContent = `Updated ${clockTime(state.updatedAt)}.`;
+  say(state.paused ? "You are in line. Admission is paused for a moment." : "You are in line.");
 }
 
 // ---------------------------------------------------------------- admitted
 
 async function exchange() {
   const saved = currentAdmission(eventId);
-  if (saved) return showAdmitted(saved);
+  if (saved) return enterAdmitted(saved);
   try {
     const admission = await api(`/api/events/${eventId}/admission`, { method: "POST", body: { ticket: ticket.ticket }, auth: true });
     saveAdmission(eventId, admission);
-    showAdmitted(admission);
+    enterAdmitted(admission);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     if (error.code === "not_admitted_yet") return schedule(POLL_MS); // the copy of the queue the exchange read is a moment behind
@@ -276,10 +348,47 @@ function tierOptions(select) {
   options(select, [["", "Best in any tier"], ...event.prices.map((p) => [p.priceTier, `${p.priceTier} (${money(p.priceCents, event.currency)})`])]);
 }
 
-let admissionTimer = 0;
+function checkoutHref(holdId) {
+  return `/checkout?event=${encodeURIComponent(eventId)}&hold=${encodeURIComponent(holdId)}`;
+}
+
+/**
+ * The fan's turn: unless they already hold seats here (on to checkout) or have
+ * bought them (on to their tickets), the best-available form.
+ */
+async function enterAdmitted(admission) {
+  clearTimeout(pollTimer);
+  let holds = [];
+  try {
+    ({ holds } = await api(`/api/events/${eventId}/holds`, { auth: true }));
+  } catch {
+    holds = []; // not essential: the form works without it
+  }
+  const places = (hold) => hold.seats.length + hold.generalAdmission.reduce((sum, g) => sum + g.quantity, 0);
+  const bought = holds.filter((hold) => hold.status === "confirmed");
+  if (bought.length > 0) return showDone(bought.reduce((sum, hold) => sum + places(hold), 0));
+  const live = holds.find((hold) => hold.status === "live" && Date.parse(hold.expiresAt) > serverNow());
+  if (live) return showHolding(live);
+  showAdmitted(admission);
+}
+
+function showDone(count) {
+  show("done");
+  say("You have your tickets for this event.");
+  $("done-text").textContent = `You bought ${plural(count, "ticket")} for this event. They are in My tickets, and we email them to you.`;
+  $("done-link").href = `/tickets?event=${encodeURIComponent(eventId)}`;
+  $("done-heading").focus();
+}
+
+function showHolding(hold) {
+  show("holding");
+  say("Your seats are on hold.");
+  $("holding-text").textContent = `Pay before ${clockTime(hold.expiresAt)} to keep them.`;
+  $("holding-link").href = checkoutHref(hold.holdId);
+  $("holding-heading").focus();
+}
 
 function showAdmitted(admission) {
-  clearTimeout(pollTimer);
   show("admitted");
   const count = Math.min(event.purchaseLimit, MAX_BEST_AVAILABLE);
   options($("best-quantity"), Array.from({ length: count }, (_, i) => [String(i + 1), String(i + 1)]));
@@ -287,13 +396,13 @@ function showAdmitted(admission) {
   tierOptions($("best-tier"));
   const expiresAt = Date.parse(admission.expiresAt);
   const tick = () => {
-    const left = expiresAt - Date.now();
+    const left = expiresAt - serverNow();
     $("admission-left").textContent = left > 0 ? `You have ${minutesSeconds(left)} to hold your seats.` : "Your turn has timed out.";
   };
   tick();
   clearInterval(admissionTimer);
   admissionTimer = setInterval(tick, 1_000);
-  announce(status, "It is your turn. Choose your tickets and hold the best available seats.");
+  say("It is your turn. Choose your tickets and hold the best available seats.");
   $("admitted-heading").focus();
 
   const form = $("best-form");
@@ -302,20 +411,22 @@ function showAdmitted(admission) {
     const button = $("best-submit");
     button.disabled = true;
     showError(errorRegion, null);
-    announce(status, "Finding the best seats…");
+    say("Finding the best seats…");
     const tier = $("best-tier").value;
     const body = { quantity: Number($("best-quantity").value), allowSplit: $("best-split").checked, ...(tier ? { priceTier: tier } : {}) };
     const key = JSON.stringify(body);
     if (attempt?.key !== key) attempt = { key, requestId: newRequestId() };
     try {
+      const sentAt = Date.now();
       const { hold } = await api(`/api/events/${eventId}/holds/best`, { method: "POST", body: { requestId: attempt.requestId, ...body }, auth: admission.token });
+      learnServerClock(Date.parse(hold.createdAt), sentAt, Date.now());
       attempt = null;
-      announce(status, "Seats held. Taking you to checkout…");
-      location.assign(`/checkout?event=${encodeURIComponent(eventId)}&hold=${encodeURIComponent(hold.holdId)}`);
+      say("Seats held. Taking you to checkout…");
+      location.assign(checkoutHref(hold.holdId));
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 0) attempt = null;
       button.disabled = false;
-      announce(status, "");
+      say("It is your turn.");
       if (error instanceof ApiError && error.status === 401) {
         // The admission lapsed: ask the room for it again.
         forgetAdmission();
@@ -338,7 +449,7 @@ function showSoldOut(state) {
   soldOutShown = true;
   show("sold-out");
   $("sold-out-heading").focus();
-  announce(status, "Sold out right now. Seats may come back: your place in line is kept, and you may join the waitlist too.");
+  say("Sold out right now. Your place in line is kept.");
   void offerWaitlist();
 }
 
@@ -346,15 +457,14 @@ function showSoldOut(state) {
 function backInLine() {
   soldOutShown = false;
   show("waiting");
-  announce(status, "Places have come back: the line is moving again.");
+  say("Places have come back: the line is moving again.");
 }
 
 function showEnded() {
-  clearTimeout(pollTimer);
   soldOutShown = false;
   show("ended");
   $("ended-heading").focus();
-  announce(status, "The sale has ended.");
+  say("The sale has ended.");
 }
 
 async function offerWaitlist() {
@@ -401,6 +511,7 @@ async function main() {
   renderAccount($("account"));
   if (!UUID.test(eventId)) {
     $("event-name").textContent = "Waiting room not found";
+    say("");
     errorRegion.hidden = false;
     errorRegion.replaceChildren("This link does not name an event. ", el("a", { href: "/" }, "See all events"));
     return;
@@ -409,19 +520,24 @@ async function main() {
     event = await api(`/api/events/${eventId}`);
   } catch (error) {
     $("event-name").textContent = "Event unavailable";
+    say("");
     showError(errorRegion, error);
     return;
   }
   document.title = `Waiting room: ${event.name} · Edge Tickets`;
   $("event-name").textContent = event.name;
   $("event-meta").textContent = `${event.venueName} · ${dateTime(event.startsAt)}`;
+  $("event-link").href = `/event?id=${encodeURIComponent(eventId)}`;
   if (event.demandClass !== "hot") {
+    say("");
     errorRegion.hidden = false;
     errorRegion.replaceChildren("This event has no waiting room. ", el("a", { href: `/event?id=${encodeURIComponent(eventId)}` }, "Choose your seats"));
     return;
   }
-  if (event.saleState === "ended" || event.saleState === "cancelled") {
-    announce(status, event.saleState === "ended" ? "The sale has ended." : "This event was cancelled.");
+  const phase = salePhase(event, serverNow());
+  if (phase === "ended") return showEnded();
+  if (phase === "cancelled") {
+    say("This event was cancelled.");
     return;
   }
   session = currentSession();
@@ -429,7 +545,7 @@ async function main() {
   ticket = savedTicket();
   if (!ticket) return showJoin();
   const admission = currentAdmission(eventId);
-  if (admission) return showAdmitted(admission);
+  if (admission) return enterAdmitted(admission);
   startWaiting();
 }
 

@@ -5,8 +5,10 @@
 // the seat feed WebSocket, or by polling every 2 s while the socket is down.
 // Seats are native buttons (focusable, announced as toggle buttons) in one
 // group per section: Tab moves between sections, arrow keys between seats,
-// Space or Enter picks a seat.
-import { api, el, money } from "./api.js";
+// Space or Enter picks a seat. The map pans (it scrolls, or is dragged on a
+// touch screen) and zooms (buttons, or a pinch), its seats at least 44 px
+// across at the top zoom steps, so a finger can pick one.
+import { api, el, money, tierColours } from "./api.js";
 
 /** Polling period while the live feed is down. */
 export const POLL_INTERVAL_MS = 2_000;
@@ -15,8 +17,17 @@ const OPEN_SECTIONS_UP_TO = 3_000;
 const RECONNECT_MIN_MS = 2_000;
 const RECONNECT_MAX_MS = 30_000;
 const PING_INTERVAL_MS = 25_000;
-/** Colours for price tiers, dearest first; white text reads on each (contrast >= 4.5:1). */
-const TIER_COLOURS = ["#6a1b9a", "#ad1457", "#1565c0", "#2e7d32", "#b45309", "#00695c", "#5d4037", "#37474f"];
+
+/** Seat sizes (CSS px) the zoom buttons step through: the smallest still a 24 px target, the top two at least 44 px for a finger. */
+export const ZOOM_STEPS = [24, 32, 44, 56];
+/** A pinch may go a little past the top step. */
+const MAX_SEAT_SIZE = 64;
+
+/** The zoom button step after `size`, up (+1) or down (-1); the end step when there is none further. */
+export function zoomStep(size, direction) {
+  const steps = direction > 0 ? ZOOM_STEPS : [...ZOOM_STEPS].reverse();
+  return steps.find((step) => (direction > 0 ? step > size + 0.5 : step < size - 0.5)) ?? steps[steps.length - 1];
+}
 
 /** The availability bitmap's bytes from its base64. */
 export function decodeBitmap(base64) {
@@ -45,11 +56,6 @@ export function wireChanges(list) {
 /** The seat at the same place, seen from the middle, in a row of `toCount` seats (rows are drawn centred). */
 export function alignedPosition(position, fromCount, toCount) {
   return Math.min(toCount - 1, Math.max(0, Math.round(position - (fromCount - 1) / 2 + (toCount - 1) / 2)));
-}
-
-/** Colour per price tier, in the event's price order (dearest first). */
-export function tierColours(prices) {
-  return new Map(prices.map((price, i) => [price.priceTier, TIER_COLOURS[i % TIER_COLOURS.length]]));
 }
 
 /**
@@ -408,4 +414,80 @@ export function followAvailability(eventId, { onSnapshot, onChanges, onMode, onE
       socket?.close();
     },
   };
+}
+
+/**
+ * Pan and zoom for the seat map: the map scrolls inside its frame (dragged on
+ * a touch screen: `touch-action: pan-x pan-y` leaves pinching to us), the +
+ * and − buttons step through ZOOM_STEPS, and a two-finger pinch zooms
+ * smoothly between them. Zooming keeps the point under the fingers (or the
+ * middle of the frame) in place. `cue` tells the fan there is more map to see
+ * whenever the map is bigger than its frame.
+ */
+export class MapZoom {
+  constructor({ viewport, zoomIn, zoomOut, cue, cueText }) {
+    this.viewport = viewport;
+    this.zoomInButton = zoomIn;
+    this.zoomOutButton = zoomOut;
+    this.cue = cue;
+    this.cueText = cueText;
+    this.size = ZOOM_STEPS[0];
+    this.pinch = null;
+    zoomIn.addEventListener("click", () => this.zoomTo(zoomStep(this.size, 1)));
+    zoomOut.addEventListener("click", () => this.zoomTo(zoomStep(this.size, -1)));
+    viewport.addEventListener("touchstart", (event) => this.startPinch(event), { passive: true });
+    viewport.addEventListener("touchmove", (event) => this.movePinch(event), { passive: false });
+    const end = (event) => {
+      if (event.touches.length < 2) this.pinch = null;
+    };
+    viewport.addEventListener("touchend", end);
+    viewport.addEventListener("touchcancel", end);
+    new ResizeObserver(() => this.updateCue()).observe(viewport);
+    viewport.addEventListener("toggle", () => this.updateCue(), true);
+    this.apply();
+  }
+
+  /** Zooms to seats of `size` px, keeping the map point at `focus` (client coordinates; default: the frame's middle) where it is. */
+  zoomTo(size, focus) {
+    const next = Math.min(MAX_SEAT_SIZE, Math.max(ZOOM_STEPS[0], size));
+    const frame = this.viewport.getBoundingClientRect();
+    const fx = (focus?.x ?? frame.left + frame.width / 2) - frame.left;
+    const fy = (focus?.y ?? frame.top + frame.height / 2) - frame.top;
+    const x = this.viewport.scrollLeft + fx;
+    const y = this.viewport.scrollTop + fy;
+    const ratio = next / this.size;
+    this.size = next;
+    this.apply();
+    this.viewport.scrollLeft = x * ratio - fx;
+    this.viewport.scrollTop = y * ratio - fy;
+  }
+
+  apply() {
+    this.viewport.style.setProperty("--seat", `${this.size}px`);
+    this.zoomOutButton.disabled = this.size <= ZOOM_STEPS[0];
+    this.zoomInButton.disabled = this.size >= ZOOM_STEPS[ZOOM_STEPS.length - 1];
+    this.updateCue();
+  }
+
+  updateCue() {
+    const { scrollWidth, clientWidth, scrollHeight, clientHeight } = this.viewport;
+    const bigger = scrollWidth > clientWidth + 1 || scrollHeight > clientHeight + 1;
+    this.cue.textContent = this.cueText;
+    this.cue.hidden = !bigger;
+    this.viewport.classList.toggle("pannable", bigger);
+  }
+
+  startPinch(event) {
+    if (event.touches.length !== 2) return;
+    const [a, b] = event.touches;
+    this.pinch = { distance: Math.hypot(a.clientX - b.clientX, a.clientY - b.clientY), size: this.size };
+  }
+
+  movePinch(event) {
+    if (!this.pinch || event.touches.length !== 2) return;
+    event.preventDefault();
+    const [a, b] = event.touches;
+    const distance = Math.hypot(a.clientX - b.clientX, a.clientY - b.clientY);
+    if (this.pinch.distance > 0) this.zoomTo((this.pinch.size * distance) / this.pinch.distance, { x: (a.clientX + b.clientX) / 2, y: (a.clientY + b.clientY) / 2 });
+  }
 }

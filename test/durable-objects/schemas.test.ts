@@ -10,7 +10,7 @@ import { INVENTORY_MIGRATIONS } from "../../durable-objects/event-inventory/sche
 import { migrateSchema, storedSchemaVersion, type Migration } from "../../durable-objects/lib/schema-migrations";
 import { SEAT_MAP_FEED_MIGRATIONS } from "../../durable-objects/seat-map-feed";
 import { WAITING_ROOM_MIGRATIONS } from "../../durable-objects/waiting-room/schema";
-import { openEvent } from "./fixtures";
+import { openEvent } from "../fixtures/seeding";
 
 /** The schema as SQLite describes it. */
 function schemaOf(storage: DurableObjectStorage): string[] {

@@ -12,7 +12,9 @@ import { sql } from "drizzle-orm";
 import type { Availability, ConfirmRequest, HoldRequest, HoldResult, HoldView, ReleaseRequest } from "../../core/holds/contract";
 import { MAX_BEST_AVAILABLE } from "../../core/holds/contract";
 import type { Db } from "../../core/db/client";
-import { openEvent, smallChart, withDb } from "../durable-objects/fixtures";
+import { smallChart } from "../fixtures/charts";
+import { withDb } from "../fixtures/db";
+import { openEvent } from "../fixtures/seeding";
 import { InventoryModel, type EventFacts, type ModelHold, type StoredState } from "./model";
 
 /** An inventory implementation as the harness drives it. */

@@ -1,6 +1,7 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { ProvidedContext } from "vitest";
 import type { TestProject } from "vitest/node";
 import { applyMigrations } from "../../dev/migrate.ts";
 import { startNeonRelay } from "../../dev/neon-relay.ts";
@@ -36,13 +37,54 @@ declare module "vitest" {
   }
 }
 
+/** What the stack gives the tests (`inject`). */
+type StackContext = Pick<
+  ProvidedContext,
+  | "postgresUrl"
+  | "postgresPort"
+  | "redisUrl"
+  | "redisPort"
+  | "relayPort"
+  | "bridgeUrl"
+  | "bridgeToken"
+  | "tokenSigningKey"
+  | "mailOutboxUrl"
+  | "mailApiKey"
+  | "turnstileVerifyUrl"
+  | "stripeApiBase"
+  | "stripeWebhookSecret"
+>;
+
+/** One stack per vitest process, shared by every project whose globalSetup lists this file (the root, and the browser project, whose setup runs first). */
+interface SharedStack {
+  started: Promise<{ context: StackContext; stop: () => Promise<void> }>;
+  users: number;
+}
+const SHARED = Symbol.for("edge-tickets.test-stack");
+const registry = globalThis as { [SHARED]?: SharedStack };
+
 /**
  * Starts the whole local stack once per test run: real Postgres (fresh, empty
  * data directory, migrations applied), real Redis, the Neon WebSocket relay and
  * the Upstash REST bridge, plus the stand-ins for the services we cannot
- * reach from here: the mail outbox and Turnstile. Stops it all afterwards.
+ * reach from here: the mail outbox and Turnstile. Stops it all after the last
+ * project using it is done. Vitest loads a global setup once per project, so
+ * the stack is kept on `globalThis`, not in this module.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const shared = (registry[SHARED] ??= { started: startStack(), users: 0 });
+  shared.users += 1;
+  const { context, stop } = await shared.started;
+  for (const key of Object.keys(context) as (keyof StackContext)[]) project.provide(key, context[key]);
+  return async () => {
+    shared.users -= 1;
+    if (shared.users > 0) return;
+    delete registry[SHARED];
+    await stop();
+  };
+}
+
+async function startStack(): Promise<{ context: StackContext; stop: () => Promise<void> }> {
   const root = await mkdtemp(path.join(tmpdir(), "edge-tickets-test-"));
   await chmod(root, 0o755); // Postgres runs as its own user when we are root
   // Stopped newest first; a setup that fails part-way stops what it started.
@@ -63,22 +105,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const turnstile = started("Turnstile stand-in", await startTurnstileStandIn({ port: await findFreePort() }));
     // Tests read webhooks from the gateway (GET /__webhooks) and post them to the Worker themselves.
     const stripe = started("payment gateway", await startStripeGateway({ port: await findFreePort(), webhookSecret: STRIPE_WEBHOOK_SECRET }));
-    project.provide("postgresUrl", postgres.url);
-    project.provide("postgresPort", postgres.port);
-    project.provide("redisUrl", redis.url);
-    project.provide("redisPort", redis.port);
-    project.provide("relayPort", relay.port);
-    project.provide("bridgeUrl", bridge.url);
-    project.provide("bridgeToken", BRIDGE_TOKEN);
-    project.provide("tokenSigningKey", await generateSigningKey("test-key-1"));
-    project.provide("mailOutboxUrl", outbox.url);
-    project.provide("mailApiKey", MAIL_API_KEY);
-    project.provide("turnstileVerifyUrl", turnstile.verifyUrl);
-    project.provide("stripeApiBase", stripe.url);
-    project.provide("stripeWebhookSecret", STRIPE_WEBHOOK_SECRET);
+    const context: StackContext = {
+      postgresUrl: postgres.url,
+      postgresPort: postgres.port,
+      redisUrl: redis.url,
+      redisPort: redis.port,
+      relayPort: relay.port,
+      bridgeUrl: bridge.url,
+      bridgeToken: BRIDGE_TOKEN,
+      tokenSigningKey: await generateSigningKey("test-key-1"),
+      mailOutboxUrl: outbox.url,
+      mailApiKey: MAIL_API_KEY,
+      turnstileVerifyUrl: turnstile.verifyUrl,
+      stripeApiBase: stripe.url,
+      stripeWebhookSecret: STRIPE_WEBHOOK_SECRET,
+    };
+    return { context, stop: teardown };
   } catch (error) {
     await teardown().catch(() => undefined);
     throw error;
   }
-  return teardown;
 }

@@ -4,8 +4,8 @@
  * Every page's scripts and styles exist, every module's imports name real
  * exports, every element id a page script looks up is in its page, every form
  * control has a label, and the seat map's pure helpers agree with the
- * server's bitmap encoding. (The full flow - sign in, seat map, hold, pay,
- * tickets - is exercised in headless Chromium against `npm run dev`.)
+ * server's bitmap encoding. The pages themselves run in headless Chromium in
+ * test/browser/ (the journeys fans take, accessibility, page weight).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -134,10 +134,13 @@ interface SeatMapModule {
   rowSeats(row: { firstSeat: number; count: number; seatLabels?: string[] }): { seatIndex: number; label: string }[];
   wireChanges(list: unknown): [number, 0 | 1][];
   alignedPosition(position: number, fromCount: number, toCount: number): number;
+  ZOOM_STEPS: number[];
+  zoomStep(size: number, direction: 1 | -1): number;
 }
 interface ApiModule {
-  safeNext(next: unknown, fallback?: string): string;
+  safeNext(next: unknown, fallback?: string, origin?: string): string;
   minutesSeconds(ms: number): string;
+  durationText(ms: number): string;
 }
 
 // A computed specifier: these are plain browser modules without type declarations.
@@ -194,16 +197,51 @@ describe("seat map helpers", () => {
       }),
     );
   });
+
+  it("zoom in steps to seats a finger can hit (44 px and up) and back down to 24 px targets", async () => {
+    const { ZOOM_STEPS, zoomStep } = await load<SeatMapModule>("js/seat-map.js");
+    expect(ZOOM_STEPS[0]).toBeGreaterThanOrEqual(24);
+    expect(ZOOM_STEPS.filter((size) => size >= 44).length).toBeGreaterThanOrEqual(2);
+    const up = [ZOOM_STEPS[0] ?? 0];
+    for (let i = 0; i < ZOOM_STEPS.length; i++) up.push(zoomStep(up[up.length - 1] ?? 0, 1));
+    expect(up).toEqual([...ZOOM_STEPS, ZOOM_STEPS[ZOOM_STEPS.length - 1]]);
+    // From a pinched size in between, a button goes to the next step either way.
+    expect(zoomStep(38, 1)).toBe(44);
+    expect(zoomStep(38, -1)).toBe(32);
+    expect(zoomStep(64, 1)).toBe(56);
+    expect(zoomStep(10, -1)).toBe(24);
+  });
 });
 
 describe("api helpers", () => {
-  it("return only to paths on this site after sign-in", async () => {
+  it("return only to paths on this site after sign-in, as the browser parses them", async () => {
     const { safeNext } = await load<ApiModule>("js/api.js");
-    expect(safeNext("/event?id=1&x=2")).toBe("/event?id=1&x=2");
-    expect(safeNext("/checkout?event=a&hold=b")).toBe("/checkout?event=a&hold=b");
-    for (const evil of ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)", "", null, undefined, 42]) {
-      expect(safeNext(evil), String(evil)).toBe("/");
+    const origin = "https://tickets.example";
+    expect(safeNext("/event?id=1&x=2", "/", origin)).toBe("/event?id=1&x=2");
+    expect(safeNext("/checkout?event=a&hold=b#pay", "/", origin)).toBe("/checkout?event=a&hold=b#pay");
+    // What URLSearchParams hands over for ?next=/%09/evil.example and friends: the URL parser drops tabs and newlines.
+    const evil = ["https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "/\t\\evil.example", "\t//evil.example"];
+    for (const next of [...evil, "javascript:alert(1)", "", null, undefined, 42]) {
+      expect(safeNext(next, "/", origin), JSON.stringify(next)).toBe("/");
     }
+    // Without an origin to check against (no page), nothing is trusted.
+    expect(safeNext("/event")).toBe("/");
+  });
+
+  it("say how long until a sale in words", async () => {
+    const { durationText } = await load<ApiModule>("js/api.js");
+    expect([0, -1, 999, 45_000, 61_000, 3_599_000, 3_600_000, 7_260_000, 90_000_000, 172_800_000].map(durationText)).toEqual([
+      "now",
+      "now",
+      "1 s",
+      "45 s",
+      "1 min 01 s",
+      "59 min 59 s",
+      "1 h 00 min",
+      "2 h 01 min",
+      "1 day 1 h",
+      "2 days 0 h",
+    ]);
   });
 
   it("show the countdown as m:ss, never below zero", async () => {

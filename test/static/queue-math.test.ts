@@ -20,6 +20,19 @@ interface QueueMathModule {
   describeWait(seconds: number | null): string | null;
   queuePhase(state: QueueState, orderKey: number): "ended" | "admitted" | "sold-out" | "waiting";
   describeSoldOut(state: QueueState): string;
+  lobbyOpensAt(event: SaleTimes): number;
+  salePhase(event: SaleTimes, now: number): "before_lobby" | "lobby" | "on_sale" | "ended" | "cancelled";
+}
+
+/** The event fields the pages read a sale's phase from (the API's event view). */
+interface SaleTimes {
+  status: string;
+  saleState: string;
+  startsAt: string;
+  endsAt: string | null;
+  saleStartsAt: string;
+  saleEndsAt: string | null;
+  lobbyOpensMinutes: number;
 }
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../static");
@@ -29,7 +42,7 @@ const load = (): Promise<QueueMathModule> => import(pathToFileURL(path.join(STAT
 /**
  * A block's quantiles as the room publishes them (durable-objects/waiting-room/key-histogram.ts):
  * every key while there are fewer than 64, else the keys of rank (i + 1) * n / 32 (the room estimates
- * those from its histograms; test/durable-objects/key-histogram.test.ts checks how closely).
+ * those from its histograms; test/durable-objects/waiting-room/key-histogram.test.ts checks how closely).
  */
 function quantilesOf(sortedKeys: number[]): number[] {
   if (sortedKeys.length < 64) return sortedKeys;
@@ -164,5 +177,33 @@ describe("the queue page's arithmetic", () => {
     ]);
     expect(progress(state, 100)).toBe(0.75);
     expect(progress({ ...state, admitted: 0 }, 0)).toBe(1);
+  });
+
+  it("places a moment in the sale as the server does: line, sale and end times, a cancelled event", async () => {
+    const { lobbyOpensAt, salePhase } = await load();
+    const event: SaleTimes = {
+      status: "published",
+      saleState: "upcoming",
+      startsAt: "2030-01-02T20:00:00Z",
+      endsAt: null,
+      saleStartsAt: "2030-01-01T10:00:00Z",
+      saleEndsAt: "2030-01-01T12:00:00Z",
+      lobbyOpensMinutes: 30,
+    };
+    expect(lobbyOpensAt(event)).toBe(Date.parse("2030-01-01T09:30:00Z"));
+    const at = (iso: string) => salePhase(event, Date.parse(iso));
+    expect(["09:29:59", "09:30:00", "09:59:59", "10:00:00", "11:59:59", "12:00:00"].map((t) => at(`2030-01-01T${t}Z`))).toEqual([
+      "before_lobby",
+      "lobby",
+      "lobby",
+      "on_sale",
+      "on_sale",
+      "ended",
+    ]);
+    // Without a sale end the sale runs to the event's end, else to its start.
+    expect(salePhase({ ...event, saleEndsAt: null }, Date.parse("2030-01-02T19:59:59Z"))).toBe("on_sale");
+    expect(salePhase({ ...event, saleEndsAt: null }, Date.parse("2030-01-02T20:00:00Z"))).toBe("ended");
+    expect(salePhase({ ...event, saleEndsAt: null, endsAt: "2030-01-02T23:00:00Z" }, Date.parse("2030-01-02T22:00:00Z"))).toBe("on_sale");
+    expect(salePhase({ ...event, status: "cancelled", saleState: "cancelled" }, Date.parse("2030-01-01T10:30:00Z"))).toBe("cancelled");
   });
 });

@@ -1,0 +1,79 @@
+/**
+ * Cancelled events: a payment started after the organizer cancels (or
+ * unpublishes) is refused and nothing reaches the gateway.
+ *
+ * One of the checkout files (payments.test.ts says what they drive); they run
+ * one at a time (`checkoutTestFile`).
+ */
+import { eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { events } from "../../../core/db/schema";
+import {
+  cancelSale,
+  checkoutTestFile,
+  expectNoSale,
+  getHold,
+  holdSeats,
+  openCheckoutSale,
+  PAIR,
+  pay,
+  payExpecting,
+  paymentRows,
+} from "../../fixtures/checkout";
+import { withDb } from "../../fixtures/db";
+import { chargesOf, intentsOf, requestsOf } from "../../fixtures/gateway";
+import { expectApiError, rawRequest } from "../../fixtures/http";
+
+checkoutTestFile();
+
+describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) => {
+  describe("the organizer cancels the event", () => {
+    it("refuses a payment started after the cancellation (409 event_cancelled); nothing reaches the gateway", async () => {
+      const sale = await openCheckoutSale({ demandClass });
+      const [fan] = sale.fans;
+      if (!fan) throw new Error("no fan");
+      const hold = await holdSeats(sale, fan, PAIR);
+      await cancelSale(sale);
+      const refused = await rawRequest(`/api/events/${sale.eventId}/holds/${hold.holdId}/payment`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${fan.session}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ paymentMethod: "pm_card_visa" }),
+      });
+      expectApiError(refused, 409, "event_cancelled");
+      // A second click gets the same answer.
+      expect(await pay(sale, fan, hold.holdId, "pm_card_visa")).toMatchObject({ status: 409, code: "event_cancelled" });
+      expect(await requestsOf(hold.holdId)).toEqual([]);
+      expect(await intentsOf(hold.holdId)).toEqual([]);
+      expect(await chargesOf(hold.holdId)).toEqual([]);
+      expect(await paymentRows(hold.holdId)).toEqual([]);
+      expect((await getHold(sale, fan, hold.holdId)).status).toBe("live");
+      await expectNoSale(hold.holdId);
+    });
+
+    it("refuses another card after a decline once the event is cancelled; only the declined attempt reached the gateway", async () => {
+      const sale = await openCheckoutSale({ demandClass, declineRetrySeconds: 120 });
+      const [fan] = sale.fans;
+      if (!fan) throw new Error("no fan");
+      const hold = await holdSeats(sale, fan, PAIR);
+      await payExpecting(sale, fan, hold.holdId, "pm_card_chargeDeclined", 402);
+      await cancelSale(sale);
+      expect(await pay(sale, fan, hold.holdId, "pm_card_visa")).toMatchObject({ status: 409, code: "event_cancelled" });
+      expect(await intentsOf(hold.holdId)).toHaveLength(1);
+      expect((await chargesOf(hold.holdId)).map((c) => c.status)).toEqual(["failed"]);
+      expect((await paymentRows(hold.holdId)).map((p) => [p.attempt, p.status])).toEqual([[1, "failed"]]);
+      await expectNoSale(hold.holdId);
+    });
+
+    it("answers 404 for an event no longer published, as fans see drafts everywhere, and charges nothing", async () => {
+      const sale = await openCheckoutSale({ demandClass });
+      const [fan] = sale.fans;
+      if (!fan) throw new Error("no fan");
+      const hold = await holdSeats(sale, fan, PAIR);
+      // The admin API refuses this once the sale has started; the payment checks Postgres all the same.
+      await withDb((db) => db.update(events).set({ status: "draft" }).where(eq(events.id, sale.eventId)));
+      expect(await pay(sale, fan, hold.holdId, "pm_card_visa")).toMatchObject({ status: 404, code: "not_found" });
+      expect(await requestsOf(hold.holdId)).toEqual([]);
+      expect(await paymentRows(hold.holdId)).toEqual([]);
+    });
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * Late payments: a payment that succeeds after its hold expired becomes an
+ * order while the seats are free, and is refunded when someone else has them.
+ *
+ * One of the checkout files (payments.test.ts says what they drive); they run
+ * one at a time (`checkoutTestFile`).
+ */
+import { describe, expect, it } from "vitest";
+import {
+  checkoutTestFile,
+  clock,
+  CONFIRM_PATH,
+  CRON_STEP_MS,
+  expectConfirmed,
+  expectNoSale,
+  getHold,
+  holdSeats,
+  latestPayment,
+  openCheckoutSale,
+  PAIR,
+  payExpecting,
+  paymentRows,
+  runCron,
+} from "../../fixtures/checkout";
+import { addFault, chargesOf, deliverAll, flushWebhooks, sent, webhooksOf } from "../../fixtures/gateway";
+
+checkoutTestFile();
+
+describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) => {
+  describe("paid after the hold expired", () => {
+    it("confirms the order when the seats are still free", async () => {
+      const sale = await openCheckoutSale({ demandClass, holdTtlSeconds: 120 });
+      const [fan] = sale.fans;
+      if (!fan) throw new Error("no fan");
+      const hold = await holdSeats(sale, fan, PAIR);
+      await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
+      await addFault({ mode: "delay_webhook", match: { metadata: { hold_id: hold.holdId } } });
+      await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
+      clock.to(Date.parse(hold.expiresAt) + 1);
+      expect((await getHold(sale, fan, hold.holdId)).status).toBe("expired");
+      await flushWebhooks();
+      await deliverAll(sent(await webhooksOf({ hold_id: hold.holdId })));
+      expect((await getHold(sale, fan, hold.holdId)).status).toBe("confirmed");
+      await expectConfirmed(hold.holdId, PAIR);
+    });
+
+    it("refunds automatically when someone else has the seats, and the gateway shows the refund", async () => {
+      const sale = await openCheckoutSale({ demandClass, holdTtlSeconds: 120 });
+      const [fan, other] = sale.fans;
+      if (!fan || !other) throw new Error("no fans");
+      const hold = await holdSeats(sale, fan, PAIR);
+      await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
+      await addFault({ mode: "drop_webhook", match: { metadata: { hold_id: hold.holdId } } });
+      await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
+      clock.to(Date.parse(hold.expiresAt) + 1);
+      const taken = await holdSeats(sale, other, [1, 2]);
+      // No webhook: the cron learns of the charge and gives the money back.
+      await runCron();
+      expect((await paymentRows(hold.holdId)).map((p) => [p.status, p.lastError])).toEqual([["refunded", "refunded: hold_expired"]]);
+      const [charge] = await chargesOf(hold.holdId);
+      expect(charge).toMatchObject({ status: "succeeded", amountRefunded: hold.totalCents });
+      expect(await latestPayment(sale, fan, hold.holdId)).toMatchObject({ status: "refunded" });
+      await expectNoSale(hold.holdId);
+      expect((await getHold(sale, other, taken.holdId)).status).toBe("live");
+      // Running it all again refunds nothing twice.
+      clock.advance(CRON_STEP_MS);
+      await runCron();
+      expect((await chargesOf(hold.holdId)).map((c) => c.amountRefunded)).toEqual([hold.totalCents]);
+    });
+  });
+});
