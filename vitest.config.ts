@@ -66,11 +66,14 @@ export default defineConfig({
                 MODEL_OPS: process.env.MODEL_OPS ?? "100000",
                 // Postgres sequences run at once in that test.
                 MODEL_LANES: process.env.MODEL_LANES ?? "16",
+                // The waiting room's objects count their requests per second (durable-objects/lib/request-log.ts).
+                OBJECT_REQUEST_LOG: "1",
               },
             },
           })),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts", "test/durable-objects/**/*.test.ts", "test/core/**/*.test.ts"], testTimeout: 30_000 },
+        // KV with production's limits (test/setup/kv-limits.ts): one write per key per second, and late views elsewhere.
+        test: { name: "workers", include: ["test/workers/**/*.test.ts", "test/durable-objects/**/*.test.ts", "test/core/**/*.test.ts"], setupFiles: ["./test/setup/kv-limits.ts"], testTimeout: 30_000 },
       },
     ],
   },

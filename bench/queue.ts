@@ -9,8 +9,10 @@
  *   always-pass test token, answered by the local stand-in. Their tickets are
  *   kept.
  * - queue_poll: 15 s of polls of the published queue state, with the room's
- *   servedRequests() read before and after (through a bench-only probe entry,
- *   see lib/room-probe.ts): polls must never reach the room.
+ *   request counts read before and after (through a bench-only probe entry,
+ *   see lib/room-probe.ts): polls reach the room only when the data centre's
+ *   cache of the document expires, at most once a second
+ *   (`origin_requests_per_1000_polls`).
  * - admission_exchange: once the sale started (waited for in real time) and
  *   the admission rate was raised through the admin API so everyone is
  *   admitted, every fan exchanges its ticket for an admission token once.
@@ -33,10 +35,11 @@ import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
 import { importVenue } from "../workers/venues/venues.ts";
 import { snapshotProject, startApp, type BenchApp } from "./lib/app.ts";
+import { adminJson, round } from "./lib/admin-api.ts";
 import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
 import { cpuDelta, cpuSnapshot, type CpuSnapshot } from "./lib/cpu.ts";
 import { createFanAccounts, writeTokens } from "./lib/fans.ts";
-import { ROOM_PROBE_ENTRY, servedDelta, servedRequests, writeRoomProbe } from "./lib/room-probe.ts";
+import { ROOM_PROBE_ENTRY, ROOM_PROBE_VARS, servedDelta, servedRequests, writeRoomProbe } from "./lib/room-probe.ts";
 import { startBenchStack } from "./lib/stack.ts";
 import { runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
 import { runWrk } from "./lib/wrk.ts";
@@ -110,7 +113,7 @@ runScenario(async (cleanup) => {
   const projectDir = path.join(workDir, "project");
   await snapshotProject(REPO_ROOT, projectDir);
   const probeSecret = await writeRoomProbe(projectDir);
-  const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, "wrangler"), stack, signingKey, entry: ROOM_PROBE_ENTRY });
+  const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, "wrangler"), stack, signingKey, entry: ROOM_PROBE_ENTRY, vars: ROOM_PROBE_VARS });
   cleanup.add("wrangler", async () => (await appStarting.catch(() => undefined))?.stop());
   const app = await appStarting;
   say(`Worker healthy at ${app.url}`);
@@ -202,7 +205,7 @@ runScenario(async (cleanup) => {
     ...rates(poll, poll.ok),
     requests: pollAnswers,
     errors: pollAnswers - poll.ok + poll.socket_errors + poll.timeouts,
-    do_requests_per_1000_polls: pollAnswers > 0 ? round((1000 * served.total) / pollAnswers, 3) : null,
+    origin_requests_per_1000_polls: pollAnswers > 0 ? round((1000 * served.total) / pollAnswers, 3) : null,
   });
 
   // ---------------------------------------------------------------- phase 3: admission exchanges
@@ -242,8 +245,9 @@ runScenario(async (cleanup) => {
   // A wrk thread that runs out of pairs stops with its connections' last requests unanswered (at most one per connection).
   const unanswered = pairs.length - exchange.admitted - exchangeErrors;
   if (unanswered > 0) say(`admission_exchange: ${unanswered} exchanges sent but not waited for (wrk stops a thread with its last requests in flight)`);
-  const sound = served.total === 0 && lobbyErrors === 0 && exchangeErrors === 0 && unanswered <= CONCURRENCY;
-  if (!sound) say("PROBLEMS: see the error counts above (polls must reach the room 0 times; every join and exchange must succeed)");
+  // One data centre here: the edge cache may fetch the document from the room once a second (and once more at each edge of the phase).
+  const sound = served.total <= POLL_SECONDS + 2 && (served.byKind.document ?? 0) === served.total && lobbyErrors === 0 && exchangeErrors === 0 && unanswered <= CONCURRENCY;
+  if (!sound) say("PROBLEMS: see the error counts above (polls may reach the room once a second per data centre; every join and exchange must succeed)");
   return sound ? 0 : 1;
 });
 
@@ -299,22 +303,7 @@ function emit(line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ bench: "queue", ...line })}\n`);
 }
 
-async function adminJson(app: BenchApp, apiKey: string, method: string, route: string, body: unknown): Promise<unknown> {
-  const response = await fetch(`${app.url}${route}`, {
-    method,
-    headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(120_000),
-  });
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`${method} ${route} answered ${response.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
 
-function round(value: number, digits: number): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
 
 function seconds(ms: number): string {
   return (ms / 1000).toFixed(1);

@@ -7,6 +7,7 @@
  * and it records what it was sent (`GET /__requests`) so tests can check the
  * Worker sends what Cloudflare documents.
  */
+import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import type { IncomingMessage } from "node:http";
 import { buffer } from "node:stream/consumers";
@@ -29,6 +30,19 @@ export const TURNSTILE_TEST_SITE_KEY = "1x00000000000000000000AA";
 
 /** The token Cloudflare's test site keys give the page; production secret keys reject it. */
 export const TURNSTILE_DUMMY_TOKEN = "XXXX.DUMMY.TOKEN.XXXX";
+
+/**
+ * A test token solved on a named device: the stand-in answers it with a
+ * `metadata.ephemeral_id` derived from the device, as Cloudflare's siteverify
+ * does on Enterprise plans (the id Cloudflare derives from the device that
+ * solved the challenge, whatever accounts or client-side ids it uses). Plain
+ * tokens get no ephemeral id, as on other plans.
+ */
+export function turnstileTokenOnDevice(device: string): string {
+  return `${TURNSTILE_DUMMY_TOKEN}.device-${device}`;
+}
+
+const DEVICE_TOKEN = /\.device-([A-Za-z0-9_-]{1,64})$/;
 
 /** Where siteverify lives, on Cloudflare and here. */
 export const SITEVERIFY_PATH = "/turnstile/v0/siteverify";
@@ -60,7 +74,7 @@ interface Verdict {
   hostname?: string;
   action?: string;
   cdata?: string;
-  metadata?: { interactive: boolean };
+  metadata?: { interactive: boolean; ephemeral_id?: string };
   messages?: string[];
 }
 
@@ -172,8 +186,14 @@ function judge(fields: Record<string, string>, hostname: string): Verdict {
     hostname,
     action: "",
     cdata: "",
-    metadata: { interactive: false },
+    metadata: { interactive: false, ...ephemeralIdOf(token) },
   };
+}
+
+/** The ephemeral id of a token solved on a named device (see `turnstileTokenOnDevice`). */
+function ephemeralIdOf(token: string): { ephemeral_id?: string } {
+  const device = DEVICE_TOKEN.exec(token)?.[1];
+  return device ? { ephemeral_id: `x:${createHash("sha256").update(device).digest("base64url").slice(0, 22)}` } : {};
 }
 
 function failure(code: string): Verdict {

@@ -8,6 +8,7 @@ import { handleDeliveryBatch } from "./tickets/delivery";
 export { EventInventory } from "../durable-objects/event-inventory";
 export { SeatMapFeed } from "../durable-objects/seat-map-feed";
 export { WaitingRoom } from "../durable-objects/waiting-room";
+export { LobbyShard } from "../durable-objects/waiting-room/lobby-shard";
 
 export default {
   fetch: app.fetch,

@@ -86,10 +86,10 @@ export async function buildBundle(repoRoot: string, projectDir: string, outDir: 
 }
 
 /** Writes the Worker's env file (the stack's settings and the token keys) into `runDir`; returns its path. */
-export async function writeWorkerEnv(runDir: string, stack: LocalStack, keys: TokenKeys): Promise<string> {
+export async function writeWorkerEnv(runDir: string, stack: LocalStack, keys: TokenKeys, vars: Record<string, string> = {}): Promise<string> {
   await mkdir(runDir, { recursive: true });
   const envFile = path.join(runDir, "worker.env");
-  await writeFile(envFile, `${dotenvLines({ ...stackVars(stack), ...keys }).join("\n")}\n`, { mode: 0o600 });
+  await writeFile(envFile, `${dotenvLines({ ...stackVars(stack), ...keys, ...vars }).join("\n")}\n`, { mode: 0o600 });
   return envFile;
 }
 
@@ -108,9 +108,11 @@ export async function startApp(options: {
   admissionKey?: string;
   /** A Worker entry (relative to projectDir) instead of wrangler.toml's `main`, e.g. a bench probe wrapping it. */
   entry?: string;
+  /** Extra vars for the Worker (e.g. OBJECT_REQUEST_LOG: "1" to have the objects count their requests). */
+  vars?: Record<string, string>;
 }): Promise<BenchApp> {
   const keys = { TOKEN_SIGNING_KEY: options.signingKey, ADMISSION_TOKEN_KEY: options.admissionKey ?? (await generateAdmissionKey("bench")) };
-  const envFile = await writeWorkerEnv(options.runDir, options.stack, keys);
+  const envFile = await writeWorkerEnv(options.runDir, options.stack, keys, options.vars);
   const bundle = path.join(options.runDir, "dist");
   await buildBundle(options.repoRoot, options.projectDir, bundle, options.entry);
   return startHost(options.repoRoot, { projectDir: options.projectDir, bundle, envFile, runDir: options.runDir, workerName: WORKER_NAME });

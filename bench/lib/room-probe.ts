@@ -1,11 +1,26 @@
 /**
- * Reads a waiting room's `servedRequests()` (the requests its Durable Object
- * served, by kind) from outside, without that read counting as a request of
- * any kind: the app has no HTTP route for it, so the benchmark runs the Worker
- * from a bench-only entry written into the snapshot. It re-exports the app's
- * entry unchanged (same handlers, same Durable Object classes) and answers
- * one extra path, guarded by a random secret, before handing everything else
- * to the app. The repository's own files are not touched.
+ * Reads a waiting room's request counts (`requestCounts()`: the requests its
+ * Durable Object served, per second and kind, kept in the object's own SQLite
+ * so an object that workerd evicts and restarts loses none) from outside,
+ * without that read counting as a request of any kind: the app has no HTTP
+ * route for it, so the benchmark runs the Worker from a bench-only entry
+ * written into the snapshot. It re-exports the app's entry unchanged (same
+ * handlers, same Durable Object classes) and answers a few extra paths,
+ * guarded by a random secret, before handing everything else to the app:
+ *
+ * - `waiting-room/<eventId>`: the room's counts, summed per kind;
+ * - `lobby/<eventId>/join` (POST `{ accountIds }`): each account joins its
+ *   lobby shard (by account hash, as the lobby route does after its checks)
+ *   through the shard's own `join`, called inside the shard for a batch at a
+ *   time (the entry's `LobbyShard` is the app's, plus `benchJoin`): one RPC
+ *   per join costs 2-7 ms in the local runtime and an HTTP join ~5 ms of CPU,
+ *   too slow for a lobby of millions here. Each join still counts as one
+ *   `join` request in the shard's request log, as it would in production;
+ * - `lobby/<eventId>/stats`: the room's counts and ticks, and every shard's
+ *   counts and storage bytes.
+ *
+ * The repository's own files are not touched. The objects count only when the
+ * Worker runs with OBJECT_REQUEST_LOG=1 (pass ROOM_PROBE_VARS to startApp).
  */
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
@@ -14,15 +29,31 @@ import { z } from "zod";
 
 /** The probe entry's file name in the snapshot (pass it to startApp as `entry`). */
 export const ROOM_PROBE_ENTRY = "bench-room-probe.ts";
+/** The Worker vars the probe needs: the objects keep their request counts. */
+export const ROOM_PROBE_VARS = { OBJECT_REQUEST_LOG: "1" } as const;
 /** Under /admin/*: wrangler.toml's run_worker_first only sends /api, /admin, ... to the Worker. */
-const PROBE_PATH = "/admin/__bench/waiting-room/";
+const PROBE_PATH = "/admin/__bench/";
 
-/** Writes the probe entry into the snapshot; returns the secret its path wants. */
+/** Writes the probe entry into the snapshot; returns the secret its paths want. */
 export async function writeRoomProbe(projectDir: string): Promise<string> {
   const secret = randomBytes(24).toString("hex");
   const source = `// Written by bench/lib/room-probe.ts into the bench snapshot only.
 import worker from "./workers/index";
+import { shardName, shardOf } from "./core/waiting-room/lobby-shards";
+import { LobbyShard as AppLobbyShard, type ShardJoin } from "./durable-objects/waiting-room/lobby-shard";
 export * from "./workers/index";
+
+/** The app's shard, plus joins in bulk inside the object (each still counted as a join request). */
+export class LobbyShard extends AppLobbyShard {
+  async benchJoin(requests: ShardJoin[]): Promise<number[]> {
+    const keys: number[] = [];
+    for (const request of requests) {
+      const joined = await this.join(request);
+      keys.push(joined.ok ? joined.orderKey : -1);
+    }
+    return keys;
+  }
+}
 
 const PROBE = ${JSON.stringify(PROBE_PATH)};
 const SECRET = ${JSON.stringify(secret)};
@@ -33,9 +64,42 @@ export default {
     const at = request.url.indexOf(PROBE);
     if (at < 0) return worker.fetch(request, env, ctx);
     if (request.headers.get("x-bench-probe") !== SECRET) return new Response("forbidden", { status: 403 });
-    const eventId = request.url.slice(at + PROBE.length).split(/[/?#]/)[0] ?? "";
-    const served = await env.WAITING_ROOM.getByName(eventId).servedRequests();
-    return Response.json(served);
+    const [kind, eventId = "", action = ""] = request.url.slice(at + PROBE.length).split(/[?#]/)[0]?.split("/") ?? [];
+    const room = env.WAITING_ROOM.getByName(eventId);
+    if (kind === "waiting-room") {
+      const served: Record<string, number> = {};
+      for (const row of await room.requestCounts()) served[row.kind] = (served[row.kind] ?? 0) + row.n;
+      return Response.json(served);
+    }
+    if (kind === "lobby" && action === "join") {
+      const { accountIds } = (await request.json()) as { accountIds: string[] };
+      const shards = await room.lobbyShards(eventId);
+      const byShard = new Map<number, number[]>();
+      accountIds.forEach((accountId, i) => {
+        const shard = shardOf(accountId, shards);
+        byShard.set(shard, [...(byShard.get(shard) ?? []), i]);
+      });
+      const keys = new Array<number>(accountIds.length).fill(-1);
+      await Promise.all(
+        [...byShard].map(async ([shard, indexes]) => {
+          const stub = env.LOBBY_SHARD.getByName(shardName(eventId, shard)) as unknown as DurableObjectStub<LobbyShard>;
+          const joined = await stub.benchJoin(indexes.map((i) => ({ eventId, shard, accountId: accountIds[i] ?? "", evidence: null })));
+          joined.forEach((key, j) => (keys[indexes[j] ?? 0] = key));
+        }),
+      );
+      return Response.json({ keys });
+    }
+    if (kind === "lobby" && action === "stats") {
+      const shards = await room.lobbyShards(eventId);
+      const perShard = await Promise.all(
+        Array.from({ length: shards }, async (_, shard) => {
+          const stub = env.LOBBY_SHARD.getByName(shardName(eventId, shard));
+          return { requests: await stub.requestCounts(), bytes: await stub.storageBytes() };
+        }),
+      );
+      return Response.json({ room: { requests: await room.requestCounts(), ticks: await room.tickLog() }, shards: perShard });
+    }
+    return new Response("no such probe", { status: 404 });
   },
 } satisfies ExportedHandler<Env>;
 `;
@@ -43,12 +107,45 @@ export default {
   return secret;
 }
 
-/** The room's served requests by kind, through the probe (servedRequests() itself counts nothing). */
+async function probe(appUrl: string, secret: string, route: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${appUrl}${PROBE_PATH}${route}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { "x-bench-probe": secret, "Content-Type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(300_000),
+  });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`the room probe answered ${response.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+
+/** The room's served requests by kind, through the probe (requestCounts() itself counts nothing). */
 export async function servedRequests(appUrl: string, secret: string, eventId: string): Promise<Record<string, number>> {
-  const response = await fetch(`${appUrl}${PROBE_PATH}${eventId}`, { headers: { "x-bench-probe": secret }, signal: AbortSignal.timeout(30_000) });
-  const body = await response.text();
-  if (response.status !== 200) throw new Error(`the room probe answered ${response.status}: ${body.slice(0, 300)}`);
-  return z.record(z.string(), z.number()).parse(JSON.parse(body));
+  return z.record(z.string(), z.number()).parse(await probe(appUrl, secret, `waiting-room/${eventId}`));
+}
+
+/** Joins each account to its lobby shard through the shard's join RPC; their order keys, in the same order (-1: refused). */
+export async function joinShards(appUrl: string, secret: string, eventId: string, accountIds: string[]): Promise<number[]> {
+  return z.object({ keys: z.array(z.number()) }).parse(await probe(appUrl, secret, `lobby/${eventId}/join`, { accountIds })).keys;
+}
+
+const requestCountSchema = z.object({ second: z.number(), kind: z.string(), n: z.number() });
+const lobbyStatsSchema = z.object({
+  room: z.object({ requests: z.array(requestCountSchema), ticks: z.array(z.object({ at: z.number(), ms: z.number(), admitted: z.number(), waiting: z.number() })) }),
+  shards: z.array(z.object({ requests: z.array(requestCountSchema), bytes: z.number() })),
+});
+export type LobbyStats = z.infer<typeof lobbyStatsSchema>;
+
+/** The room's request counts and ticks, and each shard's request counts and storage bytes. */
+export async function lobbyStats(appUrl: string, secret: string, eventId: string): Promise<LobbyStats> {
+  return lobbyStatsSchema.parse(await probe(appUrl, secret, `lobby/${eventId}/stats`));
+}
+
+/** The most requests any one second saw, over all kinds, in `counts`. */
+export function peakPerSecond(counts: { second: number; n: number }[]): number {
+  const perSecond = new Map<number, number>();
+  for (const { second, n } of counts) perSecond.set(second, (perSecond.get(second) ?? 0) + n);
+  return Math.max(0, ...perSecond.values());
 }
 
 /** All requests of `after` not yet in `before`, summed over the kinds. */

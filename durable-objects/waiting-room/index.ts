@@ -1,352 +1,420 @@
 /**
- * The waiting room of one hot event (seed "Component 1").
+ * The waiting room of one hot event (seed "Component 1"): the object that
+ * admits. Fans join the event's lobby shards (./lobby-shard.ts), never this
+ * object; it visits each shard once per tick.
  *
- * Fairness without a shuffle: everyone who joins the lobby before the sale
- * gets a uniformly random order key in the lobby block, so ascending keys are a
- * uniform shuffle of the lobby; later arrivals get keys above that block in
- * arrival order; flagged accounts get keys above both. An alarm advances the
- * admission threshold `T` at the configured rate, never past what the
- * inventory can still serve (it grants admissions), and publishes one small
- * document to KV that every waiting fan polls from the edge. No per-fan
- * request reaches this object while fans wait: only joining and, once, the
- * exchange of the lobby ticket for an admission token.
+ * Fairness without a shuffle: everyone who joins before the sale gets a
+ * uniformly random order key in the lobby block, so ascending keys are a
+ * uniform shuffle of the lobby across all shards; later arrivals get keys by
+ * arrival time above that block; accounts with strong bot evidence get keys
+ * above both (core/waiting-room/queue-state.ts).
+ *
+ * Each tick (the alarm, every second while the lobby is open) it:
+ * 1. asks every shard for its next waiting fans (as many as the tick admits,
+ *    shared out, plus a margin) and the changes to its histogram of keys;
+ * 2. merges the lists (./next-in-line.ts) into the next fans in queue order,
+ *    as many as the admission rate allows since the last tick;
+ * 3. asks the inventory to promise each of them what they may buy
+ *    (`grantAdmissions`): admission never outruns the places;
+ * 4. records the granted fans as admitted in their shards (only they can
+ *    exchange their tickets; a fan's key alone admits nobody);
+ * 5. builds the queue document from the merged histograms (counts and
+ *    quantiles: O(buckets), not O(fans)) and publishes it: in memory and
+ *    SQLite for the edge cache to fetch (at most once per data centre per
+ *    second), and to KV as the durable fallback, at most once a second and
+ *    never at the cost of the next tick.
  *
  * Sold out is "for now" until the sale ends. When the inventory has no place
  * free for the queue the room says so and re-checks every
  * SOLD_OUT_RECHECK_MS instead of every tick; places come back (holds that run
- * out, declined payments, refunds, cancellations) and the threshold moves on
- * in queue order, within what the inventory grants. After the sale ends
- * nobody more is admitted.
+ * out, declined payments, refunds, cancellations) and the line moves on in
+ * queue order, within what the inventory grants. After the sale ends nobody
+ * more is admitted.
  *
  * A place that comes back goes to the waitlist first, then to the line: the
  * inventory keeps it out of the room's grants until the waitlist's pass has
- * offered it (draining the inventory's outbox of returns), or for
- * WAITLIST_FIRST_MS at most when nobody drains it (no one on the waitlist).
- * Only what the waitlist leaves reopens the line. Nothing is promised twice:
+ * offered it, or for WAITLIST_FIRST_MS at most. Nothing is promised twice:
  * promises to admitted fans and holds (a waitlist offer is a hold) come out of
  * the same free places in the inventory.
+ *
+ * The room follows its event: `configure` reloads the event's settings from
+ * Postgres (the admin routes call it after every change), pushes them to the
+ * shards at once and moves the alarm, so a sale brought forward or postponed
+ * opens its lobby and admits at the new times.
  */
 import { DurableObject } from "cloudflare:workers";
-import { z } from "zod";
 import { loadConfig } from "../../core/config";
 import { createDb } from "../../core/db/client";
-import { LATE_BLOCK_START, FLAGGED_BLOCK_START, LOBBY_BLOCK_SIZE, queueStateKey, type QueueState } from "../../core/waiting-room/queue-state";
+import { log } from "../../core/logger";
+import { lobbyShardCount, shardName } from "../../core/waiting-room/lobby-shards";
+import { queueStateKey, queueStateSchema, type QueueState } from "../../core/waiting-room/queue-state";
+import { RequestLog, requestLogEnabled, type RequestCount } from "../lib/request-log";
 import { migrateSchema } from "../lib/schema-migrations";
 import { sqlOver, type Sql, type SqlRow } from "../lib/sql";
 import { readStoredJson } from "../lib/stored-json";
-import { loadWaitingRoomConfig, waitingRoomConfigSchema, type WaitingRoomConfig } from "./postgres";
+import { MergedHistogram } from "./key-histogram";
+import type { LobbyShard, ShardStepResult } from "./lobby-shard";
+import { nextInLine, type ShardList } from "./next-in-line";
+import { loadEventSettings } from "./postgres";
 import { WAITING_ROOM_MIGRATIONS } from "./schema";
+import { roomSettingsSchema, type RoomSettings } from "./settings";
 
-/** How often the threshold moves and the document is republished. */
+export { ADMISSION_TTL_MS, type ExchangeResult, type JoinResult } from "./lobby-shard";
+export type { RoomSettings } from "./settings";
+
+/** How often the threshold moves and the document is rebuilt. */
 export const TICK_MS = 1_000;
-/** An admission token lives this long (seed: 15 minutes to complete a booking). */
-export const ADMISSION_TTL_MS = 15 * 60 * 1000;
-/** Quantiles of the key distribution in the published document. */
-const QUANTILES = 32;
-/** Recompute quantiles at most this often (a full index scan). */
-const QUANTILE_REFRESH_MS = 10_000;
 /** After the sale ends, publish this much longer (slowly). */
 const IDLE_TICK_MS = 15_000;
 /** While sold out, ask the inventory this often whether places came back (not every tick). */
 export const SOLD_OUT_RECHECK_MS = 15_000;
-
-/** The outcome of joining the lobby. */
-export type JoinResult =
-  | { ok: true; orderKey: number; joinedAt: number; block: "lobby" | "late" | "flagged"; rejoined: boolean; saleEndsAt: number }
-  | { ok: false; reason: "lobby_closed" | "sale_ended" | "refused" };
-
-/** The outcome of exchanging a lobby ticket. */
-export type ExchangeResult =
-  | { ok: true; admissionId: string; expiresAt: number }
-  | { ok: false; reason: "not_admitted_yet" | "not_in_lobby" | "sold_out"; threshold: number };
-
-/** The cached key quantiles (`quantiles.json`). */
-const storedQuantiles = z.array(z.number());
+/** KV takes the document at most this often: its limit is one write per key per second. */
+export const KV_PUT_INTERVAL_MS = 1_000;
+/** The KV copy outlives any sale. */
+const KV_TTL_SECONDS = 7 * 24 * 3600;
+/** Each shard lists this many fans beyond its share of a tick, so a tick seldom stops at a shard's horizon. */
+const PEEK_MARGIN = 8;
+/** A shard that stopped a tick short lists up to this many times its share the next time. */
+const MAX_PEEK_BOOST = 64;
 
 interface StateRow extends SqlRow {
   threshold: number;
   admitted: number;
   carry: number;
   last_tick: number;
-  late_seq: number;
-  flagged_seq: number;
   sold_out: number;
   available: number;
   held: number;
   rate_per_s: number;
   paused: number;
+  kv_put_at: number;
 }
 
-/** A uniformly random integer in [0, LOBBY_BLOCK_SIZE). */
-function randomLobbyKey(): number {
-  const words = crypto.getRandomValues(new Uint32Array(2));
-  const high = (words[0] ?? 0) % (LOBBY_BLOCK_SIZE / 2 ** 32);
-  return high * 2 ** 32 + (words[1] ?? 0);
+/** One tick, as the room records it when counting is on. */
+export interface TickRecord {
+  at: number;
+  ms: number;
+  admitted: number;
+  waiting: number;
 }
 
 /** The waiting room of a hot event, addressed by event id. */
 export class WaitingRoom extends DurableObject<Env> {
   private readonly sql: Sql;
-  private config: WaitingRoomConfig | undefined;
-  /** The first load from Postgres, shared by the joins that arrive while it runs. */
-  private configuring: Promise<WaitingRoomConfig> | undefined;
-  /** Requests served, by kind: lets tests and benches prove polls never come here. */
-  private readonly served = new Map<string, number>();
+  private readonly requests: RequestLog;
+  private settings: RoomSettings | undefined;
+  /** The first load from Postgres, shared by the requests that arrive while it runs. */
+  private configuring: Promise<RoomSettings> | undefined;
+  /** The shards' histograms, merged (memory: rebuilt from whole reports after a restart). */
+  private readonly keys = new MergedHistogram();
+  /** Shards that stopped the last tick short, and how much longer their next list is. */
+  private readonly peekBoost = new Map<number, number>();
+  private latest: QueueState | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, WAITING_ROOM_MIGRATIONS));
     this.sql = sqlOver(ctx.storage.sql);
+    this.requests = new RequestLog(this.sql, requestLogEnabled(env));
   }
 
-  private count(kind: string): void {
-    this.served.set(kind, (this.served.get(kind) ?? 0) + 1);
-  }
+  // ---------------------------------------------------------------- settings
 
-  /** Requests this object has served since it started, by kind. */
-  servedRequests(): Record<string, number> {
-    return Object.fromEntries(this.served);
-  }
-
-  /** Loads (or refreshes) the event's lobby settings from Postgres and starts the tick. */
-  async configure(eventId: string): Promise<WaitingRoomConfig> {
-    this.count("configure");
+  /**
+   * (Re)loads the event's settings from Postgres, keeps the room's number of
+   * shards, pushes them to every shard and moves the alarm to what the new
+   * times call for. The admin routes call it after every change to the event.
+   */
+  async configure(eventId: string): Promise<RoomSettings> {
+    this.requests.count("configure");
     const { db, close } = createDb(loadConfig(this.env));
+    let event;
     try {
-      const config = await loadWaitingRoomConfig(db, eventId);
-      if (!config) throw new Error(`event ${eventId} not found`);
-      this.sql`INSERT INTO config (id, json) VALUES (1, ${JSON.stringify(config)}) ON CONFLICT (id) DO UPDATE SET json = excluded.json`;
-      this.sql`INSERT INTO state (id, rate_per_s) VALUES (1, ${config.admissionRatePerSecond}) ON CONFLICT (id) DO NOTHING`;
-      this.config = config;
-      await this.ensureTicking();
-      return config;
+      event = await loadEventSettings(db, eventId);
     } finally {
       await close();
     }
+    if (!event) throw new Error(`event ${eventId} not found`);
+    const previous = this.loadedSettings();
+    const settings: RoomSettings = { ...event, shards: previous?.shards ?? lobbyShardCount(event.expectedDemand), version: (previous?.version ?? 0) + 1 };
+    this.ctx.storage.transactionSync(() => {
+      this.sql`INSERT INTO config (id, json) VALUES (1, ${JSON.stringify(settings)}) ON CONFLICT (id) DO UPDATE SET json = excluded.json`;
+      this.sql`INSERT INTO state (id, rate_per_s) VALUES (1, ${settings.admissionRatePerSecond}) ON CONFLICT (id) DO UPDATE SET rate_per_s = excluded.rate_per_s`;
+    });
+    this.settings = settings;
+    const pushed = await Promise.allSettled(this.shardIndexes().map((shard) => this.shard(settings, shard).applySettings(settings)));
+    // A shard that missed the push gets the settings with the next tick: make that tick now.
+    const missed = pushed.some((p) => p.status === "rejected");
+    await this.schedule(missed ? Date.now() : undefined);
+    return settings;
   }
 
-  /** Loads the settings from Postgres once, however many joins arrive while it runs. */
-  private configureOnce(eventId: string): Promise<WaitingRoomConfig> {
+  /** A shard's first call: the room's settings (loaded once), and the shard is visited from the next tick on. */
+  async shardSettings(eventId: string, shard: number): Promise<RoomSettings> {
+    this.requests.count("shard_settings");
+    const settings = this.loadedSettings() ?? (await this.configureOnce(eventId));
+    if (!Number.isInteger(shard) || shard < 0 || shard >= settings.shards) throw new Error(`event ${eventId} has no lobby shard ${shard}`);
+    this.sql`INSERT INTO shards (shard) VALUES (${shard}) ON CONFLICT (shard) DO NOTHING`;
+    return settings;
+  }
+
+  /** How many lobby shards the event has (fixed once the room first loaded it): the Worker routes each account to one. */
+  async lobbyShards(eventId: string): Promise<number> {
+    this.requests.count("lobby_shards");
+    return (this.loadedSettings() ?? (await this.configureOnce(eventId))).shards;
+  }
+
+  // ---------------------------------------------------------------- organizers and fans
+
+  /** Changes the admission rate (fans per second) or pauses admission, live; returns the new document. */
+  async control(options: { ratePerSecond?: number | undefined; paused?: boolean | undefined }): Promise<QueueState> {
+    this.requests.count("control");
+    if (options.ratePerSecond !== undefined) this.sql`UPDATE state SET rate_per_s = ${options.ratePerSecond} WHERE id = 1`;
+    if (options.paused !== undefined) this.sql`UPDATE state SET paused = ${options.paused ? 1 : 0}, carry = 0 WHERE id = 1`;
+    const settings = this.requireSettings();
+    await this.stepShards(settings, this.state(), 0);
+    const now = Date.now();
+    const document = this.document(now);
+    await this.publish(settings, document);
+    await this.schedule();
+    return document;
+  }
+
+  /** The queue as it stands now, counted afresh from the shards (organizers' live stats). */
+  async snapshot(): Promise<QueueState> {
+    this.requests.count("snapshot");
+    await this.stepShards(this.requireSettings(), this.state(), 0);
+    return this.document(Date.now());
+  }
+
+  /** The last published document (null before the first): what the edge cache fetches on a miss, once per data centre per second. */
+  published(): QueueState | null {
+    this.requests.count("document");
+    if (this.latest) return this.latest;
+    const row = this.sql<{ json: string }>`SELECT json FROM published WHERE id = 1`.toArray()[0];
+    this.latest = row ? readStoredJson(queueStateSchema, row.json, "published queue document") : undefined;
+    return this.latest ?? null;
+  }
+
+  /** Requests this object served, per second and kind (when counting is on). */
+  requestCounts(): RequestCount[] {
+    return this.requests.read();
+  }
+
+  /** The ticks this object ran (when counting is on). */
+  tickLog(): TickRecord[] {
+    return this.sql<{ at: number; ms: number; admitted: number; waiting: number }>`SELECT at, ms, admitted, waiting FROM tick_log ORDER BY at`.toArray();
+  }
+
+  // ---------------------------------------------------------------- the tick
+
+  /**
+   * One tick: admit fans at the rate the inventory can serve, publish,
+   * reschedule (every tick while the lobby is open, every
+   * SOLD_OUT_RECHECK_MS while sold out, a few slow ticks after the sale
+   * ends, then no more). The next tick is set first, so nothing that fails
+   * below stops the room.
+   */
+  override async alarm(): Promise<void> {
+    const settings = this.loadedSettings();
+    if (!settings) return;
+    const now = Date.now();
+    await this.ctx.storage.setAlarm(now + TICK_MS);
+    const state = this.state();
+    let admitted = 0;
+    if (now >= settings.saleStartsAt && !state.paused && now < settings.saleEndsAt) {
+      admitted = await this.admit(settings, state, now);
+    } else {
+      await this.stepShards(settings, state, 0);
+      this.sql`UPDATE state SET last_tick = ${now} WHERE id = 1`;
+    }
+    const document = this.document(now);
+    await this.publish(settings, document);
+    const next = this.nextTick(settings, this.state(), now);
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next);
+    if (this.requests.enabled) {
+      const waiting = document.entrants.lobby + document.entrants.late + document.entrants.flagged - document.admitted;
+      this.sql`INSERT INTO tick_log (at, ms, admitted, waiting) VALUES (${now}, ${Date.now() - now}, ${admitted}, ${waiting})`;
+    }
+  }
+
+  /** Admits the next fans the rate allows and the inventory grants; returns how many. */
+  private async admit(settings: RoomSettings, state: StateRow, now: number): Promise<number> {
+    // While sold out the re-check is seldom: ask for one tick's worth of fans, not for every second since the last one.
+    const elapsed = state.sold_out === 1 || state.last_tick === 0 ? TICK_MS : Math.max(0, now - Math.max(state.last_tick, settings.saleStartsAt));
+    const quota = state.carry + (state.rate_per_s * elapsed) / 1000;
+    const wanted = Math.floor(quota);
+    const lists = await this.stepShards(settings, state, wanted);
+    // A shard that did not answer might hold the next fans: admit nobody rather than out of order (the quota carries over).
+    const line = lists ? nextInLine(lists, wanted) : { fans: [], shortShards: [] };
+    for (const shard of this.shardIndexes()) {
+      if (line.shortShards.includes(shard)) this.peekBoost.set(shard, Math.min(MAX_PEEK_BOOST, (this.peekBoost.get(shard) ?? 1) * 2));
+      else if (lists) this.peekBoost.delete(shard);
+    }
+    const inventory = this.env.EVENT_INVENTORY.getByName(settings.eventId);
+    // An inventory nobody prepared grants nothing: load it rather than stall admission (cheap once loaded).
+    await inventory.ensurePrepared(settings.eventId);
+    const grant = await inventory.grantAdmissions(line.fans.map((fan) => fan.accountId));
+    const granted = line.fans.slice(0, grant.granted);
+    const last = granted[granted.length - 1];
+    // Fans the inventory could not serve keep their place; a tick cut short keeps its quota (bounded); otherwise only the fraction carries.
+    const cutShort = !lists || line.shortShards.length > 0;
+    const carry = grant.granted < line.fans.length ? 0 : Math.min(cutShort ? quota - granted.length : quota - wanted, state.rate_per_s);
+    this.ctx.storage.transactionSync(() => {
+      for (const fan of granted) this.sql`INSERT INTO pending (account_id, shard, order_key) VALUES (${fan.accountId}, ${fan.shard}, ${fan.orderKey}) ON CONFLICT DO NOTHING`;
+      this.sql`UPDATE state SET threshold = max(threshold, ${last ? last.orderKey : -1}), admitted = admitted + ${granted.length}, carry = ${carry}, last_tick = ${now},
+        available = ${grant.available}, held = ${grant.held}, sold_out = ${grant.soldOut ? 1 : 0} WHERE id = 1`;
+    });
+    // Tell their shards now (all of them when the line just sold out or reopened); a shard that misses it hears it with its next step.
+    const byShard = new Map<number, string[]>();
+    const soldOutChanged = grant.soldOut !== (state.sold_out === 1);
+    for (const shard of soldOutChanged ? this.shardIndexes() : []) byShard.set(shard, []);
+    for (const fan of granted) byShard.set(fan.shard, [...(byShard.get(fan.shard) ?? []), fan.accountId]);
+    await Promise.allSettled(
+      [...byShard].map(async ([shard, accountIds]) => {
+        await this.shard(settings, shard).admit(accountIds, grant.soldOut);
+        this.forgetPending(accountIds);
+      }),
+    );
+    return granted.length;
+  }
+
+  /**
+   * Visits every shard: gives it the settings, the sold-out status and the
+   * admissions it has not recorded yet, applies its histogram report and, with
+   * `wanted` > 0, takes its list of next fans. Null when a shard failed to
+   * answer (its list is missing).
+   */
+  private async stepShards(settings: RoomSettings, state: StateRow, wanted: number): Promise<ShardList[] | null> {
+    const shards = this.shardIndexes();
+    const pending = new Map<number, string[]>();
+    for (const row of this.sql<{ account_id: string; shard: number }>`SELECT account_id, shard FROM pending`) {
+      pending.set(row.shard, [...(pending.get(row.shard) ?? []), row.account_id]);
+    }
+    const share = Math.ceil((2 * wanted) / Math.max(1, shards.length)) + PEEK_MARGIN;
+    const results = await Promise.allSettled(
+      shards.map((shard) =>
+        this.shard(settings, shard).step({
+          settings,
+          soldOut: state.sold_out === 1,
+          ack: this.keys.ack(shard),
+          admit: pending.get(shard) ?? [],
+          peek: wanted > 0 ? Math.min(wanted, share * (this.peekBoost.get(shard) ?? 1)) : 0,
+        }),
+      ),
+    );
+    const lists: ShardList[] = [];
+    let complete = true;
+    results.forEach((result, i) => {
+      const shard = shards[i] ?? 0;
+      if (result.status === "rejected") {
+        complete = false;
+        log.warn("lobby_shard_step_failed", { eventId: settings.eventId, shard, error: String(result.reason) });
+        return;
+      }
+      const answer: ShardStepResult = result.value;
+      this.keys.apply(shard, answer.report);
+      this.forgetPending(pending.get(shard) ?? []);
+      lists.push({ shard, next: answer.next, more: answer.more });
+    });
+    return complete ? lists : null;
+  }
+
+  private forgetPending(accountIds: string[]): void {
+    for (const accountId of accountIds) this.sql`DELETE FROM pending WHERE account_id = ${accountId}`;
+  }
+
+  /** When the alarm should run next (null: never again, the sale is over). */
+  private nextTick(settings: RoomSettings, state: StateRow, now: number): number | null {
+    if (now >= settings.saleEndsAt) return now < settings.saleEndsAt + IDLE_TICK_MS * 4 ? now + IDLE_TICK_MS : null;
+    if (now < settings.lobbyOpensAt) return settings.lobbyOpensAt;
+    const selling = now >= settings.saleStartsAt && !state.paused;
+    return now + (selling && state.sold_out === 1 ? SOLD_OUT_RECHECK_MS : TICK_MS);
+  }
+
+  /** Sets the alarm to the next tick the settings call for (or `at`), unless one is due sooner. */
+  private async schedule(at?: number): Promise<void> {
+    const settings = this.requireSettings();
+    const now = Date.now();
+    const next = at ?? this.nextTick(settings, this.state(), now);
+    if (next === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || next < current) await this.ctx.storage.setAlarm(next);
+  }
+
+  // ---------------------------------------------------------------- the document
+
+  private document(now: number): QueueState {
+    const settings = this.requireSettings();
+    const state = this.state();
+    return {
+      eventId: settings.eventId,
+      threshold: state.threshold,
+      admitted: state.admitted,
+      entrants: this.keys.counts(),
+      quantiles: this.keys.quantiles("lobby"),
+      lateQuantiles: this.keys.quantiles("late"),
+      flaggedQuantiles: this.keys.quantiles("flagged"),
+      ratePerSecond: state.rate_per_s,
+      paused: state.paused === 1,
+      soldOut: state.sold_out === 1,
+      available: state.available,
+      held: state.held,
+      saleStartsAt: settings.saleStartsAt,
+      saleEndsAt: settings.saleEndsAt,
+      updatedAt: now,
+    };
+  }
+
+  /**
+   * Publishes the document: the edge cache fetches it from here; KV keeps a
+   * durable copy, written at most once per KV_PUT_INTERVAL_MS (its limit is
+   * one write per key per second). A failed KV write is logged, never thrown.
+   */
+  private async publish(settings: RoomSettings, document: QueueState): Promise<void> {
+    const json = JSON.stringify(document);
+    this.latest = document;
+    this.sql`INSERT INTO published (id, json) VALUES (1, ${json}) ON CONFLICT (id) DO UPDATE SET json = excluded.json`;
+    const putAt = Date.now();
+    if (putAt - this.state().kv_put_at < KV_PUT_INTERVAL_MS) return;
+    this.sql`UPDATE state SET kv_put_at = ${putAt} WHERE id = 1`;
+    try {
+      await this.env.QUEUE_STATE.put(queueStateKey(settings.eventId), json, { expirationTtl: KV_TTL_SECONDS });
+    } catch (error) {
+      log.warn("queue_document_kv_put_failed", { eventId: settings.eventId, error: String(error) });
+    }
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private configureOnce(eventId: string): Promise<RoomSettings> {
     this.configuring ??= this.configure(eventId).finally(() => (this.configuring = undefined));
     return this.configuring;
   }
 
-  private loadedConfig(): WaitingRoomConfig | undefined {
-    if (this.config) return this.config;
+  private loadedSettings(): RoomSettings | undefined {
+    if (this.settings) return this.settings;
     const row = this.sql<{ json: string }>`SELECT json FROM config WHERE id = 1`.toArray()[0];
-    this.config = row ? readStoredJson(waitingRoomConfigSchema, row.json, "waiting-room settings") : undefined;
-    return this.config;
+    this.settings = row ? readStoredJson(roomSettingsSchema, row.json, "waiting-room settings") : undefined;
+    return this.settings;
+  }
+
+  private requireSettings(): RoomSettings {
+    const settings = this.loadedSettings();
+    if (!settings) throw new Error("waiting room not configured");
+    return settings;
   }
 
   private state(): StateRow {
     return this.sql<StateRow>`SELECT * FROM state WHERE id = 1`.one();
   }
 
-  /**
-   * Puts an account in line, once: joining again returns the same key.
-   * Before the sale the key is uniformly random in the lobby block; after it,
-   * the next key of the late block; flagged accounts (policy "deprioritize")
-   * go behind everyone.
-   */
-  async join(eventId: string, accountId: string, flagged?: string): Promise<JoinResult> {
-    this.count("join");
-    const config = this.loadedConfig() ?? (await this.configureOnce(eventId));
-    const existing = this.sql<{ order_key: number; joined_at: number; flagged: string | null }>`SELECT order_key, joined_at, flagged FROM entrants WHERE account_id = ${accountId}`.toArray()[0];
-    if (existing) {
-      if (flagged && !existing.flagged) this.flag([accountId], flagged);
-      const current = this.sql<{ order_key: number }>`SELECT order_key FROM entrants WHERE account_id = ${accountId}`.one();
-      return { ok: true, orderKey: current.order_key, joinedAt: existing.joined_at, block: blockOf(current.order_key), rejoined: true, saleEndsAt: config.saleEndsAt };
-    }
-    const now = Date.now();
-    if (now < config.lobbyOpensAt) return { ok: false, reason: "lobby_closed" };
-    if (now >= config.saleEndsAt) return { ok: false, reason: "sale_ended" };
-    const orderKey = this.ctx.storage.transactionSync(() => {
-      let key: number;
-      if (flagged) {
-        key = FLAGGED_BLOCK_START + this.bump("flagged_seq");
-      } else if (now < config.saleStartsAt) {
-        key = randomLobbyKey();
-        while (this.sql`SELECT 1 FROM entrants WHERE order_key = ${key}`.toArray().length > 0) key = randomLobbyKey();
-      } else {
-        key = LATE_BLOCK_START + this.bump("late_seq");
-      }
-      this.sql`INSERT INTO entrants (account_id, order_key, joined_at, flagged) VALUES (${accountId}, ${key}, ${now}, ${flagged ?? null})`;
-      return key;
-    });
-    await this.ensureTicking();
-    return { ok: true, orderKey, joinedAt: now, block: blockOf(orderKey), rejoined: false, saleEndsAt: config.saleEndsAt };
+  private shardIndexes(): number[] {
+    return this.sql<{ shard: number }>`SELECT shard FROM shards ORDER BY shard`.toArray().map((r) => r.shard);
   }
 
-  private bump(column: "late_seq" | "flagged_seq"): number {
-    const bumped =
-      column === "late_seq"
-        ? this.sql<{ n: number }>`UPDATE state SET late_seq = late_seq + 1 WHERE id = 1 RETURNING late_seq - 1 AS n`
-        : this.sql<{ n: number }>`UPDATE state SET flagged_seq = flagged_seq + 1 WHERE id = 1 RETURNING flagged_seq - 1 AS n`;
-    return bumped.one().n;
+  private shard(settings: RoomSettings, shard: number): DurableObjectStub<LobbyShard> {
+    return this.env.LOBBY_SHARD.getByName(shardName(settings.eventId, shard));
   }
-
-  /** Moves not-yet-admitted accounts behind everyone (bot policy "deprioritize"). */
-  flag(accountIds: string[], reason: string): number {
-    this.count("flag");
-    const threshold = this.state().threshold;
-    let moved = 0;
-    this.ctx.storage.transactionSync(() => {
-      for (const accountId of accountIds) {
-        const row = this.sql<{ order_key: number; flagged: string | null }>`SELECT order_key, flagged FROM entrants WHERE account_id = ${accountId}`.toArray()[0];
-        if (!row || row.flagged || row.order_key <= threshold) continue;
-        const key = FLAGGED_BLOCK_START + this.bump("flagged_seq");
-        this.sql`UPDATE entrants SET order_key = ${key}, flagged = ${reason} WHERE account_id = ${accountId}`;
-        moved++;
-      }
-    });
-    return moved;
-  }
-
-  /** Takes accounts out of line (bot policy "refuse"); admitted ones keep their admission. */
-  remove(accountIds: string[]): number {
-    this.count("remove");
-    const threshold = this.state().threshold;
-    let removed = 0;
-    for (const accountId of accountIds) {
-      removed += this.sql`DELETE FROM entrants WHERE account_id = ${accountId} AND order_key > ${threshold} RETURNING account_id`.toArray().length;
-    }
-    return removed;
-  }
-
-  /**
-   * Exchanges an admitted fan's lobby ticket for an admission: the id and
-   * expiry of the admission token the Worker signs. Asking again while it is
-   * valid returns the same admission (one attempt key per fan).
-   */
-  exchange(accountId: string, orderKey: number): ExchangeResult {
-    this.count("exchange");
-    const state = this.state();
-    const row = this.sql<{ order_key: number; admission_id: string | null; admission_expires_at: number | null }>`
-      SELECT order_key, admission_id, admission_expires_at FROM entrants WHERE account_id = ${accountId}`.toArray()[0];
-    if (!row || row.order_key !== orderKey) return { ok: false, reason: "not_in_lobby", threshold: state.threshold };
-    if (row.order_key > state.threshold) return { ok: false, reason: state.sold_out ? "sold_out" : "not_admitted_yet", threshold: state.threshold };
-    const now = Date.now();
-    if (row.admission_id && (row.admission_expires_at ?? 0) > now) {
-      return { ok: true, admissionId: row.admission_id, expiresAt: row.admission_expires_at ?? now };
-    }
-    const admissionId = crypto.randomUUID();
-    const expiresAt = now + ADMISSION_TTL_MS;
-    this.sql`UPDATE entrants SET admission_id = ${admissionId}, admission_expires_at = ${expiresAt} WHERE account_id = ${accountId}`;
-    return { ok: true, admissionId, expiresAt };
-  }
-
-  /** Changes the admission rate (fans per second) or pauses admission, live. */
-  async control(options: { ratePerSecond?: number | undefined; paused?: boolean | undefined }): Promise<QueueState> {
-    this.count("control");
-    if (options.ratePerSecond !== undefined) this.sql`UPDATE state SET rate_per_s = ${options.ratePerSecond} WHERE id = 1`;
-    if (options.paused !== undefined) this.sql`UPDATE state SET paused = ${options.paused ? 1 : 0}, carry = 0 WHERE id = 1`;
-    const document = this.document(Date.now());
-    await this.publish(document);
-    await this.ensureTicking();
-    return document;
-  }
-
-  /** The current queue document (for organizers' live stats; fans read it from KV). */
-  snapshot(): QueueState {
-    this.count("snapshot");
-    return this.document(Date.now());
-  }
-
-  /**
-   * One tick: admit fans at the rate the inventory can serve, publish,
-   * reschedule (every tick while admitting, every SOLD_OUT_RECHECK_MS while
-   * sold out, a few slow ticks after the sale ends, then no more).
-   */
-  override async alarm(): Promise<void> {
-    const config = this.loadedConfig();
-    if (!config) return;
-    const now = Date.now();
-    const state = this.state();
-    if (now >= config.saleStartsAt && !state.paused && now < config.saleEndsAt) {
-      await this.admit(config, state, now);
-    } else {
-      this.sql`UPDATE state SET last_tick = ${now} WHERE id = 1`;
-    }
-    await this.publish(this.document(now));
-    const next = this.nextTick(config, this.state(), now);
-    if (next !== null) await this.ctx.storage.setAlarm(next);
-  }
-
-  /** Moves the threshold over the next fans the inventory grants, and records where the inventory stands. */
-  private async admit(config: WaitingRoomConfig, state: StateRow, now: number): Promise<void> {
-    // While sold out the re-check is seldom: ask for one tick's worth of fans, not for every second since the last one.
-    const elapsed = state.sold_out === 1 || state.last_tick === 0 ? TICK_MS : Math.max(0, now - Math.max(state.last_tick, config.saleStartsAt));
-    const quota = state.carry + (state.rate_per_s * elapsed) / 1000;
-    const wanted = Math.floor(quota);
-    const next =
-      wanted > 0 ? this.sql<{ account_id: string; order_key: number }>`SELECT account_id, order_key FROM entrants WHERE order_key > ${state.threshold} ORDER BY order_key LIMIT ${wanted}`.toArray() : [];
-    const inventory = this.env.EVENT_INVENTORY.getByName(config.eventId);
-    // An inventory nobody prepared grants nothing: load it rather than stall admission (cheap once loaded).
-    await inventory.ensurePrepared(config.eventId);
-    const grant = await inventory.grantAdmissions(next.map((n) => n.account_id));
-    const admittedNow = next.slice(0, grant.granted);
-    const last = admittedNow[admittedNow.length - 1];
-    // Fans the inventory could not serve yet keep their place; the rest of the quota carries over (bounded).
-    const carry = grant.granted < next.length ? 0 : Math.min(quota - wanted, state.rate_per_s);
-    this.sql`UPDATE state SET threshold = ${last ? last.order_key : state.threshold}, admitted = admitted + ${admittedNow.length}, carry = ${carry}, last_tick = ${now},
-      available = ${grant.available}, held = ${grant.held}, sold_out = ${grant.soldOut ? 1 : 0} WHERE id = 1`;
-  }
-
-  /** When the alarm should run next (null: never again, the sale is over). */
-  private nextTick(config: WaitingRoomConfig, state: StateRow, now: number): number | null {
-    if (now >= config.saleEndsAt) return now < config.saleEndsAt + IDLE_TICK_MS * 4 ? now + IDLE_TICK_MS : null;
-    const selling = now >= config.saleStartsAt && !state.paused;
-    return now + (selling && state.sold_out === 1 ? SOLD_OUT_RECHECK_MS : TICK_MS);
-  }
-
-  private async ensureTicking(): Promise<void> {
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + TICK_MS);
-  }
-
-  private async publish(document: QueueState): Promise<void> {
-    await this.env.QUEUE_STATE.put(queueStateKey(document.eventId), JSON.stringify(document), { expirationTtl: 7 * 24 * 3600 });
-  }
-
-  private document(now: number): QueueState {
-    const config = this.loadedConfig();
-    if (!config) throw new Error("waiting room not configured");
-    const state = this.state();
-    const counts = this.sql<{ lobby: number; late: number; flagged: number }>`
-      SELECT coalesce(sum(order_key < ${LATE_BLOCK_START}), 0) AS lobby, coalesce(sum(order_key >= ${LATE_BLOCK_START} AND order_key < ${FLAGGED_BLOCK_START}), 0) AS late,
-        coalesce(sum(order_key >= ${FLAGGED_BLOCK_START}), 0) AS flagged FROM entrants`.one();
-    return {
-      eventId: config.eventId,
-      threshold: state.threshold,
-      admitted: state.admitted,
-      entrants: { lobby: counts.lobby, late: counts.late, flagged: counts.flagged },
-      quantiles: this.quantiles(now, counts.lobby),
-      ratePerSecond: state.rate_per_s,
-      paused: state.paused === 1,
-      soldOut: state.sold_out === 1,
-      available: state.available,
-      held: state.held,
-      saleStartsAt: config.saleStartsAt,
-      saleEndsAt: config.saleEndsAt,
-      updatedAt: now,
-    };
-  }
-
-  /** Lobby-block keys at evenly spaced ranks, so a fan can place its own key. */
-  private quantiles(now: number, lobby: number): number[] {
-    const cached = this.sql<{ json: string; at: number; entrants: number }>`SELECT json, at, entrants FROM quantiles WHERE id = 1`.toArray()[0];
-    if (cached && (cached.entrants === lobby || now - cached.at < QUANTILE_REFRESH_MS)) return readStoredJson(storedQuantiles, cached.json, "key quantiles");
-    const values: number[] = [];
-    if (lobby > 0) {
-      const step = Math.max(1, Math.floor(lobby / QUANTILES));
-      const rows = this.sql<{ order_key: number }>`
-        SELECT order_key FROM (SELECT order_key, row_number() OVER (ORDER BY order_key) AS rank FROM entrants WHERE order_key < ${LATE_BLOCK_START}) WHERE rank % ${step} = 0`.toArray();
-      values.push(...rows.map((r) => r.order_key));
-    }
-    this.sql`INSERT OR REPLACE INTO quantiles (id, json, at, entrants) VALUES (1, ${JSON.stringify(values)}, ${now}, ${lobby})`;
-    return values;
-  }
-}
-
-function blockOf(orderKey: number): "lobby" | "late" | "flagged" {
-  return orderKey >= FLAGGED_BLOCK_START ? "flagged" : orderKey >= LATE_BLOCK_START ? "late" : "lobby";
 }

@@ -1,9 +1,18 @@
 /**
- * The SQLite schema of the `WaitingRoom` object, as numbered migrations (see
- * ../lib/schema-migrations.ts): its settings (`config`, JSON), the admission
- * state (`state`: threshold, counters, what the inventory last said), one row
- * per fan in line (`entrants`), and the cached key quantiles (`quantiles`).
+ * The SQLite schemas of the waiting room's objects, as numbered migrations
+ * (see ../lib/schema-migrations.ts).
+ *
+ * `WaitingRoom`: its settings (`config`, JSON), the admission state (`state`:
+ * threshold, counters, what the inventory last said), the lobby shards that
+ * exist (`shards`), admissions granted but not yet recorded by their shard
+ * (`pending`), the last document it published (`published`), and, when
+ * counting is on, its requests and tick times.
+ *
+ * `LobbyShard`: the room's settings as last pushed (`settings`), whether the
+ * line is sold out right now (`status`), and one row per fan in this shard's
+ * part of the line (`entrants`), with an index of those not yet admitted.
  */
+import { REQUEST_LOG_TABLE } from "../lib/request-log";
 import type { Migration } from "../lib/schema-migrations";
 
 /** Append a migration to change the schema; never edit one that has shipped. */
@@ -34,6 +43,43 @@ export const WAITING_ROOM_MIGRATIONS: readonly Migration[] = [
          admission_id TEXT,
          admission_expires_at INTEGER)`,
       `CREATE TABLE IF NOT EXISTS quantiles (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL, at INTEGER NOT NULL, entrants INTEGER NOT NULL)`,
+    ],
+  },
+  {
+    version: 2,
+    description: "entrants move to lobby shards: the room keeps its shards, pending admissions, the published document, request and tick logs",
+    statements: [
+      `DROP TABLE IF EXISTS entrants`,
+      `DROP TABLE IF EXISTS quantiles`,
+      `ALTER TABLE state ADD COLUMN kv_put_at INTEGER NOT NULL DEFAULT 0`,
+      `CREATE TABLE shards (shard INTEGER PRIMARY KEY)`,
+      `CREATE TABLE pending (account_id TEXT PRIMARY KEY, shard INTEGER NOT NULL, order_key INTEGER NOT NULL) WITHOUT ROWID`,
+      `CREATE TABLE published (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)`,
+      REQUEST_LOG_TABLE,
+      `CREATE TABLE tick_log (at INTEGER NOT NULL, ms REAL NOT NULL, admitted INTEGER NOT NULL, waiting INTEGER NOT NULL)`,
+    ],
+  },
+];
+
+/** Append a migration to change the schema; never edit one that has shipped. */
+export const LOBBY_SHARD_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "settings, status, entrants and the index of those waiting, request log",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS settings (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS status (id INTEGER PRIMARY KEY CHECK (id = 1), sold_out INTEGER NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS entrants (
+         account_id TEXT PRIMARY KEY,
+         order_key INTEGER NOT NULL UNIQUE,
+         joined_at INTEGER NOT NULL,
+         flagged TEXT,
+         penalty_level INTEGER NOT NULL DEFAULT 0,
+         admitted INTEGER NOT NULL DEFAULT 0,
+         admission_id TEXT,
+         admission_expires_at INTEGER) WITHOUT ROWID`,
+      `CREATE INDEX IF NOT EXISTS entrants_waiting ON entrants (order_key) WHERE admitted = 0`,
+      REQUEST_LOG_TABLE,
     ],
   },
 ];

@@ -1,43 +1,52 @@
 // The queue page's arithmetic, with no DOM: where a fan's order key stands in
 // the published queue document, and how long the wait may be. A port of
-// fansAhead in workers/waiting-room/queue-state.ts (test/static/queue-math.test.ts
+// fansAhead in core/waiting-room/queue-state.ts (test/static/queue-math.test.ts
 // checks that both agree on every document).
 
 /** Keys below this are the lobby block: uniformly random, a fair shuffle of everyone who came before the sale. */
 export const LATE_BLOCK_START = 2 ** 51;
 /** Accounts flagged as likely bots queue from here, behind everyone. */
 export const FLAGGED_BLOCK_START = 2 ** 52;
+/** The end of the key space. */
+const KEY_SPACE_END = 2 ** 53;
 
 /**
- * How many fans are ahead of `orderKey` and not admitted yet: estimated from
- * the quantiles in the lobby block (exact while the lobby has no more keys
- * than quantiles), exact after it.
+ * How many keys of a block lie below `orderKey`, from the block's published
+ * quantiles (exact while every key is published): quantile i is the key of
+ * rank (i + 1) * step; between two quantiles the count is interpolated.
+ */
+function rankInBlock(quantiles, count, start, end, orderKey) {
+  const q = quantiles;
+  if (q.length === 0) return 0;
+  const step = count / q.length;
+  let below = 0;
+  while (below < q.length && (q[below] ?? Infinity) < orderKey) below++;
+  const low = below === 0 ? start : (q[below - 1] ?? start);
+  const high = below < q.length ? (q[below] ?? end) : end;
+  const most = below < q.length ? (below + 1) * step - 1 : count - 1;
+  const fewest = Math.min(below * step, most);
+  return Math.round(fewest + ((most - fewest) * (orderKey - low)) / Math.max(1, high - low));
+}
+
+/**
+ * How many fans are ahead of `orderKey` and not admitted yet: everyone in the
+ * blocks before its own, plus its rank in its own block, less those admitted.
  */
 export function fansAhead(state, orderKey) {
-  const { lobby, late } = state.entrants;
+  const { lobby, late, flagged } = state.entrants;
   let ahead;
-  if (orderKey < LATE_BLOCK_START) {
-    const q = state.quantiles;
-    if (q.length === 0) ahead = 0;
-    else {
-      const step = lobby / q.length;
-      let below = 0;
-      while (below < q.length && (q[below] ?? Infinity) < orderKey) below++;
-      const low = below === 0 ? 0 : (q[below - 1] ?? 0);
-      const high = below < q.length ? (q[below] ?? LATE_BLOCK_START) : LATE_BLOCK_START;
-      const most = below < q.length ? (below + 1) * step - 1 : lobby - 1;
-      const fewest = Math.min(below * step, most);
-      ahead = Math.round(fewest + ((most - fewest) * (orderKey - low)) / Math.max(1, high - low));
-    }
-  } else if (orderKey < FLAGGED_BLOCK_START) {
-    ahead = lobby + (orderKey - LATE_BLOCK_START);
-  } else {
-    ahead = lobby + late + (orderKey - FLAGGED_BLOCK_START);
-  }
+  if (orderKey < LATE_BLOCK_START) ahead = rankInBlock(state.quantiles, lobby, 0, LATE_BLOCK_START, orderKey);
+  else if (orderKey < FLAGGED_BLOCK_START) ahead = lobby + rankInBlock(state.lateQuantiles ?? [], late, LATE_BLOCK_START, FLAGGED_BLOCK_START, orderKey);
+  else ahead = lobby + late + rankInBlock(state.flaggedQuantiles ?? [], flagged, FLAGGED_BLOCK_START, KEY_SPACE_END, orderKey);
   return Math.max(0, ahead - state.admitted);
 }
 
-/** True once the room has admitted this key: exchange the lobby ticket now. */
+/**
+ * True once the room has admitted this key: exchange the lobby ticket now.
+ * (A fan who joined after the threshold passed into the flagged block holds a
+ * key below it and is admitted by the next ticks; until then the exchange
+ * answers "not_admitted_yet" and the page keeps polling.)
+ */
 export function isAdmitted(state, orderKey) {
   return orderKey <= state.threshold;
 }

@@ -6,6 +6,7 @@ import {
   startTurnstileStandIn,
   TURNSTILE_DUMMY_TOKEN,
   TURNSTILE_TEST_SECRETS,
+  turnstileTokenOnDevice,
   type SiteverifyRequestRecord,
   type TurnstileStandIn,
 } from "../../dev/turnstile.ts";
@@ -30,7 +31,7 @@ const passSchema = z.strictObject({
   hostname: z.string(),
   action: z.string(),
   cdata: z.string(),
-  metadata: z.strictObject({ interactive: z.boolean() }),
+  metadata: z.strictObject({ interactive: z.boolean(), ephemeral_id: z.string().optional() }),
 });
 const failSchema = z.strictObject({ success: z.literal(false), "error-codes": z.array(z.string()).min(1), messages: z.array(z.string()) });
 
@@ -145,6 +146,18 @@ describe("workers/waiting-room/turnstile.ts verifyTurnstile against the stand-in
     expect(await verifyTurnstile(env(), "", "203.0.113.1")).toEqual({ success: false, errorCodes: ["missing-input-response"] });
     expect(await verifyTurnstile(env(), "x".repeat(2049), "203.0.113.1")).toEqual({ success: false, errorCodes: ["invalid-input-response"] });
     expect((await recorded()).length).toBe(before);
+  });
+
+  it("reports the ephemeral id of the device that solved the challenge, when siteverify gives one", async () => {
+    const plain = await verifyTurnstile(env(), TURNSTILE_DUMMY_TOKEN, "203.0.113.1");
+    expect(plain.success).toBe(true);
+    expect(plain.ephemeralId).toBeUndefined();
+    const [a1, a2, b] = await Promise.all(
+      [turnstileTokenOnDevice("laptop-a"), turnstileTokenOnDevice("laptop-a"), turnstileTokenOnDevice("laptop-b")].map((token) => verifyTurnstile(env(), token, "203.0.113.1")),
+    );
+    expect(a1?.ephemeralId).toMatch(/^x:[A-Za-z0-9_-]{22}$/);
+    expect(a2?.ephemeralId).toBe(a1?.ephemeralId);
+    expect(b?.ephemeralId).not.toBe(a1?.ephemeralId);
   });
 
   it("refuses a pass for another widget when an action is expected", async () => {

@@ -29,6 +29,13 @@ export interface TurnstileVerdict {
   /** The widget's `action`, which callers should compare with what they expect. */
   action?: string;
   cdata?: string;
+  /**
+   * Cloudflare's ephemeral id of the device that solved the challenge
+   * (`metadata.ephemeral_id`, Enterprise plans): stable for that device
+   * across the accounts and client-side ids it uses, so it shows one device
+   * behind many accounts even when the client rotates its own device id.
+   */
+  ephemeralId?: string;
 }
 
 const siteverifySchema = z.object({
@@ -38,6 +45,7 @@ const siteverifySchema = z.object({
   hostname: z.string().optional(),
   action: z.string().optional(),
   cdata: z.string().optional(),
+  metadata: z.object({ ephemeral_id: z.string().min(1).max(256).optional() }).optional(),
 });
 
 /**
@@ -79,8 +87,8 @@ async function siteverify(url: string, form: URLSearchParams, timeoutMs: number)
     if (response.status >= 500) return undefined;
     const parsed = siteverifySchema.safeParse(json);
     if (!parsed.success) return undefined;
-    const { success, "error-codes": errorCodes, challenge_ts: challengeTs, hostname, action, cdata } = parsed.data;
-    return { success, errorCodes, challengeTs, hostname, action, cdata };
+    const { success, "error-codes": errorCodes, challenge_ts: challengeTs, hostname, action, cdata, metadata } = parsed.data;
+    return { success, errorCodes, challengeTs, hostname, action, cdata, ...(metadata?.ephemeral_id ? { ephemeralId: metadata.ephemeral_id } : {}) };
   } catch {
     return undefined;
   }

@@ -22,7 +22,7 @@ import { smallChart } from "../../fixtures/charts";
 import { setClock, startFakeClock } from "../../fixtures/clocks";
 import { withDb } from "../../fixtures/db";
 import { hotSale, type HotSale } from "../../fixtures/hot-sale";
-import { inventoryOf, promisedPlaces, publishedState, roomOf } from "../../fixtures/objects";
+import { inventoryOf, lobbyExchange, lobbyJoin, promisedPlaces, publishedState, roomOf } from "../../fixtures/objects";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -43,10 +43,10 @@ async function smallSale(accounts: number): Promise<{ sale: HotSale; room: Durab
 }
 
 /** Everyone in `accountIds` joins the lobby; returns them in queue order. */
-async function lineUp(room: DurableObjectStub<WaitingRoom>, eventId: string, accountIds: string[]): Promise<QueuedFan[]> {
+async function lineUp(eventId: string, accountIds: string[]): Promise<QueuedFan[]> {
   const line: QueuedFan[] = [];
   for (const accountId of accountIds) {
-    const joined = await room.join(eventId, accountId);
+    const joined = await lobbyJoin(eventId, accountId);
     if (!joined.ok) throw new Error(`join refused: ${joined.reason}`);
     line.push({ accountId, orderKey: joined.orderKey });
   }
@@ -70,8 +70,8 @@ async function tickAt(room: DurableObjectStub<WaitingRoom>, eventId: string, at:
 }
 
 /** An admitted fan exchanges their ticket and holds 2 best-available places with the admission. */
-async function holdTwo(room: DurableObjectStub<WaitingRoom>, inventory: DurableObjectStub<EventInventory>, fan: QueuedFan): Promise<HoldView> {
-  const exchange = await room.exchange(fan.accountId, fan.orderKey);
+async function holdTwo(eventId: string, inventory: DurableObjectStub<EventInventory>, fan: QueuedFan): Promise<HoldView> {
+  const exchange = await lobbyExchange(eventId, fan.accountId, fan.orderKey);
   if (!exchange.ok) throw new Error(`exchange refused: ${exchange.reason}`);
   const result = await inventory.hold({ kind: "best", accountId: fan.accountId, attemptKey: exchange.admissionId, requestId: crypto.randomUUID(), quantity: 2, allowSplit: true });
   if (!result.ok) throw new Error(`hold refused: ${result.reason}`);
@@ -86,19 +86,19 @@ describe("WaitingRoom after a sell-out", () => {
   it("re-checks slowly while every place is held, and admits past the old threshold as places come back: a declined payment, a hold that ran out, refunds", async () => {
     startFakeClock();
     const { sale, room, inventory } = await smallSale(17);
-    const line = await lineUp(room, sale.eventId, sale.accounts);
+    const line = await lineUp(sale.eventId, sale.accounts);
     const start = sale.saleStartsAt;
 
     let tick = await tickAt(room, sale.eventId, start + 1_000);
     expect(tick.state).toMatchObject({ admitted: 11, soldOut: false, available: 22 });
     const holds: HoldView[] = [];
-    for (let i = 0; i < 11; i++) holds.push(await holdTwo(room, inventory, fanAt(line, i)));
+    for (let i = 0; i < 11; i++) holds.push(await holdTwo(sale.eventId, inventory, fanAt(line, i)));
 
     // Every place is held, none paid yet: sold out for now, and the room looks again in 15 s, not every second.
     tick = await tickAt(room, sale.eventId, start + 2_000);
     expect(tick.state).toMatchObject({ soldOut: true, available: 0, held: 22, admitted: 11, threshold: fanAt(line, 10).orderKey });
     expect(tick.nextAlarm).toBe(start + 2_000 + SOLD_OUT_RECHECK_MS);
-    expect(await room.exchange(fanAt(line, 11).accountId, fanAt(line, 11).orderKey)).toMatchObject({ ok: false, reason: "sold_out" });
+    expect(await lobbyExchange(sale.eventId, fanAt(line, 11).accountId, fanAt(line, 11).orderKey)).toMatchObject({ ok: false, reason: "sold_out" });
     for (const hold of holds.slice(0, 9)) await confirm(inventory, hold);
 
     // A declined payment releases 2 places. They are the waitlist's first: the line stays shut for WAITLIST_FIRST_MS.
@@ -120,11 +120,11 @@ describe("WaitingRoom after a sell-out", () => {
     expect(tick.state).toMatchObject({ soldOut: false, available: 2, admitted: 12, threshold: fanAt(line, 11).orderKey });
     expect(tick.nextAlarm).toBe(at + TICK_MS);
     expect(await promisedPlaces(sale.eventId)).toBe(2);
-    expect(await room.exchange(fanAt(line, 12).accountId, fanAt(line, 12).orderKey)).toMatchObject({ ok: false, reason: "not_admitted_yet" });
+    expect(await lobbyExchange(sale.eventId, fanAt(line, 12).accountId, fanAt(line, 12).orderKey)).toMatchObject({ ok: false, reason: "not_admitted_yet" });
     at += TICK_MS;
     tick = await tickAt(room, sale.eventId, at);
     expect(tick.state).toMatchObject({ soldOut: false, admitted: 12 }); // the 2 places are promised: nobody more
-    const bought = await holdTwo(room, inventory, fanAt(line, 11));
+    const bought = await holdTwo(sale.eventId, inventory, fanAt(line, 11));
     await confirm(inventory, bought);
     holds.push(bought);
     at += TICK_MS;
@@ -141,7 +141,7 @@ describe("WaitingRoom after a sell-out", () => {
     expect(tick.state).toMatchObject({ soldOut: true, available: 2, admitted: 12 });
     tick = await tickAt(room, sale.eventId, lapsedAt + WAITLIST_FIRST_MS + 1);
     expect(tick.state).toMatchObject({ soldOut: false, admitted: 13, threshold: fanAt(line, 12).orderKey });
-    const boughtToo = await holdTwo(room, inventory, fanAt(line, 12));
+    const boughtToo = await holdTwo(sale.eventId, inventory, fanAt(line, 12));
     await confirm(inventory, boughtToo);
     at = lapsedAt + WAITLIST_FIRST_MS + 1_000;
     tick = await tickAt(room, sale.eventId, at);
@@ -165,10 +165,10 @@ describe("WaitingRoom after a sell-out", () => {
   it("stops for good at the end of the sale, whatever comes back", async () => {
     startFakeClock();
     const { sale, room, inventory } = await smallSale(14);
-    const line = await lineUp(room, sale.eventId, sale.accounts);
+    const line = await lineUp(sale.eventId, sale.accounts);
     await tickAt(room, sale.eventId, sale.saleStartsAt + 1_000);
     const holds: HoldView[] = [];
-    for (let i = 0; i < 11; i++) holds.push(await holdTwo(room, inventory, fanAt(line, i)));
+    for (let i = 0; i < 11; i++) holds.push(await holdTwo(sale.eventId, inventory, fanAt(line, i)));
     for (const hold of holds) await confirm(inventory, hold);
     let tick = await tickAt(room, sale.eventId, sale.saleStartsAt + 2_000);
     expect(tick.state).toMatchObject({ soldOut: true, admitted: 11 });
@@ -187,7 +187,7 @@ describe("WaitingRoom after a sell-out", () => {
       expect(tick.state).toMatchObject({ admitted: 11, threshold: fanAt(line, 10).orderKey });
     }
     expect(await promisedPlaces(sale.eventId)).toBe(0);
-    expect(await room.exchange(fanAt(line, 11).accountId, fanAt(line, 11).orderKey)).toMatchObject({ ok: false });
+    expect(await lobbyExchange(sale.eventId, fanAt(line, 11).accountId, fanAt(line, 11).orderKey)).toMatchObject({ ok: false });
   });
 
   it("offers returned places to the waitlist first; the line gets only what the waitlist leaves, and nothing is promised twice", async () => {
@@ -197,10 +197,10 @@ describe("WaitingRoom after a sell-out", () => {
     const { sale, room, inventory } = await smallSale(15);
     const [waitlistFan, ...queued] = sale.accounts;
     if (!waitlistFan) throw new Error("no accounts");
-    const line = await lineUp(room, sale.eventId, queued);
+    const line = await lineUp(sale.eventId, queued);
     await tickAt(room, sale.eventId, sale.saleStartsAt + 1_000);
     const holds: HoldView[] = [];
-    for (let i = 0; i < 11; i++) holds.push(await holdTwo(room, inventory, fanAt(line, i)));
+    for (let i = 0; i < 11; i++) holds.push(await holdTwo(sale.eventId, inventory, fanAt(line, i)));
     for (const hold of holds) await confirm(inventory, hold);
     let tick = await tickAt(room, sale.eventId, sale.saleStartsAt + 2_000);
     expect(tick.state).toMatchObject({ soldOut: true, held: 0, admitted: 11 });

@@ -1,17 +1,19 @@
 /**
- * The `WaitingRoom` object itself: the first burst of joins loads the event
- * once, the published document lets each fan place its own key (exact while
- * the lobby is small, close when it is large, exact after the lobby block),
- * admission keeps to the rate however often the alarm runs, and it does not
- * wait for an operator to prepare the inventory.
+ * The `WaitingRoom` object and its lobby shards: the first burst of joins
+ * loads the event once, the published document lets each fan place its own
+ * key (exact while a block is small, close when it is large), admission keeps
+ * to the rate however often the alarm runs, and it does not wait for an
+ * operator to prepare the inventory.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JoinResult, WaitingRoom } from "../../../durable-objects/waiting-room";
+import type { LobbyShard } from "../../../durable-objects/waiting-room/lobby-shard";
+import { shardName, shardOf } from "../../../core/waiting-room/lobby-shards";
 import { fansAhead, type QueueState } from "../../../core/waiting-room/queue-state";
 import { setClock, startFakeClock } from "../../fixtures/clocks";
 import { hotSale } from "../../fixtures/hot-sale";
-import { inventoryOf, publishedState, roomOf } from "../../fixtures/objects";
+import { inventoryOf, lobbyJoin, publishedState, roomOf } from "../../fixtures/objects";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -36,9 +38,10 @@ describe("WaitingRoom", () => {
     startFakeClock();
     const sale = await hotSale({ accounts: 0, saleStartsInMs: 600_000 });
     const room = roomOf(sale.eventId);
-    const keys = await Promise.all(Array.from({ length: 50 }, (_, i) => room.join(sale.eventId, `fan-${i}`).then(keyOf)));
+    const keys = await Promise.all(Array.from({ length: 50 }, (_, i) => lobbyJoin(sale.eventId, `fan-${i}`).then(keyOf)));
     expect(new Set(keys).size).toBe(50);
-    expect((await room.servedRequests()).configure).toBe(1);
+    const counts = await room.requestCounts();
+    expect(counts.filter((c) => c.kind === "configure").reduce((sum, c) => sum + c.n, 0)).toBe(1);
   });
 
   it("publishes what lets every fan count the fans ahead: exactly in a small lobby, and after the lobby block", async () => {
@@ -46,31 +49,43 @@ describe("WaitingRoom", () => {
     const sale = await hotSale({ accounts: 0, saleStartsInMs: 600_000, admissionRatePerSecond: 3 });
     const room = roomOf(sale.eventId);
     const lobby = [];
-    for (let i = 0; i < 25; i++) lobby.push({ id: `lobby-${i}`, key: keyOf(await room.join(sale.eventId, `lobby-${i}`)) });
+    for (let i = 0; i < 25; i++) lobby.push({ id: `lobby-${i}`, key: keyOf(await lobbyJoin(sale.eventId, `lobby-${i}`)) });
     const before = await tickAt(room, sale.eventId, sale.saleStartsAt - 1_000);
     const ranked = [...lobby].sort((a, b) => a.key - b.key);
     ranked.forEach((fan, rank) => expect(fansAhead(before, fan.key), `rank ${rank}`).toBe(rank));
 
-    setClock(sale.saleStartsAt + 10);
+    // Late keys follow arrival time (to the millisecond; arrivals within one millisecond are ordered at random).
     const late = [];
-    for (let i = 0; i < 5; i++) late.push(keyOf(await room.join(sale.eventId, `late-${i}`)));
+    for (let i = 0; i < 5; i++) {
+      setClock(sale.saleStartsAt + 10 + i);
+      late.push(keyOf(await lobbyJoin(sale.eventId, `late-${i}`)));
+    }
     const after = await tickAt(room, sale.eventId, sale.saleStartsAt + 1_000);
     expect(after.admitted).toBe(3);
     ranked.forEach((fan, rank) => expect(fansAhead(after, fan.key)).toBe(Math.max(0, rank - 3)));
     late.forEach((key, i) => expect(fansAhead(after, key)).toBe(25 + i - 3));
+    expect(after.lateQuantiles).toEqual(late);
   });
 
   it("estimates the fans ahead in a large lobby within a small share of it", async () => {
     startFakeClock();
     const sale = await hotSale({ accounts: 0, saleStartsInMs: 600_000 });
     const room = roomOf(sale.eventId);
-    await room.configure(sale.eventId);
+    const shards = await room.lobbyShards(sale.eventId);
     const size = 5_000;
-    const keys = await runInDurableObject(room, async (instance: WaitingRoom) => {
-      const out: number[] = [];
-      for (let i = 0; i < size; i++) out.push(keyOf(await instance.join(sale.eventId, `fan-${i}`)));
-      return out;
-    });
+    const keys: number[] = [];
+    // In batches inside each shard (one RPC per join would make this test slow), every fan at its own shard.
+    for (let shard = 0; shard < shards; shard++) {
+      const mine = Array.from({ length: size }, (_, i) => `fan-${i}`).filter((accountId) => shardOf(accountId, shards) === shard);
+      const stub = env.LOBBY_SHARD.getByName(shardName(sale.eventId, shard));
+      keys.push(
+        ...(await runInDurableObject(stub, async (instance: LobbyShard) => {
+          const out: number[] = [];
+          for (const accountId of mine) out.push(keyOf(await instance.join({ eventId: sale.eventId, shard, accountId, evidence: null })));
+          return out;
+        })),
+      );
+    }
     const state = await tickAt(room, sale.eventId, sale.saleStartsAt - 1_000);
     expect(state.entrants.lobby).toBe(size);
     const sorted = [...keys].sort((a, b) => a - b);
@@ -86,7 +101,7 @@ describe("WaitingRoom", () => {
     // One place per fan, 46 places: the inventory's budget does not cap these few admissions.
     const sale = await hotSale({ accounts: 0, saleStartsInMs: 600_000, admissionRatePerSecond: 4, purchaseLimit: 1 });
     const room = roomOf(sale.eventId);
-    for (let i = 0; i < 40; i++) await room.join(sale.eventId, `fan-${i}`);
+    for (let i = 0; i < 40; i++) await lobbyJoin(sale.eventId, `fan-${i}`);
     expect(await runInDurableObject(inventoryOf(sale.eventId), (_inventory, state) => state.storage.sql.exec("SELECT 1 FROM config").toArray().length)).toBe(0);
 
     let state = await tickAt(room, sale.eventId, sale.saleStartsAt + 1_000);

@@ -7,11 +7,12 @@
 import { sql } from "drizzle-orm";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { TURNSTILE_DUMMY_TOKEN } from "../../../dev/turnstile";
+import { shardOf } from "../../../core/waiting-room/lobby-shards";
 import { setClock, startFakeClock } from "../../fixtures/clocks";
 import { withDb } from "../../fixtures/db";
 import { accountOf, hotSale, type HotSale } from "../../fixtures/hot-sale";
 import { adminRequest, expectApiError, expectInvalid, rawRequest, type ReadResponse, uniqueIp } from "../../fixtures/http";
-import { roomOf, roomStorage } from "../../fixtures/objects";
+import { roomOf, roomStorage, shardOfAccount } from "../../fixtures/objects";
 import { openEvent } from "../../fixtures/seeding";
 import { fanSession } from "../../fixtures/tokens";
 import { exchangeTicket, getQueue, joined, joinLobby, type LobbyTicket, postJson } from "../../fixtures/waiting-room";
@@ -139,15 +140,20 @@ describe("POST /api/events/:id/admission", () => {
     expectApiError(await exchangeTicket(crypto.randomUUID(), fan, ticket.ticket), 401, "invalid_ticket");
   });
 
-  it("answers 409 before the fan's turn, and for a fan taken out of the room", async () => {
+  it("answers 409 before the fan's turn, and for a ticket whose place in line changed", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     setClock(sale.saleStartsAt - 60_000);
     expectApiError(await unchanged(sale.eventId, () => exchangeTicket(sale.eventId, { token }, ticket.ticket)), 409, "not_admitted_yet");
 
-    const removedToken = await freshFan(6);
-    const removed = await joined(sale.eventId, { token: removedToken });
-    expect(await roomOf(sale.eventId).remove([accountOf(sale, 6)])).toBe(1);
-    expectApiError(await unchanged(sale.eventId, () => exchangeTicket(sale.eventId, { token: removedToken }, removed.ticket)), 409, "not_in_lobby");
+    // Evidence arrives after the fan joined (a device it shares went over the limit): its place moves, and the old ticket is void.
+    const movedToken = await freshFan(6);
+    const moved = await joined(sale.eventId, { token: movedToken });
+    const accountId = accountOf(sale, 6);
+    const shard = shardOf(accountId, await roomOf(sale.eventId).lobbyShards(sale.eventId));
+    const evidence = { ip: "10.0.0.1", device: "shared", deviceReported: true, ephemeralId: null, accountCreatedAt: 0, accountsOnDevice: 50, accountsOnEphemeralId: 0, accountsOnIp: 1, accountsInCreationBurst: 0 };
+    const [outcome] = await (await shardOfAccount(sale.eventId, accountId)).penalize(sale.eventId, shard, [{ accountId, evidence }]);
+    expect(outcome?.outcome).toBe("moved");
+    expectApiError(await unchanged(sale.eventId, () => exchangeTicket(sale.eventId, { token: movedToken }, moved.ticket)), 409, "not_in_lobby");
   });
 });
 

@@ -10,16 +10,14 @@ import { eventRouting, type EventRouting } from "../../events/routing";
 import { hotDemandRatio, preRegister } from "../../events/pre-registration";
 import { forgetEvent } from "../../holds/pick-inventory";
 import { requireFan } from "../../middleware/require-fan";
-import { limitWaitingRoomStep, screenLobbyJoin } from "../../waiting-room/bot-defense";
-import { readQueueState } from "../../waiting-room/queue-state";
+import { limitWaitingRoomStep } from "../../waiting-room/bot-defense";
+import { joinLobby, lobbyShardOf } from "../../waiting-room/lobby";
+import { QUEUE_DOCUMENT_SECONDS, readQueueState } from "../../waiting-room/queue-state";
 import { lobbyOrderKey, signAdmissionToken, signLobbyTicket } from "../../waiting-room/tokens";
 import { errorResponses, fanRoute, idParam, jsonBody, jsonResponse } from "../openapi";
 import { routeGroup } from "../route-group";
 
 export const waitingRoom = routeGroup();
-
-/** Queue state is polled by every waiting fan: one edge-cached KV read per second per location, never the room itself. */
-const QUEUE_CACHE_SECONDS = 1;
 
 /** The routing of a hot event whose lobby may open: 409 for calm or cancelled events, 404 for unknown ones. */
 async function hotEvent(db: Db, eventId: string): Promise<EventRouting> {
@@ -63,13 +61,7 @@ waitingRoom.openapi(
     const body = c.req.valid("json");
     const routing = await hotEvent(c.var.db, id);
     const { accountId } = c.var.fan;
-    const screening = await screenLobbyJoin(c, routing, { accountId, turnstileToken: body.turnstileToken, deviceId: body.deviceId });
-    const room = c.env.WAITING_ROOM.getByName(id);
-    const joined = await room.join(id, accountId, screening.flag);
-    if (!joined.ok) {
-      const messages = { lobby_closed: "The lobby is not open yet.", sale_ended: "The sale has ended.", refused: "You cannot join this lobby." } as const;
-      throw new ApiError(409, joined.reason, messages[joined.reason]);
-    }
+    const joined = await joinLobby(c, routing, { accountId, turnstileToken: body.turnstileToken, deviceId: body.deviceId });
     const ticket = await signLobbyTicket(c.env.TOKEN_SIGNING_KEY, { accountId, eventId: id, orderKey: joined.orderKey, saleEndsAt: joined.saleEndsAt });
     c.header("Cache-Control", "no-store");
     return c.json({ ticket, orderKey: joined.orderKey, block: joined.block, joinedAt: new Date(joined.joinedAt).toISOString(), rejoined: joined.rejoined }, 200);
@@ -82,7 +74,9 @@ const queueStateSchema = z
     threshold: z.number(),
     admitted: z.number(),
     entrants: z.object({ lobby: z.number(), late: z.number(), flagged: z.number() }),
-    quantiles: z.array(z.number()),
+    quantiles: z.array(z.number()).openapi({ description: "Lobby-block keys at evenly spaced ranks (every key while there are fewer than 64): place your key among them." }),
+    lateQuantiles: z.array(z.number()).openapi({ description: "The same for keys of fans who joined after the sale started." }),
+    flaggedQuantiles: z.array(z.number()).openapi({ description: "The same for keys of accounts queued behind everyone." }),
     ratePerSecond: z.number(),
     paused: z.boolean(),
     soldOut: z.boolean().openapi({
@@ -104,13 +98,13 @@ waitingRoom.openapi(
     path: "/events/{id}/queue",
     summary: "The published queue state (poll it; compute your position from your ticket's order key)",
     request: { params: idParam },
-    responses: { 200: jsonResponse(queueStateSchema, "Edge-cached for 1 s."), ...errorResponses(400, 404) },
+    responses: { 200: jsonResponse(queueStateSchema, "Cached for 1 s in each data centre."), ...errorResponses(400, 404) },
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const state = await readQueueState(c.env.QUEUE_STATE, id);
+    const state = await readQueueState(c, id);
     if (!state) throw new ApiError(404, "queue_not_open", "This event's queue is not open (yet).");
-    c.header("Cache-Control", `public, max-age=${QUEUE_CACHE_SECONDS}, s-maxage=${QUEUE_CACHE_SECONDS}`);
+    c.header("Cache-Control", `public, max-age=${QUEUE_DOCUMENT_SECONDS}, s-maxage=${QUEUE_DOCUMENT_SECONDS}`);
     return c.json(state, 200);
   },
 );
@@ -137,11 +131,11 @@ waitingRoom.openapi(
       throw new ApiError(401, "invalid_ticket", "That lobby ticket is invalid, expired, or not yours for this event.");
     }
     // Most fans ask too early: the published state answers them without the room.
-    const state = await readQueueState(c.env.QUEUE_STATE, id);
+    const state = await readQueueState(c, id);
     if (state && !state.soldOut && key > state.threshold) {
       throw new ApiError(409, "not_admitted_yet", "Not your turn yet; keep watching the queue.");
     }
-    const exchange = await c.env.WAITING_ROOM.getByName(id).exchange(accountId, key);
+    const exchange = await (await lobbyShardOf(c.env, id, accountId)).stub.exchange(accountId, key);
     if (!exchange.ok) {
       const messages = {
         not_admitted_yet: "Not your turn yet; keep watching the queue.",

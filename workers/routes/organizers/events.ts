@@ -55,8 +55,11 @@ events.openapi(
     const { id } = c.req.valid("param");
     const event = await updateEvent(c.var.db, c.var.organizer.id, id, c.req.valid("json"), new Date(), hotDemandRatio(c.env));
     forgetEvent(id);
-    // A prepared hot inventory keeps its own copy of the sale settings.
-    if (event.demandClass === "hot") await c.env.EVENT_INVENTORY.getByName(id).refreshConfig();
+    // A prepared hot inventory and the waiting room keep their own copies of the sale settings: they follow at once.
+    if (event.demandClass === "hot") {
+      await c.env.EVENT_INVENTORY.getByName(id).refreshConfig();
+      await c.env.WAITING_ROOM.getByName(id).configure(id);
+    }
     return c.json(event, 200);
   },
 );
@@ -87,6 +90,7 @@ events.openapi(
     }
     forgetEvent(id);
     const prepared = await c.env.EVENT_INVENTORY.getByName(id).prepare(id);
+    await c.env.WAITING_ROOM.getByName(id).configure(id);
     return c.json({ eventId: id, demandClass: event.demandClass, ...prepared }, 200);
   },
 );

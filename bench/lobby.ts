@@ -1,0 +1,207 @@
+/**
+ * `npm run bench -- lobby`: a large lobby of one hot event, with its shards,
+ * one JSON line on stdout (progress on stderr). `LOBBY_FANS` sets the lobby's
+ * size (default 1,000,000; more with e.g. `LOBBY_FANS=5000000`).
+ *
+ * What each part measures:
+ * - http_sample: HTTP_SAMPLE fans join through the Worker's real lobby route
+ *   (session, rate limits, Turnstile through the local stand-in, bot signals
+ *   in Redis, the account's shard), each from its own address and device:
+ *   `http_joins_per_s` and `http_join_p99_ms`. An HTTP join costs ~5 ms of
+ *   CPU on this machine, so the bulk does not go this way.
+ * - bulk: the other fans join their shards (account hash, as the route does)
+ *   through each shard's own `join`, run inside the shard for a batch at a
+ *   time from a bench-only Worker entry (lib/room-probe.ts): `joins_per_s`
+ *   is the bulk's rate, paced to at most JOINS_PER_SHARD_PER_S per shard
+ *   (a shard's planned 50,000 fans in under two minutes). These joins skip
+ *   the route's checks and the RPC hop, not the shard's work; each is counted
+ *   as one request to its shard.
+ * - the sale: the event's sale start is moved to a few seconds ahead through
+ *   `PATCH /admin/events/:id` (the room follows its event), and the room
+ *   admits at ADMISSION_RATE fans per second for SELL_SECONDS: `tick_p99_ms`
+ *   is the p99 of those ticks' time, measured by the room (merging the shards'
+ *   next fans and histograms, the inventory's grant, the document), with the
+ *   whole lobby waiting.
+ * - `object_requests_per_s_peak`: the most requests any one object (room or
+ *   shard) served in one second over the whole run, from the counts the
+ *   objects keep in their own storage (OBJECT_REQUEST_LOG=1).
+ * - `state_bytes_per_fan`: the shards' SQLite bytes over the fans in line.
+ * - `chi2_p`: Pearson's χ² test of independence between arrival order and
+ *   final queue position (10 × 10 deciles); uniform keys give p > 0.01 but
+ *   in one run of a hundred.
+ */
+import { loadavg } from "node:os";
+import path from "node:path";
+import { TURNSTILE_DUMMY_TOKEN } from "../dev/turnstile.ts";
+import { openDb } from "../dev/seed.ts";
+import { REPO_ROOT } from "../dev/stack.ts";
+import { generateSigningKey } from "../dev/signing-key.ts";
+import { createEvent, createEventSchema } from "../workers/events/events.ts";
+import { signFanSession } from "../workers/sign-in/fan-session.ts";
+import { createOrganizer } from "../workers/organizers/api-keys.ts";
+import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
+import { importVenue } from "../workers/venues/venues.ts";
+import { snapshotProject, startApp } from "./lib/app.ts";
+import { adminJson, round } from "./lib/admin-api.ts";
+import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
+import { lobbyShardCount } from "../core/waiting-room/lobby-shards.ts";
+import { createFanAccounts } from "./lib/fans.ts";
+import { joinShards, lobbyStats, peakPerSecond, ROOM_PROBE_ENTRY, ROOM_PROBE_VARS, writeRoomProbe } from "./lib/room-probe.ts";
+import { runScenario, say, sleep, stopping } from "./lib/scenario.ts";
+import { startBenchStack } from "./lib/stack.ts";
+import { contingency, independenceTest, rankOf } from "./lib/statistics.ts";
+
+const FANS = Number(process.env.LOBBY_FANS ?? 1_000_000);
+const HTTP_SAMPLE = Math.min(500, FANS);
+const HTTP_CONCURRENCY = 16;
+/** Joins per shard per second the bulk is paced to: a lobby shard is planned for 50,000 fans (core/waiting-room/lobby-shards.ts), so a burst of its whole share in under two minutes. */
+const JOINS_PER_SHARD_PER_S = 500;
+/** The events table's default admission rate. */
+const ADMISSION_RATE = 500;
+const SELL_SECONDS = 15;
+/** The sale starts this long after the joins (moved there through the admin API). */
+const SALE_DELAY_MS = 5_000;
+
+if (!Number.isInteger(FANS) || FANS < 1_000) throw new Error(`LOBBY_FANS must be a whole number of at least 1000, not ${process.env.LOBBY_FANS}`);
+
+runScenario(async (cleanup) => {
+  const { workDir, stack } = await startBenchStack(cleanup);
+  const signingKey = await generateSigningKey("bench");
+  const { db, close } = await openDb(stack.databaseUrl, stack.neonWsProxy);
+  cleanup.add("setup connection", () => close());
+  const { organizerId, apiKey } = await createOrganizer(db, "Bench Promotions");
+  const venue = await importVenue(db, organizerId, seatingChartSchema.parse(benchStadiumChart()));
+  const sampleFans = await createFanAccounts(db, HTTP_SAMPLE, "bench-lobby-");
+
+  const projectDir = path.join(workDir, "project");
+  await snapshotProject(REPO_ROOT, projectDir);
+  const secret = await writeRoomProbe(projectDir);
+  const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, "wrangler"), stack, signingKey, entry: ROOM_PROBE_ENTRY, vars: ROOM_PROBE_VARS });
+  cleanup.add("worker", async () => (await appStarting.catch(() => undefined))?.stop());
+  const app = await appStarting;
+  say(`Worker healthy at ${app.url}`);
+
+  // The sale is hours away (the lobby opens a day before it) until every fan is in line.
+  const event = await createEvent(
+    db,
+    organizerId,
+    createEventSchema.parse({
+      venueId: venue.id,
+      name: "Bench lobby",
+      startsAt: new Date(Date.now() + 30 * 24 * 3_600_000).toISOString(),
+      saleStartsAt: new Date(Date.now() + 6 * 3_600_000).toISOString(),
+      lobbyOpensMinutes: 1_440,
+      purchaseLimit: 2,
+      expectedDemand: FANS,
+      demandClass: "hot",
+      status: "published",
+      prices: BENCH_PRICES,
+      admissionRatePerSecond: ADMISSION_RATE,
+    }),
+  );
+  const eventId = event.id;
+  await adminJson(app, apiKey, "POST", `/admin/events/${eventId}/prepare`, {});
+  say(`hot event ${eventId} prepared; ${FANS} fans: ${HTTP_SAMPLE} over HTTP, the rest through the shards' join RPC`);
+
+  // ---------------------------------------------------------------- the HTTP sample
+  const latencies: number[] = [];
+  const httpKeys: number[] = [];
+  let next = 0;
+  const httpStarted = Date.now();
+  await Promise.all(
+    Array.from({ length: HTTP_CONCURRENCY }, async () => {
+      while (next < sampleFans.length && !stopping()) {
+        const i = next++;
+        const accountId = sampleFans[i] ?? "";
+        const token = await signFanSession(signingKey, accountId);
+        const sent = performance.now();
+        const response = await fetch(`${app.url}/api/events/${eventId}/lobby`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", "CF-Connecting-IP": `198.18.${i >> 8}.${i & 255}` },
+          body: JSON.stringify({ turnstileToken: TURNSTILE_DUMMY_TOKEN, deviceId: `bench-device-${i}` }),
+          signal: AbortSignal.timeout(60_000),
+        });
+        const body = await response.text();
+        latencies.push(performance.now() - sent);
+        if (response.status !== 200) throw new Error(`an HTTP join answered ${response.status}: ${body.slice(0, 300)}`);
+        httpKeys[i] = orderKeyOf(body);
+      }
+    }),
+  );
+  const httpSeconds = (Date.now() - httpStarted) / 1000;
+  say(`http_sample: ${HTTP_SAMPLE} joins in ${httpSeconds.toFixed(1)} s`);
+
+  // ---------------------------------------------------------------- the bulk
+  const bulk = FANS - HTTP_SAMPLE;
+  const bulkKeys = new Array<number>(bulk);
+  // Paced: each second one batch of JOINS_PER_SHARD_PER_S per shard (fewer when the machine cannot keep up).
+  const batch = JOINS_PER_SHARD_PER_S * lobbyShardCount(FANS);
+  const bulkStarted = Date.now();
+  let reported = bulkStarted;
+  for (let start = 0; start < bulk && !stopping(); start += batch) {
+    const sent = Date.now();
+    const ids = Array.from({ length: Math.min(batch, bulk - start) }, () => crypto.randomUUID());
+    const keys = await joinShards(app.url, secret, eventId, ids);
+    keys.forEach((key, j) => {
+      if (key < 0) throw new Error("a shard refused a bulk join");
+      bulkKeys[start + j] = key;
+    });
+    if (Date.now() - reported > 10_000) {
+      reported = Date.now();
+      const [load1] = loadavg();
+      say(`bulk: ${start + ids.length} of ${bulk} joined (${Math.round((start + ids.length) / ((reported - bulkStarted) / 1000))}/s, load ${(load1 ?? 0).toFixed(1)})`);
+    }
+    const rest = sent + 1_000 - Date.now();
+    if (rest > 0) await sleep(rest);
+  }
+  if (stopping()) return 130;
+  const bulkSeconds = (Date.now() - bulkStarted) / 1000;
+  say(`bulk: ${bulk} joins in ${bulkSeconds.toFixed(1)} s`);
+
+  // ---------------------------------------------------------------- the sale
+  const saleStartsAt = Date.now() + SALE_DELAY_MS;
+  await adminJson(app, apiKey, "PATCH", `/admin/events/${eventId}`, { saleStartsAt: new Date(saleStartsAt).toISOString() });
+  say(`sale moved to ${new Date(saleStartsAt).toISOString()}; selling for ${SELL_SECONDS} s at ${ADMISSION_RATE}/s`);
+  while (Date.now() < saleStartsAt + SELL_SECONDS * 1000 && !stopping()) await sleep(500);
+  if (stopping()) return 130;
+
+  const stats = await lobbyStats(app.url, secret, eventId);
+  const selling = stats.room.ticks.filter((tick) => tick.at >= saleStartsAt);
+  const tickMs = selling.map((tick) => tick.ms).sort((a, b) => a - b);
+  const admitted = selling.reduce((sum, tick) => sum + tick.admitted, 0);
+  const peaks = [peakPerSecond(stats.room.requests), ...stats.shards.map((shard) => peakPerSecond(shard.requests))];
+  const keys = [...httpKeys, ...bulkKeys];
+  const chi2 = independenceTest(contingency(keys.map((_, i) => i), rankOf(keys)));
+  const stateBytes = stats.shards.reduce((sum, shard) => sum + shard.bytes, 0);
+  const line = {
+    bench: "lobby",
+    fans: FANS,
+    shards: stats.shards.length,
+    joins_per_s: round(bulk / bulkSeconds, 1),
+    http_joins_per_s: round(HTTP_SAMPLE / httpSeconds, 1),
+    http_join_p99_ms: round(quantile(latencies, 0.99), 1),
+    object_requests_per_s_peak: Math.max(...peaks),
+    room_requests_per_s_peak: peaks[0] ?? 0,
+    ticks: tickMs.length,
+    admitted,
+    tick_p50_ms: round(quantile(tickMs, 0.5), 1),
+    tick_p99_ms: round(quantile(tickMs, 0.99), 1),
+    state_bytes_per_fan: round(stateBytes / FANS, 1),
+    chi2_p: round(chi2.p, 4),
+  };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+  const sound = line.object_requests_per_s_peak < 1_000 && line.tick_p99_ms < 50 && line.chi2_p > 0.01 && admitted > 0;
+  if (!sound) say("PROBLEMS: an object over 1,000 requests/s, a tick p99 of 50 ms or more, χ² p ≤ 0.01 or nobody admitted");
+  return sound ? 0 : 1;
+});
+
+function orderKeyOf(body: string): number {
+  const parsed: unknown = JSON.parse(body);
+  if (typeof parsed === "object" && parsed !== null && "orderKey" in parsed && typeof parsed.orderKey === "number") return parsed.orderKey;
+  throw new Error(`a join's answer has no orderKey: ${body.slice(0, 200)}`);
+}
+
+function quantile(sorted: number[], q: number): number {
+  const values = [...sorted].sort((a, b) => a - b);
+  return values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0;
+}

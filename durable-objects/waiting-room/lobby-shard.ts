@@ -1,0 +1,339 @@
+/**
+ * One shard of an event's lobby: the fans whose account hashes to it
+ * (core/waiting-room/lobby-shards.ts), with their order keys and admissions.
+ * Joins and ticket exchanges go to a fan's shard, never to the room, so they
+ * scale with the number of shards; the room visits each shard once per tick.
+ *
+ * - join: a key drawn here, uniform in the lobby block before the sale, by
+ *   arrival time after it; evidence about the account (core/waiting-room/
+ *   bot-evidence.ts) moves it back, behind everyone, or keeps it out, as the
+ *   event's policy says. Joining again returns the same key.
+ * - step (the room's tick): takes the room's settings and status, records the
+ *   fans the room admitted, and answers with the next fans waiting (by key)
+ *   and the changes to its histogram of keys (./key-histogram.ts).
+ * - exchange: only a fan the room admitted gets an admission, whatever its
+ *   key says (issue 13, finding 1: a late arrival's key can sit below the
+ *   threshold once the threshold has moved into the flagged block).
+ */
+import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
+import { assessEvidence, flagReason, type Assessment, type EvidenceLimits, type LobbyEvidence } from "../../core/waiting-room/bot-evidence";
+import { arrivalKey, BLOCK_RANGE, blockOf, FLAGGED_BLOCK_START, KEYS_PER_MS, LATE_BLOCK_START, LOBBY_BLOCK_SIZE, type Block } from "../../core/waiting-room/queue-state";
+import { RequestLog, requestLogEnabled, type RequestCount } from "../lib/request-log";
+import { migrateSchema } from "../lib/schema-migrations";
+import { sqlOver, type Sql, type SqlRow } from "../lib/sql";
+import { readStoredJson } from "../lib/stored-json";
+import { EXACT_KEYS, ShardHistogram, type HistogramAck, type HistogramReport } from "./key-histogram";
+import { LOBBY_SHARD_MIGRATIONS } from "./schema";
+import { roomSettingsSchema, type RoomSettings } from "./settings";
+
+/** An admission token lives this long (seed: 15 minutes to complete a booking). */
+export const ADMISSION_TTL_MS = 15 * 60 * 1000;
+/** A late arrival with some evidence against it queues as if it had arrived this much later. */
+export const LATE_PENALTY_MS = 10 * 60 * 1000;
+
+/** A join, as the Worker sends it to the account's shard. */
+export interface ShardJoin {
+  eventId: string;
+  shard: number;
+  accountId: string;
+  /** What the Worker gathered about the account (null: nothing to weigh). */
+  evidence: LobbyEvidence | null;
+}
+
+/** The outcome of joining the lobby. */
+export type JoinResult =
+  | { ok: true; orderKey: number; joinedAt: number; block: Block; rejoined: boolean; saleEndsAt: number; assessment: Assessment | null; limits: EvidenceLimits }
+  | { ok: false; reason: "lobby_closed" | "sale_ended" }
+  | { ok: false; reason: "refused"; assessment: Assessment; limits: EvidenceLimits };
+
+/** The outcome of exchanging a lobby ticket. */
+export type ExchangeResult =
+  | { ok: true; admissionId: string; expiresAt: number }
+  | { ok: false; reason: "not_admitted_yet" | "not_in_lobby" | "sold_out" };
+
+/** What weighing new evidence did to an entrant. */
+export type PenaltyOutcome = "moved" | "removed" | "unchanged" | "absent";
+
+/** The room's tick, as one shard sees it. */
+export interface ShardStep {
+  settings: RoomSettings;
+  soldOut: boolean;
+  /** The last histogram report the room applied from this shard (null: send it whole). */
+  ack: HistogramAck | null;
+  /** Admissions the room granted to fans of this shard and has not seen recorded yet. */
+  admit: string[];
+  /** How many of the next waiting fans to list (0: none). */
+  peek: number;
+}
+
+/** A fan waiting in line. */
+export interface Waiting {
+  accountId: string;
+  orderKey: number;
+}
+
+/** This shard's answer to a tick. */
+export interface ShardStepResult {
+  report: HistogramReport;
+  /** The first waiting fans by key (at most `peek`). */
+  next: Waiting[];
+  /** True when more fans wait behind `next`. */
+  more: boolean;
+}
+
+/** One entrant row, as stored. */
+export interface EntrantRow extends SqlRow {
+  account_id: string;
+  order_key: number;
+  joined_at: number;
+  flagged: string | null;
+  penalty_level: number;
+  admitted: number;
+  admission_id: string | null;
+  admission_expires_at: number | null;
+}
+
+const statusSchema = z.object({ sold_out: z.number() });
+
+function randomBits(bits: number): number {
+  const words = crypto.getRandomValues(new Uint32Array(2));
+  const high = (words[0] ?? 0) % 2 ** Math.max(0, bits - 32);
+  return bits > 32 ? high * 2 ** 32 + (words[1] ?? 0) : (words[1] ?? 0) % 2 ** bits;
+}
+
+const TIE_BREAK_BITS = Math.log2(KEYS_PER_MS);
+
+function limitsOf(settings: RoomSettings): EvidenceLimits {
+  return { botPolicy: settings.botPolicy, maxAccountsPerDevice: settings.maxAccountsPerDevice, maxAccountsPerIp: settings.maxAccountsPerIp };
+}
+
+/** One shard of an event's lobby, addressed as `<eventId>#<shard>`. */
+export class LobbyShard extends DurableObject<Env> {
+  private readonly sql: Sql;
+  private readonly requests: RequestLog;
+  private settings: RoomSettings | undefined;
+  /** The room's settings while they are being fetched, shared by the joins that arrive meanwhile. */
+  private fetching: Promise<RoomSettings> | undefined;
+  private histogram: ShardHistogram | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, LOBBY_SHARD_MIGRATIONS));
+    this.sql = sqlOver(ctx.storage.sql);
+    this.requests = new RequestLog(this.sql, requestLogEnabled(env));
+  }
+
+  // ---------------------------------------------------------------- fans
+
+  /** Puts an account in line, once: joining again returns the same key (further back if new evidence says so). */
+  async join(request: ShardJoin): Promise<JoinResult> {
+    this.requests.count("join");
+    const settings = await this.settingsFor(request.eventId, request.shard);
+    this.keys(); // counted from storage before this join changes it
+    const now = Date.now();
+    const limits = limitsOf(settings);
+    const assessment = request.evidence ? assessEvidence(request.evidence, limits, now) : null;
+    const existing = this.entrant(request.accountId);
+    if (existing) {
+      if (assessment && this.weigh(existing, assessment, settings, now) === "removed") return { ok: false, reason: "refused", assessment, limits };
+      const current = this.entrant(request.accountId) ?? existing;
+      return { ok: true, orderKey: current.order_key, joinedAt: current.joined_at, block: blockOf(current.order_key), rejoined: true, saleEndsAt: settings.saleEndsAt, assessment, limits };
+    }
+    if (now < settings.lobbyOpensAt) return { ok: false, reason: "lobby_closed" };
+    if (now >= settings.saleEndsAt) return { ok: false, reason: "sale_ended" };
+    const level = assessment?.level ?? 0;
+    if (assessment && level === 2 && settings.botPolicy === "refuse") return { ok: false, reason: "refused", assessment, limits };
+    const orderKey = this.ctx.storage.transactionSync(() => {
+      const key = this.uniqueKey(() => this.freshKey(settings, level, now));
+      this.sql`INSERT INTO entrants (account_id, order_key, joined_at, flagged, penalty_level)
+        VALUES (${request.accountId}, ${key}, ${now}, ${level > 0 && assessment ? flagReason(assessment) : null}, ${level})`;
+      return key;
+    });
+    this.keys().add(orderKey);
+    return { ok: true, orderKey, joinedAt: now, block: blockOf(orderKey), rejoined: false, saleEndsAt: settings.saleEndsAt, assessment, limits };
+  }
+
+  /**
+   * Exchanges an admitted fan's lobby ticket for an admission: the id and
+   * expiry of the admission token the Worker signs. Asking again while it is
+   * valid returns the same admission (one attempt key per fan).
+   */
+  exchange(accountId: string, orderKey: number): ExchangeResult {
+    this.requests.count("exchange");
+    const row = this.entrant(accountId);
+    if (!row || row.order_key !== orderKey) return { ok: false, reason: "not_in_lobby" };
+    if (row.admitted !== 1) return { ok: false, reason: this.soldOut() ? "sold_out" : "not_admitted_yet" };
+    const now = Date.now();
+    if (row.admission_id && (row.admission_expires_at ?? 0) > now) return { ok: true, admissionId: row.admission_id, expiresAt: row.admission_expires_at ?? now };
+    const admissionId = crypto.randomUUID();
+    const expiresAt = now + ADMISSION_TTL_MS;
+    this.sql`UPDATE entrants SET admission_id = ${admissionId}, admission_expires_at = ${expiresAt} WHERE account_id = ${accountId}`;
+    return { ok: true, admissionId, expiresAt };
+  }
+
+  /**
+   * Weighs new evidence about accounts already in line (an address or device
+   * they share went over its limit since they joined): each moves back, or
+   * out under the policy "refuse", if it now weighs more than when it
+   * joined. Admitted fans keep their admission.
+   */
+  async penalize(eventId: string, shard: number, accounts: { accountId: string; evidence: LobbyEvidence }[]): Promise<{ accountId: string; outcome: PenaltyOutcome; assessment: Assessment }[]> {
+    this.requests.count("penalize");
+    const settings = await this.settingsFor(eventId, shard);
+    this.keys(); // counted from storage before the moves change it
+    const now = Date.now();
+    return accounts.map(({ accountId, evidence }) => {
+      const assessment = assessEvidence(evidence, limitsOf(settings), now);
+      const row = this.entrant(accountId);
+      return { accountId, assessment, outcome: row ? this.weigh(row, assessment, settings, now) : "absent" };
+    });
+  }
+
+  // ---------------------------------------------------------------- the room
+
+  /** The room's tick (see `ShardStep`). */
+  step(step: ShardStep): ShardStepResult {
+    this.requests.count("step");
+    this.keepSettings(step.settings);
+    this.keepStatus(step.soldOut);
+    this.markAdmitted(step.admit);
+    const rows = step.peek > 0 ? this.sql<{ account_id: string; order_key: number }>`
+      SELECT account_id, order_key FROM entrants WHERE admitted = 0 ORDER BY order_key LIMIT ${step.peek + 1}`.toArray() : [];
+    const next = rows.slice(0, step.peek).map((r) => ({ accountId: r.account_id, orderKey: r.order_key }));
+    const report = this.keys().report(step.ack, (block) => this.blockKeys(block));
+    return { report, next, more: rows.length > step.peek };
+  }
+
+  /** Records what the room's tick decided: the fans it admitted (they may exchange their tickets from now on) and whether the line is sold out. */
+  admit(accountIds: string[], soldOut: boolean): number {
+    this.requests.count("admit");
+    this.keepStatus(soldOut);
+    return this.markAdmitted(accountIds);
+  }
+
+  /** The room's new settings (it reloaded them from Postgres). */
+  applySettings(settings: RoomSettings): void {
+    this.requests.count("settings");
+    this.keepSettings(settings);
+  }
+
+  /** Requests this shard served, per second and kind (when counting is on). */
+  requestCounts(): RequestCount[] {
+    return this.requests.read();
+  }
+
+  /** Bytes of SQLite storage this shard uses. */
+  storageBytes(): number {
+    return this.ctx.storage.sql.databaseSize;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private entrant(accountId: string): EntrantRow | undefined {
+    return this.sql<EntrantRow>`SELECT * FROM entrants WHERE account_id = ${accountId}`.toArray()[0];
+  }
+
+  private soldOut(): boolean {
+    const row = this.sql`SELECT sold_out FROM status WHERE id = 1`.toArray()[0];
+    return row ? statusSchema.parse(row).sold_out === 1 : false;
+  }
+
+  private keepStatus(soldOut: boolean): void {
+    this.sql`INSERT INTO status (id, sold_out) VALUES (1, ${soldOut ? 1 : 0}) ON CONFLICT (id) DO UPDATE SET sold_out = excluded.sold_out`;
+  }
+
+  private markAdmitted(accountIds: string[]): number {
+    let marked = 0;
+    this.ctx.storage.transactionSync(() => {
+      for (const accountId of accountIds) marked += this.sql`UPDATE entrants SET admitted = 1 WHERE account_id = ${accountId} AND admitted = 0 RETURNING 1`.toArray().length;
+    });
+    return marked;
+  }
+
+  /** A new key: uniform in the lobby block before the sale (its back half with some evidence), by arrival time after it, behind everyone with strong evidence. */
+  private freshKey(settings: RoomSettings, level: number, now: number): number {
+    const tieBreak = randomBits(TIE_BREAK_BITS);
+    if (level === 2) return arrivalKey(FLAGGED_BLOCK_START, now, tieBreak);
+    if (now < settings.saleStartsAt) {
+      const key = randomBits(Math.log2(LOBBY_BLOCK_SIZE));
+      return level === 1 ? LOBBY_BLOCK_SIZE / 2 + Math.floor(key / 2) : key;
+    }
+    return arrivalKey(LATE_BLOCK_START, now + (level === 1 ? LATE_PENALTY_MS : 0), tieBreak);
+  }
+
+  /** Tries `draw` (attempt 0, 1, ...) until its key is free in this shard (or is `accountId`'s own). */
+  private uniqueKey(draw: (attempt: number) => number, accountId = ""): number {
+    let attempt = 0;
+    let key = draw(attempt);
+    while (this.sql`SELECT 1 FROM entrants WHERE order_key = ${key} AND account_id != ${accountId}`.toArray().length > 0) key = draw(++attempt);
+    return key;
+  }
+
+  /** Moves a waiting entrant back (or out) when `assessment` weighs more than what placed it. */
+  private weigh(row: EntrantRow, assessment: Assessment, settings: RoomSettings, now: number): PenaltyOutcome {
+    if (row.admitted === 1 || assessment.level <= row.penalty_level) return "unchanged";
+    if (assessment.level === 2 && settings.botPolicy === "refuse") {
+      this.sql`DELETE FROM entrants WHERE account_id = ${row.account_id}`;
+      this.keys().remove(row.order_key);
+      return "removed";
+    }
+    const key = this.ctx.storage.transactionSync(() => {
+      const moved = this.uniqueKey((attempt) => this.movedKey(row.order_key, assessment.level, now) + attempt, row.account_id);
+      this.sql`UPDATE entrants SET order_key = ${moved}, flagged = ${flagReason(assessment)}, penalty_level = ${assessment.level} WHERE account_id = ${row.account_id}`;
+      return moved;
+    });
+    this.keys().remove(row.order_key);
+    this.keys().add(key);
+    return "moved";
+  }
+
+  /** Where a key moves for a penalty: behind everyone, or the back half of the lobby block, or 10 minutes later in the late block. */
+  private movedKey(key: number, level: number, now: number): number {
+    if (level === 2) return arrivalKey(FLAGGED_BLOCK_START, now, randomBits(TIE_BREAK_BITS));
+    if (key < LATE_BLOCK_START) return LOBBY_BLOCK_SIZE / 2 + Math.floor(key / 2);
+    if (key < FLAGGED_BLOCK_START) return Math.min(FLAGGED_BLOCK_START - 1, key + LATE_PENALTY_MS * KEYS_PER_MS + randomBits(TIE_BREAK_BITS));
+    return key;
+  }
+
+  /** Every key of a small block, ascending (used while it has fewer than EXACT_KEYS). */
+  private blockKeys(block: Block): number[] {
+    const { start, end } = BLOCK_RANGE[block];
+    return this.sql<{ order_key: number }>`SELECT order_key FROM entrants WHERE order_key >= ${start} AND order_key < ${end} ORDER BY order_key LIMIT ${EXACT_KEYS}`
+      .toArray()
+      .map((r) => r.order_key);
+  }
+
+  /** The histogram of this shard's keys, built from storage once per instance (before any change to the keys it would then miss or count twice). */
+  private keys(): ShardHistogram {
+    this.histogram ??= new ShardHistogram(Array.from(this.sql<{ order_key: number }>`SELECT order_key FROM entrants`, (r) => r.order_key));
+    return this.histogram;
+  }
+
+  private keepSettings(settings: RoomSettings): void {
+    const current = this.settings ?? this.storedSettings();
+    if (current && current.version >= settings.version && current.eventId === settings.eventId) return;
+    this.sql`INSERT INTO settings (id, json) VALUES (1, ${JSON.stringify(settings)}) ON CONFLICT (id) DO UPDATE SET json = excluded.json`;
+    this.settings = settings;
+  }
+
+  private storedSettings(): RoomSettings | undefined {
+    const row = this.sql<{ json: string }>`SELECT json FROM settings WHERE id = 1`.toArray()[0];
+    this.settings = row ? readStoredJson(roomSettingsSchema, row.json, "lobby shard settings") : undefined;
+    return this.settings;
+  }
+
+  /** The room's settings: kept here once the room sent them; the first join asks the room (which registers this shard). */
+  private async settingsFor(eventId: string, shard: number): Promise<RoomSettings> {
+    const known = this.settings ?? this.storedSettings();
+    if (known) return known;
+    this.fetching ??= this.env.WAITING_ROOM.getByName(eventId)
+      .shardSettings(eventId, shard)
+      .then((settings) => {
+        this.keepSettings(settings);
+        return settings;
+      })
+      .finally(() => (this.fetching = undefined));
+    return this.fetching;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The Worker's side of the lobby: which shard an account joins, and a join
+ * from start to end (rate limits, Turnstile, bot evidence, the shard), with
+ * the flags organizers see. Nothing here reaches the room itself, except once
+ * per isolate and event to learn how many shards the event has.
+ */
+import type { Context } from "hono";
+import { eq, sql } from "drizzle-orm";
+import { accounts, botFlags } from "../../core/db/schema";
+import type { Db } from "../../core/db/client";
+import { ApiError } from "../../core/errors";
+import { IsolateCache } from "../../core/isolate-cache";
+import { flagReason, type Assessment, type EvidenceLimits } from "../../core/waiting-room/bot-evidence";
+import { shardName, shardOf } from "../../core/waiting-room/lobby-shards";
+import type { JoinResult, LobbyShard } from "../../durable-objects/waiting-room/lobby-shard";
+import type { AppEnv } from "../app-env";
+import type { EventRouting } from "../events/routing";
+import { clientIp } from "../platform/client-ip";
+import { sha256Hex } from "../platform/hex-digest";
+import { createRedis } from "../platform/redis";
+import { limitWaitingRoomStep } from "./bot-defense";
+import { LobbySignals, type JoinFacts, type Recorded } from "./bot-signals";
+import { verifyTurnstile } from "./turnstile";
+
+/** Each event's number of shards, per isolate: fixed once the room chose it, so never stale. */
+const shardCounts = new IsolateCache<string, number>(10_000);
+
+/** The lobby shard an account of this event joins and exchanges its ticket at. */
+export async function lobbyShardOf(env: Env, eventId: string, accountId: string): Promise<{ index: number; stub: DurableObjectStub<LobbyShard> }> {
+  let shards = shardCounts.get(eventId);
+  if (shards === undefined) {
+    shards = await env.WAITING_ROOM.getByName(eventId).lobbyShards(eventId);
+    shardCounts.set(eventId, shards);
+  }
+  const index = shardOf(accountId, shards);
+  return { index, stub: env.LOBBY_SHARD.getByName(shardName(eventId, index)) };
+}
+
+/** A successful join. */
+export type Joined = Extract<JoinResult, { ok: true }>;
+
+/**
+ * Joins the lobby: 429 over the rate limits, 400 when Turnstile fails, 409
+ * when the lobby is closed or the sale over (and then no signal is kept),
+ * 403 when the event refuses accounts with this much evidence against them.
+ * Accounts that a set's going over its limit now implicates are weighed
+ * again, and every penalty is recorded for the organizer.
+ */
+export async function joinLobby(c: Context<AppEnv>, routing: EventRouting, join: { accountId: string; turnstileToken: string; deviceId?: string | undefined }): Promise<Joined> {
+  const { eventId } = routing;
+  const ip = clientIp(c.req.raw.headers);
+  await limitWaitingRoomStep(c, "lobby", eventId, join.accountId);
+  const turnstile = await verifyTurnstile(c.env, join.turnstileToken, ip);
+  if (!turnstile.success) throw new ApiError(400, "turnstile_failed", "The human check failed or expired; please try it again.");
+
+  const now = Date.now();
+  const facts: JoinFacts = {
+    accountId: join.accountId,
+    ip,
+    device: join.deviceId ?? `ipua-${(await sha256Hex(`${ip}|${c.req.header("User-Agent") ?? ""}`)).slice(0, 32)}`,
+    deviceReported: join.deviceId !== undefined,
+    ephemeralId: turnstile.ephemeralId ?? null,
+    accountCreatedAt: await accountCreatedAt(c.var.db, join.accountId, now),
+  };
+  const signals = new LobbySignals(createRedis(c.var.config), eventId);
+  const recorded = await signals.record(facts, now);
+  const shard = await lobbyShardOf(c.env, eventId, join.accountId);
+  const joined = await shard.stub.join({ eventId, shard: shard.index, accountId: join.accountId, evidence: recorded.evidence });
+  if (!joined.ok && joined.reason !== "refused") {
+    await signals.undo(recorded);
+    const messages = { lobby_closed: "The lobby is not open yet.", sale_ended: "The sale has ended." } as const;
+    throw new ApiError(409, joined.reason, messages[joined.reason]);
+  }
+  const flags: FlagRow[] = [];
+  if (joined.assessment && (joined.assessment.level > 0 || !joined.ok)) flags.push(flagRow(eventId, facts, joined.assessment, joined.ok));
+  flags.push(...(await weighAgain(c.env, eventId, signals, recorded, joined.limits, now)));
+  if (flags.length > 0) {
+    await c.var.db
+      .insert(botFlags)
+      .values(flags)
+      .onConflictDoUpdate({ target: [botFlags.eventId, botFlags.accountId, botFlags.reason], set: { detail: botFlagsExcluded.detail, deprioritized: botFlagsExcluded.deprioritized } });
+  }
+  if (!joined.ok) throw new ApiError(403, "refused", "Too many accounts joined from this device or network; this sale does not admit them.");
+  return joined;
+}
+
+/** When the account was created (a new account is weak evidence); `now` for an account Postgres does not know. */
+async function accountCreatedAt(db: Db, accountId: string, now: number): Promise<number> {
+  const [row] = await db.select({ createdAt: accounts.createdAt }).from(accounts).where(eq(accounts.id, accountId));
+  return row?.createdAt.getTime() ?? now;
+}
+
+/** Weighs again the accounts this join implicated (a set they share went over its limit); returns their flags. */
+async function weighAgain(env: Env, eventId: string, signals: LobbySignals, recorded: Recorded, limits: EvidenceLimits, now: number): Promise<FlagRow[]> {
+  const members = await signals.membersOverLimit(recorded, limits, now);
+  const byShard = new Map<number, { stub: DurableObjectStub<LobbyShard>; members: typeof members }>();
+  for (const member of members) {
+    const shard = await lobbyShardOf(env, eventId, member.facts.accountId);
+    const entry = byShard.get(shard.index) ?? { stub: shard.stub, members: [] };
+    entry.members.push(member);
+    byShard.set(shard.index, entry);
+  }
+  const flags: FlagRow[] = [];
+  await Promise.all(
+    [...byShard].map(async ([index, { stub, members: onShard }]) => {
+      const outcomes = await stub.penalize(eventId, index, onShard.map((m) => ({ accountId: m.facts.accountId, evidence: m.evidence })));
+      outcomes.forEach((outcome, i) => {
+        const facts = onShard[i]?.facts;
+        if (facts && (outcome.outcome === "moved" || outcome.outcome === "removed")) flags.push(flagRow(eventId, facts, outcome.assessment, outcome.outcome === "moved"));
+      });
+    }),
+  );
+  return flags;
+}
+
+type FlagRow = typeof botFlags.$inferInsert;
+
+/** The flags upsert's new values (a flag weighed again keeps one row per account and reason). */
+const botFlagsExcluded = { detail: sql.raw("excluded.detail"), deprioritized: sql.raw("excluded.deprioritized") };
+
+/** What an organizer sees of a penalty: its strongest signal as the reason, and every signal with its numbers. */
+function flagRow(eventId: string, facts: JoinFacts, assessment: Assessment, inLine: boolean): FlagRow {
+  const penalty = !inLine ? "refused" : assessment.level === 2 ? "behind_everyone" : "back_of_block";
+  return {
+    eventId,
+    accountId: facts.accountId,
+    reason: flagReason(assessment),
+    deprioritized: inLine,
+    detail: {
+      score: assessment.score,
+      penalty,
+      signals: assessment.signals,
+      accounts: assessment.signals[0]?.accounts ?? 1,
+      ip: facts.ip,
+      device: facts.device,
+      deviceReported: facts.deviceReported,
+      ephemeralId: facts.ephemeralId,
+      accountCreatedAt: new Date(facts.accountCreatedAt).toISOString(),
+    },
+  };
+}
