@@ -32,10 +32,11 @@ function stepLimiters(c: Context<AppEnv>, step: Step) {
   return pair;
 }
 
-/** Throws 429 (with Retry-After) when this IP or account is over its limit for the step. */
+/** Throws 429 (with Retry-After) when this IP or account is over its limit for the step (400 without an IP: nothing counted). */
 export async function limitWaitingRoomStep(c: Context<AppEnv>, step: Step, eventId: string, accountId: string): Promise<void> {
+  const ip = clientIp(c.req.raw.headers);
   const { ip: ipLimit, account: accountLimit } = stepLimiters(c, step);
-  const [byIp, byAccount] = await Promise.all([ipLimit.limit(`${eventId}:${clientIp(c.req.raw.headers)}`), accountLimit.limit(`${eventId}:${accountId}`)]);
+  const [byIp, byAccount] = await Promise.all([ipLimit.limit(`${eventId}:${ip}`), accountLimit.limit(`${eventId}:${accountId}`)]);
   if (!byIp.success || !byAccount.success) {
     const reset = Math.max(byIp.success ? 0 : byIp.reset, byAccount.success ? 0 : byAccount.reset);
     c.header("Retry-After", String(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));

@@ -5,9 +5,12 @@
  * each address, and each address's burst of accounts created within one hour;
  * plus what each account brought, so its evidence can be weighed again later.
  *
- * Recording is one MULTI (each SADD with its SCARD), so exactly one join sees
- * a set go over its limit: that join has the set's earlier members weighed
- * again (`membersOverLimit`), since the signal now holds for them too.
+ * A join reads its evidence first (`peek`, which writes nothing) and records
+ * it only once the lobby shard has taken the join or refused the account, so
+ * a join turned away for its timing leaves nothing behind (issue 13, finding
+ * 4). Recording is one MULTI (each SADD with its SCARD), so exactly one join
+ * sees a set go over its limit: that join has the set's earlier members
+ * weighed again (`membersOverLimit`), since the signal now holds for them too.
  */
 import type { Redis } from "@upstash/redis/cloudflare";
 import { z } from "zod";
@@ -51,8 +54,6 @@ export interface Recorded {
   facts: JoinFacts;
   evidence: LobbyEvidence;
   memberships: Membership[];
-  /** True when this account's facts were new (not a rejoin). */
-  newFacts: boolean;
 }
 
 /** An event's lobby signals. */
@@ -78,7 +79,24 @@ export class LobbySignals {
     return sets;
   }
 
-  /** Records a join's facts and returns the evidence they make, counting this account. */
+  /**
+   * The evidence a join's facts would make, counting this account, without
+   * recording anything: the lobby shard weighs it and decides first, so a
+   * join it turns away (lobby closed, sale over) leaves no trace here.
+   */
+  async peek(facts: JoinFacts, now: number): Promise<LobbyEvidence> {
+    const sets = this.setsOf(facts, now);
+    const pipeline = this.redis.pipeline();
+    for (const set of sets) pipeline.sismember(set.key, facts.accountId).scard(set.key);
+    const results = z.array(z.number()).parse(await pipeline.exec());
+    const memberships = sets.map((set, i) => {
+      const member = results[i * 2] === 1;
+      return { ...set, added: !member, count: (results[i * 2 + 1] ?? 0) + (member ? 0 : 1) };
+    });
+    return evidenceOf(facts, memberships);
+  }
+
+  /** Records a join's facts (once the shard took the join, or refused the account) and returns the evidence they make, counting this account. */
   async record(facts: JoinFacts, now: number): Promise<Recorded> {
     const sets = this.setsOf(facts, now);
     const tx = this.redis.multi();
@@ -86,15 +104,7 @@ export class LobbySignals {
     tx.hset(this.factsKey(), { [facts.accountId]: JSON.stringify(facts) }).expire(this.factsKey(), SIGNAL_TTL_SECONDS);
     const results = z.array(z.number()).parse(await tx.exec());
     const memberships = sets.map((set, i) => ({ ...set, added: results[i * 3] === 1, count: results[i * 3 + 1] ?? 0 }));
-    return { facts, evidence: evidenceOf(facts, memberships), memberships, newFacts: results[sets.length * 3] === 1 };
-  }
-
-  /** Takes back what `record` added (the join changed nothing: the lobby was closed or the sale over). */
-  async undo(recorded: Recorded): Promise<void> {
-    const tx = this.redis.multi();
-    for (const set of recorded.memberships) if (set.added) tx.srem(set.key, recorded.facts.accountId);
-    if (recorded.newFacts) tx.hdel(this.factsKey(), recorded.facts.accountId);
-    await tx.exec();
+    return { facts, evidence: evidenceOf(facts, memberships), memberships };
   }
 
   /**

@@ -10,7 +10,7 @@ import { accounts, botFlags } from "../../core/db/schema";
 import type { Db } from "../../core/db/client";
 import { ApiError } from "../../core/errors";
 import { IsolateCache } from "../../core/isolate-cache";
-import { flagReason, type Assessment, type EvidenceLimits } from "../../core/waiting-room/bot-evidence";
+import { flagReason, type Assessment, type EvidenceLimits, type LobbyEvidence } from "../../core/waiting-room/bot-evidence";
 import { shardName, shardOf } from "../../core/waiting-room/lobby-shards";
 import type { JoinResult, LobbyShard } from "../../durable-objects/waiting-room/lobby-shard";
 import type { AppEnv } from "../app-env";
@@ -41,10 +41,13 @@ export type Joined = Extract<JoinResult, { ok: true }>;
 
 /**
  * Joins the lobby: 429 over the rate limits, 400 when Turnstile fails, 409
- * when the lobby is closed or the sale over (and then no signal is kept),
- * 403 when the event refuses accounts with this much evidence against them.
- * Accounts that a set's going over its limit now implicates are weighed
- * again, and every penalty is recorded for the organizer.
+ * when the lobby is closed or the sale over, 403 when the event refuses
+ * accounts with this much evidence against them. The shard decides on the
+ * evidence as it stands (read, not written) before anything is recorded, so
+ * every refusal but 403 leaves no signal behind (the rate limiters count the
+ * attempt, which is what they are for). Accounts that a set's going over its
+ * limit now implicates are weighed again, and every penalty is recorded for
+ * the organizer.
  */
 export async function joinLobby(c: Context<AppEnv>, routing: EventRouting, join: { accountId: string; turnstileToken: string; deviceId?: string | undefined }): Promise<Joined> {
   const { eventId } = routing;
@@ -63,13 +66,15 @@ export async function joinLobby(c: Context<AppEnv>, routing: EventRouting, join:
     accountCreatedAt: await accountCreatedAt(c.var.db, join.accountId, now),
   };
   const signals = new LobbySignals(createRedis(c.var.config), eventId);
-  const recorded = await signals.record(facts, now);
   const shard = await lobbyShardOf(c.env, eventId, join.accountId);
-  const joined = await shard.stub.join({ eventId, shard: shard.index, accountId: join.accountId, evidence: recorded.evidence });
-  if (!joined.ok && joined.reason !== "refused") {
-    await signals.undo(recorded);
-    const messages = { lobby_closed: "The lobby is not open yet.", sale_ended: "The sale has ended." } as const;
-    throw new ApiError(409, joined.reason, messages[joined.reason]);
+  const shardJoin = { eventId, shard: shard.index, accountId: join.accountId };
+  const evidence = await signals.peek(facts, now);
+  let joined = inTime(await shard.stub.join({ ...shardJoin, evidence }));
+  const recorded = await signals.record(facts, now);
+  if (joined.ok && countedMore(recorded.evidence, evidence)) {
+    // Joins recorded since the peek count too: weighed with them, this account may move back (or out).
+    const again = inTime(await shard.stub.join({ ...shardJoin, evidence: recorded.evidence }));
+    joined = again.ok ? { ...again, rejoined: joined.rejoined } : again;
   }
   const flags: FlagRow[] = [];
   if (joined.assessment && (joined.assessment.level > 0 || !joined.ok)) flags.push(flagRow(eventId, facts, joined.assessment, joined.ok));
@@ -82,6 +87,25 @@ export async function joinLobby(c: Context<AppEnv>, routing: EventRouting, join:
   }
   if (!joined.ok) throw new ApiError(403, "refused", "Too many accounts joined from this device or network; this sale does not admit them.");
   return joined;
+}
+
+/** The shard's answer, or 409 for a join turned away for its timing (lobby not open yet, sale over). */
+function inTime(joined: JoinResult): Exclude<JoinResult, { reason: "lobby_closed" | "sale_ended" }> {
+  if (!joined.ok && joined.reason !== "refused") {
+    const messages = { lobby_closed: "The lobby is not open yet.", sale_ended: "The sale has ended." } as const;
+    throw new ApiError(409, joined.reason, messages[joined.reason]);
+  }
+  return joined;
+}
+
+/** True when `now` counts more accounts on any signal than `then`. */
+function countedMore(now: LobbyEvidence, then: LobbyEvidence): boolean {
+  return (
+    now.accountsOnDevice > then.accountsOnDevice ||
+    now.accountsOnEphemeralId > then.accountsOnEphemeralId ||
+    now.accountsOnIp > then.accountsOnIp ||
+    now.accountsInCreationBurst > then.accountsInCreationBurst
+  );
 }
 
 /** When the account was created (a new account is weak evidence); `now` for an account Postgres does not know. */

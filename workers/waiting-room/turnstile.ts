@@ -50,7 +50,7 @@ const siteverifySchema = z.object({
 
 /**
  * Validates a Turnstile token for the fan at `ip` (their `CF-Connecting-IP`;
- * "unknown" or undefined leaves `remoteip` out). One idempotency key covers
+ * undefined leaves `remoteip` out). One idempotency key covers
  * the call and its single retry (after a network failure or a 5xx), so
  * Cloudflare answers the retry as it answered the first call rather than
  * calling the token spent. With `expectedAction`, a token from another
@@ -68,7 +68,7 @@ export async function verifyTurnstile(
   const url = env.TURNSTILE_VERIFY_URL || DEFAULT_TURNSTILE_VERIFY_URL;
   const timeoutMs = options.timeoutMs ?? VERIFY_TIMEOUT_MS;
   const form = new URLSearchParams({ secret: env.TURNSTILE_SECRET_KEY, response: token, idempotency_key: options.idempotencyKey ?? crypto.randomUUID() });
-  if (ip && ip !== "unknown") form.set("remoteip", ip);
+  if (ip) form.set("remoteip", ip);
 
   let verdict = await siteverify(url, form, timeoutMs);
   verdict ??= await siteverify(url, form, timeoutMs);

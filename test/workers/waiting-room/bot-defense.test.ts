@@ -5,20 +5,20 @@
  * fan or refused and taken out of the room; rate limits answer 429 with
  * Retry-After; a failed, spent or unverifiable Turnstile check answers 400.
  */
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { sql } from "drizzle-orm";
+import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { TURNSTILE_DUMMY_TOKEN, TURNSTILE_TEST_SECRETS } from "../../../dev/turnstile";
-import worker from "../../../workers/index";
 import { FLAGGED_BLOCK_START, LATE_BLOCK_START } from "../../../core/waiting-room/queue-state";
 import { startFakeClock } from "../../fixtures/clocks";
 import { withDb } from "../../fixtures/db";
 import { hotSale, type HotSale } from "../../fixtures/hot-sale";
-import { adminRequest, expectApiError, ORIGIN, uniqueIp } from "../../fixtures/http";
-import { roomStorage } from "../../fixtures/objects";
+import { adminRequest, expectApiError, uniqueIp } from "../../fixtures/http";
+import { entrantsOf, roomStorage } from "../../fixtures/objects";
 import { fanSession } from "../../fixtures/tokens";
-import { joined, joinLobby } from "../../fixtures/waiting-room";
+import { joined, joinLobby, joinLobbyWith } from "../../fixtures/waiting-room";
 
 const BOTS = 100;
 const HUMANS = 10;
@@ -112,6 +112,28 @@ describe("bots in the lobby", () => {
   );
 });
 
+describe("joins from one device at the same time", () => {
+  it("end with every account flagged behind everyone (policy deprioritize) or out of the line (refuse), whatever the interleaving", async () => {
+    startFakeClock();
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 4, max: 12 }), fc.constantFrom("deprioritize" as const, "refuse" as const), async (accounts, botPolicy) => {
+        const sale = await hotSale({ accounts, botPolicy, maxAccountsPerDevice: 3 });
+        const device = `device-${crypto.randomUUID()}`;
+        const answers = await Promise.all(
+          sale.accounts.map(async (accountId) => joinLobby(sale.eventId, { token: await fanSession(accountId), ip: uniqueIp() }, { turnstileToken: TURNSTILE_DUMMY_TOKEN, deviceId: device })),
+        );
+        for (const answer of answers) expect([200, 403], answer.text).toContain(answer.status);
+        const entrants = await entrantsOf(sale.eventId);
+        if (botPolicy === "refuse") expect(entrants).toEqual([]);
+        else expect(entrants.map((e) => [e.flagged, e.order_key >= FLAGGED_BLOCK_START])).toEqual(sale.accounts.map(() => ["shared_device", true]));
+        const rows = await flagRows(sale.eventId);
+        expect(rows.map((r) => r.account_id).sort()).toEqual([...sale.accounts].sort());
+      }),
+      { numRuns: 10 },
+    );
+  }, 120_000);
+});
+
 describe("lobby rate limits", () => {
   it("answers 429 with Retry-After after 5 joins a minute by one account, and the room does not change", async () => {
     startFakeClock();
@@ -142,19 +164,7 @@ describe("lobby rate limits", () => {
 });
 
 describe("Turnstile at the lobby", () => {
-  /** The Worker with other Turnstile settings (the shared test bindings use the secret that always passes). */
-  async function joinWith(overrides: Partial<Env>, eventId: string, accountId: string) {
-    const ctx = createExecutionContext();
-    const request = new Request(`${ORIGIN}/api/events/${eventId}/lobby`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${await fanSession(accountId)}`, "Content-Type": "application/json", "CF-Connecting-IP": uniqueIp() },
-      body: JSON.stringify({ turnstileToken: TURNSTILE_DUMMY_TOKEN }),
-    });
-    const response = await worker.fetch(request, { ...env, ...overrides }, ctx);
-    await waitOnExecutionContext(ctx);
-    const text = await response.text();
-    return { status: response.status, headers: response.headers, text, json: JSON.parse(text) as unknown };
-  }
+  const joinWith = async (overrides: Partial<Env>, eventId: string, accountId: string) => joinLobbyWith(overrides, eventId, { token: await fanSession(accountId) });
 
   it("answers 400 when siteverify says the token failed or was already spent, or gives no usable answer, and the room does not change", async () => {
     startFakeClock();
