@@ -9,6 +9,7 @@ import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { startCronTicker, type CronTicker } from "./cron-ticker.ts";
 import { findFreePort } from "./ports.ts";
 import { descendantsOf, listProcesses } from "./processes.ts";
 import { DEMO_ORGANIZER, describeSeed, openDb, seedDemoData } from "./seed.ts";
@@ -28,6 +29,9 @@ const say = (line: string) => process.stdout.write(`[dev] ${line}\n`);
 let stack: Promise<LocalStack> | undefined;
 let wrangler: ChildProcess | undefined;
 let gateway: StripeGateway | undefined;
+let cron: CronTicker | undefined;
+/** wrangler.toml's cron trigger, which production runs every minute. */
+const CRON = "* * * * *";
 const STRIPE_GATEWAY_PORT = 12111;
 const LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_dev";
 let stopping: Promise<void> | undefined;
@@ -73,7 +77,11 @@ async function main(): Promise<void> {
 
   const healthy = await waitForHealth(`${appUrl}/api/health`, wrangler);
   if (stopping) return;
-  if (healthy) printBanner(appUrl, local, seed);
+  if (healthy) {
+    // wrangler dev never fires the cron by itself: run it every minute, as production does.
+    cron = startCronTicker({ appUrl, cron: CRON, log: say });
+    printBanner(appUrl, local, seed);
+  }
   else say(`/api/health did not answer 200 within ${HEALTH_TIMEOUT_MS / 1000} s; see wrangler's output above.`);
 }
 
@@ -156,6 +164,7 @@ function printBanner(appUrl: string, local: LocalStack, seed: SeedResult | undef
     `  Redis         ${redis}`,
     `  Mail outbox   ${local.mailOutboxUrl}/  (every email the app sends, sign-in codes included)`,
     `  Turnstile     ${local.turnstileVerifyUrl}  (stand-in; Cloudflare's always-pass test keys)`,
+    `  Cron          "${CRON}" at the start of every minute, as production runs it (${appUrl}/cdn-cgi/local/scheduled)`,
     `  Payments      ${gateway?.url ?? "-"}  (Stripe-compatible gateway; test cards pm_card_visa, pm_card_chargeDeclined)`,
     ...(seed
       ? [`  Demo API key  ${seed.apiKey}  (${DEMO_ORGANIZER})`, "", `  curl -H "Authorization: Bearer ${seed.apiKey}" ${appUrl}/admin/events`]
@@ -174,6 +183,7 @@ function printBanner(appUrl: string, local: LocalStack, seed: SeedResult | undef
 function stopEverything(reason: string, exitCode: number): void {
   stopping ??= (async () => {
     say(`${reason}: stopping...`);
+    cron?.stop();
     if (wrangler) await stopWrangler(wrangler);
     await gateway?.close();
     const local = await stack?.catch(() => undefined);
