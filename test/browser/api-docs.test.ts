@@ -1,5 +1,5 @@
 /**
- * The admin API's docs (/admin/docs) in Chromium with every request to
+ * The admin and fan APIs' docs (/admin/docs, /api/docs) in Chromium with every request to
  * another origin refused, as on a venue network without internet: the docs UI
  * comes from our own static files and renders the document's operations.
  */
@@ -11,7 +11,10 @@ import { Screenshots, watchPage } from "./harness/pages";
 const browser = chromiumForThisFile();
 
 describe("the API docs", () => {
-  it("render the admin API's operations with no internet access", async () => {
+  it.each([
+    { docs: "/admin/docs", title: /Edge Tickets admin API/, path: "/venues", name: "admin" },
+    { docs: "/api/docs", title: /Edge Tickets fan API/, path: "/events/{id}/holds", name: "fans" },
+  ])("render $docs's operations with no internet access", async ({ docs, title, path, name }) => {
     const context = await newFanContext(browser(), "desktop", { baseURL: appUrl() });
     const elsewhere: string[] = [];
     const origin = new URL(appUrl()).origin;
@@ -24,11 +27,11 @@ describe("the API docs", () => {
     );
     const page = await context.newPage();
     const problems = watchPage(page);
-    await page.goto("/admin/docs");
-    await page.locator(".opblock").filter({ hasText: "/venues" }).first().waitFor();
+    await page.goto(docs);
+    await page.locator(".opblock").filter({ hasText: path }).first().waitFor();
     expect(await page.locator(".opblock").count()).toBeGreaterThanOrEqual(10);
-    await page.getByRole("heading", { name: /Edge Tickets admin API/ }).waitFor();
-    await new Screenshots("api-docs", "desktop").take(page, "admin");
+    await page.getByRole("heading", { name: title }).waitFor();
+    await new Screenshots("api-docs", "desktop").take(page, name);
     expect(elsewhere).toEqual([]);
     expect(problems.errors).toEqual([]);
     await context.close();

@@ -1,6 +1,7 @@
-/** The admin API's OpenAPI document and its interactive docs, public: exactly these operations and schemas. */
+/** The admin and fan APIs' OpenAPI documents and their interactive docs, public: the admin's exactly these operations and schemas, the fans' every fan route. */
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { app } from "../../../workers/app";
 import { rawRequest } from "../../fixtures/http";
 
 describe("admin API documentation", () => {
@@ -58,5 +59,44 @@ describe("admin API documentation", () => {
     expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
     expect(response.text).toContain("/admin/openapi.json");
     expect(response.text.toLowerCase()).toContain("swagger");
+  });
+});
+
+describe("fan API documentation", () => {
+  it("serves an OpenAPI 3.1 document with every fan route, without a session", async () => {
+    const response = await rawRequest("/api/openapi.json");
+    expect(response.status).toBe(200);
+    const doc = z
+      .object({
+        openapi: z.string(),
+        servers: z.array(z.object({ url: z.string() })),
+        paths: z.record(z.string(), z.record(z.string(), z.object({ responses: z.record(z.string(), z.unknown()), security: z.array(z.record(z.string(), z.array(z.string()))).optional() }))),
+        components: z.object({ securitySchemes: z.record(z.string(), z.unknown()) }),
+      })
+      .parse(response.json);
+    expect(doc.openapi).toBe("3.1.0");
+    expect(doc.servers).toEqual([{ url: "/api" }]);
+    expect(Object.keys(doc.components.securitySchemes)).toEqual(["fanSession"]);
+    // Every scheme an operation names is defined.
+    const named = Object.values(doc.paths).flatMap((methods) => Object.values(methods).flatMap((operation) => (operation.security ?? []).flatMap((scheme) => Object.keys(scheme))));
+    expect(named.length).toBeGreaterThan(0);
+    expect(new Set(named)).toEqual(new Set(["fanSession"]));
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} /api${path.replace(/\{(\w+)\}/g, ":$1")}`))
+      .sort();
+    // Every route the app answers under /api, the document and docs themselves aside, is in the document.
+    const served = [...new Set(app.routes.filter((route) => route.method !== "ALL" && route.path.startsWith("/api/")).map((route) => `${route.method} ${route.path}`))]
+      .filter((route) => route !== "GET /api/openapi.json" && route !== "GET /api/docs")
+      .sort();
+    expect(documented).toEqual(served);
+  });
+
+  it("serves the interactive docs as HTML from our own files", async () => {
+    const response = await rawRequest("/api/docs");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
+    expect(response.headers.get("Content-Security-Policy")).toContain("script-src 'self'");
+    expect(response.text).toContain("/api/openapi.json");
+    expect(response.text).toContain("/docs/vendor/swagger-ui-bundle.js");
   });
 });
