@@ -62,6 +62,8 @@ export async function startPgBouncer(options: { dir: string; port: number; postg
   const config = [
     "[databases]",
     `${database} = host=${upstream.hostname} port=${upstream.port || 5432} dbname=${database}`,
+    // Any other database name goes to the same-named database of that server (the browser tests' own database).
+    `* = host=${upstream.hostname} port=${upstream.port || 5432}`,
     "[pgbouncer]",
     "listen_addr = 127.0.0.1",
     `listen_port = ${options.port}`,

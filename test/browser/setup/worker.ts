@@ -18,6 +18,8 @@ import { buildBundle } from "../../../bench/lib/app.ts";
 import type { HostConfig } from "../../../bench/lib/miniflare-host.ts";
 import { descendants, processStat } from "../../../bench/lib/processes.ts";
 import { findFreePort } from "../../../dev/ports.ts";
+import pg from "pg";
+import { applyMigrations } from "../../../dev/migrate.ts";
 import { openDb } from "../../../dev/seed.ts";
 import { TURNSTILE_TEST_SECRETS, TURNSTILE_TEST_SITE_KEY } from "../../../dev/turnstile.ts";
 import { widgetScriptUrl } from "../../../dev/turnstile-widget.ts";
@@ -43,9 +45,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const runDir = await mkdtemp(path.join(tmpdir(), "edge-tickets-browser-"));
   const port = await findFreePort();
   const appUrl = `http://127.0.0.1:${port}`;
+  // A database of the browser tests' own on the run's Postgres: the pages list what is in it (the home
+  // page shows the next 500 events), so the events the workers tests leave behind must not crowd it.
+  const database = `tickets_browser_${crypto.randomUUID().replaceAll("-", "")}`;
+  const inDatabase = (url: string) => Object.assign(new URL(url), { pathname: `/${database}` }).toString();
+  await onServer(stack.postgresUrl, `create database "${database}"`);
+  await applyMigrations(inDatabase(stack.postgresUrl));
   const vars = {
     // Through PgBouncer in transaction mode, as production reaches Neon's pooled endpoint.
-    DATABASE_URL: stack.pooledPostgresUrl,
+    DATABASE_URL: inDatabase(stack.pooledPostgresUrl),
     NEON_WS_PROXY: `127.0.0.1:${stack.relayPort}`,
     UPSTASH_REDIS_REST_URL: stack.bridgeUrl,
     UPSTASH_REDIS_REST_TOKEN: stack.bridgeToken,
@@ -73,7 +81,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const host = await startHost({ envFile, port, runDir });
   try {
     await waitForHealth(`${appUrl}/api/health`, host);
-    const { db, close } = await openDb(stack.postgresUrl, `127.0.0.1:${stack.relayPort}`);
+    const { db, close } = await openDb(inDatabase(stack.postgresUrl), `127.0.0.1:${stack.relayPort}`);
     try {
       const { apiKey } = await createOrganizer(db, `Browser tests ${crypto.randomUUID().slice(0, 8)}`);
       project.provide("organizerApiKey", apiKey);
@@ -83,13 +91,26 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } catch (error) {
     await stopHost(host.child);
     await rm(runDir, { recursive: true, force: true });
+    await onServer(stack.postgresUrl, `drop database if exists "${database}" with (force)`);
     throw new Error(`${error instanceof Error ? error.message : String(error)}\nThe Worker's last output:\n${host.recent.join("\n")}`);
   }
   project.provide("appUrl", appUrl);
   return async () => {
     await stopHost(host.child);
     await rm(runDir, { recursive: true, force: true });
+    await onServer(stack.postgresUrl, `drop database if exists "${database}" with (force)`);
   };
+}
+
+/** Runs one statement on the server of `url`, connected to its `postgres` database. */
+async function onServer(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: Object.assign(new URL(url), { pathname: "/postgres" }).toString() });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
 }
 
 /** Lines of the host's output kept to explain a failure. */
