@@ -494,7 +494,7 @@ async function awaitChallenge(ctx: WorkContext, payment: PaymentRow, outcome: Ch
  * gateway has the answer (a webhook lost, say); left alone while the hold
  * lives; once the hold has ended, the challenge is abandoned: the intent is
  * canceled (which loses to a challenge passed meanwhile: then the payment
- * succeeded, and is finalized as any late payment is) and the seats released.
+ * succeeded, and is finalized like every late payment) and the seats released.
  */
 async function settleChallenges(ctx: WorkContext, stripe: Stripe, now: number, report: ReconcileReport): Promise<void> {
   const waiting = await ctx.db
