@@ -50,8 +50,10 @@ async function chargeRefunded(ctx: WorkContext, charge: Stripe.Charge): Promise<
     .set({ refundedCents: charge.amount_refunded, updatedAt: new Date() })
     .where(and(eq(orders.id, order.id), lt(orders.refundedCents, charge.amount_refunded)));
   const inFull = charge.refunded || charge.amount_refunded >= charge.amount_captured;
-  if (!inFull || order.status !== "confirmed") return;
+  if (!inFull) return;
+  // The payment says refunded even when a dispute returned the order first.
   await refundPayments(ctx, order, "already_refunded");
+  if (order.status !== "confirmed") return;
   await returnPlaces(ctx, order, "refunded");
   log.info("order_refunded_at_gateway", { orderId: order.id, chargeId: charge.id });
   if (order.eventStatus === "published") await serveAfterReturn(ctx, order.eventId);

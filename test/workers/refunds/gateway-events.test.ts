@@ -8,10 +8,11 @@
  * nothing at all.
  */
 import { eq } from "drizzle-orm";
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { orders, payments, tickets } from "../../../core/db/schema";
 import { withDb } from "../../fixtures/db";
-import { chargesOfIntent, dashboardRefund, deliver, deliveriesOf, disputeCharge, refundRequestsOf, sign, type WebhookDelivery } from "../../fixtures/gateway";
+import { chargesOfIntent, dashboardRefund, deliver, deliveriesOf, disputeCharge, refundRequestsOf, sent, sign, webhooksOf, type WebhookDelivery } from "../../fixtures/gateway";
 import { callApp } from "../../fixtures/http";
 import { fanOf, type Fan, type Sale } from "../../fixtures/seeding";
 import { clock, closeEntries, freeSeats, holdOf, holdSeats, join, offerEmails, openWaitlistSale, paidOrder, statuses } from "../../fixtures/waitlist";
@@ -141,6 +142,18 @@ describe("gateway events", () => {
     await expectOfferedTo(sale, waiter);
   });
 
+  it("a full refund arriving after a dispute returned the order is still recorded, on the order and the payment", async () => {
+    const { sale, waiter, order } = await soldOutWithWaiter("calm");
+    await dashboardRefund(order.paymentIntentId);
+    await disputeCharge(order.paymentIntentId, "duplicate");
+    await deliverEach(order.holdId, "charge.dispute.created");
+    await deliverEach(order.holdId, "charge.refunded");
+    expect(await orderRow(order.orderId)).toMatchObject({ status: "disputed", refundedCents: order.amountCents, disputeReason: "duplicate" });
+    const [payment] = await withDb((db) => db.select().from(payments).where(eq(payments.holdId, order.holdId)));
+    expect(payment?.status).toBe("refunded");
+    await expectOfferedTo(sale, waiter);
+  });
+
   it("acknowledges an event about a charge that is not ours and changes nothing", async () => {
     const { sale, order } = await soldOutWithWaiter("calm");
     await dashboardRefund(order.paymentIntentId);
@@ -195,3 +208,47 @@ async function deliverAbout(delivery: WebhookDelivery, intentId: string, otherIn
   expect(payload).not.toBe(delivery.payload);
   return deliver({ ...delivery, payload }, await sign(payload, Math.floor(Date.now() / 1000)));
 }
+
+describe("concurrent deliveries", () => {
+  it("whatever mix of partial and full refunds and a dispute arrives, duplicated, reordered and at once, the order is returned once", async () => {
+    const scenario = fc.record({
+      demandClass: fc.constantFrom("calm" as const, "hot" as const),
+      /** Share of the total refunded first, in per mille (null: one full refund). */
+      partial: fc.option(fc.integer({ min: 1, max: 999 }), { nil: null }),
+      dispute: fc.boolean(),
+      /** Copies of each delivery, and how they are shuffled into groups posted at once. */
+      copies: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 3, maxLength: 3 }),
+      order: fc.array(fc.nat(), { minLength: 9, maxLength: 9 }),
+      groups: fc.integer({ min: 1, max: 3 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ demandClass, partial, dispute, copies, order: shuffle, groups }) => {
+        const { sale, waiter, order } = await soldOutWithWaiter(demandClass);
+        if (partial !== null) await dashboardRefund(order.paymentIntentId, Math.max(1, Math.floor((order.amountCents * partial) / 1000)));
+        await dashboardRefund(order.paymentIntentId);
+        if (dispute) await disputeCharge(order.paymentIntentId);
+        const events = sent(await webhooksOf({ hold_id: order.holdId })).filter((d) => d.type !== "payment_intent.succeeded");
+        const posts = events.flatMap((delivery, i) => Array.from({ length: copies[i] ?? 1 }, () => delivery));
+        const keyed = posts.map((delivery, i) => ({ delivery, key: shuffle[i] ?? 0 })).sort((a, b) => a.key - b.key);
+        const size = Math.ceil(keyed.length / groups);
+        for (let start = 0; start < keyed.length; start += size) {
+          const answers = await Promise.all(keyed.slice(start, start + size).map(({ delivery }) => deliver(delivery)));
+          for (const answer of answers) expect(answer.status, answer.body).toBe(200);
+        }
+
+        const row = await orderRow(order.orderId);
+        // With a dispute, whichever event returns the order first names it.
+        expect(row.status).toMatch(dispute ? /^(refunded|disputed)$/ : /^refunded$/);
+        expect(row.refundedCents).toBe(order.amountCents);
+        expect(await ticketStatuses(order.orderId)).toEqual(["void", "void"]);
+        const [payment] = await withDb((db) => db.select().from(payments).where(eq(payments.holdId, order.holdId)));
+        expect(payment?.status).toBe("refunded");
+        await expectOfferedTo(sale, waiter);
+        expect(await freeSeats(sale)).toEqual([]);
+        expect(await refundRequestsOf(order.paymentIntentId)).toEqual([]);
+        await closeEntries();
+      }),
+      { numRuns: 6 },
+    );
+  }, 180_000);
+});
