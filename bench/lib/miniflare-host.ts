@@ -85,6 +85,8 @@ async function main(config: HostConfig): Promise<void> {
       port: config.port,
       inspectorPort: config.inspectorPort,
       resourcePersistencePath: path.join(config.runDir, "state"),
+      // /cdn-cgi/local/scheduled?time=: tests run the cron at a time of their choosing, as `wrangler dev` lets the dev stack run it.
+      unsafeTriggerHandlers: true,
       ...(registryDir ? { unsafeDevRegistryPath: registryDir } : {}),
     } as Parameters<typeof convertV4MiniflareOptions>[0]),
   );

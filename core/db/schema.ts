@@ -298,9 +298,15 @@ export const orders = pgTable(
     eventId: refersTo("event_id", () => events.id),
     accountId: refersTo("account_id", () => accounts.id),
     holdId: uuid("hold_id").notNull(),
-    status: text("status", { enum: ["confirmed", "refunded", "cancelled"] }).notNull().default("confirmed"),
+    /** `refunded`: in full, by the organizer or at the gateway; `disputed`: the cardholder's bank disputed the charge (tickets void). */
+    status: text("status", { enum: ["confirmed", "refunded", "cancelled", "disputed"] }).notNull().default("confirmed"),
     totalCents: integer("total_cents").notNull(),
     currency: text("currency").notNull(),
+    /** Refunded so far (the gateway's `amount_refunded`); below `totalCents` a partial refund, which leaves the tickets valid. */
+    refundedCents: integer("refunded_cents").notNull().default(0),
+    /** The dispute's reason and status as the gateway last told them (null: never disputed). */
+    disputeReason: text("dispute_reason"),
+    disputeStatus: text("dispute_status"),
     /** When ticket delivery was queued (null: not yet; a redelivered sale queues it then). */
     deliveryQueuedAt: timestamp("delivery_queued_at", { withTimezone: true }),
     createdAt: createdAt(),

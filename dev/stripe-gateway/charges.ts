@@ -45,8 +45,11 @@ export class Charges {
       payment_intent: intent.id,
       payment_method: paymentMethod.id,
       refunded: false,
+      refunds: { object: "list", data: [], has_more: false, total_count: 0, url: "" },
+      disputed: false,
       status: decline ? "failed" : "succeeded",
     };
+    charge.refunds.url = `/v1/charges/${charge.id}/refunds`;
     this.byId.set(charge.id, charge);
     this.origins.set(charge.id, { exchange, declineCode: declineCode ?? null });
     return charge;

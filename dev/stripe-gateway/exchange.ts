@@ -1,5 +1,5 @@
 /** One API request as the resources see it, and what they answer. */
-import type { ChargeObject, EventType, PaymentIntentObject } from "./objects.ts";
+import type { ChargeObject, DisputeObject, EventType, Metadata, PaymentIntentObject } from "./objects.ts";
 
 /** A request's parameters, decoded from Stripe's form encoding (`metadata[hold_id]=...`): arrays stay objects keyed "0", "1", ... */
 export type FormValue = string | FormObject;
@@ -30,5 +30,15 @@ export function ok(object: unknown): ApiResult {
   return { status: 200, body: object, saved: true };
 }
 
-/** Raises an event (sent as a webhook) about `object`, caused by `exchange`. */
-export type EmitEvent = (type: EventType, object: PaymentIntentObject | ChargeObject, exchange: Exchange, previousAttributes?: Record<string, unknown>) => void;
+/**
+ * Raises an event (sent as a webhook) about `object`, caused by `exchange`.
+ * `subjectMetadata` is what faults and inspection match the event by when
+ * the object's own metadata is not its PaymentIntent's (a dispute's).
+ */
+export type EmitEvent = (
+  type: EventType,
+  object: PaymentIntentObject | ChargeObject | DisputeObject,
+  exchange: Exchange,
+  previousAttributes?: Record<string, unknown>,
+  subjectMetadata?: Metadata,
+) => void;

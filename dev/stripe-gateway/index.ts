@@ -1,7 +1,7 @@
 /**
  * The local stand-in for Stripe's API, for the local stack and the tests, where
  * Stripe cannot be reached. It speaks Stripe's HTTP API for the calls we make
- * (PaymentIntents, refunds, charges): form-encoded requests, Stripe-shaped JSON
+ * (PaymentIntents, refunds, charges, disputes): form-encoded requests, Stripe-shaped JSON
  * objects and errors, Stripe's status codes, Stripe's documented test payment
  * methods and card numbers, and `Idempotency-Key` semantics as Stripe documents
  * them for API v1. Events are POSTed to `webhookUrl`, signed exactly as Stripe
@@ -9,13 +9,15 @@
  *
  * Tests (also the Worker's, inside workerd, over HTTP) can inject faults
  * (`POST /__faults`) and inspect what happened (`GET /__charges`,
- * `/__payment_intents`, `/__webhooks`, `/__requests`). The control routes
- * need no API key: the gateway listens on loopback only.
+ * `/__payment_intents`, `/__webhooks`, `/__requests`), and act as the
+ * dashboard and the banks do: `POST /__dashboard/refund` and
+ * `/__dashboard/dispute` refund or dispute a charge and send the event. The
+ * control routes need no API key: the gateway listens on loopback only.
  *
  * The folder, one file a concern. server.ts is the HTTP side and control.ts
  * the `/__` routes. ledger.ts composes the resources, each a file of its own
  * that holds its objects and declares its routes (payment-intents.ts,
- * payment-methods.ts, charges.ts, refunds.ts; a new resource is a new file
+ * payment-methods.ts, charges.ts, refunds.ts, disputes.ts; a new resource is a new file
  * added there); webhooks.ts sends the events they cause. They share
  * objects.ts (Stripe's shapes), exchange.ts and routes.ts (a request, its
  * answer, a route), params.ts (form encoding), errors.ts, test-cards.ts,

@@ -4,6 +4,7 @@
  * `routes()`), added here.
  */
 import { Charges } from "./charges.ts";
+import { Disputes } from "./disputes.ts";
 import type { EmitEvent } from "./exchange.ts";
 import type { FaultBook } from "./faults.ts";
 import { PaymentIntents } from "./payment-intents.ts";
@@ -16,12 +17,14 @@ export class Ledger {
   readonly charges = new Charges();
   readonly paymentIntents: PaymentIntents;
   readonly refunds: Refunds;
+  readonly disputes: Disputes;
   private readonly routes: Route[];
 
   constructor(faults: FaultBook, emit: EmitEvent) {
     this.paymentIntents = new PaymentIntents(this.paymentMethods, this.charges, faults, emit);
     this.refunds = new Refunds(this.paymentIntents, this.charges, emit);
-    this.routes = [...this.paymentIntents.routes(), ...this.paymentMethods.routes(), ...this.refunds.routes(), ...this.charges.routes()];
+    this.disputes = new Disputes(this.paymentIntents, this.charges, emit);
+    this.routes = [...this.paymentIntents.routes(), ...this.paymentMethods.routes(), ...this.refunds.routes(), ...this.disputes.routes(), ...this.charges.routes()];
   }
 
   /** The route for an API request, with the id its path names; undefined when there is none. */

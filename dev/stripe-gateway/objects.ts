@@ -92,7 +92,57 @@ export interface ChargeObject {
   payment_intent: string;
   payment_method: string;
   refunded: boolean;
+  /** The charge's refunds, newest first (the list Stripe shows on a charge). */
+  refunds: RefundList;
+  /** Whether the cardholder has disputed the charge. */
+  disputed: boolean;
   status: "succeeded" | "failed";
+}
+
+/** A charge's refunds as Stripe lists them. */
+export interface RefundList {
+  object: "list";
+  data: RefundObject[];
+  has_more: false;
+  total_count: number;
+  url: string;
+}
+
+/** Stripe's dispute reasons. */
+export const DISPUTE_REASONS = [
+  "bank_cannot_process",
+  "check_returned",
+  "credit_not_processed",
+  "customer_initiated",
+  "debit_not_authorized",
+  "duplicate",
+  "fraudulent",
+  "general",
+  "incorrect_account_details",
+  "insufficient_funds",
+  "product_not_received",
+  "product_unacceptable",
+  "subscription_canceled",
+  "unrecognized",
+] as const;
+export type DisputeReason = (typeof DISPUTE_REASONS)[number];
+
+/** A dispute (chargeback) as Stripe's API returns it: it opens as `needs_response`. */
+export interface DisputeObject {
+  id: string;
+  object: "dispute";
+  amount: number;
+  balance_transactions: [];
+  charge: string;
+  created: number;
+  currency: string;
+  evidence_details: { due_by: number; has_evidence: false; past_due: false; submission_count: 0 };
+  is_charge_refundable: false;
+  livemode: false;
+  metadata: Metadata;
+  payment_intent: string;
+  reason: DisputeReason;
+  status: "needs_response";
 }
 
 export interface RefundObject {
@@ -109,14 +159,14 @@ export interface RefundObject {
   status: "succeeded";
 }
 
-export type EventType = "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" | "payment_intent.requires_action" | "charge.refunded";
+export type EventType = "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" | "payment_intent.requires_action" | "charge.refunded" | "charge.dispute.created";
 
 export interface StripeEvent {
   id: string;
   object: "event";
   api_version: string;
   created: number;
-  data: { object: PaymentIntentObject | ChargeObject; previous_attributes?: Record<string, unknown> };
+  data: { object: PaymentIntentObject | ChargeObject | DisputeObject; previous_attributes?: Record<string, unknown> };
   livemode: false;
   pending_webhooks: number;
   request: { id: string; idempotency_key: string | null };

@@ -1,4 +1,8 @@
-/** Refunds (`/v1/refunds`): of a PaymentIntent's charge or of a charge, in full or in part, with a `charge.refunded` event. */
+/**
+ * Refunds (`/v1/refunds`): of a PaymentIntent's charge or of a charge, in
+ * full or in part, with a `charge.refunded` event. The dashboard's refunds
+ * (`POST /__dashboard/refund`) take the same path without an API request.
+ */
 import { z } from "zod";
 import type { Charges } from "./charges.ts";
 import { invalid, missing } from "./errors.ts";
@@ -8,6 +12,9 @@ import { mergeMetadata, type ChargeObject, type RefundObject } from "./objects.t
 import { formInteger, metadataParam } from "./params.ts";
 import type { PaymentIntents } from "./payment-intents.ts";
 import { collectionRoute, retrieveRoute, type Route } from "./routes.ts";
+
+/** What a refund is asked with, through the API or the dashboard. */
+export type RefundRequest = z.output<typeof CreateParams>;
 
 const CreateParams = z.strictObject({
   payment_intent: z.string().optional(),
@@ -32,11 +39,13 @@ export class Refunds {
     return [collectionRoute("POST", "refunds", CreateParams, (params, exchange) => this.create(params, exchange), intentOf), retrieveRoute("refunds", "refund", (id) => this.byId.get(id))];
   }
 
-  private create(params: z.output<typeof CreateParams>, exchange: Exchange): ApiResult {
+  /** Refunds as `POST /v1/refunds` does (the dashboard's refunds too); throws InvalidRequest for a refund Stripe would refuse. */
+  create(params: RefundRequest, exchange: Exchange): ApiResult {
     if ((params.payment_intent === undefined) === (params.charge === undefined)) {
       throw invalid("You must pass either a payment_intent or a charge, but not both.", { code: "parameter_missing", param: "payment_intent" });
     }
     const charge = this.refundableCharge(params);
+    if (charge.disputed) throw invalid(`Charge ${charge.id} has been charged back; it cannot be refunded.`, { code: "charge_disputed" });
     if (charge.amount_refunded >= charge.amount_captured) {
       throw invalid(`Charge ${charge.id} has already been refunded.`, { code: "charge_already_refunded" });
     }
@@ -63,11 +72,13 @@ export class Refunds {
       status: "succeeded",
     };
     this.byId.set(refund.id, refund);
+    charge.refunds.data.unshift(refund);
+    charge.refunds.total_count += 1;
     this.emit("charge.refunded", charge, exchange, previous);
     return ok(refund);
   }
 
-  private refundableCharge(params: z.output<typeof CreateParams>): ChargeObject {
+  private refundableCharge(params: RefundRequest): ChargeObject {
     if (params.charge !== undefined) {
       const charge = this.charges.get(params.charge);
       if (!charge) throw missing("charge", params.charge, "charge");

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { text } from "node:stream/consumers";
 import Stripe from "stripe";
-import { serveControl, type Controlled } from "./control.ts";
+import { serveControl, type Controlled, type DashboardDispute, type DashboardRefund } from "./control.ts";
 import { errorResult, InvalidRequest } from "./errors.ts";
 import type { ApiResult, Exchange, FormObject } from "./exchange.ts";
 import { FaultBook, REQUEST_MODES, requestSubject } from "./faults.ts";
@@ -80,6 +80,20 @@ export class Gateway implements Controlled {
     const result = execute({ method: "POST", pattern: /^$/, intentOf: () => intentId, handle: () => this.ledger.paymentIntents.completeChallenge(intentId, outcome === "pass", exchange) }, {}, exchange, intentId);
     if (result.status !== 200) return sendText(response, 409, "application/json", JSON.stringify(result.body));
     sendText(response, 200, "text/html; charset=utf-8", challengePage(intentId, outcome === "pass" ? "passed" : "failed"));
+  }
+
+  dashboardRefund(request: DashboardRefund): ApiResult {
+    return this.dashboardAction("/__dashboard/refund", (exchange) => this.ledger.refunds.create(request, exchange));
+  }
+
+  dashboardDispute(request: DashboardDispute): ApiResult {
+    return this.dashboardAction("/__dashboard/dispute", (exchange) => this.ledger.disputes.open(request, exchange));
+  }
+
+  /** An action taken outside the API (no key, no idempotency): its events carry a request id and no idempotency key, as the dashboard's do. */
+  private dashboardAction(path: string, action: (exchange: Exchange) => ApiResult): ApiResult {
+    const exchange: Exchange = { requestId: newId("req"), method: "POST", path, idempotencyKey: null, apiVersion: Stripe.API_VERSION };
+    return execute({ method: "POST", pattern: /^$/, intentOf: () => undefined, handle: () => action(exchange) }, {}, exchange, "");
   }
 
   close(): void {

@@ -7,7 +7,7 @@ import { createHmac } from "node:crypto";
 import type { EmitEvent, Exchange } from "./exchange.ts";
 import { requestSubject, WEBHOOK_MODES, type FaultBook } from "./faults.ts";
 import { newId, unixNow } from "./ids.ts";
-import type { StripeEvent } from "./objects.ts";
+import type { Metadata, StripeEvent } from "./objects.ts";
 import type { WebhookDelivery } from "./records.ts";
 import { wakeableWait } from "./waits.ts";
 
@@ -39,7 +39,7 @@ export class WebhookSender {
   ) {}
 
   /** Creates the event an API request caused and sends it. */
-  readonly emit: EmitEvent = (type, object, exchange, previousAttributes) => {
+  readonly emit: EmitEvent = (type, object, exchange, previousAttributes, subjectMetadata) => {
     const event: StripeEvent = {
       id: newId("evt"),
       object: "event",
@@ -51,7 +51,7 @@ export class WebhookSender {
       request: { id: exchange.requestId, idempotency_key: exchange.idempotencyKey },
       type,
     };
-    this.dispatch(event, exchange);
+    this.dispatch(event, exchange, subjectMetadata ?? object.metadata);
   };
 
   list(): WebhookDelivery[] {
@@ -74,7 +74,7 @@ export class WebhookSender {
     for (const wake of this.waits) wake();
   }
 
-  private dispatch(event: StripeEvent, exchange: Exchange): void {
+  private dispatch(event: StripeEvent, exchange: Exchange, metadata: Metadata): void {
     const object = event.data.object;
     const paymentIntent = object.object === "payment_intent" ? object.id : object.payment_intent;
     const payload = JSON.stringify(event, null, 2);
@@ -84,7 +84,7 @@ export class WebhookSender {
         eventId: event.id,
         type: event.type,
         paymentIntent,
-        metadata: { ...object.metadata },
+        metadata: { ...metadata },
         idempotencyKey: exchange.idempotencyKey,
         status: "pending",
         duplicate,
@@ -95,7 +95,7 @@ export class WebhookSender {
       this.deliveries.push(delivery);
       return delivery;
     };
-    const fault = this.faults.take(WEBHOOK_MODES, { ...requestSubject(exchange), paymentIntent, metadata: object.metadata, eventType: event.type });
+    const fault = this.faults.take(WEBHOOK_MODES, { ...requestSubject(exchange), paymentIntent, metadata, eventType: event.type });
     const delivery = record(false);
     switch (fault?.mode) {
       case "drop_webhook":

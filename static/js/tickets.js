@@ -6,6 +6,13 @@ import { announce, api, dateTime, el, param, renderAccount, requireSession, show
 const WAIT_FOR_NEW_TICKETS_MS = 60_000;
 const POLL_INTERVAL_MS = 2_000;
 const STATUS_TEXT = { valid: "Valid", checked_in: "Checked in", void: "Void" };
+// Why a ticket is void, in plain words, from its order's status.
+const VOID_BECAUSE = {
+  refunded: "Your order was refunded, so this ticket no longer gets you in.",
+  cancelled: "The event was cancelled and your order refunded, so this ticket no longer gets you in.",
+  disputed: "Your bank disputed this payment, so this ticket no longer gets you in.",
+};
+const VOID_BADGE = { refunded: "Void · refunded", cancelled: "Void · event cancelled", disputed: "Void · payment disputed" };
 
 const $ = (id) => document.getElementById(id);
 const status = $("status");
@@ -25,11 +32,16 @@ function ticketCard(ticket) {
       "div",
       { className: "ticket-body" },
       el("p", { className: "ticket-place" }, place),
-      el("p", {}, el("span", { className: `badge ticket-status ${ticket.status}` }, STATUS_TEXT[ticket.status] ?? ticket.status)),
+      el("p", {}, el("span", { className: `badge ticket-status ${ticket.status}` }, statusText(ticket))),
+      ticket.status === "void" && VOID_BECAUSE[ticket.orderStatus] ? el("p", { className: "void-reason" }, VOID_BECAUSE[ticket.orderStatus]) : null,
       ticket.checkedInAt ? el("p", { className: "muted" }, `Checked in ${dateTime(ticket.checkedInAt)}`) : null,
       el("p", { className: "muted ticket-id" }, `Ticket ${ticket.id.slice(0, 8)}`),
     ),
   );
+}
+
+function statusText(ticket) {
+  return (ticket.status === "void" && VOID_BADGE[ticket.orderStatus]) || STATUS_TEXT[ticket.status] || ticket.status;
 }
 
 function render(tickets) {

@@ -11,9 +11,13 @@ export interface OrderView {
   holdId: string;
   accountId: string;
   email: string;
-  status: "confirmed" | "refunded" | "cancelled";
+  status: (typeof ORDER_STATUSES)[number];
   totalCents: number;
   currency: string;
+  /** Refunded so far: the whole total once refunded or cancelled, less after a partial refund made at the gateway. */
+  refundedCents: number;
+  /** The cardholder's dispute of the charge, as the gateway last told it; null if never disputed. */
+  dispute: { reason: string; status: string } | null;
   /** Tickets not void. */
   liveTickets: number;
   createdAt: string;
@@ -60,11 +64,15 @@ async function selectOrders(db: Db, where: SQL, limit: number): Promise<{ view: 
     status: OrderView["status"];
     total_cents: number;
     currency: string;
+    refunded_cents: number;
+    dispute_reason: string | null;
+    dispute_status: string | null;
     live_tickets: number;
     created_at: string;
     micros: string;
   }>(sql`
     select o.id, o.event_id, o.hold_id, o.account_id, a.email, o.status, o.total_cents, o.currency,
+           o.refunded_cents, o.dispute_reason, o.dispute_status,
            (select count(*) from tickets t where t.order_id = o.id and t.status <> 'void')::int as live_tickets,
            o.created_at, ${createdMicros}::text as micros
     from orders o join accounts a on a.id = o.account_id
@@ -82,6 +90,8 @@ async function selectOrders(db: Db, where: SQL, limit: number): Promise<{ view: 
       status: r.status,
       totalCents: r.total_cents,
       currency: r.currency,
+      refundedCents: r.refunded_cents,
+      dispute: r.dispute_status === null ? null : { reason: r.dispute_reason ?? "general", status: r.dispute_status },
       liveTickets: r.live_tickets,
       createdAt: new Date(r.created_at).toISOString(),
     },
@@ -105,4 +115,4 @@ function decodeCursor(cursor: string): { micros: string; id: string } {
 }
 
 /** Statuses an order list may be filtered by. */
-export const ORDER_STATUSES = ["confirmed", "refunded", "cancelled"] as const;
+export const ORDER_STATUSES = ["confirmed", "refunded", "cancelled", "disputed"] as const;

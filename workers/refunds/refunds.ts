@@ -9,6 +9,8 @@
  *      new sale of the same seat never meets a live ticket);
  *   3. the places go back to the inventory (`unsell`), and the waitlist is served;
  *   4. the order becomes `refunded` (or `cancelled` with its event).
+ * Refunds and disputes made at the gateway (gateway-events.ts) run steps 2-4
+ * the same way, step 1 being done already.
  */
 import { and, eq, ne, sql } from "drizzle-orm";
 import { events, orders, payments, tickets } from "../../core/db/schema";
@@ -30,7 +32,7 @@ const CRON_CANCELLED_EVENTS = 5;
 const REFUND_REASON = "organizer_refund";
 
 /** An order being returned. */
-interface OrderToReturn {
+export interface OrderToReturn {
   id: string;
   eventId: string;
   holdId: string;
@@ -137,7 +139,17 @@ async function returnCancelledOrders(ctx: WorkContext, eventId: string, batchSiz
 
 /** Returns an order (see the steps above); throws, changing the order's status not at all, when a step fails. */
 async function returnOrder(ctx: WorkContext, order: OrderToReturn, outcome: "refunded" | "cancelled"): Promise<void> {
-  await refundPayments(ctx, order);
+  await refundPayments(ctx, order, "gateway");
+  await returnPlaces(ctx, order, outcome);
+}
+
+/**
+ * Steps 2-4: voids the order's tickets, returns its places to the inventory
+ * and sets its status, if it is still `confirmed` (a refund or cancellation
+ * refunded it in full; a dispute refunded nothing). Each step is idempotent, so a refund our API started and its
+ * `charge.refunded` webhook arriving meanwhile end as one return.
+ */
+export async function returnPlaces(ctx: WorkContext, order: OrderToReturn, outcome: "refunded" | "cancelled" | "disputed"): Promise<void> {
   await ctx.db
     .update(tickets)
     .set({ status: "void" })
@@ -150,31 +162,36 @@ async function returnOrder(ctx: WorkContext, order: OrderToReturn, outcome: "ref
   }
   await ctx.db
     .update(orders)
-    .set({ status: outcome, updatedAt: new Date() })
+    .set({ status: outcome, refundedCents: outcome === "disputed" ? orders.refundedCents : orders.totalCents, updatedAt: new Date() })
     .where(and(eq(orders.id, order.id), eq(orders.status, "confirmed")));
 }
 
-/** Refunds every succeeded payment of the order's hold; throws a 502 `ApiError` when the gateway does not. */
-async function refundPayments(ctx: WorkContext, order: OrderToReturn): Promise<void> {
+/**
+ * Marks every succeeded payment of the order's hold refunded, refunding it
+ * through the gateway first unless the gateway refunded it already (a refund
+ * made in its dashboard); throws a 502 `ApiError` when the gateway does not
+ * refund.
+ */
+export async function refundPayments(ctx: WorkContext, order: OrderToReturn, by: "gateway" | "already_refunded"): Promise<void> {
   const paid = await ctx.db
     .select()
     .from(payments)
     .where(and(eq(payments.holdId, order.holdId), eq(payments.status, "succeeded")));
   for (const payment of paid) {
-    if (payment.amountCents > 0) {
+    if (payment.amountCents > 0 && by === "gateway") {
       if (!payment.providerPaymentId) throw new Error(`payment ${payment.id} succeeded without a gateway id`);
       const refunded = await refund(stripeClient(ctx.env), payment.providerPaymentId, REFUND_REASON);
       if (!refunded.ok) throw new ApiError(502, "refund_failed", "The payment gateway did not accept the refund; nothing else changed. Try again.");
     }
     await ctx.db
       .update(payments)
-      .set({ status: "refunded", lastError: "refunded by the organizer", updatedAt: new Date() })
+      .set({ status: "refunded", lastError: by === "gateway" ? "refunded by the organizer" : "refunded at the gateway", updatedAt: new Date() })
       .where(and(eq(payments.id, payment.id), eq(payments.status, "succeeded")));
   }
 }
 
 /** Offers the returned places to the waitlist; a failure is logged (the cron serves it within a minute). */
-async function serveAfterReturn(ctx: WorkContext, eventId: string): Promise<ServeReport | null> {
+export async function serveAfterReturn(ctx: WorkContext, eventId: string): Promise<ServeReport | null> {
   try {
     return await serveWaitlist(ctx, eventId);
   } catch (error) {

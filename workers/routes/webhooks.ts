@@ -3,6 +3,7 @@ import { ApiError } from "../../core/errors";
 import { workContext } from "../app-env";
 import { verifyWebhook } from "../checkout/gateway";
 import { handleWebhookEvent } from "../checkout/payments";
+import { handleChargeEvent, isChargeEvent } from "../refunds/gateway-events";
 import { routeGroup } from "./route-group";
 
 export const webhooks = routeGroup();
@@ -17,6 +18,8 @@ webhooks.post("/stripe", async (c) => {
   } catch {
     throw new ApiError(400, "invalid_signature", "The webhook signature does not match.");
   }
-  await handleWebhookEvent(workContext(c), event);
+  // Refunds and disputes return orders; payment_intent.* settle payments; anything else is acknowledged.
+  if (isChargeEvent(event)) await handleChargeEvent(workContext(c), event);
+  else await handleWebhookEvent(workContext(c), event);
   return c.json({ received: true }, 200);
 });

@@ -1,7 +1,7 @@
 /** Issued tickets (written by the sales consumer) as fans and door staff see them, with their event and place labels. */
 import { and, asc, eq, type SQL } from "drizzle-orm";
 import type { Db } from "../../core/db/client";
-import { events, seatRows, seats, sections, tickets, venues } from "../../core/db/schema";
+import { events, orders, seatRows, seats, sections, tickets, venues } from "../../core/db/schema";
 import { signTicketToken, type TicketPlace } from "./ticket-tokens";
 
 /** A ticket as stored, with its event and the labels of its place. */
@@ -11,6 +11,8 @@ export interface IssuedTicket {
   eventId: string;
   holderAccountId: string;
   status: "valid" | "checked_in" | "void";
+  /** Its order's status: why a ticket is void (refunded, cancelled, disputed). */
+  orderStatus: (typeof orders.$inferSelect)["status"];
   checkedInAt: Date | null;
   place: TicketPlace;
   sectionName: string;
@@ -56,6 +58,7 @@ export async function findTickets(db: Db, filter: { accountId?: string; orderId?
       eventId: tickets.eventId,
       holderAccountId: tickets.accountId,
       status: tickets.status,
+      orderStatus: orders.status,
       checkedInAt: tickets.checkedInAt,
       seatIndex: tickets.seatIndex,
       sectionLabel: sections.label,
@@ -69,6 +72,7 @@ export async function findTickets(db: Db, filter: { accountId?: string; orderId?
       timezone: venues.timezone,
     })
     .from(tickets)
+    .innerJoin(orders, eq(orders.id, tickets.orderId))
     .innerJoin(events, eq(events.id, tickets.eventId))
     .innerJoin(venues, eq(venues.id, events.venueId))
     .innerJoin(sections, eq(sections.id, tickets.sectionId))
@@ -82,6 +86,7 @@ export async function findTickets(db: Db, filter: { accountId?: string; orderId?
     eventId: row.eventId,
     holderAccountId: row.holderAccountId,
     status: row.status,
+    orderStatus: row.orderStatus,
     checkedInAt: row.checkedInAt,
     // A seat always has labels; the fallbacks only keep a broken chart from blocking delivery.
     place: row.seatIndex === null ? { section: row.sectionLabel, ga: true } : { section: row.sectionLabel, row: row.rowLabel ?? "?", seat: row.seatLabel ?? `#${row.seatIndex}` },

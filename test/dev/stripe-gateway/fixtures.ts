@@ -166,7 +166,8 @@ function paymentIntentOf(event: Stripe.Event): string | null {
     case "payment_intent.canceled":
     case "payment_intent.requires_action":
       return event.data.object.id;
-    case "charge.refunded": {
+    case "charge.refunded":
+    case "charge.dispute.created": {
       const intent = event.data.object.payment_intent;
       return typeof intent === "string" ? intent : (intent?.id ?? null);
     }

@@ -28,9 +28,11 @@ const orderSchema = z.strictObject({
   holdId: z.uuid(),
   accountId: z.uuid(),
   email: z.string(),
-  status: z.enum(["confirmed", "refunded", "cancelled"]),
+  status: z.enum(["confirmed", "refunded", "cancelled", "disputed"]),
   totalCents: z.number(),
   currency: z.string(),
+  refundedCents: z.number(),
+  dispute: z.strictObject({ reason: z.string(), status: z.string() }).nullable(),
   liveTickets: z.number(),
   createdAt: z.iso.datetime(),
 });
@@ -77,7 +79,7 @@ describe("refunding an order", () => {
     const answer = await refund(sale, order.orderId);
     expect(answer.status, answer.text).toBe(200);
     const body = refundAnswer.parse(answer.json);
-    expect(body.order).toMatchObject({ orderId: order.orderId, status: "refunded", liveTickets: 0, totalCents: order.amountCents });
+    expect(body.order).toMatchObject({ orderId: order.orderId, status: "refunded", liveTickets: 0, totalCents: order.amountCents, refundedCents: order.amountCents, dispute: null });
     expect(body.waitlistOffers).toBe(1);
     await expectRefunded(order.paymentIntentId);
     expect(await ticketStatuses(order.orderId)).toEqual(["void", "void"]);

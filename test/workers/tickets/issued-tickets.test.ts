@@ -73,7 +73,8 @@ describe("GET /api/me/tickets", () => {
     if (!fan || !seat) throw new Error("fixture");
     const order = await insertOrder(event, fan, { seats: [seat] });
     await withDb((db) => db.execute(sql`update tickets set status = 'void' where order_id = ${order.orderId}`));
+    await withDb((db) => db.execute(sql`update orders set status = 'refunded' where id = ${order.orderId}`));
     const [ticket] = await myTickets(fan);
-    expect(ticket).toMatchObject({ id: order.tickets[0]?.id, status: "void", token: null, qrSvg: null });
+    expect(ticket).toMatchObject({ id: order.tickets[0]?.id, status: "void", orderStatus: "refunded", token: null, qrSvg: null });
   });
 });

@@ -2,6 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { notFound } from "../../../core/errors";
 import { requireFan } from "../../middleware/require-fan";
+import { ORDER_STATUSES } from "../../refunds/orders";
 import { placeJson, placeSchema, ticketStatusSchema } from "../../tickets/http-mapping";
 import { findTickets, placeLabel, signIssuedTicket, type IssuedTicket } from "../../tickets/issued-tickets";
 import { ticketQrSvg } from "../../tickets/qr-codes";
@@ -18,6 +19,7 @@ const myTicketSchema = z
     id: z.uuid(),
     orderId: z.uuid(),
     status: ticketStatusSchema,
+    orderStatus: z.enum(ORDER_STATUSES).openapi({ description: "The order's status: a void ticket's order was refunded, cancelled with its event, or disputed with the bank." }),
     checkedInAt: z.string().nullable(),
     event: z.object({ id: z.uuid(), name: z.string(), startsAt: z.string(), endsAt: z.string().nullable(), venue: z.string() }),
     place: placeSchema,
@@ -33,6 +35,7 @@ async function myTicketJson(signingKey: string | undefined, ticket: IssuedTicket
     id: ticket.id,
     orderId: ticket.orderId,
     status: ticket.status,
+    orderStatus: ticket.orderStatus,
     checkedInAt: ticket.checkedInAt?.toISOString() ?? null,
     event: {
       id: ticket.eventId,

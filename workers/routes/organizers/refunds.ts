@@ -18,6 +18,11 @@ const orderSchema = z
     status: z.enum(ORDER_STATUSES),
     totalCents: z.number(),
     currency: z.string(),
+    refundedCents: z.number().openapi({ description: "Refunded so far: the total once refunded or cancelled; less after a partial refund made in the Stripe dashboard (the tickets stay valid)." }),
+    dispute: z
+      .object({ reason: z.string(), status: z.string() })
+      .nullable()
+      .openapi({ description: "The cardholder's dispute (chargeback) as Stripe reported it; its order is `disputed` and its tickets void. Null if never disputed." }),
     liveTickets: z.number(),
     createdAt: z.string(),
   })
