@@ -15,6 +15,8 @@ import type { WorkContext } from "../work-context";
 /** The live view's history covers this many hours (and keeps no more). */
 export const HISTORY_HOURS = 6;
 const MINUTE_MS = 60_000;
+/** Hot sales the cron samples in one pass at most (a room read each). */
+const SAMPLED_AT_MOST = 200;
 
 /** One minute of the sale: fans admitted and places sold in it, and the admission rate set then. */
 export interface HistoryPoint {
@@ -128,17 +130,18 @@ export async function saleHistory(db: Db, eventId: string, now = Date.now()): Pr
 }
 
 /**
- * The cron's pass: samples the published document of every hot event whose
- * lobby is open and whose sale has not ended more than a minute ago, so the
- * history has a point each minute even while nobody watches. One failed room
- * is logged and skipped.
+ * The cron's pass: samples the published document of every prepared hot
+ * event whose lobby is open and whose sale has not ended more than a minute
+ * ago (SAMPLED_AT_MOST, the latest sales first), so the history has a point
+ * each minute even while nobody watches. One failed room is logged and skipped.
  */
 export async function sampleHotSales(ctx: Pick<WorkContext, "env" | "db">, now = Date.now()): Promise<number> {
   const due = await ctx.db.execute<{ id: string }>(sql`
     select id from events
-    where demand_class = 'hot' and status = 'published'
+    where demand_class = 'hot' and status = 'published' and inventory_prepared_at is not null
       and sale_starts_at - make_interval(mins => lobby_opens_minutes) <= ${iso(now)}::timestamptz
-      and coalesce(sale_ends_at, starts_at) > ${iso(now - MINUTE_MS)}::timestamptz`);
+      and coalesce(sale_ends_at, starts_at) > ${iso(now - MINUTE_MS)}::timestamptz
+    order by sale_starts_at desc limit ${SAMPLED_AT_MOST}`);
   let sampled = 0;
   for (const { id } of due.rows) {
     try {

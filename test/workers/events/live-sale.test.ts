@@ -172,9 +172,10 @@ describe("live history", () => {
     });
   });
 
-  it("the cron samples the published queue document of hot sales whose lobby is open, and the live view shows it", async () => {
+  it("the cron samples the published queue document of prepared hot sales whose lobby is open, and the live view shows it", async () => {
     const sale = await hotSale({ saleStartsInMs: 60 * 60_000, lobbyOpensMinutes: 90, admissionRatePerSecond: 7 });
-    await roomOf(sale.eventId).configure(sale.eventId);
+    const prepared = await adminRequest(sale.apiKey, "POST", `/events/${sale.eventId}/prepare`, {});
+    expect(prepared.status, prepared.text).toBe(200);
     await roomOf(sale.eventId).control({ paused: true });
     const sampled = await withWorkContext((ctx) => sampleHotSales(ctx));
     expect(sampled).toBeGreaterThanOrEqual(1);
