@@ -12,6 +12,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { unstable_readConfig } from "wrangler";
+import { z } from "zod";
 import { isMain, runMain } from "./cli.ts";
 import { ChecklistFailed, formatItem, prepareEvent } from "./event-prepare/checklist.ts";
 
@@ -43,8 +44,8 @@ function parseArgs(argv: string[]): Options {
 
 /** The environment's PUBLIC_ORIGIN in wrangler.toml. */
 function originOf(env: string): string {
-  const config = unstable_readConfig({ config: WRANGLER_TOML, env }, { hideWarnings: true });
-  const origin = config.vars.PUBLIC_ORIGIN;
+  const config: unknown = unstable_readConfig({ config: WRANGLER_TOML, env }, { hideWarnings: true });
+  const origin = z.object({ vars: z.record(z.string(), z.unknown()) }).parse(config).vars.PUBLIC_ORIGIN;
   if (typeof origin !== "string" || !/^https?:\/\//.test(origin)) throw new Error(`wrangler.toml has no PUBLIC_ORIGIN for --env ${env}`);
   return origin;
 }
