@@ -4,6 +4,7 @@ import { loadConfig } from "../core/config";
 import { createDb } from "../core/db/client";
 import { log } from "../core/logger";
 import { reconcilePayments, type ReconcileReport } from "./checkout/payments";
+import { sampleHotSales } from "./events/live-stats";
 import { continueCancellations } from "./refunds/refunds";
 import { serveWaitlists } from "./waitlist/serve";
 
@@ -15,6 +16,8 @@ export interface ScheduledReport {
   payments?: ReconcileReport;
   waitlist?: Awaited<ReturnType<typeof serveWaitlists>>;
   cancellations?: Awaited<ReturnType<typeof continueCancellations>>;
+  /** Hot sales whose admission count was sampled for the organizer's live charts. */
+  admissionSamples?: number;
 }
 
 /** Runs one pass of every scheduled job; each job's failure is logged and does not stop the others. */
@@ -37,6 +40,11 @@ export async function runScheduledJobs(env: Env, keepAlive: (promise: Promise<un
       report.cancellations = await continueCancellations({ env, db, keepAlive });
     } catch (error) {
       log.error("cancellations_failed", { error: String(error) });
+    }
+    try {
+      report.admissionSamples = await sampleHotSales({ env, db }, now);
+    } catch (error) {
+      log.error("admission_sampling_failed", { error: String(error) });
     }
     try {
       await db.execute(sql`delete from inventory_requests where created_at < now() - ${REQUEST_RETENTION}::interval`);

@@ -471,3 +471,21 @@ export const deadLetters = pgTable(
   },
   (t) => [uniqueIndex("dead_letters_message_key").on(t.queue, t.messageId), index("dead_letters_pending_idx").on(t.createdAt).where(sql`${t.replayedAt} is null`)],
 );
+
+/**
+ * The admission history behind the organizer's live charts: one row per hot
+ * event and minute, the room's cumulative admitted count and settings as last
+ * sampled in that minute (by the every-minute cron and by each live read).
+ * Bounded: rows older than the live view's window are deleted as new ones come.
+ */
+export const admissionSamples = pgTable(
+  "admission_samples",
+  {
+    eventId: ownedBy("event_id", () => events.id),
+    minute: timestamp("minute", { withTimezone: true }).notNull(),
+    admitted: integer("admitted").notNull(),
+    ratePerSecond: integer("rate_per_second").notNull(),
+    paused: boolean("paused").notNull(),
+  },
+  (t) => [primaryKey({ name: "admission_samples_pkey", columns: [t.eventId, t.minute] })],
+);

@@ -17,8 +17,9 @@ import { DurableObject } from "cloudflare:workers";
 import { refuse, type Availability, type ConfirmRequest, type HoldChangeResult, type HoldRequest, type HoldResult, type HoldView, type ReleaseRequest, type UnsellRequest } from "../../core/holds/contract";
 import { AlarmScheduler } from "../lib/alarm-scheduler";
 import { migrateSchema } from "../lib/schema-migrations";
-import { sqlOver } from "../lib/sql";
+import { sqlOver, type Sql } from "../lib/sql";
 import { Holds } from "./holds";
+import { liveCounts, type LiveCounts } from "./live-counts";
 import { Places } from "./places";
 import { PostgresMirror } from "./postgres-mirror";
 import { AdmissionPromises, type AdmissionGrant } from "./promises";
@@ -27,6 +28,7 @@ import { INVENTORY_MIGRATIONS } from "./schema";
 
 export { ADMISSION_PROMISE_MS, type AdmissionGrant } from "./promises";
 export { WAITLIST_FIRST_MS } from "./returns";
+export type { LiveCounts, SectionCounts } from "./live-counts";
 
 /** Outcome of one `prepare()` call. */
 export interface PrepareResult {
@@ -45,11 +47,13 @@ export class EventInventory extends DurableObject<Env> {
   private readonly mirror: PostgresMirror;
   private readonly scheduler: AlarmScheduler;
   private preparing: Promise<PrepareResult> | undefined;
+  private readonly sql: Sql;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, INVENTORY_MIGRATIONS));
     const sql = sqlOver(ctx.storage.sql);
+    this.sql = sql;
     const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
     this.places = new Places(sql, () => this.holds.claimedSeats());
     this.promises = new AdmissionPromises(sql);
@@ -152,6 +156,15 @@ export class EventInventory extends DurableObject<Env> {
     return this.changing(() => {
       this.releaseDue();
       return this.places.availability();
+    });
+  }
+
+  /** Places held and sold per section, and places returned after a sale (the organizer's live view; a read, O(holds)). */
+  liveCounts(): LiveCounts {
+    if (!this.places.isPrepared()) throw new Error("inventory not prepared");
+    return this.changing(() => {
+      this.releaseDue();
+      return liveCounts(this.sql);
     });
   }
 

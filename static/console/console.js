@@ -5,6 +5,7 @@
 // so moving between them never reloads the page and never loses the key.
 import { dateTime, el, money } from "/js/api.js";
 import { chartSummary, fromUtcInput, toUtcInput } from "/console/chart.js";
+import { historyChart } from "/console/history-chart.js";
 
 /** How often the live sale panel refreshes. */
 const LIVE_INTERVAL_MS = 2_000;
@@ -320,26 +321,44 @@ async function refreshLive() {
   if (openEvent?.id !== eventId || read < liveShown) return;
   liveShown = read;
   stats($("live-totals"), [
-    ["Capacity", live.capacity, "capacity"],
-    ["Taken (held or sold)", live.capacity - live.available, "taken"],
-    ["Available", live.available, "available"],
+    ["Capacity", live.totals.capacity, "capacity"],
+    ["Sold", live.totals.sold, "sold"],
+    ["Held", live.totals.held, "held"],
+    ["Available", live.totals.available, "available"],
+    ["Sold out", live.soldOut ? "Yes" : "No", "sold-out"],
+    ["Places returned", live.returned, "returned"],
     ["Flagged accounts", live.flaggedAccounts, "flagged"],
   ]);
   $("live-sections").replaceChildren(
     ...live.sections.map((s) =>
-      el("tr", {}, el("th", { scope: "row" }, s.label), el("td", {}, s.priceTier ?? "—"), el("td", {}, String(s.capacity)), el("td", {}, String(s.capacity - s.available)), el("td", {}, String(s.available))),
+      el(
+        "tr",
+        { "data-section": s.label },
+        el("th", { scope: "row" }, s.label),
+        el("td", { "data-label": "Tier" }, s.priceTier ?? "—"),
+        el("td", { "data-label": "Capacity" }, String(s.capacity)),
+        el("td", { "data-label": "Sold" }, String(s.sold)),
+        el("td", { "data-label": "Held" }, String(s.held)),
+        el("td", { "data-label": "Available" }, String(s.available)),
+      ),
     ),
+  );
+  const minutes = live.history.minutes;
+  $("live-charts").replaceChildren(
+    ...(live.demandClass === "hot" ? [historyChart("Fans admitted per minute", minutes.map((m) => m.admitted))] : []),
+    historyChart("Places sold per minute", minutes.map((m) => m.sold)),
   );
   const queue = live.queue;
   if (queue) {
     stats($("admission-stats"), [
       ["Admission", queue.paused ? "Paused" : "Running", "admission"],
       ["Rate (fans per second)", queue.ratePerSecond, "rate"],
+      ["Lobby size", queue.entrants.lobby + queue.entrants.late + queue.entrants.flagged, "lobby-size"],
       ["In the lobby", queue.entrants.lobby, "lobby"],
       ["Joined late", queue.entrants.late, "late"],
       ["Threshold", queue.threshold, "threshold"],
       ["Admitted", queue.admitted, "admitted"],
-      ["Sold out", queue.soldOut ? "Yes" : "No", "sold-out"],
+      ["Queue sold out", queue.soldOut ? "Yes" : "No", "queue-sold-out"],
     ]);
     $("pause-button").textContent = queue.paused ? "Resume admission" : "Pause admission";
     $("pause-button").dataset.paused = String(queue.paused);

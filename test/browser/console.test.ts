@@ -2,8 +2,10 @@
  * The organizer console (/console/) in Chromium, over the admin API with the
  * browser tests' organizer key: signing in keeps the key in memory only; a
  * venue imported from a chart file is previewed then saved, and an event
- * there priced and published shows in the events list; on a hot event,
- * pausing admission shows on the dashboard and in the API; on a calm event,
+ * there priced and published shows in the events list; during a simulated
+ * sale the dashboard shows the API's numbers at its next 2-second refresh; on a
+ * hot event, pausing admission and lowering its rate show on the dashboard, in
+ * the API and in the room's published queue document; on a calm event,
  * refunding an order from the orders table refunds it. Every state is checked
  * with axe and saved as screenshots at phone and desktop sizes.
  */
@@ -13,10 +15,11 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { DEVICE_NAMES, chromiumForThisFile, newFanContext, type DeviceName } from "./harness/browser";
 import { seriousViolations } from "./harness/axe";
-import { admin, appUrl, buyByApi, calmEvent, fanEmail, hotEvent, signInByApi, unique } from "./harness/fixtures";
+import { admin, appUrl, buyByApi, calmEvent, fanEmail, holdByApi, hotEvent, signInByApi, unique } from "./harness/fixtures";
 import { Screenshots, watchPage, type PageProblems } from "./harness/pages";
 
 const browser = chromiumForThisFile();
+
 
 /** Checks the console as it is now (no serious or critical axe violation) and saves a screenshot. */
 async function checkPage(page: Page, shots: Screenshots, state: string): Promise<void> {
@@ -39,6 +42,50 @@ async function signedInConsole(device: DeviceName, shots: Screenshots): Promise<
 }
 
 const statOf = (page: Page, key: string) => page.locator(`[data-stat="${key}"]`);
+
+/** The queue document the room published, as fans poll it. */
+async function publishedQueue(eventId: string): Promise<{ paused: boolean; ratePerSecond: number }> {
+  const response = await fetch(`${appUrl()}/api/events/${eventId}/queue`);
+  expect(response.status).toBe(200);
+  return z.object({ paused: z.boolean(), ratePerSecond: z.number() }).parse(await response.json());
+}
+
+const liveView = z.object({
+  totals: z.object({ capacity: z.number(), available: z.number(), held: z.number(), sold: z.number() }),
+  sections: z.array(z.object({ label: z.string(), capacity: z.number(), available: z.number(), held: z.number(), sold: z.number() })),
+  soldOut: z.boolean(),
+  returned: z.number(),
+  history: z.object({ minutes: z.array(z.object({ sold: z.number() })) }),
+});
+type LiveView = z.infer<typeof liveView>;
+
+/** A read of the page that fails rather than waits when the element is missing. */
+const READ = { timeout: 2_000 };
+
+/** What the dashboard shows, in the API's terms. */
+async function dashboard(page: Page): Promise<unknown> {
+  const number = async (key: string) => Number(await statOf(page, key).innerText(READ));
+  const rows: string[][] = [];
+  for (const row of await page.locator("#live-sections tr").all()) rows.push(await row.locator("th, td").allTextContents());
+  return {
+    totals: { capacity: await number("capacity"), available: await number("available"), held: await number("held"), sold: await number("sold") },
+    sections: rows.map(([label, , capacity, sold, held, available]) => ({ label, capacity: Number(capacity), available: Number(available), held: Number(held), sold: Number(sold) })),
+    soldOut: (await statOf(page, "sold-out").innerText(READ)) === "Yes",
+    returned: await number("returned"),
+    soldInHistory: Number(await page.getByRole("img", { name: /^Places sold per minute/ }).getAttribute("data-total", READ)),
+  };
+}
+
+/** The API's live view, as the dashboard should show it. */
+function expected(view: LiveView): unknown {
+  return {
+    totals: view.totals,
+    sections: view.sections.map(({ label, capacity, available, held, sold }) => ({ label, capacity, available, held, sold })),
+    soldOut: view.soldOut,
+    returned: view.returned,
+    soldInHistory: view.history.minutes.reduce((sum, m) => sum + m.sold, 0),
+  };
+}
 
 /** Polls within the dashboard's own refresh (2 s) and then some, for a loaded machine. */
 const POLL = { timeout: 10_000 };
@@ -144,11 +191,15 @@ describe("the organizer console", () => {
     await expect.poll(() => statOf(page, "admission").innerText(), POLL).toBe("Paused");
     const live = z.object({ queue: z.object({ paused: z.boolean(), ratePerSecond: z.number() }) });
     expect((await admin("GET", `/events/${event.id}/live`, undefined, live)).queue.paused).toBe(true);
+    // The room published it: fans polling the queue see the pause.
+    await expect.poll(async () => (await publishedQueue(event.id)).paused, POLL).toBe(true);
     await checkPage(page, shots, "paused");
 
     await page.getByLabel("Fans admitted per second").fill("7");
     await page.getByRole("button", { name: "Set rate" }).click();
     await expect.poll(() => statOf(page, "rate").innerText(), POLL).toBe("7");
+    await expect.poll(async () => (await publishedQueue(event.id)).ratePerSecond, POLL).toBe(7);
+    await expect.poll(() => page.locator("#live-charts svg").count(), POLL).toBe(2);
     await page.getByRole("button", { name: "Resume admission" }).click();
     await expect.poll(() => statOf(page, "admission").innerText(), POLL).toBe("Running");
     const after = (await admin("GET", `/events/${event.id}/live`, undefined, live)).queue;
@@ -158,15 +209,57 @@ describe("the organizer console", () => {
     await close();
   });
 
+  it.each(DEVICE_NAMES)("during a simulated sale the dashboard's numbers match the API's at its next refresh (%s)", async (device) => {
+    const event = await calmEvent();
+    const shots = new Screenshots("console/dashboard", device);
+    const { page, problems, close } = await signedInConsole(device, shots);
+    // Every dashboard read of the live view, by when the page sent it.
+    const reads: number[] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith(`/admin/events/${event.id}/live`)) reads.push(Date.now());
+    });
+    await page.goto(`/console/#/events/${event.id}`);
+    await page.getByRole("heading", { name: event.name, level: 2 }).waitFor();
+    const api = () => admin("GET", `/events/${event.id}/live`, undefined, liveView);
+    await expect.poll(() => dashboard(page), POLL).toEqual(expected(await api()));
+
+    const [a, b, c] = await Promise.all(["dash-a", "dash-b", "dash-c"].map((name) => signInByApi(fanEmail(name))));
+    if (!a || !b || !c) throw new Error("three fans expected");
+    const steps: [string, () => Promise<unknown>][] = [
+      ["sold", () => buyByApi(event.id, a, [0, 1])],
+      ["held", () => holdByApi(event.id, b, [2, 3, 4])],
+      ["sold-again", () => buyByApi(event.id, c, [5])],
+    ];
+    for (const [state, step] of steps) {
+      await step();
+      // Tickets reach Postgres through the sales queue: read the API once they have (the per-minute sales count them).
+      let view = await api();
+      await expect.poll(async () => (view = await api()).history.minutes.reduce((sum, m) => sum + m.sold, 0), POLL).toBe(view.totals.sold);
+      // The page's next read shows it (a read every 2 s; the wait allows for a loaded machine).
+      await expect.poll(() => dashboard(page), POLL).toEqual(expected(view));
+      await checkPage(page, shots, state);
+    }
+    expect((await api()).totals).toMatchObject({ held: 3, sold: 3 });
+    // The page read the live view every 2 s: no gap between reads much over that (timers run late on a loaded machine).
+    const gaps = reads.slice(1).map((at, i) => at - (reads[i] ?? at));
+    expect(gaps.length).toBeGreaterThan(0);
+    expect(gaps.filter((gap) => gap < 1_500)).toEqual([]);
+    expect(Math.max(...gaps)).toBeLessThan(6_000);
+    expect(problems.errors).toEqual([]);
+    expect(problems.failedCalls).toEqual([]);
+    await close();
+  });
+
   it.each(DEVICE_NAMES)("refunds an order from the orders table, and the place comes back on the dashboard (%s)", async (device) => {
     const { page, problems, close, event, buyer, shots, row } = await eventWithAnOrder(device, "console/refund", [0, 1]);
-    await expect.poll(() => statOf(page, "taken").innerText(), POLL).toBe("2");
+    await expect.poll(() => statOf(page, "sold").innerText(), POLL).toBe("2");
     await checkPage(page, shots, "orders");
 
     await row.getByRole("button", { name: `Refund order of ${buyer.email}` }).click();
     await row.getByRole("button", { name: /^Confirm refund of / }).click();
     await expect.poll(() => row.locator("td").nth(3).innerText(), POLL).toBe("refunded");
-    await expect.poll(() => statOf(page, "taken").innerText(), POLL).toBe("0");
+    await expect.poll(() => statOf(page, "sold").innerText(), POLL).toBe("0");
+    await expect.poll(() => statOf(page, "returned").innerText(), POLL).toBe("2");
     await checkPage(page, shots, "refunded");
     const orders = await admin("GET", `/events/${event.id}/orders`, undefined, z.object({ orders: z.array(z.object({ email: z.string(), status: z.string() })) }));
     expect(orders.orders.filter((o) => o.email === buyer.email).map((o) => o.status)).toEqual(["refunded"]);

@@ -275,16 +275,23 @@ export async function holdExpiresAt(eventId: string, holdId: string, session: Fa
   return Date.parse((await json(response, z.object({ hold: z.object({ expiresAt: z.string() }) }), "GET hold")).hold.expiresAt);
 }
 
-/** Buys seats (by seat index) through the API with the test card that succeeds; resolves once the payment has succeeded. */
-export async function buyByApi(eventId: string, session: FanSession, seats: number[]): Promise<void> {
+/** Holds these seats of a calm event through the API, as the seat map does; returns the hold's id. */
+export async function holdByApi(eventId: string, session: FanSession, seats: number[]): Promise<string> {
   const headers = { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json" };
   const held = await json(
     await fetch(`${appUrl()}/api/events/${eventId}/holds`, { method: "POST", headers, body: JSON.stringify({ requestId: crypto.randomUUID(), seats }) }),
     z.object({ hold: z.object({ holdId: z.uuid() }) }),
     "POST hold",
   );
+  return held.hold.holdId;
+}
+
+/** Buys seats (by seat index) through the API with the test card that succeeds; resolves once the payment has succeeded. */
+export async function buyByApi(eventId: string, session: FanSession, seats: number[]): Promise<void> {
+  const headers = { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json" };
+  const holdId = await holdByApi(eventId, session, seats);
   const paid = await json(
-    await fetch(`${appUrl()}/api/events/${eventId}/holds/${held.hold.holdId}/payment`, { method: "POST", headers, body: JSON.stringify({ paymentMethod: "pm_card_visa" }) }),
+    await fetch(`${appUrl()}/api/events/${eventId}/holds/${holdId}/payment`, { method: "POST", headers, body: JSON.stringify({ paymentMethod: "pm_card_visa" }) }),
     z.object({ payment: z.object({ status: z.string() }) }),
     "POST payment",
   );
