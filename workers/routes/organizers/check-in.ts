@@ -1,6 +1,8 @@
 /** Door staff checking tickets in at an event of the organizer's. */
 import { createRoute, z } from "@hono/zod-openapi";
+import { workContext } from "../../app-env";
 import { assertOrganizersEvent } from "../../events/events";
+import { emitTicketCheckedIn } from "../../organizers/webhooks/sources";
 import { checkIn as checkInTicket } from "../../tickets/check-in";
 import { placeJson, placeSchema, ticketStatusSchema } from "../../tickets/http-mapping";
 import { placeLabel } from "../../tickets/issued-tickets";
@@ -48,6 +50,8 @@ checkIn.openapi(
     const { id } = c.req.valid("param");
     await assertOrganizersEvent(c.var.db, c.var.organizer.id, id);
     const verdict = await checkInTicket(c.var.db, c.env.TOKEN_SIGNING_KEY, id, c.req.valid("json").token);
+    // Also on a repeat scan: the webhook is keyed by ticket, sent once, and a failed first emit is made good.
+    if (verdict.result !== "invalid") await emitTicketCheckedIn(workContext(c), verdict.ticket);
     const ticket = verdict.ticket;
     return c.json(
       {
