@@ -2,7 +2,8 @@
  * Organizer webhook receivers for the tests: real HTTP on loopback, so the
  * Worker's consumer makes real requests. Each test names its own receiver
  * (`/hooks/<name>`), tells it how to answer (`PUT /__receivers/<name>`: fail
- * the first `failures` requests, or all, with a status), and reads what it
+ * the first `failures` requests, or all, with a status; a 3xx redirects to
+ * `/hooks/<name>-target`), and reads what it
  * got (`GET /__receivers/<name>`: headers and raw body of every request).
  */
 import { createServer } from "node:http";
@@ -49,7 +50,9 @@ export async function startWebhookReceiver(options: { port: number }): Promise<L
     const answered = fails ? behaviour.failStatus : 200;
     const headers = Object.fromEntries(Object.entries(request.headers).flatMap(([key, value]) => (typeof value === "string" ? [[key, value]] : [])));
     log.push({ headers, body, answered });
-    sendJson(response, answered, fails ? { error: `receiver ${name} failing on purpose` } : { ok: true });
+    // A redirect points at a receiver that accepts: only a client that follows it would deliver.
+    const redirect: Record<string, string> = answered >= 300 && answered < 400 ? { location: `/hooks/${name}-target` } : {};
+    sendJson(response, answered, fails ? { error: `receiver ${name} failing on purpose` } : { ok: true }, redirect);
   });
   return listenOnLoopback(server, options.port);
 }

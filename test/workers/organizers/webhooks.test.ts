@@ -175,6 +175,25 @@ describe("webhook retries", () => {
     expect(new Set(received.map((r) => r.headers["webhook-id"])).size).toBe(1);
   });
 
+  it("do not follow redirects: a redirect is a failed attempt", async () => {
+    const { apiKey, hooks, hook, endpoint, deliveryId } = await deliveryToReceiver();
+    await hook.behave(null, 307);
+    expect(await attemptDelivery(hooks, deliveryId, 1)).toEqual({ outcome: "retried", delaySeconds: webhookBackoffSeconds(1) });
+    expect((await hook.received()).map((r) => r.answered)).toEqual([307]);
+    expect(await hook.received("redirected")).toEqual([]);
+    expect(only(await deliveryLog(hooks, apiKey, endpoint.id)).attempts.map((a) => a.httpStatus)).toEqual([307]);
+  });
+
+  it("never reach a URL the environment does not allow, whatever was stored", async () => {
+    // Stored in local development (a loopback receiver), attempted where such URLs are refused.
+    const { apiKey, hooks, hook, endpoint, deliveryId } = await deliveryToReceiver();
+    const production = { ...hooks, env: { ...hooks.env, WEBHOOKS_ALLOW_LOCAL: "" } };
+    expect(await attemptDelivery(production, deliveryId, 1)).toEqual({ outcome: "retried", delaySeconds: webhookBackoffSeconds(1) });
+    expect(await hook.received()).toEqual([]);
+    const attempt = only(only(await deliveryLog(hooks, apiKey, endpoint.id)).attempts);
+    expect(attempt).toMatchObject({ httpStatus: null, error: "url refused: https_required" });
+  });
+
   it("resend answers 404 for another organizer's delivery and queues nothing", async () => {
     const { hooks, deliveryId, endpoint } = await deliveryToReceiver();
     const before = await deliveriesOf(endpoint.id);
