@@ -219,7 +219,7 @@ function consumerConfig(stack: LocalStack): ConfigEnv {
  * dead-lettering any.
  */
 async function invokeConsumer(config: ConfigEnv, sales: ConfirmedSale[], attempts = 1): Promise<number> {
-  const env = { ...config, DELIVERY_QUEUE: new CountingQueue(), DEAD_LETTERS: new CountingQueue() };
+  const env = { ...config, DELIVERY_QUEUE: new CountingQueue(), DEAD_LETTERS: new CountingQueue(), WEBHOOK_QUEUE: new CountingQueue() };
   const batch = new DeliveredBatch("ticket-sales", sales, attempts);
   await handleSalesBatch(batch, env);
   const unacked = batch.messages.filter((m) => m.outcome !== "acked").length;

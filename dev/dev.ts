@@ -122,6 +122,8 @@ async function writeDevVars(
     OPS_TOKEN: "local-ops-token",
     // Links in emails point at this server (its port may not be wrangler.toml's default).
     PUBLIC_ORIGIN: appUrl,
+    // Organizer webhooks may go to receivers on this machine (http, loopback).
+    WEBHOOKS_ALLOW_LOCAL: "1",
   };
   const lines = ["# Written by `npm run dev` for the local stack; rewritten on every run.", ...dotenvLines(vars)];
   await writeFile(file, `${lines.join("\n")}\n`, { mode: 0o600 });

@@ -2,6 +2,7 @@
 import { log } from "../core/logger";
 import { app } from "./app";
 import { handleDeadLetters, handleSalesBatch } from "./checkout/sales-consumer";
+import { handleWebhookBatch, handleWebhookDeadLetters } from "./organizers/webhooks/consumer";
 import { runScheduledJobs } from "./scheduled";
 import { handleDeliveryBatch } from "./tickets/delivery";
 
@@ -16,6 +17,8 @@ export default {
     if (batch.queue === "ticket-sales") return handleSalesBatch(batch, env);
     if (batch.queue === "ticket-delivery") return handleDeliveryBatch(batch, env);
     if (batch.queue === "ticket-dead-letters") return handleDeadLetters(batch, env);
+    if (batch.queue === "organizer-webhooks") return handleWebhookBatch(batch, env);
+    if (batch.queue === "organizer-webhooks-dead") return handleWebhookDeadLetters(batch, env);
     log.error("unknown_queue", { queue: batch.queue });
     batch.retryAll();
   },

@@ -489,3 +489,64 @@ export const admissionSamples = pgTable(
   },
   (t) => [primaryKey({ name: "admission_samples_pkey", columns: [t.eventId, t.minute] })],
 );
+
+/** The organizer event types a webhook endpoint can subscribe to. */
+export const WEBHOOK_EVENT_TYPES = ["order.created", "order.refunded", "ticket.checked_in", "event.sold_out", "event.cancelled"] as const;
+
+/** An organizer's webhook endpoint: a URL, the event types it wants, and its signing secret (a rotated-out one signs too until its grace ends). */
+export const webhookEndpoints = pgTable(
+  "webhook_endpoints",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    organizerId: ownedBy("organizer_id", () => organizers.id),
+    url: text("url").notNull(),
+    eventTypes: text("event_types").array().notNull(),
+    /** Only this event's notifications (null: every event of the organizer). */
+    eventId: uuid("event_id").references(() => events.id, { onDelete: "cascade" }),
+    description: text("description").notNull().default(""),
+    /** `whsec_` + base64 of 32 random bytes: the key must be readable to sign with it. */
+    secret: text("secret").notNull(),
+    previousSecret: text("previous_secret"),
+    previousSecretExpiresAt: timestamp("previous_secret_expires_at", { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index("webhook_endpoints_organizer_idx").on(t.organizerId)],
+);
+
+/** One notification for one endpoint; `webhookId` comes from the source row, so a source emitted twice is delivered once. */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    endpointId: ownedBy("endpoint_id", () => webhookEndpoints.id),
+    /** The Standard Webhooks `webhook-id`: the same on every attempt and resend. */
+    webhookId: text("webhook_id").notNull(),
+    eventType: text("event_type").notNull(),
+    /** The exact body every attempt sends. */
+    payload: jsonb("payload").notNull(),
+    status: text("status", { enum: ["pending", "delivered", "dead"] }).notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: timestamp("next_attempt_at", { withTimezone: true }),
+    /** When its queue message was sent (null: not yet; emitting again sends it). */
+    queuedAt: timestamp("queued_at", { withTimezone: true }),
+    deliveredAt: timestamp("delivered_at", { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("webhook_deliveries_endpoint_webhook_key").on(t.endpointId, t.webhookId), index("webhook_deliveries_endpoint_idx").on(t.endpointId, t.createdAt)],
+);
+
+/** One try of a delivery: when, the receiver's HTTP status (null: no answer), the start of its answer or the error. */
+export const webhookAttempts = pgTable(
+  "webhook_attempts",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    deliveryId: ownedBy("delivery_id", () => webhookDeliveries.id),
+    attemptedAt: timestamp("attempted_at", { withTimezone: true }).notNull().defaultNow(),
+    httpStatus: integer("http_status"),
+    responseSnippet: text("response_snippet").notNull().default(""),
+    error: text("error"),
+    durationMs: integer("duration_ms").notNull(),
+  },
+  (t) => [index("webhook_attempts_delivery_idx").on(t.deliveryId, t.attemptedAt)],
+);

@@ -15,6 +15,7 @@ import { startStripeGateway } from "../../dev/stripe-gateway/index.ts";
 import { findFreePort } from "../../dev/ports.ts";
 import { generateAdmissionKey, generateSigningKey } from "../../dev/signing-key.ts";
 import { runTeardown } from "./teardown.ts";
+import { startWebhookReceiver } from "./webhook-receiver.ts";
 
 const BRIDGE_TOKEN = "test-token";
 const MAIL_API_KEY = "test-mail-key";
@@ -38,6 +39,8 @@ declare module "vitest" {
     turnstileVerifyUrl: string;
     stripeApiBase: string;
     stripeWebhookSecret: string;
+    /** Organizer webhook receivers (test/setup/webhook-receiver.ts). */
+    webhookReceiverUrl: string;
   }
 }
 
@@ -59,6 +62,7 @@ type StackContext = Pick<
   | "turnstileVerifyUrl"
   | "stripeApiBase"
   | "stripeWebhookSecret"
+  | "webhookReceiverUrl"
 >;
 
 /** One stack per vitest process, shared by every project whose globalSetup lists this file (the root, and the browser project, whose setup runs first). */
@@ -113,6 +117,7 @@ async function startStack(): Promise<{ context: StackContext; stop: () => Promis
     const turnstile = started("Turnstile stand-in", await startTurnstileStandIn({ port: await findFreePort() }));
     // Tests read webhooks from the gateway (GET /__webhooks) and post them to the Worker themselves.
     const stripe = started("payment gateway", await startStripeGateway({ port: await findFreePort(), webhookSecret: STRIPE_WEBHOOK_SECRET }));
+    const receiver = started("webhook receiver", await startWebhookReceiver({ port: await findFreePort() }));
     const context: StackContext = {
       postgresUrl: postgres.url,
       postgresPort: postgres.port,
@@ -129,6 +134,7 @@ async function startStack(): Promise<{ context: StackContext; stop: () => Promis
       turnstileVerifyUrl: turnstile.verifyUrl,
       stripeApiBase: stripe.url,
       stripeWebhookSecret: STRIPE_WEBHOOK_SECRET,
+      webhookReceiverUrl: receiver.url,
     };
     return { context, stop: teardown };
   } catch (error) {

@@ -12,6 +12,7 @@ import { loadConfig, type ConfigEnv } from "../../core/config";
 import { createDb, type Db } from "../../core/db/client";
 import { confirmedSaleSchema, ticketDeliverySchema, type ConfirmedSale, type TicketDelivery } from "./messages";
 import { log } from "../../core/logger";
+import { emitSalesEvents } from "../organizers/webhooks/sources";
 
 /** After this many deliveries a failing message is dead-lettered (matches wrangler.toml's max_retries). */
 export const MAX_SALE_ATTEMPTS = 10;
@@ -119,7 +120,7 @@ export async function writeSales(db: Db, sales: ConfirmedSale[]): Promise<Ticket
 }
 
 /** What the sales consumer needs of the Worker's env: its configuration and the queues it sends to. */
-export type SalesConsumerEnv = ConfigEnv & Pick<Env, "DELIVERY_QUEUE" | "DEAD_LETTERS">;
+export type SalesConsumerEnv = ConfigEnv & Pick<Env, "DELIVERY_QUEUE" | "DEAD_LETTERS" | "WEBHOOK_QUEUE">;
 
 /** A sale message and what it says. */
 interface SaleMessage {
@@ -172,6 +173,8 @@ async function writeAndAck(db: Db, env: SalesConsumerEnv, items: SaleMessage[]):
       throw error;
     }
   }
+  // Organizer webhooks, keyed by order: a redelivered batch emits nothing twice.
+  await emitSalesEvents({ db, env }, items.map((item) => item.sale.holdId));
   for (const { message } of items) message.ack();
 }
 

@@ -18,6 +18,7 @@ import { ApiError, notFound } from "../../core/errors";
 import { log } from "../../core/logger";
 import { refund, stripeClient } from "../checkout/gateway";
 import { forgetEvent, inventoryForEvent } from "../holds/pick-inventory";
+import { emitEventCancelled, emitOrderRefunded } from "../organizers/webhooks/sources";
 import { closeWaitlist, serveWaitlist, type ServeReport } from "../waitlist/serve";
 import type { WorkContext } from "../work-context";
 import { orderView, type OrderView } from "./orders";
@@ -55,7 +56,10 @@ export async function refundOrder(ctx: WorkContext, input: { organizerId: string
     await returnOrder(ctx, row, "refunded");
     if (row.eventStatus === "published") waitlist = await serveAfterReturn(ctx, row.eventId);
   }
-  return { order: await orderView(ctx.db, row.id), waitlist };
+  const order = await orderView(ctx.db, row.id);
+  // Also when an earlier call refunded it: that call's emit may have failed (the webhook is sent once).
+  if (order.status === "refunded") await emitOrderRefunded(ctx, order);
+  return { order, waitlist };
 }
 
 /** What one cancellation call did. */
@@ -86,6 +90,7 @@ export async function cancelEvent(ctx: WorkContext, input: { organizerId: string
   if (event.status !== "cancelled") {
     await ctx.db.update(events).set({ status: "cancelled", updatedAt: new Date() }).where(eq(events.id, event.id));
   }
+  await emitEventCancelled(ctx, event.id);
   forgetEvent(event.id);
   // A prepared hot inventory keeps its own copy of the status: it must stop holding now.
   if (event.demandClass === "hot") {

@@ -13,6 +13,7 @@ describe("the HTTP surface", () => {
   it("has exactly these routes", () => {
     const routes = new Set(app.routes.filter((route) => route.method !== "ALL").map((route) => `${route.method} ${route.path}`));
     expect([...routes].sort()).toEqual([
+      "DELETE /admin/webhooks/endpoints/:endpointId",
       "DELETE /api/events/:id/holds/:holdId",
       "DELETE /api/events/:id/waitlist",
       "GET /.well-known/jwks.json",
@@ -26,6 +27,9 @@ describe("the HTTP surface", () => {
       "GET /admin/openapi.json",
       "GET /admin/venues",
       "GET /admin/venues/:id",
+      "GET /admin/webhooks/endpoints",
+      "GET /admin/webhooks/endpoints/:endpointId",
+      "GET /admin/webhooks/endpoints/:endpointId/deliveries",
       "GET /api/config",
       "GET /api/docs",
       "GET /api/events",
@@ -44,6 +48,7 @@ describe("the HTTP surface", () => {
       "GET /api/openapi.json",
       "PATCH /admin/events/:id",
       "PATCH /admin/events/:id/admission",
+      "PATCH /admin/webhooks/endpoints/:endpointId",
       "POST /admin/api-keys",
       "POST /admin/events",
       "POST /admin/events/:id/cancel",
@@ -51,6 +56,9 @@ describe("the HTTP surface", () => {
       "POST /admin/events/:id/prepare",
       "POST /admin/orders/:orderId/refund",
       "POST /admin/venues",
+      "POST /admin/webhooks/deliveries/:deliveryId/resend",
+      "POST /admin/webhooks/endpoints",
+      "POST /admin/webhooks/endpoints/:endpointId/rotate-secret",
       "POST /api/auth/code",
       "POST /api/auth/session",
       "POST /api/events/:id/admission",

@@ -36,6 +36,14 @@ describe("admin API documentation", () => {
       "POST /orders/{orderId}/refund",
       "POST /events/{id}/cancel",
       "GET /events/{id}/orders",
+      "POST /webhooks/endpoints",
+      "GET /webhooks/endpoints",
+      "GET /webhooks/endpoints/{endpointId}",
+      "PATCH /webhooks/endpoints/{endpointId}",
+      "DELETE /webhooks/endpoints/{endpointId}",
+      "POST /webhooks/endpoints/{endpointId}/rotate-secret",
+      "GET /webhooks/endpoints/{endpointId}/deliveries",
+      "POST /webhooks/deliveries/{deliveryId}/resend",
     ]);
     expect(Object.keys(doc.components.schemas)).toEqual([
       "Error",
@@ -50,6 +58,8 @@ describe("admin API documentation", () => {
       "CheckIn",
       "TicketPlace",
       "Order",
+      "WebhookEndpoint",
+      "WebhookDelivery",
     ]);
   });
 

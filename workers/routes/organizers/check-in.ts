@@ -1,6 +1,9 @@
 /** Door staff checking tickets in at an event of the organizer's. */
 import { createRoute, z } from "@hono/zod-openapi";
+import { log } from "../../../core/logger";
+import { workContext } from "../../app-env";
 import { assertOrganizersEvent } from "../../events/events";
+import { emitTicketCheckedIn } from "../../organizers/webhooks/sources";
 import { checkIn as checkInTicket } from "../../tickets/check-in";
 import { placeJson, placeSchema, ticketStatusSchema } from "../../tickets/http-mapping";
 import { placeLabel } from "../../tickets/issued-tickets";
@@ -48,6 +51,13 @@ checkIn.openapi(
     const { id } = c.req.valid("param");
     await assertOrganizersEvent(c.var.db, c.var.organizer.id, id);
     const verdict = await checkInTicket(c.var.db, c.env.TOKEN_SIGNING_KEY, id, c.req.valid("json").token);
+    // After the answer, so the door never waits for (or fails with) the webhooks queue; on a repeat scan too:
+    // the webhook is keyed by ticket, so it is sent once, and a failed first emit is made good.
+    if (verdict.result !== "invalid") {
+      const ctx = workContext(c);
+      const ticket = verdict.ticket;
+      ctx.keepAlive(emitTicketCheckedIn(ctx, ticket).catch((error: unknown) => log.error("webhook_emit_failed", { ticketId: ticket.id, error: String(error) })));
+    }
     const ticket = verdict.ticket;
     return c.json(
       {

@@ -13,6 +13,7 @@ import { events } from "./events";
 import { liveSale } from "./live-sale";
 import { refunds } from "./refunds";
 import { venues } from "./venues";
+import { webhooks } from "./webhooks";
 
 export const organizers = routeGroup();
 
@@ -38,4 +39,4 @@ organizers.get("/docs", (c) => c.html(docsPage({ title: "Edge Tickets admin API"
 organizers.use("*", requireOrganizer());
 
 // In this order in the OpenAPI document too.
-for (const group of [account, venues, events, liveSale, checkIn, refunds]) organizers.route("/", group);
+for (const group of [account, venues, events, liveSale, checkIn, refunds, webhooks]) organizers.route("/", group);
