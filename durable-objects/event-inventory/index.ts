@@ -10,7 +10,8 @@
  * - holds.ts: holds and their seat claims (alarm: expiry);
  * - promises.ts: places promised to fans the waiting room admitted;
  * - returns.ts: the outbox of returned places, for the waitlist;
- * - postgres-mirror.ts: loading from Postgres and mirroring holds back (alarm: the mirror);
+ * - postgres-mirror.ts: loading from Postgres and mirroring holds back (new holds
+ *   and sales before they are answered, the rest on the alarm);
  * - schema.ts: the SQLite schema, as numbered migrations.
  */
 import { DurableObject } from "cloudflare:workers";
@@ -100,13 +101,21 @@ export class EventInventory extends DurableObject<Env> {
   // ---------------------------------------------------------------- holds
 
   /** One hold (see `applyHolds`). */
-  hold(request: HoldRequest): HoldResult {
-    return this.applyHolds([request])[0] ?? refuse("not_on_sale");
+  async hold(request: HoldRequest): Promise<HoldResult> {
+    return (await this.applyHolds([request]))[0] ?? refuse("not_on_sale");
   }
 
-  /** Applies hold requests in order, each all-or-nothing in its own transaction. */
-  applyHolds(requests: HoldRequest[]): HoldResult[] {
-    return this.changing(() => this.holds.apply(requests));
+  /**
+   * Applies hold requests in order, each all-or-nothing in its own
+   * transaction, and answers once Postgres has the new holds (so a rebuild
+   * keeps them). While Postgres cannot be reached the holds are answered
+   * anyway (holds keep working with Postgres down) and the alarm mirrors them
+   * when it is back.
+   */
+  async applyHolds(requests: HoldRequest[]): Promise<HoldResult[]> {
+    const results = this.changing(() => this.holds.apply(requests));
+    if (results.some((result) => result.ok)) await this.mirror.sync("unless-failing");
+    return results;
   }
 
   /** Releases a live hold (its owner only). Releasing twice returns the released hold. */
@@ -117,9 +126,15 @@ export class EventInventory extends DurableObject<Env> {
   /**
    * Marks a hold's places sold. A lapsed hold is confirmed only with
    * `allowLapsed` and only if every one of its places is still free.
+   * Answers only once Postgres shows the hold confirmed, so a rebuild keeps
+   * the sale while it waits in the sales queue; throws when Postgres cannot
+   * be reached (the caller retries: the payment's reconciliation does, and
+   * confirming again is harmless).
    */
-  confirm(request: ConfirmRequest): HoldChangeResult {
-    return this.changing(() => this.holds.confirm(request));
+  async confirm(request: ConfirmRequest): Promise<HoldChangeResult> {
+    const result = this.changing(() => this.holds.confirm(request));
+    if (result.ok && !(await this.mirror.sync("always"))) throw new Error("the sale could not be recorded in Postgres; confirm it again later");
+    return result;
   }
 
   /**

@@ -1,9 +1,18 @@
 /**
  * The inventory and Postgres, the source of truth: loading the event (its
  * settings, chart and every hold Postgres knows of) and mirroring every change
- * to a hold back, so the object can be rebuilt from Postgres. Its alarm work
- * sends changed holds a second after the first change (MIRROR_DELAY_MS), in
- * batches on one connection; the statements are in postgres.ts.
+ * to a hold back, so the object can be rebuilt from Postgres.
+ *
+ * New holds and sales are written through (`sync`): the object answers a
+ * hold or a confirmation only once Postgres has it, so a rebuild after a
+ * storage loss finds every seat the object gave out. Concurrent callers share
+ * one send (a group commit): while one send is on the wire, the calls that
+ * arrive wait for the next, which takes all of their changes in one round
+ * trip. Releases, expiries and refunds free places, so Postgres may hear of
+ * them late (a rebuild then keeps those places taken a while longer, never
+ * the reverse): the alarm sends them a second after the change
+ * (MIRROR_DELAY_MS), and retries whatever a failed send left. The statements
+ * are in postgres.ts.
  */
 import { loadConfig } from "../../core/config";
 import { createDb } from "../../core/db/client";
@@ -38,10 +47,19 @@ export interface MirrorParts {
   holds: Holds;
 }
 
+/** Whether a `sync` goes to Postgres when the last send failed less than MIRROR_RETRY_MS ago. */
+export type SyncMode = "always" | "unless-failing";
+
 /** Loads the inventory from Postgres and keeps Postgres in step with its holds. */
 export class PostgresMirror implements AlarmSource {
   /** When changed holds are next sent (null: none waiting; undefined: not known since a restart). */
   private dueAt: number | null | undefined;
+  /** Until when a hold's `sync` does not try Postgres, after a failed send (0: the last send worked). */
+  private failingUntil = 0;
+  /** The send on the wire, or the last one (sends never overlap, so an older status never overwrites a newer one). */
+  private sending: Promise<unknown> = Promise.resolve();
+  /** The send that starts after the one on the wire: callers arriving now share it. */
+  private nextSend: Promise<boolean> | undefined;
 
   constructor(private readonly parts: MirrorParts) {}
 
@@ -85,15 +103,47 @@ export class PostgresMirror implements AlarmSource {
 
   /** Sends every changed hold (or MIRROR_PASSES batches of them); on failure, tries again in MIRROR_RETRY_MS. */
   async runDue(now: number): Promise<void> {
-    const eventId = this.parts.places.settings()?.eventId;
-    if (eventId === undefined) return;
+    if (this.parts.places.settings() === undefined) return;
     this.dueAt = null; // changes from here on are noted again while the batches are sent
+    if (await this.sync("always")) {
+      if (this.parts.holds.hasUnmirrored()) this.noteChange(Date.now());
+    } else {
+      this.dueAt = Math.min(this.dueAt ?? Infinity, now + MIRROR_RETRY_MS);
+    }
+  }
+
+  /**
+   * Sends every change made so far to Postgres; true once Postgres has them
+   * all (of up to MIRROR_PASSES batches), false when it could not be reached.
+   * With "unless-failing", a call within MIRROR_RETRY_MS of a failed send
+   * answers false at once instead of waiting on Postgres again: holds go on
+   * while Postgres is down, and the alarm retries.
+   */
+  sync(mode: SyncMode): Promise<boolean> {
+    if (mode === "unless-failing" && Date.now() < this.failingUntil) return Promise.resolve(false);
+    if (!this.nextSend) {
+      const send = this.sending.then(() => {
+        this.nextSend = undefined; // from here on, new changes wait for the send after this one
+        return this.sendAll();
+      });
+      this.nextSend = send;
+      this.sending = send;
+    }
+    return this.nextSend;
+  }
+
+  /** One send of everything unmirrored; never throws. */
+  private async sendAll(): Promise<boolean> {
+    const eventId = this.parts.places.settings()?.eventId;
+    if (eventId === undefined) return false;
     try {
       await this.send(eventId);
-      if (this.parts.holds.hasUnmirrored()) this.noteChange(Date.now());
+      this.failingUntil = 0;
+      return true;
     } catch (error) {
       log.warn("inventory_mirror_failed", { eventId, error: String(error) });
-      this.dueAt = Math.min(this.dueAt ?? Infinity, now + MIRROR_RETRY_MS);
+      this.failingUntil = Date.now() + MIRROR_RETRY_MS;
+      return false;
     }
   }
 

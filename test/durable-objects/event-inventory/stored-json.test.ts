@@ -48,6 +48,6 @@ describe("EventInventory reads of stored JSON", () => {
     await runInDurableObject(stub, (_instance: EventInventory, state) => {
       state.storage.sql.exec(`UPDATE requests SET result = '{"ok": false, "reason": "no_such_reason", "message": "?"}'`);
     });
-    expect(await runInDurableObject(stub, (instance: EventInventory) => thrownBy(() => instance.hold(request)))).toMatch(/stored request result does not match its schema/);
+    await expect(runInDurableObject(stub, (instance: EventInventory) => instance.hold(request))).rejects.toThrow(/stored request result does not match its schema/);
   });
 });
