@@ -16,6 +16,18 @@
  * - admission_exchange: once the sale started (waited for in real time) and
  *   the admission rate was raised through the admin API so everyone is
  *   admitted, every fan exchanges its ticket for an admission token once.
+ * - sold_out: a small event sells out while 200 waiting fans poll its queue
+ *   document as the queue page does (lib/told-sold-out.ts):
+ *   `told_sold_out_p99_s`, from the last place going to each poller reading
+ *   `soldOut`.
+ *
+ * The last line (`queue_summary`) carries the issue's figures with their bars
+ * (`thresholds`, each with `met`): `origin_requests_per_1000_polls` with the
+ * cache layer (the bar: the room served at most one document request per
+ * second of polling, plus one at each edge of the phase, in this one data
+ * centre), `told_sold_out_p99_s` (≤ 5) and `kv_writes_per_key_per_s_max`
+ * (≤ 1: the most KV writes any key took in one second, counted by a wrapper
+ * around the rooms' KV binding in the bench entry, failed writes included).
  *
  * Same frame as `holds`: a fresh local stack and `wrangler dev` on a snapshot
  * in a temporary folder, wrk as the crowd, everything cleaned up at the end.
@@ -29,7 +41,6 @@ import { TURNSTILE_DUMMY_TOKEN } from "../dev/turnstile.ts";
 import { openDb } from "../dev/seed.ts";
 import { REPO_ROOT } from "../dev/stack.ts";
 import { generateSigningKey } from "../dev/signing-key.ts";
-import { createEvent, createEventSchema } from "../workers/events/events.ts";
 import { signFanSession } from "../workers/sign-in/fan-session.ts";
 import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
@@ -39,7 +50,10 @@ import { adminJson, round } from "./lib/admin-api.ts";
 import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
 import { cpuDelta, cpuSnapshot, type CpuSnapshot } from "./lib/cpu.ts";
 import { createFanAccounts, writeTokens } from "./lib/fans.ts";
-import { ROOM_PROBE_ENTRY, ROOM_PROBE_VARS, servedDelta, servedRequests, writeRoomProbe } from "./lib/room-probe.ts";
+import { createHotBenchEvent } from "./lib/hot-event.ts";
+import { kvPuts, ROOM_PROBE_ENTRY, ROOM_PROBE_VARS, servedDelta, servedRequests, writeRoomProbe } from "./lib/room-probe.ts";
+import { atMost, thresholdsMet } from "./lib/thresholds.ts";
+import { toldSoldOut } from "./lib/told-sold-out.ts";
 import { startBenchStack } from "./lib/stack.ts";
 import { runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
 import { runWrk } from "./lib/wrk.ts";
@@ -120,22 +134,14 @@ runScenario(async (cleanup) => {
   const postgresPid = stack.postgresPid;
 
   const saleStartsAt = Date.now() + SALE_STARTS_IN_MS;
-  const event = await createEvent(
-    db,
-    organizerId,
-    createEventSchema.parse({
-      venueId: venue.id,
-      name: "Bench waiting room",
-      startsAt: new Date(saleStartsAt + 30 * 24 * 3_600_000).toISOString(),
-      saleStartsAt: new Date(saleStartsAt).toISOString(),
-      lobbyOpensMinutes: LOBBY_OPENS_MINUTES,
-      purchaseLimit: PURCHASE_LIMIT,
-      demandClass: "hot",
-      status: "published",
-      prices: BENCH_PRICES,
-    }),
-  );
-  const eventId = event.id;
+  const eventId = await createHotBenchEvent(db, organizerId, {
+    venueId: venue.id,
+    name: "Bench waiting room",
+    saleStartsAt,
+    lobbyOpensMinutes: LOBBY_OPENS_MINUTES,
+    purchaseLimit: PURCHASE_LIMIT,
+    prices: BENCH_PRICES,
+  });
   say(`hot event ${eventId}: lobby open, sale starts at ${new Date(saleStartsAt).toISOString()}`);
   lap = Date.now();
   const prepared = await adminJson(app, apiKey, "POST", `/admin/events/${eventId}/prepare`, {});
@@ -200,12 +206,13 @@ runScenario(async (cleanup) => {
   const served = servedDelta(servedBefore, servedAfter);
   say(`room served before the polls ${JSON.stringify(servedBefore)}, after ${JSON.stringify(servedAfter)}: ${served.total} requests during them`);
   const pollAnswers = poll.ok + poll.not_found + poll.server_error + poll.other;
+  const originPer1000 = pollAnswers > 0 ? round((1000 * served.total) / pollAnswers, 3) : Number.POSITIVE_INFINITY;
   emit({
     phase: "queue_poll",
     ...rates(poll, poll.ok),
     requests: pollAnswers,
     errors: pollAnswers - poll.ok + poll.socket_errors + poll.timeouts,
-    origin_requests_per_1000_polls: pollAnswers > 0 ? round((1000 * served.total) / pollAnswers, 3) : null,
+    origin_requests_per_1000_polls: originPer1000,
   });
 
   // ---------------------------------------------------------------- phase 3: admission exchanges
@@ -245,10 +252,37 @@ runScenario(async (cleanup) => {
   // A wrk thread that runs out of pairs stops with its connections' last requests unanswered (at most one per connection).
   const unanswered = pairs.length - exchange.admitted - exchangeErrors;
   if (unanswered > 0) say(`admission_exchange: ${unanswered} exchanges sent but not waited for (wrk stops a thread with its last requests in flight)`);
+
+  // ---------------------------------------------------------------- phase 4: a sell-out, as waiting fans learn it
+  if (stopping()) return 130;
+  const soldOut = await toldSoldOut(app, db, organizerId, apiKey, signingKey);
+  emit({ phase: "sold_out", ...soldOut.result });
+
+  const puts = [...(await kvPuts(app.url, probeSecret, eventId)), ...(await kvPuts(app.url, probeSecret, soldOut.eventId))];
+  const perKeySecond = new Map<string, number>();
+  for (const put of puts) perKeySecond.set(`${put.key} ${put.second}`, (perKeySecond.get(`${put.key} ${put.second}`) ?? 0) + put.n);
   // One data centre here: the edge cache may fetch the document from the room once a second (and once more at each edge of the phase).
-  const sound = served.total <= POLL_SECONDS + 2 && (served.byKind.document ?? 0) === served.total && lobbyErrors === 0 && exchangeErrors === 0 && unanswered <= CONCURRENCY;
-  if (!sound) say("PROBLEMS: see the error counts above (polls may reach the room once a second per data centre; every join and exchange must succeed)");
-  return sound ? 0 : 1;
+  const originBar = pollAnswers > 0 ? round((1000 * (POLL_SECONDS + 2)) / pollAnswers, 3) : 0;
+  const thresholds = {
+    origin_requests_per_1000_polls: atMost(originPer1000, originBar),
+    told_sold_out_p99_s: atMost(soldOut.result.told_sold_out_p99_s, 5),
+    kv_writes_per_key_per_s_max: atMost(Math.max(0, ...perKeySecond.values()), 1),
+  };
+  emit({
+    phase: "queue_summary",
+    origin_requests_per_1000_polls: originPer1000,
+    origin_requests_during_polls: served.total,
+    poll_seconds: POLL_SECONDS,
+    told_sold_out_p99_s: soldOut.result.told_sold_out_p99_s,
+    kv_writes_per_key_per_s_max: thresholds.kv_writes_per_key_per_s_max.value,
+    kv_writes: puts.reduce((sum, put) => sum + put.n, 0),
+    load_average: loadavg().map((l) => round(l, 1)),
+    thresholds,
+  });
+  const met = thresholdsMet(thresholds);
+  const sound = (served.byKind.document ?? 0) === served.total && lobbyErrors === 0 && exchangeErrors === 0 && unanswered <= CONCURRENCY;
+  if (!sound) say("PROBLEMS: see the error counts above (polls reach the room only for the document; every join and exchange must succeed)");
+  return sound && met ? 0 : 1;
 });
 
 /** The room's served requests once two reads 3 s apart agree (bounded: 60 s). */

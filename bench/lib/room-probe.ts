@@ -17,7 +17,10 @@
  *   too slow for a lobby of millions here. Each join still counts as one
  *   `join` request in the shard's request log, as it would in production;
  * - `lobby/<eventId>/stats`: the room's counts and ticks, and every shard's
- *   counts and storage bytes.
+ *   counts and storage bytes;
+ * - `kv-puts/<eventId>`: the KV writes the room made, per key and second
+ *   (the entry's `WaitingRoom` is the app's with its KV binding wrapped to
+ *   count each `put` in the object's own SQLite, failed ones included).
  *
  * The repository's own files are not touched. The objects count only when the
  * Worker runs with OBJECT_REQUEST_LOG=1 (pass ROOM_PROBE_VARS to startApp).
@@ -41,7 +44,33 @@ export async function writeRoomProbe(projectDir: string): Promise<string> {
 import worker from "./workers/index";
 import { shardName, shardOf } from "./core/waiting-room/lobby-shards";
 import { LobbyShard as AppLobbyShard, type ShardJoin } from "./durable-objects/waiting-room/lobby-shard";
+import { WaitingRoom as AppWaitingRoom } from "./durable-objects/waiting-room";
 export * from "./workers/index";
+
+/** The app's room, with its KV binding counting each put (per key and second) in the room's own storage. */
+export class WaitingRoom extends AppWaitingRoom {
+  constructor(ctx: DurableObjectState, env: Env) {
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS bench_kv_puts (key TEXT NOT NULL, second INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (key, second))");
+    const kv = env.QUEUE_STATE;
+    const counted = new Proxy(kv, {
+      get(target, property) {
+        if (property === "put") {
+          return (key: string, ...rest: unknown[]) => {
+            ctx.storage.sql.exec("INSERT INTO bench_kv_puts (key, second, n) VALUES (?, ?, 1) ON CONFLICT (key, second) DO UPDATE SET n = n + 1", key, Math.floor(Date.now() / 1000));
+            return (target.put as (...args: unknown[]) => Promise<void>)(key, ...rest);
+          };
+        }
+        const value = Reflect.get(target, property);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    super(ctx, { ...env, QUEUE_STATE: counted });
+  }
+
+  kvPuts(): { key: string; second: number; n: number }[] {
+    return this.ctx.storage.sql.exec<{ key: string; second: number; n: number }>("SELECT key, second, n FROM bench_kv_puts ORDER BY second").toArray();
+  }
+}
 
 /** The app's shard, plus joins in bulk inside the object (each still counted as a join request). */
 export class LobbyShard extends AppLobbyShard {
@@ -88,6 +117,9 @@ export default {
         }),
       );
       return Response.json({ keys });
+    }
+    if (kind === "kv-puts") {
+      return Response.json(await (room as unknown as DurableObjectStub<WaitingRoom>).kvPuts());
     }
     if (kind === "lobby" && action === "stats") {
       const shards = await room.lobbyShards(eventId);
@@ -139,6 +171,13 @@ export type LobbyStats = z.infer<typeof lobbyStatsSchema>;
 /** The room's request counts and ticks, and each shard's request counts and storage bytes. */
 export async function lobbyStats(appUrl: string, secret: string, eventId: string): Promise<LobbyStats> {
   return lobbyStatsSchema.parse(await probe(appUrl, secret, `lobby/${eventId}/stats`));
+}
+
+const kvPutsSchema = z.array(z.object({ key: z.string(), second: z.number(), n: z.number() }));
+
+/** The KV writes an event's room made, per key and second (failed ones included). */
+export async function kvPuts(appUrl: string, secret: string, eventId: string): Promise<z.infer<typeof kvPutsSchema>> {
+  return kvPutsSchema.parse(await probe(appUrl, secret, `kv-puts/${eventId}`));
 }
 
 /** The most requests any one second saw, over all kinds, in `counts`. */

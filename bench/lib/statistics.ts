@@ -108,3 +108,9 @@ export function rankOf(values: number[]): number[] {
   order.forEach((index, rank) => (ranks[index] = rank));
   return ranks;
 }
+
+/** The q-quantile of `values` (nearest rank; 0 for none); they need not be sorted. */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}

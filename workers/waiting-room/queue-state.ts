@@ -4,7 +4,9 @@
  * under a key that changes every second, so each data centre asks the room at
  * most about once a second however many fans poll there; the room answers
  * from memory. Within one isolate a request that finds another already asking
- * takes the previous second's copy rather than asking too. When the room
+ * takes the isolate's last copy rather than asking too, however long the
+ * room takes to answer (a slow answer spanning seconds must not let every
+ * second's first request ask again). When the room
  * cannot answer, the KV copy (written by the room at most once a second, and
  * possibly a minute stale elsewhere) stands in.
  *
@@ -23,9 +25,9 @@ export const QUEUE_DOCUMENT_SECONDS = 1;
 /** The room gets this long to answer before the KV copy is read instead. */
 const ROOM_TIMEOUT_MS = 2_000;
 
-/** This isolate's latest copy per event, and the events it is fetching right now. */
+/** This isolate's latest copy per event, and how many of its requests are fetching one right now. */
 const latest = new IsolateCache<string, { second: number; document: QueueState | "none" }>(10_000);
-const fetching = new Set<string>();
+const fetching = new Map<string, number>();
 /** What the cache holds: the document, or null while there is none. */
 const cachedCopy = z.object({ document: queueStateSchema.nullable() });
 
@@ -42,11 +44,11 @@ export async function readQueueState(c: Context<AppEnv>, eventId: string): Promi
     latest.set(eventId, { second, document: document ?? "none" });
     return document;
   }
-  // Another request of this isolate fetched this second's copy meanwhile, or is fetching it: theirs, or the last second's, will do.
+  // Another request of this isolate fetched this second's copy meanwhile, or is fetching one: theirs, or the last copy, will do.
   const now = latest.get(eventId);
   if (now && now.second === second) return orNull(now.document);
-  if (now && now.second === second - 1 && fetching.has(eventId)) return orNull(now.document);
-  fetching.add(eventId);
+  if (now && (fetching.get(eventId) ?? 0) > 0) return orNull(now.document);
+  fetching.set(eventId, (fetching.get(eventId) ?? 0) + 1);
   let document: QueueState | null;
   try {
     document = await fromRoom(c.env, eventId);
@@ -55,9 +57,12 @@ export async function readQueueState(c: Context<AppEnv>, eventId: string): Promi
     const stored = await c.env.QUEUE_STATE.get(queueStateKey(eventId), { type: "json" });
     document = stored === null ? null : queueStateSchema.parse(stored);
   } finally {
-    fetching.delete(eventId);
+    const left = (fetching.get(eventId) ?? 1) - 1;
+    if (left > 0) fetching.set(eventId, left);
+    else fetching.delete(eventId);
   }
-  latest.set(eventId, { second, document: document ?? "none" });
+  // A slower fetch that started earlier never replaces a newer copy.
+  if ((latest.get(eventId)?.second ?? -1) <= second) latest.set(eventId, { second, document: document ?? "none" });
   const copy = new Response(JSON.stringify({ document }), { headers: { "Content-Type": "application/json", "Cache-Control": `public, max-age=${QUEUE_DOCUMENT_SECONDS + 1}` } });
   c.executionCtx.waitUntil(cache.put(cacheKey, copy));
   return document;

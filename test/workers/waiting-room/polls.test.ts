@@ -96,6 +96,44 @@ describe("queue polls", () => {
     expect(await roomStorage(sale.eventId)).toEqual(stored);
   }, 300_000);
 
+  it("asks a room that is slow to answer once, however many seconds its answer spans: later polls get the isolate's last copy", async () => {
+    startFakeClock();
+    const sale = await hotSale({ accounts: 3 });
+    for (const accountId of sale.accounts) await joined(sale.eventId, { token: await fanSession(accountId) });
+    setClock(sale.saleStartsAt + 1_000);
+    expect(await runDurableObjectAlarm(roomOf(sale.eventId))).toBe(true);
+    const published = await publishedState(sale.eventId);
+    expect(await poll(sale.eventId)).toEqual(published);
+
+    // From now on the room takes 300 ms to answer (real time), while the polls below move the clock on by seconds.
+    const room = env.WAITING_ROOM;
+    const real = room.getByName.bind(room);
+    let asked = 0;
+    vi.spyOn(room, "getByName").mockImplementation((name) => {
+      const stub = real(name);
+      return new Proxy(stub, {
+        get(target, property) {
+          if (property !== "published") return Reflect.get(target, property);
+          return async () => {
+            asked++;
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            return target.published();
+          };
+        },
+      });
+    });
+    setClock(sale.saleStartsAt + 2_000);
+    const first = poll(sale.eventId);
+    await vi.waitFor(() => expect(asked).toBe(1));
+    // Its answer spans the next two seconds: their polls take the copy the isolate has, and ask nobody.
+    setClock(sale.saleStartsAt + 3_000);
+    expect(await poll(sale.eventId)).toEqual(published);
+    setClock(sale.saleStartsAt + 4_000);
+    expect(await poll(sale.eventId)).toEqual(published);
+    expect(await first).toEqual(published);
+    expect(asked).toBe(1);
+  });
+
   it("says sold out one tick after the last place sells, the exchange then answers 409 sold_out, and a refund lets the next fan in", async () => {
     startFakeClock();
     // 2 x 2 x 4 seats and 6 standing places: 22 places, 2 per fan, so 11 fans are admitted at most.
