@@ -24,6 +24,7 @@ import {
   tierColours,
 } from "./api.js";
 import { lobbyOpensAt, salePhase } from "./queue-math.js";
+import { fillChoiceFields, readChoice } from "./ticket-choice.js";
 
 /** The API's caps (core/holds/contract.ts): seats per best-available request, seats per named hold. */
 const MAX_BEST_AVAILABLE = 8;
@@ -298,17 +299,10 @@ async function renderSeatMap(event, onSale) {
 }
 
 function renderBestAvailable(event, auth) {
-  const quantity = $("best-quantity");
-  const tier = $("best-tier");
-  const count = Math.min(event.purchaseLimit, MAX_BEST_AVAILABLE);
-  quantity.replaceChildren(...Array.from({ length: count }, (_, i) => el("option", { value: String(i + 1) }, String(i + 1))));
-  quantity.value = String(Math.min(2, count));
-  tier.replaceChildren(
-    el("option", { value: "" }, "Best in any tier"),
-    ...event.prices.map((price) => el("option", { value: price.priceTier }, `${price.priceTier} (${money(price.priceCents, event.currency)})`)),
-  );
+  const form = $("best-form");
+  fillChoiceFields(form, "best", { event, max: MAX_BEST_AVAILABLE, preferred: 2, quantityLabel: "Tickets", split: true });
   $("best").hidden = false;
-  $("best-form").addEventListener("submit", async (submit) => {
+  form.addEventListener("submit", async (submit) => {
     submit.preventDefault();
     if (auth === true && !currentSession()) {
       location.assign(signInHref());
@@ -318,8 +312,7 @@ function renderBestAvailable(event, auth) {
     button.disabled = true;
     const regions = { statusRegion: $("best-status"), errorRegion: $("best-error") };
     announce(regions.statusRegion, "Finding the best seats…");
-    const body = { quantity: Number(quantity.value), allowSplit: $("best-split").checked, ...(tier.value ? { priceTier: tier.value } : {}) };
-    const error = await placeHold(`/api/events/${event.id}/holds/best`, body, auth, regions);
+    const error = await placeHold(`/api/events/${event.id}/holds/best`, readChoice(form), auth, regions);
     if (error) button.disabled = false;
   });
 }

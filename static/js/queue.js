@@ -25,7 +25,6 @@ import {
   learnServerClock,
   liveCountdown,
   minutesSeconds,
-  money,
   newRequestId,
   param,
   renderAccount,
@@ -35,6 +34,7 @@ import {
   showError,
   signInHref,
 } from "./api.js";
+import { fillChoiceFields, readChoice } from "./ticket-choice.js";
 import { describeSoldOut, describeWait, fansAhead, lobbyOpensAt, progress, queuePhase, salePhase, secondsToWait } from "./queue-math.js";
 
 const POLL_MS = 2_000;
@@ -343,14 +343,6 @@ function forgetAdmission() {
   saveAdmission(eventId, { token: "", expiresAt: new Date(0).toISOString() });
 }
 
-function options(select, values) {
-  select.replaceChildren(...values.map(([value, label]) => el("option", { value }, label)));
-}
-
-function tierOptions(select) {
-  options(select, [["", "Best in any tier"], ...event.prices.map((p) => [p.priceTier, `${p.priceTier} (${money(p.priceCents, event.currency)})`])]);
-}
-
 function checkoutHref(holdId) {
   return `/checkout?event=${encodeURIComponent(eventId)}&hold=${encodeURIComponent(holdId)}`;
 }
@@ -393,10 +385,8 @@ function showHolding(hold) {
 
 function showAdmitted(admission) {
   show("admitted");
-  const count = Math.min(event.purchaseLimit, MAX_BEST_AVAILABLE);
-  options($("best-quantity"), Array.from({ length: count }, (_, i) => [String(i + 1), String(i + 1)]));
-  $("best-quantity").value = String(Math.min(2, count));
-  tierOptions($("best-tier"));
+  const form = $("best-form");
+  fillChoiceFields(form, "best", { event, max: MAX_BEST_AVAILABLE, preferred: 2, quantityLabel: "Tickets", split: true });
   const expiresAt = Date.parse(admission.expiresAt);
   const tick = () => {
     const left = expiresAt - serverNow();
@@ -408,15 +398,13 @@ function showAdmitted(admission) {
   say("It is your turn. Choose your tickets and hold the best available seats.");
   $("admitted-heading").focus();
 
-  const form = $("best-form");
   form.onsubmit = async (submit) => {
     submit.preventDefault();
     const button = $("best-submit");
     button.disabled = true;
     showError(errorRegion, null);
     say("Finding the best seats…");
-    const tier = $("best-tier").value;
-    const body = { quantity: Number($("best-quantity").value), allowSplit: $("best-split").checked, ...(tier ? { priceTier: tier } : {}) };
+    const body = readChoice(form);
     const key = JSON.stringify(body);
     if (attempt?.key !== key) attempt = { key, requestId: newRequestId() };
     try {
@@ -473,9 +461,7 @@ function showEnded() {
 async function offerWaitlist() {
   const form = $("waitlist-form");
   const result = $("waitlist-result");
-  const count = Math.min(event.purchaseLimit, MAX_WAITLIST_QUANTITY);
-  options($("waitlist-quantity"), Array.from({ length: count }, (_, i) => [String(i + 1), String(i + 1)]));
-  tierOptions($("waitlist-tier"));
+  fillChoiceFields(form, "waitlist", { event, max: MAX_WAITLIST_QUANTITY, quantityLabel: "Tickets wanted" });
   const waiting = (entry) => {
     form.hidden = true;
     const where = entry.position ? `You are number ${entry.position} on the waitlist.` : "You are on the waitlist.";
@@ -491,9 +477,8 @@ async function offerWaitlist() {
     submit.preventDefault();
     $("waitlist-submit").disabled = true;
     showError(errorRegion, null);
-    const tier = $("waitlist-tier").value;
     try {
-      const { entry } = await api(`/api/events/${eventId}/waitlist`, { method: "POST", body: { quantity: Number($("waitlist-quantity").value), ...(tier ? { priceTier: tier } : {}) }, auth: true });
+      const { entry } = await api(`/api/events/${eventId}/waitlist`, { method: "POST", body: readChoice(form), auth: true });
       waiting(entry);
     } catch (error) {
       $("waitlist-submit").disabled = false;

@@ -13,9 +13,13 @@ export interface FanVariables {
 /** Verified tokens, so a fan's repeated calls cost one signature check. */
 const verified = new IsolateCache<string, { identity: FanIdentity; expiresAt: number }>(50_000);
 
-/** Requires `Authorization: Bearer <fan session or admission token>`; sets `fan`. 401 otherwise. */
+/**
+ * Requires `Authorization: Bearer <fan session or admission token>`; sets `fan`. 401 otherwise.
+ * Every answer behind it is the fan's own (errors included), so none may be cached.
+ */
 export function requireFan() {
   return createMiddleware<{ Bindings: Env; Variables: FanVariables }>(async (c, next) => {
+    c.header("Cache-Control", "no-store");
     const token = bearerToken(c.req.header("Authorization"));
     if (!token) throw new ApiError(401, "unauthorized", "Sign in first: send `Authorization: Bearer <session token>`.");
     const cached = verified.get(token);

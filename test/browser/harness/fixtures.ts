@@ -72,6 +72,11 @@ function theatreChart(): unknown {
   };
 }
 
+/** A standing floor of `capacity` places and nothing else: a hot event that sells out in one order. */
+function floorChart(capacity: number): unknown {
+  return { name: `Club ${unique()}`, city: "Springfield", timezone: "UTC", sections: [{ label: "Floor", name: "Standing floor", priceTier: "Floor", generalAdmission: { capacity } }] };
+}
+
 /** A stadium in miniature: two seated sections and a standing floor. */
 function arenaChart(): unknown {
   return {
@@ -111,12 +116,16 @@ export async function calmEvent(options: { holdTtlSeconds?: number; declineRetry
 }
 
 /**
- * A published hot event at a new arena whose sale opens in `saleInMinutes`
- * (its lobby opens 30 minutes before), with its inventory prepared as
- * operators do before a sale.
+ * A published hot event at a new arena (or, with `floorOnly`, a club of that
+ * many standing places) whose sale opens in `saleInMinutes` (its lobby opens
+ * 30 minutes before), with its inventory prepared as operators do before a
+ * sale.
  */
-export async function hotEvent(options: { saleInMinutes?: number; lobbyOpensMinutes?: number; admissionRatePerSecond?: number } = {}): Promise<EventView> {
-  const event = await publishedEvent(arenaChart(), 60, {
+export async function hotEvent(
+  options: { saleInMinutes?: number; lobbyOpensMinutes?: number; admissionRatePerSecond?: number; floorOnly?: number } = {},
+): Promise<EventView> {
+  const floorOnly = options.floorOnly;
+  const event = await publishedEvent(floorOnly ? floorChart(floorOnly) : arenaChart(), 60, {
     name: `Stadium Tour ${unique()}`,
     description: "The tour everyone wants to see.",
     saleStartsAt: new Date(Date.now() + (options.saleInMinutes ?? 10) * 60_000).toISOString(),
@@ -125,8 +134,12 @@ export async function hotEvent(options: { saleInMinutes?: number; lobbyOpensMinu
     admissionRatePerSecond: options.admissionRatePerSecond ?? 50,
     prices: [
       { priceTier: "Floor", priceCents: 15_000 },
-      { priceTier: "Lower bowl", priceCents: 9_500 },
-      { priceTier: "Upper bowl", priceCents: 5_500 },
+      ...(floorOnly
+        ? []
+        : [
+            { priceTier: "Lower bowl", priceCents: 9_500 },
+            { priceTier: "Upper bowl", priceCents: 5_500 },
+          ]),
     ],
   });
   await admin("POST", `/events/${event.id}/prepare`, { promote: false }, z.object({ eventId: z.uuid() }));

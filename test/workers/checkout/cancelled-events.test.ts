@@ -13,9 +13,7 @@ import {
   checkoutTestFile,
   expectNoSale,
   getHold,
-  holdSeats,
-  openCheckoutSale,
-  PAIR,
+  heldPair,
   pay,
   payExpecting,
   paymentRows,
@@ -29,10 +27,7 @@ checkoutTestFile();
 describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) => {
   describe("the organizer cancels the event", () => {
     it("refuses a payment started after the cancellation (409 event_cancelled); nothing reaches the gateway", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await cancelSale(sale);
       const refused = await rawRequest(`/api/events/${sale.eventId}/holds/${hold.holdId}/payment`, {
         method: "POST",
@@ -51,10 +46,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("refuses another card after a decline once the event is cancelled; only the declined attempt reached the gateway", async () => {
-      const sale = await openCheckoutSale({ demandClass, declineRetrySeconds: 120 });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass, declineRetrySeconds: 120 });
       await payExpecting(sale, fan, hold.holdId, "pm_card_chargeDeclined", 402);
       await cancelSale(sale);
       expect(await pay(sale, fan, hold.holdId, "pm_card_visa")).toMatchObject({ status: 409, code: "event_cancelled" });
@@ -65,10 +57,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("answers 404 for an event no longer published, as fans see drafts everywhere, and charges nothing", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       // The admin API refuses this once the sale has started; the payment checks Postgres all the same.
       await withDb((db) => db.update(events).set({ status: "draft" }).where(eq(events.id, sale.eventId)));
       expect(await pay(sale, fan, hold.holdId, "pm_card_visa")).toMatchObject({ status: 404, code: "not_found" });

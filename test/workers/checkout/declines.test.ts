@@ -14,8 +14,7 @@ import {
   expectNoSale,
   expectSeatsFree,
   getHold,
-  holdSeats,
-  openCheckoutSale,
+  heldPair,
   PAIR,
   pay,
   payExpecting,
@@ -33,10 +32,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
       ["insufficient funds (test card)", "pm_card_chargeDeclinedInsufficientFunds", undefined, "insufficient_funds"],
       ["insufficient funds (injected on a good card)", "pm_card_visa", "insufficient_funds", "insufficient_funds"],
     ] as const)("releases the seats at once after %s when no retry is allowed", async (_name, card, injected, code) => {
-      const sale = await openCheckoutSale({ demandClass, declineRetrySeconds: 0 });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass, declineRetrySeconds: 0 });
       if (injected) await addFault({ mode: "decline", declineCode: injected, match: { metadata: { hold_id: hold.holdId } } });
       const payment = await payExpecting(sale, fan, hold.holdId, card, 402);
       expect(payment).toMatchObject({ status: "failed", lastError: code, retryUntil: null });
@@ -53,10 +49,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("lets the fan try another card within the retry window", async () => {
-      const sale = await openCheckoutSale({ demandClass, declineRetrySeconds: 120 });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass, declineRetrySeconds: 120 });
       const declined = await payExpecting(sale, fan, hold.holdId, "pm_card_chargeDeclinedInsufficientFunds", 402);
       expect(declined.status).toBe("failed");
       expect(Date.parse(declined.retryUntil ?? "")).toBe(Date.now() + 120_000);
@@ -79,10 +72,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("releases the hold through the cron once the retry window has closed", async () => {
-      const sale = await openCheckoutSale({ demandClass, declineRetrySeconds: 90 });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass, declineRetrySeconds: 90 });
       await payExpecting(sale, fan, hold.holdId, "pm_card_chargeDeclined", 402);
       clock.advance(91_000);
       // Too late for another card, though the hold itself has not expired yet.

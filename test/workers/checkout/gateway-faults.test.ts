@@ -18,6 +18,7 @@ import {
   expectNoSale,
   expectSeatsFree,
   getHold,
+  heldPair,
   holdSeats,
   keysOf,
   latestPayment,
@@ -36,10 +37,7 @@ checkoutTestFile();
 describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) => {
   describe("the gateway's answer is ambiguous", () => {
     it("error500 once: the client retries with the same key and the fan is charged once", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await addFault({ mode: "error500", count: 1, match: { metadata: { hold_id: hold.holdId } } });
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 200);
       await expectConfirmed(hold.holdId, PAIR);
@@ -54,10 +52,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("error500 on every try: 202 processing, then the cron retries with the same key and confirms", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await addFault({ mode: "error500", count: 2, match: { metadata: { hold_id: hold.holdId } } });
       const pending = await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
       expect(pending.status).toBe("unknown");
@@ -80,10 +75,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
       ["the create", "/v1/payment_intents", [["lost", false], [200, true], [200, false]]],
       ["the confirm", CONFIRM_PATH, [[200, false], ["lost", false], [200, true]]],
     ] as const)("lose_response once on %s: the client's retry gets the saved answer; one charge", async (_name, path, outcomes) => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await addFault({ mode: "lose_response", count: 1, match: { path, metadata: { hold_id: hold.holdId } } });
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 200);
       await expectConfirmed(hold.holdId, PAIR);
@@ -94,10 +86,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("lose_response on every confirm try: 202, and the webhook confirms; one charge", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
       expect((await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202)).status).toBe("unknown");
       // Charged, though the Worker does not know it yet.
@@ -113,10 +102,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("lose_response on every create try: nothing is confirmed, so nothing charged; the cron gets the intent back by its key and confirms it", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await addFault({ mode: "lose_response", count: 2, match: { path: "/v1/payment_intents", metadata: { hold_id: hold.holdId } } });
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
       // The intent exists at the gateway, unconfirmed; the Worker never learned its id, so it never confirmed it.
@@ -137,10 +123,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("lose_response on every confirm try and the webhook dropped: the cron asks about the stored intent and confirms the order; one charge", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
       await addFault({ mode: "drop_webhook", match: { metadata: { hold_id: hold.holdId } } });
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
@@ -158,10 +141,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("hang on every try (each connection dropped unanswered): after 3 gateway calls the cron releases the hold; nothing charged", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await dropConnections(hold.holdId, 100);
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
       clock.advance(CRON_STEP_MS);
@@ -182,10 +162,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("hang on every try for 2 minutes: the cron releases the hold after 2 minutes even before 3 calls", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await dropConnections(hold.holdId, 100);
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
       clock.advance(2 * 60_000);
@@ -196,10 +173,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("hang on the payment's tries, then the gateway recovers: the cron's retry with the same key confirms", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await dropConnections(hold.holdId, 2);
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
       clock.advance(CRON_STEP_MS);
@@ -210,10 +184,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("a late success after the cron released the hold: seats still free, so the order is confirmed", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       // The gateway charges, but no answer about the intent comes back (not even to the cron's cancel); the webhook is held up.
       await loseAnswersAfterCreate(hold.holdId, 100);
       await addFault({ mode: "delay_webhook", match: { metadata: { hold_id: hold.holdId } } });
@@ -263,10 +234,7 @@ describe("a client timeout", () => {
   it(
     "hang: the client gives up after its timeout and answers 202; the cron retries with the same key and confirms",
     async () => {
-      const sale = await openCheckoutSale({ demandClass: "hot" });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass: "hot" });
       // Both the request and the client's own retry hang until the client times out (8 s each).
       await addFault({ mode: "hang", count: 2, match: { metadata: { hold_id: hold.holdId } } });
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);

@@ -14,6 +14,7 @@ import {
   expectConfirmed,
   expectNoSale,
   getHold,
+  heldPair,
   holdSeats,
   latestPayment,
   openCheckoutSale,
@@ -29,10 +30,7 @@ checkoutTestFile();
 describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) => {
   describe("paid after the hold expired", () => {
     it("confirms the order when the seats are still free", async () => {
-      const sale = await openCheckoutSale({ demandClass, holdTtlSeconds: 120 });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass, holdTtlSeconds: 120 });
       await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
       await addFault({ mode: "delay_webhook", match: { metadata: { hold_id: hold.holdId } } });
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);

@@ -21,10 +21,9 @@ import {
   expectConfirmed,
   expectSeatsFree,
   getHold,
-  holdSeats,
+  heldPair,
   keysOf,
   latestPayment,
-  openCheckoutSale,
   PAIR,
   pay,
   payExpecting,
@@ -39,10 +38,7 @@ checkoutTestFile();
 describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) => {
   describe("payment succeeds", () => {
     it("answers 200 and the consumer writes one order with its tickets, linked to the payment", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       const payment = await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 200);
       expect(payment).toMatchObject({ status: "succeeded", attempt: 1, amountCents: hold.totalCents, currency: "USD", retryUntil: null });
 
@@ -77,10 +73,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("charges once when the fan double-clicks (two concurrent payment requests)", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       const answers = await Promise.all([pay(sale, fan, hold.holdId, "pm_card_visa"), pay(sale, fan, hold.holdId, "pm_card_visa")]);
       const statuses = answers.map((a) => a.status).sort();
       // Either the second click saw the first one's result, or it found it in progress.
@@ -95,10 +88,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
 
   describe("the fan abandons", () => {
     it("frees the seats when the hold expires, and refuses a payment started after that", async () => {
-      const sale = await openCheckoutSale({ demandClass, holdTtlSeconds: 120 });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass, holdTtlSeconds: 120 });
       clock.to(Date.parse(hold.expiresAt) + 1);
       expect((await getHold(sale, fan, hold.holdId)).status).toBe("expired");
       expect(await pay(sale, fan, hold.holdId, "pm_card_visa")).toMatchObject({ status: 409, code: "hold_expired" });

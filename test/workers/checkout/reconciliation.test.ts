@@ -21,6 +21,7 @@ import {
   expectNoSale,
   expectSeatsFree,
   getHold,
+  heldPair,
   holdSeats,
   keysOf,
   loseAnswersAfterCreate,
@@ -41,10 +42,7 @@ checkoutTestFile();
 describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) => {
   describe("the Worker fails mid-way", () => {
     it("a sale never queued after the payment was marked paid is queued by the next cron pass", async () => {
-      const sale = await openCheckoutSale({ demandClass });
-      const [fan] = sale.fans;
-      if (!fan) throw new Error("no fan");
-      const hold = await holdSeats(sale, fan, PAIR);
+      const { sale, fan, hold } = await heldPair({ demandClass });
       await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
       await addFault({ mode: "drop_webhook", match: { metadata: { hold_id: hold.holdId } } });
       await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
@@ -131,10 +129,7 @@ describe.each(["calm", "hot"] as const)("answers about a charge lost until the c
   });
 
   it("every answer lost from the create on: nothing was confirmed, so nothing is charged, and the cron releases the hold", async () => {
-    const sale = await openCheckoutSale({ demandClass });
-    const [fan] = sale.fans;
-    if (!fan) throw new Error("no fan");
-    const hold = await holdSeats(sale, fan, PAIR);
+    const { sale, fan, hold } = await heldPair({ demandClass });
     await addFault({ mode: "lose_response", count: 100, match: { metadata: { hold_id: hold.holdId } } });
     await addFault({ mode: "drop_webhook", match: { metadata: { hold_id: hold.holdId } } });
     await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
@@ -158,10 +153,7 @@ describe.each(["calm", "hot"] as const)("answers about a charge lost until the c
   });
 
   it("the cron cancels an undetermined intent before it releases the hold, so a late confirm cannot charge", async () => {
-    const sale = await openCheckoutSale({ demandClass });
-    const [fan] = sale.fans;
-    if (!fan) throw new Error("no fan");
-    const hold = await holdSeats(sale, fan, PAIR);
+    const { sale, fan, hold } = await heldPair({ demandClass });
     // Every confirm is taken and never performed: the intent stays unconfirmed, and its fate undetermined.
     await addFault({ mode: "hang", count: 100, delayMs: 20, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
     await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
@@ -188,10 +180,7 @@ describe.each(["calm", "hot"] as const)("answers about a charge lost until the c
   });
 
   it("the cron's cancel of an undetermined intent finds it paid: the order is confirmed and the hold never released", async () => {
-    const sale = await openCheckoutSale({ demandClass });
-    const [fan] = sale.fans;
-    if (!fan) throw new Error("no fan");
-    const hold = await holdSeats(sale, fan, PAIR);
+    const { sale, fan, hold } = await heldPair({ demandClass });
     // Lost: the payment's two confirm answers, and the cron's first four retrieve answers (two passes); the cancel is answered.
     await loseAnswersAfterCreate(hold.holdId, 2, 4);
     await addFault({ mode: "drop_webhook", match: { metadata: { hold_id: hold.holdId } } });
@@ -209,10 +198,7 @@ describe.each(["calm", "hot"] as const)("answers about a charge lost until the c
 
 describe("the reconciliation cron", () => {
   it("settles every other payment when one of them fails to reconcile", async () => {
-    const sale = await openCheckoutSale({ demandClass: "calm" });
-    const [fan] = sale.fans;
-    if (!fan) throw new Error("no fan");
-    const hold = await holdSeats(sale, fan, PAIR);
+    const { sale, fan, hold } = await heldPair({ demandClass: "calm" });
     await addFault({ mode: "error500", count: 2, match: { metadata: { hold_id: hold.holdId } } });
     await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
     // An older open payment whose event is gone: reconciling it throws.

@@ -13,6 +13,7 @@ import {
   CRON_STEP_MS,
   expectConfirmed,
   expectNoSale,
+  heldPair,
   holdSeats,
   latestPayment,
   openCheckoutSale,
@@ -31,10 +32,7 @@ const THREE_D_SECURE = "pm_card_authenticationRequired";
 
 describe.each(["calm", "hot"] as const)("3-D Secure at checkout of a %s event", (demandClass) => {
   it("waits on the challenge past the cron's 3 tries and 2 minutes while the hold lives; passed, the cron settles it without a webhook", async () => {
-    const sale = await openCheckoutSale({ demandClass, holdTtlSeconds: 600 });
-    const [fan] = sale.fans;
-    if (!fan) throw new Error("no fan");
-    const hold = await holdSeats(sale, fan, PAIR);
+    const { sale, fan, hold } = await heldPair({ demandClass, holdTtlSeconds: 600 });
     await addFault({ mode: "drop_webhook", match: { metadata: { hold_id: hold.holdId } } });
     const waiting = await payExpecting(sale, fan, hold.holdId, THREE_D_SECURE, 202);
     expect(waiting).toMatchObject({ status: "requires_action", nextAction: { type: "use_stripe_sdk" } });
@@ -61,10 +59,7 @@ describe.each(["calm", "hot"] as const)("3-D Secure at checkout of a %s event", 
   });
 
   it("a failed challenge is a decline (by webhook): the retry window opens and another card pays", async () => {
-    const sale = await openCheckoutSale({ demandClass, declineRetrySeconds: 120 });
-    const [fan] = sale.fans;
-    if (!fan) throw new Error("no fan");
-    const hold = await holdSeats(sale, fan, PAIR);
+    const { sale, fan, hold } = await heldPair({ demandClass, declineRetrySeconds: 120 });
     const waiting = await payExpecting(sale, fan, hold.holdId, THREE_D_SECURE, 202);
     await completeChallenge(waiting.nextAction?.clientSecret ?? "", "fail");
     await deliverAll(sent(await webhooksOf({ hold_id: hold.holdId })));

@@ -5,7 +5,9 @@ import { describe, expect, it } from "vitest";
 import { ApiError } from "../../../core/errors";
 import { bearerToken } from "../../../workers/middleware/bearer-token";
 import { requestLogger } from "../../../workers/middleware/request-logger";
+import { requireFan } from "../../../workers/middleware/require-fan";
 import { requireOperator } from "../../../workers/middleware/require-operator";
+import { fanSession } from "../../fixtures/tokens";
 
 describe("bearerToken", () => {
   it("reads the token of a Bearer header and nothing else", () => {
@@ -50,6 +52,28 @@ describe("requireOperator", () => {
   it("refuses everyone when no operator token is configured", async () => {
     const response = await app.request("/", { headers: { Authorization: "Bearer anything" } }, { ...env, OPS_TOKEN: "" });
     expect(response.status).toBe(401);
+  });
+});
+
+describe("requireFan", () => {
+  const app = new Hono<{ Bindings: Env }>()
+    .use(requireFan())
+    .get("/mine", (c) => c.json({ ok: true }))
+    .get("/missing", () => {
+      throw new ApiError(404, "not_waiting", "You have not joined.");
+    })
+    .onError((error, c) => (error instanceof ApiError ? c.json({ error: { code: error.code } }, error.status) : c.text("unexpected", 500)));
+
+  it("marks every answer behind it as the fan's own, never to be cached: answers, errors and refusals", async () => {
+    const auth = { Authorization: `Bearer ${await fanSession(crypto.randomUUID())}` };
+    const answers = [
+      await app.request("/mine", { headers: auth }, env),
+      await app.request("/missing", { headers: auth }, env),
+      await app.request("/mine", {}, env),
+      await app.request("/mine", { headers: { Authorization: "Bearer not-a-token" } }, env),
+    ];
+    expect(answers.map((answer) => answer.status)).toEqual([200, 404, 401, 401]);
+    for (const answer of answers) expect(answer.headers.get("Cache-Control"), String(answer.status)).toBe("no-store");
   });
 });
 

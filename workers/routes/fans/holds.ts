@@ -118,7 +118,6 @@ holds.openapi(
   }),
   async (c) => {
     const yours = await (await inventoryForEvent(workContext(c), c.req.valid("param").id)).accountHolds(c.var.fan.accountId);
-    c.header("Cache-Control", "no-store");
     return c.json({ holds: yours.map(holdJson) }, 200);
   },
 );
@@ -135,7 +134,6 @@ holds.openapi(
     const { id, holdId } = c.req.valid("param");
     const found = await (await inventoryForEvent(workContext(c), id)).getHold(holdId, c.var.fan.accountId);
     if (!found) throw new ApiError(404, "hold_not_found", FAILURE_MESSAGES.hold_not_found);
-    c.header("Cache-Control", "no-store");
     return c.json({ hold: holdJson(found) }, 200);
   },
 );

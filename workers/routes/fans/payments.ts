@@ -54,7 +54,6 @@ payments.openapi(
       accountId: c.var.fan.accountId,
       paymentMethod: c.req.valid("json").paymentMethod,
     });
-    c.header("Cache-Control", "no-store");
     if (status === 402) return c.json({ payment }, 402);
     if (status === 202) return c.json({ payment }, 202);
     return c.json({ payment }, 200);
@@ -73,7 +72,6 @@ payments.openapi(
     const { holdId } = c.req.valid("param");
     const payment = await latestPayment(c.var.db, c.env, holdId, c.var.fan.accountId);
     if (!payment) throw new ApiError(404, "payment_not_found", "No payment for that hold yet.");
-    c.header("Cache-Control", "no-store");
     return c.json({ payment }, 200);
   },
 );

@@ -58,7 +58,6 @@ tickets.openapi(
   async (c) => {
     const found = await findTickets(c.var.db, { accountId: c.var.fan.accountId });
     const json = await Promise.all(found.map((ticket) => myTicketJson(c.env.TOKEN_SIGNING_KEY, ticket)));
-    c.header("Cache-Control", "no-store");
     return c.json({ tickets: json }, 200);
   },
 );
@@ -74,7 +73,6 @@ tickets.openapi(
   async (c) => {
     const [ticket] = await findTickets(c.var.db, { accountId: c.var.fan.accountId, ticketId: c.req.valid("param").ticketId });
     if (!ticket) throw notFound("Ticket");
-    c.header("Cache-Control", "no-store");
     return c.json({ ticket: await myTicketJson(c.env.TOKEN_SIGNING_KEY, ticket) }, 200);
   },
 );

@@ -63,7 +63,6 @@ waitingRoom.openapi(
     const { accountId } = c.var.fan;
     const joined = await joinLobby(c, routing, { accountId, turnstileToken: body.turnstileToken, deviceId: body.deviceId });
     const ticket = await signLobbyTicket(c.env.TOKEN_SIGNING_KEY, { accountId, eventId: id, orderKey: joined.orderKey, saleEndsAt: joined.saleEndsAt });
-    c.header("Cache-Control", "no-store");
     return c.json({ ticket, orderKey: joined.orderKey, block: joined.block, joinedAt: new Date(joined.joinedAt).toISOString(), rejoined: joined.rejoined }, 200);
   },
 );
@@ -145,7 +144,6 @@ waitingRoom.openapi(
       throw new ApiError(409, exchange.reason, messages[exchange.reason]);
     }
     const token = await signAdmissionToken(c.env.ADMISSION_TOKEN_KEY, { accountId, eventId: id, admissionId: exchange.admissionId, expiresAt: exchange.expiresAt });
-    c.header("Cache-Control", "no-store");
     return c.json({ token, expiresAt: new Date(exchange.expiresAt).toISOString() }, 200);
   },
 );
@@ -167,7 +165,6 @@ waitingRoom.openapi(
     const { id } = c.req.valid("param");
     const result = await preRegister(c.var.db, { eventId: id, accountId: c.var.fan.accountId, ratio: hotDemandRatio(c.env) });
     forgetEvent(id);
-    c.header("Cache-Control", "no-store");
     return c.json(result, 200);
   },
 );

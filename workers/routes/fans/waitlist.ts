@@ -50,39 +50,30 @@ waitlist.openapi(
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const entry = await joinWaitlist(workContext(c), { eventId: id, accountId: c.var.fan.accountId, quantity: body.quantity, priceTier: body.priceTier });
-    c.header("Cache-Control", "no-store");
     return c.json({ entry: entryJson(entry) }, 201);
   },
 );
 
-waitlist.openapi(
-  fanRoute({
-    method: "get",
-    path: "/events/{id}/waitlist",
-    summary: "Your waitlist entry at this event: its place in line and any offer",
-    request: { params: idParam },
-    responses: { 200: jsonResponse(z.object({ entry: entrySchema }), "Your latest entry."), ...errorResponses(400, 401, 404) },
-  }),
-  async (c) => {
-    const entry = await myWaitlistEntry(workContext(c), { eventId: c.req.valid("param").id, accountId: c.var.fan.accountId });
-    if (!entry) throw new ApiError(404, "not_waiting", "You have not joined this event's waitlist.");
-    c.header("Cache-Control", "no-store");
-    return c.json({ entry: entryJson(entry) }, 200);
-  },
-);
+/**
+ * GET and DELETE answer alike: the fan's entry (`act` reads or closes it), or
+ * 404 `not_waiting` with `notWaiting` when there is none.
+ */
+function entryRoute(method: "get" | "delete", summary: string, answer: string, act: typeof myWaitlistEntry, notWaiting: string): void {
+  waitlist.openapi(
+    fanRoute({
+      method,
+      path: "/events/{id}/waitlist",
+      summary,
+      request: { params: idParam },
+      responses: { 200: jsonResponse(z.object({ entry: entrySchema }), answer), ...errorResponses(400, 401, 404) },
+    }),
+    async (c) => {
+      const entry = await act(workContext(c), { eventId: c.req.valid("param").id, accountId: c.var.fan.accountId });
+      if (!entry) throw new ApiError(404, "not_waiting", notWaiting);
+      return c.json({ entry: entryJson(entry) }, 200);
+    },
+  );
+}
 
-waitlist.openapi(
-  fanRoute({
-    method: "delete",
-    path: "/events/{id}/waitlist",
-    summary: "Leave the waitlist (an open offer is released to the next fan)",
-    request: { params: idParam },
-    responses: { 200: jsonResponse(z.object({ entry: entrySchema }), "The closed entry."), ...errorResponses(400, 401, 404) },
-  }),
-  async (c) => {
-    const entry = await leaveWaitlist(workContext(c), { eventId: c.req.valid("param").id, accountId: c.var.fan.accountId });
-    if (!entry) throw new ApiError(404, "not_waiting", "You are not on this event's waitlist.");
-    c.header("Cache-Control", "no-store");
-    return c.json({ entry: entryJson(entry) }, 200);
-  },
-);
+entryRoute("get", "Your waitlist entry at this event: its place in line and any offer", "Your latest entry.", myWaitlistEntry, "You have not joined this event's waitlist.");
+entryRoute("delete", "Leave the waitlist (an open offer is released to the next fan)", "The closed entry.", leaveWaitlist, "You are not on this event's waitlist.");
