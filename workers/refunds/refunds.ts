@@ -151,8 +151,9 @@ async function returnOrder(ctx: WorkContext, order: OrderToReturn, outcome: "ref
 /**
  * Steps 2-4: voids the order's tickets, returns its places to the inventory
  * and sets its status, if it is still `confirmed` (a refund or cancellation
- * refunded it in full; a dispute refunded nothing). Each step is idempotent, so a refund our API started and its
- * `charge.refunded` webhook arriving meanwhile end as one return.
+ * refunded it in full; a dispute refunded nothing). Each step is idempotent,
+ * so a refund our API started and its `charge.refunded` webhook arriving
+ * meanwhile end as one return.
  */
 export async function returnPlaces(ctx: WorkContext, order: OrderToReturn, outcome: "refunded" | "cancelled" | "disputed"): Promise<void> {
   await ctx.db
