@@ -12,6 +12,8 @@ export interface IssuedTicket {
   holderAccountId: string;
   status: "valid" | "checked_in" | "void";
   checkedInAt: Date | null;
+  /** The door that checked it in, when the scan named one. */
+  checkedInDoor: string | null;
   place: TicketPlace;
   sectionName: string;
   event: { name: string; startsAt: Date; endsAt: Date | null; venueName: string; timezone: string };
@@ -57,6 +59,7 @@ export async function findTickets(db: Db, filter: { accountId?: string; orderId?
       holderAccountId: tickets.accountId,
       status: tickets.status,
       checkedInAt: tickets.checkedInAt,
+      checkedInDoor: tickets.checkedInDoor,
       seatIndex: tickets.seatIndex,
       sectionLabel: sections.label,
       sectionName: sections.name,
@@ -83,6 +86,7 @@ export async function findTickets(db: Db, filter: { accountId?: string; orderId?
     holderAccountId: row.holderAccountId,
     status: row.status,
     checkedInAt: row.checkedInAt,
+    checkedInDoor: row.checkedInDoor,
     // A seat always has labels; the fallbacks only keep a broken chart from blocking delivery.
     place: row.seatIndex === null ? { section: row.sectionLabel, ga: true } : { section: row.sectionLabel, row: row.rowLabel ?? "?", seat: row.seatLabel ?? `#${row.seatIndex}` },
     sectionName: row.sectionName,
