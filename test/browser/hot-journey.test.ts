@@ -39,7 +39,7 @@ function unexpectedFailures(problems: PageProblems): PageProblems {
 }
 
 describe.each(DEVICE_NAMES)("a hot event on a %s", (device) => {
-  it("goes from the lobby through the line to best available seats and a ticket, and the waiting room then says so", async () => {
+  it("goes from the lobby through the line to best available seats, passes a 3-D Secure challenge, gets tickets whose QR codes verify, and the waiting room then says so", async () => {
     const event = await hotEvent({ saleInMinutes: 20 });
     const shots = new Screenshots("hot-event", device);
     const fan = await newFan(browser(), device);

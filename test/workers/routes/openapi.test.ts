@@ -33,6 +33,8 @@ describe("admin API documentation", () => {
       "GET /events/{id}/live",
       "GET /events/{id}/bot-flags",
       "POST /events/{id}/check-in",
+      "GET /events/{id}/check-in",
+      "POST /events/{id}/check-in/sync",
       "POST /orders/{orderId}/refund",
       "POST /events/{id}/cancel",
       "GET /events/{id}/orders",
@@ -49,6 +51,7 @@ describe("admin API documentation", () => {
       "AdmissionState",
       "CheckIn",
       "TicketPlace",
+      "SyncedScan",
       "Order",
     ]);
   });

@@ -1,6 +1,6 @@
 /** Door staff checking tickets in at an event of the organizer's: one scan at a time, or a door scanner's queued scans (static/door/). */
 import { createRoute, z } from "@hono/zod-openapi";
-import { assertOrganizersEvent } from "../../events/events";
+import { assertOrganizersEvent, getEvent } from "../../events/events";
 import { checkIn as checkInTicket, checkInScans, type CheckInResult } from "../../tickets/check-in";
 import { placeJson, placeSchema, ticketStatusSchema } from "../../tickets/http-mapping";
 import { placeLabel } from "../../tickets/issued-tickets";
@@ -60,6 +60,24 @@ checkIn.openapi(
     await assertOrganizersEvent(c.var.db, c.var.organizer.id, id);
     const verdict = await checkInTicket(c.var.db, c.env.TOKEN_SIGNING_KEY, id, c.req.valid("json").token);
     return c.json(verdictJson(verdict), 200);
+  },
+);
+
+checkIn.openapi(
+  createRoute({
+    method: "get",
+    path: "/events/{id}/check-in",
+    summary: "What a door scanner shows of the event",
+    description: "The event's name and times, for the door page (static/door/) to show and to check its key against before it starts.",
+    request: { params: idParam },
+    responses: {
+      200: jsonResponse(z.object({ event: z.object({ id: z.uuid(), name: z.string(), startsAt: z.string() }) }), "The event."),
+      ...errorResponses(400, 401, 404),
+    },
+  }),
+  async (c) => {
+    const event = await getEvent(c.var.db, { organizerId: c.var.organizer.id, eventId: c.req.valid("param").id });
+    return c.json({ event: { id: event.id, name: event.name, startsAt: event.startsAt } }, 200);
   },
 );
 
