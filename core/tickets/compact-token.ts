@@ -22,7 +22,7 @@
  * event id shares them: 1 in 4 billion); the server checks in by ticket id and
  * the full event id. With a place of up to 11 bytes ("114", "AA", "23") a code
  * is at most 102 bytes, 153 characters: a version-6 QR code (41 modules) at error
- * correction M, where the ticket JWT takes version 13 or more. A high-S copy of a
+ * correction M, where the ticket JWT takes version 17 (85 modules). A high-S copy of a
  * signature is refused, so a code has one accepted form.
  *
  * static/js/compact-ticket.js is this module's verifying half for the door

@@ -4,16 +4,21 @@
  * lose the network (`context.setOffline(true)`). Both let the same ticket in,
  * verifying its compact code offline; nothing reaches the server. The first
  * door to reconnect sends its scan and the ticket is checked in; the second
- * then reports the double scan, naming the door whose scan won. Scans are fed
- * by manual entry of the code (the page's camera path, BarcodeDetector or the
- * vendored jsQR, is not driven here). Every state is checked with axe and saved
- * as screenshots.
+ * then reports the double scan, naming the door whose scan won. Those scans are
+ * fed by manual entry of the code; a third test feeds the camera: Chromium's
+ * fake capture device plays a film of the ticket's QR code, read by the
+ * vendored jsQR (headless Chromium on Linux has no BarcodeDetector). Every
+ * state is checked with axe and saved as screenshots.
  */
-import type { BrowserContext, Page } from "playwright-core";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import QRCode from "qrcode";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { DEVICE_NAMES, chromiumForThisFile, newFanContext, type DeviceName } from "./harness/browser";
+import { DEVICE_NAMES, chromiumForThisFile, launchChromium, newFanContext, type DeviceName } from "./harness/browser";
 import { seriousViolations } from "./harness/axe";
 import { appUrl, buyByApi, calmEvent, fanEmail, signInByApi, waitFor, type FanSession } from "./harness/fixtures";
 import { Screenshots, watchPage, type PageProblems } from "./harness/pages";
@@ -29,8 +34,14 @@ async function theTicket(session: FanSession) {
 }
 
 /** Opens the door page on `device` and starts checking in at `door`. */
-async function openDoor(device: DeviceName, eventId: string, door: string, shots: Screenshots): Promise<{ context: BrowserContext; page: Page; problems: PageProblems }> {
-  const context = await newFanContext(browser(), device, { baseURL: appUrl() });
+async function openDoor(
+  device: DeviceName,
+  eventId: string,
+  door: string,
+  shots: Screenshots,
+  using: Browser = browser(),
+): Promise<{ context: BrowserContext; page: Page; problems: PageProblems }> {
+  const context = await newFanContext(using, device, { baseURL: appUrl() });
   const page = await context.newPage();
   const problems = watchPage(page);
   await page.goto("/door/");
@@ -43,6 +54,28 @@ async function openDoor(device: DeviceName, eventId: string, door: string, shots
   await page.getByRole("button", { name: "Start checking in" }).click();
   await page.getByText("Online: every scan is sent.").waitFor();
   return { context, page, problems };
+}
+
+/**
+ * A camera film (YUV4MPEG2, 640x480, a few identical frames that Chromium loops) showing `text` as a QR code
+ * of 8-pixel modules on white: what Chromium's fake capture device plays to the page.
+ */
+function qrFilm(text: string, file: string): void {
+  const width = 640;
+  const height = 480;
+  const qr = QRCode.create(text, { errorCorrectionLevel: "M" }).modules;
+  const scale = 8;
+  const left = Math.floor((width - qr.size * scale) / 2);
+  const top = Math.floor((height - qr.size * scale) / 2);
+  const luma = Buffer.alloc(width * height, 235);
+  for (let y = 0; y < qr.size * scale; y++) {
+    for (let x = 0; x < qr.size * scale; x++) {
+      if (qr.get(Math.floor(y / scale), Math.floor(x / scale))) luma[(top + y) * width + left + x] = 16;
+    }
+  }
+  const chroma = Buffer.alloc((width / 2) * (height / 2) * 2, 128);
+  const frame = Buffer.concat([Buffer.from("FRAME\n"), luma, chroma]);
+  writeFileSync(file, Buffer.concat([Buffer.from(`YUV4MPEG2 W${width} H${height} F10:1 Ip A1:1 C420jpeg\n`), frame, frame, frame]));
 }
 
 async function enterCode(page: Page, code: string): Promise<void> {
@@ -102,6 +135,33 @@ describe.each(DEVICE_NAMES)("the door scanner on a %s", (device) => {
       expect(door.problems.errors).toEqual([]);
       expect(door.problems.failedCalls).toEqual([]);
       await door.context.close();
+    }
+  });
+});
+
+describe("the door scanner's camera", () => {
+  it("reads a ticket's QR code from the camera (Chromium's fake camera playing the code; headless Chromium has no BarcodeDetector, so jsQR reads it) and lets it in", async () => {
+    const event = await calmEvent();
+    const session = await signInByApi(fanEmail("door-camera"));
+    await buyByApi(event.id, session, [1]);
+    const ticket = await waitFor("the ticket", async () => (await theTicket(session)) ?? undefined, 30_000);
+    if (!ticket.code) throw new Error("a live ticket has a code");
+    const dir = mkdtempSync(path.join(tmpdir(), "door-camera-"));
+    const film = path.join(dir, "qr.y4m");
+    qrFilm(ticket.code, film);
+    const withCamera = await launchChromium(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", `--use-file-for-fake-video-capture=${film}`]);
+    try {
+      const door = await openDoor("desktop", event.id, "Camera gate", new Screenshots("door-camera", "desktop"), withCamera);
+      expect(await door.page.evaluate(() => "BarcodeDetector" in window)).toBe(false);
+      await door.page.getByRole("button", { name: "Scan with the camera" }).click();
+      await door.page.getByText("Let in", { exact: true }).waitFor();
+      expect(await door.page.locator("#verdict-detail").innerText()).toBe(ticket.label);
+      await waitFor("the check-in", async () => ((await theTicket(session))?.status === "checked_in" ? true : undefined));
+      expect(door.problems.errors).toEqual([]);
+      expect(door.problems.failedCalls).toEqual([]);
+    } finally {
+      await withCamera.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
