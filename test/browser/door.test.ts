@@ -152,7 +152,7 @@ describe("the door scanner's camera", () => {
     const withCamera = await launchChromium(["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", `--use-file-for-fake-video-capture=${film}`]);
     try {
       const door = await openDoor("desktop", event.id, "Camera gate", new Screenshots("door-camera", "desktop"), withCamera);
-      expect(await door.page.evaluate(() => "BarcodeDetector" in window)).toBe(false);
+      expect(await door.page.evaluate(() => "BarcodeDetector" in globalThis)).toBe(false);
       await door.page.getByRole("button", { name: "Scan with the camera" }).click();
       await door.page.getByText("Let in", { exact: true }).waitFor();
       expect(await door.page.locator("#verdict-detail").innerText()).toBe(ticket.label);
