@@ -329,6 +329,8 @@ export const tickets = pgTable(
     priceCents: integer("price_cents").notNull(),
     status: text("status", { enum: ["valid", "checked_in", "void"] }).notNull().default("valid"),
     checkedInAt: timestamp("checked_in_at", { withTimezone: true }),
+    /** The door that checked the ticket in, when it said (the door scanner's sync); null for a scan that named none. */
+    checkedInDoor: text("checked_in_door"),
     createdAt: createdAt(),
   },
   (t) => [

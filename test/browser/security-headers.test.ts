@@ -13,7 +13,7 @@ import { watchPage } from "./harness/pages";
 
 const browser = chromiumForThisFile();
 
-const PAGES = ["/", "/signin", "/event?id=00000000-0000-4000-8000-000000000000", "/queue?event=00000000-0000-4000-8000-000000000000", "/checkout", "/tickets"];
+const PAGES = ["/", "/signin", "/event?id=00000000-0000-4000-8000-000000000000", "/queue?event=00000000-0000-4000-8000-000000000000", "/checkout", "/tickets", "/door/"];
 
 describe("page security headers", () => {
   it.each(PAGES)("%s carries them and loads without a CSP violation", async (path) => {

@@ -18,11 +18,12 @@ import { toBase64 } from "../../workers/holds/http-mapping";
 
 const STATIC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../static");
 const read = (file: string) => readFileSync(file, "utf8");
-const pages = [...readdirSync(STATIC).filter((name) => name.endsWith(".html")), "console/index.html"];
+const pages = [...readdirSync(STATIC).filter((name) => name.endsWith(".html")), "console/index.html", "door/index.html"];
 const modules = [
   ...readdirSync(STATIC).filter((name) => name.endsWith(".js")),
   ...readdirSync(path.join(STATIC, "js")).map((name) => `js/${name}`),
   ...readdirSync(path.join(STATIC, "console")).map((name) => `console/${name}`),
+  ...readdirSync(path.join(STATIC, "door")).map((name) => `door/${name}`),
 ].filter((name) => name.endsWith(".js"));
 
 /**

@@ -206,6 +206,20 @@ export async function verifyEitherToken(
   );
 }
 
+/**
+ * The kid of the ES256 signing key (`TOKEN_SIGNING_KEY`'s first key), for formats smaller than a JWT (compact
+ * ticket codes) that name their key and are signed with `signBytes`: raw R and S (64 bytes, S as WebCrypto gave it).
+ */
+export async function signingKid(raw: string | undefined): Promise<string> {
+  return (await ringOf(ES256, raw)).signing.kid;
+}
+
+/** Signs raw bytes with the ES256 signing key; see `signingKid`. */
+export async function signBytes(raw: string | undefined, data: Uint8Array): Promise<Uint8Array> {
+  const { signing } = await ringOf(ES256, raw);
+  return new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, signing.key, data));
+}
+
 /** The ES256 keys' public halves, for `/.well-known/jwks.json` (HS256 secrets are never published). */
 export async function publicJwks(raw: string | undefined): Promise<{ keys: JWK[] }> {
   return { keys: (await ringOf(ES256, raw)).publicJwks };

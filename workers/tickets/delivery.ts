@@ -1,6 +1,6 @@
 /**
  * The ticket-delivery consumer: for each `{ kind: "delivery", orderId }` it
- * reads the order's tickets from Postgres, signs each ticket's token and sends
+ * reads the order's tickets from Postgres, signs each ticket's compact code and sends
  * the holder one email with every ticket's QR code.
  *
  * It only reads: a redelivered message sends the email again and changes
@@ -16,7 +16,8 @@ import { accounts, orders } from "../../core/db/schema";
 import { ticketDeliverySchema } from "../checkout/messages";
 import { escapeHtml } from "../platform/html";
 import { createMailer, type EmailMessage, type Mailer } from "../platform/mailer";
-import { findTickets, placeLabel, signIssuedTicket, type IssuedTicket } from "./issued-tickets";
+import { signCompactTicket } from "./compact-tickets";
+import { findTickets, placeLabel, type IssuedTicket } from "./issued-tickets";
 import { ticketQrPng } from "./qr-codes";
 import { log } from "../../core/logger";
 
@@ -94,7 +95,7 @@ export async function deliverOrder(deps: DeliveryDeps, orderId: string): Promise
   if (order.status !== "confirmed") return { ok: false, reason: "order_not_confirmed" };
   const live = (await findTickets(deps.db, { orderId })).filter((ticket) => ticket.status !== "void");
   if (live.length === 0) return { ok: false, reason: "no_tickets" };
-  const signed = await Promise.all(live.map(async (ticket) => ({ ticket, token: await signIssuedTicket(deps.signingKey, ticket) })));
+  const signed = await Promise.all(live.map(async (ticket) => ({ ticket, token: await signCompactTicket(deps.signingKey, ticket) })));
   const { id } = await deps.mailer.sendEmail(ticketEmail(order.email, orderId, signed));
   return { ok: true, emailId: id, ticketCount: live.length };
 }

@@ -14,6 +14,8 @@ export interface IssuedTicket {
   /** Its order's status: why a ticket is void (refunded, cancelled, disputed). */
   orderStatus: (typeof orders.$inferSelect)["status"];
   checkedInAt: Date | null;
+  /** The door that checked it in, when the scan named one. */
+  checkedInDoor: string | null;
   place: TicketPlace;
   sectionName: string;
   event: { name: string; startsAt: Date; endsAt: Date | null; venueName: string; timezone: string };
@@ -60,6 +62,7 @@ export async function findTickets(db: Db, filter: { accountId?: string; orderId?
       status: tickets.status,
       orderStatus: orders.status,
       checkedInAt: tickets.checkedInAt,
+      checkedInDoor: tickets.checkedInDoor,
       seatIndex: tickets.seatIndex,
       sectionLabel: sections.label,
       sectionName: sections.name,
@@ -88,6 +91,7 @@ export async function findTickets(db: Db, filter: { accountId?: string; orderId?
     status: row.status,
     orderStatus: row.orderStatus,
     checkedInAt: row.checkedInAt,
+    checkedInDoor: row.checkedInDoor,
     // A seat always has labels; the fallbacks only keep a broken chart from blocking delivery.
     place: row.seatIndex === null ? { section: row.sectionLabel, ga: true } : { section: row.sectionLabel, row: row.rowLabel ?? "?", seat: row.seatLabel ?? `#${row.seatIndex}` },
     sectionName: row.sectionName,

@@ -4,8 +4,13 @@ import QRCode from "qrcode";
 
 /** Medium error correction: survives a scuffed phone screen without making the code much denser. */
 const QR_OPTIONS = { errorCorrectionLevel: "M", margin: 4 } as const;
-/** Pixels per QR module in the PNG: about 350 px for a ticket token, crisp on paper and screens. */
-const PNG_SCALE = 4;
+/** Pixels per QR module in the PNG: about 300 px for a compact ticket code (version 6, 41 modules), crisp on paper and screens. */
+const PNG_SCALE = 6;
+
+/** The QR version (1-40; a version-v code is 17 + 4v modules wide) that `text` takes at the error correction we print with. */
+export function qrVersion(text: string): number {
+  return QRCode.create(text, QR_OPTIONS).version;
+}
 
 /** The token as a QR code, an SVG document (for the app). */
 export function ticketQrSvg(token: string): Promise<string> {

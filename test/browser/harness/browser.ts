@@ -24,10 +24,10 @@ const CHROMIUM_FLAGS = [
   "--disable-quic",
 ];
 
-/** Launches Chromium; playwright gives every launch a fresh temporary profile (--user-data-dir). */
-export async function launchChromium(): Promise<Browser> {
+/** Launches Chromium (with `extraFlags`, e.g. a fake camera); playwright gives every launch a fresh temporary profile (--user-data-dir). */
+export async function launchChromium(extraFlags: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`No Chromium at ${CHROMIUM_PATH}: install it with \`apt-get install chromium\` (or set CHROMIUM_PATH).`);
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, chromiumSandbox: false, args: CHROMIUM_FLAGS, timeout: 60_000 });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, chromiumSandbox: false, args: [...CHROMIUM_FLAGS, ...extraFlags], timeout: 60_000 });
 }
 
 /**

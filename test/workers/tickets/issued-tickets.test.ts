@@ -1,10 +1,10 @@
-/** "My tickets": a fan's tickets across events, each with a QR code that decodes to a verifying token; owner only, void tickets without a token. */
+/** "My tickets": a fan's tickets across events, each with a QR code that decodes to a compact code verifying against the JWKS (and a JWT); owner only, void tickets without a token. */
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { withDb } from "../../fixtures/db";
 import { appRequest, expectApiError, expectInvalid } from "../../fixtures/http";
-import { decodeQrSvg, fanRequest, insertOrder, myTickets, myTicketSchema, publishedJwks, ticketedEvent, verifyOffline } from "../../fixtures/tickets";
+import { decodeQrSvg, fanRequest, insertOrder, myTickets, myTicketSchema, publishedJwks, ticketedEvent, verifyCodeOffline, verifyOffline } from "../../fixtures/tickets";
 
 describe("GET /api/me/tickets", () => {
   it("lists only the caller's tickets across events, each with a QR code that decodes to a token verifying against the JWKS", async () => {
@@ -28,16 +28,20 @@ describe("GET /api/me/tickets", () => {
     const jwks = await publishedJwks();
     for (const ticket of listed) {
       const inserted = expected.find((t) => t.id === ticket.id);
-      if (!inserted || !ticket.token || !ticket.qrSvg) throw new Error(`ticket ${ticket.id} lacks its token or QR code`);
+      if (!inserted || !ticket.token || !ticket.code || !ticket.qrSvg) throw new Error(`ticket ${ticket.id} lacks its token, code or QR code`);
       expect(ticket.status).toBe("valid");
       expect(ticket.event.name).toBe("Show");
       expect(ticket.event.id).toBe(ticket.orderId === mineElsewhere.orderId ? second.eventId : first.eventId);
       const place = inserted.place;
       expect(ticket.place).toMatchObject("ga" in place ? { section: place.section, generalAdmission: true, row: null, seat: null } : { ...place, generalAdmission: false });
 
+      // The QR code holds the compact code, which verifies offline and says the ticket, its event and its place.
       const fromQr = decodeQrSvg(ticket.qrSvg);
-      expect(fromQr).toBe(ticket.token);
-      const claims = await verifyOffline(jwks, fromQr);
+      expect(fromQr).toBe(ticket.code);
+      const compact = await verifyCodeOffline(fromQr);
+      expect(compact).toMatchObject({ ticketId: ticket.id, eventIdPrefix: ticket.event.id.replaceAll("-", "").slice(0, 8), place });
+      // The JWT, for integrations, verifies too.
+      const claims = await verifyOffline(jwks, ticket.token);
       expect(claims).toMatchObject({ jti: ticket.id, sub: fan, eid: ticket.event.id });
       expect("ga" in place ? claims.ga : claims.seat).toEqual("ga" in place ? place.section : place);
     }
@@ -66,7 +70,7 @@ describe("GET /api/me/tickets", () => {
     expectInvalid(await fanRequest(fan, "/api/me/tickets/not-a-uuid"), "ticketId");
   });
 
-  it("shows a voided ticket as void, without a token or QR code", async () => {
+  it("shows a voided ticket as void, without a token, code or QR code", async () => {
     const event = await ticketedEvent();
     const [fan] = event.accounts;
     const [seat] = event.seats;
@@ -75,6 +79,6 @@ describe("GET /api/me/tickets", () => {
     await withDb((db) => db.execute(sql`update tickets set status = 'void' where order_id = ${order.orderId}`));
     await withDb((db) => db.execute(sql`update orders set status = 'refunded' where id = ${order.orderId}`));
     const [ticket] = await myTickets(fan);
-    expect(ticket).toMatchObject({ id: order.tickets[0]?.id, status: "void", orderStatus: "refunded", token: null, qrSvg: null });
+    expect(ticket).toMatchObject({ id: order.tickets[0]?.id, status: "void", orderStatus: "refunded", token: null, code: null, qrSvg: null });
   });
 });

@@ -1,9 +1,10 @@
-/** Fans' e-tickets ("my tickets"), each with its signed token and QR code. */
+/** Fans' e-tickets ("my tickets"), each with its signed JWT, its compact code and the code's QR. */
 import { z } from "@hono/zod-openapi";
 import { notFound } from "../../../core/errors";
 import { requireFan } from "../../middleware/require-fan";
 import { ORDER_STATUSES } from "../../refunds/orders";
 import { placeJson, placeSchema, ticketStatusSchema } from "../../tickets/http-mapping";
+import { signCompactTicket } from "../../tickets/compact-tickets";
 import { findTickets, placeLabel, signIssuedTicket, type IssuedTicket } from "../../tickets/issued-tickets";
 import { ticketQrSvg } from "../../tickets/qr-codes";
 import { errorResponses, fanRoute, jsonResponse } from "../openapi";
@@ -24,13 +25,19 @@ const myTicketSchema = z
     event: z.object({ id: z.uuid(), name: z.string(), startsAt: z.string(), endsAt: z.string().nullable(), venue: z.string() }),
     place: placeSchema,
     label: z.string().openapi({ example: "Section A, Row 3, Seat 12" }),
-    token: z.string().nullable().openapi({ description: "The signed ticket token the QR code holds (verifiable with /.well-known/jwks.json); null for a void ticket." }),
-    qrSvg: z.string().nullable().openapi({ description: "The QR code as an SVG document; null for a void ticket." }),
+    token: z.string().nullable().openapi({ description: "The ticket as a signed JWT (ES256, verifiable with /.well-known/jwks.json), for integrations; null for a void ticket." }),
+    code: z
+      .string()
+      .nullable()
+      .openapi({ description: "The compact signed code the QR code holds (base45, verifiable offline with /.well-known/jwks.json; format in the README); null for a void ticket." }),
+    qrSvg: z.string().nullable().openapi({ description: "The compact code as a QR code, an SVG document; null for a void ticket." }),
   })
   .openapi("MyTicket");
 
 async function myTicketJson(signingKey: string | undefined, ticket: IssuedTicket): Promise<z.infer<typeof myTicketSchema>> {
-  const token = ticket.status === "void" ? null : await signIssuedTicket(signingKey, ticket);
+  const live = ticket.status !== "void";
+  const token = live ? await signIssuedTicket(signingKey, ticket) : null;
+  const code = live ? await signCompactTicket(signingKey, ticket) : null;
   return {
     id: ticket.id,
     orderId: ticket.orderId,
@@ -47,7 +54,8 @@ async function myTicketJson(signingKey: string | undefined, ticket: IssuedTicket
     place: placeJson(ticket),
     label: placeLabel(ticket.place),
     token,
-    qrSvg: token === null ? null : await ticketQrSvg(token),
+    code,
+    qrSvg: code === null ? null : await ticketQrSvg(code),
   };
 }
 
