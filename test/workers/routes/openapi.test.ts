@@ -21,6 +21,8 @@ describe("admin API documentation", () => {
     expect(routes).toEqual([
       "GET /me",
       "POST /api-keys",
+      "GET /api-keys",
+      "POST /api-keys/{keyId}/revoke",
       "POST /venues",
       "GET /venues",
       "GET /venues/{id}",
@@ -36,9 +38,11 @@ describe("admin API documentation", () => {
       "POST /orders/{orderId}/refund",
       "POST /events/{id}/cancel",
       "GET /events/{id}/orders",
+      "GET /audit-log",
     ]);
     expect(Object.keys(doc.components.schemas)).toEqual([
       "Error",
+      "ApiKey",
       "Venue",
       "SeatingChart",
       "ChartSection",
@@ -50,6 +54,7 @@ describe("admin API documentation", () => {
       "CheckIn",
       "TicketPlace",
       "Order",
+      "AuditEntry",
     ]);
   });
 

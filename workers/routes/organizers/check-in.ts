@@ -1,11 +1,13 @@
 /** Door staff checking tickets in at an event of the organizer's. */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { assertOrganizersEvent } from "../../events/events";
 import { checkIn as checkInTicket } from "../../tickets/check-in";
 import { placeJson, placeSchema, ticketStatusSchema } from "../../tickets/http-mapping";
 import { placeLabel } from "../../tickets/issued-tickets";
-import { errorResponses, idParam, jsonBody, jsonResponse } from "../openapi";
+import { errorResponses, idParam, jsonBody, jsonResponse, organizerRoute } from "../openapi";
+import { auditedChange } from "../../organizers/audit-log";
 import { routeGroup } from "../route-group";
+import { auditActor } from "./audit";
 
 export const checkIn = routeGroup();
 
@@ -31,7 +33,7 @@ const checkInSchema = z
   .openapi("CheckIn");
 
 checkIn.openapi(
-  createRoute({
+  organizerRoute("door", {
     method: "post",
     path: "/events/{id}/check-in",
     summary: "Check a scanned ticket in at the door",
@@ -47,7 +49,11 @@ checkIn.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     await assertOrganizersEvent(c.var.db, c.var.organizer.id, id);
-    const verdict = await checkInTicket(c.var.db, c.env.TOKEN_SIGNING_KEY, id, c.req.valid("json").token);
+    const verdict = await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const result = await checkInTicket(tx, c.env.TOKEN_SIGNING_KEY, id, c.req.valid("json").token);
+      const after = { result: result.result, reason: result.result === "invalid" ? result.reason : undefined, checkedInAt: result.ticket?.checkedInAt ?? null };
+      return { result, audit: { targetId: result.ticket?.id ?? null, eventId: id, before: null, after } };
+    });
     const ticket = verdict.ticket;
     return c.json(
       {
