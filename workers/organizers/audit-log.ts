@@ -48,6 +48,8 @@ export async function appendAudit(db: Db, actor: AuditActor, record: AuditRecord
     eventId: record.eventId ?? null,
     before: redactSecrets(record.before),
     after: redactSecrets(record.after),
+    // The Worker's clock, as every other time the admin API writes (tests control it).
+    createdAt: new Date(),
   });
 }
 
