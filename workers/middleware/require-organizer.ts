@@ -20,7 +20,7 @@ export interface OrganizerVariables {
 export type ScopesOfOperation = (operation: string) => readonly ApiKeyScope[] | undefined;
 
 const REFUSALS: Record<ApiKeyRefusal, string> = {
-  unknown: "That API key is unknown.",
+  unknown: "That API key is unknown or revoked.",
   revoked: "That API key has been revoked.",
   expired: "That API key has expired.",
 };
