@@ -65,7 +65,7 @@ account.openapi(
 );
 
 account.openapi(
-  organizerRoute("admin", {
+  organizerRoute("read", {
     method: "get",
     path: "/api-keys",
     summary: "List your API keys (never their secrets)",
