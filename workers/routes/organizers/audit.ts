@@ -1,8 +1,7 @@
 /** The audit log's side of the admin routes: who is calling (for each write's row), and reading the log back. */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AuditActor } from "../../organizers/audit-log";
-import { listAuditLog, MAX_AUDIT_PAGE } from "../../organizers/audit-log";
+import { type AuditActor, listAuditLog, MAX_AUDIT_PAGE } from "../../organizers/audit-log";
 import type { AppEnv } from "../../app-env";
 import { errorResponses, jsonResponse, organizerRoute } from "../openapi";
 import { routeGroup } from "../route-group";
