@@ -26,6 +26,8 @@ export const invalidRequest = (message: string, details?: unknown) => new ApiErr
 /** 401: no credentials, or credentials we do not accept. */
 export const unauthorized = (message = "A valid API key is required: send `Authorization: Bearer <key>`.") =>
   new ApiError(401, "unauthorized", message);
+/** 403: a valid credential that does not allow this. */
+export const forbidden = (message: string) => new ApiError(403, "forbidden", message);
 /** 404: absent, or belongs to someone else (never say which). */
 export const notFound = (what: string) => new ApiError(404, "not_found", `${what} was not found.`);
 /** 409: the request conflicts with the current state. */

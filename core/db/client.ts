@@ -1,9 +1,15 @@
 import { Pool, neonConfig } from "@neondatabase/serverless";
 import { drizzle } from "drizzle-orm/neon-serverless";
+import type { NeonQueryResultHKT } from "drizzle-orm/neon-serverless";
+import type { PgDatabase } from "drizzle-orm/pg-core";
 import type { Config } from "../config";
 
-/** The drizzle database handle used by request handlers. */
-export type Db = ReturnType<typeof createDb>["db"];
+/**
+ * The drizzle database handle used by request handlers, or an open transaction
+ * on it: capability code written against `Db` also runs inside a caller's
+ * transaction (the audit log commits with the change it records).
+ */
+export type Db = PgDatabase<NeonQueryResultHKT>;
 
 /**
  * Opens a database handle for one request. Workers cannot share sockets across
@@ -26,5 +32,6 @@ export function createDb(config: Pick<Config, "databaseUrl" | "neonWsProxy">) {
   const pool = new Pool({ connectionString: config.databaseUrl, max: 4 });
   pool.on("error", () => undefined); // idle-client errors surface on the next query instead
   // No `schema`: we use the query builder only, and building the relational config cost ~15% of a hold.
-  return { db: drizzle({ client: pool, casing: "snake_case" }), close: () => pool.end() };
+  const db: Db = drizzle({ client: pool, casing: "snake_case" });
+  return { db, pool, close: () => pool.end() };
 }

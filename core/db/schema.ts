@@ -44,11 +44,49 @@ export const organizerApiKeys = pgTable(
     id: uuid("id").primaryKey().defaultRandom(),
     organizerId: ownedBy("organizer_id", () => organizers.id),
     keyHash: text("key_hash").notNull(),
+    /** The key's name, shown in the key list and the audit log. */
     label: text("label").notNull(),
+    /** `admin` (everything), `read` (every GET) or `check_in` (the door); keys made before scopes are `admin`. */
+    scope: text("scope").notNull().default("admin"),
     createdAt: createdAt(),
+    /** After this the key is refused (401); null never expires. */
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
     revokedAt: timestamp("revoked_at", { withTimezone: true }),
   },
-  (t) => [uniqueIndex("organizer_api_keys_key_hash_key").on(t.keyHash), index("organizer_api_keys_organizer_idx").on(t.organizerId)],
+  (t) => [
+    uniqueIndex("organizer_api_keys_key_hash_key").on(t.keyHash),
+    index("organizer_api_keys_organizer_idx").on(t.organizerId),
+    check("organizer_api_keys_scope_check", sql`${t.scope} in ('admin', 'read', 'check_in')`),
+  ],
+);
+
+/**
+ * Every organizer write through the admin API: who (the key, by id and by its
+ * name then), what (the route and its target), when, and the target before and
+ * after (JSON, secrets left out). Append-only.
+ */
+export const organizerAuditLog = pgTable(
+  "organizer_audit_log",
+  {
+    /** Increasing: the list's order and its page cursor. */
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    organizerId: ownedBy("organizer_id", () => organizers.id),
+    apiKeyId: uuid("api_key_id").notNull(),
+    apiKeyName: text("api_key_name").notNull(),
+    /** The route, as the admin OpenAPI document names it: `PATCH /events/{id}`. */
+    action: text("action").notNull(),
+    /** The id of what the route changed (an event, venue, order or key). */
+    targetId: text("target_id"),
+    /** The event concerned, when there is one, for filtering by event. */
+    eventId: uuid("event_id"),
+    before: jsonb("before"),
+    after: jsonb("after"),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index("organizer_audit_log_organizer_idx").on(t.organizerId, t.id),
+    index("organizer_audit_log_event_idx").on(t.organizerId, t.eventId, t.id),
+  ],
 );
 
 /** A place with a seating chart. */

@@ -1,11 +1,12 @@
 // The organizer console: one page over the admin API (/admin, its OpenAPI document at
 // /admin/openapi.json). The API key is kept in this module's memory only, never in
 // localStorage or a cookie: reloading the page signs the organizer out. Views are
-// switched by the address's fragment (#/events, #/events/<id>, #/new-venue, #/new-event)
+// switched by the address's fragment (#/events, #/events/<id>, #/new-venue, #/new-event, #/keys, #/audit)
 // so moving between them never reloads the page and never loses the key.
 import { dateTime, el, money } from "/js/api.js";
 import { chartSummary, fromUtcInput, toUtcInput } from "/console/chart.js";
 import { historyChart } from "/console/history-chart.js";
+import { keysAndAudit } from "/console/keys.js";
 
 /** How often the live sale panel refreshes. */
 const LIVE_INTERVAL_MS = 2_000;
@@ -13,6 +14,7 @@ const LIVE_INTERVAL_MS = 2_000;
 const $ = (id) => document.getElementById(id);
 
 let apiKey = null;
+const NAV_LINKS = ["nav-events", "nav-venue", "nav-event", "nav-keys", "nav-audit"];
 let liveTimer = 0;
 let openEvent = null;
 /** The chart the preview last accepted (what "Save venue" sends). */
@@ -80,7 +82,7 @@ function signOut(message) {
   apiKey = null;
   stopLive();
   $("account").replaceChildren();
-  for (const id of ["nav-events", "nav-venue", "nav-event"]) $(id).hidden = true;
+  for (const id of NAV_LINKS) $(id).hidden = true;
   showOnly("signin");
   say(message ?? "Signed out.");
 }
@@ -94,7 +96,7 @@ $("signin").addEventListener("submit", (event) => {
     const button = el("button", { type: "button", className: "link-button" }, "Sign out");
     button.addEventListener("click", () => signOut());
     $("account").replaceChildren(el("span", { className: "muted" }, `Signed in as ${me.name}`), " ", button);
-    for (const id of ["nav-events", "nav-venue", "nav-event"]) $(id).hidden = false;
+    for (const id of NAV_LINKS) $(id).hidden = false;
     say(`Signed in as ${me.name}.`);
     if (!location.hash || location.hash === "#") location.hash = "#/events";
     else await route();
@@ -103,7 +105,8 @@ $("signin").addEventListener("submit", (event) => {
 
 // ---------------------------------------------------------------- views
 
-const VIEWS = ["signin", "events-view", "venue-view", "new-event-view", "event-view"];
+const VIEWS = ["signin", "events-view", "venue-view", "new-event-view", "event-view", "keys-view", "audit-view"];
+const keyViews = keysAndAudit({ admin, attempt, say });
 
 function showOnly(id) {
   for (const view of VIEWS) $(view).hidden = view !== id;
@@ -119,6 +122,13 @@ async function route() {
   const [view, id] = hash.split("/");
   if (view === "events" && id) await showEvent(id);
   else if (view === "new-venue") showVenueForm();
+  else if (view === "keys") {
+    showOnly("keys-view");
+    await keyViews.showKeys();
+  } else if (view === "audit") {
+    showOnly("audit-view");
+    await keyViews.showAudit();
+  }
   else if (view === "new-event") await showEventForm(id);
   else await showEvents();
 }

@@ -13,33 +13,15 @@ import type { Locator, Page } from "playwright-core";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { DEVICE_NAMES, chromiumForThisFile, newFanContext, type DeviceName } from "./harness/browser";
-import { seriousViolations } from "./harness/axe";
+import { DEVICE_NAMES, chromiumForThisFile, type DeviceName } from "./harness/browser";
+import { checkPage, signedInConsole as openConsole } from "./harness/console";
 import { admin, appUrl, buyByApi, calmEvent, fanEmail, holdByApi, hotEvent, signInByApi, unique } from "./harness/fixtures";
-import { Screenshots, watchPage, type PageProblems } from "./harness/pages";
+import { Screenshots } from "./harness/pages";
 
 const browser = chromiumForThisFile();
 
-
-/** Checks the console as it is now (no serious or critical axe violation) and saves a screenshot. */
-async function checkPage(page: Page, shots: Screenshots, state: string): Promise<void> {
-  expect(await seriousViolations(page), `${state}: ${page.url()}`).toEqual([]);
-  await shots.take(page, state);
-}
-
 /** Opens the console on `device` and signs in with the organizer's key. */
-async function signedInConsole(device: DeviceName, shots: Screenshots): Promise<{ page: Page; problems: PageProblems; close: () => Promise<void> }> {
-  const context = await newFanContext(browser(), device, { baseURL: appUrl() });
-  const page = await context.newPage();
-  const problems = watchPage(page);
-  await page.goto("/console/");
-  await page.getByLabel("API key").waitFor();
-  await checkPage(page, shots, "signin");
-  await page.getByLabel("API key").fill(inject("organizerApiKey"));
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Your events" }).waitFor();
-  return { page, problems, close: () => context.close() };
-}
+const signedInConsole = (device: DeviceName, shots: Screenshots) => openConsole(browser(), device, shots);
 
 const statOf = (page: Page, key: string) => page.locator(`[data-stat="${key}"]`);
 

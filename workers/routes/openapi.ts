@@ -1,6 +1,7 @@
 /** Shared OpenAPI pieces of route definitions: the error shape, response and body helpers, path parameters. */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ZodType } from "zod";
+import { ROUTE_ACCESS, type RouteAccess } from "../organizers/scopes";
 
 /** `{ error: { code, message, details? } }`, the body of every 4xx and 5xx. */
 export const errorSchema = z
@@ -16,6 +17,7 @@ export const errorSchema = z
 const describedErrors = {
   400: "Malformed input; nothing was changed.",
   401: "Missing or unknown API key.",
+  403: "This API key's scope does not allow this route.",
   404: "Not found (or not yours).",
   409: "Conflicts with the current state.",
 } as const;
@@ -46,4 +48,18 @@ export const holdParams = idParam.extend({ holdId: z.uuid().openapi({ param: { n
 /** A route for signed-in fans: `createRoute` with the fan session as its security requirement. */
 export function fanRoute<R extends Parameters<typeof createRoute>[0]>(route: R) {
   return createRoute({ ...route, security: [{ fanSession: [] }] });
+}
+
+/**
+ * An admin route: `createRoute` with the API key scopes it accepts as its
+ * security requirement (one alternative per scope, as OpenAPI 3.1 allows).
+ * `requireOrganizer` enforces what this declares, so the document and the
+ * enforcement cannot differ; a route made without it accepts admin keys only.
+ */
+export function organizerRoute<R extends Parameters<typeof createRoute>[0]>(access: RouteAccess, route: R) {
+  return createRoute({
+    ...route,
+    security: ROUTE_ACCESS[access].map((scope) => ({ apiKey: [scope] })),
+    responses: { ...errorResponses(401, 403), ...route.responses },
+  });
 }

@@ -21,6 +21,8 @@ describe("admin API documentation", () => {
     expect(routes).toEqual([
       "GET /me",
       "POST /api-keys",
+      "GET /api-keys",
+      "POST /api-keys/{keyId}/revoke",
       "POST /venues",
       "GET /venues",
       "GET /venues/{id}",
@@ -46,9 +48,11 @@ describe("admin API documentation", () => {
       "POST /webhooks/endpoints/{endpointId}/rotate-secret",
       "GET /webhooks/endpoints/{endpointId}/deliveries",
       "POST /webhooks/deliveries/{deliveryId}/resend",
+      "GET /audit-log",
     ]);
     expect(Object.keys(doc.components.schemas)).toEqual([
       "Error",
+      "ApiKey",
       "Venue",
       "SeatingChart",
       "ChartSection",
@@ -63,6 +67,7 @@ describe("admin API documentation", () => {
       "Order",
       "WebhookEndpoint",
       "WebhookDelivery",
+      "AuditEntry",
     ]);
   });
 

@@ -1,5 +1,5 @@
 /** Door staff checking tickets in at an event of the organizer's: one scan at a time, or a door scanner's queued scans (static/door/). */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { log } from "../../../core/logger";
 import { type AppEnv, workContext } from "../../app-env";
@@ -8,8 +8,10 @@ import { emitTicketCheckedIn } from "../../organizers/webhooks/sources";
 import { checkIn as checkInTicket, checkInScans, type CheckInResult } from "../../tickets/check-in";
 import { placeJson, placeSchema, ticketStatusSchema } from "../../tickets/http-mapping";
 import { placeLabel } from "../../tickets/issued-tickets";
-import { errorResponses, idParam, jsonBody, jsonResponse } from "../openapi";
+import { errorResponses, idParam, jsonBody, jsonResponse, organizerRoute } from "../openapi";
+import { auditedChange } from "../../organizers/audit-log";
 import { routeGroup } from "../route-group";
+import { auditActor } from "./audit";
 
 export const checkIn = routeGroup();
 
@@ -42,7 +44,7 @@ const checkInSchema = z
   .openapi("CheckIn");
 
 checkIn.openapi(
-  createRoute({
+  organizerRoute("door", {
     method: "post",
     path: "/events/{id}/check-in",
     summary: "Check a scanned ticket in at the door",
@@ -62,14 +64,17 @@ checkIn.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     await assertOrganizersEvent(c.var.db, c.var.organizer.id, id);
-    const verdict = await checkInTicket(c.var.db, c.env.TOKEN_SIGNING_KEY, id, c.req.valid("json").token);
+    const verdict = await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const result = await checkInTicket(tx, c.env.TOKEN_SIGNING_KEY, id, c.req.valid("json").token);
+      return { result, audit: { targetId: result.ticket?.id ?? null, eventId: id, before: null, after: auditedVerdict(result) } };
+    });
     emitCheckIns(c, [verdict]);
     return c.json(verdictJson(verdict), 200);
   },
 );
 
 checkIn.openapi(
-  createRoute({
+  organizerRoute("readOrDoor", {
     method: "get",
     path: "/events/{id}/check-in",
     summary: "What a door scanner shows of the event",
@@ -99,6 +104,11 @@ function emitCheckIns(c: Context<AppEnv>, verdicts: CheckInResult[]): void {
     if (!ticket) continue;
     ctx.keepAlive(emitTicketCheckedIn(ctx, ticket).catch((error: unknown) => log.error("webhook_emit_failed", { ticketId: ticket.id, error: String(error) })));
   }
+}
+
+/** What the audit log keeps of a scan's verdict. */
+function auditedVerdict(verdict: CheckInResult) {
+  return { result: verdict.result, reason: verdict.result === "invalid" ? verdict.reason : undefined, checkedInAt: verdict.ticket?.checkedInAt ?? null };
 }
 
 /** A verdict as JSON (`CheckIn`). */
@@ -137,7 +147,7 @@ const syncedScanSchema = checkInSchema
   .openapi("SyncedScan");
 
 checkIn.openapi(
-  createRoute({
+  organizerRoute("door", {
     method: "post",
     path: "/events/{id}/check-in/sync",
     summary: "Check in a door scanner's queued scans",
@@ -170,13 +180,17 @@ checkIn.openapi(
     const { id } = c.req.valid("param");
     await assertOrganizersEvent(c.var.db, c.var.organizer.id, id);
     const { doorId, scans } = c.req.valid("json");
-    const verdicts = await checkInScans(
-      c.var.db,
-      c.env.TOKEN_SIGNING_KEY,
-      id,
-      doorId,
-      scans.map((scan) => ({ code: scan.code, scannedAt: new Date(scan.scannedAt) })),
-    );
+    const verdicts = await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const result = await checkInScans(
+        tx,
+        c.env.TOKEN_SIGNING_KEY,
+        id,
+        doorId,
+        scans.map((scan) => ({ code: scan.code, scannedAt: new Date(scan.scannedAt) })),
+      );
+      const after = { doorId, scans: result.map((verdict, i) => ({ scanId: scans[i]?.scanId ?? null, ticketId: verdict.ticket?.id ?? null, ...auditedVerdict(verdict) })) };
+      return { result, audit: { targetId: null, eventId: id, before: null, after } };
+    });
     emitCheckIns(c, verdicts);
     const results = verdicts.map((verdict, i) => ({
       scanId: scans[i]?.scanId ?? "",

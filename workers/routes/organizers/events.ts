@@ -1,16 +1,18 @@
 /** The organizer's events: create, list, read, update, and prepare a hot event's inventory before its sale. */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { conflict } from "../../../core/errors";
 import { createEvent, createEventSchema, eventViewSchema, getEvent, listEvents, updateEvent, updateEventSchema } from "../../events/events";
 import { hotDemandRatio } from "../../events/pre-registration";
 import { forgetEvent } from "../../holds/pick-inventory";
-import { errorResponses, idParam, jsonBody, jsonResponse } from "../openapi";
+import { errorResponses, idParam, jsonBody, jsonResponse, organizerRoute } from "../openapi";
+import { appendAudit, auditedChange } from "../../organizers/audit-log";
 import { routeGroup } from "../route-group";
+import { auditActor } from "./audit";
 
 export const events = routeGroup();
 
 events.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "post",
     path: "/events",
     summary: "Create an event at one of your venues",
@@ -18,11 +20,17 @@ events.openapi(
     request: { body: jsonBody(createEventSchema) },
     responses: { 201: jsonResponse(eventViewSchema, "The event."), ...errorResponses(400, 401, 404) },
   }),
-  async (c) => c.json(await createEvent(c.var.db, c.var.organizer.id, c.req.valid("json"), new Date(), hotDemandRatio(c.env)), 201),
+  async (c) => {
+    const event = await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const result = await createEvent(tx, c.var.organizer.id, c.req.valid("json"), new Date(), hotDemandRatio(c.env));
+      return { result, audit: { targetId: result.id, eventId: result.id, before: null, after: result } };
+    });
+    return c.json(event, 201);
+  },
 );
 
 events.openapi(
-  createRoute({
+  organizerRoute("readOrDoor", {
     method: "get",
     path: "/events",
     summary: "List your events",
@@ -32,7 +40,7 @@ events.openapi(
 );
 
 events.openapi(
-  createRoute({
+  organizerRoute("readOrDoor", {
     method: "get",
     path: "/events/{id}",
     summary: "One of your events",
@@ -43,7 +51,7 @@ events.openapi(
 );
 
 events.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "patch",
     path: "/events/{id}",
     summary: "Update an event",
@@ -53,7 +61,11 @@ events.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const event = await updateEvent(c.var.db, c.var.organizer.id, id, c.req.valid("json"), new Date(), hotDemandRatio(c.env));
+    const event = await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const before = await getEvent(tx, { organizerId: c.var.organizer.id, eventId: id });
+      const result = await updateEvent(tx, c.var.organizer.id, id, c.req.valid("json"), new Date(), hotDemandRatio(c.env));
+      return { result, audit: { targetId: id, eventId: id, before, after: result } };
+    });
     forgetEvent(id);
     // A prepared hot inventory and the waiting room keep their own copies of the sale settings: they follow at once.
     if (event.demandClass === "hot") {
@@ -65,7 +77,7 @@ events.openapi(
 );
 
 events.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "post",
     path: "/events/{id}/prepare",
     summary: "Prepare a hot event's inventory (operators, before the sale)",
@@ -83,7 +95,8 @@ events.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const { promote } = c.req.valid("json");
-    let event = await getEvent(c.var.db, { organizerId: c.var.organizer.id, eventId: id });
+    const before = await getEvent(c.var.db, { organizerId: c.var.organizer.id, eventId: id });
+    let event = before;
     if (event.demandClass === "calm") {
       if (!promote) throw conflict("calm_event", "Calm events sell from Postgres and need no preparation; send promote: true to make this event hot.");
       event = await updateEvent(c.var.db, c.var.organizer.id, id, { demandClass: "hot" });
@@ -91,6 +104,9 @@ events.openapi(
     forgetEvent(id);
     const prepared = await c.env.EVENT_INVENTORY.getByName(id).prepare(id);
     await c.env.WAITING_ROOM.getByName(id).configure(id);
-    return c.json({ eventId: id, demandClass: event.demandClass, ...prepared }, 200);
+    const report = { eventId: id, demandClass: event.demandClass, ...prepared };
+    // The change is the object's (not a Postgres write), so its row follows it.
+    await appendAudit(c.var.db, auditActor(c), { targetId: id, eventId: id, before: { demandClass: before.demandClass }, after: report });
+    return c.json(report, 200);
   },
 );

@@ -1,13 +1,16 @@
 /**
  * The organizers' admin API, mounted at /admin: every route needs an
- * organizer API key and sees only that organizer's data. Its OpenAPI
- * document (/admin/openapi.json) and docs (/admin/docs) are public.
+ * organizer API key whose scope it accepts, and sees only that organizer's
+ * data. Its OpenAPI document (/admin/openapi.json) and docs (/admin/docs) are
+ * public.
  */
 import { requireOrganizer } from "../../middleware/require-organizer";
 import { DOCUMENT_POLICY } from "../../middleware/security-headers";
 import { docsPage } from "../docs-page";
 import { routeGroup } from "../route-group";
+import { type ApiKeyScope, isApiKeyScope } from "../../organizers/scopes";
 import { account } from "./account";
+import { auditLog } from "./audit";
 import { checkIn } from "./check-in";
 import { events } from "./events";
 import { liveSale } from "./live-sale";
@@ -20,7 +23,8 @@ export const organizers = routeGroup();
 organizers.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
   type: "http",
   scheme: "bearer",
-  description: "An organizer API key (`etk_...`).",
+  description:
+    "An organizer API key (`etk_...`) with one scope: `admin` (everything), `read` (every GET) or `check_in` (the door). Each operation lists the scopes it accepts; another key gets 403, a revoked or expired one 401.",
 });
 
 organizers.doc31("/openapi.json", {
@@ -35,8 +39,26 @@ organizers.doc31("/openapi.json", {
 });
 organizers.get("/docs", (c) => c.html(docsPage({ title: "Edge Tickets admin API", specUrl: "/admin/openapi.json" }), 200, { "Content-Security-Policy": DOCUMENT_POLICY }));
 
+/**
+ * The scopes each operation accepts, read from its own OpenAPI security
+ * requirement (`organizerRoute`): the one place a route declares them.
+ */
+function scopesOfOperation(): (operation: string) => readonly ApiKeyScope[] | undefined {
+  let table: Map<string, ApiKeyScope[]> | undefined;
+  return (operation) => {
+    table ??= new Map(
+      organizers.openAPIRegistry.definitions.flatMap((definition) =>
+        definition.type === "route" && definition.route.security
+          ? [[`${definition.route.method.toUpperCase()} ${definition.route.path}`, definition.route.security.flatMap((requirement) => (requirement.apiKey ?? []).filter(isApiKeyScope))]]
+          : [],
+      ),
+    );
+    return table.get(operation);
+  };
+}
+
 // After the public document and docs, so they answer before it runs; before every other route.
-organizers.use("*", requireOrganizer());
+organizers.use("*", requireOrganizer(scopesOfOperation()));
 
 // In this order in the OpenAPI document too.
-for (const group of [account, venues, events, liveSale, checkIn, refunds, webhooks]) organizers.route("/", group);
+for (const group of [account, venues, events, liveSale, checkIn, refunds, webhooks, auditLog]) organizers.route("/", group);

@@ -1,5 +1,5 @@
 /** A hot sale while it runs: admission rate and pause, live stats, accounts flagged in the lobby. */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import type { Db } from "../../../core/db/client";
 import { conflict } from "../../../core/errors";
 import { workContext } from "../../app-env";
@@ -7,8 +7,10 @@ import { getEvent, updateEvent } from "../../events/events";
 import { calmCounts, HISTORY_HOURS, hotCounts, recordAdmissionSample, saleHistory } from "../../events/live-stats";
 import { inventoryForEvent } from "../../holds/pick-inventory";
 import { countBotFlags, listBotFlags } from "../../waiting-room/bot-flags";
-import { errorResponses, idParam, jsonBody, jsonResponse } from "../openapi";
+import { errorResponses, idParam, jsonBody, jsonResponse, organizerRoute } from "../openapi";
+import { appendAudit } from "../../organizers/audit-log";
 import { routeGroup } from "../route-group";
+import { auditActor } from "./audit";
 
 export const liveSale = routeGroup();
 
@@ -33,7 +35,7 @@ async function hotEventOf(c: { var: { db: Db; organizer: { id: string } } }, eve
 }
 
 liveSale.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "patch",
     path: "/events/{id}/admission",
     summary: "Change the admission rate or pause admission, live",
@@ -49,8 +51,17 @@ liveSale.openapi(
     await hotEventOf(c, id);
     if (body.ratePerSecond !== undefined) await updateEvent(c.var.db, c.var.organizer.id, id, { admissionRatePerSecond: body.ratePerSecond });
     const room = c.env.WAITING_ROOM.getByName(id);
+    const before = await room.snapshot().catch(() => null);
     await room.configure(id);
-    return c.json(await room.control({ ratePerSecond: body.ratePerSecond, paused: body.paused }), 200);
+    const after = await room.control({ ratePerSecond: body.ratePerSecond, paused: body.paused });
+    // The room (a Durable Object) holds what changed, so its row follows the change.
+    await appendAudit(c.var.db, auditActor(c), {
+      targetId: id,
+      eventId: id,
+      before: before && { ratePerSecond: before.ratePerSecond, paused: before.paused },
+      after: { ratePerSecond: after.ratePerSecond, paused: after.paused },
+    });
+    return c.json(after, 200);
   },
 );
 
@@ -83,7 +94,7 @@ const liveView = z.object({
 });
 
 liveSale.openapi(
-  createRoute({
+  organizerRoute("read", {
     method: "get",
     path: "/events/{id}/live",
     summary: "Live sale stats: queue, admission, inventory per section, and the per-minute history",
@@ -132,7 +143,7 @@ liveSale.openapi(
 );
 
 liveSale.openapi(
-  createRoute({
+  organizerRoute("read", {
     method: "get",
     path: "/events/{id}/bot-flags",
     summary: "Accounts flagged in this event's lobby",

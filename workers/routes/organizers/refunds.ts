@@ -1,10 +1,13 @@
 /** Organizers returning money: refund an order, cancel an event (refunding its orders), list an event's orders. */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { workContext } from "../../app-env";
 import { DEFAULT_CANCEL_BATCH, MAX_CANCEL_BATCH, cancelEvent, refundOrder } from "../../refunds/refunds";
-import { listOrders, MAX_ORDERS_PAGE, ORDER_STATUSES } from "../../refunds/orders";
-import { errorResponses, errorSchema, idParam, jsonResponse } from "../openapi";
+import { listOrders, MAX_ORDERS_PAGE, ORDER_STATUSES, orderView } from "../../refunds/orders";
+import { errorResponses, errorSchema, idParam, jsonResponse, organizerRoute } from "../openapi";
+import { getEvent } from "../../events/events";
+import { appendAudit } from "../../organizers/audit-log";
 import { routeGroup } from "../route-group";
+import { auditActor } from "./audit";
 
 export const refunds = routeGroup();
 
@@ -31,7 +34,7 @@ const orderSchema = z
 const gatewayFailed = jsonResponse(errorSchema, "`refund_failed`: the payment gateway did not refund; nothing else changed, try again.");
 
 refunds.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "post",
     path: "/orders/{orderId}/refund",
     summary: "Refund an order in full",
@@ -45,13 +48,18 @@ refunds.openapi(
     },
   }),
   async (c) => {
-    const { order, waitlist: served } = await refundOrder(workContext(c), { organizerId: c.var.organizer.id, orderId: c.req.valid("param").orderId });
-    return c.json({ order, waitlistOffers: served?.offered ?? 0 }, 200);
+    const { orderId } = c.req.valid("param");
+    const before = await orderView(c.var.db, orderId);
+    const { order, waitlist: served } = await refundOrder(workContext(c), { organizerId: c.var.organizer.id, orderId });
+    const waitlistOffers = served?.offered ?? 0;
+    // A refund goes through the payment gateway before Postgres, in steps that each commit: its row follows them.
+    await appendAudit(c.var.db, auditActor(c), { targetId: orderId, eventId: order.eventId, before, after: { order, waitlistOffers } });
+    return c.json({ order, waitlistOffers }, 200);
   },
 );
 
 refunds.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "post",
     path: "/events/{id}/cancel",
     summary: "Cancel an event and refund its orders",
@@ -78,13 +86,17 @@ refunds.openapi(
     },
   }),
   async (c) => {
-    const report = await cancelEvent(workContext(c), { organizerId: c.var.organizer.id, eventId: c.req.valid("param").id, batchSize: c.req.valid("query").batchSize });
+    const { id } = c.req.valid("param");
+    const before = await getEvent(c.var.db, { organizerId: c.var.organizer.id, eventId: id });
+    const report = await cancelEvent(workContext(c), { organizerId: c.var.organizer.id, eventId: id, batchSize: c.req.valid("query").batchSize });
+    // Cancelling refunds through the gateway in batches, each committing on its own: its row follows them.
+    await appendAudit(c.var.db, auditActor(c), { targetId: id, eventId: id, before: { status: before.status }, after: report });
     return c.json(report, 200);
   },
 );
 
 refunds.openapi(
-  createRoute({
+  organizerRoute("read", {
     method: "get",
     path: "/events/{id}/orders",
     summary: "An event's orders, newest first",

@@ -1,25 +1,33 @@
 /** The organizer's venues, imported from seating charts. */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { seatingChartSchema } from "../../venues/seating-chart";
 import { getVenue, importVenue, listVenues, venueSummarySchema, venueViewSchema } from "../../venues/venues";
-import { errorResponses, idParam, jsonBody, jsonResponse } from "../openapi";
+import { errorResponses, idParam, jsonBody, jsonResponse, organizerRoute } from "../openapi";
+import { auditedChange } from "../../organizers/audit-log";
 import { routeGroup } from "../route-group";
+import { auditActor } from "./audit";
 
 export const venues = routeGroup();
 
 venues.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "post",
     path: "/venues",
     summary: "Create a venue from a seating chart",
     request: { body: jsonBody(seatingChartSchema) },
     responses: { 201: jsonResponse(venueViewSchema, "The venue."), ...errorResponses(400, 401) },
   }),
-  async (c) => c.json(await importVenue(c.var.db, c.var.organizer.id, c.req.valid("json")), 201),
+  async (c) => {
+    const venue = await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const result = await importVenue(tx, c.var.organizer.id, c.req.valid("json"));
+      return { result, audit: { targetId: result.id, before: null, after: result } };
+    });
+    return c.json(venue, 201);
+  },
 );
 
 venues.openapi(
-  createRoute({
+  organizerRoute("read", {
     method: "get",
     path: "/venues",
     summary: "List your venues",
@@ -29,7 +37,7 @@ venues.openapi(
 );
 
 venues.openapi(
-  createRoute({
+  organizerRoute("read", {
     method: "get",
     path: "/venues/{id}",
     summary: "One venue with its sections and rows",
