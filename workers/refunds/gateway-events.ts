@@ -26,6 +26,8 @@ import { events, orders, payments } from "../../core/db/schema";
 import { ApiError } from "../../core/errors";
 import { log } from "../../core/logger";
 import type { WorkContext } from "../work-context";
+import { emitOrderRefunded } from "../organizers/webhooks/sources";
+import { orderView } from "./orders";
 import { refundPayments, returnPlaces, serveAfterReturn, type OrderToReturn } from "./refunds";
 
 /** The gateway events handled here. */
@@ -53,10 +55,15 @@ async function chargeRefunded(ctx: WorkContext, charge: Stripe.Charge): Promise<
   if (!inFull) return;
   // The payment says refunded even when a dispute returned the order first.
   await refundPayments(ctx, order, "already_refunded");
-  if (order.status !== "confirmed") return;
-  await returnPlaces(ctx, order, "refunded");
-  log.info("order_refunded_at_gateway", { orderId: order.id, chargeId: charge.id });
-  if (order.eventStatus === "published") await serveAfterReturn(ctx, order.eventId);
+  if (order.status === "confirmed") {
+    await returnPlaces(ctx, order, "refunded");
+    log.info("order_refunded_at_gateway", { orderId: order.id, chargeId: charge.id });
+    if (order.eventStatus === "published") await serveAfterReturn(ctx, order.eventId);
+  }
+  // The organizer's order.refunded, keyed by the order: sent once, whichever refund (ours or the
+  // dashboard's) and however often its event comes; a replay makes good an emit that failed.
+  const view = await orderView(ctx.db, order.id);
+  if (view.status === "refunded") await emitOrderRefunded(ctx, view);
 }
 
 async function disputeCreated(ctx: WorkContext, dispute: Stripe.Dispute): Promise<void> {

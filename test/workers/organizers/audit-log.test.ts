@@ -5,12 +5,14 @@
  * or not at all; the log reads back filtered by event, key and time, a page
  * at a time.
  */
+import { env } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { organizerApiKeys } from "../../../core/db/schema";
 import { createApiKey } from "../../../workers/organizers/api-keys";
 import { auditedChange, redactSecrets } from "../../../workers/organizers/audit-log";
+import { emitOrganizerEvents } from "../../../workers/organizers/webhooks/emit";
 import { adminOperations, auditPage, createKey, keyAndAuditCounts } from "../../fixtures/api-keys";
 import { theatreChart } from "../../fixtures/charts";
 import { withDb } from "../../fixtures/db";
@@ -47,6 +49,12 @@ async function saleWithOrder() {
 }
 
 type Setup = Awaited<ReturnType<typeof saleWithOrder>>;
+
+/** A webhook endpoint of the sale's organizer (a public https URL: refused nowhere), through the API. */
+async function webhookEndpoint(sale: Sale): Promise<string> {
+  const created = await ok(admin(sale, "POST", "/webhooks/endpoints", { url: "https://hooks.example.com/tickets", eventTypes: ["order.created"] }), z.object({ endpoint: withId }));
+  return created.endpoint.id;
+}
 
 /** One valid call of each write route, and the target (and event) its audit row must name. */
 const writes: Record<string, (setup: Setup) => Promise<{ targetId: string | null; eventId: string | null }>> = {
@@ -86,6 +94,36 @@ const writes: Record<string, (setup: Setup) => Promise<{ targetId: string | null
   "POST /events/{id}/check-in": async ({ sale }) => {
     await ok(admin(sale, "POST", `/events/${sale.eventId}/check-in`, { token: "not-a-ticket" }), z.object({ result: z.literal("invalid") }));
     return { targetId: null, eventId: sale.eventId };
+  },
+  "POST /events/{id}/check-in/sync": async ({ sale }) => {
+    const scan = { scanId: crypto.randomUUID(), code: "not-a-ticket", scannedAt: new Date().toISOString() };
+    await ok(admin(sale, "POST", `/events/${sale.eventId}/check-in/sync`, { doorId: "North gate", scans: [scan] }), z.object({ results: z.array(z.object({ result: z.literal("invalid") })) }));
+    return { targetId: null, eventId: sale.eventId };
+  },
+  "POST /webhooks/endpoints": async ({ sale }) => ({ targetId: await webhookEndpoint(sale), eventId: null }),
+  "PATCH /webhooks/endpoints/{endpointId}": async ({ sale }) => {
+    const id = await webhookEndpoint(sale);
+    await ok(admin(sale, "PATCH", `/webhooks/endpoints/${id}`, { description: "ERP" }), z.object({ endpoint: withId }));
+    return { targetId: id, eventId: null };
+  },
+  "DELETE /webhooks/endpoints/{endpointId}": async ({ sale }) => {
+    const id = await webhookEndpoint(sale);
+    await ok(admin(sale, "DELETE", `/webhooks/endpoints/${id}`), z.unknown());
+    return { targetId: id, eventId: null };
+  },
+  "POST /webhooks/endpoints/{endpointId}/rotate-secret": async ({ sale }) => {
+    const id = await webhookEndpoint(sale);
+    await ok(admin(sale, "POST", `/webhooks/endpoints/${id}/rotate-secret`), z.object({ endpoint: withId }));
+    return { targetId: id, eventId: null };
+  },
+  "POST /webhooks/deliveries/{deliveryId}/resend": async ({ sale }) => {
+    const id = await webhookEndpoint(sale);
+    const data = { orderId: crypto.randomUUID() };
+    await withDb((db) => emitOrganizerEvents({ db, env }, [{ type: "order.created", eventId: sale.eventId, sourceId: data.orderId, data }]));
+    const log = await ok(admin(sale, "GET", `/webhooks/endpoints/${id}/deliveries`), z.object({ deliveries: z.array(withId) }));
+    const deliveryId = log.deliveries[0]?.id ?? "";
+    await ok(admin(sale, "POST", `/webhooks/deliveries/${deliveryId}/resend`), z.object({ delivery: withId }));
+    return { targetId: deliveryId, eventId: null };
   },
   "POST /orders/{orderId}/refund": async ({ sale, order }) => {
     await ok(admin(sale, "POST", `/orders/${order.orderId}/refund`), z.object({ order: z.object({ status: z.literal("refunded") }) }));

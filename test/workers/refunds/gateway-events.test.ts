@@ -10,10 +10,12 @@
 import { eq } from "drizzle-orm";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { orders, payments, tickets } from "../../../core/db/schema";
 import { withDb } from "../../fixtures/db";
 import { chargesOfIntent, dashboardRefund, deliver, deliveriesOf, disputeCharge, refundRequestsOf, sent, sign, webhooksOf, type WebhookDelivery } from "../../fixtures/gateway";
 import { callApp } from "../../fixtures/http";
+import { deliveriesOf as webhookDeliveriesOf } from "../../fixtures/webhooks";
 import { fanOf, type Fan, type Sale } from "../../fixtures/seeding";
 import { clock, closeEntries, freeSeats, holdOf, holdSeats, join, offerEmails, openWaitlistSale, paidOrder, statuses } from "../../fixtures/waitlist";
 
@@ -61,6 +63,10 @@ async function expectOfferedTo(sale: Sale, waiter: Fan): Promise<void> {
 describe.each(["calm", "hot"] as const)("gateway events for a %s event", (demandClass) => {
   it("a refund made in the Stripe dashboard voids the tickets and offers the places to the waitlist; replays change nothing", async () => {
     const { sale, waiter, order } = await soldOutWithWaiter(demandClass);
+    // The organizer listens for refunds (a public https URL: nothing is sent in this test).
+    const endpoint = await callApp("POST", "/admin/webhooks/endpoints", { bearer: sale.apiKey, body: { url: "https://hooks.example.com/refunds", eventTypes: ["order.refunded"] } });
+    expect(endpoint.status, endpoint.text).toBe(201);
+    const endpointId = z.object({ endpoint: z.object({ id: z.uuid() }) }).parse(endpoint.json).endpoint.id;
     await dashboardRefund(order.paymentIntentId);
     expect(await deliverEach(order.holdId, "charge.refunded")).toBe(1);
 
@@ -78,6 +84,7 @@ describe.each(["calm", "hot"] as const)("gateway events for a %s event", (demand
     await deliverEach(order.holdId, "charge.refunded");
     expect(await orderRow(order.orderId)).toEqual(refunded);
     await expectOfferedTo(sale, waiter);
+    expect((await webhookDeliveriesOf(endpointId)).map((d) => d.eventType)).toEqual(["order.refunded"]);
     expect(await refundRequestsOf(order.paymentIntentId)).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 /** Organizer webhooks: endpoints (create, list, update, delete, rotate the secret), the delivery log, and resending a delivery. */
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { WEBHOOK_EVENT_TYPES } from "../../../core/db/schema";
 import { WEBHOOK_MAX_ATTEMPTS } from "../../organizers/webhooks/consumer";
 import {
@@ -16,8 +16,10 @@ import {
   updateEndpoint,
 } from "../../organizers/webhooks/endpoints";
 import { MAX_WEBHOOK_URL_LENGTH } from "../../organizers/webhooks/urls";
-import { errorResponses, jsonBody, jsonResponse } from "../openapi";
+import { appendAudit, auditedChange } from "../../organizers/audit-log";
+import { errorResponses, jsonBody, jsonResponse, organizerRoute } from "../openapi";
 import { routeGroup } from "../route-group";
+import { auditActor } from "./audit";
 
 export const webhooks = routeGroup();
 
@@ -72,7 +74,7 @@ const signingNote =
   `A 2xx answer delivers; anything else is retried with exponential backoff, ${WEBHOOK_MAX_ATTEMPTS} attempts in all, then the delivery is dead.`;
 
 webhooks.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "post",
     path: "/webhooks/endpoints",
     summary: "Subscribe a URL to organizer events",
@@ -83,11 +85,17 @@ webhooks.openapi(
       ...errorResponses(400, 401, 404),
     },
   }),
-  async (c) => c.json(await createEndpoint(c.var.db, c.env, c.var.organizer.id, c.req.valid("json")), 201),
+  async (c) => {
+    const created = await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const result = await createEndpoint(tx, c.env, c.var.organizer.id, c.req.valid("json"));
+      return { result, audit: { targetId: result.endpoint.id, eventId: result.endpoint.eventId, before: null, after: result.endpoint } };
+    });
+    return c.json(created, 201);
+  },
 );
 
 webhooks.openapi(
-  createRoute({
+  organizerRoute("read", {
     method: "get",
     path: "/webhooks/endpoints",
     summary: "The organizer's webhook endpoints",
@@ -97,7 +105,7 @@ webhooks.openapi(
 );
 
 webhooks.openapi(
-  createRoute({
+  organizerRoute("read", {
     method: "get",
     path: "/webhooks/endpoints/{endpointId}",
     summary: "One webhook endpoint",
@@ -108,7 +116,7 @@ webhooks.openapi(
 );
 
 webhooks.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "patch",
     path: "/webhooks/endpoints/{endpointId}",
     summary: "Change a webhook endpoint",
@@ -119,11 +127,19 @@ webhooks.openapi(
     },
     responses: { 200: jsonResponse(z.object({ endpoint: endpointSchema }), "The endpoint as changed."), ...errorResponses(400, 401, 404) },
   }),
-  async (c) => c.json({ endpoint: await updateEndpoint(c.var.db, c.env, c.var.organizer.id, c.req.valid("param").endpointId, c.req.valid("json")) }, 200),
+  async (c) => {
+    const { endpointId } = c.req.valid("param");
+    const endpoint = await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const before = await getEndpoint(tx, c.var.organizer.id, endpointId);
+      const result = await updateEndpoint(tx, c.env, c.var.organizer.id, endpointId, c.req.valid("json"));
+      return { result, audit: { targetId: endpointId, eventId: result.eventId, before, after: result } };
+    });
+    return c.json({ endpoint }, 200);
+  },
 );
 
 webhooks.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "delete",
     path: "/webhooks/endpoints/{endpointId}",
     summary: "Delete a webhook endpoint and its delivery log",
@@ -131,13 +147,18 @@ webhooks.openapi(
     responses: { 204: { description: "Deleted; deliveries still queued for it are dropped." }, ...errorResponses(400, 401, 404) },
   }),
   async (c) => {
-    await deleteEndpoint(c.var.db, c.var.organizer.id, c.req.valid("param").endpointId);
+    const { endpointId } = c.req.valid("param");
+    await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const before = await getEndpoint(tx, c.var.organizer.id, endpointId);
+      await deleteEndpoint(tx, c.var.organizer.id, endpointId);
+      return { result: undefined, audit: { targetId: endpointId, eventId: before.eventId, before, after: null } };
+    });
     return c.body(null, 204);
   },
 );
 
 webhooks.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "post",
     path: "/webhooks/endpoints/{endpointId}/rotate-secret",
     summary: "Rotate an endpoint's signing secret",
@@ -145,11 +166,19 @@ webhooks.openapi(
     request: { params: endpointParam },
     responses: { 200: jsonResponse(z.object({ endpoint: endpointSchema, secret: secretSchema }), "The endpoint and its new secret."), ...errorResponses(400, 401, 404) },
   }),
-  async (c) => c.json(await rotateSecret(c.var.db, c.var.organizer.id, c.req.valid("param").endpointId), 200),
+  async (c) => {
+    const { endpointId } = c.req.valid("param");
+    const rotated = await auditedChange(c.var.db, auditActor(c), async (tx) => {
+      const before = await getEndpoint(tx, c.var.organizer.id, endpointId);
+      const result = await rotateSecret(tx, c.var.organizer.id, endpointId);
+      return { result, audit: { targetId: endpointId, eventId: before.eventId, before, after: result.endpoint } };
+    });
+    return c.json(rotated, 200);
+  },
 );
 
 webhooks.openapi(
-  createRoute({
+  organizerRoute("read", {
     method: "get",
     path: "/webhooks/endpoints/{endpointId}/deliveries",
     summary: "An endpoint's delivery log, newest first",
@@ -171,7 +200,7 @@ webhooks.openapi(
 );
 
 webhooks.openapi(
-  createRoute({
+  organizerRoute("admin", {
     method: "post",
     path: "/webhooks/deliveries/{deliveryId}/resend",
     summary: "Send a delivery again",
@@ -179,5 +208,11 @@ webhooks.openapi(
     request: { params: deliveryParam },
     responses: { 202: jsonResponse(z.object({ delivery: deliverySchema }), "Queued again."), ...errorResponses(400, 401, 404) },
   }),
-  async (c) => c.json({ delivery: await resendDelivery({ db: c.var.db, env: c.env }, c.var.organizer.id, c.req.valid("param").deliveryId) }, 202),
+  async (c) => {
+    const { deliveryId } = c.req.valid("param");
+    // The queue send is not transactional: the row follows the change, as for prepare and refunds.
+    const delivery = await resendDelivery({ db: c.var.db, env: c.env }, c.var.organizer.id, deliveryId);
+    await appendAudit(c.var.db, auditActor(c), { targetId: deliveryId, before: null, after: { webhookId: delivery.webhookId, eventType: delivery.eventType } });
+    return c.json({ delivery }, 202);
+  },
 );
