@@ -1,14 +1,17 @@
-// Compact ticket codes, verified offline in the browser (the door scanner): the
-// verifying half of core/tickets/compact-token.ts, which documents the format.
-// test/static/compact-ticket.test.ts holds the two to the same vectors.
+// Compact ticket codes: reading and verifying them, the one implementation the
+// door scanner (offline, in the browser) and the Worker's check-in both run
+// (core/tickets/compact-token.ts re-exports it with its types, from
+// compact-ticket.d.ts, and adds the signing half; it documents the format).
 
-const BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
-const VERSION = 1;
-const EVENT_ID_PREFIX_BYTES = 4;
-const SIGNATURE_BYTES = 64;
-const FIXED_BYTES = 1 + 1 + 16 + EVENT_ID_PREFIX_BYTES + 4 + 1;
-const PLACE_SEPARATOR = "\u001f";
-const P256_HALF_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n >> 1n;
+/** RFC 9285's alphabet: every character is in the QR alphanumeric mode. */
+export const BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+export const VERSION = 1;
+export const EVENT_ID_PREFIX_BYTES = 4;
+export const SIGNATURE_BYTES = 64;
+export const FIXED_BYTES = 1 + 1 + 16 + EVENT_ID_PREFIX_BYTES + 4 + 1;
+export const PLACE_SEPARATOR = "\u001f";
+export const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+export const P256_HALF_ORDER = P256_ORDER >> 1n;
 const ECDSA = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 
 /** True when `text` can only be a compact code (a JWT has lower-case letters). */
@@ -21,7 +24,8 @@ export function isForEvent(ticket, eventId) {
   return eventId.replaceAll("-", "").toLowerCase().slice(0, 2 * EVENT_ID_PREFIX_BYTES) === ticket.eventIdPrefix;
 }
 
-function base45Decode(text) {
+/** RFC 9285 decoding; undefined for text that is not base45. */
+export function base45Decode(text) {
   if (text.length % 3 === 1) return undefined;
   const out = [];
   for (let i = 0; i < text.length; i += 3) {
@@ -43,7 +47,7 @@ function base45Decode(text) {
   return Uint8Array.from(out);
 }
 
-const hex = (bytes) => [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+export const hex = (bytes) => [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 
 function uuidText(bytes) {
   const d = hex(bytes);
@@ -80,7 +84,8 @@ export function parseCompactCode(code) {
   };
 }
 
-async function keyIdOf(kid) {
+/** The key id byte of a `kid`: the first byte of its SHA-256. */
+export async function keyIdOf(kid) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(kid)))[0];
 }
 
@@ -88,8 +93,11 @@ const isP256PublicJwk = (jwk) =>
   typeof jwk === "object" && jwk !== null && jwk.kty === "EC" && jwk.crv === "P-256" && typeof jwk.kid === "string" && typeof jwk.x === "string" && typeof jwk.y === "string";
 
 /**
- * Verifies a code against a JWKS (the door's cached copy of /.well-known/jwks.json):
- * { ok: true, ticket } or { ok: false, reason: "expired" | "bad_token" }.
+ * Verifies a code against a JWKS (the published one, or a door's cached copy): a
+ * P-256 key whose kid has the code's key id byte must verify its signature (in the
+ * low-S form: a high-S copy is refused, so a code has one accepted form), and it
+ * must not have expired at `now`. { ok: true, ticket } or { ok: false, reason:
+ * "expired" | "bad_token" }.
  */
 export async function verifyCompactCode(code, jwks, now = new Date()) {
   const parsed = parseCompactCode(code);

@@ -1,9 +1,10 @@
 /**
- * The door page's verifier (static/js/compact-ticket.js, imported as the
- * browser imports it) agrees with the server's (core/tickets/compact-token.ts)
- * on every code: the same fields from a good code, the same verdict for a
- * code with any byte changed, a code under an unknown key, an expired one,
- * and a high-S copy. Codes are signed as the Worker signs them (ES256, S made
+ * The door page's verifier (static/js/compact-ticket.js, loaded as a plain
+ * browser module from its file) agrees with what the server runs
+ * (core/tickets/compact-token.ts, which re-exports that module through its
+ * types) and reads what the server signs, on every code: the same fields
+ * from a good code, the same verdict for a code with any byte changed, a code
+ * under an unknown key, an expired one, and a high-S copy. Codes are signed as the Worker signs them (ES256, S made
  * low), under a key generated here and published as a JWKS.
  */
 import path from "node:path";
