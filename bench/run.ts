@@ -3,6 +3,8 @@
  * when none is named), one after another, each in its own process as
  * `bench/<scenario>.ts`. Scenarios print their JSON result lines on stdout
  * and their progress on stderr; the exit code is non-zero when any failed.
+ * Arguments from the first one starting with `-` on are passed to every
+ * scenario (e.g. `npm run bench -- sellout --chaos`).
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -21,7 +23,10 @@ function allScenarios(): string[] {
     .sort();
 }
 
-async function main(names: string[]): Promise<number> {
+async function main(args: string[]): Promise<number> {
+  const firstFlag = args.findIndex((arg) => arg.startsWith("-"));
+  const names = firstFlag < 0 ? args : args.slice(0, firstFlag);
+  const flags = firstFlag < 0 ? [] : args.slice(firstFlag);
   const known = allScenarios();
   const unknown = names.filter((name) => !known.includes(name));
   if (unknown.length > 0) {
@@ -41,7 +46,7 @@ async function main(names: string[]): Promise<number> {
   for (const name of names.length > 0 ? names : known) {
     if (interrupted) break;
     process.stderr.write(`[bench] scenario ${name}\n`);
-    running = spawn(process.execPath, ["--import", "tsx", path.join(BENCH_DIR, `${name}.ts`)], { stdio: "inherit" });
+    running = spawn(process.execPath, ["--import", "tsx", path.join(BENCH_DIR, `${name}.ts`), ...flags], { stdio: "inherit" });
     const [code, signal] = (await once(running, "exit")) as [number | null, NodeJS.Signals | null];
     running = undefined;
     if (code !== 0) {
