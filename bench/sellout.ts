@@ -209,8 +209,14 @@ runScenario(async (cleanup) => {
         body: Buffer.concat(chunks),
         signal: AbortSignal.timeout(30_000),
       })
-        .then(async (answer) => response.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "text/plain" }).end(await answer.text()))
-        .catch(() => response.writeHead(502).end());
+        .then(async (answer) => {
+          const text = await answer.text();
+          response.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "text/plain" }).end(text);
+        })
+        .catch(() => {
+          if (!response.headersSent) response.writeHead(502).end();
+          else response.destroy();
+        });
     });
   });
   const forwarding = await listenOnLoopback(forwarder, 0, () => undefined);
@@ -342,7 +348,7 @@ runScenario(async (cleanup) => {
     );
   }
 
-  const chaos = options.chaos ? new Chaos({ gatewayUrl: gateway.url, mailUrl: stack.mailOutboxUrl, postgresPid: stack.postgresPid, secret, eventId, scale: SCALE }) : undefined;
+  const chaos = options.chaos ? new Chaos({ gatewayUrl: gateway.url, mailUrl: stack.mailOutboxUrl, postgresPid: stack.postgresPid, secret, eventId, scale: SCALE, seats: SEATS }) : undefined;
   const restartWorker = async () => {
     const old = app;
     if (!old) return;
@@ -352,8 +358,10 @@ runScenario(async (cleanup) => {
     app = await startHost(REPO_ROOT, { projectDir, bundle: path.join(runDir, "dist"), envFile: path.join(runDir, "worker.env"), runDir, workerName: WORKER_NAME });
     say(`chaos: workerd killed and restarted at ${app.url}`);
   };
-  const expectedSale = (SEATS / 2.5 / 0.8 / options.rate) * 1000;
-  const chaosPlan = chaos ? chaos.plan(saleStartsAt, expectedSale, () => url(), restartWorker) : [];
+  // The faults spread over the sale's expected span (the admissions the seats need at the admission rate, at least 20 s), or 80% of --sale-seconds.
+  const expectedSale = Math.max(20_000, (SEATS / 2.5 / 0.8 / options.rate) * 1000);
+  const chaosSpan = options.saleSeconds !== undefined ? options.saleSeconds * 800 : expectedSale;
+  const chaosPlan = chaos ? chaos.plan(saleStartsAt, chaosSpan, () => url(), restartWorker) : [];
   background.push(...chaosPlan);
 
   const saleDeadline = saleStartsAt + SALE_LIMIT_MS;
@@ -407,10 +415,10 @@ runScenario(async (cleanup) => {
       }
     })(),
   );
-  // Settled: every kept charge is an order in Postgres and no hold is live (an abandoned one lapses after its TTL and jitter, at most 120 s).
+  // Settled: every kept charge is an order in Postgres and no live hold is past its expiry (one still within its TTL is no fault).
   let ledger = keptCharges(gateway.charges(), eventId).length;
   let orders = await ordersInPostgres(observer, eventId);
-  while (!stopping() && Date.now() - settleStarted < SETTLE_LIMIT_MS && (orders < ledger || (await liveHolds(observer, eventId)) > 0)) {
+  while (!stopping() && Date.now() - settleStarted < SETTLE_LIMIT_MS && (orders < ledger || (await overdueHolds(observer, eventId)) > 0)) {
     await sleep(1_000);
     ledger = keptCharges(gateway.charges(), eventId).length;
     orders = await ordersInPostgres(observer, eventId);
@@ -712,11 +720,12 @@ class FanJourney {
 class Chaos {
   readonly injected: Record<string, number> = {};
 
-  constructor(private readonly settings: { gatewayUrl: string; mailUrl: string; postgresPid: number | undefined; secret: string; eventId: string; scale: number }) {}
+  constructor(private readonly settings: { gatewayUrl: string; mailUrl: string; postgresPid: number | undefined; secret: string; eventId: string; scale: number; seats: number }) {}
 
   /** Starts each fault at a fraction of the expected sale; returns the running faults. */
   plan(saleStartsAt: number, expectedSaleMs: number, url: () => string, restartWorker: () => Promise<void>): Promise<void>[] {
     const downMs = Math.max(2_000, 60_000 * this.settings.scale);
+    // One after another, each given its share of the span (the first after 10% of it), so sales go on between them.
     const at = (fraction: number, kind: string, fault: () => Promise<void>) =>
       (async () => {
         await sleep(Math.max(0, saleStartsAt + fraction * expectedSaleMs - Date.now()));
@@ -726,18 +735,20 @@ class Chaos {
         this.injected[kind] = (this.injected[kind] ?? 0) + 1;
       })();
     return [
-      at(0.15, "gateway_timeouts_and_5xx", async () => {
-        await this.gatewayFault({ mode: "error500", count: 20, match: { method: "POST", path: "/v1/payment_intents" } });
-        await this.gatewayFault({ mode: "error500", count: 10, match: { method: "POST", path: "/v1/payment_intents/*/confirm" } });
-        await this.gatewayFault({ mode: "hang", count: 5, delayMs: Math.round(downMs), match: { method: "POST", path: "/v1/payment_intents/*/confirm" } });
-        await this.gatewayFault({ mode: "lose_response", count: 5, match: { method: "POST", path: "/v1/payment_intents/*/confirm" } });
+      at(0.1, "gateway_timeouts_and_5xx", async () => {
+        // A burst sized to the sale: about one payment in twenty fails each way.
+        const burst = Math.max(2, Math.round(this.settings.seats / 200));
+        await this.gatewayFault({ mode: "error500", count: burst, match: { method: "POST", path: "/v1/payment_intents" } });
+        await this.gatewayFault({ mode: "error500", count: burst, match: { method: "POST", path: "/v1/payment_intents/*/confirm" } });
+        await this.gatewayFault({ mode: "hang", count: burst, delayMs: Math.round(downMs), match: { method: "POST", path: "/v1/payment_intents/*/confirm" } });
+        await this.gatewayFault({ mode: "lose_response", count: burst, match: { method: "POST", path: "/v1/payment_intents/*/confirm" } });
       }),
       at(0.25, "mail_provider_down", async () => {
         await post(`${this.settings.mailUrl}/__faults`, { mode: "error500", count: 1_000 });
         await sleep(downMs);
         await fetch(`${this.settings.mailUrl}/__faults`, { method: "DELETE" });
       }),
-      at(0.35, "postgres_stopped", async () => {
+      at(0.4, "postgres_stopped", async () => {
         const pid = this.settings.postgresPid;
         if (pid === undefined) throw new Error("the stack's Postgres is not ours to stop");
         const tree = [pid, ...descendants(pid).map((p) => p.pid)];
@@ -745,9 +756,9 @@ class Chaos {
         await sleep(downMs);
         for (const p of tree) signal(p, "SIGCONT");
       }),
-      at(0.5, "consumer_failed_mid_batch", () => selloutProbe(url(), this.settings.secret, "fail-consumer/1")),
-      at(0.6, "inventory_storage_wiped", () => selloutProbe(url(), this.settings.secret, `wipe/${this.settings.eventId}`)),
-      at(0.75, "workerd_killed", restartWorker),
+      at(0.55, "consumer_failed_mid_batch", () => selloutProbe(url(), this.settings.secret, "fail-consumer/1")),
+      at(0.7, "inventory_storage_wiped", () => selloutProbe(url(), this.settings.secret, `wipe/${this.settings.eventId}`)),
+      at(0.85, "workerd_killed", restartWorker),
     ];
   }
 
@@ -790,8 +801,8 @@ function ordersInPostgres(observer: ObserverLike, eventId: string): Promise<numb
   return count(observer, sql`select count(*)::int as n from orders where event_id = ${eventId} and status = 'confirmed'`);
 }
 
-function liveHolds(observer: ObserverLike, eventId: string): Promise<number> {
-  return count(observer, sql`select count(*)::int as n from holds where event_id = ${eventId} and status = 'live'`);
+function overdueHolds(observer: ObserverLike, eventId: string): Promise<number> {
+  return count(observer, sql`select count(*)::int as n from holds where event_id = ${eventId} and status = 'live' and expires_at < now()`);
 }
 
 type Charge = ReturnType<Awaited<ReturnType<typeof startStripeGateway>>["charges"]>[number];
