@@ -74,6 +74,9 @@ import { atLeast, atMost, thresholdsMet, type Threshold } from "./lib/thresholds
 
 // ------------------------------------------------------------------ settings
 
+/** The chaos mode's kinds of fault, in the order they are injected. */
+const FAULT_KINDS = ["gateway_timeouts_and_5xx", "mail_provider_down", "postgres_stopped", "consumer_failed_mid_batch", "inventory_storage_wiped", "workerd_killed"];
+
 const options = parseOptions(process.argv.slice(2));
 const SEATS = options.seats;
 const FANS = options.fans;
@@ -107,6 +110,17 @@ interface Options {
   chaos: boolean;
   /** The sale gives up after this many seconds (default: 300, or longer for a large crowd). */
   saleSeconds: number | undefined;
+  /** `--faults a,b`: only these kinds of fault (default: all of FAULT_KINDS). */
+  faults: string[];
+}
+
+function faultKinds(args: string[]): string[] {
+  const at = args.indexOf("--faults");
+  if (at < 0) return FAULT_KINDS;
+  const kinds = (args[at + 1] ?? "").split(",");
+  const unknown = kinds.filter((kind) => !FAULT_KINDS.includes(kind));
+  if (unknown.length > 0) throw new Error(`--faults: unknown ${unknown.join(", ")}; known: ${FAULT_KINDS.join(", ")}`);
+  return kinds;
 }
 
 function parseOptions(args: string[]): Options {
@@ -122,7 +136,7 @@ function parseOptions(args: string[]): Options {
   const seats = value("seats") ?? (full ? 70_000 : 7_000);
   const fans = value("fans") ?? (full ? 500_000 : 50_000);
   if (seats !== 70_000 && seats % 200 !== 0) throw new Error("--seats must be a multiple of 200 (or 70000)");
-  return { seats, fans, rate: value("rate") ?? (full ? 500 : 100), timeScale: value("time-scale") ?? 0.05, chaos: flag("chaos"), saleSeconds: value("sale-seconds") };
+  return { seats, fans, rate: value("rate") ?? (full ? 500 : 100), timeScale: value("time-scale") ?? 0.05, chaos: flag("chaos") || args.includes("--faults"), saleSeconds: value("sale-seconds"), faults: faultKinds(args) };
 }
 
 // ------------------------------------------------------------------ the line
@@ -728,6 +742,7 @@ class Chaos {
     // One after another, each given its share of the span (the first after 10% of it), so sales go on between them.
     const at = (fraction: number, kind: string, fault: () => Promise<void>) =>
       (async () => {
+        if (!options.faults.includes(kind)) return;
         await sleep(Math.max(0, saleStartsAt + fraction * expectedSaleMs - Date.now()));
         if (stopping()) return;
         say(`chaos: ${kind}`);
