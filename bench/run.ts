@@ -2,7 +2,7 @@
  * `npm run bench [-- scenario ... [--flag value ...]]`: runs each named
  * scenario (all of them when none is named), one after another, each in its
  * own process as `bench/<scenario>.ts`, with the flags that follow the names
- * (e.g. `npm run bench -- lobby --fans 2000000`). Scenarios print their JSON
+ * (e.g. `npm run bench -- lobby --fans 2000000`, `npm run bench -- sellout --chaos`). Scenarios print their JSON
  * result lines on stdout and their progress on stderr; the exit code is
  * non-zero when any failed.
  */

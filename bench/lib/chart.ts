@@ -25,3 +25,13 @@ export function benchStadiumChart(): SeatingChart {
     upperDeck: { sections: 20, rows: 30, seats: 58 }, // 34,800
   });
 }
+
+/**
+ * A smaller stadium of `seats` seats (a multiple of 200): the same four kinds
+ * of sections, one of each, with rows of 50 seats shared evenly among them.
+ */
+export function sizedStadiumChart(seats: number): SeatingChart {
+  if (!Number.isInteger(seats / 200) || seats <= 0) throw new Error(`a sized stadium takes a positive multiple of 200 seats, not ${seats}`);
+  const block = { sections: 1, rows: seats / 200, seats: 50 };
+  return stadiumChart({ name: `Bench Stadium ${seats}`, floor: block, lowerBowl: block, club: block, upperDeck: block });
+}
