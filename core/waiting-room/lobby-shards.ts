@@ -6,6 +6,9 @@
  * every shard, so they stay uniform across shards.
  */
 
+import type { Assessment, EvidenceLimits } from "./bot-evidence";
+import type { Block } from "./queue-state";
+
 /** Planned fans per shard: at the object's ~1,000 requests/s, a shard takes its share of a burst of joins. */
 export const FANS_PER_SHARD = 50_000;
 /** Every room has at least this many shards (so every sale runs the merge), and at most this many. */
@@ -41,3 +44,14 @@ export function shardOf(accountId: string, shards: number): number {
 export function shardName(eventId: string, shard: number): string {
   return `${eventId}#${shard}`;
 }
+
+/** The outcome of joining the lobby. */
+export type JoinResult =
+  | { ok: true; orderKey: number; joinedAt: number; block: Block; rejoined: boolean; saleEndsAt: number; assessment: Assessment | null; limits: EvidenceLimits }
+  | { ok: false; reason: "lobby_closed" | "sale_ended" }
+  | { ok: false; reason: "refused"; assessment: Assessment; limits: EvidenceLimits };
+
+/** The outcome of exchanging a lobby ticket. */
+export type ExchangeResult =
+  | { ok: true; admissionId: string; expiresAt: number }
+  | { ok: false; reason: "not_admitted_yet" | "not_in_lobby" | "sold_out" };

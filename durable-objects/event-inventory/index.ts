@@ -20,7 +20,8 @@ import { AlarmScheduler } from "../lib/alarm-scheduler";
 import { migrateSchema } from "../lib/schema-migrations";
 import { sqlOver, type Sql } from "../lib/sql";
 import { Holds } from "./holds";
-import { liveCounts, type LiveCounts } from "./live-counts";
+import type { LiveCounts } from "../../core/holds/live-counts";
+import { liveCounts } from "./live-counts";
 import { Places } from "./places";
 import { PostgresMirror } from "./postgres-mirror";
 import { AdmissionPromises, type AdmissionGrant } from "./promises";
@@ -29,7 +30,6 @@ import { INVENTORY_MIGRATIONS } from "./schema";
 
 export { ADMISSION_PROMISE_MS, type AdmissionGrant } from "./promises";
 export { WAITLIST_FIRST_MS } from "./returns";
-export type { LiveCounts, SectionCounts } from "./live-counts";
 
 /** Outcome of one `prepare()` call. */
 export interface PrepareResult {

@@ -4,21 +4,8 @@
  * cancelled). Read from the `holds` table (holds.ts owns it) with the chart's
  * `seats` table (places.ts): O(holds), a stats read, never on the hot path.
  */
+import type { LiveCounts, SectionCounts } from "../../core/holds/live-counts";
 import type { Sql } from "../lib/sql";
-
-/** Held and sold places of one section. */
-export interface SectionCounts {
-  sectionId: string;
-  held: number;
-  sold: number;
-}
-
-/** What the inventory holds right now, beyond availability. */
-export interface LiveCounts {
-  sections: SectionCounts[];
-  /** Places sold and then returned to the pool (refunds, cancellations). */
-  returned: number;
-}
 
 /** Counts live and confirmed holds' places per section (call after due holds were released). */
 export function liveCounts(sql: Sql): LiveCounts {

@@ -18,6 +18,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { assessEvidence, flagReason, type Assessment, type EvidenceLimits, type LobbyEvidence } from "../../core/waiting-room/bot-evidence";
+import type { ExchangeResult, JoinResult } from "../../core/waiting-room/lobby-shards";
 import { arrivalKey, BLOCK_RANGE, blockOf, FLAGGED_BLOCK_START, KEYS_PER_MS, LATE_BLOCK_START, LOBBY_BLOCK_SIZE, type Block } from "../../core/waiting-room/queue-state";
 import { RequestLog, requestLogEnabled, type RequestCount } from "../lib/request-log";
 import { migrateSchema } from "../lib/schema-migrations";
@@ -41,16 +42,7 @@ export interface ShardJoin {
   evidence: LobbyEvidence | null;
 }
 
-/** The outcome of joining the lobby. */
-export type JoinResult =
-  | { ok: true; orderKey: number; joinedAt: number; block: Block; rejoined: boolean; saleEndsAt: number; assessment: Assessment | null; limits: EvidenceLimits }
-  | { ok: false; reason: "lobby_closed" | "sale_ended" }
-  | { ok: false; reason: "refused"; assessment: Assessment; limits: EvidenceLimits };
-
-/** The outcome of exchanging a lobby ticket. */
-export type ExchangeResult =
-  | { ok: true; admissionId: string; expiresAt: number }
-  | { ok: false; reason: "not_admitted_yet" | "not_in_lobby" | "sold_out" };
+export type { ExchangeResult, JoinResult } from "../../core/waiting-room/lobby-shards";
 
 /** What weighing new evidence did to an entrant. */
 export type PenaltyOutcome = "moved" | "removed" | "unchanged" | "absent";

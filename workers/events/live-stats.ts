@@ -9,7 +9,7 @@ import { sql } from "drizzle-orm";
 import type { Db } from "../../core/db/client";
 import { log } from "../../core/logger";
 import type { QueueState } from "../../core/waiting-room/queue-state";
-import type { LiveCounts } from "../../durable-objects/event-inventory";
+import type { LiveCounts } from "../../core/holds/live-counts";
 import type { WorkContext } from "../work-context";
 
 /** The live view's history covers this many hours (and keeps no more). */

@@ -12,7 +12,10 @@ import { ApiError } from "../../core/errors";
 import { IsolateCache } from "../../core/isolate-cache";
 import { flagReason, type Assessment, type EvidenceLimits, type LobbyEvidence } from "../../core/waiting-room/bot-evidence";
 import { shardName, shardOf } from "../../core/waiting-room/lobby-shards";
-import type { JoinResult, LobbyShard } from "../../durable-objects/waiting-room/lobby-shard";
+import type { JoinResult } from "../../core/waiting-room/lobby-shards";
+
+/** A lobby shard's stub, as the binding gives it. */
+type LobbyShardStub = ReturnType<Env["LOBBY_SHARD"]["get"]>;
 import type { AppEnv } from "../app-env";
 import type { EventRouting } from "../events/routing";
 import { clientIp } from "../platform/client-ip";
@@ -26,7 +29,7 @@ import { verifyTurnstile } from "./turnstile";
 const shardCounts = new IsolateCache<string, number>(10_000);
 
 /** The lobby shard an account of this event joins and exchanges its ticket at. */
-export async function lobbyShardOf(env: Env, eventId: string, accountId: string): Promise<{ index: number; stub: DurableObjectStub<LobbyShard> }> {
+export async function lobbyShardOf(env: Env, eventId: string, accountId: string): Promise<{ index: number; stub: LobbyShardStub }> {
   let shards = shardCounts.get(eventId);
   if (shards === undefined) {
     shards = await env.WAITING_ROOM.getByName(eventId).lobbyShards(eventId);
@@ -117,7 +120,7 @@ async function accountCreatedAt(db: Db, accountId: string, now: number): Promise
 /** Weighs again the accounts this join implicated (a set they share went over its limit); returns their flags. */
 async function weighAgain(env: Env, eventId: string, signals: LobbySignals, recorded: Recorded, limits: EvidenceLimits, now: number): Promise<FlagRow[]> {
   const members = await signals.membersOverLimit(recorded, limits, now);
-  const byShard = new Map<number, { stub: DurableObjectStub<LobbyShard>; members: typeof members }>();
+  const byShard = new Map<number, { stub: LobbyShardStub; members: typeof members }>();
   for (const member of members) {
     const shard = await lobbyShardOf(env, eventId, member.facts.accountId);
     const entry = byShard.get(shard.index) ?? { stub: shard.stub, members: [] };
