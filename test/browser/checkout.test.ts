@@ -8,7 +8,7 @@
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { chromiumForThisFile } from "./harness/browser";
+import { DEVICE_NAMES, chromiumForThisFile } from "./harness/browser";
 import { seriousViolations } from "./harness/axe";
 import { calmEvent, deliverWebhooks, fanEmail, holdExpiresAt, holdOnMap, newFan, signInByApi, waitFor } from "./harness/fixtures";
 import { Screenshots, watchPage } from "./harness/pages";
@@ -50,11 +50,11 @@ describe("checkout", () => {
     await fan.close();
   });
 
-  it("after a declined card, says why the time left drops to the retry window, and takes another card within it", async () => {
+  it.each(DEVICE_NAMES)("on a %s, after a declined card, says why the time left drops to the retry window, and takes another card within it", async (device) => {
     const event = await calmEvent({ declineRetrySeconds: 120 });
     const session = await signInByApi(fanEmail("declined"));
-    const shots = new Screenshots("checkout-decline", "desktop");
-    const fan = await newFan(browser(), "desktop", session);
+    const shots = new Screenshots("checkout-decline", device);
+    const fan = await newFan(browser(), device, session);
     const page = await fan.newPage();
     const problems = watchPage(page);
     const paymentReads: string[] = [];
