@@ -6,12 +6,14 @@
  * phone and desktop sizes.
  */
 import { describe, expect, it } from "vitest";
+import { adminCallsAreDocumented } from "./harness/admin-calls";
 import { DEVICE_NAMES, chromiumForThisFile } from "./harness/browser";
 import { checkPage, signedInConsole } from "./harness/console";
 import { appUrl, unique } from "./harness/fixtures";
 import { Screenshots } from "./harness/pages";
 
 const browser = chromiumForThisFile();
+adminCallsAreDocumented();
 
 /** Polls within a loaded machine's patience. */
 const POLL = { timeout: 10_000 };

@@ -13,12 +13,14 @@ import type { Locator, Page } from "playwright-core";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { adminCallsAreDocumented } from "./harness/admin-calls";
 import { DEVICE_NAMES, chromiumForThisFile, type DeviceName } from "./harness/browser";
 import { checkPage, signedInConsole as openConsole } from "./harness/console";
 import { admin, appUrl, buyByApi, calmEvent, fanEmail, holdByApi, hotEvent, signInByApi, unique } from "./harness/fixtures";
 import { Screenshots } from "./harness/pages";
 
 const browser = chromiumForThisFile();
+adminCallsAreDocumented();
 
 /** Opens the console on `device` and signs in with the organizer's key. */
 const signedInConsole = (device: DeviceName, shots: Screenshots) => openConsole(browser(), device, shots);

@@ -18,12 +18,14 @@ import QRCode from "qrcode";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { adminCallsAreDocumented } from "./harness/admin-calls";
 import { DEVICE_NAMES, chromiumForThisFile, launchChromium, newFanContext, type DeviceName } from "./harness/browser";
 import { seriousViolations } from "./harness/axe";
 import { appUrl, buyByApi, calmEvent, fanEmail, signInByApi, waitFor, type FanSession } from "./harness/fixtures";
 import { Screenshots, watchPage, type PageProblems } from "./harness/pages";
 
 const browser = chromiumForThisFile();
+adminCallsAreDocumented();
 
 const myTickets = z.object({ tickets: z.array(z.object({ id: z.uuid(), status: z.string(), code: z.string().nullable(), label: z.string() })) });
 

@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions } from "playwright-core";
 import { afterAll, beforeAll } from "vitest";
+import { recordAdminCalls } from "./admin-calls";
 
 /** Debian's chromium (`apt-get install chromium`; .ci/run installs it when missing). */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -68,7 +69,7 @@ export function nextFanIp(): string {
   return `198.18.${(lastIp >> 8) & 255}.${lastIp & 255}`;
 }
 
-/** A fan's own browser context: its own storage, its own IP address. */
+/** A fan's own browser context: its own storage, its own IP address; its pages' admin API calls recorded (./admin-calls.ts). */
 export async function newFanContext(
   browser: Browser,
   device: DeviceName,
@@ -84,5 +85,6 @@ export async function newFanContext(
     extraHTTPHeaders: { "CF-Connecting-IP": options.ip ?? nextFanIp() },
   });
   context.setDefaultTimeout(15_000);
+  recordAdminCalls(context, options.baseURL);
   return context;
 }

@@ -119,10 +119,10 @@ export async function calmEvent(options: { holdTtlSeconds?: number; declineRetry
  * A published hot event at a new arena (or, with `floorOnly`, a club of that
  * many standing places) whose sale opens in `saleInMinutes` (its lobby opens
  * 30 minutes before), with its inventory prepared as operators do before a
- * sale.
+ * sale (unless `prepared` is false: then it is left for the test to prepare).
  */
 export async function hotEvent(
-  options: { saleInMinutes?: number; lobbyOpensMinutes?: number; admissionRatePerSecond?: number; floorOnly?: number } = {},
+  options: { saleInMinutes?: number; lobbyOpensMinutes?: number; admissionRatePerSecond?: number; floorOnly?: number; prepared?: boolean } = {},
 ): Promise<EventView> {
   const floorOnly = options.floorOnly;
   const event = await publishedEvent(floorOnly ? floorChart(floorOnly) : arenaChart(), 60, {
@@ -142,7 +142,7 @@ export async function hotEvent(
           ]),
     ],
   });
-  await admin("POST", `/events/${event.id}/prepare`, { promote: false }, z.object({ eventId: z.uuid() }));
+  if (options.prepared !== false) await admin("POST", `/events/${event.id}/prepare`, { promote: false }, z.object({ eventId: z.uuid() }));
   return event;
 }
 

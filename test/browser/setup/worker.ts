@@ -31,6 +31,8 @@ declare module "vitest" {
     appUrl: string;
     /** An organizer's API key for the admin API. */
     organizerApiKey: string;
+    /** The Worker's own database (direct, not pooled), for tests comparing what it stored. */
+    browserPostgresUrl: string;
   }
 }
 
@@ -95,6 +97,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`${error instanceof Error ? error.message : String(error)}\nThe Worker's last output:\n${host.recent.join("\n")}`);
   }
   project.provide("appUrl", appUrl);
+  project.provide("browserPostgresUrl", inDatabase(stack.postgresUrl));
   return async () => {
     await stopHost(host.child);
     await rm(runDir, { recursive: true, force: true });
