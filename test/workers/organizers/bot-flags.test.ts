@@ -11,13 +11,16 @@ import { TURNSTILE_DUMMY_TOKEN } from "../../../dev/turnstile";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FLAGGED_BLOCK_START, LATE_BLOCK_START } from "../../../core/waiting-room/queue-state";
 import { createKey } from "../../fixtures/api-keys";
-import { botFlagsSchema, decide, decidedSchema } from "../../fixtures/bot-flags";
+import { botFlagsSchema, decide, decidedSchema, flagAccount } from "../../fixtures/bot-flags";
 import { setClock, startFakeClock } from "../../fixtures/clocks";
 import { accountOf, hotSale, type HotSale } from "../../fixtures/hot-sale";
 import { adminRequest, expectApiError, expectInvalid, uniqueIp } from "../../fixtures/http";
-import { entrantsOf, roomOf } from "../../fixtures/objects";
+import { entrantsOf, lobbyJoin, lobbyShardIndex, roomOf } from "../../fixtures/objects";
 import { fanSession } from "../../fixtures/tokens";
-import { joined } from "../../fixtures/waiting-room";
+import { joined, joinLobby } from "../../fixtures/waiting-room";
+
+/** Evidence of four accounts on one reported device: behind everyone. */
+const SHARED_DEVICE = { ip: "", device: "farm", deviceReported: true, ephemeralId: null, accountCreatedAt: 0, accountsOnDevice: 4, accountsOnEphemeralId: 1, accountsOnIp: 1, accountsInCreationBurst: 1 };
 
 afterEach(() => {
   vi.useRealTimers();
@@ -77,6 +80,11 @@ describe("bot flags: clear or confirm", () => {
     // Joining again (with the same evidence against it) does not move a cleared account back.
     const rejoined = await joined(sale.eventId, { token: await fanSession(cleared), ip: uniqueIp() }, { turnstileToken: TURNSTILE_DUMMY_TOKEN, deviceId: farm.device });
     expect(rejoined).toMatchObject({ orderKey: clearedRow.order_key, block: "lobby" });
+    // Nor does new evidence weighed against it (as when a set it shares goes over its limit).
+    const shard = await lobbyShardIndex(sale.eventId, cleared);
+    const [weighed] = await shard.stub.penalize(sale.eventId, shard.index, [{ accountId: cleared, evidence: { ...SHARED_DEVICE, ip: uniqueIp() } }]);
+    expect(weighed?.outcome).toBe("unchanged");
+    expect((await keyOf(sale, cleared)).order_key).toBe(clearedRow.order_key);
 
     const listed = await flags(sale);
     const decisionOf = (accountId: string) => listed.filter((f) => f.accountId === accountId).map((f) => f.decision);
@@ -116,12 +124,28 @@ describe("bot flags: clear or confirm", () => {
 
   it("confirming an account a lighter penalty left in the lobby moves it behind everyone", async () => {
     startFakeClock();
-    const sale = await hotSale({ accounts: 8, botPolicy: "deprioritize", maxAccountsPerDevice: 1 });
-    const bots = await sharedDevice(sale, 0);
-    const inLobby = (await entrantsOf(sale.eventId)).find((e) => e.order_key < LATE_BLOCK_START && bots.includes(e.account_id));
-    const target = inLobby?.account_id ?? bots[0] ?? "";
-    await decided(sale, target, "confirm");
-    expect((await keyOf(sale, target)).order_key).toBeGreaterThanOrEqual(FLAGGED_BLOCK_START);
+    const sale = await hotSale({ accounts: 2, botPolicy: "deprioritize", maxAccountsPerIp: 5 });
+    const accountId = accountOf(sale, 0);
+    // A creation burst (2) on a shared address (1): the back half of the lobby block, not behind everyone.
+    const evidence = { ip: uniqueIp(), device: "d", deviceReported: true, ephemeralId: null, accountCreatedAt: 0, accountsOnDevice: 1, accountsOnEphemeralId: 1, accountsOnIp: 6, accountsInCreationBurst: 10 };
+    const joinedAt = await lobbyJoin(sale.eventId, accountId, evidence);
+    expect(joinedAt).toMatchObject({ ok: true, block: "lobby", assessment: { level: 1 } });
+    await flagAccount(sale.eventId, accountId);
+
+    expect(await decided(sale, accountId, "confirm")).toMatchObject({ line: "moved" });
+    expect((await keyOf(sale, accountId)).order_key).toBeGreaterThanOrEqual(FLAGGED_BLOCK_START);
+  });
+
+  it("clearing an account the policy \"refuse\" kept out lets it join as any fan", async () => {
+    startFakeClock();
+    const sale = await hotSale({ accounts: 4, botPolicy: "refuse", maxAccountsPerDevice: 1 });
+    const device = `farm-${crypto.randomUUID()}`;
+    await join(sale, 0, device);
+    const refused = await joinLobby(sale.eventId, { token: await fanSession(accountOf(sale, 1)), ip: uniqueIp() }, { turnstileToken: TURNSTILE_DUMMY_TOKEN, deviceId: device });
+    expectApiError(refused, 403, "refused");
+
+    expect(await decided(sale, accountOf(sale, 1), "clear")).toMatchObject({ line: "absent" });
+    expect(await join(sale, 1, device)).toMatchObject({ block: "lobby", rejoined: false });
   });
 
   it("answers 400 for bad input, 404 for an account not flagged there, 403 for a read-only key, and changes nothing", async () => {
