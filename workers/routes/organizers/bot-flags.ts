@@ -14,7 +14,7 @@ import { auditActor } from "./audit";
 
 export const botFlagRoutes = routeGroup();
 
-const decisionSchema = z.enum(["clear", "confirm"]).openapi("BotFlagDecision");
+const decisionSchema = z.enum(["clear", "confirm"]);
 
 botFlagRoutes.openapi(
   organizerRoute("read", {
