@@ -492,6 +492,9 @@ export const botFlags = pgTable(
     detail: jsonb("detail").notNull().default({}),
     /** True when the policy moved the account behind everyone; false when it was refused. */
     deprioritized: boolean("deprioritized").notNull(),
+    /** The organizer's decision on the account (every flag of it at the event carries it): null until one is made. */
+    decision: text("decision", { enum: ["clear", "confirm"] }),
+    decidedAt: timestamp("decided_at", { withTimezone: true }),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex("bot_flags_event_account_reason_key").on(t.eventId, t.accountId, t.reason), index("bot_flags_event_idx").on(t.eventId, t.createdAt)],

@@ -8,6 +8,13 @@
  *   arrival time after it; evidence about the account (core/waiting-room/
  *   bot-evidence.ts) moves it back, behind everyone, or keeps it out, as the
  *   event's policy says. Joining again returns the same key.
+ * - decide: the organizer's decision on a flagged account. "clear": its
+ *   penalty goes, and its key becomes the one an unflagged fan joining when
+ *   it joined would have drawn (uniform in the lobby block if it joined
+ *   before the sale, its own arrival time in the late block after), so it
+ *   never passes a fan who arrived before it; evidence no longer moves it.
+ *   "confirm": it stays behind everyone (moved to the flagged block if a
+ *   lighter penalty had left it elsewhere) and is never admitted.
  * - step (the room's tick): takes the room's settings and status, records the
  *   fans the room admitted, and answers with the next fans waiting (by key)
  *   and the changes to its histogram of keys (./key-histogram.ts).
@@ -43,6 +50,12 @@ export interface ShardJoin {
 }
 
 export type { ExchangeResult, JoinResult } from "../../core/waiting-room/lobby-shards";
+
+/** The organizer's decision on a flagged account. */
+export type BotFlagDecision = "clear" | "confirm";
+
+/** What a decision did to the account's place in line ("absent": not in line; the decision still holds when it joins). */
+export type DecisionOutcome = "moved" | "unchanged" | "absent";
 
 /** What weighing new evidence did to an entrant. */
 export type PenaltyOutcome = "moved" | "removed" | "unchanged" | "absent";
@@ -87,6 +100,7 @@ export interface EntrantRow extends SqlRow {
 }
 
 const statusSchema = z.object({ sold_out: z.number() });
+const decisionSchema = z.object({ decision: z.enum(["clear", "confirm"]) });
 
 function randomBits(bits: number): number {
   const words = crypto.getRandomValues(new Uint32Array(2));
@@ -125,7 +139,8 @@ export class LobbyShard extends DurableObject<Env> {
     this.keys(); // counted from storage before this join changes it
     const now = Date.now();
     const limits = limitsOf(settings);
-    const assessment = request.evidence ? assessEvidence(request.evidence, limits, now) : null;
+    const decision = this.decisionOf(request.accountId);
+    const assessment = request.evidence && decision !== "clear" ? assessEvidence(request.evidence, limits, now) : null;
     const existing = this.entrant(request.accountId);
     if (existing) {
       if (assessment && this.weigh(existing, assessment, settings, now) === "removed") return { ok: false, reason: "refused", assessment, limits };
@@ -134,12 +149,13 @@ export class LobbyShard extends DurableObject<Env> {
     }
     if (now < settings.lobbyOpensAt) return { ok: false, reason: "lobby_closed" };
     if (now >= settings.saleEndsAt) return { ok: false, reason: "sale_ended" };
-    const level = assessment?.level ?? 0;
+    const level = decision === "confirm" ? 2 : (assessment?.level ?? 0);
     if (assessment && level === 2 && settings.botPolicy === "refuse") return { ok: false, reason: "refused", assessment, limits };
+    const flagged = level === 0 ? null : assessment ? flagReason(assessment) : "confirmed";
     const orderKey = this.ctx.storage.transactionSync(() => {
       const key = this.uniqueKey(() => this.freshKey(settings, level, now));
       this.sql`INSERT INTO entrants (account_id, order_key, joined_at, flagged, penalty_level)
-        VALUES (${request.accountId}, ${key}, ${now}, ${level > 0 && assessment ? flagReason(assessment) : null}, ${level})`;
+        VALUES (${request.accountId}, ${key}, ${now}, ${flagged}, ${level})`;
       return key;
     });
     this.keys().add(orderKey);
@@ -182,6 +198,37 @@ export class LobbyShard extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Records the organizer's decision on an account (see the header: clear or
+   * confirm) and moves it in line if it waits there. Deciding the same again
+   * changes nothing; an admitted fan keeps its admission.
+   */
+  async decide(eventId: string, shard: number, accountId: string, decision: BotFlagDecision): Promise<DecisionOutcome> {
+    this.requests.count("decide");
+    const settings = await this.settingsFor(eventId, shard);
+    this.keys(); // counted from storage before the move changes it
+    if (this.decisionOf(accountId) === decision) return this.entrant(accountId) ? "unchanged" : "absent";
+    const now = Date.now();
+    const move = this.ctx.storage.transactionSync(() => {
+      this.sql`INSERT INTO decisions (account_id, decision) VALUES (${accountId}, ${decision}) ON CONFLICT (account_id) DO UPDATE SET decision = excluded.decision`;
+      const row = this.entrant(accountId);
+      if (!row || row.admitted === 1) return row ? null : undefined;
+      if (decision === "clear") {
+        const key = this.uniqueKey(() => this.freshKey(settings, 0, row.joined_at), accountId);
+        this.sql`UPDATE entrants SET order_key = ${key}, flagged = NULL, penalty_level = 0 WHERE account_id = ${accountId}`;
+        return { from: row.order_key, to: key };
+      }
+      const key = row.order_key >= FLAGGED_BLOCK_START ? row.order_key : this.uniqueKey(() => arrivalKey(FLAGGED_BLOCK_START, now, randomBits(TIE_BREAK_BITS)), accountId);
+      this.sql`UPDATE entrants SET order_key = ${key}, flagged = ${row.flagged ?? "confirmed"}, penalty_level = 2 WHERE account_id = ${accountId}`;
+      return { from: row.order_key, to: key };
+    });
+    if (move === undefined) return "absent";
+    if (move === null || move.from === move.to) return "unchanged";
+    this.keys().remove(move.from);
+    this.keys().add(move.to);
+    return "moved";
+  }
+
   // ---------------------------------------------------------------- the room
 
   /** The room's tick (see `ShardStep`). */
@@ -191,7 +238,9 @@ export class LobbyShard extends DurableObject<Env> {
     this.keepStatus(step.soldOut);
     this.markAdmitted(step.admit);
     const rows = step.peek > 0 ? this.sql<{ account_id: string; order_key: number }>`
-      SELECT account_id, order_key FROM entrants WHERE admitted = 0 ORDER BY order_key LIMIT ${step.peek + 1}`.toArray() : [];
+      SELECT account_id, order_key FROM entrants
+      WHERE admitted = 0 AND account_id NOT IN (SELECT account_id FROM decisions WHERE decision = 'confirm')
+      ORDER BY order_key LIMIT ${step.peek + 1}`.toArray() : [];
     const next = rows.slice(0, step.peek).map((r) => ({ accountId: r.account_id, orderKey: r.order_key }));
     const report = this.keys().report(step.ack, (block) => this.blockKeys(block));
     return { report, next, more: rows.length > step.peek };
@@ -224,6 +273,11 @@ export class LobbyShard extends DurableObject<Env> {
 
   private entrant(accountId: string): EntrantRow | undefined {
     return this.sql<EntrantRow>`SELECT * FROM entrants WHERE account_id = ${accountId}`.toArray()[0];
+  }
+
+  private decisionOf(accountId: string): BotFlagDecision | null {
+    const row = this.sql`SELECT decision FROM decisions WHERE account_id = ${accountId}`.toArray()[0];
+    return row ? decisionSchema.parse(row).decision : null;
   }
 
   private soldOut(): boolean {
@@ -262,7 +316,7 @@ export class LobbyShard extends DurableObject<Env> {
 
   /** Moves a waiting entrant back (or out) when `assessment` weighs more than what placed it. */
   private weigh(row: EntrantRow, assessment: Assessment, settings: RoomSettings, now: number): PenaltyOutcome {
-    if (row.admitted === 1 || assessment.level <= row.penalty_level) return "unchanged";
+    if (row.admitted === 1 || assessment.level <= row.penalty_level || this.decisionOf(row.account_id)) return "unchanged";
     if (assessment.level === 2 && settings.botPolicy === "refuse") {
       this.sql`DELETE FROM entrants WHERE account_id = ${row.account_id}`;
       this.keys().remove(row.order_key);

@@ -10,7 +10,8 @@
  *
  * `LobbyShard`: the room's settings as last pushed (`settings`), whether the
  * line is sold out right now (`status`), and one row per fan in this shard's
- * part of the line (`entrants`), with an index of those not yet admitted.
+ * part of the line (`entrants`), with an index of those not yet admitted, and
+ * the organizer's decisions on flagged accounts (`decisions`).
  */
 import { REQUEST_LOG_TABLE } from "../lib/request-log";
 import type { Migration } from "../lib/schema-migrations";
@@ -81,5 +82,10 @@ export const LOBBY_SHARD_MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS entrants_waiting ON entrants (order_key) WHERE admitted = 0`,
       REQUEST_LOG_TABLE,
     ],
+  },
+  {
+    version: 2,
+    description: "the organizer's decisions on flagged accounts (clear or confirm)",
+    statements: [`CREATE TABLE decisions (account_id TEXT PRIMARY KEY, decision TEXT NOT NULL CHECK (decision IN ('clear', 'confirm'))) WITHOUT ROWID`],
   },
 ];

@@ -6,6 +6,7 @@
 import { dateTime, el, money } from "/js/api.js";
 import { chartSummary, fromUtcInput, toUtcInput } from "/console/chart.js";
 import { historyChart } from "/console/history-chart.js";
+import { botFlagsPanel } from "/console/bot-flags.js";
 import { keysAndAudit } from "/console/keys.js";
 
 /** How often the live sale panel refreshes. */
@@ -107,6 +108,7 @@ $("signin").addEventListener("submit", (event) => {
 
 const VIEWS = ["signin", "events-view", "venue-view", "new-event-view", "event-view", "keys-view", "audit-view"];
 const keyViews = keysAndAudit({ admin, attempt, say });
+const botFlags = botFlagsPanel({ admin, attempt, say });
 
 function showOnly(id) {
   for (const view of VIEWS) $(view).hidden = view !== id;
@@ -296,10 +298,11 @@ async function showEvent(id) {
     `${openEvent.venueName} · starts ${dateTime(openEvent.startsAt)} · sale opens ${dateTime(openEvent.saleStartsAt)} · ` +
     `${openEvent.demandClass} · ${openEvent.status} · ${openEvent.saleState.replace("_", " ")}`;
   $("admission-panel").hidden = openEvent.demandClass !== "hot";
+  $("flags-panel").hidden = openEvent.demandClass !== "hot";
   $("event-actions").replaceChildren($("cancel-button"));
   $("cancel-button").hidden = openEvent.status === "cancelled";
   $("rate").value = String(openEvent.admissionRatePerSecond);
-  await Promise.all([refreshLive(), refreshOrders()]);
+  await Promise.all([refreshLive(), refreshOrders(), ...(openEvent.demandClass === "hot" ? [botFlags.show(id)] : [])]);
   startLive();
 }
 

@@ -233,12 +233,12 @@ export async function newFan(browser: Browser, device: DeviceName, session?: Fan
 /** What Cloudflare's test site key gives the page, and the stand-in's test secret accepts. */
 const TEST_TURNSTILE_TOKEN = "XXXX.DUMMY.TOKEN.XXXX";
 
-/** Puts a signed-in fan in a hot event's line through the API (from their own IP and device); returns their order key. */
-export async function joinLobby(eventId: string, session: FanSession, ip = nextFanIp()): Promise<number> {
+/** Puts a signed-in fan in a hot event's line through the API (from their own IP and device, unless told); returns their order key. */
+export async function joinLobby(eventId: string, session: FanSession, ip = nextFanIp(), deviceId = `device-${unique()}`): Promise<number> {
   const response = await fetch(`${appUrl()}/api/events/${eventId}/lobby`, {
     method: "POST",
     headers: { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json", "CF-Connecting-IP": ip },
-    body: JSON.stringify({ turnstileToken: TEST_TURNSTILE_TOKEN, deviceId: `device-${unique()}` }),
+    body: JSON.stringify({ turnstileToken: TEST_TURNSTILE_TOKEN, deviceId }),
   });
   return (await json(response, z.object({ orderKey: z.number() }), `POST /api/events/${eventId}/lobby`)).orderKey;
 }

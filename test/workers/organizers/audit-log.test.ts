@@ -13,6 +13,7 @@ import { organizerApiKeys } from "../../../core/db/schema";
 import { createApiKey } from "../../../workers/organizers/api-keys";
 import { auditedChange, redactSecrets } from "../../../workers/organizers/audit-log";
 import { emitOrganizerEvents } from "../../../workers/organizers/webhooks/emit";
+import { flagAccount } from "../../fixtures/bot-flags";
 import { adminOperations, auditPage, createKey, keyAndAuditCounts } from "../../fixtures/api-keys";
 import { theatreChart } from "../../fixtures/charts";
 import { withDb } from "../../fixtures/db";
@@ -90,6 +91,14 @@ const writes: Record<string, (setup: Setup) => Promise<{ targetId: string | null
     await ok(admin(sale, "POST", `/events/${id}/prepare`, { promote: true }), z.object({ eventId: z.uuid() }));
     await ok(admin(sale, "PATCH", `/events/${id}/admission`, { paused: true }), z.object({ paused: z.literal(true) }));
     return { targetId: id, eventId: id };
+  },
+  "POST /events/{id}/bot-flags/{accountId}": async ({ sale, draftEvent }) => {
+    const id = await draftEvent();
+    await ok(admin(sale, "POST", `/events/${id}/prepare`, { promote: true }), z.object({ eventId: z.uuid() }));
+    const { accountId } = fanOf(sale, 0);
+    await flagAccount(id, accountId);
+    await ok(admin(sale, "POST", `/events/${id}/bot-flags/${accountId}`, { decision: "confirm" }), z.object({ decision: z.literal("confirm") }));
+    return { targetId: accountId, eventId: id };
   },
   "POST /events/{id}/check-in": async ({ sale }) => {
     await ok(admin(sale, "POST", `/events/${sale.eventId}/check-in`, { token: "not-a-ticket" }), z.object({ result: z.literal("invalid") }));

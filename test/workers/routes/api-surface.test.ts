@@ -55,6 +55,7 @@ describe("the HTTP surface", () => {
       "POST /admin/api-keys",
       "POST /admin/api-keys/:keyId/revoke",
       "POST /admin/events",
+      "POST /admin/events/:id/bot-flags/:accountId",
       "POST /admin/events/:id/cancel",
       "POST /admin/events/:id/check-in",
       "POST /admin/events/:id/check-in/sync",

@@ -34,6 +34,7 @@ describe("admin API documentation", () => {
       "PATCH /events/{id}/admission",
       "GET /events/{id}/live",
       "GET /events/{id}/bot-flags",
+      "POST /events/{id}/bot-flags/{accountId}",
       "POST /events/{id}/check-in",
       "GET /events/{id}/check-in",
       "POST /events/{id}/check-in/sync",

@@ -11,6 +11,7 @@ import { routeGroup } from "../route-group";
 import { type ApiKeyScope, isApiKeyScope } from "../../organizers/scopes";
 import { account } from "./account";
 import { auditLog } from "./audit";
+import { botFlagRoutes } from "./bot-flags";
 import { checkIn } from "./check-in";
 import { events } from "./events";
 import { liveSale } from "./live-sale";
@@ -61,4 +62,4 @@ function scopesOfOperation(): (operation: string) => readonly ApiKeyScope[] | un
 organizers.use("*", requireOrganizer(scopesOfOperation()));
 
 // In this order in the OpenAPI document too.
-for (const group of [account, venues, events, liveSale, checkIn, refunds, webhooks, auditLog]) organizers.route("/", group);
+for (const group of [account, venues, events, liveSale, botFlagRoutes, checkIn, refunds, webhooks, auditLog]) organizers.route("/", group);

@@ -1,4 +1,4 @@
-/** A hot sale while it runs: admission rate and pause, live stats, accounts flagged in the lobby. */
+/** A hot sale while it runs: admission rate and pause, live stats (flagged accounts: ./bot-flags.ts). */
 import { z } from "@hono/zod-openapi";
 import type { Db } from "../../../core/db/client";
 import { conflict } from "../../../core/errors";
@@ -6,7 +6,7 @@ import { workContext } from "../../app-env";
 import { getEvent, updateEvent } from "../../events/events";
 import { calmCounts, HISTORY_HOURS, hotCounts, recordAdmissionSample, saleHistory } from "../../events/live-stats";
 import { inventoryForEvent } from "../../holds/pick-inventory";
-import { countBotFlags, listBotFlags } from "../../waiting-room/bot-flags";
+import { countBotFlags } from "../../waiting-room/bot-flags";
 import { errorResponses, idParam, jsonBody, jsonResponse, organizerRoute } from "../openapi";
 import { appendAudit } from "../../organizers/audit-log";
 import { routeGroup } from "../route-group";
@@ -139,28 +139,5 @@ liveSale.openapi(
       },
       200,
     );
-  },
-);
-
-liveSale.openapi(
-  organizerRoute("read", {
-    method: "get",
-    path: "/events/{id}/bot-flags",
-    summary: "Accounts flagged in this event's lobby",
-    request: { params: idParam },
-    responses: {
-      200: jsonResponse(
-        z.object({
-          flags: z.array(z.object({ accountId: z.uuid(), email: z.string(), reason: z.string(), deprioritized: z.boolean(), detail: z.record(z.string(), z.unknown()), createdAt: z.string() })),
-        }),
-        "Flags, newest first.",
-      ),
-      ...errorResponses(400, 401, 404),
-    },
-  }),
-  async (c) => {
-    const { id } = c.req.valid("param");
-    await getEvent(c.var.db, { organizerId: c.var.organizer.id, eventId: id });
-    return c.json({ flags: await listBotFlags(c.var.db, id) }, 200);
   },
 );
