@@ -26,18 +26,23 @@ export interface OrderView {
 /** Orders listed per page at most. */
 export const MAX_ORDERS_PAGE = 100;
 
+/** The longest search accepted: an email address at most (RFC 5321). */
+export const MAX_ORDER_SEARCH = 254;
+
 /**
  * One page of an event's orders, newest first (404 for another organizer's
- * event). `cursor` is the `nextCursor` of the previous page.
+ * event). `cursor` is the `nextCursor` of the previous page. `q` narrows
+ * them to one buyer's email (case-insensitive) or to an order id prefix.
  */
 export async function listOrders(
   db: Db,
-  input: { organizerId: string; eventId: string; limit: number; cursor?: string | undefined; status?: OrderView["status"] | undefined },
+  input: { organizerId: string; eventId: string; limit: number; cursor?: string | undefined; status?: OrderView["status"] | undefined; q?: string | undefined },
 ): Promise<{ orders: OrderView[]; nextCursor: string | null }> {
   await assertOrganizersEvent(db, input.organizerId, input.eventId);
   const after = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
   const conditions = [sql`o.event_id = ${input.eventId}`];
   if (input.status !== undefined) conditions.push(sql`o.status = ${input.status}`);
+  if (input.q !== undefined) conditions.push(searchCondition(input.q));
   if (after) conditions.push(sql`(${createdMicros}, o.id) < (${after.micros}::bigint, ${after.id}::uuid)`);
   const rows = await selectOrders(db, sql.join(conditions, sql` and `), input.limit + 1);
   const page = rows.slice(0, input.limit);
@@ -50,6 +55,13 @@ export async function orderView(db: Db, orderId: string): Promise<OrderView> {
   const [row] = await selectOrders(db, sql`o.id = ${orderId}`, 1);
   if (!row) throw notFound("Order");
   return row.view;
+}
+
+/** An email (it has an @) matches its buyer whatever the case; hex digits and dashes match the start of an order id. */
+function searchCondition(q: string): SQL {
+  if (q.includes("@")) return sql`lower(a.email) = ${q.toLowerCase()}`;
+  if (/^[0-9a-f-]{1,36}$/i.test(q)) return sql`o.id::text like ${`${q.toLowerCase()}%`}`;
+  throw invalidRequest("Search by a buyer's email or the start of an order id.");
 }
 
 const createdMicros = sql`(extract(epoch from o.created_at) * 1000000)::bigint`;

@@ -218,5 +218,19 @@ describe("listing orders", () => {
     expect(errorCode(await callApp("GET", `${path}?cursor=bm9wZQ`, { bearer: sale.apiKey }), 400)).toBe("invalid_request");
     expect(errorCode(await callApp("GET", `${path}?limit=1000`, { bearer: sale.apiKey }), 400)).toBe("invalid_request");
   });
-});
 
+  it("searches an event's orders by the buyer's email, any case, or by an order id prefix", async () => {
+    const sale = await openWaitlistSale({ demandClass: "calm", fans: 2 });
+    const bought = [await paidOrder(sale, fanOf(sale, 0), [0]), await paidOrder(sale, fanOf(sale, 1), [1])];
+    const path = `/admin/events/${sale.eventId}/orders`;
+    const search = async (q: string) => pageAnswer.parse((await callApp("GET", `${path}?q=${encodeURIComponent(q)}`, { bearer: sale.apiKey })).json).orders.map((o) => o.orderId);
+
+    expect(await search(fanOf(sale, 1).email.toUpperCase())).toEqual([bought[1]?.orderId]);
+    expect(await search(` ${fanOf(sale, 0).email} `)).toEqual([bought[0]?.orderId]);
+    expect(await search((bought[0]?.orderId ?? "").slice(0, 13).toUpperCase())).toEqual([bought[0]?.orderId]);
+    expect(await search("stranger@example.com")).toEqual([]);
+    for (const bad of ["", "%", "robert'); drop table orders;--", "x".repeat(255)]) {
+      expect(errorCode(await callApp("GET", `${path}?q=${encodeURIComponent(bad)}`, { bearer: sale.apiKey }), 400)).toBe("invalid_request");
+    }
+  });
+});

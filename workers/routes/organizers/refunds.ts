@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { workContext } from "../../app-env";
 import { DEFAULT_CANCEL_BATCH, MAX_CANCEL_BATCH, cancelEvent, refundOrder } from "../../refunds/refunds";
-import { listOrders, MAX_ORDERS_PAGE, ORDER_STATUSES, orderView } from "../../refunds/orders";
+import { listOrders, MAX_ORDER_SEARCH, MAX_ORDERS_PAGE, ORDER_STATUSES, orderView } from "../../refunds/orders";
 import { errorResponses, errorSchema, idParam, jsonResponse, organizerRoute } from "../openapi";
 import { getEvent } from "../../events/events";
 import { appendAudit } from "../../organizers/audit-log";
@@ -106,6 +106,13 @@ refunds.openapi(
         limit: z.coerce.number().int().min(1).max(MAX_ORDERS_PAGE).default(50),
         cursor: z.string().min(1).max(200).optional().openapi({ description: "The previous page's nextCursor." }),
         status: z.enum(ORDER_STATUSES).optional(),
+        q: z
+          .string()
+          .trim()
+          .min(1)
+          .max(MAX_ORDER_SEARCH)
+          .optional()
+          .openapi({ description: "Search: a buyer's email (whole address, any case), or the start of an order id (hex digits and dashes). Anything else is a 400." }),
       }),
     },
     responses: {
@@ -115,7 +122,7 @@ refunds.openapi(
   }),
   async (c) => {
     const query = c.req.valid("query");
-    const page = await listOrders(c.var.db, { organizerId: c.var.organizer.id, eventId: c.req.valid("param").id, limit: query.limit, cursor: query.cursor, status: query.status });
+    const page = await listOrders(c.var.db, { organizerId: c.var.organizer.id, eventId: c.req.valid("param").id, limit: query.limit, cursor: query.cursor, status: query.status, q: query.q });
     return c.json(page, 200);
   },
 );
