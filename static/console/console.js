@@ -292,6 +292,7 @@ $("event-form").addEventListener("submit", (event) => {
 
 async function showEvent(id) {
   showOnly("event-view");
+  if (openEvent?.id !== id) $("orders-q").value = "";
   openEvent = await admin("GET", `/events/${id}`);
   $("event-heading").textContent = openEvent.name;
   $("event-summary").textContent =
@@ -423,8 +424,15 @@ $("cancel-button").addEventListener("click", () => {
   confirmButton.focus();
 });
 
+$("orders-search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  attempt(refreshOrders);
+});
+
+/** The orders table: the newest 50, or those the search box finds (a buyer's email or the start of an order id). */
 async function refreshOrders() {
-  const { orders } = await admin("GET", `/events/${openEvent.id}/orders?limit=50`);
+  const q = $("orders-q").value.trim();
+  const { orders } = await admin("GET", `/events/${openEvent.id}/orders?limit=50${q === "" ? "" : `&q=${encodeURIComponent(q)}`}`);
   const rows = orders.map((order) => {
     const actions = el("td", {});
     if (order.status === "confirmed") {
@@ -457,7 +465,7 @@ async function refreshOrders() {
       actions,
     );
   });
-  $("orders-list").replaceChildren(...(rows.length > 0 ? rows : [el("tr", {}, el("td", { colSpan: 6 }, "No orders yet."))]));
+  $("orders-list").replaceChildren(...(rows.length > 0 ? rows : [el("tr", {}, el("td", { colSpan: 6 }, q === "" ? "No orders yet." : `No orders match ${q}.`))]));
 }
 
 showOnly("signin");

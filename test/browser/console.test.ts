@@ -6,7 +6,8 @@
  * sale the dashboard shows the API's numbers at its next 2-second refresh; on a
  * hot event, pausing admission and lowering its rate show on the dashboard, in
  * the API and in the room's published queue document; on a calm event,
- * refunding an order from the orders table refunds it. Every state is checked
+ * refunding an order from the orders table refunds it, and the orders search
+ * box finds one buyer's order by email. Every state is checked
  * with axe and saved as screenshots at phone and desktop sizes.
  */
 import type { Locator, Page } from "playwright-core";
@@ -247,6 +248,29 @@ describe("the organizer console", () => {
     await checkPage(page, shots, "refunded");
     const orders = await admin("GET", `/events/${event.id}/orders`, undefined, z.object({ orders: z.array(z.object({ email: z.string(), status: z.string() })) }));
     expect(orders.orders.filter((o) => o.email === buyer.email).map((o) => o.status)).toEqual(["refunded"]);
+    expect(problems.errors).toEqual([]);
+    expect(problems.failedCalls).toEqual([]);
+    await close();
+  });
+
+  it.each(DEVICE_NAMES)("searches the orders by a buyer's email, any case, and shows only that buyer's order (%s)", async (device) => {
+    const { page, problems, close, event, buyer, shots } = await eventWithAnOrder(device, "console/search", [5]);
+    const other = await signInByApi(fanEmail(`console-search-other-${device}`));
+    await buyByApi(event.id, other, [6]);
+    // The order is confirmed once the payment's webhook is processed: both are listed without a search.
+    const buyers = async () => (await admin("GET", `/events/${event.id}/orders`, undefined, z.object({ orders: z.array(z.object({ email: z.string() })) }))).orders.map((o) => o.email).sort();
+    await expect.poll(buyers, POLL).toEqual([buyer.email, other.email].sort());
+
+    const search = page.getByRole("searchbox", { name: "Buyer's email or order id" });
+    await search.fill(other.email.toUpperCase());
+    await page.getByRole("button", { name: "Search orders" }).click();
+    await expect.poll(() => page.locator("#orders-list tr").allInnerTexts(), POLL).toEqual([expect.stringContaining(other.email)]);
+    await checkPage(page, shots, "search-found");
+
+    await search.fill("stranger@example.com");
+    await page.getByRole("button", { name: "Search orders" }).click();
+    await expect.poll(() => page.locator("#orders-list tr").allInnerTexts(), POLL).toEqual(["No orders match stranger@example.com."]);
+    await checkPage(page, shots, "search-none");
     expect(problems.errors).toEqual([]);
     expect(problems.failedCalls).toEqual([]);
     await close();
