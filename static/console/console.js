@@ -132,6 +132,7 @@ async function route() {
     await keyViews.showAudit();
   }
   else if (view === "new-event") await showEventForm(id);
+  else if (view === "edit-event" && id) await showEditForm(id);
   else await showEvents();
 }
 
@@ -222,8 +223,22 @@ $("venue-form").addEventListener("submit", (event) => {
 
 // ---------------------------------------------------------------- events
 
+/** The event being edited (and the form's body as prefilled from it), or null when the form creates one. */
+let editing = null;
+
+/** Sets the one event form up for creating (`event` null) or editing `event`. */
+function eventFormMode(event) {
+  $("event-form").reset();
+  $("new-event-heading").textContent = event ? "Edit event" : "New event";
+  $("event-submit").textContent = event ? "Save changes" : "Create event";
+  $("event-venue").disabled = event !== null;
+  $("event-publish-field").hidden = event !== null && event.status === "published";
+  editing = null;
+}
+
 async function showEventForm(venueId) {
   showOnly("new-event-view");
+  eventFormMode(null);
   const { venues } = await admin("GET", "/venues");
   const select = $("event-venue");
   select.replaceChildren(el("option", { value: "" }, venues.length > 0 ? "Choose a venue" : "No venues yet"), ...venues.map((v) => el("option", { value: v.id }, `${v.name} (${v.capacity} places)`)));
@@ -235,6 +250,33 @@ async function showEventForm(venueId) {
 }
 
 $("event-venue").addEventListener("change", () => attempt(showPriceFields));
+
+/** The edit form of an event, prefilled from the API; saving sends only the fields changed. */
+async function showEditForm(id) {
+  showOnly("new-event-view");
+  const event = await admin("GET", `/events/${id}`);
+  eventFormMode(event);
+  $("event-venue").replaceChildren(el("option", { value: event.venueId }, event.venueName));
+  await showPriceFields();
+  for (const input of $("event-prices").querySelectorAll("input[data-tier]")) {
+    const price = event.prices.find((p) => p.priceTier === input.dataset.tier);
+    if (price) input.value = (price.priceCents / 100).toFixed(2);
+  }
+  $("event-name").value = event.name;
+  $("event-description").value = event.description;
+  $("event-starts").value = toUtcInput(Date.parse(event.startsAt));
+  $("event-sale-starts").value = toUtcInput(Date.parse(event.saleStartsAt));
+  $("event-currency").value = event.currency;
+  $("event-hold-ttl").value = String(event.holdTtlSeconds);
+  $("event-limit").value = String(event.purchaseLimit);
+  $("event-demand").value = String(event.expectedDemand);
+  $("event-class").value = event.demandClass;
+  $("event-rate").value = String(event.admissionRatePerSecond);
+  $("event-bot-policy").value = event.botPolicy;
+  $("event-publish").checked = event.status === "published";
+  editing = { event, original: eventFormBody() };
+  $("new-event-heading").textContent = `Edit ${event.name}`;
+}
 
 async function showPriceFields() {
   const venueId = $("event-venue").value;
@@ -258,29 +300,48 @@ async function showPriceFields() {
   );
 }
 
+/** The event form's fields as the API's event body. */
+function eventFormBody() {
+  const prices = [...$("event-prices").querySelectorAll("input[data-tier]")].map((input) => ({
+    priceTier: input.dataset.tier,
+    priceCents: Math.round(Number(input.value) * 100),
+  }));
+  const body = {
+    venueId: $("event-venue").value,
+    name: $("event-name").value,
+    description: $("event-description").value,
+    startsAt: fromUtcInput($("event-starts").value),
+    saleStartsAt: fromUtcInput($("event-sale-starts").value),
+    currency: $("event-currency").value,
+    holdTtlSeconds: Number($("event-hold-ttl").value),
+    purchaseLimit: Number($("event-limit").value),
+    expectedDemand: Number($("event-demand").value),
+    admissionRatePerSecond: Number($("event-rate").value),
+    botPolicy: $("event-bot-policy").value,
+    status: $("event-publish").checked ? "published" : "draft",
+    prices,
+  };
+  if ($("event-class").value) body.demandClass = $("event-class").value;
+  return body;
+}
+
 $("event-form").addEventListener("submit", (event) => {
   event.preventDefault();
   attempt(async () => {
-    const prices = [...$("event-prices").querySelectorAll("input[data-tier]")].map((input) => ({
-      priceTier: input.dataset.tier,
-      priceCents: Math.round(Number(input.value) * 100),
-    }));
-    const body = {
-      venueId: $("event-venue").value,
-      name: $("event-name").value,
-      description: $("event-description").value,
-      startsAt: fromUtcInput($("event-starts").value),
-      saleStartsAt: fromUtcInput($("event-sale-starts").value),
-      currency: $("event-currency").value,
-      holdTtlSeconds: Number($("event-hold-ttl").value),
-      purchaseLimit: Number($("event-limit").value),
-      expectedDemand: Number($("event-demand").value),
-      admissionRatePerSecond: Number($("event-rate").value),
-      botPolicy: $("event-bot-policy").value,
-      status: $("event-publish").checked ? "published" : "draft",
-      prices,
-    };
-    if ($("event-class").value) body.demandClass = $("event-class").value;
+    const body = eventFormBody();
+    if (editing) {
+      // Only what changed: once a sale has started the API refuses changes to anything but wording, end times and admission.
+      const { original, event: before } = editing;
+      const changes = Object.fromEntries(Object.entries(body).filter(([key, value]) => key !== "venueId" && JSON.stringify(value) !== JSON.stringify(original[key])));
+      if (Object.keys(changes).length === 0) {
+        say("Nothing changed.");
+        return;
+      }
+      const updated = await admin("PATCH", `/events/${before.id}`, changes);
+      say(`Event ${updated.name} updated.`);
+      location.hash = `#/events/${updated.id}`;
+      return;
+    }
     const created = await admin("POST", "/events", body);
     $("event-form").reset();
     say(`Event ${created.name} created.`);
@@ -300,7 +361,7 @@ async function showEvent(id) {
     `${openEvent.demandClass} · ${openEvent.status} · ${openEvent.saleState.replace("_", " ")}`;
   $("admission-panel").hidden = openEvent.demandClass !== "hot";
   $("flags-panel").hidden = openEvent.demandClass !== "hot";
-  $("event-actions").replaceChildren($("cancel-button"));
+  $("event-actions").replaceChildren(el("a", { href: `#/edit-event/${id}`, className: "button secondary" }, "Edit event"), $("cancel-button"));
   $("cancel-button").hidden = openEvent.status === "cancelled";
   $("rate").value = String(openEvent.admissionRatePerSecond);
   await Promise.all([refreshLive(), refreshOrders(), ...(openEvent.demandClass === "hot" ? [botFlags.show(id)] : [])]);

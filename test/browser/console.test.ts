@@ -6,7 +6,9 @@
  * sale the dashboard shows the API's numbers at its next 2-second refresh; on a
  * hot event, pausing admission and lowering its rate show on the dashboard, in
  * the API and in the room's published queue document; on a calm event,
- * refunding an order from the orders table refunds it, and the orders search
+ * refunding an order from the orders table refunds it; an event edited in the
+ * console's form changes in the API (and a change the API refuses during a
+ * sale shows its reason); and the orders search
  * box finds one buyer's order by email. Every state is checked
  * with axe and saved as screenshots at phone and desktop sizes.
  */
@@ -250,6 +252,46 @@ describe("the organizer console", () => {
     expect(orders.orders.filter((o) => o.email === buyer.email).map((o) => o.status)).toEqual(["refunded"]);
     expect(problems.errors).toEqual([]);
     expect(problems.failedCalls).toEqual([]);
+    await close();
+  });
+
+  it.each(DEVICE_NAMES)("edits an event's name, price and hold time before its sale, and shows the API's refusal once it is on sale (%s)", async (device) => {
+    const shots = new Screenshots("console/edit", device);
+    const { page, problems, close } = await signedInConsole(device, shots);
+    const upcoming = await calmEvent({ saleStartsAt: new Date(Date.now() + 7 * 86_400_000).toISOString() });
+    await page.goto(`/console/#/events/${upcoming.id}`);
+    await page.getByRole("link", { name: "Edit event" }).click();
+    await shown(page, page.getByRole("heading", { name: `Edit ${upcoming.name}` }));
+    // Prefilled from the API.
+    expect(await page.getByLabel("Name", { exact: true }).inputValue()).toBe(upcoming.name);
+    expect(await page.getByLabel("Stalls price").inputValue()).toBe("45.00");
+    expect(await page.getByLabel("Hold time (seconds)").inputValue()).toBe(String(upcoming.holdTtlSeconds));
+    await checkPage(page, shots, "edit-form");
+
+    const renamed = `${upcoming.name} (matinee)`;
+    await page.getByLabel("Name", { exact: true }).fill(renamed);
+    await page.getByLabel("Stalls price").fill("55.50");
+    await page.getByLabel("Hold time (seconds)").fill("900");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await shown(page, page.getByRole("heading", { name: renamed }));
+    expect(await page.locator("#status").innerText()).toBe(`Event ${renamed} updated.`);
+    await checkPage(page, shots, "edited");
+    const after = await admin("GET", `/events/${upcoming.id}`, undefined, z.object({ name: z.string(), holdTtlSeconds: z.number(), prices: z.array(z.object({ priceTier: z.string(), priceCents: z.number() })) }));
+    expect(after).toEqual({ name: renamed, holdTtlSeconds: 900, prices: expect.arrayContaining([{ priceTier: "Stalls", priceCents: 5_550 }, { priceTier: "Balcony", priceCents: 2_500 }]) });
+
+    // On sale: the price may no longer change, and the console says the API's reason.
+    const onSale = await calmEvent();
+    await page.goto(`/console/#/edit-event/${onSale.id}`);
+    await shown(page, page.getByRole("heading", { name: `Edit ${onSale.name}` }));
+    await page.getByLabel("Stalls price").fill("99.00");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await expect.poll(() => page.getByRole("alert").innerText(), POLL).toMatch(/^The sale has started; prices can no longer change/);
+    await checkPage(page, shots, "edit-refused");
+    const unchanged = await admin("GET", `/events/${onSale.id}`, undefined, z.object({ prices: z.array(z.object({ priceTier: z.string(), priceCents: z.number() })) }));
+    expect(unchanged.prices).toContainEqual({ priceTier: "Stalls", priceCents: 4_500 });
+    // The refused PATCH is the page's only failed call, and Chromium's log line for it its only console error.
+    expect(problems.errors).toEqual([expect.stringContaining("responded with a status of 409")]);
+    expect(problems.failedCalls).toEqual([{ method: "PATCH", path: `/admin/events/${onSale.id}`, status: 409 }]);
     await close();
   });
 

@@ -100,8 +100,8 @@ async function publishedEvent(chart: unknown, inDays: number, fields: Record<str
   return admin("POST", "/events", { venueId: venue.id, startsAt, currency: "USD", status: "published", ...fields }, eventView);
 }
 
-/** A published calm event at a new theatre, on sale now. */
-export async function calmEvent(options: { holdTtlSeconds?: number; declineRetrySeconds?: number } = {}): Promise<EventView> {
+/** A published calm event at a new theatre, on sale now (or from `saleStartsAt`). */
+export async function calmEvent(options: { holdTtlSeconds?: number; declineRetrySeconds?: number; saleStartsAt?: string } = {}): Promise<EventView> {
   return publishedEvent(theatreChart(), 30, {
     name: `Quiet Evening ${unique()}`,
     description: "A calm night of chamber music.",
