@@ -266,6 +266,12 @@ async function showEditForm(id) {
   $("event-description").value = event.description;
   $("event-starts").value = toUtcInput(Date.parse(event.startsAt));
   $("event-sale-starts").value = toUtcInput(Date.parse(event.saleStartsAt));
+  $("event-ends").value = event.endsAt ? toUtcInput(Date.parse(event.endsAt)) : "";
+  $("event-sale-ends").value = event.saleEndsAt ? toUtcInput(Date.parse(event.saleEndsAt)) : "";
+  $("event-lobby-opens").value = String(event.lobbyOpensMinutes);
+  $("event-decline-retry").value = String(event.declineRetrySeconds);
+  $("event-per-device").value = String(event.maxAccountsPerDevice);
+  $("event-per-ip").value = String(event.maxAccountsPerIp);
   $("event-currency").value = event.currency;
   $("event-hold-ttl").value = String(event.holdTtlSeconds);
   $("event-limit").value = String(event.purchaseLimit);
@@ -312,6 +318,12 @@ function eventFormBody() {
     description: $("event-description").value,
     startsAt: fromUtcInput($("event-starts").value),
     saleStartsAt: fromUtcInput($("event-sale-starts").value),
+    endsAt: $("event-ends").value ? fromUtcInput($("event-ends").value) : null,
+    saleEndsAt: $("event-sale-ends").value ? fromUtcInput($("event-sale-ends").value) : null,
+    lobbyOpensMinutes: Number($("event-lobby-opens").value),
+    declineRetrySeconds: Number($("event-decline-retry").value),
+    maxAccountsPerDevice: Number($("event-per-device").value),
+    maxAccountsPerIp: Number($("event-per-ip").value),
     currency: $("event-currency").value,
     holdTtlSeconds: Number($("event-hold-ttl").value),
     purchaseLimit: Number($("event-limit").value),

@@ -255,7 +255,7 @@ describe("the organizer console", () => {
     await close();
   });
 
-  it.each(DEVICE_NAMES)("edits an event's name, price and hold time before its sale, and shows the API's refusal once it is on sale (%s)", async (device) => {
+  it.each(DEVICE_NAMES)("edits an event's name, price, hold time, sale end, line opening, decline window and network limit before its sale, and shows the API's refusal once it is on sale (%s)", async (device) => {
     const shots = new Screenshots("console/edit", device);
     const { page, problems, close } = await signedInConsole(device, shots);
     const upcoming = await calmEvent({ saleStartsAt: new Date(Date.now() + 7 * 86_400_000).toISOString() });
@@ -272,12 +272,37 @@ describe("the organizer console", () => {
     await page.getByLabel("Name", { exact: true }).fill(renamed);
     await page.getByLabel("Stalls price").fill("55.50");
     await page.getByLabel("Hold time (seconds)").fill("900");
+    await page.getByLabel("Sale ends (UTC, optional: the event's end, or its start)").fill("2099-01-02T03:04");
+    await page.getByLabel("Line opens (minutes before the sale, hot events)").fill("45");
+    await page.getByLabel("Time to try another card after a decline (seconds)").fill("60");
+    await page.getByLabel("Accounts per network address in the line").fill("80");
     await page.getByRole("button", { name: "Save changes" }).click();
     await shown(page, page.getByRole("heading", { name: renamed }));
     expect(await page.locator("#status").innerText()).toBe(`Event ${renamed} updated.`);
     await checkPage(page, shots, "edited");
-    const after = await admin("GET", `/events/${upcoming.id}`, undefined, z.object({ name: z.string(), holdTtlSeconds: z.number(), prices: z.array(z.object({ priceTier: z.string(), priceCents: z.number() })) }));
-    expect(after).toEqual({ name: renamed, holdTtlSeconds: 900, prices: expect.arrayContaining([{ priceTier: "Stalls", priceCents: 5_550 }, { priceTier: "Balcony", priceCents: 2_500 }]) });
+    const after = await admin(
+      "GET",
+      `/events/${upcoming.id}`,
+      undefined,
+      z.object({
+        name: z.string(),
+        holdTtlSeconds: z.number(),
+        saleEndsAt: z.string().nullable(),
+        lobbyOpensMinutes: z.number(),
+        declineRetrySeconds: z.number(),
+        maxAccountsPerIp: z.number(),
+        prices: z.array(z.object({ priceTier: z.string(), priceCents: z.number() })),
+      }),
+    );
+    expect(after).toEqual({
+      name: renamed,
+      holdTtlSeconds: 900,
+      saleEndsAt: "2099-01-02T03:04:00.000Z",
+      lobbyOpensMinutes: 45,
+      declineRetrySeconds: 60,
+      maxAccountsPerIp: 80,
+      prices: expect.arrayContaining([{ priceTier: "Stalls", priceCents: 5_550 }, { priceTier: "Balcony", priceCents: 2_500 }]),
+    });
 
     // On sale: the price may no longer change, and the console says the API's reason.
     const onSale = await calmEvent();
