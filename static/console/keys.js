@@ -22,6 +22,8 @@ export function keysAndAudit({ admin, attempt, say }) {
   let auditCursor = null;
   /** The latest audit request: an older answer arriving after it (a filter changed meanwhile) is dropped. */
   let auditRequest = 0;
+  /** The latest showing of the audit view. */
+  let auditShown = 0;
 
   async function listKeys() {
     const { keys } = await admin("GET", "/api-keys");
@@ -115,9 +117,16 @@ export function keysAndAudit({ admin, attempt, say }) {
     },
     /** Shows the audit view, its filters filled from your events and keys. */
     async showAudit() {
+      const shown = ++auditShown;
       const [{ events }, { keys }] = await Promise.all([admin("GET", "/events"), admin("GET", "/api-keys")]);
+      // A later showing of the view (the hash changed again meanwhile) fills it instead.
+      if (shown !== auditShown) return;
+      // Filters already chosen stay chosen when the lists are filled again.
+      const chosen = { event: $("audit-event").value, key: $("audit-key").value };
       $("audit-event").replaceChildren(el("option", { value: "" }, "Any event"), ...events.map((e) => el("option", { value: e.id }, e.name)));
       $("audit-key").replaceChildren(el("option", { value: "" }, "Any key"), ...keys.map((k) => el("option", { value: k.id }, k.name)));
+      $("audit-event").value = events.some((e) => e.id === chosen.event) ? chosen.event : "";
+      $("audit-key").value = keys.some((k) => k.id === chosen.key) ? chosen.key : "";
       auditCursor = null;
       await loadAudit(false);
     },

@@ -19,7 +19,7 @@ import { z } from "zod";
 import { adminCallsAreDocumented } from "./harness/admin-calls";
 import { DEVICE_NAMES, chromiumForThisFile, type DeviceName } from "./harness/browser";
 import { checkPage, signedInConsole as openConsole } from "./harness/console";
-import { admin, appUrl, buyByApi, calmEvent, fanEmail, holdByApi, hotEvent, signInByApi, unique } from "./harness/fixtures";
+import { admin, appUrl, buyByApi, calmEvent, fanEmail, holdByApi, hotEvent, signInByApi, unique, waitFor } from "./harness/fixtures";
 import { Screenshots } from "./harness/pages";
 
 const browser = chromiumForThisFile();
@@ -92,6 +92,9 @@ async function eventWithAnOrder(device: DeviceName, journey: string, seats: numb
   const event = await calmEvent();
   const buyer = await signInByApi(fanEmail(journey.replace("/", "-")));
   await buyByApi(event.id, buyer, seats);
+  // The order is written by the sales queue's consumer, after the payment: the console lists orders as they are when it opens.
+  const orders = z.object({ orders: z.array(z.object({ email: z.string() })) });
+  await waitFor("the order in the admin API", async () => ((await admin("GET", `/events/${event.id}/orders`, undefined, orders)).orders.some((o) => o.email === buyer.email) ? true : undefined));
   const shots = new Screenshots(journey, device);
   const opened = await signedInConsole(device, shots);
   await opened.page.goto(`/console/#/events/${event.id}`);

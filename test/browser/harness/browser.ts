@@ -61,12 +61,19 @@ export type DeviceName = keyof typeof DEVICES;
 /** Both device names, for `describe.each`. */
 export const DEVICE_NAMES = Object.keys(DEVICES) as DeviceName[];
 
-let lastIp = 0;
+/**
+ * Where this test file's fan addresses start. Every browser test file loads
+ * this module afresh, and the Worker limits sign-in codes per address (10 in
+ * 10 minutes): files counting from the same start would share addresses and
+ * run each other out of sign-ins in the whole suite. A random start in the
+ * range keeps them apart.
+ */
+let lastIp = Math.floor(Math.random() * 120_000);
 
 /** A distinct documentation-range address (198.18.0.0/15, for benchmarks and tests) per fan. */
 export function nextFanIp(): string {
-  lastIp += 1;
-  return `198.18.${(lastIp >> 8) & 255}.${lastIp & 255}`;
+  lastIp = (lastIp + 1) % 131_072;
+  return `198.${18 + (lastIp >> 16)}.${(lastIp >> 8) & 255}.${lastIp & 255}`;
 }
 
 /** A fan's own browser context: its own storage, its own IP address; its pages' admin API calls recorded (./admin-calls.ts). */
