@@ -58,7 +58,7 @@ botFlagRoutes.openapi(
     description: [
       "`clear`: the account is a normal fan from now on. Its penalty goes: its place in line becomes the one an unflagged fan joining when it joined would have had",
       "(a fresh uniform draw in the lobby if it joined before the sale, its own arrival time after), so it never passes a fan who arrived before it, and new bot evidence no longer moves it.",
-      "A refused account (policy `refuse`) may join again and is placed as any fan.",
+      "A refused account (policy `refuse`) may join again and is placed like any other fan.",
       "`confirm`: the account stays behind everyone and is never admitted (an admission it already holds stays valid until it expires).",
       "Deciding the same again changes nothing; a decision can be changed later.",
     ].join(" "),
