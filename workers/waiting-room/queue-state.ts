@@ -6,7 +6,9 @@
  * from memory. Within one isolate a request that finds another already asking
  * takes the isolate's last copy rather than asking too, however long the
  * room takes to answer (a slow answer spanning seconds must not let every
- * second's first request ask again). When the room
+ * second's first request ask again), and a request whose cache lookup
+ * outlived its second takes the last copy too, leaving the room to the new
+ * second's first request. When the room
  * cannot answer, the KV copy (written by the room at most once a second, and
  * possibly a minute stale elsewhere) stands in.
  *
@@ -45,9 +47,12 @@ export async function readQueueState(c: Context<AppEnv>, eventId: string): Promi
     return document;
   }
   // Another request of this isolate fetched this second's copy meanwhile, or is fetching one: theirs, or the last copy, will do.
+  // So will the last copy when the lookup outlived its second: the new second's first request asks the room, and this one
+  // asking for a second already over would make two requests to the room within one second.
   const now = latest.get(eventId);
   if (now && now.second === second) return orNull(now.document);
   if (now && (fetching.get(eventId) ?? 0) > 0) return orNull(now.document);
+  if (now && Math.floor(Date.now() / (QUEUE_DOCUMENT_SECONDS * 1000)) !== second) return orNull(now.document);
   fetching.set(eventId, (fetching.get(eventId) ?? 0) + 1);
   let document: QueueState | null;
   try {
