@@ -429,10 +429,13 @@ runScenario(async (cleanup) => {
       }
     })(),
   );
-  // Settled: every kept charge is an order in Postgres and no live hold is past its expiry (one still within its TTL is no fault).
+  // Settled: every kept charge is an order in Postgres, no live hold is past its expiry (one still within its TTL is no
+  // fault), and every buyer has their ticket email (a send that failed while the mail provider was down is retried after
+  // the delivery queue's backoff, 30 s and doubling: workers/tickets/delivery.ts).
   let ledger = keptCharges(gateway.charges(), eventId).length;
   let orders = await ordersInPostgres(observer, eventId);
-  while (!stopping() && Date.now() - settleStarted < SETTLE_LIMIT_MS && (orders < ledger || (await overdueHolds(observer, eventId)) > 0)) {
+  const unsettled = async () => orders < ledger || (await overdueHolds(observer, eventId)) > 0 || (await ticketEmailsMissing(observer, eventId, stack.mailOutboxUrl)) > 0;
+  while (!stopping() && Date.now() - settleStarted < SETTLE_LIMIT_MS && (await unsettled())) {
     await sleep(1_000);
     ledger = keptCharges(gateway.charges(), eventId).length;
     orders = await ordersInPostgres(observer, eventId);
@@ -843,9 +846,6 @@ async function checkInvariants(observer: ObserverLike, eventId: string, charges:
   );
   const intentsByHold = new Map<string, number>();
   for (const id of holdIds) intentsByHold.set(id, (intentsByHold.get(id) ?? 0) + 1);
-  const emailed = await emailedAddresses(mailUrl);
-  const owners = (await observer.execute<{ email: string }>(sql`
-    select distinct a.email from orders o join accounts a on a.id = o.account_id where o.event_id = ${eventId} and o.status = 'confirmed'`)).rows;
   return {
     seat_sold_twice: await count(observer, sql`
       select count(*)::int as n from (select seat_index from tickets where event_id = ${eventId} and status <> 'void' group by seat_index having count(*) > 1) t`),
@@ -860,8 +860,16 @@ async function checkInvariants(observer: ObserverLike, eventId: string, charges:
     hold_stuck_past_ttl: await count(observer, sql`
       select count(*)::int as n from holds where event_id = ${eventId} and status = 'live'
       and expires_at < now() - make_interval(secs => ${(2 * cronMs) / 1000})`),
-    ticket_email_missing: owners.filter((owner) => !emailed.has(owner.email.toLowerCase())).length,
+    ticket_email_missing: await ticketEmailsMissing(observer, eventId, mailUrl),
   };
+}
+
+/** Buyers of confirmed orders whom no ticket email reached yet. */
+async function ticketEmailsMissing(observer: ObserverLike, eventId: string, mailUrl: string): Promise<number> {
+  const emailed = await emailedAddresses(mailUrl);
+  const owners = (await observer.execute<{ email: string }>(sql`
+    select distinct a.email from orders o join accounts a on a.id = o.account_id where o.event_id = ${eventId} and o.status = 'confirmed'`)).rows;
+  return owners.filter((owner) => !emailed.has(owner.email.toLowerCase())).length;
 }
 
 async function emailedAddresses(mailUrl: string): Promise<Set<string>> {
