@@ -1,4 +1,4 @@
-/** The every-minute cron: payment reconciliation, waitlist offers, unfinished cancellations and the sweeps that keep state tidy. */
+/** The every-minute cron: payment reconciliation, waitlist offers, unfinished cancellations, lost ticket deliveries and the sweeps that keep state tidy. */
 import { sql } from "drizzle-orm";
 import { loadConfig } from "../core/config";
 import { createDb } from "../core/db/client";
@@ -7,6 +7,7 @@ import { reconcilePayments, type ReconcileReport } from "./checkout/payments";
 import { sampleHotSales } from "./events/live-stats";
 import { continueCancellations } from "./refunds/refunds";
 import { serveWaitlists } from "./waitlist/serve";
+import { requeueLostDeliveries } from "./tickets/delivery";
 
 /** Request records of calm holds older than this are forgotten (retries come within seconds). */
 const REQUEST_RETENTION = "1 day";
@@ -18,6 +19,8 @@ export interface ScheduledReport {
   cancellations?: Awaited<ReturnType<typeof continueCancellations>>;
   /** Hot sales whose admission count was sampled for the organizer's live charts. */
   admissionSamples?: number;
+  /** Ticket deliveries queued again because their message was lost. */
+  deliveriesRequeued?: number;
 }
 
 /** Runs one pass of every scheduled job; each job's failure is logged and does not stop the others. */
@@ -45,6 +48,11 @@ export async function runScheduledJobs(env: Env, keepAlive: (promise: Promise<un
       report.admissionSamples = await sampleHotSales({ env, db }, now);
     } catch (error) {
       log.error("admission_sampling_failed", { error: String(error) });
+    }
+    try {
+      report.deliveriesRequeued = await requeueLostDeliveries(db, env.DELIVERY_QUEUE);
+    } catch (error) {
+      log.error("delivery_sweep_failed", { error: String(error) });
     }
     try {
       await db.execute(sql`delete from inventory_requests where created_at < now() - ${REQUEST_RETENTION}::interval`);

@@ -347,10 +347,19 @@ export const orders = pgTable(
     disputeStatus: text("dispute_status"),
     /** When ticket delivery was queued (null: not yet; a redelivered sale queues it then). */
     deliveryQueuedAt: timestamp("delivery_queued_at", { withTimezone: true }),
+    /** When the delivery consumer was done with the order: its tickets emailed, or nothing left to send (null: not yet). */
+    deliveredAt: timestamp("delivered_at", { withTimezone: true }),
+    /** When the queue retries a delivery that failed (null: none pending); the cron's sweep leaves the order alone until then. */
+    deliveryRetryAt: timestamp("delivery_retry_at", { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex("orders_hold_key").on(t.holdId), index("orders_account_idx").on(t.accountId, t.eventId)],
+  (t) => [
+    uniqueIndex("orders_hold_key").on(t.holdId),
+    index("orders_account_idx").on(t.accountId, t.eventId),
+    // The cron's sweep for deliveries that were queued and never done (workers/tickets/delivery.ts).
+    index("orders_undelivered_idx").on(t.deliveryQueuedAt).where(sql`${t.deliveredAt} is null and ${t.deliveryQueuedAt} is not null`),
+  ],
 );
 
 /** One sold event seat (or general-admission place) with its signed QR token. */

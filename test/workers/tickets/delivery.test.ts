@@ -7,7 +7,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { describe, expect, it, vi } from "vitest";
-import { deliveryBackoffSeconds, handleDeliveryBatch } from "../../../workers/tickets/delivery";
+import { deliveryBackoffSeconds, handleDeliveryBatch, LOST_AFTER_SECONDS, requeueLostDeliveries } from "../../../workers/tickets/delivery";
 import { placeLabel } from "../../../workers/tickets/issued-tickets";
 import { withDb } from "../../fixtures/db";
 import { failMailTo, inbox } from "../../fixtures/mail";
@@ -72,7 +72,7 @@ describe("handleDeliveryBatch", () => {
     expect(await ticketRows(order.orderId)).toEqual(before);
   });
 
-  it("sends again on redelivery without changing any data, and leaves void tickets out", async () => {
+  it("sends once however often the message comes, records when, and leaves void tickets out", async () => {
     const event = await ticketedEvent({ accounts: 1 });
     const [fan] = event.accounts;
     const [s0, s1] = event.seats;
@@ -82,7 +82,9 @@ describe("handleDeliveryBatch", () => {
     if (!kept || !voided) throw new Error("fixture");
     await withDb((db) => db.execute(sql`update tickets set status = 'void' where id = ${voided.id}`));
     const before = await ticketRows(order.orderId);
-    const orderBefore = await withDb(async (db) => (await db.execute(sql`select * from orders where id = ${order.orderId}`)).rows);
+    const orderRow = () => withDb(async (db) => (await db.execute<Record<string, unknown>>(sql`select * from orders where id = ${order.orderId}`)).rows[0]);
+    const orderBefore = await orderRow();
+    expect(orderBefore?.delivered_at).toBeNull();
 
     const id = crypto.randomUUID();
     for (const attempts of [1, 2]) {
@@ -90,7 +92,7 @@ describe("handleDeliveryBatch", () => {
       expect(result.explicitAcks).toEqual([id]);
     }
     const emails = await inbox(event.emailOf(fan));
-    expect(emails).toHaveLength(2);
+    expect(emails).toHaveLength(1);
     for (const email of emails) {
       expect(email.subject).toBe("Your ticket for Show");
       expect(email.text).toContain(kept.id);
@@ -98,7 +100,10 @@ describe("handleDeliveryBatch", () => {
       expect(qrImages(email.html ?? "")).toHaveLength(1);
     }
     expect(await ticketRows(order.orderId)).toEqual(before);
-    expect(await withDb(async (db) => (await db.execute(sql`select * from orders where id = ${order.orderId}`)).rows)).toEqual(orderBefore);
+    // The order only records that its delivery is done.
+    const after = await orderRow();
+    expect(Number.isNaN(Date.parse(String(after?.delivered_at)))).toBe(false);
+    expect({ ...after, delivered_at: null }).toEqual(orderBefore);
   });
 
   it("retries with growing backoff when the mail provider fails, and delivers once it recovers", async () => {
@@ -174,6 +179,73 @@ describe("handleDeliveryBatch", () => {
     expect(result.retryMessages).toEqual([{ msgId: missingId, delaySeconds: deliveryBackoffSeconds(4) }]);
     expect(result.explicitAcks).toEqual([refundedId]);
     expect(await inbox(event.emailOf(fan))).toHaveLength(0);
+  });
+});
+
+describe("requeueLostDeliveries", () => {
+  /** Sets an order's delivery marks, in seconds relative to Postgres' clock (null: unset). */
+  async function mark(orderId: string, marks: { queuedSecondsAgo: number | null; retryInSeconds?: number; delivered?: boolean }) {
+    await withDb((db) =>
+      db.execute(sql`update orders set
+        delivery_queued_at = case when ${marks.queuedSecondsAgo}::int is null then null else now() - make_interval(secs => ${marks.queuedSecondsAgo}::int) end,
+        delivery_retry_at = case when ${marks.retryInSeconds ?? null}::int is null then null else now() + make_interval(secs => ${marks.retryInSeconds ?? null}::int) end,
+        delivered_at = case when ${marks.delivered ?? false} then now() else null end
+        where id = ${orderId}`),
+    );
+  }
+
+  /** One sweep; returns the orders it queued again, of those given (other files' orders share the database). */
+  async function sweep(mine: string[]): Promise<string[]> {
+    const sent: string[] = [];
+    await withDb((db) => requeueLostDeliveries(db, { sendBatch: async (messages) => void sent.push(...[...messages].map((m) => m.body.orderId)) }));
+    return sent.filter((id) => mine.includes(id));
+  }
+
+  it("queues again, once per wait, a delivery queued minutes ago and never done, and none that is recent, done, or waiting for its retry", async () => {
+    const event = await ticketedEvent({ accounts: 5 });
+    const orders: string[] = [];
+    for (const [i, fan] of event.accounts.entries()) {
+      const seat = event.seats[i];
+      if (!seat) throw new Error("fixture");
+      orders.push((await insertOrder(event, fan, { seats: [seat] })).orderId);
+    }
+    const [lost, recent, done, retrying, never] = orders;
+    if (!lost || !recent || !done || !retrying || !never) throw new Error("fixture");
+    const old = LOST_AFTER_SECONDS + 60;
+    await mark(lost, { queuedSecondsAgo: old });
+    await mark(recent, { queuedSecondsAgo: LOST_AFTER_SECONDS - 30 });
+    await mark(done, { queuedSecondsAgo: old, delivered: true });
+    await mark(retrying, { queuedSecondsAgo: old, retryInSeconds: 300 });
+    await mark(never, { queuedSecondsAgo: null });
+
+    expect(await sweep(orders)).toEqual([lost]);
+    // Marked queued now: the next pass waits as long again.
+    expect(await sweep(orders)).toEqual([]);
+
+    // Its delivery comes and is done; however old the mark, the sweep leaves it alone from then on.
+    const result = await deliver([{ body: { kind: "delivery", orderId: lost } }]);
+    expect(result.explicitAcks).toHaveLength(1);
+    const [fan] = event.accounts;
+    if (!fan) throw new Error("fixture");
+    expect(await inbox(event.emailOf(fan))).toHaveLength(1);
+    await withDb((db) => db.execute(sql`update orders set delivery_queued_at = now() - make_interval(secs => ${old}) where id = ${lost}`));
+    expect(await sweep(orders)).toEqual([]);
+  });
+
+  it("waits for the queue's retry of a failed send, and queues the order again if that retry never comes", async () => {
+    const event = await ticketedEvent({ accounts: 1 });
+    const [fan] = event.accounts;
+    const [seat] = event.seats;
+    if (!fan || !seat) throw new Error("fixture");
+    const { orderId } = await insertOrder(event, fan, { seats: [seat] });
+    await mark(orderId, { queuedSecondsAgo: LOST_AFTER_SECONDS + 60 });
+    await failMailTo(event.emailOf(fan), 1);
+    const failed = await deliver([{ body: { kind: "delivery", orderId } }]);
+    expect(failed.retryMessages).toHaveLength(1);
+    expect(await sweep([orderId])).toEqual([]);
+    // The retry was due a minute's grace ago and never came (its message lost): queued again.
+    await withDb((db) => db.execute(sql`update orders set delivery_retry_at = now() - interval '1 second', delivery_queued_at = now() - make_interval(secs => ${LOST_AFTER_SECONDS + 60}) where id = ${orderId}`));
+    expect(await sweep([orderId])).toEqual([orderId]);
   });
 });
 
