@@ -57,7 +57,11 @@ export function arrivalKey(blockStart: number, at: number, tieBreak: number): nu
 /** The published state of one event's queue. */
 export interface QueueState {
   eventId: string;
-  /** The highest order key admitted so far (-1: nobody yet). Keys at or below it are admitted, except arrivals after it passed them (they wait for the next ticks). */
+  /**
+   * The highest order key admitted so far (-1: nobody yet). Keys at or below it are admitted, except arrivals after it
+   * passed them (they wait for the next ticks) and, rarely, a late arrival whose key another shard's fan drew too (same
+   * millisecond and tie-break: keys are unique within a shard), whom the next tick admits.
+   */
   threshold: number;
   admitted: number;
   entrants: { lobby: number; late: number; flagged: number };
