@@ -361,7 +361,10 @@ class BudgetRun {
     if (waiting > 0 && returned > 0) {
       expect(this.soldOut).toBe(false);
       expect(this.admitted).toBeGreaterThan(admitted);
-      expect(this.threshold).toBeGreaterThan(threshold);
+      // A fan who shares the threshold's key (another shard's, same millisecond and tie-break) is next in line, and may be
+      // the only one admitted: the threshold then stays where it was.
+      if (this.fans.filter((f) => f.orderKey === threshold).length > 1) expect(this.threshold).toBeGreaterThanOrEqual(threshold);
+      else expect(this.threshold).toBeGreaterThan(threshold);
     }
   }
 }
