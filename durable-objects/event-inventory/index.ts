@@ -216,10 +216,12 @@ export class EventInventory extends DurableObject<Env> {
    * join: those free for the line (the measure behind the room's `soldOut`,
    * so 0 whenever the room says sold out) less those promised to other
    * admitted fans (a hold of theirs would be refused sold out), with the
-   * availability read at the same instant.
+   * availability read at the same instant. An object that lost its storage
+   * is rebuilt from Postgres first (the Worker takes an object it saw
+   * prepared as prepared for a while).
    */
-  openTo(accountId: string): OpenPlaces {
-    if (!this.places.isPrepared()) throw new Error("inventory not prepared");
+  async openTo(eventId: string, accountId: string): Promise<OpenPlaces> {
+    await this.ensurePrepared(eventId);
     return this.changing(() => {
       const now = Date.now();
       const { freeForLine } = this.standingForLine(now);

@@ -57,6 +57,6 @@ export class DurableInventory implements Inventory {
   }
 
   openTo(accountId: string): Promise<OpenPlaces> {
-    return this.stub().openTo(accountId);
+    return this.stub().openTo(this.eventId, accountId);
   }
 }

@@ -11,9 +11,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HOLD_JITTER_MS, type HoldResult } from "../../../core/holds/contract";
 import { ADMISSION_PROMISE_MS, WAITLIST_FIRST_MS } from "../../../durable-objects/event-inventory";
 import { callApp, errorCode } from "../../fixtures/http";
-import { inventoryOf, lobbyJoin, promisedPlaces, publishedState, recentlyReturnedPlaces, roomOf, withInventory } from "../../fixtures/objects";
+import { inventoryOf, lobbyJoin, promisedPlaces, publishedState, recentlyReturnedPlaces, roomOf, wipeInventory, withInventory } from "../../fixtures/objects";
 import { type Fan, fanOf, type Sale } from "../../fixtures/seeding";
-import { clock, closeEntries, holdSeats, join, openWaitlistSale, releaseHold, sellSeats, serve, statuses } from "../../fixtures/waitlist";
+import { clock, closeEntries, freeSeats, holdSeats, join, openWaitlistSale, releaseHold, sellSeats, serve, statuses } from "../../fixtures/waitlist";
 
 beforeEach(() => clock.start());
 afterEach(async () => {
@@ -71,6 +71,23 @@ describe("joining the waitlist of a hot event", () => {
     const path = `/api/events/${sale.eventId}/waitlist`;
     expect(errorCode(await callApp("POST", path, { bearer: admitted.session, body: { quantity: 2 } }), 409)).toBe("not_sold_out");
     expect(await join(sale, admitted, { quantity: 3 })).toMatchObject({ status: "waiting", position: 2 });
+  });
+});
+
+describe("joining the waitlist after the inventory object lost its storage", () => {
+  it("rebuilds the object from Postgres and answers as before (it answered 500 in the chaos bench)", async () => {
+    const sale = await openWaitlistSale({ demandClass: "hot", fans: 4 });
+    await sellSeats(sale, fanOf(sale, 2).accountId, [0, 1, 2, 3]);
+    const live = await holdSeats(sale, fanOf(sale, 3).accountId, [4, 5]);
+    expect(await join(sale, fanOf(sale, 0), { quantity: 1 })).toMatchObject({ status: "waiting", position: 1 }); // this isolate now takes the object as prepared
+
+    await wipeInventory(sale.eventId);
+    expect(await join(sale, fanOf(sale, 1), { quantity: 1 })).toMatchObject({ status: "waiting", position: 2 });
+    // Rebuilt with the sale and the live hold: nothing came free.
+    expect(await freeSeats(sale)).toEqual([]);
+    await releaseHold(sale, fanOf(sale, 3).accountId, live.holdId);
+    expect(await serve(sale)).toMatchObject({ returnedPlaces: 2, offered: 2 });
+    expect(await statuses(sale)).toEqual(["offered", "offered", undefined, undefined]);
   });
 });
 
