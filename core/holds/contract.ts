@@ -149,6 +149,19 @@ export interface Availability {
   bitmap: Uint8Array;
 }
 
+/**
+ * The places open to one account now, as the waitlist asks before letting
+ * it join: the availability (for the split by price tier), and how many of
+ * those places the account may take, in any scope. At a hot event that
+ * leaves out the places kept for the waitlist's pass (returned after a
+ * sell-out) and those promised to other admitted fans: 0 whenever the
+ * waiting room says sold out. At a calm event it is every free place.
+ */
+export interface OpenPlaces {
+  availability: Availability;
+  forAccount: number;
+}
+
 /** What both inventory implementations do. */
 export interface Inventory {
   hold(request: HoldRequest): Promise<HoldResult>;
@@ -158,6 +171,7 @@ export interface Inventory {
   getHold(holdId: string, accountId?: string): Promise<HoldView | null>;
   accountHolds(accountId: string): Promise<HoldView[]>;
   availability(): Promise<Availability>;
+  openTo(accountId: string): Promise<OpenPlaces>;
 }
 
 /** Human messages for refusals. */

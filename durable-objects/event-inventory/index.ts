@@ -15,7 +15,7 @@
  * - schema.ts: the SQLite schema, as numbered migrations.
  */
 import { DurableObject } from "cloudflare:workers";
-import { refuse, type Availability, type ConfirmRequest, type HoldChangeResult, type HoldRequest, type HoldResult, type HoldView, type ReleaseRequest, type UnsellRequest } from "../../core/holds/contract";
+import { refuse, type Availability, type ConfirmRequest, type HoldChangeResult, type HoldRequest, type HoldResult, type HoldView, type OpenPlaces, type ReleaseRequest, type UnsellRequest } from "../../core/holds/contract";
 import { AlarmScheduler } from "../lib/alarm-scheduler";
 import { migrateSchema } from "../lib/schema-migrations";
 import { sqlOver, type Sql } from "../lib/sql";
@@ -204,12 +204,29 @@ export class EventInventory extends DurableObject<Env> {
     if (!settings) return { granted: 0, available: 0, held: 0, soldOut: false };
     return this.changing(() => {
       const now = Date.now();
-      this.holds.releaseDue(now);
-      const available = this.places.available();
-      const keptForWaitlist = Math.min(available, this.returns.recentlyReturned(now));
+      const line = this.standingForLine(now);
       const need = (accountId: string) => Math.max(0, settings.purchaseLimit - this.holds.placesOf(accountId));
-      const granted = this.promises.grant(accountIds, { now, available, keptForWaitlist, need });
-      return { granted, available, held: this.holds.heldPlaces(), soldOut: available - keptForWaitlist <= 0 };
+      const granted = this.promises.grant(accountIds, { now, available: line.available, keptForWaitlist: line.keptForWaitlist, need });
+      return { granted, available: line.available, held: this.holds.heldPlaces(), soldOut: line.freeForLine <= 0 };
+    });
+  }
+
+  /**
+   * The places open to one account, as the waitlist asks before letting it
+   * join: those free for the line (the measure behind the room's `soldOut`,
+   * so 0 whenever the room says sold out) less those promised to other
+   * admitted fans (a hold of theirs would be refused sold out), with the
+   * availability read at the same instant. An object that lost its storage
+   * is rebuilt from Postgres first (the Worker takes an object it saw
+   * prepared as prepared for a while).
+   */
+  async openTo(eventId: string, accountId: string): Promise<OpenPlaces> {
+    await this.ensurePrepared(eventId);
+    return this.changing(() => {
+      const now = Date.now();
+      const { freeForLine } = this.standingForLine(now);
+      const forAccount = Math.max(0, freeForLine - this.promises.promisedToOthers(accountId, now));
+      return { availability: this.places.availability(), forAccount };
     });
   }
 
@@ -234,6 +251,19 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * Where the sale stands for the waiting line at `now` (due holds expired
+   * first): places neither held nor sold; of those, the ones kept for the
+   * waitlist's pass (returned within WAITLIST_FIRST_MS and not drained yet);
+   * and the rest, free for the line (none: the room says sold out).
+   */
+  private standingForLine(now: number): { available: number; keptForWaitlist: number; freeForLine: number } {
+    this.holds.releaseDue(now);
+    const available = this.places.available();
+    const keptForWaitlist = Math.min(available, this.returns.recentlyReturned(now));
+    return { available, keptForWaitlist, freeForLine: available - keptForWaitlist };
+  }
 
   private releaseDue(): void {
     if (this.places.isPrepared()) this.holds.releaseDue(Date.now());

@@ -3,7 +3,7 @@
  * Worker: one RPC per call, except holds, which concurrent requests in this
  * isolate share (holds/hold-lane.ts).
  */
-import type { Availability, ConfirmRequest, HoldChangeResult, HoldRequest, HoldResult, HoldView, Inventory, ReleaseRequest, UnsellRequest } from "../../core/holds/contract";
+import type { Availability, ConfirmRequest, HoldChangeResult, HoldRequest, HoldResult, HoldView, Inventory, OpenPlaces, ReleaseRequest, UnsellRequest } from "../../core/holds/contract";
 import { IsolateCache } from "../../core/isolate-cache";
 import { HoldLane, type KeepAlive } from "./hold-lane";
 
@@ -54,5 +54,9 @@ export class DurableInventory implements Inventory {
 
   availability(): Promise<Availability> {
     return this.stub().availability();
+  }
+
+  openTo(accountId: string): Promise<OpenPlaces> {
+    return this.stub().openTo(this.eventId, accountId);
   }
 }

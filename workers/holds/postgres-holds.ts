@@ -17,7 +17,7 @@ import { v7 as uuidv7 } from "uuid";
 import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../core/db/client";
 import { ATTEMPT_INTERVAL_MS, FAILURE_MESSAGES, HOLD_JITTER_MS, isBadInput, refuse, setBit } from "../../core/holds/contract";
-import type { Availability, ConfirmRequest, GaRef, HoldBestRequest, HoldChangeResult, HoldRequest, HoldResult, HoldSeatsRequest, HoldView, Inventory, InventoryFailure, ReleaseRequest, SeatRef, UnsellRequest } from "../../core/holds/contract";
+import type { Availability, ConfirmRequest, GaRef, HoldBestRequest, HoldChangeResult, HoldRequest, HoldResult, HoldSeatsRequest, HoldView, Inventory, InventoryFailure, OpenPlaces, ReleaseRequest, SeatRef, UnsellRequest } from "../../core/holds/contract";
 import { SeatChart, SeatMap, type SeatFilter, type SeatLayout } from "../../core/holds/seat-map";
 import { IsolateCache } from "../../core/isolate-cache";
 
@@ -583,6 +583,12 @@ export class PostgresInventory implements Inventory {
       },
       { isolationLevel: "repeatable read", accessMode: "read only" },
     );
+  }
+
+  /** Every free place is open to every fan: a calm event has no line to promise places to and keeps none for the waitlist. */
+  async openTo(): Promise<OpenPlaces> {
+    const availability = await this.availability();
+    return { availability, forAccount: availability.sections.reduce((sum, section) => sum + section.available, 0) };
   }
 
   /** A hold that must exist (it was just written in this transaction). */

@@ -59,5 +59,6 @@ export function withSeatFeed(inventory: Inventory, feed: SeatFeed, keepAlive: (p
     getHold: (holdId, accountId) => inventory.getHold(holdId, accountId),
     accountHolds: (accountId) => inventory.accountHolds(accountId),
     availability: () => inventory.availability(),
+    openTo: (accountId) => inventory.openTo(accountId),
   };
 }

@@ -33,8 +33,10 @@ export interface WaitlistEntryView {
 
 /**
  * Puts a fan on an event's waitlist. Only when the event (or that price
- * tier) is sold out for the request: fewer places on sale in scope than asked
- * (409 `not_sold_out` otherwise); one open entry per account (409
+ * tier) is sold out for the request: fewer places open to this fan in scope
+ * than asked (409 `not_sold_out` otherwise; see `Inventory.openTo`: a fan the
+ * waiting room tells sold out, or whose hold would be refused sold out, may
+ * join); one open entry per account (409
  * `already_waiting`); within the purchase limit, counting what the fan holds
  * or bought (409 `over_limit`).
  */
@@ -61,8 +63,10 @@ export async function joinWaitlist(
     if (!tier) throw new ApiError(400, "invalid_price_tier", "This event has no such price tier.");
   }
   const inventory = await inventoryForEvent(ctx, event.id);
-  const free = await freePlaces(ctx.db, event.venueId, await inventory.availability());
-  const inScope = free.inScope(input.priceTier ?? null);
+  // Sold out as the fan was told it: places kept for the waitlist's pass or promised to other admitted fans are not on sale to them.
+  const openToFan = await inventory.openTo(input.accountId);
+  const free = await freePlaces(ctx.db, event.venueId, openToFan.availability);
+  const inScope = Math.min(free.inScope(input.priceTier ?? null), openToFan.forAccount);
   if (inScope >= input.quantity) {
     throw conflict("not_sold_out", `${inScope} ${inScope === 1 ? "place is" : "places are"} still on sale there: hold ${inScope === 1 ? "it" : "them"} directly.`);
   }

@@ -49,6 +49,7 @@ function scriptedInventory(results: HoldChangeResult[]): Inventory {
     getHold: async () => null,
     accountHolds: async () => [],
     availability: () => Promise.reject(new Error("not scripted")),
+    openTo: () => Promise.reject(new Error("not scripted")),
   };
 }
 

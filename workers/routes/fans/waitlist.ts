@@ -38,7 +38,9 @@ waitlist.openapi(
     path: "/events/{id}/waitlist",
     summary: "Join a sold-out event's waitlist",
     description:
-      "Only when the event (or the price tier) has fewer places on sale than you ask for: 409 `not_sold_out` otherwise. One open entry per account (409 `already_waiting`). " +
+      "Only when the event (or the price tier) has fewer places on sale to you than you ask for: 409 `not_sold_out` otherwise. " +
+      "At a hot event, places kept for the waitlist after a return and places promised to fans admitted before you are not on sale to you: whenever the queue document says `soldOut`, you can join. " +
+      "One open entry per account (409 `already_waiting`). " +
       "When places return, the next fans in line get an offer: a hold in their name (the event's hold TTL) and an email; pay it like any hold.",
     request: {
       params: idParam,
