@@ -39,7 +39,15 @@ export const KEPT_DB_IDLE_MS = 30_000;
  */
 export const KEPT_DB_TIMEOUT_MS = 20_000;
 
-/** A statement that got no answer within KEPT_DB_TIMEOUT_MS. */
+/** How long a connection may sit unused, and a statement take. */
+export interface KeptDbLimits {
+  idleMs: number;
+  timeoutMs: number;
+}
+
+const KEPT_DB_LIMITS: KeptDbLimits = { idleMs: KEPT_DB_IDLE_MS, timeoutMs: KEPT_DB_TIMEOUT_MS };
+
+/** A statement that got no answer within its timeout. */
 export class KeptDbTimeout extends Error {
   constructor(ms: number) {
     super(`Postgres did not answer within ${ms} ms; the connection was dropped`);
@@ -60,7 +68,7 @@ export class KeptDb {
   constructor(
     private readonly config: () => Pick<Config, "databaseUrl" | "neonWsProxy">,
     private readonly applicationName: string,
-    private readonly timeoutMs = KEPT_DB_TIMEOUT_MS,
+    private readonly limits: KeptDbLimits = KEPT_DB_LIMITS,
   ) {}
 
   /** Runs one statement (or a few, read together) on the kept connection, opening it if needed. */
@@ -76,9 +84,10 @@ export class KeptDb {
 
   private async attempt<T>(work: (db: Db) => Promise<T>): Promise<T> {
     const handle = (this.handle ??= this.open());
+    const { timeoutMs } = this.limits;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const stalled = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new KeptDbTimeout(this.timeoutMs)), this.timeoutMs);
+      timer = setTimeout(() => reject(new KeptDbTimeout(timeoutMs)), timeoutMs);
     });
     try {
       return await Promise.race([work(handle.db), stalled]);
@@ -95,7 +104,7 @@ export class KeptDb {
     const url = new URL(config.databaseUrl);
     url.searchParams.set("application_name", this.applicationName);
     // Statements never overlap on the hot path (the mirror sends one batch at a time); a second connection only serves a load during a send.
-    return createDb({ ...config, databaseUrl: url.toString() }, { max: 2, idleTimeoutMillis: KEPT_DB_IDLE_MS });
+    return createDb({ ...config, databaseUrl: url.toString() }, { max: 2, idleTimeoutMillis: this.limits.idleMs });
   }
 
   /** Forgets a failed handle and closes it without waiting (a stalled socket may never finish closing). */
