@@ -11,12 +11,21 @@ import type { Config } from "../config";
  */
 export type Db = PgDatabase<NeonQueryResultHKT>;
 
+/** Pool settings a caller may change (node-postgres's `PoolConfig`). */
+export interface PoolOptions {
+  /** Most connections open at once (default 4). */
+  max?: number;
+  /** How long a connection may sit unused before the pool closes it (node-postgres's default: 10 s). */
+  idleTimeoutMillis?: number;
+}
+
 /**
  * Opens a database handle for one request. Workers cannot share sockets across
  * requests, so each request gets its own pool; `close()` must run when the
- * request is done (the hono middleware does it in `waitUntil`).
+ * request is done (the hono middleware does it in `waitUntil`). A Durable
+ * Object may keep one across its requests (durable-objects/lib/kept-db.ts).
  */
-export function createDb(config: Pick<Config, "databaseUrl" | "neonWsProxy">) {
+export function createDb(config: Pick<Config, "databaseUrl" | "neonWsProxy">, options: PoolOptions = {}) {
   if (config.neonWsProxy) {
     // The local stack: the driver speaks to Postgres through our WebSocket relay,
     // in plain text on loopback, exactly as it speaks to Neon's proxy. Not
@@ -29,7 +38,7 @@ export function createDb(config: Pick<Config, "databaseUrl" | "neonWsProxy">) {
     neonConfig.pipelineTLS = false;
     neonConfig.pipelineConnect = false;
   }
-  const pool = new Pool({ connectionString: config.databaseUrl, max: 4 });
+  const pool = new Pool({ connectionString: config.databaseUrl, max: 4, ...options });
   pool.on("error", () => undefined); // idle-client errors surface on the next query instead
   // No `schema`: we use the query builder only, and building the relational config cost ~15% of a hold.
   const db: Db = drizzle({ client: pool, casing: "snake_case" });

@@ -13,11 +13,17 @@
  * the reverse): the alarm sends them a second after the change
  * (MIRROR_DELAY_MS), and retries whatever a failed send left. The statements
  * are in postgres.ts.
+ *
+ * Every statement goes over one connection the object keeps open between
+ * requests (durable-objects/lib/kept-db.ts): opened by the first, closed after
+ * a while without any, dropped when it breaks or stalls. A send that fails
+ * still answers false and leaves its holds to the alarm's retry.
  */
 import { loadConfig } from "../../core/config";
-import { createDb } from "../../core/db/client";
+import type { Db } from "../../core/db/client";
 import { log } from "../../core/logger";
 import type { AlarmSource } from "../lib/alarm-scheduler";
+import { KeptDb } from "../lib/kept-db";
 import type { Holds } from "./holds";
 import type { Places } from "./places";
 import { loadInventoryConfig, loadInventorySnapshot, markInventoryPrepared, mirrorHolds } from "./postgres";
@@ -30,6 +36,11 @@ export const MIRROR_RETRY_MS = 5_000;
 const MIRROR_BATCH = 2_000;
 /** Most batches one alarm mirrors (the next alarm, a second later, goes on). */
 const MIRROR_PASSES = 10;
+
+/** The name the mirror's connection shows Postgres and the pooler (`application_name`). */
+export function mirrorConnectionName(eventId: string): string {
+  return `inventory ${eventId}`;
+}
 
 /** What loading from Postgres did. */
 export interface LoadOutcome {
@@ -60,6 +71,8 @@ export class PostgresMirror implements AlarmSource {
   private sending: Promise<unknown> = Promise.resolve();
   /** The send that starts after the one on the wire: callers arriving now share it. */
   private nextSend: Promise<boolean> | undefined;
+  /** The connection every statement goes over (an object serves one event, so it is named after the first). */
+  private kept: KeptDb | undefined;
 
   constructor(private readonly parts: MirrorParts) {}
 
@@ -70,24 +83,19 @@ export class PostgresMirror implements AlarmSource {
    */
   async load(eventId: string): Promise<LoadOutcome> {
     const { places, holds } = this.parts;
-    const { db, close } = createDb(loadConfig(this.parts.env));
-    try {
-      if (places.isPrepared()) {
-        const config = await loadInventoryConfig(db, eventId);
-        if (config) places.updateSettings(config);
-        return { rebuilt: false, holdsRecovered: 0 };
-      }
-      const snapshot = await loadInventorySnapshot(db, eventId, Date.now());
-      if (!snapshot) throw new Error(`event ${eventId} does not exist in Postgres`);
-      this.parts.transaction(() => {
-        places.writeChart(snapshot);
-        holds.restore(snapshot.holds);
-      });
-      await markInventoryPrepared(db, eventId);
-      return { rebuilt: true, holdsRecovered: snapshot.holds.length };
-    } finally {
-      await close();
+    if (places.isPrepared()) {
+      const config = await this.run(eventId, (db) => loadInventoryConfig(db, eventId));
+      if (config) places.updateSettings(config);
+      return { rebuilt: false, holdsRecovered: 0 };
     }
+    const snapshot = await this.run(eventId, (db) => loadInventorySnapshot(db, eventId, Date.now()));
+    if (!snapshot) throw new Error(`event ${eventId} does not exist in Postgres`);
+    this.parts.transaction(() => {
+      places.writeChart(snapshot);
+      holds.restore(snapshot.holds);
+    });
+    await this.run(eventId, (db) => markInventoryPrepared(db, eventId));
+    return { rebuilt: true, holdsRecovered: snapshot.holds.length };
   }
 
   /** A hold changed at `now`: Postgres hears of it within MIRROR_DELAY_MS. */
@@ -147,21 +155,21 @@ export class PostgresMirror implements AlarmSource {
     }
   }
 
-  /** Sends changed holds to Postgres, a batch at a time on one connection, until none is left (or MIRROR_PASSES batches). */
+  /** Sends changed holds to Postgres, a batch at a time, until none is left (or MIRROR_PASSES batches). */
   private async send(eventId: string): Promise<void> {
     const { holds } = this.parts;
-    let connection: ReturnType<typeof createDb> | undefined;
-    try {
-      for (let pass = 0; pass < MIRROR_PASSES; pass++) {
-        const batch = holds.unmirrored(MIRROR_BATCH);
-        if (batch.holds.length === 0) return;
-        connection ??= createDb(loadConfig(this.parts.env));
-        await mirrorHolds(connection.db, eventId, batch.holds);
-        holds.markMirrored(batch.versions);
-        if (batch.holds.length < MIRROR_BATCH) return;
-      }
-    } finally {
-      await connection?.close();
+    for (let pass = 0; pass < MIRROR_PASSES; pass++) {
+      const batch = holds.unmirrored(MIRROR_BATCH);
+      if (batch.holds.length === 0) return;
+      await this.run(eventId, (db) => mirrorHolds(db, eventId, batch.holds));
+      holds.markMirrored(batch.versions);
+      if (batch.holds.length < MIRROR_BATCH) return;
     }
+  }
+
+  /** Runs statements on the object's kept connection. */
+  private run<T>(eventId: string, work: (db: Db) => Promise<T>): Promise<T> {
+    this.kept ??= new KeptDb(() => loadConfig(this.parts.env), mirrorConnectionName(eventId));
+    return this.kept.run(work);
   }
 }

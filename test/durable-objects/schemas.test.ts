@@ -3,13 +3,14 @@
  * migration's version and stores it, migrating again changes nothing, and
  * storage written before versions existed is adopted as version 1.
  */
-import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
 import { INVENTORY_MIGRATIONS } from "../../durable-objects/event-inventory/schema";
 import { migrateSchema, storedSchemaVersion, type Migration } from "../../durable-objects/lib/schema-migrations";
 import { SEAT_MAP_FEED_MIGRATIONS } from "../../durable-objects/seat-map-feed";
 import { WAITING_ROOM_MIGRATIONS } from "../../durable-objects/waiting-room/schema";
+import { restartObject } from "../fixtures/objects";
 import { openEvent } from "../fixtures/seeding";
 
 /** The schema as SQLite describes it. */
@@ -50,7 +51,7 @@ describe("EventInventory storage from before schema versions", () => {
     const seats = held.hold.seats.map((s) => s.seatIndex);
     await runInDurableObject(stub, (_instance: EventInventory, state) => state.storage.sql.exec("DROP TABLE schema_version"));
 
-    await evictDurableObject(stub);
+    await restartObject(stub);
     const after = env.EVENT_INVENTORY.getByName(event.id);
     expect(await runInDurableObject(after, (_instance: EventInventory, state) => storedSchemaVersion(state.storage.sql))).toBe(1);
     expect((await after.getHold(held.hold.holdId))?.seats.map((s) => s.seatIndex)).toEqual(seats);

@@ -4,11 +4,12 @@
  * object runs in the same isolate); its stored state is read straight from
  * its SQLite with `runInDurableObject`.
  */
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { vi } from "vitest";
 import type { EventInventory } from "../../durable-objects/event-inventory";
 import { storedGaList, storedSeatList } from "../../durable-objects/event-inventory/holds";
 import { readStoredJson } from "../../durable-objects/lib/stored-json";
+import { restartObject } from "../fixtures/objects";
 import type { OpenSubject, Subject } from "./harness";
 import type { StoredHold, StoredState } from "./model";
 
@@ -119,8 +120,7 @@ export const openDurableObjectSubject: OpenSubject = async ({ eventId }) => {
     settle,
     restart: async () => {
       await settle();
-      await stub.isPrepared(); // eviction needs a running object
-      await evictDurableObject(stub);
+      await restartObject(stub);
       stub = env.EVENT_INVENTORY.getByName(eventId);
       await stub.ensurePrepared(eventId); // what the Worker does first (a no-op: storage survived)
     },

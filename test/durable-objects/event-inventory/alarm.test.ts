@@ -2,10 +2,10 @@
  * The `EventInventory` alarm with a controlled clock: expiry releases exactly
  * the due holds, the alarm follows the earliest remaining expiry, running it
  * again changes nothing, expired seats are free before the alarm runs, jitter
- * spreads expiries over its window, an evicted object forgets nothing, and the
+ * spreads expiries over its window, a restarted object forgets nothing, and the
  * waitlist hook hears of every returned place.
  */
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { EventInventory } from "../../../durable-objects/event-inventory";
@@ -15,7 +15,7 @@ import { readInventoryStorage } from "../../inventory-model/durable-object-subje
 import { smallChart } from "../../fixtures/charts";
 import { withDb } from "../../fixtures/db";
 import { bestRequest, held, seatsRequest } from "../../fixtures/holds";
-import { alarmOf, inventoryOf } from "../../fixtures/objects";
+import { alarmOf, inventoryOf, restartObject } from "../../fixtures/objects";
 import { seededRandom } from "../../fixtures/random";
 import { openEvent } from "../../fixtures/seeding";
 
@@ -171,8 +171,10 @@ describe("EventInventory alarm", () => {
     expect(chiSquare, `buckets ${buckets.join(", ")}`).toBeLessThan(20.515);
   });
 
-  it("knows every hold after an eviction", async () => {
-    const { accounts, stub } = await hotEvent();
+  it("knows every hold after a restart", async () => {
+    const opened = await hotEvent();
+    const { accounts, eventId } = opened;
+    let stub = opened.stub;
     const [a, b, c] = [account(accounts, 0), account(accounts, 1), account(accounts, 2)];
     const live = held(await stub.hold(seatsRequest(a, [0, 1])));
     const liveGa = held(await stub.hold(bestRequest(b, 3, { priceTier: "GA" })));
@@ -185,16 +187,18 @@ describe("EventInventory alarm", () => {
     const ids = [live, liveGa, released, confirmed, retried].map((h) => h.holdId);
     const before = await snapshot(stub, ids, accounts);
 
-    await evictDurableObject(stub);
+    await restartObject(stub);
+    stub = inventoryOf(eventId); // the old stub is broken with its instance
     const after = await snapshot(stub, ids, accounts);
     expect(after).toEqual({ ...before, availability: { ...before.availability, generatedAt: after.availability.generatedAt } });
     // And it still acts on them: taken seats stay taken, retries replay, attempt keys are remembered.
     expect(await stub.hold(seatsRequest(account(accounts, 4), [1]))).toMatchObject({ ok: false, reason: "seat_taken" });
     expect(held(await stub.hold(retry)).holdId).toBe(retried.holdId);
     expect(await stub.hold({ ...seatsRequest(account(accounts, 3), [9]), attemptKey: retry.attemptKey })).toMatchObject({ ok: false, reason: "too_fast" });
-    // Expiry still comes: the alarm survived the eviction.
+    // Expiry still comes: the alarm survived the restart.
     vi.setSystemTime(Math.max(live.expiresAt, liveGa.expiresAt, retried.expiresAt));
-    await evictDurableObject(stub);
+    await restartObject(stub);
+    stub = inventoryOf(eventId); // the old stub is broken with its instance
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await stub.getHold(live.holdId))?.status).toBe("expired");
     expect((await stub.getHold(liveGa.holdId))?.status).toBe("expired");
