@@ -49,6 +49,18 @@ function served(counts: { kind: string; n: number }[], kind?: string): number {
   return counts.filter((c) => kind === undefined || c.kind === kind).reduce((sum, c) => sum + c.n, 0);
 }
 
+/** A small sale a second into its start, ticked once, and polled once: the isolate has the document's copy. */
+async function polledSale() {
+  startFakeClock();
+  const sale = await hotSale({ accounts: 3 });
+  for (const accountId of sale.accounts) await joined(sale.eventId, { token: await fanSession(accountId) });
+  setClock(sale.saleStartsAt + 1_000);
+  expect(await runDurableObjectAlarm(roomOf(sale.eventId))).toBe(true);
+  const published = await publishedState(sale.eventId);
+  expect(await poll(sale.eventId)).toEqual(published);
+  return { sale, published };
+}
+
 describe("queue polls", () => {
   it(`answers ${(SECONDS * POLLS_PER_SECOND).toLocaleString("en")} polls over ${SECONDS} s with one request to the room per second, and none to any other object`, async () => {
     startFakeClock();
@@ -97,13 +109,7 @@ describe("queue polls", () => {
   }, 300_000);
 
   it("asks a room that is slow to answer once, however many seconds its answer spans: later polls get the isolate's last copy", async () => {
-    startFakeClock();
-    const sale = await hotSale({ accounts: 3 });
-    for (const accountId of sale.accounts) await joined(sale.eventId, { token: await fanSession(accountId) });
-    setClock(sale.saleStartsAt + 1_000);
-    expect(await runDurableObjectAlarm(roomOf(sale.eventId))).toBe(true);
-    const published = await publishedState(sale.eventId);
-    expect(await poll(sale.eventId)).toEqual(published);
+    const { sale, published } = await polledSale();
 
     // From now on the room takes 300 ms to answer (real time), while the polls below move the clock on by seconds.
     const room = env.WAITING_ROOM;
@@ -135,13 +141,7 @@ describe("queue polls", () => {
   });
 
   it("leaves the room to the new second's first poll when a cache lookup outlives its second", async () => {
-    startFakeClock();
-    const sale = await hotSale({ accounts: 3 });
-    for (const accountId of sale.accounts) await joined(sale.eventId, { token: await fanSession(accountId) });
-    setClock(sale.saleStartsAt + 1_000);
-    expect(await runDurableObjectAlarm(roomOf(sale.eventId))).toBe(true);
-    const published = await publishedState(sale.eventId);
-    expect(await poll(sale.eventId)).toEqual(published);
+    const { sale, published } = await polledSale();
 
     const room = env.WAITING_ROOM;
     const asking = vi.spyOn(room, "getByName");
