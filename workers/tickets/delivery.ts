@@ -30,8 +30,8 @@ import { log } from "../../core/logger";
 
 /** A delivery queued this long ago, neither done nor waiting for a retry, was lost: the cron queues it again. */
 export const LOST_AFTER_SECONDS = 120;
-/** Orders the sweep queues again per cron pass at most. */
-const REQUEUED_PER_PASS = 200;
+/** Orders the sweep queues again per cron pass at most: one `sendBatch`, which Queues cap at 100 messages. */
+export const REQUEUED_PER_PASS = 100;
 
 /** Retry delay: 30 s doubling per attempt, capped at an hour (a mail provider outage of hours loses nothing). */
 export function deliveryBackoffSeconds(attempts: number): number {

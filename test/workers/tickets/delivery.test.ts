@@ -7,7 +7,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { describe, expect, it, vi } from "vitest";
-import { deliveryBackoffSeconds, handleDeliveryBatch, LOST_AFTER_SECONDS, requeueLostDeliveries } from "../../../workers/tickets/delivery";
+import { deliveryBackoffSeconds, handleDeliveryBatch, LOST_AFTER_SECONDS, REQUEUED_PER_PASS, requeueLostDeliveries } from "../../../workers/tickets/delivery";
 import { placeLabel } from "../../../workers/tickets/issued-tickets";
 import { withDb } from "../../fixtures/db";
 import { failMailTo, inbox } from "../../fixtures/mail";
@@ -197,7 +197,16 @@ describe("requeueLostDeliveries", () => {
   /** One sweep; returns the orders it queued again, of those given (other files' orders share the database). */
   async function sweep(mine: string[]): Promise<string[]> {
     const sent: string[] = [];
-    await withDb((db) => requeueLostDeliveries(db, { sendBatch: async (messages) => void sent.push(...[...messages].map((m) => m.body.orderId)) }));
+    await withDb((db) =>
+      requeueLostDeliveries(db, {
+        sendBatch: async (messages) => {
+          const bodies = [...messages].map((m) => m.body.orderId);
+          // Queues refuse a batch of more than 100 messages.
+          expect(bodies.length).toBeLessThanOrEqual(100);
+          sent.push(...bodies);
+        },
+      }),
+    );
     return sent.filter((id) => mine.includes(id));
   }
 
@@ -230,6 +239,25 @@ describe("requeueLostDeliveries", () => {
     expect(await inbox(event.emailOf(fan))).toHaveLength(1);
     await withDb((db) => db.execute(sql`update orders set delivery_queued_at = now() - make_interval(secs => ${old}) where id = ${lost}`));
     expect(await sweep(orders)).toEqual([]);
+  });
+
+  it("queues at most one batch a pass (Queues take 100 messages a batch), the rest on the next passes", async () => {
+    const event = await ticketedEvent({ accounts: 1 });
+    const [fan] = event.accounts;
+    if (!fan) throw new Error("fixture");
+    const lost = REQUEUED_PER_PASS + 20;
+    const orders = await withDb(async (db) =>
+      (
+        await db.execute<{ id: string }>(sql`
+          insert into orders (event_id, account_id, hold_id, total_cents, currency, delivery_queued_at)
+          select ${event.eventId}, ${fan}, gen_random_uuid(), 1000, 'USD', now() - make_interval(secs => ${LOST_AFTER_SECONDS + 60})
+          from generate_series(1, ${lost}) returning id`)
+      ).rows.map((row) => row.id),
+    );
+    const swept = new Set<string>();
+    // Other files' lost orders share the database and may come first: pass until ours are all swept, a batch at a time.
+    for (let pass = 0; pass < 20 && swept.size < lost; pass++) for (const id of await sweep(orders)) swept.add(id);
+    expect(swept.size).toBe(lost);
   });
 
   it("waits for the queue's retry of a failed send, and queues the order again if that retry never comes", async () => {
