@@ -163,7 +163,7 @@ export async function joinShards(appUrl: string, secret: string, eventId: string
 
 const requestCountSchema = z.object({ second: z.number(), kind: z.string(), n: z.number() });
 const lobbyStatsSchema = z.object({
-  room: z.object({ requests: z.array(requestCountSchema), ticks: z.array(z.object({ at: z.number(), ms: z.number(), admitted: z.number(), waiting: z.number() })) }),
+  room: z.object({ requests: z.array(requestCountSchema), ticks: z.array(z.object({ at: z.number(), ms: z.number(), admitted: z.number(), waiting: z.number(), phases: z.object({ step: z.number(), grant: z.number(), record: z.number(), publish: z.number() }) })) }),
   shards: z.array(z.object({ requests: z.array(requestCountSchema), bytes: z.number() })),
 });
 export type LobbyStats = z.infer<typeof lobbyStatsSchema>;

@@ -199,7 +199,9 @@ export class EventInventory extends DurableObject<Env> {
    * waitlist). Not final: places come back when holds end or orders are
    * refunded.
    */
-  grantAdmissions(accountIds: string[]): AdmissionGrant {
+  async grantAdmissions(eventId: string, accountIds: string[]): Promise<AdmissionGrant> {
+    // An inventory nobody prepared grants nothing: load it rather than stall admission (nothing to do once loaded).
+    await this.ensurePrepared(eventId);
     const settings = this.places.settings();
     if (!settings) return { granted: 0, available: 0, held: 0, soldOut: false };
     return this.changing(() => {

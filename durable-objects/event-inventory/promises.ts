@@ -23,6 +23,8 @@ export interface AdmissionGrant {
 interface AdmissionPromise {
   places: number;
   expiresAt: number;
+  /** Its row (rows go in grant order, so a tick's promises fill a page or two rather than one page each). */
+  id: number;
 }
 
 /** Memory rebuilt from the table: only live promises once `live` has run. */
@@ -89,7 +91,7 @@ export class AdmissionPromises {
   fulfil(accountId: string): void {
     const memory = this.loaded();
     if (!memory.byAccount.has(accountId)) return;
-    this.sql`DELETE FROM promises WHERE account_id = ${accountId}`;
+    this.sql`DELETE FROM promises WHERE id = ${memory.byAccount.get(accountId)?.id ?? -1}`;
     this.set(memory, accountId, undefined);
   }
 
@@ -103,6 +105,8 @@ export class AdmissionPromises {
     this.sql`DELETE FROM promises WHERE expires_at <= ${now}`;
     const memory = this.loaded();
     let granted = 0;
+    const rows: [string, number, number][] = [];
+    const replaced: number[] = [];
     for (const accountId of accountIds) {
       const need = context.need(accountId);
       const promised = this.live(now);
@@ -111,10 +115,22 @@ export class AdmissionPromises {
       if (need > 0) {
         const places = Math.min(need, Math.max(free, 0));
         const expiresAt = now + ADMISSION_PROMISE_MS;
-        this.sql`INSERT OR REPLACE INTO promises (account_id, places, expires_at) VALUES (${accountId}, ${places}, ${expiresAt})`;
-        this.set(memory, accountId, { places, expiresAt });
+        const previous = memory.byAccount.get(accountId);
+        if (previous) replaced.push(previous.id);
+        rows.push([accountId, places, expiresAt]);
+        this.set(memory, accountId, { places, expiresAt, id: -1 });
       }
       granted++;
+    }
+    // One statement for a tick's promises, however many; each account's earlier promise, if any, goes.
+    if (replaced.length > 0) this.sql`DELETE FROM promises WHERE id IN (SELECT value FROM json_each(${JSON.stringify(replaced)}))`;
+    if (rows.length > 0) {
+      const inserted = this.sql<{ id: number; account_id: string }>`INSERT INTO promises (account_id, places, expires_at)
+        SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(${JSON.stringify(rows)}) RETURNING id, account_id`;
+      for (const row of inserted) {
+        const promise = memory.byAccount.get(row.account_id);
+        if (promise) promise.id = row.id;
+      }
     }
     return granted;
   }
@@ -135,9 +151,9 @@ export class AdmissionPromises {
   private loaded(): Memory {
     this.memory ??= {
       byAccount: new Map(
-        this.sql<{ account_id: string; places: number; expires_at: number }>`SELECT account_id, places, expires_at FROM promises`
+        this.sql<{ id: number; account_id: string; places: number; expires_at: number }>`SELECT id, account_id, places, expires_at FROM promises ORDER BY id`
           .toArray()
-          .map((p) => [p.account_id, { places: p.places, expiresAt: p.expires_at }]),
+          .map((p) => [p.account_id, { places: p.places, expiresAt: p.expires_at, id: p.id }]),
       ),
       total: 0,
       checkAt: -Infinity, // counted on first use

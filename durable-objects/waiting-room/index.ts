@@ -9,20 +9,33 @@
  * arrival time above that block; accounts with strong bot evidence get keys
  * above both (core/waiting-room/queue-state.ts).
  *
- * Each tick (the alarm, every second while the lobby is open) it:
- * 1. asks every shard for its next waiting fans (as many as the tick admits,
- *    shared out, plus a margin) and the changes to its histogram of keys;
+ * Each tick (the alarm, every second while the lobby is open) visits every
+ * shard once, and it:
+ * 1. takes the shards' lists of their next waiting fans from the previous
+ *    tick's visit (as many as a tick admits, shared out, plus a margin). The
+ *    first tick of the sale, one after a restart or a failed visit, and one
+ *    whose lists ran dry (a short line, which newcomers may have joined since)
+ *    visit the shards for them first;
  * 2. merges the lists (./next-in-line.ts) into the next fans in queue order,
  *    as many as the admission rate allows since the last tick;
  * 3. asks the inventory to promise each of them what they may buy
  *    (`grantAdmissions`): admission never outruns the places;
- * 4. records the granted fans as admitted in their shards (only they can
- *    exchange their tickets; a fan's key alone admits nobody);
+ * 4. visits every shard: it records its granted fans as admitted (only they
+ *    can exchange their tickets; a fan's key alone admits nobody), takes the
+ *    sold-out status, reports the changes to its histogram of keys, and lists
+ *    its next waiting fans for the next tick. One visit a tick, not two: the
+ *    tick's time was mostly these calls (README, "How a hot sale runs");
  * 5. builds the queue document from the merged histograms (counts and
  *    quantiles: O(buckets), not O(fans)) and publishes it: in memory and
  *    SQLite for the edge cache to fetch (at most once per data centre per
  *    second), and to KV as the durable fallback, at most once a second and
  *    never at the cost of the next tick.
+ *
+ * Lists a second old are fair to merge: fans who join during the sale get
+ * keys by arrival time, behind everyone listed. A fan whose key moved in
+ * that second (new evidence, an organizer's decision) is merged at its old
+ * key once, as a tick that lists and admits in the same visit would merge it
+ * a few milliseconds either way.
  *
  * Sold out is "for now" until the sale ends. When the inventory has no place
  * free for the queue the room says so and re-checks every
@@ -43,6 +56,7 @@
  * opens its lobby and admits at the new times.
  */
 import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
 import { loadConfig } from "../../core/config";
 import { createDb } from "../../core/db/client";
 import { log } from "../../core/logger";
@@ -74,6 +88,8 @@ export const KV_PUT_INTERVAL_MS = 1_000;
 const KV_TTL_SECONDS = 7 * 24 * 3600;
 /** Each shard lists this many fans beyond its share of a tick, so a tick seldom stops at a shard's horizon. */
 const PEEK_MARGIN = 8;
+/** A tick merges the lists the previous tick's visit took, if they are at most this old (else it visits the shards first). */
+const PREFETCH_MAX_AGE_MS = 2 * TICK_MS;
 /** A shard that stopped a tick short lists up to this many times its share the next time. */
 const MAX_PEEK_BOOST = 64;
 
@@ -90,12 +106,31 @@ interface StateRow extends SqlRow {
   kv_put_at: number;
 }
 
+/** One visit to every shard: its number, the shards' lists (null when a shard did not answer) and whether it asked for them. */
+interface ShardVisit {
+  visit: number;
+  lists: ShardList[] | null;
+  peeked: boolean;
+}
+
 /** One tick, as the room records it when counting is on. */
 export interface TickRecord {
   at: number;
   ms: number;
   admitted: number;
   waiting: number;
+  /** Milliseconds per phase of the tick: shards' steps, the inventory's grant, the visit that records admissions and lists the next fans, the document. */
+  phases: TickPhases;
+}
+
+const tickPhasesSchema = z.object({ step: z.number(), grant: z.number(), record: z.number(), publish: z.number() });
+
+/** Where a tick's time went (ms). */
+export interface TickPhases {
+  step: number;
+  grant: number;
+  record: number;
+  publish: number;
 }
 
 /** The waiting room of a hot event, addressed by event id. */
@@ -110,6 +145,12 @@ export class WaitingRoom extends DurableObject<Env> {
   /** Shards that stopped the last tick short, and how much longer their next list is. */
   private readonly peekBoost = new Map<number, number>();
   private latest: QueueState | undefined;
+  /** The shards' lists of next fans from the last tick's visit (memory only: after a restart the tick visits the shards first). */
+  private prefetched: { at: number; visit: number; lists: ShardList[] } | undefined;
+  /** Visits to the shards, numbered (a shard names the visit whose list went stale). */
+  private visits = 0;
+  /** The latest visit a shard said its list from went stale. */
+  private staleVisit = -1;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -196,6 +237,17 @@ export class WaitingRoom extends DurableObject<Env> {
     return this.latest ?? null;
   }
 
+  /**
+   * A shard's list from visit `visit` went stale before the room merged it (a
+   * key added, moved or removed inside it): the next tick visits the shards
+   * before it admits anyone.
+   */
+  listsStale(visit: number): void {
+    this.requests.count("lists_stale");
+    this.staleVisit = Math.max(this.staleVisit, visit);
+    if (this.prefetched && this.prefetched.visit <= visit) this.prefetched = undefined;
+  }
+
   /** Requests this object served, per second and kind (when counting is on). */
   requestCounts(): RequestCount[] {
     return this.requests.read();
@@ -203,7 +255,9 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /** The ticks this object ran (when counting is on). */
   tickLog(): TickRecord[] {
-    return this.sql<{ at: number; ms: number; admitted: number; waiting: number }>`SELECT at, ms, admitted, waiting FROM tick_log ORDER BY at`.toArray();
+    return this.sql<{ at: number; ms: number; admitted: number; waiting: number; phases: string | null }>`SELECT at, ms, admitted, waiting, phases FROM tick_log ORDER BY at`
+      .toArray()
+      .map((row) => ({ ...row, phases: row.phases ? readStoredJson(tickPhasesSchema, row.phases, "tick phases") : { step: 0, grant: 0, record: 0, publish: 0 } }));
   }
 
   // ---------------------------------------------------------------- the tick
@@ -221,41 +275,64 @@ export class WaitingRoom extends DurableObject<Env> {
     const now = Date.now();
     await this.ctx.storage.setAlarm(now + TICK_MS);
     const state = this.state();
+    const phases: TickPhases = { step: 0, grant: 0, record: 0, publish: 0 };
     let admitted = 0;
     if (now >= settings.saleStartsAt && !state.paused && now < settings.saleEndsAt) {
-      admitted = await this.admit(settings, state, now);
+      admitted = await this.admit(settings, state, now, phases);
     } else {
-      await this.stepShards(settings, state, 0);
+      // The last tick before the sale takes the shards' lists for the first (stale ones are reported, and then it visits again).
+      const opening = now < settings.saleStartsAt && now + TICK_MS >= settings.saleStartsAt && !state.paused;
+      this.keep(await this.stepShards(settings, state, opening ? Math.floor(state.carry + (state.rate_per_s * TICK_MS) / 1000) : 0));
       this.sql`UPDATE state SET last_tick = ${now} WHERE id = 1`;
+      phases.step = Date.now() - now;
     }
+    const publishing = Date.now();
     const document = this.document(now);
     await this.publish(settings, document);
+    phases.publish = Date.now() - publishing;
     const next = this.nextTick(settings, this.state(), now);
     if (next === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(next);
     if (this.requests.enabled) {
       const waiting = document.entrants.lobby + document.entrants.late + document.entrants.flagged - document.admitted;
-      this.sql`INSERT INTO tick_log (at, ms, admitted, waiting) VALUES (${now}, ${Date.now() - now}, ${admitted}, ${waiting})`;
+      this.sql`INSERT INTO tick_log (at, ms, admitted, waiting, phases) VALUES (${now}, ${Date.now() - now}, ${admitted}, ${waiting}, ${JSON.stringify(phases)})`;
     }
   }
 
   /** Admits the next fans the rate allows and the inventory grants; returns how many. */
-  private async admit(settings: RoomSettings, state: StateRow, now: number): Promise<number> {
+  private async admit(settings: RoomSettings, state: StateRow, now: number, phases: TickPhases): Promise<number> {
+    let mark = Date.now();
+    const lap = (phase: keyof TickPhases) => {
+      const at = Date.now();
+      phases[phase] += at - mark;
+      mark = at;
+    };
     // While sold out the re-check is seldom: ask for one tick's worth of fans, not for every second since the last one.
     const elapsed = state.sold_out === 1 || state.last_tick === 0 ? TICK_MS : Math.max(0, now - Math.max(state.last_tick, settings.saleStartsAt));
     const quota = state.carry + (state.rate_per_s * elapsed) / 1000;
     const wanted = Math.floor(quota);
-    const lists = await this.stepShards(settings, state, wanted);
+    // The shards' lists from the last tick's visit, if fresh; else (first tick of the sale, after a restart or a failed visit) visit them now.
+    const prefetched = this.prefetched && now - this.prefetched.at <= PREFETCH_MAX_AGE_MS ? this.prefetched.lists : undefined;
+    this.prefetched = undefined;
+
+    let lists = prefetched ?? (await this.stepShards(settings, state, wanted)).lists;
     // A shard that did not answer might hold the next fans: admit nobody rather than out of order (the quota carries over).
-    const line = lists ? nextInLine(lists, wanted) : { fans: [], shortShards: [] };
+    let line = lists ? nextInLine(lists, wanted) : { fans: [], shortShards: [] };
+    // Lists that ran dry (every waiting fan listed, fewer than the tick admits) miss whoever joined since: look again.
+    if (prefetched && line.fans.length < wanted && line.shortShards.length === 0) {
+      lists = (await this.stepShards(settings, state, wanted)).lists;
+      line = lists ? nextInLine(lists, wanted) : { fans: [], shortShards: [] };
+    }
+    lap("step");
     for (const shard of this.shardIndexes()) {
       if (line.shortShards.includes(shard)) this.peekBoost.set(shard, Math.min(MAX_PEEK_BOOST, (this.peekBoost.get(shard) ?? 1) * 2));
       else if (lists) this.peekBoost.delete(shard);
     }
-    const inventory = this.env.EVENT_INVENTORY.getByName(settings.eventId);
-    // An inventory nobody prepared grants nothing: load it rather than stall admission (cheap once loaded).
-    await inventory.ensurePrepared(settings.eventId);
-    const grant = await inventory.grantAdmissions(line.fans.map((fan) => fan.accountId));
+    const grant = await this.env.EVENT_INVENTORY.getByName(settings.eventId).grantAdmissions(
+      settings.eventId,
+      line.fans.map((fan) => fan.accountId),
+    );
+    lap("grant");
     const granted = line.fans.slice(0, grant.granted);
     const last = granted[granted.length - 1];
     // Fans the inventory could not serve keep their place; a tick cut short keeps its quota (bounded); otherwise only the fraction carries.
@@ -270,31 +347,23 @@ export class WaitingRoom extends DurableObject<Env> {
       this.sql`UPDATE state SET threshold = max(threshold, ${last ? last.orderKey : -1}), admitted = admitted + ${granted.length}, carry = ${carry}, last_tick = ${now},
         available = ${grant.available}, held = ${grant.held}, sold_out = ${grant.soldOut ? 1 : 0} WHERE id = 1`;
     });
-    // Tell their shards now (all of them when the line just sold out or reopened); a shard that misses it hears it with its next step.
-    const byShard = new Map<number, string[]>();
-    const soldOutChanged = grant.soldOut !== (state.sold_out === 1);
-    for (const shard of soldOutChanged ? this.shardIndexes() : []) byShard.set(shard, []);
-    for (const fan of granted) {
-      const list = byShard.get(fan.shard) ?? [];
-      list.push(fan.accountId);
-      byShard.set(fan.shard, list);
-    }
-    await Promise.allSettled(
-      [...byShard].map(async ([shard, accountIds]) => {
-        await this.shard(settings, shard).admit(accountIds, grant.soldOut);
-        this.forgetPending(accountIds);
-      }),
-    );
+    // One visit to every shard: it records its admitted fans (before the document shows the new threshold) and the sold-out
+    // status, and lists its next waiting fans for the next tick (a shard that misses it hears of its admissions with the next visit).
+    const next = this.state();
+    const nextWanted = next.sold_out === 1 ? 0 : Math.floor(next.carry + (next.rate_per_s * TICK_MS) / 1000);
+    this.keep(await this.stepShards(settings, next, nextWanted));
+    lap("record");
     return granted.length;
   }
 
   /**
    * Visits every shard: gives it the settings, the sold-out status and the
    * admissions it has not recorded yet, applies its histogram report and, with
-   * `wanted` > 0, takes its list of next fans. Null when a shard failed to
-   * answer (its list is missing).
+   * `wanted` > 0, takes its list of next fans (lists null when a shard failed
+   * to answer: its list is missing).
    */
-  private async stepShards(settings: RoomSettings, state: StateRow, wanted: number): Promise<ShardList[] | null> {
+  private async stepShards(settings: RoomSettings, state: StateRow, wanted: number): Promise<ShardVisit> {
+    const visit = ++this.visits;
     const shards = this.shardIndexes();
     const pending = new Map<number, string[]>();
     for (const row of this.sql<{ account_id: string; shard: number }>`SELECT account_id, shard FROM pending`) {
@@ -311,6 +380,7 @@ export class WaitingRoom extends DurableObject<Env> {
           ack: this.keys.ack(shard),
           admit: pending.get(shard) ?? [],
           peek: wanted > 0 ? Math.min(wanted, share * (this.peekBoost.get(shard) ?? 1)) : 0,
+          visit,
         }),
       ),
     );
@@ -328,7 +398,12 @@ export class WaitingRoom extends DurableObject<Env> {
       this.forgetPending(pending.get(shard) ?? []);
       lists.push({ shard, next: answer.next, more: answer.more });
     });
-    return complete ? lists : null;
+    return { visit, lists: complete ? lists : null, peeked: wanted > 0 };
+  }
+
+  /** Keeps a visit's lists for the next tick, unless a shard already said they went stale (or there are none). */
+  private keep(visit: ShardVisit): void {
+    this.prefetched = visit.lists && visit.peeked && visit.visit > this.staleVisit ? { at: Date.now(), visit: visit.visit, lists: visit.lists } : undefined;
   }
 
   private forgetPending(accountIds: string[]): void {

@@ -15,9 +15,10 @@
  *   never passes a fan who arrived before it; evidence no longer moves it.
  *   "confirm": it stays behind everyone (moved to the flagged block if a
  *   lighter penalty had left it elsewhere) and is never admitted.
- * - step (the room's tick): takes the room's settings and status, records the
- *   fans the room admitted, and answers with the next fans waiting (by key)
- *   and the changes to its histogram of keys (./key-histogram.ts).
+ * - step (the room's tick, one visit a tick): takes the room's settings and
+ *   status, records the fans the room admitted, and answers with the next
+ *   fans waiting (by key), which the room merges at its next tick, and the
+ *   changes to its histogram of keys (./key-histogram.ts).
  * - exchange: only a fan the room admitted gets an admission, whatever its
  *   key says (issue 13, finding 1: a late arrival's key can sit below the
  *   threshold once the threshold has moved into the flagged block).
@@ -27,6 +28,7 @@ import { z } from "zod";
 import { assessEvidence, flagReason, type Assessment, type EvidenceLimits, type LobbyEvidence } from "../../core/waiting-room/bot-evidence";
 import type { ExchangeResult, JoinResult } from "../../core/waiting-room/lobby-shards";
 import { arrivalKey, BLOCK_RANGE, blockOf, FLAGGED_BLOCK_START, KEYS_PER_MS, LATE_BLOCK_START, LOBBY_BLOCK_SIZE, type Block } from "../../core/waiting-room/queue-state";
+import { log } from "../../core/logger";
 import { RequestLog, requestLogEnabled, type RequestCount } from "../lib/request-log";
 import { migrateSchema } from "../lib/schema-migrations";
 import { sqlOver, type Sql, type SqlRow } from "../lib/sql";
@@ -70,6 +72,8 @@ export interface ShardStep {
   admit: string[];
   /** How many of the next waiting fans to list (0: none). */
   peek: number;
+  /** The room's number for this visit: a shard whose list goes stale before the room merges it says so by this number. */
+  visit: number;
 }
 
 /** A fan waiting in line. */
@@ -122,6 +126,14 @@ export class LobbyShard extends DurableObject<Env> {
   /** The room's settings while they are being fetched, shared by the joins that arrive meanwhile. */
   private fetching: Promise<RoomSettings> | undefined;
   private histogram: ShardHistogram | undefined;
+  /**
+   * The list this shard gave the room at its last visit, which the room merges
+   * at its next tick: its last key and whether it held every waiting fan.
+   * A key added, moved or removed inside it makes it stale (see `keyChanged`).
+   */
+  private listed: { eventId: string; visit: number; horizon: number; complete: boolean } | undefined;
+  /** The notice to the room that its list went stale, while it is on its way. */
+  private staleNotice: Promise<void> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -143,7 +155,9 @@ export class LobbyShard extends DurableObject<Env> {
     const assessment = request.evidence && decision !== "clear" ? assessEvidence(request.evidence, limits, now) : null;
     const existing = this.entrant(request.accountId);
     if (existing) {
-      if (assessment && this.weigh(existing, assessment, settings, now) === "removed") return { ok: false, reason: "refused", assessment, limits };
+      const weighed = assessment ? this.weigh(existing, assessment, settings, now) : "unchanged";
+      await this.staleNoticeSent();
+      if (weighed === "removed" && assessment) return { ok: false, reason: "refused", assessment, limits };
       const current = this.entrant(request.accountId) ?? existing;
       return { ok: true, orderKey: current.order_key, joinedAt: current.joined_at, block: blockOf(current.order_key), rejoined: true, saleEndsAt: settings.saleEndsAt, assessment, limits };
     }
@@ -159,6 +173,8 @@ export class LobbyShard extends DurableObject<Env> {
       return key;
     });
     this.keys().add(orderKey);
+    this.keyChanged(orderKey, blockOf(orderKey) !== "lobby");
+    await this.staleNoticeSent();
     return { ok: true, orderKey, joinedAt: now, block: blockOf(orderKey), rejoined: false, saleEndsAt: settings.saleEndsAt, assessment, limits };
   }
 
@@ -191,11 +207,13 @@ export class LobbyShard extends DurableObject<Env> {
     const settings = await this.settingsFor(eventId, shard);
     this.keys(); // counted from storage before the moves change it
     const now = Date.now();
-    return accounts.map(({ accountId, evidence }) => {
+    const outcomes = accounts.map(({ accountId, evidence }) => {
       const assessment = assessEvidence(evidence, limitsOf(settings), now);
       const row = this.entrant(accountId);
       return { accountId, assessment, outcome: row ? this.weigh(row, assessment, settings, now) : "absent" };
     });
+    await this.staleNoticeSent();
+    return outcomes;
   }
 
   /**
@@ -226,6 +244,8 @@ export class LobbyShard extends DurableObject<Env> {
     if (move === null || move.from === move.to) return "unchanged";
     this.keys().remove(move.from);
     this.keys().add(move.to);
+    this.keyChanged(Math.min(move.from, move.to), false);
+    await this.staleNoticeSent();
     return "moved";
   }
 
@@ -238,19 +258,15 @@ export class LobbyShard extends DurableObject<Env> {
     this.keepStatus(step.soldOut);
     this.markAdmitted(step.admit);
     const rows = step.peek > 0 ? this.sql<{ account_id: string; order_key: number }>`
-      SELECT account_id, order_key FROM entrants
+      SELECT account_id, order_key FROM entrants INDEXED BY entrants_waiting
       WHERE admitted = 0 AND account_id NOT IN (SELECT account_id FROM decisions WHERE decision = 'confirm')
       ORDER BY order_key LIMIT ${step.peek + 1}`.toArray() : [];
     const next = rows.slice(0, step.peek).map((r) => ({ accountId: r.account_id, orderKey: r.order_key }));
+    const more = rows.length > step.peek;
+    // A visit that lists nobody (organizers' stats, ticks outside the sale) leaves the room's list from the last one standing.
+    if (step.peek > 0) this.listed = { eventId: step.settings.eventId, visit: step.visit, horizon: next[next.length - 1]?.orderKey ?? -Infinity, complete: !more };
     const report = this.keys().report(step.ack, (block) => this.blockKeys(block));
-    return { report, next, more: rows.length > step.peek };
-  }
-
-  /** Records what the room's tick decided: the fans it admitted (they may exchange their tickets from now on) and whether the line is sold out. */
-  admit(accountIds: string[], soldOut: boolean): number {
-    this.requests.count("admit");
-    this.keepStatus(soldOut);
-    return this.markAdmitted(accountIds);
+    return { report, next, more };
   }
 
   /** The room's new settings (it reloaded them from Postgres). */
@@ -271,6 +287,31 @@ export class LobbyShard extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- internals
 
+  /**
+   * A waiting fan's key was added, moved or removed at `key`: if that falls
+   * inside the list the room will merge at its next tick, the list is stale,
+   * and the room hears so (it then visits the shards before admitting). Inside
+   * means at or below the list's last key, or anywhere when the list held
+   * every waiting fan, except for an arrival key (after the sale start, or a
+   * flagged one): it follows every key listed, which all arrived earlier.
+   */
+  private keyChanged(key: number, arrival: boolean): void {
+    const listed = this.listed;
+    if (!listed || (key > listed.horizon && (!listed.complete || arrival))) return;
+    this.listed = undefined;
+    this.staleNotice = this.env.WAITING_ROOM.getByName(listed.eventId)
+      .listsStale(listed.visit)
+      // The room then merges the list once: the change is in the list of its next visit.
+      .catch((error: unknown) => log.warn("lobby_lists_stale_notice_failed", { eventId: listed.eventId, visit: listed.visit, error: String(error) }));
+  }
+
+  /** Waits for the room to have heard that its list went stale, if it did: a change that has answered is in what the room merges. */
+  private async staleNoticeSent(): Promise<void> {
+    const notice = this.staleNotice;
+    this.staleNotice = undefined;
+    await notice;
+  }
+
   private entrant(accountId: string): EntrantRow | undefined {
     return this.sql<EntrantRow>`SELECT * FROM entrants WHERE account_id = ${accountId}`.toArray()[0];
   }
@@ -285,7 +326,10 @@ export class LobbyShard extends DurableObject<Env> {
     return row ? statusSchema.parse(row).sold_out === 1 : false;
   }
 
+  /** Stores the line's sold-out status when it changed (a tick that changes nothing writes nothing). */
   private keepStatus(soldOut: boolean): void {
+    const row = this.sql`SELECT sold_out FROM status WHERE id = 1`.toArray()[0];
+    if (row && statusSchema.parse(row).sold_out === (soldOut ? 1 : 0)) return;
     this.sql`INSERT INTO status (id, sold_out) VALUES (1, ${soldOut ? 1 : 0}) ON CONFLICT (id) DO UPDATE SET sold_out = excluded.sold_out`;
   }
 
@@ -320,6 +364,7 @@ export class LobbyShard extends DurableObject<Env> {
     if (assessment.level === 2 && settings.botPolicy === "refuse") {
       this.sql`DELETE FROM entrants WHERE account_id = ${row.account_id}`;
       this.keys().remove(row.order_key);
+      this.keyChanged(row.order_key, false);
       return "removed";
     }
     const key = this.ctx.storage.transactionSync(() => {
@@ -329,6 +374,8 @@ export class LobbyShard extends DurableObject<Env> {
     });
     this.keys().remove(row.order_key);
     this.keys().add(key);
+    this.keyChanged(row.order_key, false);
+    this.keyChanged(key, false);
     return "moved";
   }
 

@@ -41,7 +41,7 @@ describe.each(OBJECTS)("$name schema", ({ stub, migrations }) => {
 });
 
 describe("EventInventory storage from before schema versions", () => {
-  it("is adopted as version 1 with its holds and claims as they were", async () => {
+  it("is adopted as version 1 and migrated to the latest, with its holds and claims as they were", async () => {
     const { event, accounts } = await openEvent({ demandClass: "hot" });
     const [fan = "", other = ""] = accounts;
     const stub = env.EVENT_INVENTORY.getByName(event.id);
@@ -53,7 +53,7 @@ describe("EventInventory storage from before schema versions", () => {
 
     await restartObject(stub);
     const after = env.EVENT_INVENTORY.getByName(event.id);
-    expect(await runInDurableObject(after, (_instance: EventInventory, state) => storedSchemaVersion(state.storage.sql))).toBe(1);
+    expect(await runInDurableObject(after, (_instance: EventInventory, state) => storedSchemaVersion(state.storage.sql))).toBe(INVENTORY_MIGRATIONS.length);
     expect((await after.getHold(held.hold.holdId))?.seats.map((s) => s.seatIndex)).toEqual(seats);
     const taken = await after.hold({ kind: "seats", accountId: other, attemptKey: "k2", requestId: "req-unversioned-2", seatIndexes: seats });
     expect(taken).toMatchObject({ ok: false, reason: "seat_taken" });
