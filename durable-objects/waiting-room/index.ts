@@ -12,10 +12,11 @@
  * Each tick (the alarm, every second while the lobby is open) visits every
  * shard once, and it:
  * 1. takes the shards' lists of their next waiting fans from the previous
- *    tick's visit (as many as a tick admits, shared out, plus a margin). The
- *    first tick of the sale, one after a restart or a failed visit, and one
- *    whose lists ran dry (a short line, which newcomers may have joined since)
- *    visit the shards for them first;
+ *    tick's visit (as many as a tick admits, shared out, plus a margin; the
+ *    last tick before the sale takes them for the first). A tick after a
+ *    restart or a failed visit, one whose lists a shard reported stale, and
+ *    one whose lists ran dry (a short line, which newcomers may have joined
+ *    since) visit the shards for them first;
  * 2. merges the lists (./next-in-line.ts) into the next fans in queue order,
  *    as many as the admission rate allows since the last tick;
  * 3. asks the inventory to promise each of them what they may buy
@@ -32,10 +33,11 @@
  *    never at the cost of the next tick.
  *
  * Lists a second old are fair to merge: fans who join during the sale get
- * keys by arrival time, behind everyone listed. A fan whose key moved in
- * that second (new evidence, an organizer's decision) is merged at its old
- * key once, as a tick that lists and admits in the same visit would merge it
- * a few milliseconds either way.
+ * keys by arrival time, behind everyone listed, and any other change inside
+ * a list (a join before the sale, new evidence, an organizer's decision)
+ * makes its shard tell the room (`listsStale`) before the change answers.
+ * One gap: a shard restarted between two visits forgets what it listed, so
+ * a change there in that second is merged a tick late.
  *
  * Sold out is "for now" until the sale ends. When the inventory has no place
  * free for the queue the room says so and re-checks every
@@ -147,8 +149,8 @@ export class WaitingRoom extends DurableObject<Env> {
   private latest: QueueState | undefined;
   /** The shards' lists of next fans from the last tick's visit (memory only: after a restart the tick visits the shards first). */
   private prefetched: { at: number; visit: number; lists: ShardList[] } | undefined;
-  /** Visits to the shards, numbered (a shard names the visit whose list went stale). */
-  private visits = 0;
+  /** Visits to the shards, numbered from the clock so that a restarted room's numbers follow its last instance's (a shard names the visit whose list went stale). */
+  private visits = Date.now();
   /** The latest visit a shard said its list from went stale. */
   private staleVisit = -1;
 
@@ -311,10 +313,9 @@ export class WaitingRoom extends DurableObject<Env> {
     const elapsed = state.sold_out === 1 || state.last_tick === 0 ? TICK_MS : Math.max(0, now - Math.max(state.last_tick, settings.saleStartsAt));
     const quota = state.carry + (state.rate_per_s * elapsed) / 1000;
     const wanted = Math.floor(quota);
-    // The shards' lists from the last tick's visit, if fresh; else (first tick of the sale, after a restart or a failed visit) visit them now.
+    // The shards' lists from the last tick's visit, if fresh and none reported stale; else visit them now.
     const prefetched = this.prefetched && now - this.prefetched.at <= PREFETCH_MAX_AGE_MS ? this.prefetched.lists : undefined;
     this.prefetched = undefined;
-
     let lists = prefetched ?? (await this.stepShards(settings, state, wanted)).lists;
     // A shard that did not answer might hold the next fans: admit nobody rather than out of order (the quota carries over).
     let line = lists ? nextInLine(lists, wanted) : { fans: [], shortShards: [] };

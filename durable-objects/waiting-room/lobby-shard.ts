@@ -132,7 +132,7 @@ export class LobbyShard extends DurableObject<Env> {
    * A key added, moved or removed inside it makes it stale (see `keyChanged`).
    */
   private listed: { eventId: string; visit: number; horizon: number; complete: boolean } | undefined;
-  /** The notice to the room that its list went stale, while it is on its way. */
+  /** The notice to the room that the list went stale (until the next list): every change after it waits for it too. */
   private staleNotice: Promise<void> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -264,7 +264,10 @@ export class LobbyShard extends DurableObject<Env> {
     const next = rows.slice(0, step.peek).map((r) => ({ accountId: r.account_id, orderKey: r.order_key }));
     const more = rows.length > step.peek;
     // A visit that lists nobody (organizers' stats, ticks outside the sale) leaves the room's list from the last one standing.
-    if (step.peek > 0) this.listed = { eventId: step.settings.eventId, visit: step.visit, horizon: next[next.length - 1]?.orderKey ?? -Infinity, complete: !more };
+    if (step.peek > 0) {
+      this.listed = { eventId: step.settings.eventId, visit: step.visit, horizon: next[next.length - 1]?.orderKey ?? -Infinity, complete: !more };
+      this.staleNotice = undefined;
+    }
     const report = this.keys().report(step.ack, (block) => this.blockKeys(block));
     return { report, next, more };
   }
@@ -307,9 +310,7 @@ export class LobbyShard extends DurableObject<Env> {
 
   /** Waits for the room to have heard that its list went stale, if it did: a change that has answered is in what the room merges. */
   private async staleNoticeSent(): Promise<void> {
-    const notice = this.staleNotice;
-    this.staleNotice = undefined;
-    await notice;
+    await this.staleNotice;
   }
 
   private entrant(accountId: string): EntrantRow | undefined {

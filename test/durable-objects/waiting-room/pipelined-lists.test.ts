@@ -8,6 +8,7 @@
  * if every tick listed the shards afresh.
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JoinResult } from "../../../durable-objects/waiting-room";
 import type { LobbyShard } from "../../../durable-objects/waiting-room/lobby-shard";
@@ -15,7 +16,7 @@ import { FANS_PER_SHARD } from "../../../core/waiting-room/lobby-shards";
 import { smallChart } from "../../fixtures/charts";
 import { setClock, startFakeClock } from "../../fixtures/clocks";
 import { hotSale, type HotSale } from "../../fixtures/hot-sale";
-import { entrantsOf, lobbyJoin, roomOf, shardsOf } from "../../fixtures/objects";
+import { entrantsOf, lobbyJoin, lobbyShardIndex, restartObject, roomOf, shardsOf } from "../../fixtures/objects";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -66,12 +67,18 @@ async function joinFrom(sale: HotSale, keys: Map<string, number>, prefix: string
   }
 }
 
+/** A sharded sale (on a fake clock) with `count` fans `<prefix>-<i>` in its lobby a minute before it starts. */
+async function lobbyOf(prefix: string, count: number): Promise<{ sale: HotSale; keys: Map<string, number>; shards: number }> {
+  startFakeClock();
+  const sale = await shardedSale();
+  const keys = new Map<string, number>();
+  await joinFrom(sale, keys, prefix, count, sale.saleStartsAt - 60_000);
+  return { sale, keys, shards: (await shardsOf(sale.eventId)).length };
+}
+
 describe("the room's lists of next fans, taken a visit ahead", () => {
   it("admits in key order when fans join inside the lists in the last second before the sale", async () => {
-    startFakeClock();
-    const sale = await shardedSale();
-    const keys = new Map<string, number>();
-    await joinFrom(sale, keys, "early", 100, sale.saleStartsAt - 60_000);
+    const { sale, keys } = await lobbyOf("early", 100);
     // The last tick before the sale lists every shard's next fans for the first tick.
     await tickAt(sale, sale.saleStartsAt - 400);
     expect(await admittedAccounts(sale)).toEqual([]);
@@ -87,11 +94,7 @@ describe("the room's lists of next fans, taken a visit ahead", () => {
   });
 
   it("visits every shard once a tick while the line is long and nothing changes inside the lists", async () => {
-    startFakeClock();
-    const sale = await shardedSale();
-    const keys = new Map<string, number>();
-    await joinFrom(sale, keys, "fan", 200, sale.saleStartsAt - 60_000);
-    const shards = (await shardsOf(sale.eventId)).length;
+    const { sale, keys, shards } = await lobbyOf("fan", 200);
     expect(shards).toBe(4);
     await tickAt(sale, sale.saleStartsAt - 400);
     await tickAt(sale, sale.saleStartsAt);
@@ -102,4 +105,96 @@ describe("the room's lists of next fans, taken a visit ahead", () => {
       expect(await admittedAccounts(sale)).toEqual(lowest(keys, s * RATE));
     }
   });
+
+  it("goes back to one visit a tick right after the room restarts, though a shard reports a list from before the restart stale", async () => {
+    const { sale, keys, shards } = await lobbyOf("early", 100);
+    // Many visits before the sale (each numbered), the last of which lists the shards.
+    for (let s = 20; s >= 1; s--) await tickAt(sale, sale.saleStartsAt - s * 1_000 + 600);
+    await restartObject(roomOf(sale.eventId));
+    // Newcomers inside the old instance's lists: their shards tell the new instance that visit went stale.
+    await joinFrom(sale, keys, "newcomer", 100, sale.saleStartsAt - 300);
+    const steps = [await shardSteps(sale)];
+    for (let s = 1; s <= 3; s++) {
+      await tickAt(sale, sale.saleStartsAt + s * 1_000);
+      steps.push(await shardSteps(sale));
+      expect(await admittedAccounts(sale)).toEqual(lowest(keys, s * RATE));
+    }
+    // The first tick lists the shards afresh (no lists in memory), then records: two visits; one a tick after that.
+    expect(steps.slice(1).map((n, i) => (n - (steps[i] ?? 0)) / shards)).toEqual([2, 1, 1]);
+  });
+});
+
+// ---------------------------------------------------------------- property
+
+/** One thing a fan or an organizer does, `dt` ms after the last. */
+type LineOp = { kind: "join"; dt: number } | { kind: "confirm" | "clear"; fan: number; dt: number };
+
+const lineOpArb: fc.Arbitrary<LineOp> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant("join" as const), dt: fc.integer({ min: 1, max: 400 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom("confirm" as const, "clear" as const), fan: fc.nat(), dt: fc.integer({ min: 1, max: 400 }) }) },
+);
+
+/** The room ticks every second from 2.5 s before the sale: the tick at -0.5 s is the last before it. */
+const FIRST_TICK_MS = -2_500;
+
+describe("admission in key order, whatever happens between two visits", () => {
+  it("admits, after every tick of the sale, exactly the first waiting fans in key order (joins before and during the sale, decisions)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.record({ early: fc.integer({ min: 0, max: 80 }), ops: fc.array(lineOpArb, { minLength: 10, maxLength: 60 }) }), async ({ early, ops }) => {
+        startFakeClock();
+        const sale = await shardedSale();
+        const start = sale.saleStartsAt;
+        const fans: string[] = [];
+        const confirmed = new Set<string>();
+        const join = async (at: number) => {
+          const accountId = `fan-${fans.length}`;
+          setClock(at);
+          keyOf(await lobbyJoin(sale.eventId, accountId));
+          fans.push(accountId);
+        };
+        // The room is configured (as the organizer's prepare does) whether or not anyone joins before its first tick.
+        await roomOf(sale.eventId).lobbyShards(sale.eventId);
+        for (let i = 0; i < early; i++) await join(start - 60_000 + i);
+
+        /** The fans a tick admits come before every fan still waiting after it, in key order (confirmed fans wait for nothing). */
+        const admittedNow = async () => new Set((await entrantsOf(sale.eventId)).filter((row) => row.admitted === 1).map((row) => row.account_id));
+        const checkTick = async (at: number, before: Set<string>) => {
+          const rows = await entrantsOf(sale.eventId);
+          const admittedKeys = rows.filter((row) => row.admitted === 1 && !before.has(row.account_id)).map((row) => row.order_key);
+          const waitingKeys = rows.filter((row) => row.admitted === 0 && !confirmed.has(row.account_id)).map((row) => row.order_key);
+          if (admittedKeys.length === 0 || waitingKeys.length === 0) return;
+          expect(Math.max(...admittedKeys), `the tick at ${at - start} ms admitted ${admittedKeys.length} past a waiting fan`).toBeLessThan(Math.min(...waitingKeys));
+        };
+
+        let now = start - 3_000;
+        let nextTick = start + FIRST_TICK_MS;
+        const tickUntil = async (until: number) => {
+          while (nextTick <= until) {
+            const before = await admittedNow();
+            await tickAt(sale, nextTick);
+            if (nextTick >= start) await checkTick(nextTick, before);
+            nextTick += 1_000;
+          }
+        };
+        for (const op of ops) {
+          now += op.dt;
+          await tickUntil(now);
+          if (op.kind === "join") {
+            await join(now);
+            continue;
+          }
+          const accountId = fans.length > 0 ? fans[op.fan % fans.length] : undefined;
+          if (accountId === undefined) continue;
+          setClock(now);
+          const { index, stub } = await lobbyShardIndex(sale.eventId, accountId);
+          await stub.decide(sale.eventId, index, accountId, op.kind);
+          if (op.kind === "confirm") confirmed.add(accountId);
+          else confirmed.delete(accountId);
+        }
+        await tickUntil(Math.max(now, start) + 2_000);
+      }),
+      // Stops at the first failure: shrinking a run of RPCs can outlast the timeout.
+      { numRuns: 12, endOnFailure: true },
+    );
+  }, 300_000);
 });
