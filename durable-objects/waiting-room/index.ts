@@ -36,8 +36,9 @@
  * keys by arrival time, behind everyone listed, and any other change inside
  * a list (a join before the sale, new evidence, an organizer's decision)
  * makes its shard tell the room (`listsStale`) before the change answers.
- * One gap: a shard restarted between two visits forgets what it listed, so
- * a change there in that second is merged a tick late.
+ * A shard's first call (its first fan) makes the lists stale too: they lack
+ * it. One gap: a shard restarted between two visits forgets what it listed,
+ * so a change there in that second is merged a tick late.
  *
  * Sold out is "for now" until the sale ends. When the inventory has no place
  * free for the queue the room says so and re-checks every
@@ -106,6 +107,11 @@ interface StateRow extends SqlRow {
   rate_per_s: number;
   paused: number;
   kv_put_at: number;
+}
+
+/** The fans one tick admits at this state's rate and carry: what a visit lists ahead for the next tick. */
+function oneTick(state: StateRow): number {
+  return Math.floor(state.carry + (state.rate_per_s * TICK_MS) / 1000);
 }
 
 /** One visit to every shard: its number, the shards' lists (null when a shard did not answer) and whether it asked for them. */
@@ -197,7 +203,11 @@ export class WaitingRoom extends DurableObject<Env> {
     this.requests.count("shard_settings");
     const settings = this.loadedSettings() ?? (await this.configureOnce(eventId));
     if (!Number.isInteger(shard) || shard < 0 || shard >= settings.shards) throw new Error(`event ${eventId} has no lobby shard ${shard}`);
-    this.sql`INSERT INTO shards (shard) VALUES (${shard}) ON CONFLICT (shard) DO NOTHING`;
+    if (this.sql`SELECT 1 FROM shards WHERE shard = ${shard}`.toArray().length === 0) {
+      this.sql`INSERT INTO shards (shard) VALUES (${shard})`;
+      // Lists taken before this shard's first fan miss it, and it is about to answer its first join: visit again before admitting.
+      this.listsWentStale(this.visits);
+    }
     return settings;
   }
 
@@ -246,6 +256,11 @@ export class WaitingRoom extends DurableObject<Env> {
    */
   listsStale(visit: number): void {
     this.requests.count("lists_stale");
+    this.listsWentStale(visit);
+  }
+
+  /** Forgets the lists of visits up to `visit`, kept or still to come back. */
+  private listsWentStale(visit: number): void {
     this.staleVisit = Math.max(this.staleVisit, visit);
     if (this.prefetched && this.prefetched.visit <= visit) this.prefetched = undefined;
   }
@@ -284,7 +299,7 @@ export class WaitingRoom extends DurableObject<Env> {
     } else {
       // The last tick before the sale takes the shards' lists for the first (stale ones are reported, and then it visits again).
       const opening = now < settings.saleStartsAt && now + TICK_MS >= settings.saleStartsAt && !state.paused;
-      this.keep(await this.stepShards(settings, state, opening ? Math.floor(state.carry + (state.rate_per_s * TICK_MS) / 1000) : 0));
+      this.keep(await this.stepShards(settings, state, opening ? oneTick(state) : 0));
       this.sql`UPDATE state SET last_tick = ${now} WHERE id = 1`;
       phases.step = Date.now() - now;
     }
@@ -351,8 +366,7 @@ export class WaitingRoom extends DurableObject<Env> {
     // One visit to every shard: it records its admitted fans (before the document shows the new threshold) and the sold-out
     // status, and lists its next waiting fans for the next tick (a shard that misses it hears of its admissions with the next visit).
     const next = this.state();
-    const nextWanted = next.sold_out === 1 ? 0 : Math.floor(next.carry + (next.rate_per_s * TICK_MS) / 1000);
-    this.keep(await this.stepShards(settings, next, nextWanted));
+    this.keep(await this.stepShards(settings, next, next.sold_out === 1 ? 0 : oneTick(next)));
     lap("record");
     return granted.length;
   }

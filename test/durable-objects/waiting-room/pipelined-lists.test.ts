@@ -93,6 +93,35 @@ describe("the room's lists of next fans, taken a visit ahead", () => {
     expect(await admittedAccounts(sale)).toEqual(lowest(keys, 2 * RATE));
   });
 
+  it("admits in key order when a shard's first fan joins after the lists were taken", async () => {
+    startFakeClock();
+    const sale = await shardedSale();
+    const keys = new Map<string, number>();
+    // 30 fans on three of the four shards; the fourth has no fan yet, so the room does not visit it.
+    const onShard = async (wanted: (index: number) => boolean, prefix: string, count: number) => {
+      const accounts: string[] = [];
+      for (let i = 0; accounts.length < count; i++) if (wanted((await lobbyShardIndex(sale.eventId, `${prefix}-${i}`)).index)) accounts.push(`${prefix}-${i}`);
+      return accounts;
+    };
+    const joinAll = async (accounts: string[], from: number) => {
+      for (const [i, account] of accounts.entries()) {
+        setClock(from + i);
+        keys.set(account, keyOf(await lobbyJoin(sale.eventId, account)));
+      }
+    };
+    await joinAll(await onShard((index) => index !== 3, "early", 30), sale.saleStartsAt - 60_000);
+    expect(await shardsOf(sale.eventId)).toHaveLength(3);
+    await tickAt(sale, sale.saleStartsAt - 400);
+    // 20 fans join the fourth shard before the sale: its first call tells the room that the lists lack it.
+    await joinAll(await onShard((index) => index === 3, "fourth", 20), sale.saleStartsAt - 300);
+    expect(await shardsOf(sale.eventId)).toHaveLength(4);
+    const newcomersFirst = lowest(keys, RATE).filter((account) => account.startsWith("fourth-"));
+    expect(newcomersFirst.length, "none of 20 newcomers among the first 20 of 50: about once in 1.6 million runs").toBeGreaterThan(0);
+
+    await tickAt(sale, sale.saleStartsAt + 1_000);
+    expect(await admittedAccounts(sale)).toEqual(lowest(keys, RATE));
+  });
+
   it("visits every shard once a tick while the line is long and nothing changes inside the lists", async () => {
     const { sale, keys, shards } = await lobbyOf("fan", 200);
     expect(shards).toBe(4);

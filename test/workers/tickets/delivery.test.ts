@@ -197,12 +197,14 @@ describe("requeueLostDeliveries", () => {
   /** One sweep; returns the orders it queued again, of those given (other files' orders share the database). */
   async function sweep(mine: string[]): Promise<string[]> {
     const sent: string[] = [];
+    let batches = 0;
     await withDb((db) =>
       requeueLostDeliveries(db, {
         sendBatch: async (messages) => {
           const bodies = [...messages].map((m) => m.body.orderId);
-          // Queues refuse a batch of more than 100 messages.
+          // Queues refuse a batch of more than 100 messages; a pass sends one.
           expect(bodies.length).toBeLessThanOrEqual(100);
+          expect(++batches, "batches in one pass").toBe(1);
           sent.push(...bodies);
         },
       }),
