@@ -140,7 +140,9 @@ export class InventoryModel {
   private readonly seatsByIndex = new Map<number, ChartSeat>();
   private readonly sectionsById = new Map<string, ChartSection>();
   private readonly rows: Row[];
+  /** Each request once, when it was first made: a retry is picked by its age from then (the object forgets results 24 h after). */
   readonly log: LoggedRequest[] = [];
+  private readonly logged = new Set<string>();
 
   constructor(
     readonly facts: EventFacts,
@@ -257,7 +259,11 @@ export class InventoryModel {
 
   /** Checks a hold answer (a batch is checked one result at a time, in order) and applies it. */
   hold(request: HoldRequest, actual: HoldResult): void {
-    this.log.push({ request, at: this.now });
+    const key = requestKey(request);
+    if (!this.logged.has(key)) {
+      this.logged.add(key);
+      this.log.push({ request, at: this.now });
+    }
     const prediction = this.predictHold(request);
     if (prediction.kind === "refuse") {
       same("hold refused", { ok: false, reason: prediction.reason }, actual.ok ? { ok: true, hold: actual.hold } : { ok: false, reason: actual.reason });
