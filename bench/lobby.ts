@@ -2,7 +2,8 @@
  * `npm run bench -- lobby`: a large lobby of one hot event, with its shards,
  * one JSON line on stdout (progress on stderr). `--fans <n>` sets the lobby's
  * size (default 1,000,000; more with e.g. `-- lobby --fans 2000000`;
- * `LOBBY_FANS=<n>` does the same).
+ * `LOBBY_FANS=<n>` does the same). `BENCH_PROFILE=<folder>` also takes a CPU
+ * profile of the Worker's workerd while selling (ticks then run slower).
  *
  * What each part measures:
  * - http_sample: HTTP_SAMPLE fans join through the Worker's real lobby route
@@ -58,10 +59,14 @@ import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
 import { lobbyShardCount } from "../core/waiting-room/lobby-shards.ts";
 import { createFanAccounts } from "./lib/fans.ts";
 import { joinShards, lobbyStats, peakPerSecond, ROOM_PROBE_ENTRY, ROOM_PROBE_VARS, writeRoomProbe } from "./lib/room-probe.ts";
+import { startProfile } from "./lib/profiler.ts";
 import { runScenario, say, sleep, stopping } from "./lib/scenario.ts";
 import { startBenchStack } from "./lib/stack.ts";
 import { atLeast, atMost, thresholdsMet } from "./lib/thresholds.ts";
 import { contingency, independenceTest, quantile, rankOf } from "./lib/statistics.ts";
+
+/** `BENCH_PROFILE=<folder>`: a CPU profile of the Worker (and its objects) while selling, written there (lib/profiler.ts). */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 const { values: flags } = parseArgs({ options: { fans: { type: "string" } }, strict: true });
 const FANS = Number(flags.fans ?? process.env.LOBBY_FANS ?? 1_000_000);
@@ -180,7 +185,13 @@ runScenario(async (cleanup) => {
   const saleStartsAt = Date.now() + SALE_DELAY_MS;
   await adminJson(app, apiKey, "PATCH", `/admin/events/${eventId}`, { saleStartsAt: new Date(saleStartsAt).toISOString() });
   say(`sale moved to ${new Date(saleStartsAt).toISOString()}; selling for ${SELL_SECONDS} s at ${ADMISSION_RATE}/s`);
+  const profile = PROFILE_DIR ? await startProfile(app.inspectorPort, app.workerName) : undefined;
   while (Date.now() < saleStartsAt + SELL_SECONDS * 1000 && !stopping()) await sleep(500);
+  if (profile && PROFILE_DIR) {
+    const summary = await profile.stop(PROFILE_DIR, "lobby-sale");
+    say(`lobby-sale: CPU profile (self time; ticks ran under the profiler, so their times are not the measurement):\n${summary.text.split("\n").slice(0, 50).join("\n")}`);
+    for (const name of ["alarm", "step", "grantAdmissions", "stepShards", "publish"]) say(`  inclusive ${name}: ${summary.inclusiveMs(name).toFixed(0)} ms over ${SELL_SECONDS} s`);
+  }
   if (stopping()) return 130;
 
   const stats = await lobbyStats(app.url, secret, eventId);
