@@ -134,11 +134,10 @@ export interface TickRecord {
 const tickPhasesSchema = z.object({ step: z.number(), grant: z.number(), record: z.number(), publish: z.number() });
 
 /** Where a tick's time went (ms). */
-export interface TickPhases {
-  step: number;
-  grant: number;
-  record: number;
-  publish: number;
+export type TickPhases = z.infer<typeof tickPhasesSchema>;
+
+function noPhases(): TickPhases {
+  return { step: 0, grant: 0, record: 0, publish: 0 };
 }
 
 /** The waiting room of a hot event, addressed by event id. */
@@ -274,7 +273,7 @@ export class WaitingRoom extends DurableObject<Env> {
   tickLog(): TickRecord[] {
     return this.sql<{ at: number; ms: number; admitted: number; waiting: number; phases: string | null }>`SELECT at, ms, admitted, waiting, phases FROM tick_log ORDER BY at`
       .toArray()
-      .map((row) => ({ ...row, phases: row.phases ? readStoredJson(tickPhasesSchema, row.phases, "tick phases") : { step: 0, grant: 0, record: 0, publish: 0 } }));
+      .map((row) => ({ ...row, phases: row.phases ? readStoredJson(tickPhasesSchema, row.phases, "tick phases") : noPhases() }));
   }
 
   // ---------------------------------------------------------------- the tick
@@ -292,7 +291,7 @@ export class WaitingRoom extends DurableObject<Env> {
     const now = Date.now();
     await this.ctx.storage.setAlarm(now + TICK_MS);
     const state = this.state();
-    const phases: TickPhases = { step: 0, grant: 0, record: 0, publish: 0 };
+    const phases = noPhases();
     let admitted = 0;
     if (now >= settings.saleStartsAt && !state.paused && now < settings.saleEndsAt) {
       admitted = await this.admit(settings, state, now, phases);

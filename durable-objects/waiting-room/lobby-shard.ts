@@ -329,8 +329,7 @@ export class LobbyShard extends DurableObject<Env> {
 
   /** Stores the line's sold-out status when it changed (a tick that changes nothing writes nothing). */
   private keepStatus(soldOut: boolean): void {
-    const row = this.sql`SELECT sold_out FROM status WHERE id = 1`.toArray()[0];
-    if (row && statusSchema.parse(row).sold_out === (soldOut ? 1 : 0)) return;
+    if (this.soldOut() === soldOut) return; // no row reads as not sold out, which needs no row either
     this.sql`INSERT INTO status (id, sold_out) VALUES (1, ${soldOut ? 1 : 0}) ON CONFLICT (id) DO UPDATE SET sold_out = excluded.sold_out`;
   }
 
