@@ -5,6 +5,12 @@
  * sent in memory instead of delivering it, so developers can read sign-in codes
  * at `GET /` and tests can read them at `GET /emails?to=`. It can be told to
  * fail (`POST /__faults`), because the real provider does.
+ *
+ * Memory: the newest BODIES_KEPT emails keep their text and HTML; older ones
+ * keep only their envelope (id, addresses, subject, time; `text` and `html`
+ * null), up to ENVELOPES_KEPT in all. So a sellout's checks can still see that
+ * every buyer was emailed after tens of thousands of ticket emails (each with
+ * its QR codes), and a long `npm run dev` stays small.
  */
 import { createServer } from "node:http";
 import type { IncomingMessage } from "node:http";
@@ -57,8 +63,10 @@ const SendSchema = z
   })
   .refine((body) => body.text !== undefined || body.html !== undefined, { message: "Either `html` or `text` must be provided." });
 
-/** Kept messages; the oldest go first, so a long `npm run dev` stays small. */
-const MESSAGE_LIMIT = 500;
+/** Emails whose text and HTML are kept (the newest); older ones keep their envelope only. */
+const BODIES_KEPT = 500;
+/** Emails kept at all (the newest); the oldest envelopes go first. */
+const ENVELOPES_KEPT = 1_000_000;
 const IDEMPOTENCY_LIMIT = 5_000;
 /** What it sends and lists changes with every email. */
 const NO_STORE = { "cache-control": "no-store" };
@@ -126,7 +134,12 @@ export async function startMailOutbox(options: { port: number; apiKey: string })
       last_event: "delivered",
     };
     messages.push(email);
-    messages.splice(0, Math.max(0, messages.length - MESSAGE_LIMIT));
+    const stripped = messages[messages.length - 1 - BODIES_KEPT];
+    if (stripped) {
+      stripped.text = null;
+      stripped.html = null;
+    }
+    messages.splice(0, Math.max(0, messages.length - ENVELOPES_KEPT));
     if (key !== undefined) {
       idempotent.set(key, { body: raw, id: email.id });
       if (idempotent.size > IDEMPOTENCY_LIMIT) idempotent.delete(idempotent.keys().next().value ?? "");
@@ -172,7 +185,7 @@ export async function startMailOutbox(options: { port: number; apiKey: string })
       (result) => {
         if (result === "hang") return;
         if (result === "html") {
-          response.writeHead(200, { "content-type": "text/html; charset=utf-8", ...NO_STORE }).end(outboxPage(messages));
+          response.writeHead(200, { "content-type": "text/html; charset=utf-8", ...NO_STORE }).end(outboxPage(messages.slice(-BODIES_KEPT), messages.length));
           return;
         }
         sendJson(response, result[0], result[1], NO_STORE);
@@ -210,8 +223,8 @@ function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** The developer's view: newest first, refreshed every few seconds. */
-function outboxPage(messages: OutboxEmail[]): string {
+/** The developer's view: the newest emails (those with bodies) first, refreshed every few seconds. */
+function outboxPage(messages: OutboxEmail[], total: number): string {
   const rows = [...messages]
     .reverse()
     .map(
@@ -227,7 +240,7 @@ function outboxPage(messages: OutboxEmail[]): string {
 <head>
 <meta charset="utf-8">
 <meta http-equiv="refresh" content="5">
-<title>Mail outbox (${messages.length})</title>
+<title>Mail outbox (${total})</title>
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
   article { border-top: 1px solid #ddd; padding: .5rem 0; }
@@ -238,7 +251,7 @@ function outboxPage(messages: OutboxEmail[]): string {
 </head>
 <body>
 <h1>Mail outbox</h1>
-<p>Emails the local Worker sent, newest first; nothing is delivered. JSON: <a href="/emails">/emails</a> (<code>?to=</code> filters).</p>
+<p>Emails the local Worker sent, newest first (the newest ${messages.length} of ${total}); nothing is delivered. JSON: <a href="/emails">/emails</a> (<code>?to=</code> filters; older emails keep only their envelope).</p>
 ${rows || "<p><em>No email yet.</em></p>"}
 </body>
 </html>

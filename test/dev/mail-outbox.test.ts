@@ -155,6 +155,35 @@ describe("reading and clearing", () => {
       await separate.close();
     }
   });
+
+  it("keeps every email's envelope past the newest 500 bodies, so a sellout's buyers can all be checked", async () => {
+    const separate = await startMailOutbox({ port: 0, apiKey: API_KEY });
+    try {
+      const sent = Array.from({ length: 620 }, (_, i) => `buyer-${i}-${randomUUID().slice(0, 6)}@example.test`);
+      for (let i = 0; i < sent.length; i += 20) {
+        await Promise.all(
+          sent.slice(i, i + 20).map((to, j) =>
+            fetch(`${separate.url}/emails`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+              body: JSON.stringify({ from: "a@b.test", to, subject: `Your ticket ${i + j}`, text: `ticket ${i + j}`, html: `<p>${i + j}</p>` }),
+            }),
+          ),
+        );
+      }
+      const all = listSchema.parse(await (await fetch(`${separate.url}/emails`)).json()).data;
+      expect(all).toHaveLength(620);
+      expect(new Set(all.flatMap((m) => m.to))).toEqual(new Set(sent));
+      // The newest 500 keep their bodies; the 120 before them only their envelopes.
+      expect(all.filter((m) => m.text !== null && m.html !== null)).toHaveLength(500);
+      expect(all.slice(500).every((m) => m.text === null && m.html === null && /^Your ticket/.test(m.subject))).toBe(true);
+      const page = await (await fetch(`${separate.url}/`)).text();
+      expect(page).toContain("<title>Mail outbox (620)</title>");
+      expect(page.match(/<article>/g)).toHaveLength(500);
+    } finally {
+      await separate.close();
+    }
+  });
 });
 
 describe("fault injection", () => {
