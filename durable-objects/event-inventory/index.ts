@@ -241,6 +241,15 @@ export class EventInventory extends DurableObject<Env> {
     return this.returns.take(limit);
   }
 
+  /**
+   * Whether the waitlist has fans waiting (the waitlist's hook: a join says
+   * true; each pass, once over, says whether fans still wait). Returned
+   * places are kept from the line for the waitlist only while it has.
+   */
+  noteWaitlist(waiting: boolean): void {
+    this.returns.noteWaitlist(waiting, Date.now());
+  }
+
   // ---------------------------------------------------------------- alarm
 
   /**
@@ -257,7 +266,8 @@ export class EventInventory extends DurableObject<Env> {
   /**
    * Where the sale stands for the waiting line at `now` (due holds expired
    * first): places neither held nor sold; of those, the ones kept for the
-   * waitlist's pass (returned within WAITLIST_FIRST_MS and not drained yet);
+   * waitlist's pass (returned within WAITLIST_FIRST_MS and not drained yet,
+   * while the waitlist has fans waiting);
    * and the rest, free for the line (none: the room says sold out).
    */
   private standingForLine(now: number): { available: number; keptForWaitlist: number; freeForLine: number } {

@@ -3,8 +3,12 @@
  * (released, expired) or is refunded leaves a row here, in the same
  * transaction, for the waitlist to offer. The waitlist's pass drains it after
  * making its offers; until then, or for WAITLIST_FIRST_MS at most, the places
- * are kept out of the waiting room's grants. Nothing here falls due on its
- * own, so the outbox needs no alarm.
+ * are kept out of the waiting room's grants, but only while the waitlist has
+ * fans waiting (table `waitlist_watch`: a join, or a pass that left fans
+ * waiting, says so for WAITLIST_FIRST_MS). With nobody waiting, a returned
+ * place is the line's at once: during a hot sale's first hours the waitlist
+ * is empty, and every abandoned hold would otherwise leave its places idle.
+ * Nothing here falls due on its own, so the outbox needs no alarm.
  */
 import type { Sql } from "../lib/sql";
 
@@ -12,9 +16,9 @@ import type { Sql } from "../lib/sql";
  * A place that comes back is the waitlist's until the waitlist's pass has
  * offered it (and drained it from the outbox), or for this long at most:
  * longer than the cron's minute between passes plus a pass, so a waitlist
- * with fans on it gets its turn, and short enough that a place nobody waits
- * for (an event whose waitlist is empty is never visited, so never drained)
- * soon goes to the queue.
+ * with fans on it gets its turn, and short enough that a place nobody takes
+ * soon goes to the queue. Also how long a join's or a pass's word that fans
+ * are waiting lasts: the pass renews it every minute while they wait.
  */
 export const WAITLIST_FIRST_MS = 90 * 1000;
 
@@ -38,9 +42,26 @@ export class ReturnsOutbox {
     this.sql`INSERT INTO returns (hold_id, places, reason, at) VALUES (${holdId}, ${places}, ${reason}, ${at})`;
   }
 
-  /** Places returned within WAITLIST_FIRST_MS that the waitlist has not drained yet (some may be held again since). */
+  /**
+   * Places returned within WAITLIST_FIRST_MS that the waitlist has not
+   * drained yet (some may be held again since), while it has fans waiting;
+   * 0 when nobody waits.
+   */
   recentlyReturned(now: number): number {
+    if (!this.waitlistWaiting(now)) return 0;
     return this.sql<{ n: number }>`SELECT coalesce(sum(places), 0) AS n FROM returns WHERE at > ${now - WAITLIST_FIRST_MS}`.one().n;
+  }
+
+  /** Whether the waitlist had fans waiting when a join or a pass last said so, within WAITLIST_FIRST_MS. */
+  waitlistWaiting(now: number): boolean {
+    const row = this.sql<{ waiting_until: number }>`SELECT waiting_until FROM waitlist_watch WHERE id = 1`.toArray()[0];
+    return row !== undefined && row.waiting_until > now;
+  }
+
+  /** A fan joined the waitlist (true), or its pass is over and says whether fans still wait. */
+  noteWaitlist(waiting: boolean, now: number): void {
+    const until = waiting ? now + WAITLIST_FIRST_MS : 0;
+    this.sql`INSERT INTO waitlist_watch (id, waiting_until) VALUES (1, ${until}) ON CONFLICT (id) DO UPDATE SET waiting_until = excluded.waiting_until`;
   }
 
   /** Takes the oldest `limit` returns out of the outbox. */

@@ -8,7 +8,7 @@
  * | `config`, `prices`, `sections`, `seats` | places.ts: settings, chart, general-admission counters |
  * | `holds`, `seat_claims`, `requests` | holds.ts |
  * | `promises` | promises.ts |
- * | `returns` | returns.ts |
+ * | `returns`, `waitlist_watch` | returns.ts |
  *
  * The hot path writes as little as it can: a hold is one row in `holds`
  * (its seats and general-admission places as JSON, its request id and
@@ -101,5 +101,10 @@ export const INVENTORY_MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE promises_in_order RENAME TO promises`,
       `CREATE INDEX promises_by_expiry ON promises (expires_at)`,
     ],
+  },
+  {
+    version: 3,
+    description: "whether the waitlist has fans waiting (until when its last pass or join said so): returns are kept for it only then",
+    statements: [`CREATE TABLE waitlist_watch (id INTEGER PRIMARY KEY CHECK (id = 1), waiting_until INTEGER NOT NULL)`],
   },
 ];

@@ -74,6 +74,9 @@ export async function joinWaitlist(
   if (used + input.quantity > event.purchaseLimit) {
     throw conflict("over_limit", `With what you hold or bought, that would exceed this event's limit of ${event.purchaseLimit} places.`);
   }
+  // A hot event keeps the places that come back for its waitlist only while fans wait on it (each pass renews this).
+  // Said before the entry exists, so a failure here leaves no entry behind; a join that fails after it keeps places a minute and a half at most.
+  if (event.demandClass === "hot") await ctx.env.EVENT_INVENTORY.getByName(event.id).noteWaitlist(true);
   const [row] = await ctx.db
     .insert(waitlistEntries)
     .values({ eventId: event.id, accountId: input.accountId, quantity: input.quantity, priceTier: input.priceTier ?? null })

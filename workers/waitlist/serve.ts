@@ -14,11 +14,12 @@
  * since they take nothing the earlier entry could use. So a fan who wants 4
  * together is never overtaken by a later fan who wants 1 of the same seats.
  *
- * At a hot event, places that come back are the waitlist's first: the
- * waiting room admits nobody to them until a pass has offered them and
- * drained the inventory's outbox of returns (or WAITLIST_FIRST_MS has passed;
- * see durable-objects/waiting-room.ts); the line gets what the waitlist
- * leaves.
+ * At a hot event, places that come back are the waitlist's first while it
+ * has fans waiting (a join tells the inventory so, and each pass says
+ * whether fans still wait): the waiting room admits nobody to them until a
+ * pass has offered them and drained the inventory's outbox of returns (or
+ * WAITLIST_FIRST_MS has passed; see durable-objects/event-inventory/returns.ts);
+ * the line gets what the waitlist leaves, and everything while nobody waits.
  *
  * Safe to run twice at once: each attempt's request id is derived from the
  * entry and its version (its `updated_at`), so two runners ask the inventory
@@ -90,8 +91,18 @@ export async function serveWaitlist(ctx: WorkContext, eventId: string): Promise<
   // offers: the waiting room keeps what is in it for the waitlist, so draining first would let the line take places
   // mid-pass. A pass stopped by its offer cap leaves it: the next pass may offer more. Offers are settled from their
   // holds' own state, so a drained-then-lost batch loses nothing.
-  if (event.demandClass === "hot" && report.offered < OFFERS_PER_PASS) report.returnedPlaces = await drainReturns(ctx.env, eventId);
+  if (event.demandClass === "hot") {
+    if (report.offered < OFFERS_PER_PASS) report.returnedPlaces = await drainReturns(ctx.env, eventId);
+    // Until the next pass, places that come back are kept for the fans still waiting; with nobody waiting, the line's at once.
+    await ctx.env.EVENT_INVENTORY.getByName(eventId).noteWaitlist(await anyWaiting(ctx.db, eventId));
+  }
   return report;
+}
+
+/** Whether any entry of the event still waits for an offer. */
+async function anyWaiting(db: Db, eventId: string): Promise<boolean> {
+  const rows = await db.execute(sql`select 1 from waitlist_entries where event_id = ${eventId} and status = 'waiting' limit 1`);
+  return rows.rows.length > 0;
 }
 
 /** The cron's pass: serves every event with open entries (a failing event is logged and skipped). */

@@ -5,21 +5,24 @@
  * past the promise timeout and come back while their admission is still
  * valid, and places coming back after a sell-out: released holds (a declined
  * payment), refunds, waitlist offers (holds in any fan's name, no admission),
- * the waitlist's pass draining the outbox of returns, and time passing beyond
- * the waitlist's turn. After every step:
+ * fans joining the waitlist, the waitlist's pass draining the outbox of
+ * returns (and saying whether fans still wait), and time passing beyond the
+ * waitlist's turn. After every step:
  *  - places promised to admitted fans who hold nothing yet + held + sold never
  *    exceed the capacity (admission never outruns the inventory);
  *  - the admission threshold and the admitted count only move forward;
  *  - a tick's document says soldOut exactly when no place is free for the
- *    line: none is free, or the free ones came back recently and the
- *    waitlist has not had its pass over them (waitlist first);
+ *    line: none is free, or the free ones came back recently, fans wait on
+ *    the waitlist, and it has not had its pass over them (waitlist first;
+ *    with nobody waiting, what comes back is the line's at once);
  *  - a tick promises places only out of those free for the line, never the
  *    places kept for the waitlist.
  * Each run sells the rest out, takes more random steps from there (where
  * returns, waitlist offers and the waitlist's turn meet a sold-out room),
- * sells out again, and ends by returning a few places: the line stays shut
- * while they are the waitlist's, and once the waitlist's pass has drained
- * them the room admits again, promising no more than came back.
+ * sells out again, and ends by returning a few places while fans wait on the
+ * waitlist: the line stays shut while they are the waitlist's, and once the
+ * waitlist's pass has drained them the room admits again, promising no more
+ * than came back.
  */
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
@@ -50,7 +53,8 @@ type Step =
   | { kind: "release"; hold: number }
   | { kind: "refund"; hold: number }
   | { kind: "offer"; fan: number; quantity: number }
-  | { kind: "drain" }
+  | { kind: "waitlistJoin" }
+  | { kind: "drain"; stillWaiting: boolean }
   | { kind: "waitlistTurn" };
 
 const tickArb = fc.record({ kind: fc.constant("tick" as const), ms: fc.integer({ min: 200, max: 4_000 }) });
@@ -59,6 +63,7 @@ const confirmArb = fc.record({ kind: fc.constant("confirm" as const), hold: fc.n
 const releaseArb = fc.record({ kind: fc.constant("release" as const), hold: fc.nat(50) });
 const refundArb = fc.record({ kind: fc.constant("refund" as const), hold: fc.nat(50) });
 const offerArb = fc.record({ kind: fc.constant("offer" as const), fan: fc.nat(FANS - 1), quantity: fc.integer({ min: 1, max: 4 }) });
+const drainArb = fc.record({ kind: fc.constant("drain" as const), stillWaiting: fc.boolean() });
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant("join" as const), fan: fc.nat(FANS - 1) }), weight: 3 },
@@ -70,7 +75,8 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: releaseArb, weight: 1 },
   { arbitrary: refundArb, weight: 1 },
   { arbitrary: offerArb, weight: 1 },
-  { arbitrary: fc.constant({ kind: "drain" as const }), weight: 1 },
+  { arbitrary: fc.constant({ kind: "waitlistJoin" as const }), weight: 1 },
+  { arbitrary: drainArb, weight: 1 },
   { arbitrary: fc.constant({ kind: "waitlistTurn" as const }), weight: 1 },
 );
 
@@ -83,7 +89,8 @@ const afterSellOutArb: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: releaseArb, weight: 1 },
   { arbitrary: refundArb, weight: 3 },
   { arbitrary: offerArb, weight: 2 },
-  { arbitrary: fc.constant({ kind: "drain" as const }), weight: 2 },
+  { arbitrary: fc.constant({ kind: "waitlistJoin" as const }), weight: 2 },
+  { arbitrary: drainArb, weight: 2 },
   { arbitrary: fc.constant({ kind: "waitlistTurn" as const }), weight: 2 },
 );
 
@@ -101,7 +108,7 @@ interface Ledger {
   promisedNow: number;
   held: number;
   sold: number;
-  /** Places in the outbox of returns, younger than the waitlist's turn (not drained by its pass yet). */
+  /** Places in the outbox of returns, younger than the waitlist's turn (not drained by its pass yet), while fans wait on the waitlist; else 0. */
   returnedRecently: number;
 }
 
@@ -111,12 +118,13 @@ function ledger(eventId: string): Promise<Ledger> {
     const sql = state.storage.sql;
     const sum = (query: string, ...args: SqlStorageValue[]) => sql.exec<{ n: number }>(query, ...args).one().n;
     const now = Date.now();
+    const waitlistWaiting = sum("SELECT count(*) AS n FROM waitlist_watch WHERE waiting_until > ?", now) > 0;
     return {
       promised: sum("SELECT coalesce(sum(places), 0) AS n FROM promises WHERE expires_at > ?", now),
       promisedNow: sum("SELECT coalesce(sum(places), 0) AS n FROM promises WHERE expires_at = ?", now + ADMISSION_PROMISE_MS),
       held: sum("SELECT coalesce(sum(places), 0) AS n FROM holds WHERE status = 'live'"),
       sold: sum("SELECT coalesce(sum(places), 0) AS n FROM holds WHERE status = 'confirmed'"),
-      returnedRecently: sum("SELECT coalesce(sum(places), 0) AS n FROM returns WHERE at > ?", now - WAITLIST_FIRST_MS),
+      returnedRecently: waitlistWaiting ? sum("SELECT coalesce(sum(places), 0) AS n FROM returns WHERE at > ?", now - WAITLIST_FIRST_MS) : 0,
     };
   });
 }
@@ -179,12 +187,17 @@ class BudgetRun {
         return this.refund(step.hold);
       case "offer":
         return this.offer(step.fan, step.quantity);
+      case "waitlistJoin":
+        // A fan joins the waitlist: from now on, what comes back is the waitlist's first.
+        await this.inventory.noteWaitlist(true);
+        return;
       case "drain":
-        // The waitlist's pass is over: what it did not offer is the line's again.
+        // The waitlist's pass is over: what it did not offer is the line's again; it says whether fans still wait.
         await this.inventory.takeReturns(1_000);
+        await this.inventory.noteWaitlist(step.stillWaiting);
         return;
       case "waitlistTurn":
-        // Nobody drained the returns (an empty waitlist is never visited): they are the line's once the waitlist's turn is over.
+        // No pass drained the returns: they are the line's once the waitlist's turn (and a join's word) is over.
         this.advance(WAITLIST_FIRST_MS + 1_000);
         return this.tick();
     }
@@ -212,7 +225,7 @@ class BudgetRun {
     const books = await ledger(this.sale.eventId);
     const context = `${JSON.stringify({ books, published })} after\n${this.log.join("\n")}`;
     const available = this.sale.capacity - books.held - books.sold;
-    // Places that came back are the waitlist's until its pass drains them or its turn is over.
+    // Places that came back are the waitlist's (while fans wait on it) until its pass drains them or its turn is over.
     const keptForWaitlist = Math.min(available, books.returnedRecently);
     expect(published.available, context).toBe(available);
     expect(published.soldOut, context).toBe(available - keptForWaitlist <= 0);
@@ -329,8 +342,9 @@ class BudgetRun {
   }
 
   /**
-   * After the sell-out, `count` sales are refunded: the line stays shut while
-   * the waitlist may want the places, then the waitlist's pass drains them
+   * After the sell-out, `count` sales are refunded while fans wait on the
+   * waitlist: the line stays shut while the waitlist may want the places,
+   * then the waitlist's pass drains them
    * (it had nobody for them) and the room admits fans beyond the old
    * threshold, promising no more places than came back.
    */
@@ -340,6 +354,7 @@ class BudgetRun {
       state.storage.sql.exec<{ hold_id: string; places: number }>("SELECT hold_id, places FROM holds WHERE status = 'confirmed' ORDER BY hold_id").toArray(),
     );
     await this.inventory.takeReturns(1_000); // the waitlist's last pass: the outbox is empty
+    await this.inventory.noteWaitlist(true); // and fans still wait on it
     let returned = 0;
     for (const hold of sold.slice(0, count)) {
       expect((await this.inventory.unsell({ requestId: crypto.randomUUID(), holdId: hold.hold_id })).ok).toBe(true);

@@ -2,7 +2,8 @@
  * Sold out is "for now": when every place is held or sold the room says so
  * and re-checks every SOLD_OUT_RECHECK_MS (no spinning); when places come
  * back (a declined payment, a hold that runs out, a refund) they are the
- * waitlist's first, and then fans beyond the old threshold are admitted in
+ * waitlist's first while fans wait on it (and the line's at once while
+ * nobody does), and then fans beyond the old threshold are admitted in
  * queue order, exactly as many as the returned places serve. After the sale
  * ends nobody more is admitted and the alarm stops.
  */
@@ -101,11 +102,13 @@ describe("WaitingRoom after a sell-out", () => {
     expect(await lobbyExchange(sale.eventId, fanAt(line, 11).accountId, fanAt(line, 11).orderKey)).toMatchObject({ ok: false, reason: "sold_out" });
     for (const hold of holds.slice(0, 9)) await confirm(inventory, hold);
 
-    // A declined payment releases 2 places. They are the waitlist's first: the line stays shut for WAITLIST_FIRST_MS.
+    // A declined payment releases 2 places. Fans wait on the waitlist (a join said so), so the places are the
+    // waitlist's first: the line stays shut for WAITLIST_FIRST_MS.
     const declined = holds[9];
     if (!declined) throw new Error("no hold to decline");
     const declinedAt = start + 3_000;
     setClock(declinedAt);
+    await inventory.noteWaitlist(true);
     expect((await inventory.release({ accountId: declined.accountId, requestId: crypto.randomUUID(), holdId: declined.holdId })).ok).toBe(true);
     for (const at of [declinedAt, declinedAt + WAITLIST_FIRST_MS - 1_000]) {
       tick = await tickAt(room, sale.eventId, at);
@@ -131,26 +134,28 @@ describe("WaitingRoom after a sell-out", () => {
     tick = await tickAt(room, sale.eventId, at);
     expect(tick.state).toMatchObject({ soldOut: true, available: 0, admitted: 12 });
 
-    // The 11th fan never pays: their hold runs out, 2 places come back, and after the waitlist's turn one more fan is admitted.
+    // The 11th fan never pays: their hold runs out and 2 places come back. The waitlist's last pass left nobody
+    // waiting, so they are the line's at once: one more fan is admitted at the next tick.
     const lapsing = holds[10];
     if (!lapsing) throw new Error("no hold to lapse");
     const lapsedAt = lapsing.expiresAt + 1;
+    setClock(lapsedAt - 1_000);
+    await inventory.noteWaitlist(false);
     setClock(lapsedAt);
     expect(await runDurableObjectAlarm(inventory)).toBe(true);
     tick = await tickAt(room, sale.eventId, lapsedAt);
-    expect(tick.state).toMatchObject({ soldOut: true, available: 2, admitted: 12 });
-    tick = await tickAt(room, sale.eventId, lapsedAt + WAITLIST_FIRST_MS + 1);
-    expect(tick.state).toMatchObject({ soldOut: false, admitted: 13, threshold: fanAt(line, 12).orderKey });
+    expect(tick.state).toMatchObject({ soldOut: false, available: 2, admitted: 13, threshold: fanAt(line, 12).orderKey });
     const boughtToo = await holdTwo(sale.eventId, inventory, fanAt(line, 12));
     await confirm(inventory, boughtToo);
-    at = lapsedAt + WAITLIST_FIRST_MS + 1_000;
+    at = lapsedAt + 1_000;
     tick = await tickAt(room, sale.eventId, at);
     expect(tick.state).toMatchObject({ soldOut: true, available: 0, held: 0, admitted: 13 });
 
-    // Two orders are refunded (4 places); the waitlist's pass finds nobody for them and drains the outbox: at
-    // once, exactly two more fans are admitted, and the fans behind them keep waiting.
+    // Two orders are refunded (4 places) while fans wait on the waitlist; its pass finds nobody for them and
+    // drains the outbox: at once, exactly two more fans are admitted, and the fans behind them keep waiting.
     at += 1_000;
     setClock(at);
+    await inventory.noteWaitlist(true);
     for (const hold of holds.slice(0, 2)) expect((await inventory.unsell({ requestId: crypto.randomUUID(), holdId: hold.holdId })).ok).toBe(true);
     tick = await tickAt(room, sale.eventId, at);
     expect(tick.state).toMatchObject({ soldOut: true, available: 4, admitted: 13 });
@@ -225,6 +230,12 @@ describe("WaitingRoom after a sell-out", () => {
         expect(await promisedPlaces(sale.eventId)).toBe(1);
         tick = await tickAt(room, sale.eventId, sale.saleStartsAt + 5_000);
         expect(tick.state).toMatchObject({ admitted: 12 });
+
+        // Its one fan has an offer, so nobody waits any more, and the pass told the inventory so: an order refunded
+        // now is the line's at once (within the join's minute and a half, which no longer counts).
+        expect((await inventory.unsell({ requestId: crypto.randomUUID(), holdId: holds[1]?.holdId ?? "" })).ok).toBe(true);
+        tick = await tickAt(room, sale.eventId, sale.saleStartsAt + 6_000);
+        expect(tick.state).toMatchObject({ soldOut: false, available: 3, admitted: 13, threshold: fanAt(line, 12).orderKey });
       } finally {
         await Promise.allSettled(pending);
         await closeWaitlist(db, sale.eventId);
