@@ -25,7 +25,7 @@ export const BENCH_PROBE_ENTRY = "bench-probe.ts";
 const ENGINE_PATH = "/admin/__bench/engine/";
 const TOKENS_PATH = "/admin/__bench/tokens/";
 /** The token operations the probe times. */
-export const TOKEN_OPERATIONS = ["admission_sign_hs256", "admission_verify_hs256", "ticket_sign_es256", "ticket_verify_es256"] as const;
+export const TOKEN_OPERATIONS = ["admission_sign_hs256", "admission_verify_hs256", "ticket_sign_es256", "ticket_verify_es256", "ticket_qr_png"] as const;
 export type TokenOperation = (typeof TOKEN_OPERATIONS)[number];
 
 /** Writes the probe entry into the snapshot; returns the secret its paths want. */
@@ -36,6 +36,9 @@ import worker from "./workers/index";
 import type { HoldRequest, HoldResult } from "./core/holds/contract";
 import { verifyFanToken } from "./workers/sign-in/fan-session";
 import { signTicketToken, verifyTicketToken } from "./workers/tickets/ticket-tokens";
+import { benchTicket } from "./bench/lib/bench-ticket";
+import { signCompactTicket } from "./workers/tickets/compact-tickets";
+import { ticketQrPng } from "./workers/tickets/qr-codes";
 import { signAdmissionToken } from "./workers/waiting-room/tokens";
 export * from "./workers/index";
 
@@ -99,6 +102,10 @@ async function runTokens(env: Env, operation: string, n: number): Promise<Respon
     }
   } else if (operation === "ticket_verify_es256") {
     for (const token of made.ticket) if ((await verifyTicketToken(env.TOKEN_SIGNING_KEY, token)).ok) done++;
+  } else if (operation === "ticket_qr_png") {
+    // What a ticket email draws per ticket: its compact code as a PNG QR code.
+    const code = await signCompactTicket(env.TOKEN_SIGNING_KEY, benchTicket(eventId, accountId));
+    for (let i = 0; i < n; i++, done++) if (ticketQrPng(code).size === 0) throw new Error("empty QR code");
   } else {
     return new Response("unknown operation", { status: 404 });
   }
