@@ -65,6 +65,7 @@ import { BENCH_PRICES, benchStadiumChart, sizedStadiumChart } from "./lib/chart.
 import { createFanAccounts } from "./lib/fans.ts";
 import { openObserver } from "./lib/observer.ts";
 import { descendants } from "./lib/processes.ts";
+import { startProfile } from "./lib/profiler.ts";
 import { joinShards, servedDelta, servedRequests, writeRoomProbe } from "./lib/room-probe.ts";
 import { runScenario, say, sleep, stopping } from "./lib/scenario.ts";
 import { seatClaims } from "./lib/seat-claims.ts";
@@ -81,12 +82,19 @@ const options = parseOptions(process.argv.slice(2));
 const SEATS = options.seats;
 const FANS = options.fans;
 const SCALE = options.timeScale;
-/** Fans going through checkout at once (browsers; each is a few sequential requests). */
-const FANS_IN_FLIGHT = 256;
+/**
+ * Fans going through checkout at once (browsers; each is a few sequential requests): enough that every fan the
+ * room admits starts at once (a checkout takes a few seconds, ending when the payment's webhook is in), so the
+ * harness never admits slower than the room. At 256 it did: the room's admitted fans waited for a browser while
+ * their promises kept places out of sale.
+ */
+const FANS_IN_FLIGHT = Math.max(1_024, options.rate * 20);
 /** Lanes polling the queue document (the crowd's polls, as the edge sees them). */
 const POLL_LANES = 4;
 /** A waiting fan's queue page polls this often (static/js/queue.js's rhythm). */
 const FAN_POLL_MS = 2_000;
+/** The checkout page polls a payment's outcome this often (static/js/checkout.js's POLL_INTERVAL_MS). */
+const PAYMENT_POLL_MS = 2_000;
 /** Fans told "sold out" who join the waitlist. */
 const WAITLIST_CAP = Math.max(20, Math.round(SEATS / 20));
 /** The sale gives up after this long (a broken run must end). */
@@ -101,6 +109,11 @@ const WEBHOOK_SECRET = "whsec_bench_sellout";
 const MAX_SELLOUT_OVER_IDEAL = 1.2;
 const MAX_TOLD_SOLD_OUT_P99_S = 5;
 const MAX_ORIGIN_PER_1000_POLLS = 1;
+/** `BENCH_PROFILE=<folder>`: a CPU profile of the Worker (and its objects) over the sale's first PROFILE_SECONDS, written there (lib/profiler.ts). */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
+const PROFILE_SECONDS = 30;
+/** What the profile's summary breaks out (inclusive time): the fan's requests, the payment pipeline, ticket delivery. */
+const PROFILED_FUNCTIONS = ["fetch", "queue", "alarm", "exchangeLobbyTicket", "payForHold", "latestPayment", "handleWebhookEvent", "handleSalesBatch", "handleDeliveryBatch", "ticketQrPng", "signCompactTicket", "hold", "applyHolds", "confirm"];
 
 interface Options {
   seats: number;
@@ -195,8 +208,19 @@ class Tally {
   /** When fans were told "sold out" by an answer (ms since epoch). */
   toldByAnswer: number[] = [];
   errors = new Map<string, number>();
+  /** Fans in each step of the journey right now (for the progress lines). */
+  steps = new Map<string, number>();
   error(what: string): void {
     this.errors.set(what, (this.errors.get(what) ?? 0) + 1);
+  }
+  /** Counts a fan in `step` while `work` runs. */
+  async in<T>(step: string, work: () => Promise<T>): Promise<T> {
+    this.steps.set(step, (this.steps.get(step) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      this.steps.set(step, (this.steps.get(step) ?? 1) - 1);
+    }
   }
 }
 
@@ -379,10 +403,29 @@ runScenario(async (cleanup) => {
   background.push(...chaosPlan);
 
   const saleDeadline = saleStartsAt + SALE_LIMIT_MS;
+  if (PROFILE_DIR && app) {
+    const profiled = app;
+    background.push(
+      (async () => {
+        const profile = await startProfile(profiled.inspectorPort, profiled.workerName);
+        await sleep(Math.max(0, saleStartsAt - Date.now()) + PROFILE_SECONDS * 1000);
+        const summary = await profile.stop(PROFILE_DIR, "sellout");
+        say(`CPU profile of the sale's first ${PROFILE_SECONDS} s (self time; the sale ran under the profiler, so its times are not the measurement):\n${summary.text.split("\n").slice(0, 40).join("\n")}`);
+        for (const name of PROFILED_FUNCTIONS) say(`  inclusive ${name}: ${summary.inclusiveMs(name).toFixed(0)} ms`);
+        say(`  busy: ${summary.busyMs.toFixed(0)} ms`);
+      })().catch((error: unknown) => say(`profile failed: ${String(error)}`)),
+    );
+  }
   /** The last fan of the line not yet taken to the waitlist. */
   let back = line.length - 1;
+  let progressAt = saleStartsAt;
   while (!stopping() && Date.now() < saleDeadline && soldAllAt === undefined) {
     const document = latest;
+    if (Date.now() - progressAt >= 15_000) {
+      // Where the sale stands, for reading where its time goes: sold (Postgres), the document's places, the fans' tally.
+      progressAt = Date.now();
+      say(`+${((progressAt - saleStartsAt) / 1000).toFixed(0)} s: ${sold} sold; document available ${document?.available ?? "?"}, held ${document?.held ?? "?"}, sold out ${document?.soldOut ?? "?"}; ${tally.admitted} admitted, ${tally.holds} holds, ${tally.paid} paid, ${inFlight} in checkout (${JSON.stringify(Object.fromEntries(tally.steps))}), ${fan.waitingOnWaitlist} on the waitlist`);
+    }
     // Admitted fans go, as many at once as browsers would.
     while (document && !document.soldOut && next <= back && (line[next]?.key ?? Infinity) <= document.threshold && inFlight < FANS_IN_FLIGHT) {
       const entrant = line[next++];
@@ -628,11 +671,11 @@ class FanJourney {
     const http: FanCall = (method, route, token, body) => this.http(method, route, token, body, fanIp(entrant.index));
     const session = await signFanSession(this.signingKey, entrant.accountId);
     const ticket = await signLobbyTicket(this.signingKey, { accountId: entrant.accountId, eventId: this.eventId, orderKey: entrant.key, saleEndsAt: this.saleEndsAt });
-    let admission = await retrying(() => http("POST", `/api/events/${this.eventId}/admission`, session, { ticket }), this.live);
+    let admission = await this.tally.in("admission", () => retrying(() => http("POST", `/api/events/${this.eventId}/admission`, session, { ticket }), this.live));
     // Not yet (the shard's threshold trails the document a little): the queue page asks again after its next poll.
     for (let tries = 0; admission.status === 409 && errorCode(admission.body) === "not_admitted_yet" && tries < 30 && this.live(); tries++) {
-      await sleep(FAN_POLL_MS);
-      admission = await retrying(() => http("POST", `/api/events/${this.eventId}/admission`, session, { ticket }), this.live);
+      await this.tally.in("not_admitted_yet", () => sleep(FAN_POLL_MS));
+      admission = await this.tally.in("admission", () => retrying(() => http("POST", `/api/events/${this.eventId}/admission`, session, { ticket }), this.live));
     }
     const quantity = 1 + Math.floor(Math.random() * 4);
     if (admission.status === 409 && errorCode(admission.body) === "sold_out") return this.soldOut(http, session, quantity, mayWaitlist);
@@ -642,19 +685,19 @@ class FanJourney {
     let held: Answer = { status: 0, body: undefined };
     for (let wanted = quantity; wanted >= 1 && this.live(); wanted--) {
       const requestId = randomUUID();
-      held = await retrying(async () => {
+      held = await this.tally.in("hold", () => retrying(async () => {
         const sent = performance.now();
         const answer = await http("POST", `/api/events/${this.eventId}/holds/best`, token.data.token, { requestId, quantity: wanted });
         if (answer.status !== 0 && answer.status !== 429) this.tally.holdLatencies.push(performance.now() - sent);
         return answer;
-      }, this.live);
+      }, this.live));
       if (!(held.status === 409 && errorCode(held.body) === "sold_out")) break;
     }
     if (held.status === 409 && errorCode(held.body) === "sold_out") return this.soldOut(http, session, quantity, mayWaitlist);
     const hold = holdAnswerSchema.safeParse(held.body);
     if (held.status !== 201 || !hold.success) return this.tally.error(`hold ${held.status} ${errorCode(held.body)}`);
     this.tally.holds++;
-    if (await this.pay(http, token.data.token, hold.data.hold.holdId, outcome())) this.tally.paid++;
+    if (await this.tally.in("pay", () => this.pay(http, token.data.token, hold.data.hold.holdId, outcome()))) this.tally.paid++;
   }
 
   /** A fan in line told "sold out" by the queue page, joining the waitlist from there. */
@@ -688,8 +731,8 @@ class FanJourney {
       }).catch(() => undefined);
     }
     // Until the outcome is known (webhook or reconciliation), the checkout page polls.
-    for (let polls = 0; polls < 120 && this.live() && !(payment.success && ["succeeded", "failed", "canceled", "refunded"].includes(payment.data.status)); polls++) {
-      await sleep(500);
+    for (let polls = 0; polls < 90 && this.live() && !(payment.success && ["succeeded", "failed", "canceled", "refunded"].includes(payment.data.status)); polls++) {
+      await this.tally.in("payment_pending", () => sleep(PAYMENT_POLL_MS));
       const polled = await http("GET", route, token, undefined);
       payment = paymentSchema.safeParse(z.object({ payment: z.unknown() }).safeParse(polled.body).data?.payment);
     }
