@@ -105,6 +105,6 @@ export const INVENTORY_MIGRATIONS: readonly Migration[] = [
   {
     version: 3,
     description: "whether the waitlist has fans waiting (until when its last pass or join said so): returns are kept for it only then",
-    statements: [`CREATE TABLE waitlist_watch (id INTEGER PRIMARY KEY CHECK (id = 1), waiting_until INTEGER NOT NULL)`],
+    statements: [`CREATE TABLE IF NOT EXISTS waitlist_watch (id INTEGER PRIMARY KEY CHECK (id = 1), waiting_until INTEGER NOT NULL)`],
   },
 ];
