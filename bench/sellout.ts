@@ -28,9 +28,10 @@
  *
  * Time scale (`--time-scale`, default 0.05): the cron period (60 s × scale),
  * the decline-retry window (the event's declineRetrySeconds, 120 s × scale)
- * and the chaos faults' durations (e.g. Postgres down 60 s × scale). Hold TTLs
- * are not scaled: the schema allows 60 s at least (plus the object's 0-60 s
- * jitter), so a lapsed hold returns after 60-120 s of real time.
+ * and the chaos faults' durations (e.g. Postgres down 60 s × scale), and, through
+ * the Worker's TIME_SCALE (core/time-scale.ts), the sale's own timers: the
+ * event's hold TTL (the default 600 s: 30 s at 0.05) and its 0-60 s jitter,
+ * admission promises (10 min) and the waitlist's turn at returned places (90 s).
  *
  * `--chaos` injects, during the sale: Postgres stopped (SIGSTOP, the whole
  * process tree) for 60 s × scale; workerd killed (SIGKILL) and restarted (every
@@ -103,7 +104,8 @@ const SALE_LIMIT_MS = options.saleSeconds !== undefined ? options.saleSeconds * 
 const SETTLE_LIMIT_MS = 180_000;
 const CRON_MS = Math.max(1_000, Math.round(60_000 * SCALE));
 const DECLINE_RETRY_S = Math.max(5, Math.round(120 * SCALE));
-const HOLD_TTL_S = 60;
+/** The event's hold TTL, the product's default: on the Worker's scaled clock (TIME_SCALE), 600 s × scale. */
+const HOLD_TTL_S = 600;
 const WEBHOOK_SECRET = "whsec_bench_sellout";
 /** The issue's bars. */
 const MAX_SELLOUT_OVER_IDEAL = 1.2;
@@ -149,6 +151,7 @@ function parseOptions(args: string[]): Options {
   const seats = value("seats") ?? (full ? 70_000 : 7_000);
   const fans = value("fans") ?? (full ? 500_000 : 50_000);
   if (seats !== 70_000 && seats % 200 !== 0) throw new Error("--seats must be a multiple of 200 (or 70000)");
+  if ((value("time-scale") ?? 0.05) > 1) throw new Error("--time-scale is at most 1 (the Worker's TIME_SCALE runs the sale's timers faster, never slower)");
   return { seats, fans, rate: value("rate") ?? (full ? 500 : 100), timeScale: value("time-scale") ?? 0.05, chaos: flag("chaos") || args.includes("--faults"), saleSeconds: value("sale-seconds"), faults: faultKinds(args) };
 }
 
@@ -269,6 +272,7 @@ runScenario(async (cleanup) => {
   await writeSelloutProbe(projectDir, secret);
   const vars = {
     OBJECT_REQUEST_LOG: "1",
+    TIME_SCALE: String(SCALE),
     STRIPE_SECRET_KEY: "sk_test_bench",
     STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
     STRIPE_API_BASE: gateway.url,
@@ -492,6 +496,10 @@ runScenario(async (cleanup) => {
   // ---------------------------------------------------------------- the checks
   const holdStates = await observer.execute<{ status: string; n: number }>(sql`select status, count(*)::int as n from holds where event_id = ${eventId} group by status`);
   say(`holds in Postgres by status: ${JSON.stringify(holdStates.rows)}`);
+  const lifetimes = await observer.execute<{ p0: number; p50: number; p100: number }>(sql`
+    select min(s) as p0, percentile_cont(0.5) within group (order by s) as p50, max(s) as p100
+    from (select extract(epoch from expires_at - created_at)::float8 as s from holds where event_id = ${eventId}) l`);
+  say(`hold TTL as made (s, min/median/max; the event's ${HOLD_TTL_S} s at TIME_SCALE ${SCALE}, plus jitter): ${JSON.stringify(lifetimes.rows[0])}`);
   const claims = await seatClaims(observer, eventId);
   sold = await soldSeats(observer, eventId);
   const invariants = await checkInvariants(observer, eventId, gateway.charges(), stack.mailOutboxUrl, CRON_MS);

@@ -13,6 +13,7 @@
 import { v7 as uuidv7 } from "uuid";
 import { z } from "zod";
 import { ATTEMPT_INTERVAL_MS, HOLD_JITTER_MS, isBadInput, refuse } from "../../core/holds/contract";
+import { holdExpiry } from "../../core/time-scale";
 import type { ConfirmRequest, HoldBestRequest, HoldChangeResult, HoldRequest, HoldResult, HoldSeatsRequest, HoldView, InventoryFailure, ReleaseRequest, UnsellRequest } from "../../core/holds/contract";
 import type { AlarmSource } from "../lib/alarm-scheduler";
 import type { Sql, SqlRow } from "../lib/sql";
@@ -86,6 +87,8 @@ export interface HoldsParts {
   places: Places;
   promises: AdmissionPromises;
   returns: ReturnsOutbox;
+  /** The rehearsal clock's scale of hold TTLs (core/time-scale.ts). */
+  timeScale: number;
   /** Hears of every change to a hold (Postgres must hear of it too). */
   changed: (now: number) => void;
 }
@@ -222,7 +225,7 @@ export class Holds implements AlarmSource {
     if (!settings) throw new Error("inventory not prepared");
     // Time-ordered (UUIDv7): the hold-id indexes grow at their end instead of taking a random page per hold.
     const holdId = uuidv7();
-    const expiresAt = now + settings.holdTtlMs + Math.floor(Math.random() * HOLD_JITTER_MS);
+    const expiresAt = holdExpiry(now, settings.holdTtlMs, HOLD_JITTER_MS, this.parts.timeScale);
     seats.sort((a, b) => a - b);
     const seatList = JSON.stringify(seats);
     // The primary key refuses a seat some other hold claims: the seat map and storage cannot disagree silently.

@@ -14,6 +14,7 @@
  *   and sales before they are answered, the rest on the alarm);
  * - schema.ts: the SQLite schema, as numbered migrations.
  */
+import { timeScaleOf } from "../../core/time-scale";
 import { DurableObject } from "cloudflare:workers";
 import { refuse, type Availability, type ConfirmRequest, type HoldChangeResult, type HoldRequest, type HoldResult, type HoldView, type OpenPlaces, type ReleaseRequest, type UnsellRequest } from "../../core/holds/contract";
 import { AlarmScheduler } from "../lib/alarm-scheduler";
@@ -57,9 +58,10 @@ export class EventInventory extends DurableObject<Env> {
     this.sql = sql;
     const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
     this.places = new Places(sql, () => this.holds.claimedSeats());
-    this.promises = new AdmissionPromises(sql);
-    this.returns = new ReturnsOutbox(sql);
-    this.holds = new Holds({ sql, transaction, places: this.places, promises: this.promises, returns: this.returns, changed: (now) => this.mirror.noteChange(now) });
+    const timeScale = timeScaleOf(env);
+    this.promises = new AdmissionPromises(sql, timeScale);
+    this.returns = new ReturnsOutbox(sql, timeScale);
+    this.holds = new Holds({ sql, transaction, places: this.places, promises: this.promises, returns: this.returns, timeScale, changed: (now) => this.mirror.noteChange(now) });
     this.mirror = new PostgresMirror({ env, transaction, places: this.places, holds: this.holds });
     // Expiry first, so the mirror sends what it expired in the same run.
     this.scheduler = new AlarmScheduler(ctx.storage, [this.holds, this.mirror]);

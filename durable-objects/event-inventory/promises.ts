@@ -50,7 +50,15 @@ export interface GrantContext {
 export class AdmissionPromises {
   private memory: Memory | undefined;
 
-  constructor(private readonly sql: Sql) {}
+  /** ADMISSION_PROMISE_MS on the rehearsal clock (core/time-scale.ts). */
+  private readonly lifeMs: number;
+
+  constructor(
+    private readonly sql: Sql,
+    timeScale = 1,
+  ) {
+    this.lifeMs = ADMISSION_PROMISE_MS * timeScale;
+  }
 
   /** Drops the memory; the next call rebuilds it from SQLite. */
   forget(): void {
@@ -114,7 +122,7 @@ export class AdmissionPromises {
       if (need > 0 && free < need && !(promised === 0 && free > 0)) break;
       if (need > 0) {
         const places = Math.min(need, Math.max(free, 0));
-        const expiresAt = now + ADMISSION_PROMISE_MS;
+        const expiresAt = now + this.lifeMs;
         const previous = memory.byAccount.get(accountId);
         if (previous) replaced.push(previous.id);
         rows.push([accountId, places, expiresAt]);

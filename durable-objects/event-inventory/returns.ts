@@ -35,7 +35,15 @@ export interface ReturnedPlaces {
 
 /** The outbox of places returned to the pool. */
 export class ReturnsOutbox {
-  constructor(private readonly sql: Sql) {}
+  /** WAITLIST_FIRST_MS on the rehearsal clock (core/time-scale.ts). */
+  private readonly turnMs: number;
+
+  constructor(
+    private readonly sql: Sql,
+    timeScale = 1,
+  ) {
+    this.turnMs = WAITLIST_FIRST_MS * timeScale;
+  }
 
   /** Records a hold's places as returned (inside the transaction that returned them). */
   record(holdId: string, places: number, reason: ReturnReason, at: number): void {
@@ -49,7 +57,7 @@ export class ReturnsOutbox {
    */
   recentlyReturned(now: number): number {
     if (!this.waitlistWaiting(now)) return 0;
-    return this.sql<{ n: number }>`SELECT coalesce(sum(places), 0) AS n FROM returns WHERE at > ${now - WAITLIST_FIRST_MS}`.one().n;
+    return this.sql<{ n: number }>`SELECT coalesce(sum(places), 0) AS n FROM returns WHERE at > ${now - this.turnMs}`.one().n;
   }
 
   /** Whether the waitlist had fans waiting when a join or a pass last said so, within WAITLIST_FIRST_MS. */
@@ -60,7 +68,7 @@ export class ReturnsOutbox {
 
   /** A fan joined the waitlist (true), or its pass is over and says whether fans still wait. */
   noteWaitlist(waiting: boolean, now: number): void {
-    const until = waiting ? now + WAITLIST_FIRST_MS : 0;
+    const until = waiting ? now + this.turnMs : 0;
     this.sql`INSERT INTO waitlist_watch (id, waiting_until) VALUES (1, ${until}) ON CONFLICT (id) DO UPDATE SET waiting_until = excluded.waiting_until`;
   }
 

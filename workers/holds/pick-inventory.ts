@@ -6,6 +6,7 @@
  */
 import type { Inventory } from "../../core/holds/contract";
 import { IsolateCache } from "../../core/isolate-cache";
+import { timeScaleOf } from "../../core/time-scale";
 import { eventRouting, forgetRouting, type EventRouting } from "../events/routing";
 import type { WorkContext } from "../work-context";
 import { DurableInventory } from "./object-holds";
@@ -26,7 +27,7 @@ export function forgetEvent(eventId: string): void {
 export async function inventoryFor(ctx: WorkContext, routing: EventRouting): Promise<Inventory> {
   const { eventId } = routing;
   if (routing.demandClass === "calm") {
-    return withSeatFeed(new PostgresInventory(ctx.db, eventId), ctx.env.SEAT_MAP_FEED.getByName(eventId), ctx.keepAlive);
+    return withSeatFeed(new PostgresInventory(ctx.db, eventId, Date.now, timeScaleOf(ctx.env)), ctx.env.SEAT_MAP_FEED.getByName(eventId), ctx.keepAlive);
   }
   const preparedAt = preparedObjects.get(eventId);
   if (preparedAt === undefined || Date.now() - preparedAt > PREPARED_TTL_MS) {

@@ -17,6 +17,7 @@ import { v7 as uuidv7 } from "uuid";
 import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../core/db/client";
 import { ATTEMPT_INTERVAL_MS, FAILURE_MESSAGES, HOLD_JITTER_MS, isBadInput, refuse, setBit } from "../../core/holds/contract";
+import { holdExpiry } from "../../core/time-scale";
 import type { Availability, ConfirmRequest, GaRef, HoldBestRequest, HoldChangeResult, HoldRequest, HoldResult, HoldSeatsRequest, HoldView, Inventory, InventoryFailure, OpenPlaces, ReleaseRequest, SeatRef, UnsellRequest } from "../../core/holds/contract";
 import { SeatChart, SeatMap, type SeatFilter, type SeatLayout } from "../../core/holds/seat-map";
 import { IsolateCache } from "../../core/isolate-cache";
@@ -82,6 +83,8 @@ export class PostgresInventory implements Inventory {
     private readonly db: Db,
     private readonly eventId: string,
     private readonly clock: () => number = Date.now,
+    /** The rehearsal clock's scale of hold TTLs (core/time-scale.ts). */
+    private readonly timeScale = 1,
   ) {}
 
   // ---------------------------------------------------------------- holds
@@ -280,7 +283,7 @@ export class PostgresInventory implements Inventory {
 
   private async insertHold(tx: Tx, event: SaleSettings, request: HoldRequest, now: number): Promise<string> {
     const holdId = uuidv7(); // time-ordered, as in the Durable Object: the index on holds grows at its end
-    const expiresAt = now + event.holdTtlMs + Math.floor(Math.random() * HOLD_JITTER_MS);
+    const expiresAt = holdExpiry(now, event.holdTtlMs, HOLD_JITTER_MS, this.timeScale);
     await tx.execute(sql`
       insert into holds (id, event_id, account_id, status, client_request_id, expires_at, created_at, updated_at)
       values (${holdId}, ${this.eventId}, ${request.accountId}, 'live', ${request.requestId},

@@ -318,6 +318,7 @@ async function settleOffers(db: Db, inventory: Inventory, event: WaitlistEvent):
 export async function settleOffer(db: Db, inventory: Inventory, row: EntryRow, event: WaitlistEvent): Promise<EntryRow | undefined> {
   const hold = row.offerHoldId === null ? null : await inventory.getHold(row.offerHoldId);
   if (hold?.status === "live") return undefined;
+  // On the unscaled clock: under a rehearsal's TIME_SCALE this waits longer than the offer could last, never shorter.
   if (!hold && Date.now() < row.updatedAt.getTime() + event.holdTtlMs + HOLD_JITTER_MS) return undefined;
   const status: EntryRow["status"] = hold?.status === "confirmed" || hold?.status === "refunded" ? "fulfilled" : "expired";
   const [changed] = await db
