@@ -622,6 +622,11 @@ async function retrying(call: () => Promise<Answer>, keepGoing: () => boolean): 
   return answer;
 }
 
+function errorMessage(body: unknown): string {
+  const parsed = z.object({ error: z.object({ message: z.string() }) }).safeParse(body);
+  return parsed.success ? parsed.data.error.message : "";
+}
+
 function errorCode(body: unknown): string {
   const parsed = z.object({ error: z.object({ code: z.string() }) }).safeParse(body);
   return parsed.success ? parsed.data.error.code : "";
@@ -689,17 +694,22 @@ class FanJourney {
     if (admission.status === 409 && errorCode(admission.body) === "sold_out") return this.soldOut(http, session, quantity, mayWaitlist);
     const token = z.object({ token: z.string() }).safeParse(admission.body);
     if (!token.success) return this.tally.error(`admission ${admission.status} ${errorCode(admission.body)}`);
-    // Fewer places left than wanted: the fan takes fewer (a new attempt, after the 5 s between attempts: 429 with Retry-After).
+    // No `wanted` seats together: the fan ticks "seats may be apart" (the form's allowSplit) and asks again; fewer places
+    // left than wanted: the fan takes fewer. Each is a new attempt, after the 5 s between attempts (429 with Retry-After).
     let held: Answer = { status: 0, body: undefined };
-    for (let wanted = quantity; wanted >= 1 && this.live(); wanted--) {
+    let allowSplit = false;
+    for (let wanted = quantity; wanted >= 1 && this.live(); ) {
       const requestId = randomUUID();
+      const body = { requestId, quantity: wanted, ...(allowSplit ? { allowSplit } : {}) };
       held = await this.tally.in("hold", () => retrying(async () => {
         const sent = performance.now();
-        const answer = await http("POST", `/api/events/${this.eventId}/holds/best`, token.data.token, { requestId, quantity: wanted });
+        const answer = await http("POST", `/api/events/${this.eventId}/holds/best`, token.data.token, body);
         if (answer.status !== 0 && answer.status !== 429) this.tally.holdLatencies.push(performance.now() - sent);
         return answer;
       }, this.live));
       if (!(held.status === 409 && errorCode(held.body) === "sold_out")) break;
+      if (!allowSplit && wanted > 1 && /allow split/i.test(errorMessage(held.body))) allowSplit = true;
+      else wanted--;
     }
     if (held.status === 409 && errorCode(held.body) === "sold_out") return this.soldOut(http, session, quantity, mayWaitlist);
     const hold = holdAnswerSchema.safeParse(held.body);
