@@ -94,6 +94,12 @@ const FANS_IN_FLIGHT = Math.max(1_024, options.rate * 20);
 const POLL_LANES = 4;
 /** A waiting fan's queue page polls this often (static/js/queue.js's rhythm). */
 const FAN_POLL_MS = 2_000;
+/**
+ * A fan's request gives up after this long (then the fan asks again). The pages set no timeout of their own
+ * (static/js/api.js): a browser waits minutes for an answer. At 30 s, fans on a saturated workerd asked again
+ * while their first payment still ran, and the retries kept it saturated.
+ */
+const FAN_REQUEST_TIMEOUT_MS = 120_000;
 /** The checkout page polls a payment's outcome this often (static/js/checkout.js's POLL_INTERVAL_MS). */
 const PAYMENT_POLL_MS = 2_000;
 /** Fans told "sold out" who join the waitlist. */
@@ -594,7 +600,7 @@ function fanHttp(url: () => string, tally: Tally): Http {
           ...(ip ? { "CF-Connecting-IP": ip } : {}),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(FAN_REQUEST_TIMEOUT_MS),
       });
       const text = await response.text();
       let parsed: unknown;

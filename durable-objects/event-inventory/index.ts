@@ -14,9 +14,9 @@
  *   and sales before they are answered, the rest on the alarm);
  * - schema.ts: the SQLite schema, as numbered migrations.
  */
-import { timeScaleOf } from "../../core/time-scale";
 import { DurableObject } from "cloudflare:workers";
 import { refuse, type Availability, type ConfirmRequest, type HoldChangeResult, type HoldRequest, type HoldResult, type HoldView, type OpenPlaces, type ReleaseRequest, type UnsellRequest } from "../../core/holds/contract";
+import { timeScaleOf } from "../../core/time-scale";
 import { AlarmScheduler } from "../lib/alarm-scheduler";
 import { migrateSchema } from "../lib/schema-migrations";
 import { sqlOver, type Sql } from "../lib/sql";

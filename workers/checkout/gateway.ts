@@ -25,6 +25,8 @@ export function stripeClient(env: Pick<Env, "STRIPE_SECRET_KEY" | "STRIPE_API_BA
       timeout: GATEWAY_TIMEOUT_MS,
       // Network errors and 409/5xx are retried by the client with the same idempotency key.
       maxNetworkRetries: 1,
+      // No request-latency telemetry to Stripe: its buffer fills under load and logs a warning a request (1,475 in one sellout run).
+      telemetry: false,
       ...(base
         ? { host: base.hostname, port: Number(base.port || (base.protocol === "https:" ? 443 : 80)), protocol: base.protocol === "https:" ? "https" : "http" }
         : {}),
