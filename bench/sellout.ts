@@ -121,7 +121,7 @@ const MAX_ORIGIN_PER_1000_POLLS = 1;
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 const PROFILE_SECONDS = 30;
 /** What the profile's summary breaks out (inclusive time): the fan's requests, the payment pipeline, ticket delivery. */
-const PROFILED_FUNCTIONS = ["fetch", "queue", "alarm", "exchangeLobbyTicket", "payForHold", "latestPayment", "handleWebhookEvent", "handleSalesBatch", "handleDeliveryBatch", "ticketQrPng", "signCompactTicket", "hold", "applyHolds", "confirm"];
+const PROFILED_FUNCTIONS = ["fetch", "queue", "alarm", "exchange", "payForHold", "latestPayment", "handleWebhookEvent", "handleSalesBatch", "handleDeliveryBatch", "ticketQrPng", "signCompactTicket", "hold", "applyHolds", "confirm"];
 
 interface Options {
   seats: number;

@@ -89,6 +89,18 @@ export class EventInventory extends DurableObject<Env> {
     await this.preparing;
   }
 
+  /**
+   * Prepares the object before serving a fan's or the payments' request, if
+   * it is not: after a loss of storage the next request rebuilds it from
+   * Postgres rather than answering that nothing is on sale. The event is the
+   * object's name (every caller reaches it by `getByName(eventId)`).
+   */
+  private async ready(): Promise<void> {
+    if (this.places.isPrepared()) return;
+    const eventId = this.places.storedEventId() ?? this.ctx.id.name;
+    if (eventId !== undefined) await this.ensurePrepared(eventId);
+  }
+
   /** Re-reads the event's settings from Postgres (after an organizer edit). */
   async refreshConfig(): Promise<void> {
     const eventId = this.places.storedEventId();
@@ -115,13 +127,15 @@ export class EventInventory extends DurableObject<Env> {
    * when it is back.
    */
   async applyHolds(requests: HoldRequest[]): Promise<HoldResult[]> {
+    await this.ready();
     const results = this.changing(() => this.holds.apply(requests));
     if (results.some((result) => result.ok)) await this.mirror.sync("unless-failing");
     return results;
   }
 
   /** Releases a live hold (its owner only). Releasing twice returns the released hold. */
-  release(request: ReleaseRequest): HoldChangeResult {
+  async release(request: ReleaseRequest): Promise<HoldChangeResult> {
+    await this.ready();
     return this.changing(() => this.holds.release(request));
   }
 
@@ -134,6 +148,7 @@ export class EventInventory extends DurableObject<Env> {
    * confirming again is harmless).
    */
   async confirm(request: ConfirmRequest): Promise<HoldChangeResult> {
+    await this.ready();
     const result = this.changing(() => this.holds.confirm(request));
     if (result.ok && !(await this.mirror.sync("always"))) throw new Error("the sale could not be recorded in Postgres; confirm it again later");
     return result;
@@ -145,12 +160,14 @@ export class EventInventory extends DurableObject<Env> {
    * places back in their counters, and the waitlist hears of it. Unselling a
    * refunded hold returns it unchanged.
    */
-  unsell(request: UnsellRequest): HoldChangeResult {
+  async unsell(request: UnsellRequest): Promise<HoldChangeResult> {
+    await this.ready();
     return this.changing(() => this.holds.unsell(request));
   }
 
   /** One hold, optionally only if it belongs to `accountId`. */
-  getHold(holdId: string, accountId?: string): HoldView | null {
+  async getHold(holdId: string, accountId?: string): Promise<HoldView | null> {
+    await this.ready();
     const view = this.changing(() => {
       this.releaseDue();
       return this.holds.view(holdId);
@@ -160,7 +177,8 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   /** An account's holds, newest first. */
-  accountHolds(accountId: string): HoldView[] {
+  async accountHolds(accountId: string): Promise<HoldView[]> {
+    await this.ready();
     return this.changing(() => {
       this.releaseDue();
       return this.holds.ofAccount(accountId);
@@ -168,7 +186,8 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   /** Per-section counts and the seat bitmap. */
-  availability(): Availability {
+  async availability(): Promise<Availability> {
+    await this.ready();
     if (!this.places.isPrepared()) throw new Error("inventory not prepared");
     return this.changing(() => {
       this.releaseDue();
@@ -221,8 +240,7 @@ export class EventInventory extends DurableObject<Env> {
    * so 0 whenever the room says sold out) less those promised to other
    * admitted fans (a hold of theirs would be refused sold out), with the
    * availability read at the same instant. An object that lost its storage
-   * is rebuilt from Postgres first (the Worker takes an object it saw
-   * prepared as prepared for a while).
+   * is rebuilt from Postgres first.
    */
   async openTo(eventId: string, accountId: string): Promise<OpenPlaces> {
     await this.ensurePrepared(eventId);

@@ -122,14 +122,14 @@ export const openDurableObjectSubject: OpenSubject = async ({ eventId }) => {
       await settle();
       await restartObject(stub);
       stub = env.EVENT_INVENTORY.getByName(eventId);
-      await stub.ensurePrepared(eventId); // what the Worker does first (a no-op: storage survived)
+      await stub.ensurePrepared(eventId); // a no-op: storage survived (the object would also prepare itself at its next request)
     },
     // One call into the object for both reads: storage first, as it is, then availability (which expires due holds).
     audit: (now, withAvailability) =>
-      runInDurableObject(stub, (instance: EventInventory, state) => ({
-        stored: readInventoryStorage(state.storage.sql, now),
-        availability: withAvailability ? instance.availability() : undefined,
-      })),
+      runInDurableObject(stub, async (instance: EventInventory, state) => {
+        const stored = readInventoryStorage(state.storage.sql, now);
+        return { stored, availability: withAvailability ? await instance.availability() : undefined };
+      }),
     // After a failure too, without throwing: the failure is the one to report, an alarm error after it is noise.
     close: async () => {
       while (alarm) await alarm;

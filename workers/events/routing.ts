@@ -27,7 +27,7 @@ const ROUTING_TTL_MS = 30_000;
 const refreshing = new Set<string>();
 const routingCache = new IsolateCache<string, { routing: EventRouting; at: number }>(10_000);
 
-/** Forgets this isolate's copy of an event's routing (after it changed); see also `forgetEvent` in holds/pick-inventory.ts. */
+/** Forgets this isolate's copy of an event's routing (after an organizer changed it). */
 export function forgetRouting(eventId: string): void {
   routingCache.delete(eventId);
 }

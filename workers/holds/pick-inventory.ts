@@ -5,23 +5,12 @@
  * holds/seat-feed.ts).
  */
 import type { Inventory } from "../../core/holds/contract";
-import { IsolateCache } from "../../core/isolate-cache";
 import { timeScaleOf } from "../../core/time-scale";
-import { eventRouting, forgetRouting, type EventRouting } from "../events/routing";
+import { eventRouting, type EventRouting } from "../events/routing";
 import type { WorkContext } from "../work-context";
 import { DurableInventory } from "./object-holds";
 import { PostgresInventory } from "./postgres-holds";
 import { withSeatFeed } from "./seat-feed";
-
-/** Hot events whose object this isolate saw prepared, and when. */
-const preparedObjects = new IsolateCache<string, number>(10_000);
-const PREPARED_TTL_MS = 60_000;
-
-/** Forgets what this isolate knows of an event (its routing, whether its object is prepared), after an organizer changed it. */
-export function forgetEvent(eventId: string): void {
-  forgetRouting(eventId);
-  preparedObjects.delete(eventId);
-}
 
 /** The inventory serving an event's fans, given its routing (which the caller looked up once for the request). */
 export async function inventoryFor(ctx: WorkContext, routing: EventRouting): Promise<Inventory> {
@@ -29,12 +18,7 @@ export async function inventoryFor(ctx: WorkContext, routing: EventRouting): Pro
   if (routing.demandClass === "calm") {
     return withSeatFeed(new PostgresInventory(ctx.db, eventId, Date.now, timeScaleOf(ctx.env)), ctx.env.SEAT_MAP_FEED.getByName(eventId), ctx.keepAlive);
   }
-  const preparedAt = preparedObjects.get(eventId);
-  if (preparedAt === undefined || Date.now() - preparedAt > PREPARED_TTL_MS) {
-    // Cheap when the object is loaded; rebuilds it from Postgres if its storage was lost.
-    await ctx.env.EVENT_INVENTORY.getByName(eventId).ensurePrepared(eventId);
-    preparedObjects.set(eventId, Date.now());
-  }
+  // The object prepares itself at its first request, and again after a loss of its storage (durable-objects/event-inventory).
   return new DurableInventory(ctx.env.EVENT_INVENTORY, eventId, ctx.keepAlive);
 }
 

@@ -17,7 +17,8 @@ import { events, orders, payments, tickets } from "../../core/db/schema";
 import { ApiError, notFound } from "../../core/errors";
 import { log } from "../../core/logger";
 import { refund, stripeClient } from "../checkout/gateway";
-import { forgetEvent, inventoryForEvent } from "../holds/pick-inventory";
+import { forgetRouting } from "../events/routing";
+import { inventoryForEvent } from "../holds/pick-inventory";
 import { emitEventCancelled, emitOrderRefunded } from "../organizers/webhooks/sources";
 import { closeWaitlist, serveWaitlist, type ServeReport } from "../waitlist/serve";
 import type { WorkContext } from "../work-context";
@@ -91,7 +92,7 @@ export async function cancelEvent(ctx: WorkContext, input: { organizerId: string
     await ctx.db.update(events).set({ status: "cancelled", updatedAt: new Date() }).where(eq(events.id, event.id));
   }
   await emitEventCancelled(ctx, event.id);
-  forgetEvent(event.id);
+  forgetRouting(event.id);
   // A prepared hot inventory keeps its own copy of the status: it must stop holding now.
   if (event.demandClass === "hot") {
     const stub = ctx.env.EVENT_INVENTORY.getByName(event.id);

@@ -6,7 +6,7 @@
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { inventoryOf, wipeInventory } from "../../fixtures/objects";
+import { inventoryOf, wipeInventory, withInventory } from "../../fixtures/objects";
 import { openEvent } from "../../fixtures/seeding";
 import { holdEveryPlace, placesOf } from "../../fixtures/rebuild";
 
@@ -66,6 +66,34 @@ describe("EventInventory rebuilt after losing its storage", () => {
     const granted = await holdEveryPlace(event.id);
     expect(granted.seats.filter((seat) => taken.seats.has(seat))).toEqual([]);
     expect(granted.seats.length).toBe(granted.seatCount - taken.seats.size);
+  });
+
+  it("rebuilds itself for the Worker's next request, though the Worker saw it prepared a moment ago", async () => {
+    const { event, accounts } = await openEvent({ demandClass: "hot", accounts: 3 });
+    const [first = "", second = "", third = ""] = accounts;
+    const best = (accountId: string, requestId: string) => ({ kind: "best" as const, accountId, attemptKey: requestId, requestId, quantity: 2, priceTier: "A", allowSplit: false });
+    // Through the Worker's own path: it prepares the object and remembers it did.
+    const held = await withInventory(event.id, async (inventory) => [await inventory.hold(best(first, "w-0")), await inventory.hold(best(second, "w-1"))]);
+    const holds = held.map((result) => {
+      if (!result.ok) throw new Error(result.message);
+      return result.hold;
+    });
+
+    await wipeInventory(event.id);
+
+    // The next requests find the object empty; it loads itself from Postgres rather than answering as if nothing were on sale.
+    const after = await withInventory(event.id, async (inventory) => ({
+      fresh: await inventory.hold(best(third, "w-2")),
+      kept: await inventory.getHold(holds[0]?.holdId ?? "", first),
+      sold: await inventory.confirm({ requestId: "w-confirm", holdId: holds[1]?.holdId ?? "", allowLapsed: false }),
+      availability: await inventory.availability(),
+    }));
+    if (!after.fresh.ok) throw new Error(`a hold after the wipe was refused: ${after.fresh.reason}`);
+    const taken = placesOf(holds);
+    expect(after.fresh.hold.seats.filter((seat) => taken.seats.has(seat.seatIndex))).toEqual([]);
+    expect(after.kept?.status).toBe("live");
+    expect(after.sold.ok && after.sold.hold.status).toBe("confirmed");
+    expect(after.availability.seatCount).toBeGreaterThan(0);
   });
 });
 

@@ -7,7 +7,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { EventInventory } from "../../../durable-objects/event-inventory";
-import { inventoryOf, thrownBy } from "../../fixtures/objects";
+import { inventoryOf, rejectionOf } from "../../fixtures/objects";
 import { openEvent } from "../../fixtures/seeding";
 
 afterEach(() => {
@@ -29,7 +29,7 @@ describe("EventInventory reads of stored JSON", () => {
       state.storage.sql.exec(`UPDATE holds SET seat_list = '[0, "1"]' WHERE hold_id = ?`, seated.hold.holdId);
       state.storage.sql.exec(`UPDATE holds SET ga_list = '[{"sectionId": 7, "quantity": 2}]' WHERE hold_id = ?`, pit.hold.holdId);
     });
-    const errors = await runInDurableObject(stub, (instance: EventInventory) => [thrownBy(() => instance.getHold(seated.hold.holdId)), thrownBy(() => instance.getHold(pit.hold.holdId))]);
+    const errors = await runInDurableObject(stub, (instance: EventInventory) => Promise.all([rejectionOf(instance.getHold(seated.hold.holdId)), rejectionOf(instance.getHold(pit.hold.holdId))]));
     expect(errors[0]).toMatch(/stored seat list does not match its schema/);
     expect(errors[1]).toMatch(/stored general-admission list does not match its schema/);
   });

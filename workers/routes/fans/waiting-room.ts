@@ -6,9 +6,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Db } from "../../../core/db/client";
 import { ApiError } from "../../../core/errors";
-import { eventRouting, type EventRouting } from "../../events/routing";
+import { eventRouting, forgetRouting, type EventRouting } from "../../events/routing";
 import { hotDemandRatio, preRegister } from "../../events/pre-registration";
-import { forgetEvent } from "../../holds/pick-inventory";
 import { requireFan } from "../../middleware/require-fan";
 import { limitWaitingRoomStep } from "../../waiting-room/bot-defense";
 import { joinLobby, lobbyShardOf } from "../../waiting-room/lobby";
@@ -164,7 +163,7 @@ waitingRoom.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const result = await preRegister(c.var.db, { eventId: id, accountId: c.var.fan.accountId, ratio: hotDemandRatio(c.env) });
-    forgetEvent(id);
+    forgetRouting(id);
     return c.json(result, 200);
   },
 );

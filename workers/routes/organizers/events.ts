@@ -3,7 +3,7 @@ import { z } from "@hono/zod-openapi";
 import { conflict } from "../../../core/errors";
 import { createEvent, createEventSchema, eventViewSchema, getEvent, listEvents, updateEvent, updateEventSchema } from "../../events/events";
 import { hotDemandRatio } from "../../events/pre-registration";
-import { forgetEvent } from "../../holds/pick-inventory";
+import { forgetRouting } from "../../events/routing";
 import { errorResponses, idParam, jsonBody, jsonResponse, organizerRoute } from "../openapi";
 import { appendAudit, auditedChange } from "../../organizers/audit-log";
 import { routeGroup } from "../route-group";
@@ -66,7 +66,7 @@ events.openapi(
       const result = await updateEvent(tx, c.var.organizer.id, id, c.req.valid("json"), new Date(), hotDemandRatio(c.env));
       return { result, audit: { targetId: id, eventId: id, before, after: result } };
     });
-    forgetEvent(id);
+    forgetRouting(id);
     // A prepared hot inventory and the waiting room keep their own copies of the sale settings: they follow at once.
     if (event.demandClass === "hot") {
       await c.env.EVENT_INVENTORY.getByName(id).refreshConfig();
@@ -101,7 +101,7 @@ events.openapi(
       if (!promote) throw conflict("calm_event", "Calm events sell from Postgres and need no preparation; send promote: true to make this event hot.");
       event = await updateEvent(c.var.db, c.var.organizer.id, id, { demandClass: "hot" });
     }
-    forgetEvent(id);
+    forgetRouting(id);
     const prepared = await c.env.EVENT_INVENTORY.getByName(id).prepare(id);
     await c.env.WAITING_ROOM.getByName(id).configure(id);
     const report = { eventId: id, demandClass: event.demandClass, ...prepared };
