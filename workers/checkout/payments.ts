@@ -22,6 +22,7 @@ import type Stripe from "stripe";
 import type { Db } from "../../core/db/client";
 import { events, payments } from "../../core/db/schema";
 import { ApiError, conflict, notFound } from "../../core/errors";
+import { IsolateCache } from "../../core/isolate-cache";
 import { inventoryForEvent } from "../holds/pick-inventory";
 import type { WorkContext } from "../work-context";
 import type { HoldView } from "../../core/holds/contract";
@@ -330,11 +331,23 @@ export async function latestPayment(db: Db, env: Pick<Env, "STRIPE_SECRET_KEY" |
   return view(row, retryUntil, await clientSecretOf(env, row));
 }
 
-/** The client secret a payment waiting on its challenge hands to Stripe.js (asked of the gateway; null if it does not answer). */
+/**
+ * Client secrets of intents waiting on a challenge, per isolate (memory only;
+ * an intent's secret never changes). The checkout polls every 2 s while the
+ * fan is at the bank's page, and Stripe limits API reads per account: one
+ * retrieve per intent and isolate, not one per poll.
+ */
+const challengeSecrets = new IsolateCache<string, string>(10_000);
+
+/** The client secret a payment waiting on its challenge hands to Stripe.js (asked of the gateway once; null if it does not answer). */
 async function clientSecretOf(env: Pick<Env, "STRIPE_SECRET_KEY" | "STRIPE_API_BASE">, payment: PaymentRow): Promise<string | null> {
   if (payment.status !== "requires_action" || payment.providerPaymentId === null) return null;
+  const known = challengeSecrets.get(payment.providerPaymentId);
+  if (known !== undefined) return known;
   const current = await retrieveOutcome(stripeClient(env), payment.providerPaymentId);
-  return current.kind === "requires_action" ? current.clientSecret : null;
+  if (current.kind !== "requires_action") return null;
+  challengeSecrets.set(payment.providerPaymentId, current.clientSecret);
+  return current.clientSecret;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

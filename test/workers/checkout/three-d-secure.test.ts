@@ -24,7 +24,7 @@ import {
   runCron,
   tryHold,
 } from "../../fixtures/checkout";
-import { addFault, chargesOf, completeChallenge, deliverAll, intentsOf, sent, webhooksOf } from "../../fixtures/gateway";
+import { addFault, chargesOf, completeChallenge, deliverAll, intentsOf, requestsOf, sent, webhooksOf } from "../../fixtures/gateway";
 
 checkoutTestFile();
 
@@ -40,6 +40,9 @@ describe.each(["calm", "hot"] as const)("3-D Secure at checkout of a %s event", 
     if (!clientSecret) throw new Error("no client secret");
     // The page reloaded mid-challenge gets the secret back; paying again is refused while the challenge is open.
     expect(await latestPayment(sale, fan, hold.holdId)).toMatchObject({ status: "requires_action", nextAction: { clientSecret } });
+    // The checkout polls every 2 s while the challenge is open: the secret is asked of the gateway once, not at every poll (Stripe limits reads).
+    for (let poll = 0; poll < 4; poll++) expect(await latestPayment(sale, fan, hold.holdId)).toMatchObject({ nextAction: { clientSecret } });
+    expect((await requestsOf(hold.holdId)).filter((request) => request.method === "GET")).toHaveLength(1);
     expect(await pay(sale, fan, hold.holdId, "pm_card_visa")).toMatchObject({ status: 409, code: "payment_in_progress" });
     // The cron runs past the 3 tries and the 2 minutes for undetermined payments: this one is not undetermined.
     for (let pass = 0; pass < 4; pass++) {
