@@ -26,7 +26,7 @@ import type { AlarmSource } from "../lib/alarm-scheduler";
 import { KeptDb } from "../lib/kept-db";
 import type { Holds } from "./holds";
 import type { Places } from "./places";
-import { loadInventoryConfig, loadInventorySnapshot, markInventoryPrepared, mirrorHolds } from "./postgres";
+import { expireUnloadedHolds, loadInventoryConfig, loadInventorySnapshot, markInventoryPrepared, mirrorHolds } from "./postgres";
 
 /** How soon changed holds reach Postgres. */
 const MIRROR_DELAY_MS = 1_000;
@@ -88,13 +88,17 @@ export class PostgresMirror implements AlarmSource {
       if (config) places.updateSettings(config);
       return { rebuilt: false, holdsRecovered: 0 };
     }
-    const snapshot = await this.run(eventId, (db) => loadInventorySnapshot(db, eventId, Date.now()));
+    const snapshotAt = Date.now();
+    const snapshot = await this.run(eventId, (db) => loadInventorySnapshot(db, eventId, snapshotAt));
     if (!snapshot) throw new Error(`event ${eventId} does not exist in Postgres`);
     this.parts.transaction(() => {
       places.writeChart(snapshot);
       holds.restore(snapshot.holds);
     });
-    await this.run(eventId, (db) => markInventoryPrepared(db, eventId));
+    await this.run(eventId, async (db) => {
+      await expireUnloadedHolds(db, eventId, snapshotAt);
+      await markInventoryPrepared(db, eventId);
+    });
     return { rebuilt: true, holdsRecovered: snapshot.holds.length };
   }
 

@@ -185,6 +185,21 @@ export async function mirrorHolds(db: Db, eventId: string, holds: MirroredHold[]
     join upserted on upserted.id = i.h and upserted.fresh`);
 }
 
+/**
+ * After a rebuild from the snapshot taken at `snapshotAt`: holds Postgres
+ * still shows live whose time had run out by then were not loaded (a lapsed
+ * hold claims nothing), so no object will ever expire them. They lapsed
+ * before the loss, and the alarm that would have told Postgres went with the
+ * storage: marked expired here, as that alarm would have. Returns how many.
+ */
+export async function expireUnloadedHolds(db: Db, eventId: string, snapshotAt: number): Promise<number> {
+  const expired = await db.execute(sql`
+    update holds set status = 'expired', updated_at = now()
+    where event_id = ${eventId} and status = 'live' and expires_at <= ${new Date(snapshotAt).toISOString()}
+    returning 1`);
+  return expired.rows.length;
+}
+
 /** Records in Postgres that the event's inventory now lives in its object. */
 export async function markInventoryPrepared(db: Db, eventId: string): Promise<void> {
   await db.execute(sql`update events set inventory_prepared_at = coalesce(inventory_prepared_at, now()) where id = ${eventId}`);

@@ -5,8 +5,10 @@
  * rebuild no seat held or sold before the loss may be granted to anyone.
  */
 import { runDurableObjectAlarm } from "cloudflare:test";
+import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { inventoryOf, wipeInventory, withInventory } from "../../fixtures/objects";
+import { withDb } from "../../fixtures/db";
 import { openEvent } from "../../fixtures/seeding";
 import { holdEveryPlace, placesOf } from "../../fixtures/rebuild";
 
@@ -66,6 +68,27 @@ describe("EventInventory rebuilt after losing its storage", () => {
     const granted = await holdEveryPlace(event.id);
     expect(granted.seats.filter((seat) => taken.seats.has(seat))).toEqual([]);
     expect(granted.seats.length).toBe(granted.seatCount - taken.seats.size);
+  });
+
+  it("marks expired in Postgres a hold that lapsed before the loss while Postgres still showed it live", async () => {
+    const { event, accounts } = await openEvent({ demandClass: "hot", accounts: 2 });
+    const [lapsing = "", keeping = ""] = accounts;
+    await inventoryOf(event.id).prepare(event.id);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    // Both holds reach Postgres as live before they are answered.
+    const lapsed = await inventoryOf(event.id).hold({ kind: "best", accountId: lapsing, attemptKey: "x", requestId: "lapse-0", quantity: 2, priceTier: "A", allowSplit: false });
+    if (!lapsed.ok) throw new Error(lapsed.message);
+    vi.setSystemTime(lapsed.hold.expiresAt - 1_000);
+    const live = await inventoryOf(event.id).hold({ kind: "best", accountId: keeping, attemptKey: "y", requestId: "keep-0", quantity: 2, priceTier: "A", allowSplit: false });
+    if (!live.ok) throw new Error(live.message);
+    // The first lapses; the storage goes before the object's alarm tells Postgres.
+    vi.setSystemTime(lapsed.hold.expiresAt + 1);
+    await wipeInventory(event.id);
+    expect((await inventoryOf(event.id).prepare(event.id)).rebuilt).toBe(true);
+
+    // The rebuilt object never knew the lapsed hold, so nothing else would ever end it in Postgres.
+    const rows = await withDb(async (db) => (await db.execute<{ id: string; status: string }>(sql`select id, status from holds where event_id = ${event.id}`)).rows);
+    expect(Object.fromEntries(rows.map((row) => [row.id, row.status]))).toEqual({ [lapsed.hold.holdId]: "expired", [live.hold.holdId]: "live" });
   });
 
   it("rebuilds itself for the Worker's next request, though the Worker saw it prepared a moment ago", async () => {
