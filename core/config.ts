@@ -5,6 +5,12 @@ export interface Config {
   databaseUrl: string;
   /** host:port of the local WebSocket relay; undefined against Neon. */
   neonWsProxy: string | undefined;
+  /**
+   * How long a request waits on Postgres, to connect and then for each query,
+   * before it answers 503 `database_unavailable` (DATABASE_WAIT_MS; default
+   * 10 s): a stalled database must not hold every fan's request open.
+   */
+  databaseWaitMs: number;
   redisUrl: string;
   redisToken: string;
   /** Base URL of the email provider's API (Resend's shape, see workers/platform/mailer.ts). Default: Resend. */
@@ -26,6 +32,9 @@ export const DEFAULT_MAIL_API_URL = "https://api.resend.com";
 /** Cloudflare's siteverify endpoint. */
 export const DEFAULT_TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify";
 
+/** How long a request waits on Postgres by default (connect, then each query). */
+export const DEFAULT_DATABASE_WAIT_MS = 10_000;
+
 /** The part of the Worker's env the configuration is read from. */
 export type ConfigEnv = Pick<
   Env,
@@ -40,7 +49,9 @@ export type ConfigEnv = Pick<
   | "TURNSTILE_SECRET_KEY"
   | "TURNSTILE_VERIFY_URL"
   | "PUBLIC_ORIGIN"
->;
+> &
+  // Optional: scripts and benches that call loadConfig outside the Worker take the default.
+  Partial<Pick<Env, "DATABASE_WAIT_MS">>;
 
 const cache = new WeakMap<object, Config>();
 
@@ -66,6 +77,7 @@ export function loadConfig(env: ConfigEnv): Config {
   const config: Config = {
     databaseUrl: env.DATABASE_URL,
     neonWsProxy: env.NEON_WS_PROXY || undefined,
+    databaseWaitMs: databaseWaitOf(env.DATABASE_WAIT_MS),
     redisUrl: env.UPSTASH_REDIS_REST_URL,
     redisToken: env.UPSTASH_REDIS_REST_TOKEN,
     mailApiUrl: env.MAIL_API_URL || DEFAULT_MAIL_API_URL,
@@ -78,6 +90,16 @@ export function loadConfig(env: ConfigEnv): Config {
   };
   cache.set(env, config);
   return config;
+}
+
+/** How long a request may wait on Postgres: DEFAULT_DATABASE_WAIT_MS when unset; fails naming DATABASE_WAIT_MS unless a whole number of ms from 100 to 60,000. */
+function databaseWaitOf(value: string | undefined): number {
+  if (!value) return DEFAULT_DATABASE_WAIT_MS;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 100 || ms > 60_000) {
+    throw new ConfigError(["DATABASE_WAIT_MS"], `DATABASE_WAIT_MS must be a whole number of milliseconds from 100 to 60000, not ${JSON.stringify(value)}. Set it in wrangler.toml [vars].`);
+  }
+  return ms;
 }
 
 /** The origin (scheme, host, port) of an absolute http(s) URL; fails naming PUBLIC_ORIGIN otherwise. */

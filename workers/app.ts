@@ -36,6 +36,27 @@ function postgresClientError(error: unknown): ApiError | undefined {
   return undefined;
 }
 
+/** Postgres error classes that mean the database cannot serve now: connection exceptions, shutting down or starting, out of connections. */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300)$/;
+/** What the driver says when Postgres does not answer in time, or the connection drops or is refused. */
+const UNAVAILABLE_MESSAGE = /^(Query read timeout|Connection terminated\b)|ECONNREFUSED|ECONNRESET/;
+
+/**
+ * Whether the failure is Postgres being unreachable or stalled (see the database middleware's bounded waits), at any depth of
+ * the error's causes (drizzle wraps the driver's error): the request may be retried, and nothing is wrong with it or with us.
+ * Returns the cause that says so.
+ */
+function postgresUnavailable(error: unknown): Error | undefined {
+  for (let cause: unknown = error, depth = 0; cause instanceof Error && depth < 4; cause = cause.cause, depth++) {
+    const code = "code" in cause ? String(cause.code) : "";
+    if (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_MESSAGE.test(cause.message) || UNAVAILABLE_MESSAGE.test(code)) return cause;
+  }
+  return undefined;
+}
+
+/** Seconds a fan's browser waits before trying again while Postgres is unavailable. */
+const DATABASE_RETRY_AFTER_S = 5;
+
 function errorResponse(c: Context, status: ContentfulStatusCode, body: ErrorBody) {
   return c.json(body, status);
 }
@@ -73,6 +94,14 @@ app.onError((error, c) => {
   if (clientError) return errorResponse(c, clientError.status, { error: { code: clientError.code, message: clientError.message } });
   // Set unless the failure came before the logger middleware ran.
   const log = c.get("log") ?? rootLogger;
+  const unavailable = postgresUnavailable(error);
+  if (unavailable) {
+    log.warn("database_unavailable", { path: c.req.path, cause: unavailable.message, error: String(error).slice(0, 200) });
+    c.header("Retry-After", String(DATABASE_RETRY_AFTER_S));
+    return errorResponse(c, 503, {
+      error: { code: "database_unavailable", message: "Our database is not answering just now; please try again in a few seconds. Seats you hold stay held until their time runs out." },
+    });
+  }
   if (error instanceof ConfigError) {
     log.error("misconfigured", { missing: error.missing });
     return errorResponse(c, 500, { error: { code: "misconfigured", message: error.message } });

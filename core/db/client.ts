@@ -17,6 +17,10 @@ export interface PoolOptions {
   max?: number;
   /** How long a connection may sit unused before the pool closes it (node-postgres's default: 10 s). */
   idleTimeoutMillis?: number;
+  /** How long connecting may take before it fails ("Connection terminated due to connection timeout"); default: no limit. */
+  connectionTimeoutMillis?: number;
+  /** How long a query may wait for its answer before it fails ("Query read timeout"); default: no limit. */
+  queryTimeoutMillis?: number;
 }
 
 /**
@@ -38,7 +42,8 @@ export function createDb(config: Pick<Config, "databaseUrl" | "neonWsProxy">, op
     neonConfig.pipelineTLS = false;
     neonConfig.pipelineConnect = false;
   }
-  const pool = new Pool({ connectionString: config.databaseUrl, max: 4, ...options });
+  const { queryTimeoutMillis, ...poolOptions } = options;
+  const pool = new Pool({ connectionString: config.databaseUrl, max: 4, ...poolOptions, ...(queryTimeoutMillis === undefined ? {} : { query_timeout: queryTimeoutMillis }) });
   pool.on("error", () => undefined); // idle-client errors surface on the next query instead
   // No `schema`: we use the query builder only, and building the relational config cost ~15% of a hold.
   const db: Db = drizzle({ client: pool, casing: "snake_case" });

@@ -20,7 +20,8 @@ export function database() {
     let opened: ReturnType<typeof createDb> | undefined;
     const db = new Proxy({} as Db, {
       get(_target, property) {
-        opened ??= createDb(config);
+        // Bounded waits: a stalled Postgres answers 503 database_unavailable (workers/app.ts), not a request held open.
+        opened ??= createDb(config, { connectionTimeoutMillis: config.databaseWaitMs, queryTimeoutMillis: config.databaseWaitMs });
         const value: unknown = Reflect.get(opened.db, property, opened.db);
         return typeof value === "function" ? value.bind(opened.db) : value;
       },

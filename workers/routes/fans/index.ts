@@ -32,7 +32,7 @@ fans.doc31("/openapi.json", {
     title: "Edge Tickets fan API",
     version: "1.0.0",
     description:
-      "What fans do, in the order of a visit: sign in by emailed code, find events, join a hot event's lobby and line, hold seats (seat map or best available), pay, see tickets, join a waitlist. Errors are JSON `{ error: { code, message } }`; a 4xx changes nothing.",
+      "What fans do, in the order of a visit: sign in by emailed code, find events, join a hot event's lobby and line, hold seats (seat map or best available), pay, see tickets, join a waitlist. Errors are JSON `{ error: { code, message } }`; a 4xx changes nothing. Any route that reads the database may answer 503 `database_unavailable` with Retry-After while the database does not answer; try again then.",
   },
   servers: [{ url: "/api" }],
 });

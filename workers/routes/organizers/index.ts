@@ -33,7 +33,7 @@ organizers.doc31("/openapi.json", {
   info: {
     title: "Edge Tickets admin API",
     version: "1.0.0",
-    description: "Venues, seating charts and events for organizers. Every route needs an organizer API key and sees only that organizer's data.",
+    description: "Venues, seating charts and events for organizers. Every route needs an organizer API key and sees only that organizer's data. Any route may answer 503 `database_unavailable` with Retry-After while the database does not answer; try again then.",
   },
   servers: [{ url: "/admin" }],
   security: [{ apiKey: [] }],
