@@ -577,7 +577,7 @@ runScenario(async (cleanup) => {
 
 // ------------------------------------------------------------------ a fan's journey
 
-/** One answer: status 0 when the Worker could not be reached; `retryAfterS` from a 429's Retry-After. */
+/** One answer: status 0 when the Worker could not be reached; `retryAfterS` from a 429's or 503's Retry-After. */
 interface Answer {
   status: number;
   body: unknown;
@@ -609,16 +609,17 @@ function fanHttp(url: () => string, tally: Tally): Http {
       } catch {
         parsed = text;
       }
-      if (response.status >= 500) tally.error(`${method} ${route.replace(/[0-9a-f-]{36}/g, ":id")} ${response.status}`);
+      if (response.status >= 500) tally.error(`${method} ${route.replace(/[0-9a-f-]{36}/g, ":id")} ${response.status} ${errorCode(parsed) || "-"}`);
       const retryAfter = Number(response.headers.get("retry-after"));
-      return { status: response.status, body: parsed, ...(response.status === 429 && retryAfter > 0 ? { retryAfterS: retryAfter } : {}) };
+      const waitAsked = (response.status === 429 || response.status === 503) && retryAfter > 0;
+      return { status: response.status, body: parsed, ...(waitAsked ? { retryAfterS: retryAfter } : {}) };
     } catch {
       return { status: 0, body: undefined };
     }
   };
 }
 
-/** Retries an idempotent call while the Worker is unreachable, answers 5xx or 429 (after its Retry-After), as a fan's browser does. */
+/** Retries an idempotent call while the Worker is unreachable, answers 5xx or 429 (after its Retry-After, on a 429 or 503), as a fan's browser does. */
 async function retrying(call: () => Promise<Answer>, keepGoing: () => boolean): Promise<Answer> {
   let answer = await call();
   for (let attempt = 1; (answer.status === 0 || answer.status === 429 || answer.status >= 500) && attempt < 30 && keepGoing(); attempt++) {

@@ -53,7 +53,7 @@ const eventSchema = z.object({
   prices: z.array(z.object({ priceTier: z.string(), priceCents: z.number() })),
 });
 const venueSchema = z.object({ name: z.string(), capacity: z.number(), seatCount: z.number(), priceTiers: z.array(z.string()), sections: z.array(z.object({ label: z.string() })) });
-const preparedSchema = z.object({ seatCount: z.number(), available: z.number(), holdsRecovered: z.number(), rebuilt: z.boolean() });
+const preparedSchema = z.object({ seatCount: z.number(), available: z.number(), holdsRecovered: z.number(), holdsExpired: z.number(), rebuilt: z.boolean() });
 const admissionSchema = z.object({ ratePerSecond: z.number(), paused: z.boolean() });
 const queueSchema = z.object({ eventId: z.string(), ratePerSecond: z.number(), paused: z.boolean(), soldOut: z.boolean(), saleStartsAt: z.number() });
 const liveSchema = z.object({
@@ -140,7 +140,7 @@ export async function prepareEvent(target: PrepareTarget, eventId: string, onIte
   check(
     "inventory loaded",
     prepared.seatCount === venue.seatCount,
-    `${prepared.seatCount} seats in the object, ${prepared.available} places available, ${prepared.holdsRecovered} holds recovered${prepared.rebuilt ? ", rebuilt from Postgres" : ""}`,
+    `${prepared.seatCount} seats in the object, ${prepared.available} places available, ${prepared.holdsRecovered} holds recovered${prepared.holdsExpired > 0 ? `, ${prepared.holdsExpired} lapsed holds marked expired` : ""}${prepared.rebuilt ? ", rebuilt from Postgres" : ""}`,
   );
 
   const room = await call("PATCH", `/admin/events/${event.id}/admission`, admissionSchema, {});

@@ -37,6 +37,8 @@ export interface PrepareResult {
   seatCount: number;
   available: number;
   holdsRecovered: number;
+  /** Lapsed holds Postgres still showed live, marked expired by this load. */
+  holdsExpired: number;
   rebuilt: boolean;
 }
 

@@ -46,7 +46,10 @@ export function mirrorConnectionName(eventId: string): string {
 export interface LoadOutcome {
   /** True when the chart and holds were written (a first load); false when only the settings were refreshed. */
   rebuilt: boolean;
+  /** Live holds loaded from Postgres. */
   holdsRecovered: number;
+  /** Holds Postgres still showed live though their time had run out before the load: marked expired there, not loaded. */
+  holdsExpired: number;
 }
 
 /** What the mirror needs from the rest of the object. */
@@ -86,7 +89,7 @@ export class PostgresMirror implements AlarmSource {
     if (places.isPrepared()) {
       const config = await this.run(eventId, (db) => loadInventoryConfig(db, eventId));
       if (config) places.updateSettings(config);
-      return { rebuilt: false, holdsRecovered: 0 };
+      return { rebuilt: false, holdsRecovered: 0, holdsExpired: 0 };
     }
     const snapshotAt = Date.now();
     const snapshot = await this.run(eventId, (db) => loadInventorySnapshot(db, eventId, snapshotAt));
@@ -95,11 +98,13 @@ export class PostgresMirror implements AlarmSource {
       places.writeChart(snapshot);
       holds.restore(snapshot.holds);
     });
-    await this.run(eventId, async (db) => {
-      await expireUnloadedHolds(db, eventId, snapshotAt);
+    const holdsExpired = await this.run(eventId, async (db) => {
+      const expired = await expireUnloadedHolds(db, eventId, snapshotAt);
       await markInventoryPrepared(db, eventId);
+      return expired;
     });
-    return { rebuilt: true, holdsRecovered: snapshot.holds.length };
+    log.info("inventory_loaded", { eventId, holdsRecovered: snapshot.holds.length, holdsExpired });
+    return { rebuilt: true, holdsRecovered: snapshot.holds.length, holdsExpired };
   }
 
   /** A hold changed at `now`: Postgres hears of it within MIRROR_DELAY_MS. */

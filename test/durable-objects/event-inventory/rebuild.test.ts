@@ -84,7 +84,7 @@ describe("EventInventory rebuilt after losing its storage", () => {
     // The first lapses; the storage goes before the object's alarm tells Postgres.
     vi.setSystemTime(lapsed.hold.expiresAt + 1);
     await wipeInventory(event.id);
-    expect((await inventoryOf(event.id).prepare(event.id)).rebuilt).toBe(true);
+    expect(await inventoryOf(event.id).prepare(event.id)).toMatchObject({ rebuilt: true, holdsRecovered: 1, holdsExpired: 1 });
 
     // The rebuilt object never knew the lapsed hold, so nothing else would ever end it in Postgres.
     const rows = await withDb(async (db) => (await db.execute<{ id: string; status: string }>(sql`select id, status from holds where event_id = ${event.id}`)).rows);

@@ -86,7 +86,7 @@ events.openapi(
     request: { params: idParam, body: jsonBody(z.strictObject({ promote: z.boolean().default(false) })) },
     responses: {
       200: jsonResponse(
-        z.object({ eventId: z.uuid(), demandClass: z.enum(["calm", "hot"]), seatCount: z.number(), available: z.number(), holdsRecovered: z.number(), rebuilt: z.boolean() }),
+        z.object({ eventId: z.uuid(), demandClass: z.enum(["calm", "hot"]), seatCount: z.number(), available: z.number(), holdsRecovered: z.number(), holdsExpired: z.number(), rebuilt: z.boolean() }),
         "The prepared inventory.",
       ),
       ...errorResponses(400, 401, 404, 409),
