@@ -57,6 +57,30 @@ function postgresUnavailable(error: unknown): Error | undefined {
 /** Seconds a fan's browser waits before trying again while Postgres is unavailable. */
 const DATABASE_RETRY_AFTER_S = 5;
 
+/** The platform's flags on a failed Durable Object call (developers.cloudflare.com/durable-objects/best-practices/error-handling). */
+interface ObjectErrorFlags {
+  overloaded?: unknown;
+  retryable?: unknown;
+  durableObjectReset?: unknown;
+}
+
+/**
+ * Whether a Durable Object call failed for the platform's reasons, not ours: the object was reset (restarted, moved, its code
+ * updated) under the call, or is overloaded (too many requests to one object). Looks through the error's causes. Returns what
+ * the fan is told, or undefined.
+ */
+function objectUnavailable(error: unknown): { code: string; message: string; retryAfterS: number } | undefined {
+  for (let cause: unknown = error, depth = 0; cause instanceof Error && depth < 4; cause = cause.cause, depth++) {
+    const flags = cause as Error & ObjectErrorFlags;
+    // Overloaded: not to be retried at once, which would add to the overload.
+    if (flags.overloaded === true) return { code: "overloaded", message: "This sale is very busy just now; please try again in a few seconds.", retryAfterS: 5 };
+    if (flags.retryable === true || flags.durableObjectReset === true) {
+      return { code: "temporarily_unavailable", message: "That did not get through just now; please try again.", retryAfterS: 1 };
+    }
+  }
+  return undefined;
+}
+
 function errorResponse(c: Context, status: ContentfulStatusCode, body: ErrorBody) {
   return c.json(body, status);
 }
@@ -94,6 +118,12 @@ app.onError((error, c) => {
   if (clientError) return errorResponse(c, clientError.status, { error: { code: clientError.code, message: clientError.message } });
   // Set unless the failure came before the logger middleware ran.
   const log = c.get("log") ?? rootLogger;
+  const object = objectUnavailable(error);
+  if (object) {
+    log.warn("object_unavailable", { path: c.req.path, code: object.code, error: String(error).slice(0, 200) });
+    c.header("Retry-After", String(object.retryAfterS));
+    return errorResponse(c, 503, { error: { code: object.code, message: object.message } });
+  }
   const unavailable = postgresUnavailable(error);
   if (unavailable) {
     log.warn("database_unavailable", { path: c.req.path, cause: unavailable.message, error: String(error).slice(0, 200) });

@@ -1,0 +1,112 @@
+/**
+ * What fans are told when a dependency, not their request and not our code,
+ * fails (workers/app.ts): a 503 with Retry-After, never a 500.
+ *
+ * - The database middleware's bounded waits: a Postgres that stalls or
+ *   refuses answers `database_unavailable`, not a request held open for as
+ *   long as the database is gone (a stopped Postgres held every request that
+ *   needed it for the whole stop).
+ * - A Durable Object reset under the call (restarted, moved, its code
+ *   updated) answers `temporarily_unavailable`; the fan's retry of the same
+ *   request finds what the first one did.
+ */
+import { env } from "cloudflare:test";
+import { sql } from "drizzle-orm";
+import type { Db } from "../../core/db/client";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { withDb } from "../fixtures/db";
+import { eventBody, organizerWithTheatre, postEvent, strictEvent } from "../fixtures/events";
+import { adminRequest, appRequest, callWorker, expectApiError } from "../fixtures/http";
+import { inventoryOf, restartObject } from "../fixtures/objects";
+import { openEvent } from "../fixtures/seeding";
+import { holdToken } from "../fixtures/tokens";
+
+/** The wait under test: short, so that the test waits on the real timer for a moment only. */
+const STALL_WAIT_MS = 400;
+
+function patchName(apiKey: string, eventId: string, name: string, testEnv: Env) {
+  return appRequest(
+    `/admin/events/${eventId}`,
+    { method: "PATCH", headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" }, body: JSON.stringify({ name }) },
+    testEnv,
+  );
+}
+
+/** Waits, a query at a time (up to 15 s), until a statement waits on a lock `lockPid` holds. */
+async function untilBlockedBy(db: Db, lockPid: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    await db.execute(sql`select pg_stat_clear_snapshot()`); // in a transaction, pg_stat_activity is read once and kept
+    const blocked = await db.execute(sql`select pid from pg_stat_activity where ${lockPid} = any(pg_blocking_pids(pid))`);
+    if (blocked.rows.length > 0) return;
+  }
+  throw new Error("no statement waited on the lock");
+}
+
+describe("a stalled or unreachable Postgres", () => {
+  it("answers 503 database_unavailable with Retry-After once a query waits longer than DATABASE_WAIT_MS, and the change is not made", async () => {
+    const { apiKey, venue } = await organizerWithTheatre();
+    const event = await postEvent(apiKey, eventBody(venue.id));
+    const stalled = { ...env, DATABASE_WAIT_MS: String(STALL_WAIT_MS) };
+    // Another transaction holds the event's row: the update's query waits, as every query does on a stopped Postgres.
+    const answer = await withDb((db) =>
+      db.transaction(async (tx) => {
+        await tx.execute(sql`SELECT id FROM events WHERE id = ${event.id} FOR UPDATE`);
+        const startedAt = Date.now();
+        const response = await patchName(apiKey, event.id, "Renamed while stalled", stalled);
+        return { response, waitedMs: Date.now() - startedAt };
+      }),
+    );
+    expectApiError(answer.response, 503, "database_unavailable");
+    expect(answer.response.headers.get("Retry-After")).toBe("5");
+    expect(answer.response.text).not.toMatch(/Query read timeout|at \w+ \(/);
+    expect(answer.waitedMs).toBeGreaterThanOrEqual(STALL_WAIT_MS);
+    // Its transaction never committed; with the database free again the same request goes through.
+    expect(strictEvent.parse((await adminRequest(apiKey, "GET", `/events/${event.id}`)).json).name).toBe(event.name);
+    const again = await patchName(apiKey, event.id, "Renamed", stalled);
+    expect(again.status, again.text).toBe(200);
+    expect(strictEvent.parse(again.json).name).toBe("Renamed");
+  });
+
+  it("answers 503 database_unavailable when Postgres refuses the connection", async () => {
+    const { apiKey } = await organizerWithTheatre();
+    const refused = await appRequest("/admin/events", { headers: { Authorization: `Bearer ${apiKey}` } }, { ...env, DATABASE_URL: "postgres://tickets:nothing@127.0.0.1:1/tickets" });
+    expectApiError(refused, 503, "database_unavailable");
+    expect(refused.headers.get("Retry-After")).toBe("5");
+  });
+
+  it("refuses a DATABASE_WAIT_MS out of range, naming it", async () => {
+    const { loadConfig } = await import("../../core/config");
+    for (const value of ["0", "99", "60001", "1.5", "ten"]) expect(() => loadConfig({ ...env, DATABASE_WAIT_MS: value }), value).toThrow(/DATABASE_WAIT_MS/);
+    expect(loadConfig({ ...env, DATABASE_WAIT_MS: "" }).databaseWaitMs).toBe(10_000);
+    expect(loadConfig({ ...env, DATABASE_WAIT_MS: "2500" }).databaseWaitMs).toBe(2_500);
+  });
+});
+
+describe("an inventory object reset under a fan's call", () => {
+  it("answers 503 temporarily_unavailable with Retry-After: 1, and the retry of the same hold gets the one hold, not two", async () => {
+    const { event, accounts } = await openEvent({ demandClass: "hot", accounts: 1 });
+    const [accountId = ""] = accounts;
+    await inventoryOf(event.id).prepare(event.id);
+    const token = await holdToken("hot", accountId, event.id);
+    const body = { requestId: crypto.randomUUID(), seats: [0, 1] };
+    // The object answers a hold once Postgres has it: the send waits on this account's row (the hold's foreign key), and
+    // the object is restarted meanwhile, as the platform restarts one.
+    const first = await withDb((db) =>
+      db.transaction(async (tx) => {
+        await tx.execute(sql`select 1 from accounts where id = ${accountId} for update`);
+        const lock = await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+        const answer = callWorker("POST", `/api/events/${event.id}/holds`, { bearer: token, body });
+        await untilBlockedBy(tx, lock.rows[0]?.pid ?? 0);
+        await restartObject(inventoryOf(event.id));
+        return answer;
+      }),
+    );
+    expectApiError(first, 503, "temporarily_unavailable");
+    expect(first.headers.get("Retry-After")).toBe("1");
+    const again = await callWorker("POST", `/api/events/${event.id}/holds`, { bearer: token, body });
+    expect(again.status, again.text).toBe(201);
+    expect((await inventoryOf(event.id).accountHolds(accountId)).map((hold) => hold.holdId)).toEqual([z.object({ hold: z.object({ holdId: z.string() }) }).parse(again.json).hold.holdId]);
+  });
+});
