@@ -1,5 +1,13 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
+/**
+ * How the message of an error starts when Postgres could not be reached or did
+ * not answer in time. A Durable Object's errors reach the Worker with their
+ * message only, so the Worker (app.onError) knows such a failure by it and
+ * answers 503 `database_unavailable` instead of 500.
+ */
+export const POSTGRES_UNREACHABLE = "Postgres unreachable";
+
 /** The JSON body of every error response. */
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };

@@ -11,8 +11,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { AlarmScheduler, type AlarmSource } from "./lib/alarm-scheduler";
-import { migrateSchema, type Migration } from "./lib/schema-migrations";
-import { sqlOver, type Sql, type SqlRow } from "./lib/sql";
+import { migratedSql, type Migration } from "./lib/schema-migrations";
+import type { Sql, SqlRow } from "./lib/sql";
 
 /** Shortest gap between two `seats` messages (about 10 a second). */
 export const FLUSH_INTERVAL_MS = 100;
@@ -85,8 +85,7 @@ export class SeatMapFeed extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, SEAT_MAP_FEED_MIGRATIONS));
-    this.sql = sqlOver(ctx.storage.sql);
+    this.sql = migratedSql(ctx, SEAT_MAP_FEED_MIGRATIONS);
     const feed: AlarmSource = { nextAlarmAt: () => this.nextAlarmAt(), runDue: (now) => this.runDue(now) };
     this.scheduler = new AlarmScheduler(ctx.storage, [feed]);
     // Answered by the runtime without waking the object.

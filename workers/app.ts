@@ -5,6 +5,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ApiError, ConfigError, type ErrorBody, invalidRequest } from "../core/errors";
 import { log as rootLogger } from "../core/logger";
 import { database } from "./middleware/database";
+import { unavailable } from "./platform/unavailable";
 import { requestLogger } from "./middleware/request-logger";
 import { securityHeaders } from "./middleware/security-headers";
 import { fans } from "./routes/fans";
@@ -33,51 +34,6 @@ function postgresClientError(error: unknown): ApiError | undefined {
   if (code === "23505") return new ApiError(409, "conflict", "That conflicts with existing data.");
   if (code === "23503") return new ApiError(409, "conflict", "That refers to something that does not exist or is still in use.");
   if (code === "23514" || code.startsWith("22")) return invalidRequest("A value is out of range or malformed.");
-  return undefined;
-}
-
-/** Postgres error classes that mean the database cannot serve now: connection exceptions, shutting down or starting, out of connections. */
-const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300)$/;
-/** What the driver says when Postgres does not answer in time, or the connection drops or is refused. */
-const UNAVAILABLE_MESSAGE = /^(Query read timeout|Connection terminated\b)|ECONNREFUSED|ECONNRESET/;
-
-/**
- * Whether the failure is Postgres being unreachable or stalled (see the database middleware's bounded waits), at any depth of
- * the error's causes (drizzle wraps the driver's error): the request may be retried, and nothing is wrong with it or with us.
- * Returns the cause that says so.
- */
-function postgresUnavailable(error: unknown): Error | undefined {
-  for (let cause: unknown = error, depth = 0; cause instanceof Error && depth < 4; cause = cause.cause, depth++) {
-    const code = "code" in cause ? String(cause.code) : "";
-    if (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_MESSAGE.test(cause.message) || UNAVAILABLE_MESSAGE.test(code)) return cause;
-  }
-  return undefined;
-}
-
-/** Seconds a fan's browser waits before trying again while Postgres is unavailable. */
-const DATABASE_RETRY_AFTER_S = 5;
-
-/** The platform's flags on a failed Durable Object call (developers.cloudflare.com/durable-objects/best-practices/error-handling). */
-interface ObjectErrorFlags {
-  overloaded?: unknown;
-  retryable?: unknown;
-  durableObjectReset?: unknown;
-}
-
-/**
- * Whether a Durable Object call failed for the platform's reasons, not ours: the object was reset (restarted, moved, its code
- * updated) under the call, or is overloaded (too many requests to one object). Looks through the error's causes. Returns what
- * the fan is told, or undefined.
- */
-function objectUnavailable(error: unknown): { code: string; message: string; retryAfterS: number } | undefined {
-  for (let cause: unknown = error, depth = 0; cause instanceof Error && depth < 4; cause = cause.cause, depth++) {
-    const flags = cause as Error & ObjectErrorFlags;
-    // Overloaded: not to be retried at once, which would add to the overload.
-    if (flags.overloaded === true) return { code: "overloaded", message: "This sale is very busy just now; please try again in a few seconds.", retryAfterS: 5 };
-    if (flags.retryable === true || flags.durableObjectReset === true) {
-      return { code: "temporarily_unavailable", message: "That did not get through just now; please try again.", retryAfterS: 1 };
-    }
-  }
   return undefined;
 }
 
@@ -118,19 +74,11 @@ app.onError((error, c) => {
   if (clientError) return errorResponse(c, clientError.status, { error: { code: clientError.code, message: clientError.message } });
   // Set unless the failure came before the logger middleware ran.
   const log = c.get("log") ?? rootLogger;
-  const object = objectUnavailable(error);
-  if (object) {
-    log.warn("object_unavailable", { path: c.req.path, code: object.code, error: String(error).slice(0, 200) });
-    c.header("Retry-After", String(object.retryAfterS));
-    return errorResponse(c, 503, { error: { code: object.code, message: object.message } });
-  }
-  const unavailable = postgresUnavailable(error);
-  if (unavailable) {
-    log.warn("database_unavailable", { path: c.req.path, cause: unavailable.message, error: String(error).slice(0, 200) });
-    c.header("Retry-After", String(DATABASE_RETRY_AFTER_S));
-    return errorResponse(c, 503, {
-      error: { code: "database_unavailable", message: "Our database is not answering just now; please try again in a few seconds. Seats you hold stay held until their time runs out." },
-    });
+  const outage = unavailable(error);
+  if (outage) {
+    log.warn(outage.code, { path: c.req.path, cause: outage.cause.message.slice(0, 200), error: String(error).slice(0, 200) });
+    c.header("Retry-After", String(outage.retryAfterS));
+    return errorResponse(c, 503, { error: { code: outage.code, message: outage.message } });
   }
   if (error instanceof ConfigError) {
     log.error("misconfigured", { missing: error.missing });

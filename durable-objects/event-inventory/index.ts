@@ -16,10 +16,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { refuse, type Availability, type ConfirmRequest, type HoldChangeResult, type HoldRequest, type HoldResult, type HoldView, type OpenPlaces, type ReleaseRequest, type UnsellRequest } from "../../core/holds/contract";
+import { POSTGRES_UNREACHABLE } from "../../core/errors";
 import { timeScaleOf } from "../../core/time-scale";
 import { AlarmScheduler } from "../lib/alarm-scheduler";
-import { migrateSchema } from "../lib/schema-migrations";
-import { sqlOver, type Sql } from "../lib/sql";
+import { migratedSql } from "../lib/schema-migrations";
+import type { Sql } from "../lib/sql";
 import { Holds } from "./holds";
 import type { LiveCounts } from "../../core/holds/live-counts";
 import { liveCounts } from "./live-counts";
@@ -55,8 +56,7 @@ export class EventInventory extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, INVENTORY_MIGRATIONS));
-    const sql = sqlOver(ctx.storage.sql);
+    const sql = migratedSql(ctx, INVENTORY_MIGRATIONS);
     this.sql = sql;
     const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
     this.places = new Places(sql, () => this.holds.claimedSeats());
@@ -152,7 +152,7 @@ export class EventInventory extends DurableObject<Env> {
   async confirm(request: ConfirmRequest): Promise<HoldChangeResult> {
     await this.ready();
     const result = this.changing(() => this.holds.confirm(request));
-    if (result.ok && !(await this.mirror.sync("always"))) throw new Error("the sale could not be recorded in Postgres; confirm it again later");
+    if (result.ok && !(await this.mirror.sync("always"))) throw new Error(`${POSTGRES_UNREACHABLE}: the sale could not be recorded; confirm it again later`);
     return result;
   }
 

@@ -25,6 +25,7 @@
  *   caller's own retry takes over.
  */
 import type { Config } from "../../core/config";
+import { POSTGRES_UNREACHABLE } from "../../core/errors";
 import { createDb, type Db } from "../../core/db/client";
 
 /** How long the connection may sit unused before it is closed. */
@@ -50,7 +51,7 @@ const KEPT_DB_LIMITS: KeptDbLimits = { idleMs: KEPT_DB_IDLE_MS, timeoutMs: KEPT_
 /** A statement that got no answer within its timeout. */
 export class KeptDbTimeout extends Error {
   constructor(ms: number) {
-    super(`Postgres did not answer within ${ms} ms; the connection was dropped`);
+    super(`${POSTGRES_UNREACHABLE}: no answer within ${ms} ms; the connection was dropped`);
     this.name = "KeptDbTimeout";
   }
 }

@@ -9,6 +9,7 @@
  * its tables with `IF NOT EXISTS`, so storage written before versions existed
  * is adopted as version 1.
  */
+import { sqlOver, type Sql } from "./sql";
 
 /** One step of an object's schema. */
 export interface Migration {
@@ -57,4 +58,14 @@ export function migrateSchema(storage: DurableObjectStorage, migrations: readonl
     sql.exec("INSERT INTO schema_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version", latest);
   });
   return { from, to: latest };
+}
+
+/**
+ * For an object's constructor: migrates its storage before any request or
+ * alarm reaches it (`blockConcurrencyWhile`), and returns the `sql` tag over
+ * that storage.
+ */
+export function migratedSql(ctx: DurableObjectState, migrations: readonly Migration[]): Sql {
+  void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, migrations));
+  return sqlOver(ctx.storage.sql);
 }

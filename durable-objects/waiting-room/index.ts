@@ -66,8 +66,8 @@ import { log } from "../../core/logger";
 import { lobbyShardCount, shardName } from "../../core/waiting-room/lobby-shards";
 import { queueStateKey, queueStateSchema, type QueueState } from "../../core/waiting-room/queue-state";
 import { RequestLog, requestLogEnabled, type RequestCount } from "../lib/request-log";
-import { migrateSchema } from "../lib/schema-migrations";
-import { sqlOver, type Sql, type SqlRow } from "../lib/sql";
+import { migratedSql } from "../lib/schema-migrations";
+import type { Sql, SqlRow } from "../lib/sql";
 import { readStoredJson } from "../lib/stored-json";
 import { MergedHistogram } from "./key-histogram";
 import type { LobbyShard, ShardStepResult } from "./lobby-shard";
@@ -161,8 +161,7 @@ export class WaitingRoom extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, WAITING_ROOM_MIGRATIONS));
-    this.sql = sqlOver(ctx.storage.sql);
+    this.sql = migratedSql(ctx, WAITING_ROOM_MIGRATIONS);
     this.requests = new RequestLog(this.sql, requestLogEnabled(env));
   }
 

@@ -30,8 +30,8 @@ import type { ExchangeResult, JoinResult } from "../../core/waiting-room/lobby-s
 import { arrivalKey, BLOCK_RANGE, blockOf, FLAGGED_BLOCK_START, KEYS_PER_MS, LATE_BLOCK_START, LOBBY_BLOCK_SIZE, type Block } from "../../core/waiting-room/queue-state";
 import { log } from "../../core/logger";
 import { RequestLog, requestLogEnabled, type RequestCount } from "../lib/request-log";
-import { migrateSchema } from "../lib/schema-migrations";
-import { sqlOver, type Sql, type SqlRow } from "../lib/sql";
+import { migratedSql } from "../lib/schema-migrations";
+import type { Sql, SqlRow } from "../lib/sql";
 import { readStoredJson } from "../lib/stored-json";
 import { EXACT_KEYS, ShardHistogram, type HistogramAck, type HistogramReport } from "./key-histogram";
 import { LOBBY_SHARD_MIGRATIONS } from "./schema";
@@ -137,8 +137,7 @@ export class LobbyShard extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    void ctx.blockConcurrencyWhile(async () => migrateSchema(ctx.storage, LOBBY_SHARD_MIGRATIONS));
-    this.sql = sqlOver(ctx.storage.sql);
+    this.sql = migratedSql(ctx, LOBBY_SHARD_MIGRATIONS);
     this.requests = new RequestLog(this.sql, requestLogEnabled(env));
   }
 

@@ -10,9 +10,12 @@
  *   updated) answers `temporarily_unavailable`; the fan's retry of the same
  *   request finds what the first one did.
  */
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import type { Db } from "../../core/db/client";
+import { POSTGRES_UNREACHABLE } from "../../core/errors";
+import { KeptDbTimeout } from "../../durable-objects/lib/kept-db";
+import { unavailable } from "../../workers/platform/unavailable";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { withDb } from "../fixtures/db";
@@ -108,5 +111,26 @@ describe("an inventory object reset under a fan's call", () => {
     const again = await callWorker("POST", `/api/events/${event.id}/holds`, { bearer: token, body });
     expect(again.status, again.text).toBe(201);
     expect((await inventoryOf(event.id).accountHolds(accountId)).map((hold) => hold.holdId)).toEqual([z.object({ hold: z.object({ holdId: z.string() }) }).parse(again.json).hold.holdId]);
+  });
+});
+
+describe("unavailable(), what the Worker answers 503", () => {
+  it("knows an object's failure to reach Postgres by its message, as the Worker receives it from the object", async () => {
+    const { event } = await openEvent({ demandClass: "hot", accounts: 1 });
+    // A real error thrown in the object: what crosses to the Worker is its message (the inventory's confirm throws this way).
+    const remote = await runInDurableObject(inventoryOf(event.id), () => {
+      throw new Error(`${POSTGRES_UNREACHABLE}: the sale could not be recorded; confirm it again later`);
+    }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(unavailable(remote)).toMatchObject({ code: "database_unavailable", retryAfterS: 5 });
+    expect(unavailable(new KeptDbTimeout(20_000))).toMatchObject({ code: "database_unavailable" });
+    expect(unavailable(new Error("wrapped", { cause: Object.assign(new Error("server closed the connection"), { code: "08006" }) }))).toMatchObject({ code: "database_unavailable" });
+    expect(unavailable(Object.assign(new Error("too many requests"), { overloaded: true, retryable: true }))).toMatchObject({ code: "overloaded", retryAfterS: 5 });
+    // Anything else is ours to fix: a 500.
+    for (const error of [new Error("seat claims out of step with the hold"), new TypeError("x is undefined"), Object.assign(new Error("duplicate key"), { code: "23505" }), "a string"]) {
+      expect(unavailable(error), String(error)).toBeUndefined();
+    }
   });
 });
