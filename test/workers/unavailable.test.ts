@@ -15,8 +15,9 @@ import { sql } from "drizzle-orm";
 import type { Db } from "../../core/db/client";
 import { POSTGRES_UNREACHABLE } from "../../core/errors";
 import { KeptDbTimeout } from "../../durable-objects/lib/kept-db";
+import { forgetIsolateRouting } from "../../workers/events/routing";
 import { unavailable } from "../../workers/platform/unavailable";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { withDb } from "../fixtures/db";
 import { eventBody, organizerWithTheatre, postEvent, strictEvent } from "../fixtures/events";
@@ -84,6 +85,46 @@ describe("a stalled or unreachable Postgres", () => {
     for (const value of ["0", "99", "60001", "1.5", "ten"]) expect(() => loadConfig({ ...env, DATABASE_WAIT_MS: value }), value).toThrow(/DATABASE_WAIT_MS/);
     expect(loadConfig({ ...env, DATABASE_WAIT_MS: "" }).databaseWaitMs).toBe(10_000);
     expect(loadConfig({ ...env, DATABASE_WAIT_MS: "2500" }).databaseWaitMs).toBe(2_500);
+  });
+});
+
+describe("a hot event's holds while Postgres refuses", () => {
+  const refused = { ...env, DATABASE_URL: "postgres://tickets:nothing@127.0.0.1:1/tickets" };
+
+  async function hotEventRoutedOnce() {
+    const { event, accounts } = await openEvent({ demandClass: "hot", accounts: 2 });
+    await inventoryOf(event.id).prepare(event.id);
+    // One fan request routes the event while Postgres answers: the isolate and the data centre keep a copy.
+    const warm = await appRequest(`/api/events/${event.id}/availability`);
+    expect(warm.status, warm.text).toBe(200);
+    return { eventId: event.id, accounts };
+  }
+
+  function holdBestThrough(testEnv: Env, eventId: string, token: string) {
+    return appRequest(
+      `/api/events/${eventId}/holds/best`,
+      { method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify({ requestId: crypto.randomUUID(), quantity: 2 }) },
+      testEnv,
+    );
+  }
+
+  it("are made in an isolate started during the outage, routed from the data centre's copy", async () => {
+    const { eventId, accounts } = await hotEventRoutedOnce();
+    forgetIsolateRouting(eventId);
+    const answer = await holdBestThrough(refused, eventId, await holdToken("hot", accounts[0] ?? "", eventId));
+    expect(answer.status, answer.text).toBe(201);
+  });
+
+  it("are made after the isolate's copy went stale, routed from it while Postgres does not answer", async () => {
+    const { eventId, accounts } = await hotEventRoutedOnce();
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 10 * 60_000);
+      const answer = await holdBestThrough(refused, eventId, await holdToken("hot", accounts[1] ?? "", eventId));
+      expect(answer.status, answer.text).toBe(201);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -92,7 +92,7 @@ export async function cancelEvent(ctx: WorkContext, input: { organizerId: string
     await ctx.db.update(events).set({ status: "cancelled", updatedAt: new Date() }).where(eq(events.id, event.id));
   }
   await emitEventCancelled(ctx, event.id);
-  forgetRouting(event.id);
+  await forgetRouting(event.id);
   // A prepared hot inventory keeps its own copy of the status: it must stop holding now.
   if (event.demandClass === "hot") {
     const stub = ctx.env.EVENT_INVENTORY.getByName(event.id);

@@ -163,7 +163,7 @@ waitingRoom.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const result = await preRegister(c.var.db, { eventId: id, accountId: c.var.fan.accountId, ratio: hotDemandRatio(c.env) });
-    forgetRouting(id);
+    await forgetRouting(id);
     return c.json(result, 200);
   },
 );

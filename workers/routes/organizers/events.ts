@@ -66,7 +66,7 @@ events.openapi(
       const result = await updateEvent(tx, c.var.organizer.id, id, c.req.valid("json"), new Date(), hotDemandRatio(c.env));
       return { result, audit: { targetId: id, eventId: id, before, after: result } };
     });
-    forgetRouting(id);
+    await forgetRouting(id);
     // A prepared hot inventory and the waiting room keep their own copies of the sale settings: they follow at once.
     if (event.demandClass === "hot") {
       await c.env.EVENT_INVENTORY.getByName(id).refreshConfig();
@@ -101,7 +101,7 @@ events.openapi(
       if (!promote) throw conflict("calm_event", "Calm events sell from Postgres and need no preparation; send promote: true to make this event hot.");
       event = await updateEvent(c.var.db, c.var.organizer.id, id, { demandClass: "hot" });
     }
-    forgetRouting(id);
+    await forgetRouting(id);
     const prepared = await c.env.EVENT_INVENTORY.getByName(id).prepare(id);
     await c.env.WAITING_ROOM.getByName(id).configure(id);
     const report = { eventId: id, demandClass: event.demandClass, ...prepared };
