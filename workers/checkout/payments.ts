@@ -305,7 +305,8 @@ export async function finalizeSucceeded(ctx: WorkContext, payment: PaymentRow, p
   }
   // Paid after the hold lapsed and someone else has the seats: give the money back.
   const refunded = await refund(stripeClient(ctx.env), paymentIntentId, "seats_unavailable");
-  if (!refunded.ok) throw new Error(`refund of ${paymentIntentId} failed: ${refunded.error}`);
+  // Not ours to fix and not final: the webhook's redelivery, the cron or the fan's next poll runs this again (the refund has its key).
+  if (!refunded.ok) throw new ApiError(503, "gateway_unavailable", `The payment gateway did not take the refund of ${paymentIntentId} just now (${refunded.error}); it is tried again.`);
   return (await transition(ctx.db, payment.id, ["succeeded"], { status: "refunded", lastError: `refunded: ${confirmed.reason}` })) ?? (await reload(ctx.db, payment.id));
 }
 

@@ -23,7 +23,7 @@ import {
   paymentRows,
   runCron,
 } from "../../fixtures/checkout";
-import { addFault, chargesOf, deliverAll, flushWebhooks, sent, webhooksOf } from "../../fixtures/gateway";
+import { addFault, chargesOf, clearFaults, deliver, deliverAll, flushWebhooks, sent, webhooksOf } from "../../fixtures/gateway";
 
 checkoutTestFile();
 
@@ -64,6 +64,32 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
       clock.advance(CRON_STEP_MS);
       await runCron();
       expect((await chargesOf(hold.holdId)).map((c) => c.amountRefunded)).toEqual([hold.totalCents]);
+    });
+
+    it("answers the gateway's webhook 503 gateway_unavailable while the gateway refuses the refund, and refunds at its next delivery", async () => {
+      const sale = await openCheckoutSale({ demandClass, holdTtlSeconds: 120 });
+      const [fan, other] = sale.fans;
+      if (!fan || !other) throw new Error("no fans");
+      const hold = await holdSeats(sale, fan, PAIR);
+      await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
+      await addFault({ mode: "delay_webhook", match: { metadata: { hold_id: hold.holdId } } });
+      await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
+      clock.to(Date.parse(hold.expiresAt) + 1);
+      await holdSeats(sale, other, [1, 2]);
+      const [charge] = await chargesOf(hold.holdId);
+      if (!charge) throw new Error("no charge");
+      await addFault({ mode: "error500", count: 10, match: { path: "/v1/refunds", idempotencyKey: `refund_${charge.paymentIntent}` } });
+      await flushWebhooks();
+      const [succeeded] = sent(await webhooksOf({ hold_id: hold.holdId })).filter((delivery) => delivery.type === "payment_intent.succeeded");
+      if (!succeeded) throw new Error("no payment_intent.succeeded delivery");
+      const refused = await deliver(succeeded);
+      expect(refused.status, refused.body).toBe(503);
+      expect(JSON.parse(refused.body)).toMatchObject({ error: { code: "gateway_unavailable" } });
+      expect((await chargesOf(hold.holdId)).map((c) => c.amountRefunded)).toEqual([0]);
+      await clearFaults();
+      expect((await deliver(succeeded)).status).toBe(200);
+      expect((await chargesOf(hold.holdId)).map((c) => c.amountRefunded)).toEqual([hold.totalCents]);
+      expect((await paymentRows(hold.holdId)).map((p) => p.status)).toEqual(["refunded"]);
     });
   });
 });
