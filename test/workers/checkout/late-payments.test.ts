@@ -27,6 +27,24 @@ import { addFault, chargesOf, clearFaults, deliver, deliverAll, flushWebhooks, s
 
 checkoutTestFile();
 
+/**
+ * A fan's payment that the gateway charges while its answers are lost (202),
+ * its webhook dropped or delayed; the hold then expires and another fan takes
+ * one of its seats.
+ */
+async function paidAfterSeatsTaken(demandClass: "calm" | "hot", webhook: "drop_webhook" | "delay_webhook") {
+  const sale = await openCheckoutSale({ demandClass, holdTtlSeconds: 120 });
+  const [fan, other] = sale.fans;
+  if (!fan || !other) throw new Error("no fans");
+  const hold = await holdSeats(sale, fan, PAIR);
+  await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
+  await addFault({ mode: webhook, match: { metadata: { hold_id: hold.holdId } } });
+  await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
+  clock.to(Date.parse(hold.expiresAt) + 1);
+  const taken = await holdSeats(sale, other, [1, 2]);
+  return { sale, fan, other, hold, taken };
+}
+
 describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) => {
   describe("paid after the hold expired", () => {
     it("confirms the order when the seats are still free", async () => {
@@ -43,15 +61,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("refunds automatically when someone else has the seats, and the gateway shows the refund", async () => {
-      const sale = await openCheckoutSale({ demandClass, holdTtlSeconds: 120 });
-      const [fan, other] = sale.fans;
-      if (!fan || !other) throw new Error("no fans");
-      const hold = await holdSeats(sale, fan, PAIR);
-      await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
-      await addFault({ mode: "drop_webhook", match: { metadata: { hold_id: hold.holdId } } });
-      await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
-      clock.to(Date.parse(hold.expiresAt) + 1);
-      const taken = await holdSeats(sale, other, [1, 2]);
+      const { sale, fan, other, hold, taken } = await paidAfterSeatsTaken(demandClass, "drop_webhook");
       // No webhook: the cron learns of the charge and gives the money back.
       await runCron();
       expect((await paymentRows(hold.holdId)).map((p) => [p.status, p.lastError])).toEqual([["refunded", "refunded: hold_expired"]]);
@@ -67,15 +77,7 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     });
 
     it("answers the gateway's webhook 503 gateway_unavailable while the gateway refuses the refund, and refunds at its next delivery", async () => {
-      const sale = await openCheckoutSale({ demandClass, holdTtlSeconds: 120 });
-      const [fan, other] = sale.fans;
-      if (!fan || !other) throw new Error("no fans");
-      const hold = await holdSeats(sale, fan, PAIR);
-      await addFault({ mode: "lose_response", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
-      await addFault({ mode: "delay_webhook", match: { metadata: { hold_id: hold.holdId } } });
-      await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202);
-      clock.to(Date.parse(hold.expiresAt) + 1);
-      await holdSeats(sale, other, [1, 2]);
+      const { hold } = await paidAfterSeatsTaken(demandClass, "delay_webhook");
       const [charge] = await chargesOf(hold.holdId);
       if (!charge) throw new Error("no charge");
       await addFault({ mode: "error500", count: 10, match: { path: "/v1/refunds", idempotencyKey: `refund_${charge.paymentIntent}` } });
