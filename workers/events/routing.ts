@@ -104,7 +104,9 @@ export async function forgetRouting(eventId: string): Promise<void> {
  */
 export async function eventRouting(db: Db, eventId: string): Promise<EventRouting> {
   const now = Date.now();
-  const usable = (copy: RoutingCopy) => now - copy.at < ROUTING_TTL_MS || now < postgresFailingUntil;
+  // (The backoff's end is checked from both sides: a clock set back must not stretch it.)
+  const backingOff = now < postgresFailingUntil && postgresFailingUntil - now <= OUTAGE_BACKOFF_MS;
+  const usable = (copy: RoutingCopy) => now - copy.at < ROUTING_TTL_MS || backingOff;
   const cached = routingCache.get(eventId);
   if (cached && (usable(cached) || refreshing.has(eventId))) return cached.routing;
   const shared = cached ? undefined : await readShared(eventId);
