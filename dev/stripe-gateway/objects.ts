@@ -142,7 +142,8 @@ export interface DisputeObject {
   metadata: Metadata;
   payment_intent: string;
   reason: DisputeReason;
-  status: "needs_response";
+  /** Open: needs_response, then under_review once evidence is submitted; closed: won or lost. */
+  status: "needs_response" | "under_review" | "won" | "lost";
 }
 
 export interface RefundObject {
@@ -159,7 +160,7 @@ export interface RefundObject {
   status: "succeeded";
 }
 
-export type EventType = "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" | "payment_intent.requires_action" | "charge.refunded" | "charge.dispute.created";
+export type EventType = "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" | "payment_intent.requires_action" | "charge.refunded" | "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed";
 
 export interface StripeEvent {
   id: string;

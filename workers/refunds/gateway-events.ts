@@ -4,7 +4,9 @@
  * made) and `charge.dispute.created` (the cardholder's bank disputing the
  * charge). Either returns the order as an organizer's refund does (tickets
  * void, places back to the inventory, the waitlist served), without asking
- * the gateway for anything.
+ * the gateway for anything. `charge.dispute.updated` and
+ * `charge.dispute.closed` record how the dispute goes (under review, won,
+ * lost) on the order, for the organizer.
  *
  * - Ours only: the charge's PaymentIntent must be one a payment of ours
  *   stored; any other delivery is acknowledged and changes nothing.
@@ -13,7 +15,10 @@
  *   charge is refunded in full.
  * - A dispute voids the tickets at once (the money is held by the bank while
  *   it lasts) and records its reason and status; a dispute that is later won
- *   leaves them void.
+ *   leaves them void (their places were sold again). Its status only moves
+ *   forward (open, under review, closed), whatever order the events come
+ *   in; a change to a dispute whose opening is not recorded yet is refused
+ *   (503), so the gateway delivers it again after the opening.
  * - Idempotent: each change is conditional on the order's state, so a
  *   replayed or duplicated event, or the `charge.refunded` of a refund our
  *   API made, changes nothing more.
@@ -31,18 +36,33 @@ import { orderView } from "./orders";
 import { refundPayments, returnPlaces, serveAfterReturn, type OrderToReturn } from "./refunds";
 
 /** The gateway events handled here. */
-export type ChargeEvent = Stripe.ChargeRefundedEvent | Stripe.ChargeDisputeCreatedEvent;
+export type ChargeEvent = Stripe.ChargeRefundedEvent | Stripe.ChargeDisputeCreatedEvent | Stripe.ChargeDisputeUpdatedEvent | Stripe.ChargeDisputeClosedEvent;
+
+const CHARGE_EVENTS: ReadonlySet<string> = new Set(["charge.refunded", "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"]);
 
 /** Whether a verified event is one of those handled here. */
 export function isChargeEvent(event: Stripe.Event): event is ChargeEvent {
-  return event.type === "charge.refunded" || event.type === "charge.dispute.created";
+  return CHARGE_EVENTS.has(event.type);
 }
 
-/** Handles a verified `charge.refunded` or `charge.dispute.created`; throws a 503 `ApiError` when it must be delivered again later. */
+/** Handles a verified charge or dispute event; throws a 503 `ApiError` when it must be delivered again later. */
 export async function handleChargeEvent(ctx: WorkContext, event: ChargeEvent): Promise<void> {
   if (event.type === "charge.refunded") await chargeRefunded(ctx, event.data.object);
-  else await disputeCreated(ctx, event.data.object);
+  else if (event.type === "charge.dispute.created") await disputeCreated(ctx, event.data.object);
+  else await disputeChanged(ctx, event.data.object);
 }
+
+/** How far a dispute has gone, by Stripe's statuses: it only moves forward. */
+const DISPUTE_STAGE: Record<string, number> = {
+  warning_needs_response: 0,
+  needs_response: 0,
+  warning_under_review: 1,
+  under_review: 1,
+  warning_closed: 2,
+  prevented: 2,
+  won: 2,
+  lost: 2,
+};
 
 async function chargeRefunded(ctx: WorkContext, charge: Stripe.Charge): Promise<void> {
   const order = await orderOfIntent(ctx, idOf(charge.payment_intent));
@@ -77,6 +97,24 @@ async function disputeCreated(ctx: WorkContext, dispute: Stripe.Dispute): Promis
   await returnPlaces(ctx, order, "disputed");
   log.info("order_disputed", { orderId: order.id, disputeId: dispute.id, reason: dispute.reason });
   if (order.eventStatus === "published") await serveAfterReturn(ctx, order.eventId);
+}
+
+/** A dispute's later news (under review, won, lost): recorded on its order when it moves the dispute forward. */
+async function disputeChanged(ctx: WorkContext, dispute: Stripe.Dispute): Promise<void> {
+  const order = await orderOfIntent(ctx, idOf(dispute.payment_intent));
+  if (!order) return;
+  const [row] = await ctx.db.select({ disputeStatus: orders.disputeStatus }).from(orders).where(eq(orders.id, order.id));
+  const recorded = row?.disputeStatus;
+  if (!recorded) throw new ApiError(503, "dispute_not_recorded", "This dispute's opening is not recorded yet; deliver the event again later.");
+  if ((DISPUTE_STAGE[dispute.status] ?? -1) <= (DISPUTE_STAGE[recorded] ?? 0)) return;
+  // Conditional on the status read: of two news racing, the one written second re-reads and checks again at its redelivery.
+  const changed = await ctx.db
+    .update(orders)
+    .set({ disputeStatus: dispute.status, updatedAt: new Date() })
+    .where(and(eq(orders.id, order.id), eq(orders.disputeStatus, recorded)))
+    .returning({ id: orders.id });
+  if (changed.length === 0) throw new ApiError(503, "dispute_changed", "This dispute changed meanwhile; deliver the event again.");
+  log.info("order_dispute_status", { orderId: order.id, disputeId: dispute.id, status: dispute.status });
 }
 
 /**

@@ -85,4 +85,36 @@ describe("disputes", () => {
     const intent = await stripe().paymentIntents.create(createParams(holdId));
     expect(await control("POST", "/__dashboard/dispute", { payment_intent: intent.id })).toMatchObject({ status: 400 });
   });
+
+  it("the merchant answers through the API: winning evidence wins it (updated, then closed), accepting loses it, and a closed dispute takes no more", async () => {
+    const won = await openedDispute();
+    const answered = await stripe().disputes.update(won.dispute.id, { evidence: { uncategorized_text: "winning_evidence" } });
+    expect(answered).toMatchObject({ id: won.dispute.id, status: "won" });
+    await gateway.settleWebhooks();
+    const events = receiver.eventsFor(won.intent.id).filter((event) => event.type.startsWith("charge.dispute."));
+    expect(events.map((event) => [event.type, (event.data.object as Stripe.Dispute).status])).toEqual([
+      ["charge.dispute.created", "needs_response"],
+      ["charge.dispute.updated", "under_review"],
+      ["charge.dispute.closed", "won"],
+    ]);
+    expect(events[1]?.data.previous_attributes).toEqual({ status: "needs_response" });
+    expect(gateway.webhooks({ metadata: { hold_id: won.holdId } }).map((delivery) => delivery.type)).toContain("charge.dispute.closed");
+    expect(await rejectionOf(stripe().disputes.close(won.dispute.id))).toMatchObject({ type: "StripeInvalidRequestError" });
+
+    const lost = await openedDispute();
+    expect(await stripe().disputes.close(lost.dispute.id)).toMatchObject({ status: "lost" });
+    expect(await stripe().disputes.retrieve(lost.dispute.id)).toMatchObject({ status: "lost" });
+    // Evidence not submitted changes nothing and sends nothing.
+    const pending = await openedDispute();
+    expect(await stripe().disputes.update(pending.dispute.id, { evidence: { uncategorized_text: "winning_evidence" }, submit: false })).toMatchObject({ status: "needs_response" });
+    expect(await rejectionOf(stripe().disputes.update("dp_missing", {}))).toMatchObject({ statusCode: 404 });
+  });
 });
+
+/** A paid intent and a dispute the bank opened on it. */
+async function openedDispute(): Promise<{ holdId: string; intent: Stripe.PaymentIntent; dispute: { id: string } }> {
+  const { holdId } = newHold();
+  const intent = await paidIntent(holdId);
+  const opened = await control("POST", "/__dashboard/dispute", { payment_intent: intent.id });
+  return { holdId, intent, dispute: opened.body as { id: string } };
+}

@@ -167,7 +167,9 @@ function paymentIntentOf(event: Stripe.Event): string | null {
     case "payment_intent.requires_action":
       return event.data.object.id;
     case "charge.refunded":
-    case "charge.dispute.created": {
+    case "charge.dispute.created":
+    case "charge.dispute.updated":
+    case "charge.dispute.closed": {
       const intent = event.data.object.payment_intent;
       return typeof intent === "string" ? intent : (intent?.id ?? null);
     }

@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { orders, payments, tickets } from "../../../core/db/schema";
 import { withDb } from "../../fixtures/db";
-import { chargesOfIntent, dashboardRefund, deliver, deliveriesOf, disputeCharge, refundRequestsOf, sent, sign, webhooksOf, type WebhookDelivery } from "../../fixtures/gateway";
+import { answerDispute, chargesOfIntent, dashboardRefund, deliver, deliveriesOf, disputeCharge, refundRequestsOf, sent, sign, webhooksOf, type WebhookDelivery } from "../../fixtures/gateway";
 import { callApp } from "../../fixtures/http";
 import { deliveriesOf as webhookDeliveriesOf } from "../../fixtures/webhooks";
 import { fanOf, type Fan, type Sale } from "../../fixtures/seeding";
@@ -111,6 +111,33 @@ describe.each(["calm", "hot"] as const)("gateway events for a %s event", (demand
     expect(refund.status, refund.text).toBe(200);
     expect(refund.json).toMatchObject({ order: { status: "disputed" }, waitlistOffers: 0 });
     expect(await refundRequestsOf(order.paymentIntentId)).toEqual([]);
+  });
+
+  it("a dispute's news is recorded as it moves forward, whatever order it arrives in: refused before the opening, never moved back; the tickets stay void", async () => {
+    const { sale, order } = await soldOutWithWaiter(demandClass);
+    await disputeCharge(order.paymentIntentId, "fraudulent");
+    const [created] = await deliveriesOf(order.holdId, "charge.dispute.created");
+    if (!created) throw new Error("no charge.dispute.created");
+    const disputeId = z.object({ data: z.object({ object: z.object({ id: z.string() }) }) }).parse(JSON.parse(created.payload)).data.object.id;
+    await answerDispute(disputeId, "winning_evidence");
+    const [updated] = await deliveriesOf(order.holdId, "charge.dispute.updated");
+    const [closed] = await deliveriesOf(order.holdId, "charge.dispute.closed");
+    if (!updated || !closed) throw new Error("no dispute news");
+
+    const early = await deliver(closed);
+    expect(early.status, early.body).toBe(503);
+    expect(JSON.parse(early.body)).toMatchObject({ error: { code: "dispute_not_recorded" } });
+    expect((await orderRow(order.orderId)).disputeStatus).toBeNull();
+    expect((await deliver(created)).status).toBe(200);
+    expect((await deliver(closed)).status).toBe(200);
+    expect(await orderRow(order.orderId)).toMatchObject({ status: "disputed", disputeReason: "fraudulent", disputeStatus: "won" });
+    // The older news, late, and the closing again, change nothing.
+    expect((await deliver(updated)).status).toBe(200);
+    expect((await deliver(closed)).status).toBe(200);
+    expect((await orderRow(order.orderId)).disputeStatus).toBe("won");
+    expect(await ticketStatuses(order.orderId)).toEqual(["void", "void"]);
+    const listed = await callApp("GET", `/admin/events/${sale.eventId}/orders?status=disputed`, { bearer: sale.apiKey });
+    expect(listed.json).toMatchObject({ orders: [{ orderId: order.orderId, dispute: { reason: "fraudulent", status: "won" } }] });
   });
 });
 
