@@ -12,14 +12,13 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { sql } from "drizzle-orm";
-import type { Db } from "../../core/db/client";
 import { POSTGRES_UNREACHABLE } from "../../core/errors";
 import { KeptDbTimeout } from "../../durable-objects/lib/kept-db";
 import { forgetIsolateRouting } from "../../workers/events/routing";
 import { unavailable } from "../../workers/platform/unavailable";
 import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
-import { withDb } from "../fixtures/db";
+import { blockedBy, lockAccountRow, withDb } from "../fixtures/db";
 import { eventBody, organizerWithTheatre, postEvent, strictEvent } from "../fixtures/events";
 import { adminRequest, appRequest, callWorker, expectApiError } from "../fixtures/http";
 import { inventoryOf, restartObject } from "../fixtures/objects";
@@ -38,16 +37,6 @@ function patchName(apiKey: string, eventId: string, name: string, testEnv: Env) 
 }
 
 /** Waits, a query at a time (up to 15 s), until a statement waits on a lock `lockPid` holds. */
-async function untilBlockedBy(db: Db, lockPid: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    await db.execute(sql`select pg_stat_clear_snapshot()`); // in a transaction, pg_stat_activity is read once and kept
-    const blocked = await db.execute(sql`select pid from pg_stat_activity where ${lockPid} = any(pg_blocking_pids(pid))`);
-    if (blocked.rows.length > 0) return;
-  }
-  throw new Error("no statement waited on the lock");
-}
-
 describe("a stalled or unreachable Postgres", () => {
   it("answers 503 database_unavailable with Retry-After once a query waits longer than DATABASE_WAIT_MS, and the change is not made", async () => {
     const { apiKey, venue } = await organizerWithTheatre();
@@ -139,10 +128,9 @@ describe("an inventory object reset under a fan's call", () => {
     // the object is restarted meanwhile, as the platform restarts one.
     const first = await withDb((db) =>
       db.transaction(async (tx) => {
-        await tx.execute(sql`select 1 from accounts where id = ${accountId} for update`);
-        const lock = await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+        const lockPid = await lockAccountRow(tx, accountId);
         const answer = callWorker("POST", `/api/events/${event.id}/holds`, { bearer: token, body });
-        await untilBlockedBy(tx, lock.rows[0]?.pid ?? 0);
+        await blockedBy(tx, lockPid);
         await restartObject(inventoryOf(event.id));
         return answer;
       }),

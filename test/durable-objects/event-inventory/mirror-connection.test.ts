@@ -12,10 +12,9 @@
  */
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import type { Db } from "../../../core/db/client";
 import type { HoldResult } from "../../../core/holds/contract";
 import { mirrorConnectionName } from "../../../durable-objects/event-inventory/postgres-mirror";
-import { withDb } from "../../fixtures/db";
+import { blockedBy, lockAccountRow, withDb } from "../../fixtures/db";
 import { bestRequest, held } from "../../fixtures/holds";
 import { inventoryOf } from "../../fixtures/objects";
 import { poolerClients } from "../../fixtures/pooler";
@@ -26,20 +25,6 @@ function mirroredHoldIds(eventId: string): Promise<string[]> {
     const rows = await db.execute<{ id: string }>(sql`select id from holds where event_id = ${eventId} order by created_at`);
     return rows.rows.map((row) => row.id);
   });
-}
-
-/** Waits (a query at a time, up to `ms`) for the statements `lockPid`'s locks hold up; terminates their backends and returns their count. */
-async function terminateBlockedBy(db: Db, lockPid: number, ms: number): Promise<number> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    await db.execute(sql`select pg_stat_clear_snapshot()`); // in a transaction, pg_stat_activity is read once and kept
-    const blocked = await db.execute<{ pid: number }>(sql`select pid from pg_stat_activity where ${lockPid} = any(pg_blocking_pids(pid))`);
-    if (blocked.rows.length > 0) {
-      for (const { pid } of blocked.rows) await db.execute(sql`select pg_terminate_backend(${pid})`);
-      return blocked.rows.length;
-    }
-  }
-  return 0;
 }
 
 describe("EventInventory's connection to Postgres", () => {
@@ -72,10 +57,11 @@ describe("EventInventory's connection to Postgres", () => {
     let answer: Promise<HoldResult> | undefined;
     const terminated = await withDb((db) =>
       db.transaction(async (tx) => {
-        await tx.execute(sql`select 1 from accounts where id = ${blocked} for update`);
-        const lock = await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+        const lockPid = await lockAccountRow(tx, blocked);
         answer = Promise.resolve(stub.hold(bestRequest(blocked, 1, { priceTier: "A" })));
-        return terminateBlockedBy(tx, lock.rows[0]?.pid ?? 0, 15_000);
+        const waiting = await blockedBy(tx, lockPid);
+        for (const pid of waiting) await tx.execute(sql`select pg_terminate_backend(${pid})`);
+        return waiting.length;
       }),
     );
     expect(terminated).toBe(1);
