@@ -9,7 +9,8 @@ import { routeGroup } from "../route-group";
 
 export const payments = routeGroup();
 
-const paymentSchema = z
+/** A payment on the wire, as both payment routes answer it. */
+export const paymentSchema = z
   .object({
     paymentId: z.uuid(),
     holdId: z.uuid(),
