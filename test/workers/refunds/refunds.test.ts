@@ -9,6 +9,7 @@ import { eq, inArray } from "drizzle-orm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { events, orders, payments, tickets } from "../../../core/db/schema";
+import { cancelReportSchema } from "../../../workers/routes/organizers/refunds";
 import { withDb } from "../../fixtures/db";
 import { chargesOfIntent, refundRequestsOf } from "../../fixtures/gateway";
 import { callApp, errorCode } from "../../fixtures/http";
@@ -37,14 +38,7 @@ const orderSchema = z.strictObject({
   createdAt: z.iso.datetime(),
 });
 const refundAnswer = z.strictObject({ order: orderSchema, waitlistOffers: z.number() });
-const cancelAnswer = z.strictObject({
-  eventId: z.uuid(),
-  status: z.literal("cancelled"),
-  ordersCancelled: z.number(),
-  ordersFailed: z.number(),
-  ordersRemaining: z.number(),
-  waitlistClosed: z.number(),
-});
+const cancelAnswer = cancelReportSchema.strict();
 const pageAnswer = z.strictObject({ orders: z.array(orderSchema), nextCursor: z.string().nullable() });
 
 function refund(sale: Sale, orderId: string, apiKey = sale.apiKey) {

@@ -31,6 +31,16 @@ const orderSchema = z
   })
   .openapi("Order");
 
+/** What one call to cancel an event answers: the orders it cancelled or failed, what is left, the waitlist entries closed. */
+export const cancelReportSchema = z.object({
+  eventId: z.uuid(),
+  status: z.literal("cancelled"),
+  ordersCancelled: z.number(),
+  ordersFailed: z.number(),
+  ordersRemaining: z.number(),
+  waitlistClosed: z.number(),
+});
+
 const gatewayFailed = jsonResponse(errorSchema, "`refund_failed`: the payment gateway did not refund; nothing else changed, try again.");
 
 refunds.openapi(
@@ -71,17 +81,7 @@ refunds.openapi(
       query: z.object({ batchSize: z.coerce.number().int().min(1).max(MAX_CANCEL_BATCH).optional() }),
     },
     responses: {
-      200: jsonResponse(
-        z.object({
-          eventId: z.uuid(),
-          status: z.literal("cancelled"),
-          ordersCancelled: z.number(),
-          ordersFailed: z.number(),
-          ordersRemaining: z.number(),
-          waitlistClosed: z.number(),
-        }),
-        "What this call did, and what is left.",
-      ),
+      200: jsonResponse(cancelReportSchema, "What this call did, and what is left."),
       ...errorResponses(400, 401, 404),
     },
   }),
