@@ -19,18 +19,11 @@ import {
   type ReleaseRequest,
   type SeatRef,
 } from "../../core/holds/contract";
+import type { SnapshotSeat } from "../../durable-objects/event-inventory/postgres";
 
-/** One seat of the event's chart. */
-export interface ChartSeat {
-  seatIndex: number;
-  sectionId: string;
+/** One seat of the event's chart: a seat as Postgres stores it (the inventory object's SnapshotSeat, a type only), plus its section's label. */
+export interface ChartSeat extends SnapshotSeat {
   sectionLabel: string;
-  rowId: string;
-  rowLabel: string;
-  label: string;
-  position: number;
-  bestRank: number;
-  priceTier: string;
 }
 
 /** One section of the event's chart. */
