@@ -42,23 +42,20 @@
  *   in one run of a hundred.
  */
 import { loadavg } from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { TURNSTILE_DUMMY_TOKEN } from "../dev/turnstile.ts";
 import { openDb } from "../dev/seed.ts";
-import { REPO_ROOT } from "../dev/stack.ts";
 import { generateSigningKey } from "../dev/signing-key.ts";
 import { createEvent, createEventSchema } from "../workers/events/events.ts";
 import { signFanSession } from "../workers/sign-in/fan-session.ts";
 import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
 import { importVenue } from "../workers/venues/venues.ts";
-import { snapshotProject, startApp } from "./lib/app.ts";
 import { adminJson, round } from "./lib/admin-api.ts";
 import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
 import { lobbyShardCount } from "../core/waiting-room/lobby-shards.ts";
 import { createFanAccounts } from "./lib/fans.ts";
-import { joinShards, lobbyStats, peakPerSecond, ROOM_PROBE_ENTRY, ROOM_PROBE_VARS, writeRoomProbe } from "./lib/room-probe.ts";
+import { joinShards, lobbyStats, peakPerSecond, startRoomProbeApp } from "./lib/room-probe.ts";
 import { startProfile } from "./lib/profiler.ts";
 import { runScenario, say, sleep, stopping } from "./lib/scenario.ts";
 import { startBenchStack } from "./lib/stack.ts";
@@ -95,13 +92,7 @@ runScenario(async (cleanup) => {
   const venue = await importVenue(db, organizerId, seatingChartSchema.parse(benchStadiumChart()));
   const sampleFans = await createFanAccounts(db, HTTP_SAMPLE, "bench-lobby-");
 
-  const projectDir = path.join(workDir, "project");
-  await snapshotProject(REPO_ROOT, projectDir);
-  const secret = await writeRoomProbe(projectDir);
-  const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, "wrangler"), stack, signingKey, entry: ROOM_PROBE_ENTRY, vars: ROOM_PROBE_VARS });
-  cleanup.add("worker", async () => (await appStarting.catch(() => undefined))?.stop());
-  const app = await appStarting;
-  say(`Worker healthy at ${app.url}`);
+  const { app, secret } = await startRoomProbeApp({ workDir, stack, signingKey, cleanup });
 
   // The sale is hours away (the lobby opens a day before it) until every fan is in line.
   const event = await createEvent(

@@ -39,19 +39,18 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { TURNSTILE_DUMMY_TOKEN } from "../dev/turnstile.ts";
 import { openDb } from "../dev/seed.ts";
-import { REPO_ROOT } from "../dev/stack.ts";
 import { generateSigningKey } from "../dev/signing-key.ts";
 import { signFanSession } from "../workers/sign-in/fan-session.ts";
 import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
 import { importVenue } from "../workers/venues/venues.ts";
-import { snapshotProject, startApp, type BenchApp } from "./lib/app.ts";
+import type { BenchApp } from "./lib/app.ts";
 import { adminJson, round } from "./lib/admin-api.ts";
 import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
 import { cpuDelta, cpuSnapshot, type CpuSnapshot } from "./lib/cpu.ts";
 import { createFanAccounts, writeTokens } from "./lib/fans.ts";
 import { createHotBenchEvent } from "./lib/hot-event.ts";
-import { kvPuts, ROOM_PROBE_ENTRY, ROOM_PROBE_VARS, servedDelta, servedRequests, writeRoomProbe } from "./lib/room-probe.ts";
+import { kvPuts, servedDelta, servedRequests, startRoomProbeApp } from "./lib/room-probe.ts";
 import { atMost, thresholdsMet } from "./lib/thresholds.ts";
 import { toldSoldOut } from "./lib/told-sold-out.ts";
 import { startBenchStack } from "./lib/stack.ts";
@@ -124,13 +123,7 @@ runScenario(async (cleanup) => {
   (await readFile(sessionsFile, "utf8")).trim().split("\n").forEach((token, i) => sessionOf.set(fans[i] ?? "", token));
   say(`venue of ${venue.seatCount} seats, ${FANS} fans with sessions (${seconds(Date.now() - lap)} s)`);
 
-  const projectDir = path.join(workDir, "project");
-  await snapshotProject(REPO_ROOT, projectDir);
-  const probeSecret = await writeRoomProbe(projectDir);
-  const appStarting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, "wrangler"), stack, signingKey, entry: ROOM_PROBE_ENTRY, vars: ROOM_PROBE_VARS });
-  cleanup.add("wrangler", async () => (await appStarting.catch(() => undefined))?.stop());
-  const app = await appStarting;
-  say(`Worker healthy at ${app.url}`);
+  const { app, secret: probeSecret } = await startRoomProbeApp({ workDir, stack, signingKey, cleanup });
   const postgresPid = stack.postgresPid;
 
   const saleStartsAt = Date.now() + SALE_STARTS_IN_MS;

@@ -29,6 +29,9 @@ import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
+import { REPO_ROOT, type LocalStack } from "../../dev/stack.ts";
+import { snapshotProject, startApp, type BenchApp } from "./app.ts";
+import { say, type Cleanup } from "./scenario.ts";
 
 /** The probe entry's file name in the snapshot (pass it to startApp as `entry`). */
 export const ROOM_PROBE_ENTRY = "bench-room-probe.ts";
@@ -36,6 +39,23 @@ export const ROOM_PROBE_ENTRY = "bench-room-probe.ts";
 export const ROOM_PROBE_VARS = { OBJECT_REQUEST_LOG: "1" } as const;
 /** Under /admin/*: wrangler.toml's run_worker_first only sends /api, /admin, ... to the Worker. */
 const PROBE_PATH = "/admin/__bench/";
+
+/**
+ * Snapshots the repository into `workDir`/project, writes the probe entry into
+ * the snapshot and starts the Worker from it (its objects counting their
+ * requests), stopped by `cleanup`. Returns the app and the probe's secret.
+ */
+export async function startRoomProbeApp(options: { workDir: string; stack: LocalStack; signingKey: string; cleanup: Cleanup }): Promise<{ app: BenchApp; secret: string }> {
+  const { workDir, stack, signingKey, cleanup } = options;
+  const projectDir = path.join(workDir, "project");
+  await snapshotProject(REPO_ROOT, projectDir);
+  const secret = await writeRoomProbe(projectDir);
+  const starting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, "wrangler"), stack, signingKey, entry: ROOM_PROBE_ENTRY, vars: ROOM_PROBE_VARS });
+  cleanup.add("worker", async () => (await starting.catch(() => undefined))?.stop());
+  const app = await starting;
+  say(`Worker healthy at ${app.url}`);
+  return { app, secret };
+}
 
 /** Writes the probe entry into the snapshot; returns the secret its paths want. */
 export async function writeRoomProbe(projectDir: string): Promise<string> {
