@@ -119,6 +119,32 @@ export async function api(path, options) {
 }
 
 /**
+ * A page's way of placing holds (`POST path` with `{ requestId, ...body }`):
+ * asked again after a network failure, the same body to the same path keeps
+ * its request id, so a hold the server made before the connection dropped is
+ * returned rather than made twice; any answer from the server ends the
+ * attempt. The hold's createdAt, on the server's clock, teaches the page that
+ * clock (checkout counts down on it). Returns `(path, body, auth) => hold`.
+ */
+export function holdPlacer() {
+  let attempt = null;
+  return async (path, body, auth) => {
+    const key = `${path} ${JSON.stringify(body)}`;
+    if (attempt?.key !== key) attempt = { key, requestId: newRequestId() };
+    try {
+      const sentAt = Date.now();
+      const { hold } = await api(path, { method: "POST", body: { requestId: attempt.requestId, ...body }, auth });
+      learnServerClock(Date.parse(hold.createdAt), sentAt, Date.now());
+      attempt = null;
+      return hold;
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 0) attempt = null;
+      throw error;
+    }
+  };
+}
+
+/**
  * Where "sign in and come back" goes: only a path on this site (no open
  * redirect). The value is parsed as the browser will parse it when the page
  * navigates there (the URL parser drops tabs and newlines, so "/%09/evil.example"

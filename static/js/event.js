@@ -12,10 +12,9 @@ import {
   dateTime,
   durationText,
   el,
-  learnServerClock,
+  holdPlacer,
   liveCountdown,
   money,
-  newRequestId,
   param,
   renderAccount,
   serverNow,
@@ -37,30 +36,19 @@ const errorRegion = $("error");
 const eventId = param("id") ?? "";
 const picksKey = `edge-tickets.picks.${eventId}`;
 
-/** The hold attempt in flight: retried after a network failure with the same request id, so it cannot hold twice. */
-let attempt = null;
-
-function requestIdFor(key) {
-  if (attempt?.key !== key) attempt = { key, requestId: newRequestId() };
-  return attempt.requestId;
-}
+/** Holds the seat map and best available ask for: retried after a network failure with the same request id, so they cannot hold twice. */
+const postHold = holdPlacer();
 
 /** Places a hold and goes to checkout; returns the error when refused (shown next to the button that asked). */
 async function placeHold(path, body, auth, { statusRegion, errorRegion }) {
   showError(errorRegion, null);
-  const key = `${path} ${JSON.stringify(body)}`;
   try {
-    const sentAt = Date.now();
-    const { hold } = await api(path, { method: "POST", body: { requestId: requestIdFor(key), ...body }, auth });
-    // The hold was made on the server's clock, between sending and this answer: checkout counts down on it.
-    learnServerClock(Date.parse(hold.createdAt), sentAt, Date.now());
-    attempt = null;
+    const hold = await postHold(path, body, auth);
     sessionStorage.removeItem(picksKey);
     announce(statusRegion, "Seats held. Taking you to checkout…");
     location.assign(`/checkout?event=${encodeURIComponent(eventId)}&hold=${encodeURIComponent(hold.holdId)}`);
     return null;
   } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 0) attempt = null;
     announce(statusRegion, "");
     showError(errorRegion, error);
     return error;

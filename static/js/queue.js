@@ -22,10 +22,9 @@ import {
   dateTime,
   durationText,
   el,
-  learnServerClock,
+  holdPlacer,
   liveCountdown,
   minutesSeconds,
-  newRequestId,
   param,
   renderAccount,
   request,
@@ -57,6 +56,8 @@ const errorRegion = $("error");
 const eventId = param("event") ?? "";
 const ticketKey = `edge-tickets.lobby.${eventId}`;
 const deviceKey = "edge-tickets.device";
+/** The admitted fan's best-available holds: retried after a network failure with the same request id. */
+const postHold = holdPlacer();
 
 let event = null;
 let session = null;
@@ -64,8 +65,6 @@ let session = null;
 let ticket = null;
 let pollTimer = 0;
 let failures = 0;
-/** The hold attempt in flight: retried after a network failure with the same request id. */
-let attempt = null;
 /** True while the sold-out panel is up (the polls that keep it current do not announce it again). */
 let soldOutShown = false;
 let stopJoinCountdown = () => {};
@@ -404,18 +403,11 @@ function showAdmitted(admission) {
     button.disabled = true;
     showError(errorRegion, null);
     say("Finding the best seats…");
-    const body = readChoice(form);
-    const key = JSON.stringify(body);
-    if (attempt?.key !== key) attempt = { key, requestId: newRequestId() };
     try {
-      const sentAt = Date.now();
-      const { hold } = await api(`/api/events/${eventId}/holds/best`, { method: "POST", body: { requestId: attempt.requestId, ...body }, auth: admission.token });
-      learnServerClock(Date.parse(hold.createdAt), sentAt, Date.now());
-      attempt = null;
+      const hold = await postHold(`/api/events/${eventId}/holds/best`, readChoice(form), admission.token);
       say("Seats held. Taking you to checkout…");
       location.assign(checkoutHref(hold.holdId));
     } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 0) attempt = null;
       button.disabled = false;
       say("It is your turn.");
       if (error instanceof ApiError && error.status === 401) {

@@ -12,7 +12,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { z } from "zod";
 import { setBit } from "../../core/holds/contract";
 import { toBase64 } from "../../workers/holds/http-mapping";
 
@@ -143,6 +144,7 @@ interface ApiModule {
   safeNext(next: unknown, fallback?: string, origin?: string): string;
   minutesSeconds(ms: number): string;
   durationText(ms: number): string;
+  holdPlacer(): (path: string, body: object, auth: string | boolean) => Promise<{ holdId: string }>;
 }
 
 // A computed specifier: these are plain browser modules without type declarations.
@@ -249,5 +251,45 @@ describe("api helpers", () => {
   it("show the countdown as m:ss, never below zero", async () => {
     const { minutesSeconds } = await load<ApiModule>("js/api.js");
     expect([600_000, 61_000, 59_001, 1, 0, -5_000].map(minutesSeconds)).toEqual(["10:00", "1:01", "1:00", "0:01", "0:00", "0:00"]);
+  });
+
+  it("place a hold with one request id per attempt: kept when the network failed, new once the server answered", async () => {
+    const { holdPlacer } = await load<ApiModule>("js/api.js");
+    const sent: { path: string; requestId: string }[] = [];
+    const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+    const answers: (() => Response)[] = [
+      () => {
+        throw new TypeError("Failed to fetch");
+      },
+      () => json(201, { hold: { holdId: "h1", createdAt: new Date().toISOString() } }),
+      () => json(409, { error: { code: "seat_taken", message: "Taken." } }),
+      () => json(201, { hold: { holdId: "h2", createdAt: new Date().toISOString() } }),
+      () => {
+        throw new TypeError("Failed to fetch");
+      },
+      () => json(201, { hold: { holdId: "h3", createdAt: new Date().toISOString() } }),
+    ];
+    vi.stubGlobal("fetch", async (path: string, init: RequestInit) => {
+      sent.push({ path, requestId: z.object({ requestId: z.string() }).parse(JSON.parse(String(init.body))).requestId });
+      const answer = answers.shift();
+      if (!answer) throw new Error("no more answers");
+      return answer();
+    });
+    try {
+      const place = holdPlacer();
+      const best = "/api/events/e/holds/best";
+      await expect(place(best, { quantity: 2 }, "token")).rejects.toMatchObject({ status: 0 });
+      expect(await place(best, { quantity: 2 }, "token")).toMatchObject({ holdId: "h1" });
+      await expect(place(best, { quantity: 2 }, "token")).rejects.toMatchObject({ status: 409, code: "seat_taken" });
+      expect(await place(best, { quantity: 2 }, "token")).toMatchObject({ holdId: "h2" });
+      await expect(place(best, { quantity: 2 }, "token")).rejects.toMatchObject({ status: 0 });
+      expect(await place(best, { quantity: 3 }, "token")).toMatchObject({ holdId: "h3" });
+      const [failed, retried, refused, fresh, dropped, changed] = sent.map((s) => s.requestId);
+      // The retry after the network failure is the same attempt; every answer ends one, and another body is another attempt.
+      expect(retried).toBe(failed);
+      expect(new Set([failed, refused, fresh, dropped, changed]).size).toBe(5);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });
