@@ -133,11 +133,12 @@ export class AdmissionPromises {
     // One statement for a tick's promises, however many; each account's earlier promise, if any, goes.
     if (replaced.length > 0) this.sql`DELETE FROM promises WHERE id IN (SELECT value FROM json_each(${JSON.stringify(replaced)}))`;
     if (rows.length > 0) {
+      // Read back as arrays (.raw()), not a row object per promise: the room's tick waits on this.
       const inserted = this.sql<{ id: number; account_id: string }>`INSERT INTO promises (account_id, places, expires_at)
-        SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(${JSON.stringify(rows)}) RETURNING id, account_id`;
-      for (const row of inserted) {
-        const promise = memory.byAccount.get(row.account_id);
-        if (promise) promise.id = row.id;
+        SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(${JSON.stringify(rows)}) RETURNING id, account_id`.raw();
+      for (const [id, accountId] of inserted) {
+        const promise = memory.byAccount.get(String(accountId));
+        if (promise) promise.id = Number(id);
       }
     }
     return granted;

@@ -131,6 +131,7 @@ export interface TickRecord {
   phases: TickPhases;
 }
 
+const accountIdsSchema = z.array(z.string());
 const tickPhasesSchema = z.object({ step: z.number(), grant: z.number(), record: z.number(), publish: z.number() });
 
 /** Where a tick's time went (ms). */
@@ -352,11 +353,16 @@ export class WaitingRoom extends DurableObject<Env> {
     // Fans the inventory could not serve keep their place; a tick cut short keeps its quota (bounded); otherwise only the fraction carries.
     const cutShort = !lists || line.shortShards.length > 0;
     const carry = grant.granted < line.fans.length ? 0 : Math.min(cutShort ? quota - granted.length : quota - wanted, state.rate_per_s);
-    // One statement for the tick's admissions, however many (a row per statement cost a 500-fan tick most of its time).
-    const pending = JSON.stringify(granted.map((fan) => [fan.accountId, fan.shard, fan.orderKey]));
+    // One statement for the tick's admissions, however many, and a row per shard, not per fan (a row per statement cost a
+    // 500-fan tick most of its time, and a row per fan a fifth of what was left). A shard's earlier unrecorded ones stay.
+    const byShard = new Map<number, string[]>();
+    for (const fan of granted) byShard.set(fan.shard, [...(byShard.get(fan.shard) ?? []), fan.accountId]);
+    const unrecorded = JSON.stringify([...byShard].map(([shard, accountIds]) => [shard, accountIds]));
     this.ctx.storage.transactionSync(() => {
       if (granted.length > 0) {
-        this.sql`INSERT INTO pending (account_id, shard, order_key) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(${pending}) WHERE true ON CONFLICT DO NOTHING`;
+        this.sql`INSERT INTO unrecorded (shard, account_ids) SELECT value ->> 0, value ->> 1 FROM json_each(${unrecorded}) WHERE true
+          ON CONFLICT (shard) DO UPDATE SET account_ids = (SELECT json_group_array(value) FROM
+            (SELECT value FROM json_each(unrecorded.account_ids) UNION SELECT value FROM json_each(excluded.account_ids)))`;
       }
       this.sql`UPDATE state SET threshold = max(threshold, ${last ? last.orderKey : -1}), admitted = admitted + ${granted.length}, carry = ${carry}, last_tick = ${now},
         available = ${grant.available}, held = ${grant.held}, sold_out = ${grant.soldOut ? 1 : 0} WHERE id = 1`;
@@ -378,11 +384,9 @@ export class WaitingRoom extends DurableObject<Env> {
   private async stepShards(settings: RoomSettings, state: StateRow, wanted: number): Promise<ShardVisit> {
     const visit = ++this.visits;
     const shards = this.shardIndexes();
-    const pending = new Map<number, string[]>();
-    for (const row of this.sql<{ account_id: string; shard: number }>`SELECT account_id, shard FROM pending`) {
-      const list = pending.get(row.shard) ?? [];
-      list.push(row.account_id);
-      pending.set(row.shard, list);
+    const unrecorded = new Map<number, { json: string; accountIds: string[] }>();
+    for (const row of this.sql<{ shard: number; account_ids: string }>`SELECT shard, account_ids FROM unrecorded`) {
+      unrecorded.set(row.shard, { json: row.account_ids, accountIds: readStoredJson(accountIdsSchema, row.account_ids, "unrecorded admissions") });
     }
     // A shard holds about wanted / shards of the next fans (Poisson: at 25 each, 46 is 4 standard deviations out).
     const share = Math.ceil((1.5 * wanted) / Math.max(1, shards.length)) + PEEK_MARGIN;
@@ -392,14 +396,14 @@ export class WaitingRoom extends DurableObject<Env> {
           settings,
           soldOut: state.sold_out === 1,
           ack: this.keys.ack(shard),
-          admit: pending.get(shard) ?? [],
+          admit: unrecorded.get(shard)?.accountIds ?? [],
           peek: wanted > 0 ? Math.min(wanted, share * (this.peekBoost.get(shard) ?? 1)) : 0,
           visit,
         }),
       ),
     );
     const lists: ShardList[] = [];
-    const recorded: string[] = [];
+    const recorded: [number, string][] = [];
     let complete = true;
     results.forEach((result, i) => {
       const shard = shards[i] ?? 0;
@@ -410,10 +414,11 @@ export class WaitingRoom extends DurableObject<Env> {
       }
       const answer: ShardStepResult = result.value;
       this.keys.apply(shard, answer.report);
-      recorded.push(...(pending.get(shard) ?? []));
+      const sent = unrecorded.get(shard);
+      if (sent) recorded.push([shard, sent.json]);
       lists.push({ shard, next: answer.next, more: answer.more });
     });
-    this.forgetPending(recorded);
+    this.forgetRecorded(recorded);
     return { visit, lists: complete ? lists : null, peeked: wanted > 0 };
   }
 
@@ -422,8 +427,14 @@ export class WaitingRoom extends DurableObject<Env> {
     this.prefetched = visit.lists && visit.peeked && visit.visit > this.staleVisit ? { at: Date.now(), visit: visit.visit, lists: visit.lists } : undefined;
   }
 
-  private forgetPending(accountIds: string[]): void {
-    if (accountIds.length > 0) this.sql`DELETE FROM pending WHERE account_id IN (SELECT value FROM json_each(${JSON.stringify(accountIds)}))`;
+  /**
+   * Forgets the admissions each shard answered for: only a shard's list as it
+   * was sent (a tick may have added to it while a visit was out; then the
+   * whole list goes again with the next visit, which a shard takes twice
+   * without harm).
+   */
+  private forgetRecorded(recorded: [number, string][]): void {
+    if (recorded.length > 0) this.sql`DELETE FROM unrecorded WHERE (shard, account_ids) IN (SELECT value ->> 0, value ->> 1 FROM json_each(${JSON.stringify(recorded)}))`;
   }
 
   /** When the alarm should run next (null: never again, the sale is over). */

@@ -5,7 +5,7 @@
  * `WaitingRoom`: its settings (`config`, JSON), the admission state (`state`:
  * threshold, counters, what the inventory last said), the lobby shards that
  * exist (`shards`), admissions granted but not yet recorded by their shard
- * (`pending`), the last document it published (`published`), and, when
+ * (`unrecorded`, a JSON list of accounts per shard), the last document it published (`published`), and, when
  * counting is on, its requests and tick times.
  *
  * `LobbyShard`: the room's settings as last pushed (`settings`), whether the
@@ -64,6 +64,15 @@ export const WAITING_ROOM_MIGRATIONS: readonly Migration[] = [
     version: 3,
     description: "where each tick's time went (counting on)",
     statements: [`ALTER TABLE tick_log ADD COLUMN phases TEXT`],
+  },
+  {
+    version: 4,
+    description: "admissions not yet recorded, a row per shard (a JSON list of accounts), not a row per fan: a tick wrote, read and deleted 500 rows",
+    statements: [
+      `CREATE TABLE unrecorded (shard INTEGER PRIMARY KEY, account_ids TEXT NOT NULL)`,
+      `INSERT INTO unrecorded (shard, account_ids) SELECT shard, json_group_array(account_id) FROM pending GROUP BY shard`,
+      `DROP TABLE pending`,
+    ],
   },
 ];
 

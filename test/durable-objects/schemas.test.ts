@@ -59,3 +59,22 @@ describe("EventInventory storage from before schema versions", () => {
     expect(taken).toMatchObject({ ok: false, reason: "seat_taken" });
   });
 });
+
+describe("WaitingRoom migration 4 (admissions not yet recorded, a row per shard)", () => {
+  it("carries each shard's pending admissions over as its list, and drops the row-per-fan table", async () => {
+    const [, v2, , v4] = WAITING_ROOM_MIGRATIONS;
+    const pendingTable = v2?.statements.find((statement) => statement.startsWith("CREATE TABLE pending"));
+    if (!v4 || !pendingTable) throw new Error("the migrations changed: this test reads version 2's pending table and version 4");
+    // A lobby shard's storage, which has neither table: the room's constructor would have migrated its own already.
+    const seen = await runInDurableObject(env.LOBBY_SHARD.getByName(crypto.randomUUID()), (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec(pendingTable);
+      for (const [account, shard] of [["a", 0], ["b", 2], ["c", 0], ["d", 5]] as const) sql.exec("INSERT INTO pending (account_id, shard, order_key) VALUES (?, ?, 1)", account, shard);
+      for (const statement of v4.statements) sql.exec(statement);
+      const rows = sql.exec<{ shard: number; account_ids: string }>("SELECT shard, account_ids FROM unrecorded ORDER BY shard").toArray();
+      const pendingLeft = sql.exec("SELECT name FROM sqlite_master WHERE name = 'pending'").toArray().length;
+      return { rows: rows.map((row) => [row.shard, (JSON.parse(row.account_ids) as string[]).sort()]), pendingLeft };
+    });
+    expect(seen).toEqual({ rows: [[0, ["a", "c"]], [2, ["b"]], [5, ["d"]]], pendingLeft: 0 });
+  });
+});

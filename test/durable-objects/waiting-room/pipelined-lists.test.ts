@@ -11,12 +11,12 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JoinResult } from "../../../durable-objects/waiting-room";
-import type { LobbyShard } from "../../../durable-objects/waiting-room/lobby-shard";
+import { LobbyShard, type ShardStep } from "../../../durable-objects/waiting-room/lobby-shard";
 import { FANS_PER_SHARD } from "../../../core/waiting-room/lobby-shards";
 import { smallChart } from "../../fixtures/charts";
 import { setClock, startFakeClock } from "../../fixtures/clocks";
 import { hotSale, type HotSale } from "../../fixtures/hot-sale";
-import { entrantsOf, lobbyJoin, lobbyShardIndex, restartObject, roomOf, shardsOf } from "../../fixtures/objects";
+import { entrantsOf, lobbyJoin, lobbyShardIndex, restartObject, roomOf, roomStorage, shardsOf } from "../../fixtures/objects";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -226,4 +226,49 @@ describe("admission in key order, whatever happens between two visits", () => {
       { numRuns: 12, endOnFailure: true },
     );
   }, 300_000);
+});
+
+describe("admissions a shard did not hear of", () => {
+  /** The room's admissions not yet recorded by their shard, as it stores them: shard → accounts, sorted. */
+  async function unrecorded(sale: HotSale): Promise<Map<number, string[]>> {
+    const rows = await runInDurableObject(roomOf(sale.eventId), (_room, state) =>
+      state.storage.sql.exec<{ shard: number; account_ids: string }>("SELECT shard, account_ids FROM unrecorded").toArray(),
+    );
+    return new Map(rows.map((row) => [row.shard, (JSON.parse(row.account_ids) as string[]).sort()]));
+  }
+
+  it("reach it with the next visit when it missed the one that recorded them, and only then does the room forget them", async () => {
+    const { sale, keys } = await lobbyOf("missed", 2 * RATE);
+    await tickAt(sale, sale.saleStartsAt - 1_000);
+    await tickAt(sale, sale.saleStartsAt);
+    // The first visit that brings a shard admissions fails there, as a shard the platform restarts under a call does.
+    const step = LobbyShard.prototype.step;
+    let failedWith: string[] | undefined;
+    const spy = vi.spyOn(LobbyShard.prototype, "step").mockImplementation(function (this: LobbyShard, visit: ShardStep) {
+      if (failedWith === undefined && visit.admit.length > 0) {
+        failedWith = [...visit.admit].sort();
+        throw new Error("shard unavailable");
+      }
+      return step.call(this, visit);
+    });
+    await tickAt(sale, sale.saleStartsAt + 1_000);
+    spy.mockRestore();
+
+    // The tick admitted the first RATE fans; the shard that failed has not recorded its share, and the room keeps it.
+    const first = lowest(keys, RATE);
+    expect(failedWith?.length).toBeGreaterThan(0);
+    const missed = failedWith ?? [];
+    expect(first).toEqual(expect.arrayContaining(missed));
+    expect(await admittedAccounts(sale)).toEqual(first.filter((account) => !missed.includes(account)));
+    expect([...(await unrecorded(sale)).values()]).toEqual([missed]);
+
+    // The next tick's visit brings them again; they are recorded once, and the room forgets them.
+    await tickAt(sale, sale.saleStartsAt + 2_000);
+    const admitted = await admittedAccounts(sale);
+    expect(admitted).toEqual(expect.arrayContaining(first));
+    expect(admitted).toEqual(lowest(keys, admitted.length));
+    expect((await unrecorded(sale)).size).toBe(0);
+    const { state } = await roomStorage(sale.eventId);
+    expect(state[0]?.admitted).toBe(admitted.length);
+  });
 });
