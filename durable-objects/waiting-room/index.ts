@@ -37,8 +37,8 @@
  * a list (a join before the sale, new evidence, an organizer's decision)
  * makes its shard tell the room (`listsStale`) before the change answers.
  * A shard's first call (its first fan) makes the lists stale too: they lack
- * it. One gap: a shard restarted between two visits forgets what it listed,
- * so a change there in that second is merged a tick late.
+ * it. So does the first change at a shard restarted since its last visit: it
+ * no longer knows what it listed.
  *
  * Sold out is "for now" until the sale ends. When the inventory has no place
  * free for the queue the room says so and re-checks every
@@ -251,11 +251,12 @@ export class WaitingRoom extends DurableObject<Env> {
   /**
    * A shard's list from visit `visit` went stale before the room merged it (a
    * key added, moved or removed inside it): the next tick visits the shards
-   * before it admits anyone.
+   * before it admits anyone. `visit` null: the shard restarted since it was
+   * visited and cannot say which list it gave, so every visit so far is stale.
    */
-  listsStale(visit: number): void {
+  listsStale(visit: number | null): void {
     this.requests.count("lists_stale");
-    this.listsWentStale(visit);
+    this.listsWentStale(visit ?? this.visits);
   }
 
   /** Forgets the lists of visits up to `visit`, kept or still to come back. */

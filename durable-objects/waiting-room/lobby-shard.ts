@@ -130,8 +130,11 @@ export class LobbyShard extends DurableObject<Env> {
    * The list this shard gave the room at its last visit, which the room merges
    * at its next tick: its last key and whether it held every waiting fan.
    * A key added, moved or removed inside it makes it stale (see `keyChanged`).
+   * "unknown" until this instance's first visit: one started since the last
+   * visit (the platform restarts objects) cannot know what it listed then, so
+   * any change counts as inside it.
    */
-  private listed: { eventId: string; visit: number; horizon: number; complete: boolean } | undefined;
+  private listed: { eventId: string; visit: number; horizon: number; complete: boolean } | "unknown" | undefined = "unknown";
   /** The notice to the room that the list went stale (until the next list): every change after it waits for it too. */
   private staleNotice: Promise<void> | undefined;
 
@@ -307,12 +310,16 @@ export class LobbyShard extends DurableObject<Env> {
    */
   private keyChanged(key: number, arrival: boolean): void {
     const listed = this.listed;
-    if (!listed || (key > listed.horizon && (!listed.complete || arrival))) return;
+    if (!listed || (listed !== "unknown" && key > listed.horizon && (!listed.complete || arrival))) return;
     this.listed = undefined;
-    this.staleNotice = this.env.WAITING_ROOM.getByName(listed.eventId)
-      .listsStale(listed.visit)
-      // The room then merges the list once: the change is in the list of its next visit.
-      .catch((error: unknown) => log.warn("lobby_lists_stale_notice_failed", { eventId: listed.eventId, visit: listed.visit, error: String(error) }));
+    // An instance that never had the room's settings was never visited: the room registers it with its first call.
+    const eventId = listed === "unknown" ? (this.settings ?? this.storedSettings())?.eventId : listed.eventId;
+    if (eventId === undefined) return;
+    // The room then merges the list once: the change is in the list of its next visit.
+    const visit = listed === "unknown" ? null : listed.visit;
+    this.staleNotice = this.env.WAITING_ROOM.getByName(eventId)
+      .listsStale(visit)
+      .catch((error: unknown) => log.warn("lobby_lists_stale_notice_failed", { eventId, visit, error: String(error) }));
   }
 
   /** Waits for the room to have heard that its list went stale, if it did: a change that has answered is in what the room merges. */

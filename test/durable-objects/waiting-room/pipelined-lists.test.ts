@@ -151,6 +151,27 @@ describe("the room's lists of next fans, taken a visit ahead", () => {
     // The first tick lists the shards afresh (no lists in memory), then records: two visits; one a tick after that.
     expect(steps.slice(1).map((n, i) => (n - (steps[i] ?? 0)) / shards)).toEqual([2, 1, 1]);
   });
+
+  it("hears from a shard restarted since the visit that took its list: the first change there makes the lists stale", async () => {
+    const { sale, keys } = await lobbyOf("before", 40);
+    await tickAt(sale, sale.saleStartsAt - 1_400);
+    await tickAt(sale, sale.saleStartsAt - 400); // the last tick before the sale lists the shards
+    for (const shard of await shardsOf(sale.eventId)) await restartObject(shard);
+    // Newcomers before the sale draw uniform keys: they join until one lands among the fans the next tick admits.
+    const nextTick = (RATE * 600) / 1_000;
+    setClock(sale.saleStartsAt - 200);
+    let inside: string | undefined;
+    for (let i = 0; i < 200 && inside === undefined; i++) {
+      const accountId = `newcomer-${i}`;
+      keys.set(accountId, keyOf(await lobbyJoin(sale.eventId, accountId)));
+      if (lowest(keys, nextTick).includes(accountId)) inside = accountId;
+    }
+    await tickAt(sale, sale.saleStartsAt + 600);
+    const admitted = await admittedAccounts(sale);
+    expect(admitted).toHaveLength(nextTick);
+    expect(admitted).toEqual(lowest(keys, nextTick));
+    expect(admitted).toContain(inside);
+  });
 });
 
 // ---------------------------------------------------------------- property
