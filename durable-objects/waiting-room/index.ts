@@ -91,6 +91,8 @@ export const KV_PUT_INTERVAL_MS = 1_000;
 const KV_TTL_SECONDS = 7 * 24 * 3600;
 /** Each shard lists this many fans beyond its share of a tick, so a tick seldom stops at a shard's horizon. */
 const PEEK_MARGIN = 8;
+/** The live view takes the last tick's document if it is at most this old (two ticks: one may run late), else visits the shards. */
+const LIVE_VIEW_MAX_AGE_MS = 2 * TICK_MS;
 /** A tick merges the lists the previous tick's visit took, if they are at most this old (else it visits the shards first). */
 const PREFETCH_MAX_AGE_MS = 2 * TICK_MS;
 /** A shard that stopped a tick short lists up to this many times its share the next time. */
@@ -237,6 +239,19 @@ export class WaitingRoom extends DurableObject<Env> {
     this.requests.count("snapshot");
     await this.stepShards(this.requireSettings(), this.state(), 0);
     return this.document(Date.now());
+  }
+
+  /**
+   * The organizers' live view of the queue: the last tick's document while the
+   * room ticks (at most LIVE_VIEW_MAX_AGE_MS old), else counted afresh from
+   * the shards (`snapshot`). A console polling the live view during a sale
+   * then costs the room one call, not a visit to every shard per poll.
+   */
+  async liveView(): Promise<QueueState> {
+    const latest = this.latest;
+    if (!latest || Date.now() - latest.updatedAt > LIVE_VIEW_MAX_AGE_MS) return this.snapshot();
+    this.requests.count("live_view");
+    return latest;
   }
 
   /** The last published document (null before the first): what the edge cache fetches on a miss, once per data centre per second. */

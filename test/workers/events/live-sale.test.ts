@@ -4,7 +4,7 @@
  * events, the inventory object for hot ones) after holds, sales and a return;
  * and the per-minute history behind the charts.
  */
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
@@ -14,7 +14,8 @@ import { withDb } from "../../fixtures/db";
 import { bestRequest, held, seatsRequest } from "../../fixtures/holds";
 import { hotSale } from "../../fixtures/hot-sale";
 import { adminRequest, rawRequest } from "../../fixtures/http";
-import { inventoryOf, roomOf, withInventory, withWorkContext } from "../../fixtures/objects";
+import { setClock, startFakeClock } from "../../fixtures/clocks";
+import { inventoryOf, lobbyJoin, roomOf, shardsOf, withInventory, withWorkContext } from "../../fixtures/objects";
 import { openSale, type Sale } from "../../fixtures/seeding";
 
 afterEach(() => {
@@ -183,6 +184,40 @@ describe("live history", () => {
     expect(view.queue).toMatchObject({ admitted: 0 });
     expect(view.history.windowHours).toBe(HISTORY_HOURS);
     expect(view.history.minutes.at(-1)).toMatchObject({ admitted: 0, ratePerSecond: 7, paused: true });
+  });
+});
+
+describe("the queue in the live view of a hot sale", () => {
+  /** Requests the event's lobby shards have served, of every kind. */
+  async function shardRequests(eventId: string): Promise<number> {
+    let served = 0;
+    for (const shard of await shardsOf(eventId)) served += (await shard.requestCounts()).reduce((sum, count) => sum + count.n, 0);
+    return served;
+  }
+
+  it("is the room's last tick while the room ticks (no shard visited per read), and counted afresh from the shards once that is over two ticks old", async () => {
+    startFakeClock();
+    const sale = await hotSale({ saleStartsInMs: 60 * 60_000, lobbyOpensMinutes: 90, accounts: 0 });
+    const prepared = await adminRequest(sale.apiKey, "POST", `/events/${sale.eventId}/prepare`, {});
+    expect(prepared.status, prepared.text).toBe(200);
+    const tickAt = Date.now() + 1_000;
+    setClock(tickAt - 500);
+    await lobbyJoin(sale.eventId, "first-fan");
+    setClock(tickAt);
+    expect(await runDurableObjectAlarm(roomOf(sale.eventId))).toBe(true);
+    setClock(tickAt + 200);
+    await lobbyJoin(sale.eventId, "second-fan");
+
+    // Polled within two ticks of the last: the tick's document, one fan in the lobby; no shard served anything for it.
+    setClock(tickAt + 1_900);
+    const served = await shardRequests(sale.eventId);
+    for (let poll = 0; poll < 3; poll++) expect((await live(sale.apiKey, sale.eventId)).queue?.entrants.lobby).toBe(1);
+    expect(await shardRequests(sale.eventId)).toBe(served);
+
+    // The room stopped ticking: the shards are visited, and the second fan is counted.
+    setClock(tickAt + 2_100);
+    expect((await live(sale.apiKey, sale.eventId)).queue?.entrants.lobby).toBe(2);
+    expect(await shardRequests(sale.eventId)).toBeGreaterThan(served);
   });
 });
 

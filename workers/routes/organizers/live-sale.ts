@@ -99,7 +99,7 @@ liveSale.openapi(
     path: "/events/{id}/live",
     summary: "Live sale stats: queue, admission, inventory per section, and the per-minute history",
     description:
-      "Held and sold come from each class's source of truth: Postgres for calm events, the event's inventory object for hot ones. Reading this also records the room's admission count for the current minute (the cron does every minute).",
+      "Held and sold come from each class's source of truth: Postgres for calm events, the event's inventory object for hot ones. The queue is the waiting room's last tick while it ticks (at most 2 s old), else counted afresh from the lobby shards. Reading this also records the room's admission count for the current minute (the cron does every minute).",
     request: { params: idParam },
     responses: { 200: jsonResponse(liveView, "Live stats."), ...errorResponses(400, 401, 404) },
   }),
@@ -109,7 +109,7 @@ liveSale.openapi(
     const hot = event.demandClass === "hot";
     const availability = await (await inventoryForEvent(workContext(c), id)).availability();
     const counts = hot ? await hotCounts(c.env, id) : await calmCounts(c.var.db, id);
-    const queue = hot ? await c.env.WAITING_ROOM.getByName(id).snapshot().catch(() => null) : null;
+    const queue = hot ? await c.env.WAITING_ROOM.getByName(id).liveView().catch(() => null) : null;
     if (queue) await recordAdmissionSample(c.var.db, id, queue);
     const [flaggedAccounts, minutes] = await Promise.all([countBotFlags(c.var.db, id), saleHistory(c.var.db, id)]);
     const bySection = new Map(counts.sections.map((s) => [s.sectionId, s]));
