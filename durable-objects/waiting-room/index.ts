@@ -372,8 +372,12 @@ export class WaitingRoom extends DurableObject<Env> {
     // One statement for the tick's admissions, however many, and a row per shard, not per fan (a row per statement cost a
     // 500-fan tick most of its time, and a row per fan a fifth of what was left). A shard's earlier unrecorded ones stay.
     const byShard = new Map<number, string[]>();
-    for (const fan of granted) byShard.set(fan.shard, [...(byShard.get(fan.shard) ?? []), fan.accountId]);
-    const unrecorded = JSON.stringify([...byShard].map(([shard, accountIds]) => [shard, accountIds]));
+    for (const fan of granted) {
+      const accountIds = byShard.get(fan.shard);
+      if (accountIds) accountIds.push(fan.accountId);
+      else byShard.set(fan.shard, [fan.accountId]);
+    }
+    const unrecorded = JSON.stringify([...byShard]); // [[shard, [accountId, ...]], ...]
     this.ctx.storage.transactionSync(() => {
       if (granted.length > 0) {
         this.sql`INSERT INTO unrecorded (shard, account_ids) SELECT value ->> 0, value ->> 1 FROM json_each(${unrecorded}) WHERE true
