@@ -1,13 +1,15 @@
 // The organizer console: one page over the admin API (/admin, its OpenAPI document at
 // /admin/openapi.json). The API key is kept in this module's memory only, never in
 // localStorage or a cookie: reloading the page signs the organizer out. Views are
-// switched by the address's fragment (#/events, #/events/<id>, #/new-venue, #/new-event, #/keys, #/audit)
+// switched by the address's fragment (#/events, #/events/<id>, #/new-venue, #/new-event, #/keys, #/audit, #/webhooks)
 // so moving between them never reloads the page and never loses the key.
 import { dateTime, el, money } from "/js/api.js";
 import { chartSummary, fromUtcInput, toUtcInput } from "/console/chart.js";
 import { historyChart } from "/console/history-chart.js";
 import { botFlagsPanel } from "/console/bot-flags.js";
 import { keysAndAudit } from "/console/keys.js";
+import { confirmFirst, rowButton } from "/console/row-buttons.js";
+import { webhooksView } from "/console/webhooks.js";
 
 /** How often the live sale panel refreshes. */
 const LIVE_INTERVAL_MS = 2_000;
@@ -15,7 +17,7 @@ const LIVE_INTERVAL_MS = 2_000;
 const $ = (id) => document.getElementById(id);
 
 let apiKey = null;
-const NAV_LINKS = ["nav-events", "nav-venue", "nav-event", "nav-keys", "nav-audit"];
+const NAV_LINKS = ["nav-events", "nav-venue", "nav-event", "nav-keys", "nav-audit", "nav-webhooks"];
 let liveTimer = 0;
 let openEvent = null;
 /** The chart the preview last accepted (what "Save venue" sends). */
@@ -106,8 +108,9 @@ $("signin").addEventListener("submit", (event) => {
 
 // ---------------------------------------------------------------- views
 
-const VIEWS = ["signin", "events-view", "venue-view", "new-event-view", "event-view", "keys-view", "audit-view"];
+const VIEWS = ["signin", "events-view", "venue-view", "new-event-view", "event-view", "keys-view", "audit-view", "webhooks-view"];
 const keyViews = keysAndAudit({ admin, attempt, say });
+const webhooks = webhooksView({ admin, attempt, say });
 const botFlags = botFlagsPanel({ admin, attempt, say });
 
 function showOnly(id) {
@@ -130,6 +133,9 @@ async function route() {
   } else if (view === "audit") {
     showOnly("audit-view");
     await keyViews.showAudit();
+  } else if (view === "webhooks") {
+    showOnly("webhooks-view");
+    await webhooks.show();
   }
   else if (view === "new-event") await showEventForm(id);
   else if (view === "edit-event" && id) await showEditForm(id);
@@ -509,22 +515,14 @@ async function refreshOrders() {
   const rows = orders.map((order) => {
     const actions = el("td", {});
     if (order.status === "confirmed") {
-      const refund = el("button", { type: "button", className: "secondary" }, "Refund");
-      refund.setAttribute("aria-label", `Refund order of ${order.email}`);
-      refund.addEventListener("click", () => {
+      const refund = rowButton("Refund", `Refund order of ${order.email}`, () =>
         // A second, explicit click: money leaves on this one.
-        const confirmButton = el("button", { type: "button" }, `Confirm refund of ${money(order.totalCents, order.currency)}`);
-        confirmButton.addEventListener("click", () =>
-          attempt(async () => {
-            confirmButton.disabled = true;
-            const result = await admin("POST", `/orders/${order.orderId}/refund`);
-            say(`Order of ${order.email} refunded${result.waitlistOffers > 0 ? `; ${result.waitlistOffers} waitlist offers made` : ""}.`);
-            await Promise.all([refreshOrders(), refreshLive()]);
-          }),
-        );
-        actions.replaceChildren(confirmButton);
-        confirmButton.focus();
-      });
+        confirmFirst(actions, `Confirm refund of ${money(order.totalCents, order.currency)}`, attempt, async () => {
+          const result = await admin("POST", `/orders/${order.orderId}/refund`);
+          say(`Order of ${order.email} refunded${result.waitlistOffers > 0 ? `; ${result.waitlistOffers} waitlist offers made` : ""}.`);
+          await Promise.all([refreshOrders(), refreshLive()]);
+        }),
+      );
       actions.append(refund);
     }
     return el(

@@ -3,6 +3,8 @@
 // shown once, in the page, and kept nowhere.
 import { dateTime, el } from "/js/api.js";
 import { fromUtcInput } from "/console/chart.js";
+import { pagedTable } from "/console/paged-table.js";
+import { rowButton } from "/console/row-buttons.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -19,9 +21,6 @@ function keyStatus(key) {
  * `attempt(action)` (shows a failure), `say(text)` (the status line).
  */
 export function keysAndAudit({ admin, attempt, say }) {
-  let auditCursor = null;
-  /** The latest audit request: an older answer arriving after it (a filter changed meanwhile) is dropped. */
-  let auditRequest = 0;
   /** The latest showing of the audit view. */
   let auditShown = 0;
 
@@ -39,9 +38,7 @@ export function keysAndAudit({ admin, attempt, say }) {
         ];
         const actions = el("td", {});
         if (status === "active") {
-          const revoke = el("button", { type: "button", className: "secondary" }, "Revoke");
-          revoke.setAttribute("aria-label", `Revoke key ${key.name}`);
-          revoke.addEventListener("click", () =>
+          const revoke = rowButton("Revoke", `Revoke key ${key.name}`, () =>
             attempt(async () => {
               await admin("POST", `/api-keys/${key.id}/revoke`);
               say(`Key ${key.name} revoked.`);
@@ -74,7 +71,6 @@ export function keysAndAudit({ admin, attempt, say }) {
     if ($("audit-event").value) query.set("eventId", $("audit-event").value);
     if ($("audit-key").value) query.set("apiKeyId", $("audit-key").value);
     if ($("audit-since").value) query.set("since", fromUtcInput($("audit-since").value));
-    if (auditCursor !== null) query.set("cursor", auditCursor);
     return query;
   }
 
@@ -89,24 +85,16 @@ export function keysAndAudit({ admin, attempt, say }) {
     );
   }
 
-  async function loadAudit(append) {
-    const request = ++auditRequest;
-    const page = await admin("GET", `/audit-log?${auditQuery()}`);
-    if (request !== auditRequest) return;
-    const rows = page.entries.map(auditRow);
-    if (append) $("audit-list").append(...rows);
-    else $("audit-list").replaceChildren(...rows);
-    auditCursor = page.nextCursor;
-    $("audit-more").hidden = auditCursor === null;
-    if (!append && page.entries.length === 0) $("audit-list").replaceChildren(el("tr", {}, el("td", { colSpan: 4 }, "No entries.")));
-  }
+  const audit = pagedTable({ admin, attempt }, { ids: "audit", columns: 4, empty: "No entries." }, {
+    path: () => `/audit-log?${auditQuery()}`,
+    items: (page) => page.entries,
+    row: auditRow,
+  });
 
   $("audit-filter").addEventListener("submit", (event) => {
     event.preventDefault();
-    auditCursor = null;
-    attempt(() => loadAudit(false));
+    attempt(() => audit.load(false));
   });
-  $("audit-more").addEventListener("click", () => attempt(() => loadAudit(true)));
 
   return {
     /** Shows the keys view: the list, and the form (the last secret hidden again). */
@@ -127,8 +115,7 @@ export function keysAndAudit({ admin, attempt, say }) {
       $("audit-key").replaceChildren(el("option", { value: "" }, "Any key"), ...keys.map((k) => el("option", { value: k.id }, k.name)));
       $("audit-event").value = events.some((e) => e.id === chosen.event) ? chosen.event : "";
       $("audit-key").value = keys.some((k) => k.id === chosen.key) ? chosen.key : "";
-      auditCursor = null;
-      await loadAudit(false);
+      await audit.load(false);
     },
   };
 }

@@ -75,6 +75,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     STRIPE_JS_URL: `${stack.stripeApiBase}/v3/`,
     OPS_TOKEN,
     PUBLIC_ORIGIN: appUrl,
+    // As the local stack: organizer webhooks may reach a receiver on this machine (the console's webhooks test runs one).
+    WEBHOOKS_ALLOW_LOCAL: "1",
   };
   const envFile = path.join(runDir, "worker.env");
   // Single quotes: the host takes the value between them literally (the signing key is JSON).
