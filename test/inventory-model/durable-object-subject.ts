@@ -128,6 +128,10 @@ export const openDurableObjectSubject: OpenSubject = async ({ eventId }) => {
     audit: (now, withAvailability) =>
       runInDurableObject(stub, async (instance: EventInventory, state) => {
         const stored = readInventoryStorage(state.storage.sql, now);
+        // The count of places in live holds the room's tick is told is kept in memory: it must match what is stored.
+        const counted = instance["holds"].heldPlaces();
+        const live = stored.holds.filter((h) => h.status === "live").reduce((sum, h) => sum + h.seats.length + h.ga.reduce((n, g) => n + g.quantity, 0), 0);
+        if (counted !== live) stored.problems.push(`the object counts ${counted} places in live holds, storage has ${live}`);
         return { stored, availability: withAvailability ? await instance.availability() : undefined };
       }),
     // After a failure too, without throwing: the failure is the one to report, an alarm error after it is noise.
