@@ -16,7 +16,7 @@ import { FANS_PER_SHARD } from "../../../core/waiting-room/lobby-shards";
 import { smallChart } from "../../fixtures/charts";
 import { setClock, startFakeClock } from "../../fixtures/clocks";
 import { hotSale, type HotSale } from "../../fixtures/hot-sale";
-import { entrantsOf, lobbyJoin, lobbyShardIndex, restartObject, roomOf, roomStorage, shardsOf } from "../../fixtures/objects";
+import { entrantsOf, lobbyJoin, lobbyShardIndex, restartObject, roomOf, roomStorage, shardRequestTotal, shardsOf } from "../../fixtures/objects";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -42,16 +42,6 @@ async function admittedAccounts(sale: HotSale): Promise<string[]> {
 /** The `n` accounts with the lowest keys, sorted. */
 function lowest(keys: Map<string, number>, n: number): string[] {
   return [...keys].sort((a, b) => a[1] - b[1]).slice(0, n).map(([account]) => account).sort();
-}
-
-/** The `step` visits each shard has served, summed over the shards. */
-async function shardSteps(sale: HotSale): Promise<number> {
-  let steps = 0;
-  for (const shard of await shardsOf(sale.eventId)) {
-    const counts = await runInDurableObject(shard, (instance: LobbyShard) => instance.requestCounts());
-    steps += counts.filter((count) => count.kind === "step").reduce((sum, count) => sum + count.n, 0);
-  }
-  return steps;
 }
 
 /** A hot sale with room for every fan admitted here (one place each), on 4 shards. */
@@ -128,9 +118,9 @@ describe("the room's lists of next fans, taken a visit ahead", () => {
     await tickAt(sale, sale.saleStartsAt - 400);
     await tickAt(sale, sale.saleStartsAt);
     for (let s = 1; s <= 5; s++) {
-      const before = await shardSteps(sale);
+      const before = await shardRequestTotal(sale.eventId, "step");
       await tickAt(sale, sale.saleStartsAt + s * 1_000);
-      expect(await shardSteps(sale), `tick ${s}`).toBe(before + shards);
+      expect(await shardRequestTotal(sale.eventId, "step"), `tick ${s}`).toBe(before + shards);
       expect(await admittedAccounts(sale)).toEqual(lowest(keys, s * RATE));
     }
   });
@@ -142,10 +132,10 @@ describe("the room's lists of next fans, taken a visit ahead", () => {
     await restartObject(roomOf(sale.eventId));
     // Newcomers inside the old instance's lists: their shards tell the new instance that visit went stale.
     await joinFrom(sale, keys, "newcomer", 100, sale.saleStartsAt - 300);
-    const steps = [await shardSteps(sale)];
+    const steps = [await shardRequestTotal(sale.eventId, "step")];
     for (let s = 1; s <= 3; s++) {
       await tickAt(sale, sale.saleStartsAt + s * 1_000);
-      steps.push(await shardSteps(sale));
+      steps.push(await shardRequestTotal(sale.eventId, "step"));
       expect(await admittedAccounts(sale)).toEqual(lowest(keys, s * RATE));
     }
     // The first tick lists the shards afresh (no lists in memory), then records: two visits; one a tick after that.

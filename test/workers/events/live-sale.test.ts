@@ -15,7 +15,7 @@ import { bestRequest, held, seatsRequest } from "../../fixtures/holds";
 import { hotSale } from "../../fixtures/hot-sale";
 import { adminRequest, rawRequest } from "../../fixtures/http";
 import { setClock, startFakeClock } from "../../fixtures/clocks";
-import { inventoryOf, lobbyJoin, roomOf, shardsOf, withInventory, withWorkContext } from "../../fixtures/objects";
+import { inventoryOf, lobbyJoin, roomOf, shardRequestTotal, shardsOf, withInventory, withWorkContext } from "../../fixtures/objects";
 import { openSale, type Sale } from "../../fixtures/seeding";
 
 afterEach(() => {
@@ -189,12 +189,6 @@ describe("live history", () => {
 
 describe("the queue in the live view of a hot sale", () => {
   /** Requests the event's lobby shards have served, of every kind. */
-  async function shardRequests(eventId: string): Promise<number> {
-    let served = 0;
-    for (const shard of await shardsOf(eventId)) served += (await shard.requestCounts()).reduce((sum, count) => sum + count.n, 0);
-    return served;
-  }
-
   it("is the room's last tick while the room ticks (no shard visited per read), and counted afresh from the shards once that is over two ticks old", async () => {
     startFakeClock();
     const sale = await hotSale({ saleStartsInMs: 60 * 60_000, lobbyOpensMinutes: 90, accounts: 0 });
@@ -210,14 +204,14 @@ describe("the queue in the live view of a hot sale", () => {
 
     // Polled within two ticks of the last: the tick's document, one fan in the lobby; no shard served anything for it.
     setClock(tickAt + 1_900);
-    const served = await shardRequests(sale.eventId);
+    const served = await shardRequestTotal(sale.eventId);
     for (let poll = 0; poll < 3; poll++) expect((await live(sale.apiKey, sale.eventId)).queue?.entrants.lobby).toBe(1);
-    expect(await shardRequests(sale.eventId)).toBe(served);
+    expect(await shardRequestTotal(sale.eventId)).toBe(served);
 
     // The room stopped ticking: the shards are visited, and the second fan is counted.
     setClock(tickAt + 2_100);
     expect((await live(sale.apiKey, sale.eventId)).queue?.entrants.lobby).toBe(2);
-    expect(await shardRequests(sale.eventId)).toBeGreaterThan(served);
+    expect(await shardRequestTotal(sale.eventId)).toBeGreaterThan(served);
   });
 });
 
