@@ -58,8 +58,11 @@ end
 
 -- response(): counts an answer under the first of `outcomes` ({ status,
 -- counter, marker }: the status, and a string the body must contain when
--- given) that it matches; else under `server_error` (5xx) or `other`.
--- Returns the counter's name.
+-- given) that it matches; else under `server_error` (5xx) or `other`, and
+-- the first such answer of each kind a thread gets is printed (its status
+-- and the start of its body), so a run that fails says why: Miniflare does
+-- not show workerd's own 500s. Returns the counter's name.
+local sampled = {}
 function crowd.count(outcomes, status, body)
   local name = status >= 500 and "server_error" or "other"
   for _, outcome in ipairs(outcomes) do
@@ -69,6 +72,11 @@ function crowd.count(outcomes, status, body)
     end
   end
   _G[name] = (_G[name] or 0) + 1
+  if (name == "server_error" or name == "other") and not sampled[name] then
+    sampled[name] = true
+    local start = (string.sub(body or "", 1, 300):gsub("%s+", " "))
+    io.write(string.format("unexpected answer (%s): %d %s\n", name, status, start))
+  end
   return name
 end
 
