@@ -91,8 +91,8 @@ export const KV_PUT_INTERVAL_MS = 1_000;
 const KV_TTL_SECONDS = 7 * 24 * 3600;
 /** Each shard lists this many fans beyond its share of a tick, so a tick seldom stops at a shard's horizon. */
 const PEEK_MARGIN = 8;
-/** The live view takes the last tick's document if it is at most this old (two ticks: one may run late), else visits the shards. */
-const LIVE_VIEW_MAX_AGE_MS = 2 * TICK_MS;
+/** The live view takes the last tick's document if it is at most this many tick intervals old (one may run late), else visits the shards. */
+const LIVE_VIEW_MAX_TICKS = 2;
 /** A tick merges the lists the previous tick's visit took, if they are at most this old (else it visits the shards first). */
 const PREFETCH_MAX_AGE_MS = 2 * TICK_MS;
 /** A shard that stopped a tick short lists up to this many times its share the next time. */
@@ -243,13 +243,16 @@ export class WaitingRoom extends DurableObject<Env> {
 
   /**
    * The organizers' live view of the queue: the last tick's document while the
-   * room ticks (at most LIVE_VIEW_MAX_AGE_MS old), else counted afresh from
-   * the shards (`snapshot`). A console polling the live view during a sale
-   * then costs the room one call, not a visit to every shard per poll.
+   * room ticks (at most LIVE_VIEW_MAX_TICKS of its intervals old: a second
+   * while selling, SOLD_OUT_RECHECK_MS while sold out), else counted afresh
+   * from the shards (`snapshot`). A console polling the live view during a
+   * sale then costs the room one call, not a visit to every shard per poll.
    */
   async liveView(): Promise<QueueState> {
     const latest = this.latest;
-    if (!latest || Date.now() - latest.updatedAt > LIVE_VIEW_MAX_AGE_MS) return this.snapshot();
+    const settings = this.loadedSettings();
+    const interval = settings ? this.tickInterval(settings, this.state()) : TICK_MS;
+    if (!latest || Date.now() - latest.updatedAt > LIVE_VIEW_MAX_TICKS * interval) return this.snapshot();
     this.requests.count("live_view");
     return latest;
   }
@@ -461,8 +464,13 @@ export class WaitingRoom extends DurableObject<Env> {
   private nextTick(settings: RoomSettings, state: StateRow, now: number): number | null {
     if (now >= settings.saleEndsAt) return now < settings.saleEndsAt + IDLE_TICK_MS * 4 ? now + IDLE_TICK_MS : null;
     if (now < settings.lobbyOpensAt) return settings.lobbyOpensAt;
-    const selling = now >= settings.saleStartsAt && !state.paused;
-    return now + (selling && state.sold_out === 1 ? SOLD_OUT_RECHECK_MS : TICK_MS);
+    return now + this.tickInterval(settings, state);
+  }
+
+  /** The time between ticks during a sale: slower while sold out (nothing to admit until places come back). */
+  private tickInterval(settings: RoomSettings, state: StateRow): number {
+    const selling = Date.now() >= settings.saleStartsAt && !state.paused;
+    return selling && state.sold_out === 1 ? SOLD_OUT_RECHECK_MS : TICK_MS;
   }
 
   /** Sets the alarm to the next tick the settings call for (or `at`), unless one is due sooner. */

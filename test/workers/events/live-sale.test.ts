@@ -9,7 +9,9 @@ import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import type { EventInventory } from "../../../durable-objects/event-inventory";
+import { SOLD_OUT_RECHECK_MS } from "../../../durable-objects/waiting-room";
 import { HISTORY_HOURS, recordAdmissionSample, saleHistory, sampleHotSales } from "../../../workers/events/live-stats";
+import { smallChart } from "../../fixtures/charts";
 import { withDb } from "../../fixtures/db";
 import { bestRequest, held, seatsRequest } from "../../fixtures/holds";
 import { hotSale } from "../../fixtures/hot-sale";
@@ -25,7 +27,7 @@ afterEach(() => {
 const counts = { capacity: z.number(), available: z.number(), held: z.number(), sold: z.number() };
 const liveSchema = z.object({
   demandClass: z.enum(["calm", "hot"]),
-  queue: z.object({ admitted: z.number(), threshold: z.number(), entrants: z.object({ lobby: z.number() }) }).nullable(),
+  queue: z.object({ admitted: z.number(), threshold: z.number(), entrants: z.object({ lobby: z.number(), late: z.number() }) }).nullable(),
   sections: z.array(z.object({ sectionId: z.string(), label: z.string(), ...counts })),
   totals: z.object(counts),
   soldOut: z.boolean(),
@@ -188,7 +190,6 @@ describe("live history", () => {
 });
 
 describe("the queue in the live view of a hot sale", () => {
-  /** Requests the event's lobby shards have served, of every kind. */
   it("is the room's last tick while the room ticks (no shard visited per read), and counted afresh from the shards once that is over two ticks old", async () => {
     startFakeClock();
     const sale = await hotSale({ saleStartsInMs: 60 * 60_000, lobbyOpensMinutes: 90, accounts: 0 });
@@ -211,6 +212,35 @@ describe("the queue in the live view of a hot sale", () => {
     // The room stopped ticking: the shards are visited, and the second fan is counted.
     setClock(tickAt + 2_100);
     expect((await live(sale.apiKey, sale.eventId)).queue?.entrants.lobby).toBe(2);
+    expect(await shardRequestTotal(sale.eventId)).toBeGreaterThan(served);
+  });
+
+  it("while sold out, is the last tick's document for two of the room's slower rechecks (SOLD_OUT_RECHECK_MS), not a visit to every shard per read", async () => {
+    startFakeClock();
+    // 3 places: 2 seats and 1 standing place, all held by one buyer once the sale opens.
+    const sale = await hotSale({ chart: smallChart(1, 1, 1), accounts: 1, saleStartsInMs: 60_000, lobbyOpensMinutes: 10 });
+    const prepared = await adminRequest(sale.apiKey, "POST", `/events/${sale.eventId}/prepare`, {});
+    expect(prepared.status, prepared.text).toBe(200);
+    const buyer = sale.accounts[0] ?? "";
+    await lobbyJoin(sale.eventId, "waiting-fan");
+    setClock(sale.saleStartsAt + 100);
+    for (let place = 0; place < 3; place++) held(await inventoryOf(sale.eventId).hold(bestRequest(buyer, 1)));
+    const tickAt = sale.saleStartsAt + 1_000;
+    setClock(tickAt);
+    expect(await runDurableObjectAlarm(roomOf(sale.eventId))).toBe(true);
+    expect(await live(sale.apiKey, sale.eventId)).toMatchObject({ soldOut: true, queue: { admitted: 0, entrants: { lobby: 1 } } });
+    setClock(tickAt + 200);
+    expect(await lobbyJoin(sale.eventId, "later-fan")).toMatchObject({ ok: true, block: "late" });
+
+    // Within two rechecks of that tick: its document, without the fan who joined late; no shard served anything for it.
+    setClock(tickAt + 2 * SOLD_OUT_RECHECK_MS - 100);
+    const served = await shardRequestTotal(sale.eventId);
+    for (let poll = 0; poll < 3; poll++) expect((await live(sale.apiKey, sale.eventId)).queue?.entrants).toMatchObject({ lobby: 1, late: 0 });
+    expect(await shardRequestTotal(sale.eventId)).toBe(served);
+
+    // Past them (the room's alarm did not run): counted afresh from the shards, the late fan with them.
+    setClock(tickAt + 2 * SOLD_OUT_RECHECK_MS + 100);
+    expect((await live(sale.apiKey, sale.eventId)).queue?.entrants).toMatchObject({ lobby: 1, late: 1 });
     expect(await shardRequestTotal(sale.eventId)).toBeGreaterThan(served);
   });
 });
