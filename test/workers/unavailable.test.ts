@@ -15,6 +15,7 @@ import { sql } from "drizzle-orm";
 import { POSTGRES_UNREACHABLE } from "../../core/errors";
 import { KeptDbTimeout } from "../../durable-objects/lib/kept-db";
 import { forgetIsolateRouting } from "../../workers/events/routing";
+import { DurableInventory } from "../../workers/holds/object-holds";
 import { unavailable } from "../../workers/platform/unavailable";
 import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
@@ -140,6 +141,27 @@ describe("an inventory object reset under a fan's call", () => {
     const again = await callWorker("POST", `/api/events/${event.id}/holds`, { bearer: token, body });
     expect(again.status, again.text).toBe(201);
     expect((await inventoryOf(event.id).accountHolds(accountId)).map((hold) => hold.holdId)).toEqual([z.object({ hold: z.object({ holdId: z.string() }) }).parse(again.json).hold.holdId]);
+  });
+});
+
+describe("an inventory object the platform reports overloaded", () => {
+  it("answers 503 overloaded with Retry-After: 5 (retrying at once adds to the overload), and no hold is made", async () => {
+    const { event, accounts } = await openEvent({ demandClass: "hot", accounts: 1 });
+    const [accountId = ""] = accounts;
+    await inventoryOf(event.id).prepare(event.id);
+    // workerd has no request limit per object to trip here: the call fails as the platform fails it, with its flags.
+    const overloaded = Object.assign(new Error("Durable Object is overloaded. Too many requests queued."), { overloaded: true, retryable: false });
+    const hold = vi.spyOn(DurableInventory.prototype, "hold").mockRejectedValue(overloaded);
+    try {
+      const answer = await callWorker("POST", `/api/events/${event.id}/holds`, { bearer: await holdToken("hot", accountId, event.id), body: { requestId: crypto.randomUUID(), seats: [0, 1] } });
+      expectApiError(answer, 503, "overloaded");
+      expect(answer.headers.get("Retry-After")).toBe("5");
+      expect(answer.text).not.toContain("Too many requests queued");
+      expect(hold).toHaveBeenCalledOnce();
+    } finally {
+      hold.mockRestore();
+    }
+    expect(await inventoryOf(event.id).accountHolds(accountId)).toEqual([]);
   });
 });
 
