@@ -6,9 +6,9 @@
  * A hold is one `holds` row (its seats and general-admission places as JSON)
  * plus one `seat_claims` row per seat, whose primary key refuses a second
  * claim on a seat; a refused request is one `requests` row, so a retry gets
- * the first answer. Places per account and in all live holds, attempt times and the next expiry
- * live in memory, rebuilt from these tables after a restart. Each change runs
- * in one transaction, then memory follows.
+ * the first answer. Places per account and in all live holds, attempt times
+ * and the next expiry live in memory, rebuilt from these tables after a
+ * restart. Each change runs in one transaction, then memory follows.
  */
 import { v7 as uuidv7 } from "uuid";
 import { z } from "zod";

@@ -251,7 +251,7 @@ export class WaitingRoom extends DurableObject<Env> {
   async liveView(): Promise<QueueState> {
     const latest = this.latest;
     const settings = this.loadedSettings();
-    const interval = settings ? this.tickInterval(settings, this.state()) : TICK_MS;
+    const interval = settings ? this.tickInterval(settings, this.state(), Date.now()) : TICK_MS;
     if (!latest || Date.now() - latest.updatedAt > LIVE_VIEW_MAX_TICKS * interval) return this.snapshot();
     this.requests.count("live_view");
     return latest;
@@ -464,12 +464,12 @@ export class WaitingRoom extends DurableObject<Env> {
   private nextTick(settings: RoomSettings, state: StateRow, now: number): number | null {
     if (now >= settings.saleEndsAt) return now < settings.saleEndsAt + IDLE_TICK_MS * 4 ? now + IDLE_TICK_MS : null;
     if (now < settings.lobbyOpensAt) return settings.lobbyOpensAt;
-    return now + this.tickInterval(settings, state);
+    return now + this.tickInterval(settings, state, now);
   }
 
   /** The time between ticks during a sale: slower while sold out (nothing to admit until places come back). */
-  private tickInterval(settings: RoomSettings, state: StateRow): number {
-    const selling = Date.now() >= settings.saleStartsAt && !state.paused;
+  private tickInterval(settings: RoomSettings, state: StateRow, now: number): number {
+    const selling = now >= settings.saleStartsAt && !state.paused;
     return selling && state.sold_out === 1 ? SOLD_OUT_RECHECK_MS : TICK_MS;
   }
 
