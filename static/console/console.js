@@ -8,6 +8,8 @@ import { chartSummary, fromUtcInput, toUtcInput } from "/console/chart.js";
 import { historyChart } from "/console/history-chart.js";
 import { botFlagsPanel } from "/console/bot-flags.js";
 import { keysAndAudit } from "/console/keys.js";
+import { orderStatusText } from "/console/order-status.js";
+import { pagedTable } from "/console/paged-table.js";
 import { confirmFirst, rowButton } from "/console/row-buttons.js";
 import { webhooksView } from "/console/webhooks.js";
 
@@ -371,7 +373,10 @@ $("event-form").addEventListener("submit", (event) => {
 
 async function showEvent(id) {
   showOnly("event-view");
-  if (openEvent?.id !== id) $("orders-q").value = "";
+  if (openEvent?.id !== id) {
+    $("orders-q").value = "";
+    $("orders-status").value = "";
+  }
   openEvent = await admin("GET", `/events/${id}`);
   $("event-heading").textContent = openEvent.name;
   $("event-summary").textContent =
@@ -503,40 +508,72 @@ $("cancel-button").addEventListener("click", () => {
   confirmButton.focus();
 });
 
+/** The orders filters as applied: the search box (a buyer's email or the start of an order id) and the status chosen. */
+function ordersFilters() {
+  return { q: $("orders-q").value.trim(), status: $("orders-status").value };
+}
+
+/** What the orders table says when no order is listed, naming the filters. */
+function noOrdersText() {
+  const { q, status } = ordersFilters();
+  const which = status === "" ? "orders" : `${status} orders`;
+  if (q !== "") return `No ${which} match ${q}.`;
+  return status === "" ? "No orders yet." : `No ${which}.`;
+}
+
+/** An order's row: a Refund button (two clicks) while it is confirmed; a refund puts the refunded order's row in its place. */
+function orderRow(order) {
+  const actions = el("td", {});
+  if (order.status === "confirmed") {
+    // What is left to refund: a partial refund made in the Stripe dashboard came first.
+    const left = order.totalCents - order.refundedCents;
+    const refund = rowButton("Refund", `Refund order of ${order.email}`, () =>
+      // A second, explicit click: money leaves on this one.
+      confirmFirst(actions, `Confirm refund of ${money(left, order.currency)}`, attempt, async () => {
+        const result = await admin("POST", `/orders/${order.orderId}/refund`);
+        say(`Order of ${order.email} refunded${result.waitlistOffers > 0 ? `; ${result.waitlistOffers} waitlist offers made` : ""}.`);
+        // In place, so the pages loaded with "More orders" stay.
+        row.replaceWith(orderRow(result.order));
+        await refreshLive();
+      }),
+    );
+    actions.append(refund);
+  }
+  const row = el(
+    "tr",
+    { "data-order": order.orderId },
+    el("td", { "data-label": "Buyer" }, order.email),
+    el("td", { "data-label": "Tickets" }, String(order.liveTickets)),
+    el("td", { "data-label": "Total" }, money(order.totalCents, order.currency)),
+    el("td", { "data-label": "Status" }, orderStatusText(order, money)),
+    el("td", { "data-label": "Placed" }, dateTime(order.createdAt)),
+    actions,
+  );
+  return row;
+}
+
+/** The orders table: the newest 50 the filters let through, 50 more a click on "More orders". */
+const ordersTable = pagedTable({ admin, attempt }, { ids: "orders", columns: 6, empty: noOrdersText }, {
+  path: () => {
+    const { q, status } = ordersFilters();
+    const query = new URLSearchParams({ limit: "50" });
+    if (status !== "") query.set("status", status);
+    if (q !== "") query.set("q", q);
+    return `/events/${openEvent.id}/orders?${query}`;
+  },
+  items: (page) => page.orders,
+  row: orderRow,
+});
+
+function refreshOrders() {
+  return ordersTable.load(false);
+}
+
 $("orders-search").addEventListener("submit", (event) => {
   event.preventDefault();
   attempt(refreshOrders);
 });
 
-/** The orders table: the newest 50, or those the search box finds (a buyer's email or the start of an order id). */
-async function refreshOrders() {
-  const q = $("orders-q").value.trim();
-  const { orders } = await admin("GET", `/events/${openEvent.id}/orders?limit=50${q === "" ? "" : `&q=${encodeURIComponent(q)}`}`);
-  const rows = orders.map((order) => {
-    const actions = el("td", {});
-    if (order.status === "confirmed") {
-      const refund = rowButton("Refund", `Refund order of ${order.email}`, () =>
-        // A second, explicit click: money leaves on this one.
-        confirmFirst(actions, `Confirm refund of ${money(order.totalCents, order.currency)}`, attempt, async () => {
-          const result = await admin("POST", `/orders/${order.orderId}/refund`);
-          say(`Order of ${order.email} refunded${result.waitlistOffers > 0 ? `; ${result.waitlistOffers} waitlist offers made` : ""}.`);
-          await Promise.all([refreshOrders(), refreshLive()]);
-        }),
-      );
-      actions.append(refund);
-    }
-    return el(
-      "tr",
-      { "data-order": order.orderId },
-      el("td", { "data-label": "Buyer" }, order.email),
-      el("td", { "data-label": "Tickets" }, String(order.liveTickets)),
-      el("td", { "data-label": "Total" }, money(order.totalCents, order.currency)),
-      el("td", { "data-label": "Status" }, order.status),
-      el("td", { "data-label": "Placed" }, dateTime(order.createdAt)),
-      actions,
-    );
-  });
-  $("orders-list").replaceChildren(...(rows.length > 0 ? rows : [el("tr", {}, el("td", { colSpan: 6 }, q === "" ? "No orders yet." : `No orders match ${q}.`))]));
-}
+$("orders-status").addEventListener("change", () => attempt(refreshOrders));
 
 showOnly("signin");
