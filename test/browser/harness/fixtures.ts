@@ -286,8 +286,8 @@ export async function holdByApi(eventId: string, session: FanSession, seats: num
   return held.hold.holdId;
 }
 
-/** Buys seats (by seat index) through the API with the test card that succeeds; resolves once the payment has succeeded. */
-export async function buyByApi(eventId: string, session: FanSession, seats: number[]): Promise<void> {
+/** Buys seats (by seat index) through the API with the test card that succeeds; resolves with the hold's id once the payment has succeeded. */
+export async function buyByApi(eventId: string, session: FanSession, seats: number[]): Promise<string> {
   const headers = { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json" };
   const holdId = await holdByApi(eventId, session, seats);
   const paid = await json(
@@ -296,6 +296,7 @@ export async function buyByApi(eventId: string, session: FanSession, seats: numb
     "POST payment",
   );
   if (paid.payment.status !== "succeeded") throw new Error(`the payment is ${paid.payment.status}`);
+  return holdId;
 }
 
 const webhookDelivery = z.object({ type: z.string(), status: z.string(), payload: z.string(), signature: z.string() });
@@ -303,12 +304,16 @@ const webhookDelivery = z.object({ type: z.string(), status: z.string(), payload
 /**
  * Sends the Worker every webhook the payment gateway recorded for an event's
  * payments (the test stack's gateway records them, signed, and sends none by
- * itself), as Stripe would deliver them; each must be accepted.
+ * itself), as Stripe would deliver them; each must be accepted. With `types`,
+ * only the deliveries of those event types are sent.
  */
-export async function deliverWebhooks(eventId: string): Promise<string[]> {
+export async function deliverWebhooks(eventId: string, types?: string[]): Promise<string[]> {
   const query = new URLSearchParams({ "metadata[event_id]": eventId });
   const response = await fetch(`${inject("stripeApiBase")}/__webhooks?${query.toString()}`);
-  const deliveries = z.array(webhookDelivery).parse(await response.json());
+  const deliveries = z
+    .array(webhookDelivery)
+    .parse(await response.json())
+    .filter((delivery) => types === undefined || types.includes(delivery.type));
   for (const delivery of deliveries) {
     const sent = await fetch(`${appUrl()}/webhooks/stripe`, {
       method: "POST",
@@ -318,4 +323,43 @@ export async function deliverWebhooks(eventId: string): Promise<string[]> {
     if (sent.status !== 200) throw new Error(`webhook ${delivery.type} answered ${sent.status}: ${await sent.text()}`);
   }
   return deliveries.map((delivery) => delivery.type);
+}
+
+// ---------------------------------------------------------------- the payment gateway: the Stripe dashboard and the card networks
+
+/** Calls the test stack's payment gateway (dev/stripe-gateway): its control routes need no key, its API the stack's secret key. */
+async function gateway<T>(method: string, path: string, body: URLSearchParams | object | undefined, schema: z.ZodType<T>): Promise<T> {
+  const form = body instanceof URLSearchParams;
+  const response = await fetch(`${inject("stripeApiBase")}${path}`, {
+    method,
+    headers: form ? { Authorization: "Bearer sk_test_local", "Content-Type": "application/x-www-form-urlencoded" } : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : form ? body.toString() : JSON.stringify(body),
+  });
+  return json(response, schema, `gateway ${method} ${path}`);
+}
+
+/** The PaymentIntent a hold was paid with. */
+async function paymentIntentOf(holdId: string): Promise<string> {
+  const [intent] = await gateway("GET", `/__payment_intents?${new URLSearchParams({ "metadata[hold_id]": holdId }).toString()}`, undefined, z.array(z.object({ id: z.string() })));
+  if (!intent) throw new Error(`no PaymentIntent for hold ${holdId}`);
+  return intent.id;
+}
+
+/**
+ * The cardholder's bank disputes a hold's payment (as test/fixtures/gateway.ts's disputeCharge does for the Worker's
+ * tests): the gateway records the signed `charge.dispute.created`, which `deliverWebhooks` sends. Resolves with the dispute's id.
+ */
+export async function disputePayment(holdId: string, reason = "fraudulent"): Promise<string> {
+  const dispute = await gateway("POST", "/__dashboard/dispute", { payment_intent: await paymentIntentOf(holdId), reason }, z.object({ id: z.string() }));
+  return dispute.id;
+}
+
+/** The organizer refunds a hold's payment in the Stripe dashboard, in full or `amountCents` of it: the gateway records `charge.refunded` for `deliverWebhooks`. */
+export async function refundInDashboard(holdId: string, amountCents?: number): Promise<void> {
+  await gateway("POST", "/__dashboard/refund", { payment_intent: await paymentIntentOf(holdId), ...(amountCents === undefined ? {} : { amount: amountCents }) }, z.object({ object: z.literal("refund") }));
+}
+
+/** The merchant answers a dispute through Stripe's API; in test mode `winning_evidence` wins it, `losing_evidence` loses it (`charge.dispute.updated`, then `.closed`). */
+export async function answerDispute(disputeId: string, evidence: "winning_evidence" | "losing_evidence"): Promise<void> {
+  await gateway("POST", `/v1/disputes/${encodeURIComponent(disputeId)}`, new URLSearchParams({ "evidence[uncategorized_text]": evidence }), z.object({ id: z.string() }));
 }
