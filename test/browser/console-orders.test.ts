@@ -101,8 +101,7 @@ describe("the console's orders table", () => {
 
     // The organizer answers with evidence and wins; Stripe sends the news, and the filtered table says so when searched again.
     await answerDispute(disputeId, "winning_evidence");
-    // Only the dispute's news: sent again, the disputed order's payment_intent.succeeded answers 503 (finalizeSucceeded
-    // finds its places returned and tries to refund a charged-back payment), which is not what this test is about.
+    // Only the dispute's news (the payment's success sent again changes nothing: test/workers/refunds/gateway-events.test.ts).
     expect(await deliverWebhooks(event.id, ["charge.dispute.updated", "charge.dispute.closed"])).toEqual(["charge.dispute.updated", "charge.dispute.closed"]);
     await waitFor("the won dispute in the API", async () => ((await ordersOf(event.id)).find((o) => o.orderId === disputed.orderId)?.dispute?.status === "won" ? true : undefined), POLL.timeout);
     await page.getByRole("button", { name: "Search orders" }).click();

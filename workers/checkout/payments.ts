@@ -292,11 +292,16 @@ async function transition(db: Db, paymentId: string, from: PaymentRow["status"][
  * still free) and queue the sale; if the seats are gone, refund automatically.
  * Runs from the checkout request, the webhook and the cron: every step is
  * idempotent, and the sale is queued again on every run (the consumer
- * ignores duplicates), so a crash between steps loses nothing.
+ * ignores duplicates), so a crash between steps loses nothing. Once the
+ * sale's order is written there is nothing left to do: what became of the
+ * order since (a refund, a dispute that returned its places) is the order's,
+ * and a success delivered again must not take returned places for a reason
+ * to refund (a disputed charge is the bank's to settle).
  */
 export async function finalizeSucceeded(ctx: WorkContext, payment: PaymentRow, paymentIntentId: string): Promise<PaymentRow> {
   const current = (await transition(ctx.db, payment.id, ["pending", "unknown", "requires_action", "failed", "canceled"], { status: "succeeded", providerPaymentId: paymentIntentId, lastError: null })) ?? (await reload(ctx.db, payment.id));
   if (current.status !== "succeeded") return current; // already refunded
+  if (current.orderId !== null) return current; // the sale is recorded
   const inventory = await inventoryForEvent(ctx, payment.eventId);
   const confirmed = await inventory.confirm({ requestId: `confirm_${payment.id}`, holdId: payment.holdId, allowLapsed: true });
   if (confirmed.ok) {

@@ -103,6 +103,12 @@ describe.each(["calm", "hot"] as const)("gateway events for a %s event", (demand
     expect(await orderRow(order.orderId)).toEqual(disputed);
     await expectOfferedTo(sale, waiter);
 
+    // The payment's own success, delivered again after the dispute (the gateway redelivers), changes nothing: the sale
+    // is recorded, so its returned places are no reason to refund (a disputed charge is not ours to refund).
+    expect(await deliverEach(order.holdId, "payment_intent.succeeded")).toBeGreaterThan(0);
+    expect(await orderRow(order.orderId)).toEqual(disputed);
+    expect(await refundRequestsOf(order.paymentIntentId)).toEqual([]);
+
     // The organizer's view says so; refunding it now changes nothing (the bank holds the money).
     const listed = await callApp("GET", `/admin/events/${sale.eventId}/orders?status=disputed`, { bearer: sale.apiKey });
     expect(listed.status, listed.text).toBe(200);
