@@ -532,8 +532,11 @@ function orderRow(order) {
       confirmFirst(actions, `Confirm refund of ${money(left, order.currency)}`, attempt, async () => {
         const result = await admin("POST", `/orders/${order.orderId}/refund`);
         say(`Order of ${order.email} refunded${result.waitlistOffers > 0 ? `; ${result.waitlistOffers} waitlist offers made` : ""}.`);
-        // In place, so the pages loaded with "More orders" stay.
-        row.replaceWith(orderRow(result.order));
+        // In place, so the pages loaded with "More orders" stay; off the table if the status filter no longer lets it through.
+        const { status } = ordersFilters();
+        if (status === "" || result.order.status === status) row.replaceWith(orderRow(result.order));
+        else row.remove();
+        if ($("orders-list").children.length === 0) $("orders-list").replaceChildren(el("tr", {}, el("td", { colSpan: 6 }, noOrdersText())));
         await refreshLive();
       }),
     );

@@ -7,7 +7,7 @@
  * reason and status and the partial refund in words, offers no Refund for the
  * disputed order (and the rest of a partial refund for the other); the Status
  * filter lists the disputed order alone, and, once the dispute is won, says
- * so. Paging: with the page size the console asks for shrunk to 2 on the way
+ * so; an order refunded under the Confirmed filter leaves the table. Paging: with the page size the console asks for shrunk to 2 on the way
  * (the API's limit is not the UI's to choose), "More orders" appends the rest
  * and hides when the API's nextCursor is null. Every state is checked with axe
  * and saved as screenshots at phone and desktop sizes.
@@ -108,8 +108,18 @@ describe("the console's orders table", () => {
     await expect.poll(() => statusCell(row(disputed.orderId)), POLL).toBe("disputed: fraudulent (won)");
     expect(await listedOrders(page)).toEqual([disputed.orderId]);
 
+    // Confirmed: the two confirmed orders; one refunded there leaves the filtered table.
+    await status.selectOption({ label: "Confirmed" });
+    await expect.poll(() => listedOrders(page), POLL).toEqual(newestFirst.filter((id) => id !== disputed.orderId));
+    await row(plain.orderId).getByRole("button", { name: `Refund order of ${plainFan.email}` }).click();
+    await row(plain.orderId).getByRole("button", { name: `Confirm refund of ${dollars(plain.totalCents)}` }).click();
+    await expect.poll(() => listedOrders(page), POLL).toEqual([partial.orderId]);
     await status.selectOption({ label: "Refunded" });
-    await expect.poll(() => page.locator("#orders-list tr").allInnerTexts(), POLL).toEqual(["No refunded orders."]);
+    await expect.poll(() => listedOrders(page), POLL).toEqual([plain.orderId]);
+    expect(await statusCell(row(plain.orderId))).toBe("refunded");
+
+    await status.selectOption({ label: "Cancelled" });
+    await expect.poll(() => page.locator("#orders-list tr").allInnerTexts(), POLL).toEqual(["No cancelled orders."]);
     await checkPage(page, shots, "filtered-none");
 
     // Paging: the console's page size shrunk to 2 on the way to the API; More orders appends the third, then hides.
