@@ -8,6 +8,7 @@ import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { inject } from "vitest";
 import { z } from "zod";
 import { newFanContext, nextFanIp, type DeviceName } from "./browser";
+import { gatewayDashboard } from "../../fixtures/gateway-dashboard";
 
 const WAIT_MS = 15_000;
 
@@ -327,39 +328,28 @@ export async function deliverWebhooks(eventId: string, types?: string[]): Promis
 
 // ---------------------------------------------------------------- the payment gateway: the Stripe dashboard and the card networks
 
-/** Calls the test stack's payment gateway (dev/stripe-gateway): its control routes need no key, its API the stack's secret key. */
-async function gateway<T>(method: string, path: string, body: URLSearchParams | object | undefined, schema: z.ZodType<T>): Promise<T> {
-  const form = body instanceof URLSearchParams;
-  const response = await fetch(`${inject("stripeApiBase")}${path}`, {
-    method,
-    headers: form ? { Authorization: "Bearer sk_test_local", "Content-Type": "application/x-www-form-urlencoded" } : { "Content-Type": "application/json" },
-    body: body === undefined ? undefined : form ? body.toString() : JSON.stringify(body),
-  });
-  return json(response, schema, `gateway ${method} ${path}`);
-}
+/** The test stack's payment gateway, as the Stripe dashboard and the banks act on it (test/fixtures/gateway-dashboard.ts). */
+const dashboard = () => gatewayDashboard(inject("stripeApiBase"), "sk_test_local");
 
 /** The PaymentIntent a hold was paid with. */
 async function paymentIntentOf(holdId: string): Promise<string> {
-  const [intent] = await gateway("GET", `/__payment_intents?${new URLSearchParams({ "metadata[hold_id]": holdId }).toString()}`, undefined, z.array(z.object({ id: z.string() })));
+  const response = await fetch(`${inject("stripeApiBase")}/__payment_intents?${new URLSearchParams({ "metadata[hold_id]": holdId }).toString()}`);
+  const [intent] = await json(response, z.array(z.object({ id: z.string() })), `the PaymentIntents of hold ${holdId}`);
   if (!intent) throw new Error(`no PaymentIntent for hold ${holdId}`);
   return intent.id;
 }
 
-/**
- * The cardholder's bank disputes a hold's payment (as test/fixtures/gateway.ts's disputeCharge does for the Worker's
- * tests): the gateway records the signed `charge.dispute.created`, which `deliverWebhooks` sends. Resolves with the dispute's id.
- */
+/** The cardholder's bank disputes a hold's payment: the gateway records the signed `charge.dispute.created`, which `deliverWebhooks` sends. Resolves with the dispute's id. */
 export async function disputePayment(holdId: string, reason = "fraudulent"): Promise<string> {
-  const dispute = await gateway("POST", "/__dashboard/dispute", { payment_intent: await paymentIntentOf(holdId), reason }, z.object({ id: z.string() }));
-  return dispute.id;
+  return dashboard().dispute(await paymentIntentOf(holdId), reason);
 }
 
 /** The organizer refunds a hold's payment in the Stripe dashboard, in full or `amountCents` of it: the gateway records `charge.refunded` for `deliverWebhooks`. */
 export async function refundInDashboard(holdId: string, amountCents?: number): Promise<void> {
-  await gateway("POST", "/__dashboard/refund", { payment_intent: await paymentIntentOf(holdId), ...(amountCents === undefined ? {} : { amount: amountCents }) }, z.object({ object: z.literal("refund") }));
+  await dashboard().refund(await paymentIntentOf(holdId), amountCents);
 }
 
 /** The merchant answers a dispute through Stripe's API; in test mode `winning_evidence` wins it, `losing_evidence` loses it (`charge.dispute.updated`, then `.closed`). */
 export async function answerDispute(disputeId: string, evidence: "winning_evidence" | "losing_evidence"): Promise<void> {
-  await gateway("POST", `/v1/disputes/${encodeURIComponent(disputeId)}`, new URLSearchParams({ "evidence[uncategorized_text]": evidence }), z.object({ id: z.string() }));
+  await dashboard().answerDispute(disputeId, evidence);
 }
