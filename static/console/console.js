@@ -508,14 +508,13 @@ $("cancel-button").addEventListener("click", () => {
   confirmButton.focus();
 });
 
-/** The orders filters as applied: the search box (a buyer's email or the start of an order id) and the status chosen. */
+/** The orders filters in the form: the search box (a buyer's email or the start of an order id) and the status chosen. */
 function ordersFilters() {
   return { q: $("orders-q").value.trim(), status: $("orders-status").value };
 }
 
-/** What the orders table says when no order is listed, naming the filters. */
-function noOrdersText() {
-  const { q, status } = ordersFilters();
+/** What the orders table says when no order is listed, naming the filters it was listed with. */
+function noOrdersText({ q, status }) {
   const which = status === "" ? "orders" : `${status} orders`;
   if (q !== "") return `No ${which} match ${q}.`;
   return status === "" ? "No orders yet." : `No ${which}.`;
@@ -533,10 +532,9 @@ function orderRow(order) {
         const result = await admin("POST", `/orders/${order.orderId}/refund`);
         say(`Order of ${order.email} refunded${result.waitlistOffers > 0 ? `; ${result.waitlistOffers} waitlist offers made` : ""}.`);
         // In place, so the pages loaded with "More orders" stay; off the table if the status filter no longer lets it through.
-        const { status } = ordersFilters();
+        const status = ordersTable.applied()?.status ?? "";
         if (status === "" || result.order.status === status) row.replaceWith(orderRow(result.order));
-        else row.remove();
-        if ($("orders-list").children.length === 0) $("orders-list").replaceChildren(el("tr", {}, el("td", { colSpan: 6 }, noOrdersText())));
+        else ordersTable.remove(row);
         await refreshLive();
       }),
     );
@@ -557,8 +555,8 @@ function orderRow(order) {
 
 /** The orders table: the newest 50 the filters let through, 50 more a click on "More orders". */
 const ordersTable = pagedTable({ admin, attempt }, { ids: "orders", columns: 6, empty: noOrdersText }, {
-  path: () => {
-    const { q, status } = ordersFilters();
+  filters: ordersFilters,
+  path: ({ q, status }) => {
     const query = new URLSearchParams({ limit: "50" });
     if (status !== "") query.set("status", status);
     if (q !== "") query.set("q", q);

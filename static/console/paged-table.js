@@ -6,33 +6,47 @@ const $ = (id) => document.getElementById(id);
 
 /**
  * Wires the <tbody id="`ids`-list"> and its <button id="`ids`-more">: `load(false)` shows the
- * first page of `GET path()` (or `empty` in a row of `columns` cells: a text, or a function
- * giving it when the request is made, e.g. naming the filters), `load(true)` appends the next
- * page of that same list (filters edited but not applied since do not mix into it). An answer
- * that arrives after a later request is dropped (a filter or the subject changed meanwhile).
- * `items(page)` picks the page's items; `row(item)` makes an item's <tr>.
+ * first page of `GET path(filters())`, `load(true)` appends the next page of the list shown
+ * (filters edited but not applied since do not mix into it). An answer that arrives after a
+ * later request is dropped (a filter or the subject changed meanwhile). `items(page)` picks the
+ * page's items; `row(item)` makes an item's <tr>. A table with nothing listed says `empty` in a
+ * row of `columns` cells: a text, or `empty(applied)` naming the filters of the list shown.
  */
-export function pagedTable({ admin, attempt }, { ids, columns, empty }, { path, items, row }) {
+export function pagedTable({ admin, attempt }, { ids, columns, empty }, { filters = () => null, path, items, row }) {
   let cursor = null;
-  /** The path of the list shown, whose next page `load(true)` asks for. */
+  /** The list shown: its path, whose next page `load(true)` asks for, and the filters it was asked with. */
   let shown = null;
   let latest = 0;
+  const list = () => $(`${ids}-list`);
+
+  function emptyRow(applied) {
+    return el("tr", {}, el("td", { colSpan: columns }, typeof empty === "function" ? empty(applied) : empty));
+  }
 
   async function load(append) {
     if (append && (cursor === null || shown === null)) return;
     const request = ++latest;
-    const base = append ? shown : path();
-    const emptyText = typeof empty === "function" ? empty() : empty;
-    const page = await admin("GET", append ? `${base}${base.includes("?") ? "&" : "?"}cursor=${encodeURIComponent(cursor)}` : base);
+    const applying = append ? shown : { filters: filters(), path: "" };
+    if (!append) applying.path = path(applying.filters);
+    const page = await admin("GET", append ? `${shown.path}${shown.path.includes("?") ? "&" : "?"}cursor=${encodeURIComponent(cursor)}` : applying.path);
     if (request !== latest) return;
     const rows = items(page).map(row);
-    if (append) $(`${ids}-list`).append(...rows);
-    else $(`${ids}-list`).replaceChildren(...(rows.length > 0 ? rows : [el("tr", {}, el("td", { colSpan: columns }, emptyText))]));
-    shown = base;
+    if (append) list().append(...rows);
+    else list().replaceChildren(...(rows.length > 0 ? rows : [emptyRow(applying.filters)]));
+    shown = applying;
     cursor = page.nextCursor;
     $(`${ids}-more`).hidden = cursor === null;
   }
 
   $(`${ids}-more`).addEventListener("click", () => attempt(() => load(true)));
-  return { load };
+  return {
+    load,
+    /** The filters of the list shown (null before the first page). */
+    applied: () => shown?.filters ?? null,
+    /** Takes `tr` off the table (an item the list's filters no longer let through); an emptied table says so. */
+    remove(tr) {
+      tr.remove();
+      if (list().children.length === 0) list().replaceChildren(emptyRow(shown?.filters ?? null));
+    },
+  };
 }
