@@ -1,9 +1,17 @@
 /**
  * `npm run bench -- lobby`: a large lobby of one hot event, with its shards,
- * one JSON line on stdout (progress on stderr). `--fans <n>` sets the lobby's
- * size (default 1,000,000; more with e.g. `-- lobby --fans 2000000`;
- * `LOBBY_FANS=<n>` does the same). `BENCH_PROFILE=<folder>` also takes a CPU
- * profile of the Worker's workerd while selling (ticks then run slower).
+ * one JSON line per topology on stdout (progress on stderr). `--fans <n>` sets
+ * the lobby's size (default 1,000,000; more with e.g. `-- lobby --fans
+ * 2000000`; `LOBBY_FANS=<n>` does the same). `--topology` picks where the
+ * objects run (lib/room-probe.ts; `single,shards_apart` runs both, one after
+ * the other, each with its own event and lobby): `single` (the default), the
+ * Worker and every object in one workerd, so a tick's visits to its shards run
+ * one after another on one thread; `shards_apart`, the lobby shards in a
+ * second workerd, reached through Miniflare's dev registry, so the room's own
+ * work and its shards' run side by side (measured slower here: README,
+ * Performance). `BENCH_PROFILE=<folder>` also takes a CPU profile of the
+ * Worker's workerd (the room's, in `shards_apart`) while selling (ticks then
+ * run slower).
  *
  * What each part measures:
  * - http_sample: HTTP_SAMPLE fans join through the Worker's real lobby route
@@ -42,8 +50,11 @@
  *   in one run of a hundred.
  */
 import { loadavg } from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
+import type { LocalStack } from "../dev/stack.ts";
 import { TURNSTILE_DUMMY_TOKEN } from "../dev/turnstile.ts";
+import type { Db } from "../core/db/client.ts";
 import { openDb } from "../dev/seed.ts";
 import { generateSigningKey } from "../dev/signing-key.ts";
 import { createEvent, createEventSchema } from "../workers/events/events.ts";
@@ -55,9 +66,9 @@ import { adminJson, round } from "./lib/admin-api.ts";
 import { BENCH_PRICES, benchStadiumChart } from "./lib/chart.ts";
 import { lobbyShardCount } from "../core/waiting-room/lobby-shards.ts";
 import { createFanAccounts } from "./lib/fans.ts";
-import { joinShards, lobbyStats, peakPerSecond, startRoomProbeApp } from "./lib/room-probe.ts";
+import { joinShards, lobbyStats, peakPerSecond, startRoomProbeApp, type RoomTopology } from "./lib/room-probe.ts";
 import { startProfile } from "./lib/profiler.ts";
-import { runScenario, say, sleep, stopping } from "./lib/scenario.ts";
+import { runScenario, say, sleep, stopping, type Cleanup } from "./lib/scenario.ts";
 import { startBenchStack } from "./lib/stack.ts";
 import { atLeast, atMost, thresholdsMet } from "./lib/thresholds.ts";
 import { contingency, independenceTest, quantile, rankOf } from "./lib/statistics.ts";
@@ -65,8 +76,10 @@ import { contingency, independenceTest, quantile, rankOf } from "./lib/statistic
 /** `BENCH_PROFILE=<folder>`: a CPU profile of the Worker (and its objects) while selling, written there (lib/profiler.ts). */
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 
-const { values: flags } = parseArgs({ options: { fans: { type: "string" } }, strict: true });
+const { values: flags } = parseArgs({ options: { fans: { type: "string" }, topology: { type: "string" } }, strict: true });
 const FANS = Number(flags.fans ?? process.env.LOBBY_FANS ?? 1_000_000);
+/** `--topology single` (the default), `shards_apart`, or both (`single,shards_apart`, run in that order): where the objects run (lib/room-probe.ts). */
+const TOPOLOGIES = (flags.topology ?? "single").split(",").map((kind) => kind.trim());
 const HTTP_SAMPLE = Math.min(500, FANS);
 const HTTP_CONCURRENCY = 16;
 /** Joins per shard per second the bulk is paced to: a lobby shard is planned for 50,000 fans (core/waiting-room/lobby-shards.ts), so a burst of its whole share in under two minutes. */
@@ -81,26 +94,51 @@ const SELL_SECONDS = 120;
 const SALE_DELAY_MS = 5_000;
 
 if (!Number.isInteger(FANS) || FANS < 1_000) throw new Error(`--fans must be a whole number of at least 1000, not ${flags.fans ?? process.env.LOBBY_FANS}`);
+const isTopology = (kind: string): kind is RoomTopology => kind === "single" || kind === "shards_apart";
+if (TOPOLOGIES.length === 0 || !TOPOLOGIES.every(isTopology)) throw new Error(`--topology takes single and/or shards_apart, not ${flags.topology}`);
 
 runScenario(async (cleanup) => {
-  const loadAtStart = loadavg().map((l) => round(l, 1));
   const { workDir, stack } = await startBenchStack(cleanup);
   const signingKey = await generateSigningKey("bench");
   const { db, close } = await openDb(stack.databaseUrl, stack.neonWsProxy);
   cleanup.add("setup connection", () => close());
   const { organizerId, apiKey } = await createOrganizer(db, "Bench Promotions");
   const venue = await importVenue(db, organizerId, seatingChartSchema.parse(benchStadiumChart()));
-  const sampleFans = await createFanAccounts(db, HTTP_SAMPLE, "bench-lobby-");
+  let met = true;
+  for (const topology of TOPOLOGIES.filter(isTopology)) {
+    if (stopping()) return 130;
+    const run = await runTopology({ topology, workDir: path.join(workDir, topology), stack, signingKey, db, organizerId, apiKey, venueId: venue.id, cleanup });
+    if (run === "stopped") return 130;
+    met &&= run;
+  }
+  return met ? 0 : 1;
+});
 
-  const { app, secret } = await startRoomProbeApp({ workDir, stack, signingKey, cleanup });
+/** One lobby in one topology, from the sample's accounts to the JSON line; whether its thresholds were met. */
+async function runTopology(options: {
+  topology: RoomTopology;
+  workDir: string;
+  stack: LocalStack;
+  signingKey: string;
+  db: Db;
+  organizerId: string;
+  apiKey: string;
+  venueId: string;
+  cleanup: Cleanup;
+}): Promise<boolean | "stopped"> {
+  const { topology, workDir, stack, signingKey, db, organizerId, apiKey, cleanup } = options;
+  const loadAtStart = loadavg().map((l) => round(l, 1));
+  say(`topology ${topology}`);
+  const sampleFans = await createFanAccounts(db, HTTP_SAMPLE, `bench-lobby-${topology}-`);
+  const { app, secret, stop } = await startRoomProbeApp({ workDir, stack, signingKey, cleanup, topology });
 
   // The sale is hours away (the lobby opens a day before it) until every fan is in line.
   const event = await createEvent(
     db,
     organizerId,
     createEventSchema.parse({
-      venueId: venue.id,
-      name: "Bench lobby",
+      venueId: options.venueId,
+      name: `Bench lobby (${topology})`,
       startsAt: new Date(Date.now() + 30 * 24 * 3_600_000).toISOString(),
       saleStartsAt: new Date(Date.now() + 6 * 3_600_000).toISOString(),
       lobbyOpensMinutes: 1_440,
@@ -168,7 +206,7 @@ runScenario(async (cleanup) => {
     const rest = sent + sliceMs - Date.now();
     if (rest > 0) await sleep(rest);
   }
-  if (stopping()) return 130;
+  if (stopping()) return "stopped";
   const bulkSeconds = (Date.now() - bulkStarted) / 1000;
   say(`bulk: ${bulk} joins in ${bulkSeconds.toFixed(1)} s`);
 
@@ -183,7 +221,7 @@ runScenario(async (cleanup) => {
     say(`lobby-sale: CPU profile (self time; ticks ran under the profiler, so their times are not the measurement):\n${summary.text.split("\n").slice(0, 50).join("\n")}`);
     for (const name of ["alarm", "step", "grantAdmissions", "stepShards", "publish"]) say(`  inclusive ${name}: ${summary.inclusiveMs(name).toFixed(0)} ms over ${SELL_SECONDS} s`);
   }
-  if (stopping()) return 130;
+  if (stopping()) return "stopped";
 
   const stats = await lobbyStats(app.url, secret, eventId);
   const selling = stats.room.ticks.filter((tick) => tick.at >= saleStartsAt);
@@ -196,6 +234,7 @@ runScenario(async (cleanup) => {
   const stateBytes = stats.shards.reduce((sum, shard) => sum + shard.bytes, 0);
   const line = {
     bench: "lobby",
+    topology,
     fans: FANS,
     shards: stats.shards.length,
     joins_per_s: round(bulk / bulkSeconds, 1),
@@ -219,8 +258,9 @@ runScenario(async (cleanup) => {
   };
   const load = loadavg().map((l) => round(l, 1));
   process.stdout.write(`${JSON.stringify({ ...line, load_average: { start: loadAtStart, end: load }, thresholds })}\n`);
-  return thresholdsMet(thresholds) ? 0 : 1;
-});
+  await stop();
+  return thresholdsMet(thresholds);
+}
 
 function orderKeyOf(body: string): number {
   const parsed: unknown = JSON.parse(body);

@@ -36,8 +36,8 @@ export const hostConfigSchema = z.object({
   runDir: z.string(),
   /** The Worker's name (the dev registry's key, and the inspector's target). */
   workerName: z.string(),
-  /** Split topology: the Worker whose objects this one's bindings use, and the registry both share. */
-  objectsFrom: z.object({ workerName: z.string(), registryDir: z.string() }).optional(),
+  /** Split topology: the Worker whose objects this one's bindings use (`bindings`: only these, e.g. ["LOBBY_SHARD"]; all when absent), and the registry both share. */
+  objectsFrom: z.object({ workerName: z.string(), registryDir: z.string(), bindings: z.array(z.string()).optional() }).optional(),
   /** Split topology, the objects' host: the registry it announces itself in. */
   registryDir: z.string().optional(),
 });
@@ -57,11 +57,12 @@ function readSecrets(envFile: string): Record<string, string> {
   );
 }
 
-/** wrangler.toml's Durable Object bindings, each pointed at `scriptName`'s classes. */
-function bindingsElsewhere(durableObjects: unknown, scriptName: string): Record<string, { className: string; scriptName: string }> {
-  const bindings = z.record(z.string(), z.union([z.string(), z.object({ className: z.string() })])).parse(durableObjects ?? {});
+/** wrangler.toml's Durable Object bindings, those named in `only` (all when absent) pointed at `scriptName`'s classes. */
+function bindingsElsewhere(durableObjects: unknown, scriptName: string, only: string[] | undefined): Record<string, string | { className: string; scriptName?: string }> {
+  // Kept whole where not pointed elsewhere: wrangler's options carry more than the class (its SQLite storage, from the migrations).
+  const bindings = z.record(z.string(), z.union([z.string(), z.looseObject({ className: z.string() })])).parse(durableObjects ?? {});
   return Object.fromEntries(
-    Object.entries(bindings).map(([name, binding]) => [name, { className: typeof binding === "string" ? binding : binding.className, scriptName }]),
+    Object.entries(bindings).map(([name, binding]) => [name, only && !only.includes(name) ? binding : { className: typeof binding === "string" ? binding : binding.className, scriptName }]),
   );
 }
 
@@ -75,7 +76,7 @@ async function main(config: HostConfig): Promise<void> {
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       ...workerOptions,
-      ...(config.objectsFrom ? { durableObjects: bindingsElsewhere(workerOptions.durableObjects, config.objectsFrom.workerName) } : {}),
+      ...(config.objectsFrom ? { durableObjects: bindingsElsewhere(workerOptions.durableObjects, config.objectsFrom.workerName, config.objectsFrom.bindings) } : {}),
       name: config.workerName,
       modules: true,
       scriptPath: path.join(bundle, scriptFile),

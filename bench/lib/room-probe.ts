@@ -30,7 +30,8 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { REPO_ROOT, type LocalStack } from "../../dev/stack.ts";
-import { snapshotProject, startApp, type BenchApp } from "./app.ts";
+import { generateAdmissionKey } from "../../dev/signing-key.ts";
+import { buildBundle, snapshotProject, startApp, startHost, WORKER_NAME, writeWorkerEnv, type BenchApp } from "./app.ts";
 import { say, type Cleanup } from "./scenario.ts";
 
 /** The probe entry's file name in the snapshot (pass it to startApp as `entry`). */
@@ -41,20 +42,58 @@ export const ROOM_PROBE_VARS = { OBJECT_REQUEST_LOG: "1" } as const;
 const PROBE_PATH = "/admin/__bench/";
 
 /**
+ * Where the room's objects run: `single`, the Worker and every object in one
+ * workerd (one thread: a tick's visits to the shards run one after another);
+ * or `shards_apart`, the lobby shards in a workerd of their own, reached
+ * through Miniflare's dev registry as lib/topology.ts's split topology reaches
+ * its objects, so a tick's visits run beside the room's own work, as in
+ * production, where an event's shards are separate objects.
+ */
+export type RoomTopology = "single" | "shards_apart";
+
+/** The shards' Worker in the `shards_apart` topology. */
+const SHARDS_WORKER = `${WORKER_NAME}-shards`;
+
+/**
  * Snapshots the repository into `workDir`/project, writes the probe entry into
  * the snapshot and starts the Worker from it (its objects counting their
- * requests), stopped by `cleanup`. Returns the app and the probe's secret.
+ * requests) in `topology` (default `single`), stopped by `cleanup`. Returns
+ * the app (the host of the Worker and the room) and the probe's secret.
  */
-export async function startRoomProbeApp(options: { workDir: string; stack: LocalStack; signingKey: string; cleanup: Cleanup }): Promise<{ app: BenchApp; secret: string }> {
+export async function startRoomProbeApp(options: {
+  workDir: string;
+  stack: LocalStack;
+  signingKey: string;
+  cleanup: Cleanup;
+  topology?: RoomTopology;
+}): Promise<{ app: BenchApp; secret: string; stop(): Promise<void> }> {
   const { workDir, stack, signingKey, cleanup } = options;
   const projectDir = path.join(workDir, "project");
   await snapshotProject(REPO_ROOT, projectDir);
   const secret = await writeRoomProbe(projectDir);
-  const starting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, "wrangler"), stack, signingKey, entry: ROOM_PROBE_ENTRY, vars: ROOM_PROBE_VARS });
+  if ((options.topology ?? "single") === "single") {
+    const starting = startApp({ repoRoot: REPO_ROOT, projectDir, runDir: path.join(workDir, "wrangler"), stack, signingKey, entry: ROOM_PROBE_ENTRY, vars: ROOM_PROBE_VARS });
+    cleanup.add("worker", async () => (await starting.catch(() => undefined))?.stop());
+    const app = await starting;
+    say(`Worker healthy at ${app.url}`);
+    return { app, secret, stop: () => app.stop() };
+  }
+  const runDir = path.join(workDir, "wrangler");
+  const envFile = await writeWorkerEnv(runDir, stack, { TOKEN_SIGNING_KEY: signingKey, ADMISSION_TOKEN_KEY: await generateAdmissionKey("bench") }, ROOM_PROBE_VARS);
+  const bundle = path.join(runDir, "dist");
+  await buildBundle(REPO_ROOT, projectDir, bundle, ROOM_PROBE_ENTRY);
+  const registryDir = path.join(runDir, "registry");
+  const source = { projectDir, bundle, envFile, registryDir };
+  // Each host announces itself in the registry and points the other's bindings there: the shards call the room (a stale list), the room its shards.
+  const shards = startHost(REPO_ROOT, { ...source, runDir: path.join(runDir, SHARDS_WORKER), workerName: SHARDS_WORKER, objectsFrom: { workerName: WORKER_NAME, registryDir, bindings: ["EVENT_INVENTORY", "SEAT_MAP_FEED", "WAITING_ROOM"] } });
+  cleanup.add("shards' worker", async () => (await shards.catch(() => undefined))?.stop());
+  await shards;
+  const starting = startHost(REPO_ROOT, { ...source, runDir: path.join(runDir, WORKER_NAME), workerName: WORKER_NAME, objectsFrom: { workerName: SHARDS_WORKER, registryDir, bindings: ["LOBBY_SHARD"] } });
   cleanup.add("worker", async () => (await starting.catch(() => undefined))?.stop());
   const app = await starting;
-  say(`Worker healthy at ${app.url}`);
-  return { app, secret };
+  say(`Worker healthy at ${app.url}; its lobby shards in a workerd of their own`);
+  const shardsHost = await shards;
+  return { app, secret, stop: async () => void (await Promise.all([app.stop(), shardsHost.stop()])) };
 }
 
 /** Writes the probe entry into the snapshot; returns the secret its paths want. */
