@@ -19,6 +19,8 @@ export function pagedTable({ admin, attempt }, { ids, columns, empty }, { filter
   let latest = 0;
   const list = () => $(`${ids}-list`);
 
+  const listOf = (applied) => ({ filters: applied, path: path(applied) });
+
   function emptyRow(applied) {
     return el("tr", {}, el("td", { colSpan: columns }, typeof empty === "function" ? empty(applied) : empty));
   }
@@ -26,8 +28,7 @@ export function pagedTable({ admin, attempt }, { ids, columns, empty }, { filter
   async function load(append) {
     if (append && (cursor === null || shown === null)) return;
     const request = ++latest;
-    const applying = append ? shown : { filters: filters(), path: "" };
-    if (!append) applying.path = path(applying.filters);
+    const applying = append ? shown : listOf(filters());
     const page = await admin("GET", append ? `${shown.path}${shown.path.includes("?") ? "&" : "?"}cursor=${encodeURIComponent(cursor)}` : applying.path);
     if (request !== latest) return;
     const rows = items(page).map(row);
