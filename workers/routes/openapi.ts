@@ -39,11 +39,26 @@ export function jsonBody<T extends ZodType>(schema: T) {
   return { required: true, content: { "application/json": { schema } } };
 }
 
+/**
+ * A path parameter holding an id (a uuid), in lower case only. Postgres reads
+ * a uuid spelled in capitals as the same row, but Durable Objects, caches, rate
+ * limits and bot signals are named by the id as written: a second spelling of
+ * an event's id would open a second waiting room and a second inventory for it
+ * (a second lobby entry for one account, its seats sold twice). Every id this
+ * API hands out is lower case.
+ */
+export function pathId(name: string) {
+  return z
+    .uuid()
+    .refine((id) => id === id.toLowerCase(), { message: "Write the id in lower case, as the API gives it." })
+    .openapi({ param: { name, in: "path" } });
+}
+
 /** `{id}`: the id of the event (or venue) the path names. */
-export const idParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+export const idParam = z.object({ id: pathId("id") });
 
 /** `{id}` and `{holdId}`: one hold of an event. */
-export const holdParams = idParam.extend({ holdId: z.uuid().openapi({ param: { name: "holdId", in: "path" } }) });
+export const holdParams = idParam.extend({ holdId: pathId("holdId") });
 
 /** A route for signed-in fans: `createRoute` with the fan session as its security requirement. */
 export function fanRoute<R extends Parameters<typeof createRoute>[0]>(route: R) {

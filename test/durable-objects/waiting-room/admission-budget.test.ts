@@ -47,7 +47,7 @@ type Step =
   | { kind: "join"; fan: number }
   | { kind: "tick"; ms: number }
   | { kind: "hold"; fan: number; quantity: number; tier: "A" | "B" | "GA" | undefined }
-  | { kind: "confirm"; hold: number }
+  | { kind: "confirm"; hold: number; late: boolean }
   | { kind: "abandon" }
   | { kind: "idle" }
   | { kind: "release"; hold: number }
@@ -59,7 +59,8 @@ type Step =
 
 const tickArb = fc.record({ kind: fc.constant("tick" as const), ms: fc.integer({ min: 200, max: 4_000 }) });
 const holdArb = fc.record({ kind: fc.constant("hold" as const), fan: fc.nat(FANS - 1), quantity: fc.integer({ min: 1, max: 4 }), tier: fc.constantFrom("A" as const, "B" as const, "GA" as const, undefined) });
-const confirmArb = fc.record({ kind: fc.constant("confirm" as const), hold: fc.nat(50) });
+// `late`: the payment succeeded after the hold lapsed (expired or released), which the inventory confirms only if its places are still free.
+const confirmArb = fc.record({ kind: fc.constant("confirm" as const), hold: fc.nat(50), late: fc.boolean() });
 const releaseArb = fc.record({ kind: fc.constant("release" as const), hold: fc.nat(50) });
 const refundArb = fc.record({ kind: fc.constant("refund" as const), hold: fc.nat(50) });
 const offerArb = fc.record({ kind: fc.constant("offer" as const), fan: fc.nat(FANS - 1), quantity: fc.integer({ min: 1, max: 4 }) });
@@ -170,7 +171,7 @@ class BudgetRun {
       case "hold":
         return this.hold(step.fan, step.quantity, step.tier);
       case "confirm":
-        return this.confirm(step.hold);
+        return this.confirm(step.hold, step.late);
       case "abandon":
         // Every live hold is past its time; the inventory's alarm returns the places, then the room ticks.
         this.advance(HOLD_TTL_SECONDS * 1000 + HOLD_JITTER_MS + 1_000);
@@ -297,11 +298,11 @@ class BudgetRun {
     else expect(["sold_out", "over_limit"]).toContain(result.reason);
   }
 
-  async confirm(index: number): Promise<void> {
+  async confirm(index: number, late = false): Promise<void> {
     const hold = this.holds[index % Math.max(1, this.holds.length)];
     if (!hold) return;
-    const result = await this.inventory.confirm({ requestId: crypto.randomUUID(), holdId: hold.holdId, allowLapsed: false });
-    if (!result.ok) expect(["hold_expired", "hold_not_found"]).toContain(result.reason);
+    const result = await this.inventory.confirm({ requestId: crypto.randomUUID(), holdId: hold.holdId, allowLapsed: late });
+    if (!result.ok) expect(late ? ["hold_expired", "hold_not_found", "over_limit"] : ["hold_expired", "hold_not_found"]).toContain(result.reason);
   }
 
   async checkBudget(): Promise<Ledger> {

@@ -15,7 +15,7 @@ import { adminRequest, expectApiError, expectInvalid, rawRequest, type ReadRespo
 import { roomOf, roomStorage, shardOfAccount } from "../../fixtures/objects";
 import { openEvent } from "../../fixtures/seeding";
 import { fanSession } from "../../fixtures/tokens";
-import { exchangeTicket, getQueue, joined, joinLobby, type LobbyTicket, postJson } from "../../fixtures/waiting-room";
+import { exchangeTicket, getQueue, holdBest, joined, joinLobby, type LobbyTicket, postJson } from "../../fixtures/waiting-room";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -69,6 +69,19 @@ describe("POST /api/events/:id/lobby", () => {
     for (const [body, path] of bodies) expectInvalid(await unchanged(sale.eventId, () => postJson(lobby(sale.eventId), fan, body)), path);
     expectApiError(await unchanged(sale.eventId, () => postJson(lobby(sale.eventId), fan, "{not json")), 400, "invalid_request");
     expectInvalid(await postJson(lobby("not-a-uuid"), fan, { turnstileToken: TURNSTILE_DUMMY_TOKEN }), "id");
+  });
+
+  it("refuses the event's id spelled in capitals (400), so one account cannot open a second lobby entry under another spelling", async () => {
+    // Postgres reads a uuid in any case as the same event, but objects and limits are named by the id as written.
+    const spelled = sale.eventId.toUpperCase();
+    expect(spelled).not.toBe(sale.eventId);
+    const fan = { token };
+    expectInvalid(await unchanged(sale.eventId, () => joinLobby(spelled, fan)), "id");
+    expectInvalid(await unchanged(sale.eventId, () => exchangeTicket(spelled, fan, ticket.ticket)), "id");
+    expectInvalid(await unchanged(sale.eventId, () => getQueue(spelled)), "id");
+    expectInvalid(await unchanged(sale.eventId, () => holdBest(spelled, fan, { quantity: 1 })), "id");
+    // No room answers to the second spelling: it was never asked to exist.
+    expect((await roomStorage(spelled)).state).toEqual([]);
   });
 
   it("answers 415 to a body that is not JSON", async () => {
@@ -165,6 +178,11 @@ describe("PATCH /admin/events/:id/admission", () => {
       expectApiError(await unchanged(sale.eventId, () => adminRequest(sale.apiKey, "PATCH", path, body)), 400, "invalid_request");
     }
     expectApiError(await unchanged(sale.eventId, () => adminRequest("etk_wrong", "PATCH", path, { paused: true })), 401, "unauthorized");
+    // The event's id in capitals names no second room for the organizer either (nor a second inventory to prepare).
+    const spelled = sale.eventId.toUpperCase();
+    expectInvalid(await unchanged(sale.eventId, () => adminRequest(sale.apiKey, "PATCH", `/events/${spelled}/admission`, { paused: true })), "id");
+    expectInvalid(await adminRequest(sale.apiKey, "POST", `/events/${spelled}/prepare`, {}), "id");
+    expect((await roomStorage(spelled)).state).toEqual([]);
     const other = await hotSale({ accounts: 0 });
     expectApiError(await unchanged(sale.eventId, () => adminRequest(other.apiKey, "PATCH", path, { paused: true })), 404, "not_found");
     await withDb((db) => db.execute(sql`update events set demand_class = 'calm' where id = ${other.eventId}`));

@@ -7,7 +7,7 @@ import { placeJson, placeSchema, ticketStatusSchema } from "../../tickets/http-m
 import { signCompactTicket } from "../../tickets/compact-tickets";
 import { findTickets, placeLabel, signIssuedTicket, type IssuedTicket } from "../../tickets/issued-tickets";
 import { ticketQrSvg } from "../../tickets/qr-codes";
-import { errorResponses, fanRoute, jsonResponse } from "../openapi";
+import { errorResponses, fanRoute, jsonResponse, pathId } from "../openapi";
 import { routeGroup } from "../route-group";
 
 export const tickets = routeGroup();
@@ -78,7 +78,7 @@ tickets.openapi(
     method: "get",
     path: "/me/tickets/{ticketId}",
     summary: "One of your tickets with its QR code",
-    request: { params: z.object({ ticketId: z.uuid().openapi({ param: { name: "ticketId", in: "path" } }) }) },
+    request: { params: z.object({ ticketId: pathId("ticketId") }) },
     responses: { 200: jsonResponse(z.object({ ticket: myTicketSchema }), "The ticket."), ...errorResponses(400, 401, 404) },
   }),
   async (c) => {

@@ -4,7 +4,7 @@ import { forbidden, invalidRequest } from "../../../core/errors";
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey } from "../../organizers/api-keys";
 import { auditedChange } from "../../organizers/audit-log";
 import { API_KEY_SCOPES } from "../../organizers/scopes";
-import { errorResponses, jsonBody, jsonResponse, organizerRoute } from "../openapi";
+import { errorResponses, jsonBody, jsonResponse, organizerRoute, pathId } from "../openapi";
 import { routeGroup } from "../route-group";
 import { auditActor } from "./audit";
 
@@ -21,7 +21,7 @@ const apiKeySchema = z
   })
   .openapi("ApiKey");
 
-const keyIdParam = z.object({ keyId: z.uuid().openapi({ param: { name: "keyId", in: "path" } }) });
+const keyIdParam = z.object({ keyId: pathId("keyId") });
 
 account.openapi(
   organizerRoute("readOrDoor", {

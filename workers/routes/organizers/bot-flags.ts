@@ -8,7 +8,7 @@ import { getEvent } from "../../events/events";
 import { auditedChange } from "../../organizers/audit-log";
 import { botFlagDecision, listBotFlags, recordBotFlagDecision } from "../../waiting-room/bot-flags";
 import { lobbyShardOf } from "../../waiting-room/lobby";
-import { errorResponses, idParam, jsonBody, jsonResponse, organizerRoute } from "../openapi";
+import { errorResponses, idParam, jsonBody, jsonResponse, organizerRoute, pathId } from "../openapi";
 import { routeGroup } from "../route-group";
 import { auditActor } from "./audit";
 
@@ -63,7 +63,7 @@ botFlagRoutes.openapi(
       "Deciding the same again changes nothing; a decision can be changed later.",
     ].join(" "),
     request: {
-      params: idParam.extend({ accountId: z.uuid().openapi({ param: { name: "accountId", in: "path" } }) }),
+      params: idParam.extend({ accountId: pathId("accountId") }),
       body: jsonBody(z.strictObject({ decision: decisionSchema })),
     },
     responses: {

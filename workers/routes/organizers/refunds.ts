@@ -3,7 +3,7 @@ import { z } from "@hono/zod-openapi";
 import { workContext } from "../../app-env";
 import { DEFAULT_CANCEL_BATCH, MAX_CANCEL_BATCH, cancelEvent, refundOrder } from "../../refunds/refunds";
 import { listOrders, MAX_ORDER_SEARCH, MAX_ORDERS_PAGE, ORDER_STATUSES, orderView } from "../../refunds/orders";
-import { errorResponses, errorSchema, idParam, jsonResponse, organizerRoute } from "../openapi";
+import { errorResponses, errorSchema, idParam, jsonResponse, organizerRoute, pathId } from "../openapi";
 import { getEvent } from "../../events/events";
 import { appendAudit } from "../../organizers/audit-log";
 import { routeGroup } from "../route-group";
@@ -50,7 +50,7 @@ refunds.openapi(
     summary: "Refund an order in full",
     description:
       "Refunds the payment through the gateway (once, whatever the retries), voids the tickets, returns the places to the inventory and offers them to the waitlist. Refunding again returns the order unchanged.",
-    request: { params: z.object({ orderId: z.uuid().openapi({ param: { name: "orderId", in: "path" } }) }) },
+    request: { params: z.object({ orderId: pathId("orderId") }) },
     responses: {
       200: jsonResponse(z.object({ order: orderSchema, waitlistOffers: z.number() }), "The refunded order, and how many waitlist offers its places made."),
       ...errorResponses(400, 401, 404),

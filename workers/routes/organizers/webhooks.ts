@@ -17,7 +17,7 @@ import {
 } from "../../organizers/webhooks/endpoints";
 import { MAX_WEBHOOK_URL_LENGTH } from "../../organizers/webhooks/urls";
 import { appendAudit, auditedChange } from "../../organizers/audit-log";
-import { errorResponses, jsonBody, jsonResponse, organizerRoute } from "../openapi";
+import { errorResponses, jsonBody, jsonResponse, organizerRoute, pathId } from "../openapi";
 import { routeGroup } from "../route-group";
 import { auditActor } from "./audit";
 
@@ -63,8 +63,8 @@ const deliverySchema = z
   })
   .openapi("WebhookDelivery");
 
-const endpointParam = z.object({ endpointId: z.uuid().openapi({ param: { name: "endpointId", in: "path" } }) });
-const deliveryParam = z.object({ deliveryId: z.uuid().openapi({ param: { name: "deliveryId", in: "path" } }) });
+const endpointParam = z.object({ endpointId: pathId("endpointId") });
+const deliveryParam = z.object({ deliveryId: pathId("deliveryId") });
 const url = z.string().trim().min(1).max(MAX_WEBHOOK_URL_LENGTH).openapi({ description: "https (http only in local development); no private, loopback or link-local hosts." });
 const description = z.string().max(500);
 
