@@ -268,7 +268,8 @@ export class Holds implements AlarmSource {
 
   /**
    * Marks a hold's places sold. A lapsed hold is confirmed only with
-   * `allowLapsed` and only if every one of its places is still free.
+   * `allowLapsed` and only if every one of its places is still free and not
+   * promised to other admitted fans.
    */
   confirm(request: ConfirmRequest): HoldChangeResult {
     const { places } = this.parts;
@@ -284,6 +285,10 @@ export class Holds implements AlarmSource {
       const seats = seatListOf(hold);
       const ga = gaListOf(hold);
       if (lapsed && !places.stillFree(seats, ga)) return refuse("hold_expired", "That hold lapsed and its places were taken by someone else.");
+      // Free places the waiting room promised to admitted fans are theirs: nothing is promised twice, so the late payment is refunded.
+      if (lapsed && this.takesPromised(hold.places, this.parts.promises.promisedToOthers(hold.account_id, now))) {
+        return refuse("hold_expired", "That hold lapsed and its places were promised to fans the waiting room let in.");
+      }
       // A lapsed hold no longer counts towards the limit: the account may have held other places since.
       if (lapsed && this.overLimit(hold.account_id, hold.places)) return refuse("over_limit");
       this.parts.transaction(() => {
