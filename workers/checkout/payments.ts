@@ -455,7 +455,7 @@ function logFailure(event: string, paymentId: string, error: unknown): void {
 /** Why a hold was released while its payment's intent could not be canceled yet (the payment stays open). */
 const RELEASED_UNCANCELED = "undetermined: hold released, intent not canceled yet";
 
-/** One open payment: try it again, or once undetermined, cancel its intent and release the hold. */
+/** One open payment: try it again, or once undetermined (or its event cancelled), cancel its intent and release the hold. */
 async function reconcileOne(ctx: WorkContext, stripe: Stripe, payment: PaymentRow, now: number, report: ReconcileReport): Promise<void> {
   const [bumped] = await ctx.db
     .update(payments)
@@ -463,7 +463,9 @@ async function reconcileOne(ctx: WorkContext, stripe: Stripe, payment: PaymentRo
     .where(and(eq(payments.id, payment.id), inArray(payments.status, ["pending", "unknown"])))
     .returning();
   if (!bumped) return;
-  const undetermined = bumped.gatewayCalls >= MAX_GATEWAY_CALLS || now - payment.createdAt.getTime() >= UNDETERMINED_RELEASE_MS;
+  // Nothing is charged once the event is cancelled (as `payForHold` refuses a new payment): settle it as undetermined, cancelling its intent.
+  const undetermined =
+    bumped.gatewayCalls >= MAX_GATEWAY_CALLS || now - payment.createdAt.getTime() >= UNDETERMINED_RELEASE_MS || (await eventCancelled(ctx.db, payment.eventId));
   if (!undetermined) {
     const outcome = await tryCharge(ctx, stripe, bumped);
     if (isSettled(outcome)) await settle(ctx, bumped, outcome, report);
@@ -500,6 +502,11 @@ async function reconcileOne(ctx: WorkContext, stripe: Stripe, payment: PaymentRo
   if (marked) await releaseHold(ctx, marked, "undetermined");
   if (marked && payment.lastError !== RELEASED_UNCANCELED) report.released++;
   else report.stillUnknown++;
+}
+
+async function eventCancelled(db: Db, eventId: string): Promise<boolean> {
+  const [event] = await db.select({ status: events.status }).from(events).where(eq(events.id, eventId));
+  return event?.status === "cancelled";
 }
 
 /** Records that a payment waits on its challenge, and counts it. */

@@ -1,6 +1,7 @@
 /**
  * Cancelled events: a payment started after the organizer cancels (or
- * unpublishes) is refused and nothing reaches the gateway.
+ * unpublishes) is refused and nothing reaches the gateway; one left
+ * unresolved before the cancellation is not charged by the cron's retry.
  *
  * One of the checkout files (payments.test.ts says what they drive); they run
  * one at a time (`checkoutTestFile`).
@@ -11,15 +12,19 @@ import { events } from "../../../core/db/schema";
 import {
   cancelSale,
   checkoutTestFile,
+  clock,
+  CONFIRM_PATH,
+  CRON_STEP_MS,
   expectNoSale,
   getHold,
   heldPair,
   pay,
   payExpecting,
   paymentRows,
+  runCron,
 } from "../../fixtures/checkout";
 import { withDb } from "../../fixtures/db";
-import { chargesOf, intentsOf, requestsOf } from "../../fixtures/gateway";
+import { addFault, chargesOf, intentsOf, requestsOf } from "../../fixtures/gateway";
 import { expectApiError, rawRequest } from "../../fixtures/http";
 
 checkoutTestFile();
@@ -42,6 +47,22 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
       expect(await chargesOf(hold.holdId)).toEqual([]);
       expect(await paymentRows(hold.holdId)).toEqual([]);
       expect((await getHold(sale, fan, hold.holdId)).status).toBe("live");
+      await expectNoSale(hold.holdId);
+    });
+
+    it("charges nothing when the cron comes back to a payment left unresolved before the cancellation: it cancels the intent", async () => {
+      const { sale, fan, hold } = await heldPair({ demandClass });
+      // The intent is made, but both of the client's tries at confirming it fail: 202, the outcome unknown, nothing charged yet.
+      await addFault({ mode: "error500", count: 2, match: { path: CONFIRM_PATH, metadata: { hold_id: hold.holdId } } });
+      expect((await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 202)).status).toBe("unknown");
+      expect(await chargesOf(hold.holdId)).toEqual([]);
+      await cancelSale(sale);
+      // The gateway answers again, but the event is cancelled: the cron must not try the charge again.
+      clock.advance(CRON_STEP_MS);
+      await runCron();
+      expect(await chargesOf(hold.holdId)).toEqual([]);
+      expect((await intentsOf(hold.holdId)).map((intent) => intent.status)).toEqual(["canceled"]);
+      expect((await paymentRows(hold.holdId)).map((p) => p.status)).toEqual(["canceled"]);
       await expectNoSale(hold.holdId);
     });
 
