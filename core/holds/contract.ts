@@ -95,6 +95,8 @@ export interface HoldBestRequest extends Caller {
   sectionId?: string | undefined;
   /** Accept seats spread over rows when no adjacent block exists. */
   allowSplit: boolean;
+  /** A waitlist offer (its pass): it may take places that came back lately, which are kept from every other hold until the pass has offered them. */
+  forWaitlist?: boolean | undefined;
 }
 
 /** Any hold request. */

@@ -24,7 +24,7 @@ import type { AdmissionPromises } from "./promises";
 import type { ReturnReason, ReturnsOutbox } from "./returns";
 
 /** Why a hold is refused while places are free: they are promised to fans admitted earlier. */
-const PROMISED_ELSEWHERE = "The places left are kept for fans admitted before you; some may come back if they do not buy.";
+const PROMISED_ELSEWHERE = "The places left are kept for fans ahead of you (admitted before you, or on the waitlist); some may come back if they do not buy.";
 /** How long request results are kept for retries. */
 const REQUEST_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** Holds expired per pass (the rest on the next pass, straight after). */
@@ -140,9 +140,12 @@ export class Holds implements AlarmSource {
     const lastAttempt = memory.attempts.get(request.attemptKey);
     if (lastAttempt !== undefined && now - lastAttempt < ATTEMPT_INTERVAL_MS) return refuse("too_fast");
 
-    const promisedToOthers = promises.promisedToOthers(request.accountId, now);
+    // Places promised to other admitted fans are theirs; places that came back lately are the waitlist's first (its pass
+    // offers them), kept from every other hold as from the room's grants.
+    const forWaitlist = request.kind === "best" && request.forWaitlist === true;
+    const reserved = promises.promisedToOthers(request.accountId, now) + (forWaitlist ? 0 : Math.min(places.available(), this.parts.returns.recentlyReturned(now)));
     const result = this.parts.transaction(() => {
-      const outcome = request.kind === "seats" ? this.holdSeats(request, now, promisedToOthers) : this.holdBest(request, now, promisedToOthers);
+      const outcome = request.kind === "seats" ? this.holdSeats(request, now, reserved) : this.holdBest(request, now, reserved);
       if (!outcome.ok && !isBadInput(outcome)) {
         this.sql`INSERT INTO requests (request_key, result, created_at, attempt_key) VALUES (${requestKey}, ${JSON.stringify(outcome)}, ${now}, ${request.attemptKey})`;
       }
@@ -183,9 +186,9 @@ export class Holds implements AlarmSource {
     throw new Error("unreadable stored request result");
   }
 
-  /** True when `places` more would eat into what the waiting room promised to other admitted fans. */
-  private takesPromised(places: number, promisedToOthers: number): boolean {
-    return promisedToOthers > 0 && places > this.parts.places.available() - promisedToOthers;
+  /** True when `places` more would eat into `reserved`: places the waiting room promised to other admitted fans (and those kept for the waitlist). */
+  private takesPromised(places: number, reserved: number): boolean {
+    return reserved > 0 && places > this.parts.places.available() - reserved;
   }
 
   private overLimit(accountId: string, places: number): boolean {
@@ -193,17 +196,17 @@ export class Holds implements AlarmSource {
     return settings !== undefined && (this.loaded().used.get(accountId) ?? 0) + places > settings.purchaseLimit;
   }
 
-  private holdSeats(request: HoldSeatsRequest, now: number, promisedToOthers: number): HoldResult {
+  private holdSeats(request: HoldSeatsRequest, now: number, reserved: number): HoldResult {
     const { places } = this.parts;
     const seats = [...new Set(request.seatIndexes)];
     if (seats.length === 0 || seats.some((seat) => !places.hasSeat(seat))) return refuse("invalid_seat");
     if (this.overLimit(request.accountId, seats.length)) return refuse("over_limit");
     if (seats.some((seat) => !places.isSeatFree(seat))) return refuse("seat_taken");
-    if (this.takesPromised(seats.length, promisedToOthers)) return refuse("sold_out", PROMISED_ELSEWHERE);
+    if (this.takesPromised(seats.length, reserved)) return refuse("sold_out", PROMISED_ELSEWHERE);
     return this.create(request, seats, [], now);
   }
 
-  private holdBest(request: HoldBestRequest, now: number, promisedToOthers: number): HoldResult {
+  private holdBest(request: HoldBestRequest, now: number, reserved: number): HoldResult {
     const { places } = this.parts;
     const { quantity } = request;
     if (this.overLimit(request.accountId, quantity)) return refuse("over_limit");
@@ -211,7 +214,7 @@ export class Holds implements AlarmSource {
     const gaSections = places.gaSections(filter);
     const seatedInScope = places.hasSeatedScope(filter);
     if (!seatedInScope && gaSections.length === 0) return refuse("invalid_seat", "No section or price tier matches that request.");
-    if (this.takesPromised(quantity, promisedToOthers)) return refuse("sold_out", PROMISED_ELSEWHERE);
+    if (this.takesPromised(quantity, reserved)) return refuse("sold_out", PROMISED_ELSEWHERE);
     if (seatedInScope) {
       const best = places.findBestSeats(quantity, filter, request.allowSplit);
       if (best.found) return this.create(request, best.seats, [], now);

@@ -220,6 +220,7 @@ async function offerTo(ctx: WorkContext, inventory: Inventory, event: WaitlistEv
       quantity: current.quantity,
       priceTier: current.priceTier ?? undefined,
       allowSplit: true,
+      forWaitlist: true,
     });
     if (!result.ok) {
       await bumpVersion(ctx.db, current);

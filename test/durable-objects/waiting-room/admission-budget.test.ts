@@ -293,7 +293,7 @@ class BudgetRun {
     const fan = this.fans[index];
     if (!fan) return;
     const key = `waitlist:${crypto.randomUUID()}`;
-    const result = await this.inventory.hold({ kind: "best", accountId: fan.accountId, attemptKey: key, requestId: key, quantity, allowSplit: true });
+    const result = await this.inventory.hold({ kind: "best", accountId: fan.accountId, attemptKey: key, requestId: key, quantity, allowSplit: true, forWaitlist: true });
     if (result.ok) this.holds.push({ holdId: result.hold.holdId, accountId: fan.accountId });
     else expect(["sold_out", "over_limit"]).toContain(result.reason);
   }

@@ -1,0 +1,57 @@
+/**
+ * Places that come back go to the waitlist first: while fans wait on it,
+ * places returned lately are kept from every hold but the waitlist pass's
+ * offers (as they are kept from the room's grants), until the pass has
+ * drained them or the waitlist's turn is over. An admitted fan whose promise
+ * lapsed cannot take them ahead of the waitlist.
+ */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { smallChart } from "../../fixtures/charts";
+import { startFakeClock } from "../../fixtures/clocks";
+import { hotSale } from "../../fixtures/hot-sale";
+import { inventoryOf } from "../../fixtures/objects";
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("EventInventory: returned places are the waitlist's first", () => {
+  it("keeps them from a fan's hold until the waitlist's pass has offered them, and lets the pass's offer take them", async () => {
+    startFakeClock();
+    // Five places in all: two seats in each section and one standing place.
+    const sale = await hotSale({ chart: smallChart(1, 2, 1), saleStartsInMs: -60_000, accounts: 4, purchaseLimit: 4 });
+    const [buyer = "", other = "", fan = "", waiting = ""] = sale.accounts;
+    const inventory = inventoryOf(sale.eventId);
+    await inventory.prepare(sale.eventId);
+    const available = async () => (await inventory.availability()).sections.reduce((sum, section) => sum + section.available, 0);
+    const sell = async (accountId: string, quantity: number) => {
+      const held = await inventory.hold({ kind: "best", accountId, attemptKey: `k-${accountId}`, requestId: `r-${accountId}`, quantity, allowSplit: true });
+      if (!held.ok) throw new Error(held.message);
+      expect((await inventory.confirm({ requestId: `c-${accountId}`, holdId: held.hold.holdId, allowLapsed: false })).ok).toBe(true);
+      return held.hold.holdId;
+    };
+    const refunded = await sell(buyer, 4);
+    await sell(other, 1);
+    expect(await available()).toBe(0);
+
+    // Sold out: a fan joins the waitlist, then an order is refunded and its four places come back.
+    await inventory.noteWaitlist(true);
+    expect((await inventory.unsell({ requestId: "unsell-1", holdId: refunded })).ok).toBe(true);
+    expect(await available()).toBe(4);
+
+    // A fan the room admitted earlier (no promise left) tries for them before the waitlist's pass: they are kept.
+    const early = await inventory.hold({ kind: "best", accountId: fan, attemptKey: "fan-1", requestId: "fan-1", quantity: 1, allowSplit: true });
+    expect(early).toMatchObject({ ok: false, reason: "sold_out" });
+
+    // The waitlist's pass offers two of them to its fan.
+    const key = "waitlist:entry-1:1";
+    const offer = await inventory.hold({ kind: "best", accountId: waiting, attemptKey: key, requestId: key, quantity: 2, allowSplit: true, forWaitlist: true });
+    expect(offer.ok).toBe(true);
+
+    // Once the pass has drained the returns (nobody else waits), what is left is the line's.
+    await inventory.takeReturns(100);
+    await inventory.noteWaitlist(false);
+    const later = await inventory.hold({ kind: "best", accountId: fan, attemptKey: "fan-2", requestId: "fan-2", quantity: 1, allowSplit: true });
+    expect(later.ok).toBe(true);
+  });
+});
