@@ -43,7 +43,7 @@ import { createOrganizer } from "../workers/organizers/api-keys.ts";
 import { seatingChartSchema } from "../workers/venues/seating-chart.ts";
 import { importVenue } from "../workers/venues/venues.ts";
 import { signAdmissionToken } from "../workers/waiting-room/tokens.ts";
-import { buildBundle, snapshotProject, writeWorkerEnv, type TokenKeys } from "./lib/app.ts";
+import { prepareWorker, snapshotProject, type TokenKeys } from "./lib/app.ts";
 import { BENCH_PRICES, BENCH_SEAT_COUNT, benchStadiumChart } from "./lib/chart.ts";
 import { groupDelta, readGroups, type GroupCpu } from "./lib/cpu.ts";
 import { BENCH_PROBE_ENTRY, runEngineProbe, writeBenchProbe, type EngineRun } from "./lib/bench-probe.ts";
@@ -210,10 +210,8 @@ runScenario(async (cleanup) => {
   const probeSecret = await writeBenchProbe(projectDir);
   const bundle = path.join(workDir, "bundle");
   let started = Date.now();
-  await buildBundle(REPO_ROOT, projectDir, bundle, BENCH_PROBE_ENTRY);
+  const source = await prepareWorker({ repoRoot: REPO_ROOT, projectDir, stack, keys, envDir: path.join(workDir, "worker"), bundle, entry: BENCH_PROBE_ENTRY });
   say(`built the Worker bundle (${seconds(Date.now() - started)} s)`);
-  const envFile = await writeWorkerEnv(path.join(workDir, "worker"), stack, keys);
-  const source = { repoRoot: REPO_ROOT, projectDir, bundle, envFile };
   const postgresPid = stack.postgresPid;
 
   let sound = true;
@@ -224,7 +222,7 @@ runScenario(async (cleanup) => {
   // The seed's reference design: HTTP load, then its engine alone.
   const referenceSale = setup.sales.reference;
   if (referenceSale && !stopping()) {
-    const reference = await startReferenceFor(cleanup, workDir, envFile);
+    const reference = await startReferenceFor(cleanup, workDir, source.envFile);
     try {
       const measured = await loadReference(reference, referenceSale, postgresPid, cleanup);
       holdsLines.push(measured.line);

@@ -18,7 +18,7 @@ import { signCompactTicket } from "../workers/tickets/compact-tickets.ts";
 import { ticketQrPng } from "../workers/tickets/qr-codes.ts";
 import { benchTicket } from "./lib/bench-ticket.ts";
 import { signAdmissionToken } from "../workers/waiting-room/tokens.ts";
-import { buildBundle, snapshotProject, startHost, WORKER_NAME, writeWorkerEnv, type TokenKeys } from "./lib/app.ts";
+import { prepareWorker, snapshotProject, startHost, WORKER_NAME, type TokenKeys } from "./lib/app.ts";
 import { BENCH_PROBE_ENTRY, runTokenProbe, TOKEN_OPERATIONS, writeBenchProbe, type TokenOperation } from "./lib/bench-probe.ts";
 import { calibrate, load1, machineInfo } from "./lib/machine.ts";
 import { startBenchStack } from "./lib/stack.ts";
@@ -68,8 +68,7 @@ runScenario(async (cleanup) => {
   await snapshotProject(REPO_ROOT, projectDir);
   const secret = await writeBenchProbe(projectDir);
   const bundle = path.join(workDir, "bundle");
-  await buildBundle(REPO_ROOT, projectDir, bundle, BENCH_PROBE_ENTRY);
-  const envFile = await writeWorkerEnv(path.join(workDir, "worker"), stack, keys);
+  const { envFile } = await prepareWorker({ repoRoot: REPO_ROOT, projectDir, stack, keys, envDir: path.join(workDir, "worker"), bundle, entry: BENCH_PROBE_ENTRY });
   const app = await startHost(REPO_ROOT, { projectDir, bundle, envFile, runDir: path.join(workDir, "worker"), workerName: WORKER_NAME });
   cleanup.add("the Worker", () => app.stop());
 

@@ -93,6 +93,40 @@ export async function writeWorkerEnv(runDir: string, stack: LocalStack, keys: To
   return envFile;
 }
 
+/** What every host started from one snapshot shares: the snapshot, its bundle and the Worker's env file. */
+export interface WorkerSource {
+  repoRoot: string;
+  projectDir: string;
+  bundle: string;
+  envFile: string;
+}
+
+/**
+ * Writes the Worker's env file into `envDir` and builds the snapshot's bundle
+ * into `bundle` (with `entry` instead of wrangler.toml's `main`): the steps
+ * before any host starts, shared by startApp and the benches that start hosts
+ * themselves (lib/topology.ts, lib/room-probe.ts).
+ */
+export async function prepareWorker(options: {
+  repoRoot: string;
+  projectDir: string;
+  stack: LocalStack;
+  keys: TokenKeys;
+  envDir: string;
+  bundle: string;
+  entry?: string;
+  vars?: Record<string, string>;
+}): Promise<WorkerSource> {
+  const envFile = await writeWorkerEnv(options.envDir, options.stack, options.keys, options.vars);
+  await buildBundle(options.repoRoot, options.projectDir, options.bundle, options.entry);
+  return { repoRoot: options.repoRoot, projectDir: options.projectDir, bundle: options.bundle, envFile };
+}
+
+/** TOKEN_SIGNING_KEY as given, and ADMISSION_TOKEN_KEY as given or fresh (the caller then signs no admission tokens itself). */
+export async function tokenKeys(signingKey: string, admissionKey?: string): Promise<TokenKeys> {
+  return { TOKEN_SIGNING_KEY: signingKey, ADMISSION_TOKEN_KEY: admissionKey ?? (await generateAdmissionKey("bench")) };
+}
+
 /**
  * Starts the Worker (lib/miniflare-host.ts) from the snapshot in
  * `projectDir` against `stack`, with its env file, bundle and storage in
@@ -111,10 +145,12 @@ export async function startApp(options: {
   /** Extra vars for the Worker (e.g. OBJECT_REQUEST_LOG: "1" to have the objects count their requests). */
   vars?: Record<string, string>;
 }): Promise<BenchApp> {
-  const keys = { TOKEN_SIGNING_KEY: options.signingKey, ADMISSION_TOKEN_KEY: options.admissionKey ?? (await generateAdmissionKey("bench")) };
-  const envFile = await writeWorkerEnv(options.runDir, options.stack, keys, options.vars);
-  const bundle = path.join(options.runDir, "dist");
-  await buildBundle(options.repoRoot, options.projectDir, bundle, options.entry);
+  const { bundle, envFile } = await prepareWorker({
+    ...options,
+    keys: await tokenKeys(options.signingKey, options.admissionKey),
+    envDir: options.runDir,
+    bundle: path.join(options.runDir, "dist"),
+  });
   return startHost(options.repoRoot, { projectDir: options.projectDir, bundle, envFile, runDir: options.runDir, workerName: WORKER_NAME });
 }
 

@@ -30,8 +30,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { REPO_ROOT, type LocalStack } from "../../dev/stack.ts";
-import { generateAdmissionKey } from "../../dev/signing-key.ts";
-import { buildBundle, snapshotProject, startApp, startHost, WORKER_NAME, writeWorkerEnv, type BenchApp } from "./app.ts";
+import { prepareWorker, snapshotProject, startApp, startHost, tokenKeys, WORKER_NAME, type BenchApp } from "./app.ts";
 import { say, type Cleanup } from "./scenario.ts";
 
 /** The probe entry's file name in the snapshot (pass it to startApp as `entry`). */
@@ -79,9 +78,16 @@ export async function startRoomProbeApp(options: {
     return { app, secret, stop: () => app.stop() };
   }
   const runDir = path.join(workDir, "wrangler");
-  const envFile = await writeWorkerEnv(runDir, stack, { TOKEN_SIGNING_KEY: signingKey, ADMISSION_TOKEN_KEY: await generateAdmissionKey("bench") }, ROOM_PROBE_VARS);
-  const bundle = path.join(runDir, "dist");
-  await buildBundle(REPO_ROOT, projectDir, bundle, ROOM_PROBE_ENTRY);
+  const { bundle, envFile } = await prepareWorker({
+    repoRoot: REPO_ROOT,
+    projectDir,
+    stack,
+    keys: await tokenKeys(signingKey),
+    envDir: runDir,
+    bundle: path.join(runDir, "dist"),
+    entry: ROOM_PROBE_ENTRY,
+    vars: ROOM_PROBE_VARS,
+  });
   const registryDir = path.join(runDir, "registry");
   const source = { projectDir, bundle, envFile, registryDir };
   // Each host announces itself in the registry and points the other's bindings there: the shards call the room (a stale list), the room its shards.

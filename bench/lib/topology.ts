@@ -6,7 +6,7 @@
  * the Workers reach through Miniflare's dev registry (lib/miniflare-host.ts).
  */
 import path from "node:path";
-import { startHost, WORKER_NAME, type BenchApp } from "./app.ts";
+import { startHost, WORKER_NAME, type BenchApp, type WorkerSource } from "./app.ts";
 import { startLoadBalancer, type LoadBalancer } from "./nginx.ts";
 
 export type TopologyKind = "single" | "split";
@@ -29,16 +29,9 @@ export interface Topology {
   stop(): Promise<void>;
 }
 
-/** What every host of a topology shares: the snapshot, its bundle and the Worker's env file. */
-export interface TopologySource {
-  repoRoot: string;
-  projectDir: string;
-  bundle: string;
-  envFile: string;
-}
 
 /** Starts `kind` with its hosts' storage under `runDir`; `statelessProcesses` Workers in the split topology. */
-export async function startTopology(kind: TopologyKind, source: TopologySource, runDir: string, statelessProcesses: number): Promise<Topology> {
+export async function startTopology(kind: TopologyKind, source: WorkerSource, runDir: string, statelessProcesses: number): Promise<Topology> {
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async () => {
     for (const part of started.splice(0).reverse()) await part.stop().catch(() => undefined);
