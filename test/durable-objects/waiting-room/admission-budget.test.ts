@@ -3,7 +3,7 @@
  * of the room's alarm, holds by admitted fans (attempt key = their admission
  * id), purchases, abandoned holds that expire, admitted fans who go idle
  * past the promise timeout and come back while their admission is still
- * valid, and places coming back after a sell-out: released holds (a declined
+ * valid, payments that succeed after their hold lapsed and the room ticked, and places coming back after a sell-out: released holds (a declined
  * payment), refunds, waitlist offers (holds in any fan's name, no admission),
  * fans joining the waitlist, the waitlist's pass draining the outbox of
  * returns (and saying whether fans still wait), and time passing beyond the
@@ -49,6 +49,7 @@ type Step =
   | { kind: "hold"; fan: number; quantity: number; tier: "A" | "B" | "GA" | undefined }
   | { kind: "confirm"; hold: number; late: boolean }
   | { kind: "abandon" }
+  | { kind: "latePayment" }
   | { kind: "idle" }
   | { kind: "release"; hold: number }
   | { kind: "refund"; hold: number }
@@ -72,6 +73,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: holdArb, weight: 5 },
   { arbitrary: confirmArb, weight: 3 },
   { arbitrary: fc.constant({ kind: "abandon" as const }), weight: 1 },
+  { arbitrary: fc.constant({ kind: "latePayment" as const }), weight: 1 },
   { arbitrary: fc.constant({ kind: "idle" as const }), weight: 1 },
   { arbitrary: releaseArb, weight: 1 },
   { arbitrary: refundArb, weight: 1 },
@@ -87,6 +89,7 @@ const afterSellOutArb: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: holdArb, weight: 3 },
   { arbitrary: confirmArb, weight: 2 },
   { arbitrary: fc.constant({ kind: "abandon" as const }), weight: 1 },
+  { arbitrary: fc.constant({ kind: "latePayment" as const }), weight: 1 },
   { arbitrary: releaseArb, weight: 1 },
   { arbitrary: refundArb, weight: 3 },
   { arbitrary: offerArb, weight: 2 },
@@ -173,10 +176,9 @@ class BudgetRun {
       case "confirm":
         return this.confirm(step.hold, step.late);
       case "abandon":
-        // Every live hold is past its time; the inventory's alarm returns the places, then the room ticks.
-        this.advance(HOLD_TTL_SECONDS * 1000 + HOLD_JITTER_MS + 1_000);
-        await runDurableObjectAlarm(this.inventory);
-        return this.tick();
+        return this.abandon();
+      case "latePayment":
+        return this.latePayment();
       case "idle":
         // Admitted fans who held nothing lose their promise; their admission stays valid a while longer.
         expect(ADMISSION_PROMISE_MS).toBeLessThan(ADMISSION_TTL_MS);
@@ -270,6 +272,21 @@ class BudgetRun {
     });
     if (result.ok) this.holds.push({ holdId: result.hold.holdId, accountId: fan.accountId });
     else expect(["sold_out", "over_limit", "too_fast"]).toContain(result.reason);
+  }
+
+  /** Every live hold is past its time; the inventory's alarm returns the places, then the room ticks (promising them to fans it admits). */
+  async abandon(): Promise<void> {
+    this.advance(HOLD_TTL_SECONDS * 1000 + HOLD_JITTER_MS + 1_000);
+    await runDurableObjectAlarm(this.inventory);
+    await this.tick();
+  }
+
+  /** The newest hold lapses, the room ticks, and then its payment succeeds: confirmed only into places nobody else was promised. */
+  async latePayment(): Promise<void> {
+    const hold = this.holds.at(-1);
+    if (!hold) return;
+    await this.abandon();
+    await this.confirm(this.holds.length - 1, true);
   }
 
   /** A declined payment: the owner's hold is released at once. */
@@ -431,7 +448,8 @@ describe("WaitingRoom admission budget", () => {
             await run.comeBack(refunds);
           },
         ),
-        { numRuns: RUNS },
+        // A run takes seconds: a failure is reported as found (its steps are in the message), not shrunk past the timeout.
+        { numRuns: RUNS, endOnFailure: true },
       );
     },
     300_000,
