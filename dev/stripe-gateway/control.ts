@@ -3,8 +3,10 @@
  * happened over HTTP (the Worker's tests do, from inside workerd), and act
  * as the Stripe dashboard and the card networks would: `POST
  * /__dashboard/refund` refunds a charge (in full, or `amount`) and `POST
- * /__dashboard/dispute` opens a dispute on one, each sending its signed
- * event (`charge.refunded`, `charge.dispute.created`). They need no API key:
+ * /__dashboard/dispute` opens a chargeback on one, each sending its signed
+ * events (`charge.refunded`, `charge.dispute.created`); `POST
+ * /__dashboard/dispute/escalate` escalates an inquiry to a chargeback
+ * (`charge.dispute.updated`, `charge.dispute.funds_withdrawn`). They need no API key:
  * the gateway listens on loopback only.
  */
 import type { ServerResponse } from "node:http";
@@ -28,6 +30,8 @@ export interface Controlled {
   dashboardRefund(request: DashboardRefund): ApiResult;
   /** A dispute opened by the cardholder's bank: the dispute, or Stripe's error. */
   dashboardDispute(request: DashboardDispute): ApiResult;
+  /** An inquiry the cardholder's bank escalates to a chargeback: the dispute, or Stripe's error. */
+  dashboardEscalate(request: DashboardEscalate): ApiResult;
 }
 
 /** Exactly one of `payment_intent` and `charge` (the gateway says so as Stripe would). */
@@ -38,10 +42,13 @@ const DashboardRefundSchema = z.strictObject({
   reason: z.enum(["duplicate", "fraudulent", "requested_by_customer"]).optional(),
 });
 const DashboardDisputeSchema = z.strictObject({ ...chargeTarget, reason: z.enum(DISPUTE_REASONS).optional() });
+const DashboardEscalateSchema = z.strictObject({ dispute: z.string().min(1) });
 /** What the dashboard's refund control takes. */
 export type DashboardRefund = z.output<typeof DashboardRefundSchema>;
 /** What the dispute control takes. */
 export type DashboardDispute = z.output<typeof DashboardDisputeSchema>;
+/** What the escalation control takes: the inquiry's id. */
+export type DashboardEscalate = z.output<typeof DashboardEscalateSchema>;
 
 /** Serves one control request. */
 export async function serveControl(gateway: Controlled, method: string, url: URL, body: string, response: ServerResponse): Promise<void> {
@@ -56,6 +63,8 @@ export async function serveControl(gateway: Controlled, method: string, url: URL
       return withJson(body, DashboardRefundSchema, response, (request) => sendResult(response, gateway.dashboardRefund(request)));
     case "POST /__dashboard/dispute":
       return withJson(body, DashboardDisputeSchema, response, (request) => sendResult(response, gateway.dashboardDispute(request)));
+    case "POST /__dashboard/dispute/escalate":
+      return withJson(body, DashboardEscalateSchema, response, (request) => sendResult(response, gateway.dashboardEscalate(request)));
     case "DELETE /__faults":
       return sendJson(response, 200, { cleared: gateway.faults.clear() });
     case "GET /__charges":

@@ -11,7 +11,9 @@
  * (`POST /__faults`) and inspect what happened (`GET /__charges`,
  * `/__payment_intents`, `/__webhooks`, `/__requests`), and act as the
  * dashboard and the banks do: `POST /__dashboard/refund` and
- * `/__dashboard/dispute` refund or dispute a charge and send the event. The
+ * `/__dashboard/dispute` refund or dispute a charge and send the events,
+ * `/__dashboard/dispute/escalate` escalates an inquiry (opened on a charge
+ * paid with `pm_card_createDisputeInquiry`) to a chargeback. The
  * control routes need no API key: the gateway listens on loopback only.
  *
  * The folder, one file a concern. server.ts is the HTTP side and control.ts

@@ -21,9 +21,10 @@ export class Ledger {
   private readonly routes: Route[];
 
   constructor(faults: FaultBook, emit: EmitEvent) {
-    this.paymentIntents = new PaymentIntents(this.paymentMethods, this.charges, faults, emit);
-    this.refunds = new Refunds(this.paymentIntents, this.charges, emit);
+    // A dispute test card's charge is disputed once captured (this.disputes exists by then).
+    this.paymentIntents = new PaymentIntents(this.paymentMethods, this.charges, faults, emit, (charge, kind, exchange) => this.disputes.openOnCharge(charge, kind, exchange));
     this.disputes = new Disputes(this.paymentIntents, this.charges, emit);
+    this.refunds = new Refunds(this.paymentIntents, this.charges, this.disputes, emit);
     this.routes = [...this.paymentIntents.routes(), ...this.paymentMethods.routes(), ...this.refunds.routes(), ...this.disputes.routes(), ...this.charges.routes()];
   }
 

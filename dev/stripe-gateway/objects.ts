@@ -127,23 +127,49 @@ export const DISPUTE_REASONS = [
 ] as const;
 export type DisputeReason = (typeof DISPUTE_REASONS)[number];
 
-/** A dispute (chargeback) as Stripe's API returns it: it opens as `needs_response`. */
+/**
+ * A dispute as Stripe's API returns it. A chargeback opens as
+ * `needs_response`, its amount withdrawn at once (one balance transaction);
+ * an inquiry (a question from the bank, no money withdrawn, the charge still
+ * refundable) opens as `warning_needs_response` and either closes as
+ * `warning_closed` or escalates to a chargeback under the same id.
+ */
 export interface DisputeObject {
   id: string;
   object: "dispute";
   amount: number;
-  balance_transactions: [];
+  /** The withdrawal of a chargeback; none for an inquiry. */
+  balance_transactions: BalanceTransactionObject[];
   charge: string;
   created: number;
   currency: string;
   evidence_details: { due_by: number; has_evidence: false; past_due: false; submission_count: 0 };
-  is_charge_refundable: false;
+  /** True for an inquiry: the merchant may still refund the charge. */
+  is_charge_refundable: boolean;
   livemode: false;
   metadata: Metadata;
   payment_intent: string;
   reason: DisputeReason;
-  /** Open: needs_response, then under_review once evidence is submitted; closed: won or lost. */
-  status: "needs_response" | "under_review" | "won" | "lost";
+  /** An inquiry: warning_needs_response, warning_under_review, warning_closed. A chargeback: needs_response, then under_review once evidence is submitted; closed: won or lost. */
+  status: "warning_needs_response" | "warning_under_review" | "warning_closed" | "needs_response" | "under_review" | "won" | "lost";
+}
+
+/** A dispute's movement of funds, as Stripe lists it on the dispute (the fields our stand-in fills). */
+export interface BalanceTransactionObject {
+  id: string;
+  object: "balance_transaction";
+  amount: number;
+  available_on: number;
+  created: number;
+  currency: string;
+  description: string;
+  fee: number;
+  fee_details: { amount: number; application: null; currency: string; description: string; type: "stripe_fee" }[];
+  net: number;
+  reporting_category: "dispute";
+  source: string;
+  status: "pending";
+  type: "adjustment";
 }
 
 export interface RefundObject {
@@ -160,7 +186,7 @@ export interface RefundObject {
   status: "succeeded";
 }
 
-export type EventType = "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" | "payment_intent.requires_action" | "charge.refunded" | "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed";
+export type EventType = "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.canceled" | "payment_intent.requires_action" | "charge.refunded" | "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.funds_withdrawn" | "charge.dispute.closed";
 
 export interface StripeEvent {
   id: string;

@@ -10,11 +10,14 @@ import { ok, type ApiResult, type EmitEvent, type Exchange } from "./exchange.ts
 import { requestSubject, type FaultBook } from "./faults.ts";
 import { newId, randomToken, unixNow } from "./ids.ts";
 import { CHALLENGE_PATH } from "./stripe-js.ts";
-import { mergeMetadata, type CardError, type PaymentIntentObject, type PaymentMethodObject } from "./objects.ts";
+import { mergeMetadata, type CardError, type ChargeObject, type PaymentIntentObject, type PaymentMethodObject } from "./objects.ts";
 import { currencyParam, formBoolean, formInteger, metadataParam, parseParams } from "./params.ts";
 import { paymentMethodFields, type PaymentMethods } from "./payment-methods.ts";
 import { collectionRoute, intentFromPath, type Route } from "./routes.ts";
-import { DECLINES, declineOf, needsChallenge, type DeclineCode } from "./test-cards.ts";
+import { DECLINES, declineOf, disputeOf, needsChallenge, type DeclineCode, type TestDispute } from "./test-cards.ts";
+
+/** Called once a charge is captured on a dispute test card, after the intent's `payment_intent.succeeded`: the bank opens its dispute. */
+export type OnDisputedCapture = (charge: ChargeObject, kind: TestDispute, exchange: Exchange) => void;
 
 const MIN_AMOUNT = 50;
 const MAX_AMOUNT = 99_999_999;
@@ -60,6 +63,7 @@ export class PaymentIntents {
     private readonly charges: Charges,
     private readonly faults: FaultBook,
     private readonly emit: EmitEvent,
+    private readonly onDisputedCapture: OnDisputedCapture,
   ) {}
 
   get(id: string): PaymentIntentObject | undefined {
@@ -215,6 +219,7 @@ export class PaymentIntents {
     intent.metadata = mergeMetadata(intent.metadata, params.metadata);
     Object.assign(intent, { status: "succeeded", amount_received: amount, amount_capturable: 0 });
     this.emit("payment_intent.succeeded", intent, exchange);
+    this.disputeIfTestCard(charge, exchange);
     return ok(intent);
   }
 
@@ -299,8 +304,15 @@ export class PaymentIntents {
     } else {
       Object.assign(intent, { status: "succeeded", amount_received: intent.amount });
       this.emit("payment_intent.succeeded", intent, exchange);
+      this.disputeIfTestCard(charge, exchange);
     }
     return ok(intent);
+  }
+
+  /** A captured charge on one of Stripe's dispute test cards is disputed at once, as in test mode. */
+  private disputeIfTestCard(charge: ChargeObject, exchange: Exchange): void {
+    const kind = disputeOf(this.paymentMethods.numberOf(charge.payment_method));
+    if (kind) this.onDisputedCapture(charge, kind, exchange);
   }
 }
 

@@ -2,9 +2,11 @@
  * Refunds (`/v1/refunds`): of a PaymentIntent's charge or of a charge, in
  * full or in part, with a `charge.refunded` event. The dashboard's refunds
  * (`POST /__dashboard/refund`) take the same path without an API request.
+ * A charged-back charge is refused; one under an inquiry is refundable.
  */
 import { z } from "zod";
 import type { Charges } from "./charges.ts";
+import type { Disputes } from "./disputes.ts";
 import { invalid, missing } from "./errors.ts";
 import { ok, type ApiResult, type EmitEvent, type Exchange, type FormObject } from "./exchange.ts";
 import { newId, unixNow } from "./ids.ts";
@@ -31,6 +33,7 @@ export class Refunds {
   constructor(
     private readonly paymentIntents: PaymentIntents,
     private readonly charges: Charges,
+    private readonly disputes: Disputes,
     private readonly emit: EmitEvent,
   ) {}
 
@@ -45,7 +48,7 @@ export class Refunds {
       throw invalid("You must pass either a payment_intent or a charge, but not both.", { code: "parameter_missing", param: "payment_intent" });
     }
     const charge = this.refundableCharge(params);
-    if (charge.disputed) throw invalid(`Charge ${charge.id} has been charged back; it cannot be refunded.`, { code: "charge_disputed" });
+    if (!this.disputes.isChargeRefundable(charge)) throw invalid(`Charge ${charge.id} has been charged back; it cannot be refunded.`, { code: "charge_disputed" });
     if (charge.amount_refunded >= charge.amount_captured) {
       throw invalid(`Charge ${charge.id} has already been refunded.`, { code: "charge_already_refunded" });
     }

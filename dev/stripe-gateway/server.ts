@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { text } from "node:stream/consumers";
 import Stripe from "stripe";
-import { serveControl, type Controlled, type DashboardDispute, type DashboardRefund } from "./control.ts";
+import { serveControl, type Controlled, type DashboardDispute, type DashboardEscalate, type DashboardRefund } from "./control.ts";
 import { errorResult, InvalidRequest } from "./errors.ts";
 import type { ApiResult, Exchange, FormObject } from "./exchange.ts";
 import { FaultBook, REQUEST_MODES, requestSubject } from "./faults.ts";
@@ -88,6 +88,10 @@ export class Gateway implements Controlled {
 
   dashboardDispute(request: DashboardDispute): ApiResult {
     return this.dashboardAction("/__dashboard/dispute", (exchange) => this.ledger.disputes.open(request, exchange));
+  }
+
+  dashboardEscalate(request: DashboardEscalate): ApiResult {
+    return this.dashboardAction("/__dashboard/dispute/escalate", (exchange) => this.ledger.disputes.escalateById(request.dispute, exchange));
   }
 
   /** An action taken outside the API (no key, no idempotency): its events carry a request id and no idempotency key, as the dashboard's do. */

@@ -33,7 +33,12 @@ interface TestCard {
   decline?: DeclineCode;
   /** Every charge needs a 3-D Secure challenge first (Stripe's "authentication required" cards). */
   threeDSecure?: true;
+  /** The charge succeeds, then the cardholder's bank opens this kind of dispute on it (Stripe's dispute test cards). */
+  dispute?: TestDispute;
 }
+
+/** What a dispute test card's bank opens: an inquiry (a question, no money withdrawn) or a chargeback. */
+export type TestDispute = "inquiry";
 
 const TEST_CARDS: Record<string, TestCard> = {
   "4242424242424242": { brand: "visa", funding: "credit" },
@@ -49,6 +54,7 @@ const TEST_CARDS: Record<string, TestCard> = {
   "4000000000000119": { brand: "visa", funding: "credit", decline: "processing_error" },
   "4000002760003184": { brand: "visa", funding: "credit", threeDSecure: true },
   "4000002500003155": { brand: "visa", funding: "credit", threeDSecure: true },
+  "4000000000001976": { brand: "visa", funding: "credit", dispute: "inquiry" },
 };
 
 /** Stripe's test PaymentMethod ids and the card each stands for. */
@@ -65,11 +71,17 @@ export const TEST_PAYMENT_METHODS: Record<string, string> = {
   pm_card_chargeDeclinedIncorrectCvc: "4000000000000127",
   pm_card_chargeDeclinedProcessingError: "4000000000000119",
   pm_card_authenticationRequired: "4000002760003184",
+  pm_card_createDisputeInquiry: "4000000000001976",
 };
 
 /** Whether charging this card number needs a 3-D Secure challenge first. */
 export function needsChallenge(number: string): boolean {
   return TEST_CARDS[number]?.threeDSecure === true;
+}
+
+/** The dispute the bank opens once a charge on this card number succeeds, if it opens one. */
+export function disputeOf(number: string): TestDispute | undefined {
+  return TEST_CARDS[number]?.dispute;
 }
 
 /** The brand and funding of a card number (unknown for a number that is not a test card). */

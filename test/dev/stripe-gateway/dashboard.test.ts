@@ -1,8 +1,10 @@
 /**
  * The dashboard's side of the gateway: a refund made outside the API and a
- * dispute opened by the cardholder's bank, each sent as its signed event in
- * Stripe's wire format (Charge with `refunded`, `amount_refunded`, `refunds`;
- * Dispute with `charge`, `payment_intent`, `reason`, `status`).
+ * dispute opened by the cardholder's bank (a chargeback, or an inquiry on
+ * Stripe's inquiry test card, which the bank may escalate), each sent as its
+ * signed events in Stripe's wire format (Charge with `refunded`,
+ * `amount_refunded`, `refunds`; Dispute with `charge`, `payment_intent`,
+ * `reason`, `status`, `is_charge_refundable`, `balance_transactions`).
  */
 import Stripe from "stripe";
 import { describe, expect, it } from "vitest";
@@ -10,8 +12,12 @@ import { control, createParams, gateway, newHold, receiver, rejectionOf, stripe,
 
 useGateway();
 
-async function paidIntent(holdId: string): Promise<Stripe.PaymentIntent> {
-  return stripe().paymentIntents.create(createParams(holdId, { amount: 5_000, payment_method: "pm_card_visa", confirm: true }));
+async function paidIntent(holdId: string, paymentMethod = "pm_card_visa"): Promise<Stripe.PaymentIntent> {
+  return stripe().paymentIntents.create(createParams(holdId, { amount: 5_000, payment_method: paymentMethod, confirm: true }));
+}
+
+function statusesOf(events: Stripe.Event[]): [string, string][] {
+  return events.filter((event) => event.type.startsWith("charge.dispute.")).map((event) => [event.type, (event.data.object as Stripe.Dispute).status]);
 }
 
 describe("dashboard refunds", () => {
@@ -50,7 +56,7 @@ describe("dashboard refunds", () => {
 });
 
 describe("disputes", () => {
-  it("open a dispute on a charge with a charge.dispute.created event; the charge is then disputed and cannot be refunded", async () => {
+  it("open a chargeback on a charge with charge.dispute.created and charge.dispute.funds_withdrawn; the charge is then disputed and cannot be refunded", async () => {
     const { holdId } = newHold();
     const intent = await paidIntent(holdId);
     const opened = await control("POST", "/__dashboard/dispute", { payment_intent: intent.id, reason: "fraudulent" });
@@ -62,9 +68,14 @@ describe("disputes", () => {
 
     await gateway.settleWebhooks();
     const [, created] = receiver.eventsFor(intent.id);
-    expect(created).toMatchObject({ type: "charge.dispute.created", data: { object: { object: "dispute", charge: intent.latest_charge, payment_intent: intent.id, reason: "fraudulent", status: "needs_response" } } });
+    expect(created).toMatchObject({
+      type: "charge.dispute.created",
+      data: { object: { object: "dispute", charge: intent.latest_charge, payment_intent: intent.id, reason: "fraudulent", status: "needs_response", is_charge_refundable: false } },
+    });
+    const withdrawn = receiver.eventsFor(intent.id).find((event) => event.type === "charge.dispute.funds_withdrawn");
+    expect(withdrawn?.data.object).toMatchObject({ status: "needs_response", balance_transactions: [{ object: "balance_transaction", amount: -5_000, fee: 1_500, net: -6_500, reporting_category: "dispute", type: "adjustment" }] });
     // Inspection and faults find a dispute's deliveries by its charge's metadata (the hold).
-    expect(gateway.webhooks({ metadata: { hold_id: holdId } }).map((delivery) => delivery.type)).toEqual(["payment_intent.succeeded", "charge.dispute.created"]);
+    expect(gateway.webhooks({ metadata: { hold_id: holdId } }).map((delivery) => delivery.type)).toEqual(["payment_intent.succeeded", "charge.dispute.created", "charge.dispute.funds_withdrawn"]);
 
     expect(await control("POST", "/__dashboard/dispute", { charge: intent.latest_charge })).toMatchObject({ status: 400, body: { error: { code: "charge_disputed" } } });
     expect(await rejectionOf(stripe().refunds.create({ payment_intent: intent.id }))).toMatchObject({ code: "charge_disputed" });
@@ -77,7 +88,7 @@ describe("disputes", () => {
     gateway.addFault({ mode: "duplicate_webhook", match: { metadata: { hold_id: holdId }, eventType: "charge.dispute.created" } });
     await control("POST", "/__dashboard/dispute", { payment_intent: intent.id });
     await gateway.settleWebhooks();
-    expect(receiver.typesFor(intent.id)).toEqual(["payment_intent.succeeded", "charge.dispute.created", "charge.dispute.created"]);
+    expect(receiver.typesFor(intent.id)).toEqual(["payment_intent.succeeded", "charge.dispute.created", "charge.dispute.created", "charge.dispute.funds_withdrawn"]);
   });
 
   it("cannot dispute a charge that never succeeded", async () => {
@@ -92,12 +103,13 @@ describe("disputes", () => {
     expect(answered).toMatchObject({ id: won.dispute.id, status: "won" });
     await gateway.settleWebhooks();
     const events = receiver.eventsFor(won.intent.id).filter((event) => event.type.startsWith("charge.dispute."));
-    expect(events.map((event) => [event.type, (event.data.object as Stripe.Dispute).status])).toEqual([
+    expect(statusesOf(events)).toEqual([
       ["charge.dispute.created", "needs_response"],
+      ["charge.dispute.funds_withdrawn", "needs_response"],
       ["charge.dispute.updated", "under_review"],
       ["charge.dispute.closed", "won"],
     ]);
-    expect(events[1]?.data.previous_attributes).toEqual({ status: "needs_response" });
+    expect(events[2]?.data.previous_attributes).toEqual({ status: "needs_response" });
     expect(gateway.webhooks({ metadata: { hold_id: won.holdId } }).map((delivery) => delivery.type)).toContain("charge.dispute.closed");
     expect(await rejectionOf(stripe().disputes.close(won.dispute.id))).toMatchObject({ type: "StripeInvalidRequestError" });
 
@@ -110,6 +122,100 @@ describe("disputes", () => {
     expect(await rejectionOf(stripe().disputes.update("dp_missing", {}))).toMatchObject({ statusCode: 404 });
   });
 });
+
+describe("inquiries", () => {
+  it("a charge on pm_card_createDisputeInquiry succeeds, then its bank opens an inquiry: warning_needs_response, nothing withdrawn, the charge still refundable", async () => {
+    const { holdId } = newHold();
+    const intent = await paidIntent(holdId, "pm_card_createDisputeInquiry");
+    expect(intent.status).toBe("succeeded");
+    await gateway.settleWebhooks();
+    expect(receiver.typesFor(intent.id)).toEqual(["payment_intent.succeeded", "charge.dispute.created"]);
+    const [, created] = receiver.eventsFor(intent.id);
+    expect(created?.data.object).toMatchObject({
+      object: "dispute",
+      amount: 5_000,
+      charge: intent.latest_charge,
+      payment_intent: intent.id,
+      reason: "fraudulent",
+      status: "warning_needs_response",
+      is_charge_refundable: true,
+      balance_transactions: [],
+    });
+    expect(gateway.webhooks({ metadata: { hold_id: holdId } }).map((delivery) => delivery.type)).toEqual(["payment_intent.succeeded", "charge.dispute.created"]);
+    expect(await stripe().charges.retrieve(String(intent.latest_charge))).toMatchObject({ disputed: true });
+    // An inquiry withdrew nothing: the merchant may still refund the charge; another dispute is refused.
+    expect(await stripe().refunds.create({ payment_intent: intent.id })).toMatchObject({ status: "succeeded", amount: 5_000 });
+    expect(await control("POST", "/__dashboard/dispute", { payment_intent: intent.id })).toMatchObject({ status: 400, body: { error: { code: "charge_disputed" } } });
+  });
+
+  it("a manually captured charge on the inquiry card is disputed once captured", async () => {
+    const { holdId } = newHold();
+    const intent = await stripe().paymentIntents.create(createParams(holdId, { payment_method: "pm_card_createDisputeInquiry", confirm: true, capture_method: "manual" }));
+    await gateway.settleWebhooks();
+    expect(receiver.typesFor(intent.id)).toEqual([]);
+    await stripe().paymentIntents.capture(intent.id);
+    await gateway.settleWebhooks();
+    expect(receiver.typesFor(intent.id)).toEqual(["payment_intent.succeeded", "charge.dispute.created"]);
+  });
+
+  it("the bank escalates an inquiry to a chargeback under the same id: charge.dispute.updated (needs_response, the inquiry's attributes as previous), then funds_withdrawn", async () => {
+    const { intent, dispute } = await openedInquiry();
+    const escalated = await control("POST", "/__dashboard/dispute/escalate", { dispute: dispute.id });
+    expect(escalated).toMatchObject({ status: 200, body: { id: dispute.id, status: "needs_response", is_charge_refundable: false } });
+    await gateway.settleWebhooks();
+    const events = receiver.eventsFor(intent.id);
+    expect(statusesOf(events)).toEqual([
+      ["charge.dispute.created", "warning_needs_response"],
+      ["charge.dispute.updated", "needs_response"],
+      ["charge.dispute.funds_withdrawn", "needs_response"],
+    ]);
+    const [, updated, withdrawn] = events.filter((event) => event.type.startsWith("charge.dispute."));
+    expect(updated?.data.object).toMatchObject({ id: dispute.id, is_charge_refundable: false, balance_transactions: [{ amount: -4_500, source: dispute.id }] });
+    expect(updated?.data.previous_attributes).toEqual({ status: "warning_needs_response", is_charge_refundable: true, balance_transactions: [] });
+    expect(withdrawn?.data.object).toMatchObject({ id: dispute.id, balance_transactions: [{ amount: -4_500, fee: 1_500, net: -6_000, currency: "eur" }] });
+    // Now a chargeback: the charge cannot be refunded, and it does not escalate twice.
+    expect(await rejectionOf(stripe().refunds.create({ payment_intent: intent.id }))).toMatchObject({ code: "charge_disputed" });
+    expect(await control("POST", "/__dashboard/dispute/escalate", { dispute: dispute.id })).toMatchObject({ status: 400 });
+    expect(await control("POST", "/__dashboard/dispute/escalate", { dispute: "dp_missing" })).toMatchObject({ status: 404 });
+    expect(await control("POST", "/__dashboard/dispute/escalate", {})).toMatchObject({ status: 400 });
+    expect(await stripe().disputes.close(dispute.id)).toMatchObject({ status: "lost" });
+  });
+
+  it("the merchant answers an inquiry: winning evidence closes it warning_closed, losing evidence escalates it; accepting one is refused", async () => {
+    const closed = await openedInquiry();
+    expect(await stripe().disputes.update(closed.dispute.id, { evidence: { uncategorized_text: "winning_evidence" } })).toMatchObject({ status: "warning_closed" });
+    const escalated = await openedInquiry();
+    expect(await stripe().disputes.update(escalated.dispute.id, { evidence: { uncategorized_text: "losing_evidence" } })).toMatchObject({ status: "needs_response" });
+    await gateway.settleWebhooks();
+    expect(statusesOf(receiver.eventsFor(closed.intent.id))).toEqual([
+      ["charge.dispute.created", "warning_needs_response"],
+      ["charge.dispute.updated", "warning_under_review"],
+      ["charge.dispute.closed", "warning_closed"],
+    ]);
+    expect(statusesOf(receiver.eventsFor(escalated.intent.id))).toEqual([
+      ["charge.dispute.created", "warning_needs_response"],
+      ["charge.dispute.updated", "warning_under_review"],
+      ["charge.dispute.updated", "needs_response"],
+      ["charge.dispute.funds_withdrawn", "needs_response"],
+    ]);
+    // A closed inquiry takes no more; its charge stays refundable.
+    expect(await control("POST", "/__dashboard/dispute/escalate", { dispute: closed.dispute.id })).toMatchObject({ status: 400 });
+    expect(await rejectionOf(stripe().disputes.update(closed.dispute.id, { evidence: { uncategorized_text: "losing_evidence" } }))).toMatchObject({ type: "StripeInvalidRequestError" });
+    expect(await stripe().refunds.create({ payment_intent: closed.intent.id })).toMatchObject({ status: "succeeded" });
+    const open = await openedInquiry();
+    expect(await rejectionOf(stripe().disputes.close(open.dispute.id))).toMatchObject({ type: "StripeInvalidRequestError" });
+  });
+});
+
+/** A paid intent on Stripe's inquiry test card, and the inquiry its bank opened. */
+async function openedInquiry(): Promise<{ intent: Stripe.PaymentIntent; dispute: Stripe.Dispute }> {
+  const { holdId } = newHold();
+  const intent = await stripe().paymentIntents.create(createParams(holdId, { payment_method: "pm_card_createDisputeInquiry", confirm: true }));
+  await gateway.settleWebhooks();
+  const created = receiver.eventsFor(intent.id).find((event) => event.type === "charge.dispute.created");
+  if (created?.type !== "charge.dispute.created") throw new Error("no inquiry");
+  return { intent, dispute: created.data.object };
+}
 
 /** A paid intent and a dispute the bank opened on it. */
 async function openedDispute(): Promise<{ holdId: string; intent: Stripe.PaymentIntent; dispute: { id: string } }> {

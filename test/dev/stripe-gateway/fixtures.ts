@@ -169,6 +169,7 @@ function paymentIntentOf(event: Stripe.Event): string | null {
     case "charge.refunded":
     case "charge.dispute.created":
     case "charge.dispute.updated":
+    case "charge.dispute.funds_withdrawn":
     case "charge.dispute.closed": {
       const intent = event.data.object.payment_intent;
       return typeof intent === "string" ? intent : (intent?.id ?? null);

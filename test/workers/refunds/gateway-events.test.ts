@@ -3,7 +3,8 @@
  * Stripe dashboard, `charge.dispute.created` from the cardholder's bank):
  * each voids the order's tickets and returns its places to the waitlist, as
  * an organizer's refund does; a partial refund is recorded and voids
- * nothing; a replayed event, or the event of a refund our admin API made,
+ * nothing; a dispute inquiry (no money withdrawn) is recorded and voids
+ * nothing until it escalates to a chargeback; a replayed event, or the event of a refund our admin API made,
  * changes nothing more; an event about a charge that is not ours changes
  * nothing at all.
  */
@@ -13,7 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { orders, payments, tickets } from "../../../core/db/schema";
 import { withDb } from "../../fixtures/db";
-import { answerDispute, chargesOfIntent, dashboardRefund, deliver, deliveriesOf, disputeCharge, refundRequestsOf, sent, sign, webhooksOf, type WebhookDelivery } from "../../fixtures/gateway";
+import { answerDispute, chargesOfIntent, dashboardRefund, deliver, deliveriesOf, disputeCharge, escalateDispute, refundRequestsOf, sent, sign, webhooksOf, type WebhookDelivery } from "../../fixtures/gateway";
 import { callApp } from "../../fixtures/http";
 import { deliveriesOf as webhookDeliveriesOf } from "../../fixtures/webhooks";
 import { fanOf, type Fan, type Sale } from "../../fixtures/seeding";
@@ -45,10 +46,10 @@ async function deliverEach(holdId: string, type: string): Promise<number> {
   return deliveries.length;
 }
 
-/** A paid order of two seats, and a second fan waiting for two seats (the other four are held, so the event is sold out). */
-async function soldOutWithWaiter(demandClass: "calm" | "hot"): Promise<{ sale: Sale; waiter: Fan; order: Awaited<ReturnType<typeof paidOrder>> }> {
+/** A paid order of two seats (paid with `paymentMethod`, Stripe's test card by default), and a second fan waiting for two seats (the other four are held, so the event is sold out). */
+async function soldOutWithWaiter(demandClass: "calm" | "hot", paymentMethod?: string): Promise<{ sale: Sale; waiter: Fan; order: Awaited<ReturnType<typeof paidOrder>> }> {
   const sale = await openWaitlistSale({ demandClass, fans: 3 });
-  const order = await paidOrder(sale, fanOf(sale, 0), [0, 1]);
+  const order = await paidOrder(sale, fanOf(sale, 0), [0, 1], paymentMethod);
   await holdSeats(sale, fanOf(sale, 2).accountId, [2, 3, 4, 5]);
   const waiter = fanOf(sale, 1);
   await join(sale, waiter, { quantity: 2 });
@@ -59,6 +60,25 @@ async function expectOfferedTo(sale: Sale, waiter: Fan): Promise<void> {
   expect(await statuses(sale)).toEqual([undefined, "offered", undefined]);
   expect(await offerEmails(waiter)).toHaveLength(1);
 }
+
+/** The order is still sold: confirmed, its tickets valid, the waiter still waiting, no place free. */
+async function expectStillSold(sale: Sale, waiter: Fan, orderId: string): Promise<void> {
+  expect((await orderRow(orderId)).status).toBe("confirmed");
+  expect(await ticketStatuses(orderId)).toEqual(["valid", "valid"]);
+  expect(await statuses(sale)).toEqual([undefined, "waiting", undefined]);
+  expect(await offerEmails(waiter)).toHaveLength(0);
+  expect(await freeSeats(sale)).toEqual([]);
+}
+
+/** The id of the dispute opened on a hold's payment (from its charge.dispute.created). */
+async function disputeIdOf(holdId: string): Promise<string> {
+  const [created] = await deliveriesOf(holdId, "charge.dispute.created");
+  if (!created) throw new Error("no charge.dispute.created");
+  return z.object({ data: z.object({ object: z.object({ id: z.string() }) }) }).parse(JSON.parse(created.payload)).data.object.id;
+}
+
+/** Stripe's test PaymentMethod whose charge its bank questions with an inquiry (`warning_needs_response`). */
+const INQUIRY_CARD = "pm_card_createDisputeInquiry";
 
 describe.each(["calm", "hot"] as const)("gateway events for a %s event", (demandClass) => {
   it("a refund made in the Stripe dashboard voids the tickets and offers the places to the waitlist; replays change nothing", async () => {
@@ -118,6 +138,53 @@ describe.each(["calm", "hot"] as const)("gateway events for a %s event", (demand
     expect(refund.json).toMatchObject({ order: { status: "disputed" }, waitlistOffers: 0 });
     expect(await refundRequestsOf(order.paymentIntentId)).toEqual([]);
   });
+
+  it("an inquiry (no money withdrawn) is recorded on the order for the organizer; the order stays sold, its tickets valid; closed, nothing changes", async () => {
+    const { sale, waiter, order } = await soldOutWithWaiter(demandClass, INQUIRY_CARD);
+    expect(await deliverEach(order.holdId, "charge.dispute.created")).toBe(1);
+    expect(await orderRow(order.orderId)).toMatchObject({ status: "confirmed", refundedCents: 0, disputeReason: "fraudulent", disputeStatus: "warning_needs_response" });
+    await expectStillSold(sale, waiter, order.orderId);
+    const listed = await callApp("GET", `/admin/events/${sale.eventId}/orders?status=confirmed`, { bearer: sale.apiKey });
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.json).toMatchObject({ orders: [{ orderId: order.orderId, status: "confirmed", liveTickets: 2, dispute: { reason: "fraudulent", status: "warning_needs_response" } }] });
+
+    // The merchant answers and the bank closes the inquiry: recorded, nothing else changes.
+    await answerDispute(await disputeIdOf(order.holdId), "winning_evidence");
+    expect(await deliverEach(order.holdId, "charge.dispute.updated")).toBe(1);
+    expect(await deliverEach(order.holdId, "charge.dispute.closed")).toBe(1);
+    expect(await orderRow(order.orderId)).toMatchObject({ status: "confirmed", disputeStatus: "warning_closed" });
+    await expectStillSold(sale, waiter, order.orderId);
+
+    // The organizer may still refund it (an inquiry leaves the charge refundable).
+    const refund = await callApp("POST", `/admin/orders/${order.orderId}/refund`, { bearer: sale.apiKey });
+    expect(refund.status, refund.text).toBe(200);
+    expect(refund.json).toMatchObject({ order: { status: "refunded" }, waitlistOffers: 1 });
+    expect(await ticketStatuses(order.orderId)).toEqual(["void", "void"]);
+  });
+
+  it.each(["charge.dispute.updated", "charge.dispute.funds_withdrawn"])(
+    "an inquiry escalated to a chargeback (%s first) voids the tickets and offers the places once; redeliveries change nothing",
+    async (first) => {
+      const { sale, waiter, order } = await soldOutWithWaiter(demandClass, INQUIRY_CARD);
+      await deliverEach(order.holdId, "charge.dispute.created");
+      await expectStillSold(sale, waiter, order.orderId);
+
+      await escalateDispute(await disputeIdOf(order.holdId));
+      expect(await deliverEach(order.holdId, first)).toBe(1);
+      expect(await ticketStatuses(order.orderId)).toEqual(["void", "void"]);
+      const disputed = await orderRow(order.orderId);
+      expect(disputed).toMatchObject({ status: "disputed", refundedCents: 0, disputeReason: "fraudulent", disputeStatus: "needs_response" });
+      await expectOfferedTo(sale, waiter);
+
+      // The other escalation event, then every dispute event again, later: nothing more changes.
+      clock.advance(1_000);
+      for (const type of ["charge.dispute.updated", "charge.dispute.funds_withdrawn", "charge.dispute.created", "charge.dispute.updated"]) await deliverEach(order.holdId, type);
+      expect(await orderRow(order.orderId)).toEqual(disputed);
+      await expectOfferedTo(sale, waiter);
+      expect(await freeSeats(sale)).toEqual([]);
+      expect(await refundRequestsOf(order.paymentIntentId)).toEqual([]);
+    },
+  );
 
   it("a dispute's news is recorded as it moves forward, whatever order it arrives in: refused before the opening, never moved back; the tickets stay void", async () => {
     const { sale, order } = await soldOutWithWaiter(demandClass);

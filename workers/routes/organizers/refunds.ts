@@ -25,7 +25,7 @@ const orderSchema = z
     dispute: z
       .object({ reason: z.string(), status: z.string() })
       .nullable()
-      .openapi({ description: "The cardholder's dispute (chargeback) as Stripe reported it; its order is `disputed` and its tickets void. Null if never disputed." }),
+      .openapi({ description: "The cardholder's dispute as Stripe last reported it. A chargeback's order is `disputed` and its tickets void; an inquiry (status `warning_needs_response`, `warning_under_review` or `warning_closed`: the bank asked, no money was withdrawn) leaves the order `confirmed` and its tickets valid unless it escalates. Null if never disputed." }),
     liveTickets: z.number(),
     createdAt: z.string(),
   })
