@@ -335,6 +335,8 @@ export async function finalizeSucceeded(ctx: WorkContext, payment: PaymentRow, p
   const current = (await transition(ctx.db, payment.id, from, { status: "succeeded", providerPaymentId: paymentIntentId, lastError: null })) ?? (await reload(ctx.db, payment.id));
   if (current.status !== "succeeded") return current; // already refunded (or a free order already canceled)
   if (current.orderId !== null) return current; // the sale is recorded
+  // A refund was asked for: the money may be on its way back, so the payment is never confirmed now, even into seats freed since.
+  if (current.refundRequestedAt !== null && paymentIntentId !== null) return refundLatePayment(ctx, current, paymentIntentId);
   const inventory = await inventoryForEvent(ctx, payment.eventId);
   const confirmed = await inventory.confirm({ requestId: `confirm_${payment.id}`, holdId: payment.holdId, allowLapsed: true });
   if (confirmed.ok) {
@@ -344,11 +346,30 @@ export async function finalizeSucceeded(ctx: WorkContext, payment: PaymentRow, p
   if (paymentIntentId === null) {
     return (await transition(ctx.db, payment.id, ["succeeded"], { status: "canceled", lastError: `not confirmed: ${confirmed.reason}` })) ?? (await reload(ctx.db, payment.id));
   }
-  // Paid after the hold lapsed and someone else has the seats: give the money back.
+  // Paid after the hold lapsed and someone else has the seats: give the money back. Recorded before the gateway is
+  // asked, as the refund may be carried out with its answer lost: a later pass must not confirm the payment then.
+  await ctx.db
+    .update(payments)
+    .set({ refundRequestedAt: new Date(), lastError: `${REFUNDING}${confirmed.reason}` })
+    .where(and(eq(payments.id, payment.id), eq(payments.status, "succeeded"), isNull(payments.orderId), isNull(payments.refundRequestedAt)));
+  return refundLatePayment(ctx, await reload(ctx.db, payment.id), paymentIntentId);
+}
+
+/** Why a late payment is being refunded, on its row while the gateway has not answered (`refunding: hold_expired`). */
+const REFUNDING = "refunding: ";
+
+/**
+ * Refunds a payment that succeeded after its seats were gone, whose refund
+ * was recorded as asked for: the same key every time, so asking again
+ * refunds once whatever answers were lost.
+ */
+async function refundLatePayment(ctx: WorkContext, payment: PaymentRow, paymentIntentId: string): Promise<PaymentRow> {
+  if (payment.status !== "succeeded") return payment;
   const refunded = await refund(stripeClient(ctx.env), paymentIntentId, "seats_unavailable");
   // Not ours to fix and not final: the webhook's redelivery, the cron or the fan's next poll runs this again (the refund has its key).
   if (!refunded.ok) throw new ApiError(503, "gateway_unavailable", `The payment gateway did not take the refund of ${paymentIntentId} just now (${refunded.error}); it is tried again.`);
-  return (await transition(ctx.db, payment.id, ["succeeded"], { status: "refunded", lastError: `refunded: ${confirmed.reason}` })) ?? (await reload(ctx.db, payment.id));
+  const reason = payment.lastError?.startsWith(REFUNDING) ? payment.lastError.slice(REFUNDING.length) : "seats_unavailable";
+  return (await transition(ctx.db, payment.id, ["succeeded"], { status: "refunded", lastError: `refunded: ${reason}` })) ?? (await reload(ctx.db, payment.id));
 }
 
 async function releaseHold(ctx: WorkContext, payment: PaymentRow, why: string): Promise<void> {
