@@ -414,6 +414,12 @@ export const payments = pgTable(
     /** Tries at settling this attempt: the payment request's, then one per reconciliation pass (the seed's "3 retries"). */
     gatewayCalls: integer("gateway_calls").notNull().default(0),
     lastError: text("last_error"),
+    /**
+     * When a payment paid after its seats were gone was first sent to the gateway to be refunded
+     * (written before the call). From then on it is never confirmed: every later pass asks for the
+     * refund again with the same key, even once the seats are free.
+     */
+    refundRequestedAt: timestamp("refund_requested_at", { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

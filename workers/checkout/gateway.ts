@@ -53,6 +53,13 @@ export type ChargeOutcome =
   | { kind: "requires_action"; paymentIntentId: string; clientSecret: string }
   /** Created and not confirmed: no money has moved, and none will until someone confirms it. */
   | { kind: "unconfirmed"; paymentIntentId: string }
+  /**
+   * The gateway refused to create the intent (a 4xx other than 409 and 429: an amount under its minimum, say):
+   * nothing exists that could be charged, and the same request is refused again, so the payment has failed.
+   */
+  | { kind: "refused"; code: string; message: string }
+  /** Nothing to charge (a free order): the gateway is not asked at all. */
+  | { kind: "free" }
   /** No answer we can trust (timeout, connection lost, 5xx): reconcile later with the same key. */
   | { kind: "unknown"; error: string };
 
@@ -108,8 +115,22 @@ export async function createIntent(stripe: Stripe, request: IntentRequest): Prom
     );
     return outcomeOf(intent);
   } catch (error) {
-    return failureOf(error);
+    return refusalOf(error) ?? failureOf(error);
   }
+}
+
+/**
+ * A create the gateway answered with a definite refusal: a 4xx, except 409
+ * (the key's first request is still running), 429 (rate limited) and an
+ * idempotency error (a request with this key exists): those say nothing
+ * about whether an intent exists. A card error cannot come from a create
+ * that does not confirm; were it to, it stays a decline.
+ */
+function refusalOf(error: unknown): ChargeOutcome | undefined {
+  if (!(error instanceof Stripe.errors.StripeError) || error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeIdempotencyError) return undefined;
+  const status = error.statusCode;
+  if (status === undefined || status < 400 || status >= 500 || status === 409 || status === 429) return undefined;
+  return { kind: "refused", code: error.code ?? `http_${status}`, message: error.message };
 }
 
 /**

@@ -10,9 +10,9 @@ export const confirmedSaleSchema = z.object({
   holdId: z.uuid(),
   eventId: z.uuid(),
   accountId: z.uuid(),
-  /** Our payments row and the gateway's PaymentIntent. */
+  /** Our payments row and the gateway's PaymentIntent (none for a free order). */
   paymentId: z.uuid(),
-  providerPaymentId: z.string().min(1),
+  providerPaymentId: z.string().min(1).nullable(),
   amountCents: z.number().int().min(0),
   currency: z.string().regex(/^[A-Z]{3}$/),
   items: z

@@ -73,6 +73,19 @@ function view(payment: PaymentRow, retryUntil: number | null, clientSecret: stri
   };
 }
 
+/** How a failed payment whose intent the gateway refused to create records why (`refused: amount_too_small`). */
+const REFUSED = "refused: ";
+
+/**
+ * Until when a declined payment's fan may try another card, if the event
+ * gives a window; none after a refused create (its hold was released at once:
+ * no card can pay what the gateway will not take).
+ */
+function retryUntilOf(payment: PaymentRow, declineRetrySeconds: number): number | null {
+  if (payment.status !== "failed" || declineRetrySeconds === 0 || payment.lastError?.startsWith(REFUSED)) return null;
+  return payment.updatedAt.getTime() + declineRetrySeconds * 1000;
+}
+
 async function eventSettings(db: Db, eventId: string) {
   const [event] = await db.select({ status: events.status, currency: events.currency, declineRetrySeconds: events.declineRetrySeconds }).from(events).where(eq(events.id, eventId));
   if (!event) throw new ApiError(404, "not_found", "Event was not found.");
@@ -94,8 +107,8 @@ function assertEventSelling(event: { status: "draft" | "published" | "cancelled"
   if (event.status !== "published") throw notFound("Event");
 }
 
-/** The sale message for a confirmed hold. */
-export function saleOf(hold: HoldView, payment: { id: string; amountCents: number; currency: string }, paymentIntentId: string): ConfirmedSale {
+/** The sale message for a confirmed hold (no PaymentIntent for a free order). */
+export function saleOf(hold: HoldView, payment: { id: string; amountCents: number; currency: string }, paymentIntentId: string | null): ConfirmedSale {
   return {
     kind: "sale",
     holdId: hold.holdId,
@@ -167,7 +180,9 @@ export async function payForHold(
 
   const outcome = await tryCharge(ctx, stripeClient(ctx.env), payment);
   const settled = await applyOutcome(ctx, payment, outcome);
-  const retryUntil = settled.status === "failed" && settings.declineRetrySeconds > 0 ? settled.updatedAt.getTime() + settings.declineRetrySeconds * 1000 : null;
+  // A free order the inventory would not confirm (the hold lapsed and its places are gone meanwhile): nothing was charged.
+  if (outcome.kind === "free" && settled.status === "canceled") throw new ApiError(409, "hold_expired", "That hold has expired or was released; nothing was charged.");
+  const retryUntil = retryUntilOf(settled, settings.declineRetrySeconds);
   const status = settled.status === "failed" ? 402 : settled.status === "succeeded" || settled.status === "refunded" ? 200 : 202;
   return { status, payment: view(settled, retryUntil, outcome.kind === "requires_action" ? outcome.clientSecret : null) };
 }
@@ -213,9 +228,11 @@ async function recordIntent(db: Db, paymentId: string, paymentIntentId: string):
  * intent: create it unconfirmed (or get it back by its key), store its id,
  * then confirm it. With one: ask about it, and confirm it only if it still
  * awaits confirmation. Confirming always uses the payment's confirm key, so
- * two tries charge at most once.
+ * two tries charge at most once. A free payment asks nothing of the gateway
+ * (which refuses an intent under its minimum amount).
  */
 async function tryCharge(ctx: WorkContext, stripe: Stripe, payment: PaymentRow): Promise<ChargeOutcome> {
+  if (payment.amountCents === 0) return { kind: "free" };
   let paymentIntentId = payment.providerPaymentId;
   if (paymentIntentId === null) {
     const created = await createIntent(stripe, intentRequestOf(payment));
@@ -237,6 +254,17 @@ export async function applyOutcome(ctx: WorkContext, payment: PaymentRow, outcom
   switch (outcome.kind) {
     case "succeeded":
       return finalizeSucceeded(ctx, payment, outcome.paymentIntentId);
+    case "free":
+      return finalizeSucceeded(ctx, payment, null);
+    case "refused": {
+      // Nothing was created, so nothing can be charged, and no other card changes the gateway's answer: release at once.
+      const updated = await transition(ctx.db, payment.id, ["pending", "unknown"], { status: "failed", lastError: `${REFUSED}${outcome.code}` });
+      if (updated) {
+        log.warn("payment_intent_refused", { paymentId: payment.id, code: outcome.code, message: outcome.message });
+        await releaseHold(ctx, payment, "declined");
+      }
+      return updated ?? (await reload(ctx.db, payment.id));
+    }
     case "declined": {
       const updated = await transition(ctx.db, payment.id, SETTLEABLE, { status: "failed", providerPaymentId: outcome.paymentIntentId ?? payment.providerPaymentId, lastError: outcome.code });
       const settings = await eventSettings(ctx.db, payment.eventId);
@@ -267,8 +295,8 @@ export async function applyOutcome(ctx: WorkContext, payment: PaymentRow, outcom
 const SETTLEABLE: PaymentRow["status"][] = ["pending", "unknown", "requires_action"];
 
 /** Whether the gateway's answer settles a payment (as opposed to leaving it open). */
-function isSettled(outcome: ChargeOutcome): outcome is Extract<ChargeOutcome, { kind: "succeeded" | "declined" | "canceled" }> {
-  return outcome.kind === "succeeded" || outcome.kind === "declined" || outcome.kind === "canceled";
+function isSettled(outcome: ChargeOutcome): outcome is Extract<ChargeOutcome, { kind: "succeeded" | "declined" | "canceled" | "refused" | "free" }> {
+  return outcome.kind === "succeeded" || outcome.kind === "declined" || outcome.kind === "canceled" || outcome.kind === "refused" || outcome.kind === "free";
 }
 
 async function reload(db: Db, paymentId: string): Promise<PaymentRow> {
@@ -297,22 +325,51 @@ async function transition(db: Db, paymentId: string, from: PaymentRow["status"][
  * order since (a refund, a dispute that returned its places) is the order's,
  * and a success delivered again must not take returned places for a reason
  * to refund (a disputed charge is the bank's to settle).
+ *
+ * A free order (`paymentIntentId` null) takes the same steps without the
+ * gateway: nothing was paid, so one the inventory refuses is canceled, not
+ * refunded.
  */
-export async function finalizeSucceeded(ctx: WorkContext, payment: PaymentRow, paymentIntentId: string): Promise<PaymentRow> {
-  const current = (await transition(ctx.db, payment.id, ["pending", "unknown", "requires_action", "failed", "canceled"], { status: "succeeded", providerPaymentId: paymentIntentId, lastError: null })) ?? (await reload(ctx.db, payment.id));
-  if (current.status !== "succeeded") return current; // already refunded
+export async function finalizeSucceeded(ctx: WorkContext, payment: PaymentRow, paymentIntentId: string | null): Promise<PaymentRow> {
+  const from: PaymentRow["status"][] = paymentIntentId === null ? ["pending", "unknown"] : ["pending", "unknown", "requires_action", "failed", "canceled"];
+  const current = (await transition(ctx.db, payment.id, from, { status: "succeeded", providerPaymentId: paymentIntentId, lastError: null })) ?? (await reload(ctx.db, payment.id));
+  if (current.status !== "succeeded") return current; // already refunded (or a free order already canceled)
   if (current.orderId !== null) return current; // the sale is recorded
+  // A refund was asked for: the money may be on its way back, so the payment is never confirmed now, even into seats freed since.
+  if (current.refundRequestedAt !== null && paymentIntentId !== null) return refundLatePayment(ctx, current, paymentIntentId);
   const inventory = await inventoryForEvent(ctx, payment.eventId);
   const confirmed = await inventory.confirm({ requestId: `confirm_${payment.id}`, holdId: payment.holdId, allowLapsed: true });
   if (confirmed.ok) {
     await ctx.env.SALES_QUEUE.send(saleOf(confirmed.hold, current, paymentIntentId));
     return current;
   }
-  // Paid after the hold lapsed and someone else has the seats: give the money back.
+  if (paymentIntentId === null) {
+    return (await transition(ctx.db, payment.id, ["succeeded"], { status: "canceled", lastError: `not confirmed: ${confirmed.reason}` })) ?? (await reload(ctx.db, payment.id));
+  }
+  // Paid after the hold lapsed and someone else has the seats: give the money back. Recorded before the gateway is
+  // asked, as the refund may be carried out with its answer lost: a later pass must not confirm the payment then.
+  await ctx.db
+    .update(payments)
+    .set({ refundRequestedAt: new Date(), lastError: `${REFUNDING}${confirmed.reason}` })
+    .where(and(eq(payments.id, payment.id), eq(payments.status, "succeeded"), isNull(payments.orderId), isNull(payments.refundRequestedAt)));
+  return refundLatePayment(ctx, await reload(ctx.db, payment.id), paymentIntentId);
+}
+
+/** Why a late payment is being refunded, on its row while the gateway has not answered (`refunding: hold_expired`). */
+const REFUNDING = "refunding: ";
+
+/**
+ * Refunds a payment that succeeded after its seats were gone, whose refund
+ * was recorded as asked for: the same key every time, so asking again
+ * refunds once whatever answers were lost.
+ */
+async function refundLatePayment(ctx: WorkContext, payment: PaymentRow, paymentIntentId: string): Promise<PaymentRow> {
+  if (payment.status !== "succeeded") return payment;
   const refunded = await refund(stripeClient(ctx.env), paymentIntentId, "seats_unavailable");
   // Not ours to fix and not final: the webhook's redelivery, the cron or the fan's next poll runs this again (the refund has its key).
   if (!refunded.ok) throw new ApiError(503, "gateway_unavailable", `The payment gateway did not take the refund of ${paymentIntentId} just now (${refunded.error}); it is tried again.`);
-  return (await transition(ctx.db, payment.id, ["succeeded"], { status: "refunded", lastError: `refunded: ${confirmed.reason}` })) ?? (await reload(ctx.db, payment.id));
+  const reason = payment.lastError?.startsWith(REFUNDING) ? payment.lastError.slice(REFUNDING.length) : "seats_unavailable";
+  return (await transition(ctx.db, payment.id, ["succeeded"], { status: "refunded", lastError: `refunded: ${reason}` })) ?? (await reload(ctx.db, payment.id));
 }
 
 async function releaseHold(ctx: WorkContext, payment: PaymentRow, why: string): Promise<void> {
@@ -333,8 +390,7 @@ export async function latestPayment(db: Db, env: Pick<Env, "STRIPE_SECRET_KEY" |
     .limit(1);
   if (!row) return undefined;
   const settings = await eventSettings(db, row.eventId);
-  const retryUntil = row.status === "failed" && settings.declineRetrySeconds > 0 ? row.updatedAt.getTime() + settings.declineRetrySeconds * 1000 : null;
-  return view(row, retryUntil, await clientSecretOf(env, row));
+  return view(row, retryUntilOf(row, settings.declineRetrySeconds), await clientSecretOf(env, row));
 }
 
 /**
@@ -464,8 +520,9 @@ async function reconcileOne(ctx: WorkContext, stripe: Stripe, payment: PaymentRo
     .returning();
   if (!bumped) return;
   // Nothing is charged once the event is cancelled (as `payForHold` refuses a new payment): settle it as undetermined, cancelling its intent.
-  const undetermined =
-    bumped.gatewayCalls >= MAX_GATEWAY_CALLS || now - payment.createdAt.getTime() >= UNDETERMINED_RELEASE_MS || (await eventCancelled(ctx.db, payment.eventId));
+  // A free payment asks nothing of the gateway, so only that makes it undetermined: every pass confirms it again until the inventory answers.
+  const gatewayGaveUp = bumped.amountCents > 0 && (bumped.gatewayCalls >= MAX_GATEWAY_CALLS || now - payment.createdAt.getTime() >= UNDETERMINED_RELEASE_MS);
+  const undetermined = gatewayGaveUp || (await eventCancelled(ctx.db, payment.eventId));
   if (!undetermined) {
     const outcome = await tryCharge(ctx, stripe, bumped);
     if (isSettled(outcome)) await settle(ctx, bumped, outcome, report);
@@ -581,7 +638,8 @@ async function finalizeUnwrittenSales(ctx: WorkContext, now: number, report: Rec
     .limit(200);
   let finalized = 0;
   for (const payment of unwritten) {
-    if (!payment.providerPaymentId) continue;
+    // A paid payment knows its intent; a free one has none.
+    if (payment.providerPaymentId === null && payment.amountCents > 0) continue;
     try {
       // Looked at again a grace period later at the earliest, however the sale fares meanwhile.
       await ctx.db.update(payments).set({ updatedAt: new Date(now) }).where(eq(payments.id, payment.id));
@@ -600,7 +658,7 @@ async function closeDeclineWindows(ctx: WorkContext, now: number, report: Reconc
   const expired = await ctx.db.execute<{ id: string }>(sql`
     select p.id from payments p join events e on e.id = p.event_id
     where p.status = 'failed' and p.updated_at + make_interval(secs => e.decline_retry_seconds) < ${new Date(now).toISOString()}
-      and p.last_error <> 'window_closed'
+      and p.last_error <> 'window_closed' and p.last_error not like ${`${REFUSED}%`}
       and not exists (select 1 from payments q where q.hold_id = p.hold_id and q.attempt > p.attempt)
     limit 200`);
   let closed = 0;

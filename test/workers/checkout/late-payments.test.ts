@@ -23,7 +23,7 @@ import {
   paymentRows,
   runCron,
 } from "../../fixtures/checkout";
-import { addFault, chargesOf, clearFaults, deliver, deliverAll, flushWebhooks, sent, webhooksOf } from "../../fixtures/gateway";
+import { addFault, chargesOf, clearFaults, deliver, deliverAll, flushWebhooks, requestsOf, sent, webhooksOf } from "../../fixtures/gateway";
 
 checkoutTestFile();
 
@@ -92,6 +92,30 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
       expect((await deliver(succeeded)).status).toBe(200);
       expect((await chargesOf(hold.holdId)).map((c) => c.amountRefunded)).toEqual([hold.totalCents]);
       expect((await paymentRows(hold.holdId)).map((p) => p.status)).toEqual(["refunded"]);
+    });
+
+    it("never confirms a payment once its refund was asked for: the refund's answer lost, the seats free again, the next pass only asks again with the same key", async () => {
+      const { sale, fan, hold, taken } = await paidAfterSeatsTaken(demandClass, "drop_webhook");
+      const [charge] = await chargesOf(hold.holdId);
+      if (!charge) throw new Error("no charge");
+      const refundKey = `refund_${charge.paymentIntent}`;
+      // The gateway refunds, but neither answer (the client's try and its retry) arrives.
+      await addFault({ mode: "lose_response", count: 2, match: { path: "/v1/refunds", idempotencyKey: refundKey } });
+      const first = await runCron();
+      expect(first.errors).toBe(1);
+      expect((await chargesOf(hold.holdId)).map((c) => c.amountRefunded)).toEqual([hold.totalCents]);
+      expect((await paymentRows(hold.holdId)).map((p) => [p.status, p.orderId])).toEqual([["succeeded", null]]);
+
+      // The other fan's hold lapses: the seats the payment was for are free again.
+      clock.to(Date.parse(taken.expiresAt) + 1);
+      await runCron();
+      expect((await getHold(sale, fan, hold.holdId)).status).toBe("expired");
+      expect((await paymentRows(hold.holdId)).map((p) => [p.status, p.lastError])).toEqual([["refunded", "refunded: hold_expired"]]);
+      await expectNoSale(hold.holdId);
+      const refunds = (await requestsOf(hold.holdId)).filter((r) => r.path === "/v1/refunds");
+      expect(refunds.map((r) => r.idempotencyKey)).toEqual([refundKey, refundKey, refundKey]);
+      expect((await chargesOf(hold.holdId)).map((c) => c.amountRefunded)).toEqual([hold.totalCents]);
+      expect(await latestPayment(sale, fan, hold.holdId)).toMatchObject({ status: "refunded" });
     });
   });
 });

@@ -35,7 +35,7 @@ payments.openapi(
     path: "/events/{id}/holds/{holdId}/payment",
     summary: "Pay for a live hold",
     description:
-      "paymentMethod is a PaymentMethod id from Stripe.js's createPaymentMethod. 200: paid (tickets follow by email and in /api/me/tickets). 402: declined — try another card before retryUntil, if set. 202 with status requires_action: the card needs its 3-D Secure challenge — run stripe.handleNextAction({ clientSecret: nextAction.clientSecret }), then poll GET; the hold stays yours until it expires. 202 otherwise: the gateway's answer is not known yet — poll GET for the outcome. 409 `event_cancelled`: the organizer cancelled the event; nothing is charged.",
+      "paymentMethod is a PaymentMethod id from Stripe.js's createPaymentMethod. 200: paid (tickets follow by email and in /api/me/tickets); a free hold (total 0) is confirmed without charging anything. 402: declined — try another card before retryUntil, if set; lastError `refused: <code>` (an amount under the gateway's minimum, say) means the gateway would not take the payment at all, and the hold is released at once. 202 with status requires_action: the card needs its 3-D Secure challenge — run stripe.handleNextAction({ clientSecret: nextAction.clientSecret }), then poll GET; the hold stays yours until it expires. 202 otherwise: the gateway's answer is not known yet — poll GET for the outcome. 409 `event_cancelled`: the organizer cancelled the event; nothing is charged.",
     request: {
       params: holdParams,
       body: jsonBody(z.strictObject({ paymentMethod: z.string().min(3).max(200).regex(/^pm_[A-Za-z0-9_]+$/, "a payment method id (pm_...)") })),
