@@ -4,7 +4,8 @@
 // challenge, then poll), or releases it. The card is collected by Stripe.js
 // (its URL and publishable key from GET /api/config) into a PaymentMethod.
 // It asks for the hold's payment only once this browser has started one (a
-// fresh hold has none: asking would be a 404).
+// fresh hold has none: asking would be a 404). A free hold (total 0) asks for
+// no card: its button gets the tickets.
 import { announce, api, ApiError, clockTime, durationText, el, minutesSeconds, money, param, renderAccount, request, requireSession, serverNow, showError } from "./api.js";
 
 const POLL_INTERVAL_MS = 2_000;
@@ -111,9 +112,14 @@ function renderHold() {
   ];
   $("hold-items").querySelector("tbody").replaceChildren(...rows);
   $("hold-total").textContent = money(hold.totalCents, event.currency);
-  $("pay-button").textContent = `Pay ${money(hold.totalCents, event.currency)}`;
+  $("card-fields").hidden = isFree();
+  $("pay-heading").textContent = isFree() ? "Free tickets" : "Payment";
+  $("pay-button").textContent = isFree() ? "Get these free tickets" : `Pay ${money(hold.totalCents, event.currency)}`;
   $("hold").hidden = false;
 }
+
+/** A hold that costs nothing: no card, and nothing reaches the gateway. */
+const isFree = () => hold?.totalCents === 0;
 
 /** Shows an end state (paid, released, ...) and moves focus to it. */
 function finish(heading, text, links) {
@@ -131,7 +137,14 @@ const ticketsLink = () => el("a", { className: "button", href: `/tickets?event=$
 const eventLink = (text) => el("a", { className: "button", href: `/event?id=${encodeURIComponent(eventId)}` }, text);
 
 function paid() {
-  finish("You're going!", "Payment received. Your tickets are being issued: they appear in My tickets in a few seconds, and we email them to you.", [ticketsLink()]);
+  const received = isFree() ? "Your free tickets are confirmed." : "Payment received.";
+  finish("You're going!", `${received} Your tickets are being issued: they appear in My tickets in a few seconds, and we email them to you.`, [ticketsLink()]);
+}
+
+/** Why a failed payment released the seats: a declined card, or a payment the gateway would not take at all (`refused: <code>`). */
+function failedText(payment) {
+  if (payment.lastError?.startsWith("refused: ")) return "The payment service would not take this payment, so nothing was charged and the seats have been released.";
+  return "The card was declined and the seats have been released.";
 }
 
 function released(text) {
@@ -224,7 +237,7 @@ async function refresh(payment) {
   if (payment?.status === "pending" || payment?.status === "unknown") return processing();
   if (payment?.status === "requires_action" && hold.status === "live" && expiresAt > now) return authenticate(payment);
   if (hold.status !== "live" || expiresAt <= now) {
-    return released(payment?.status === "failed" ? "The card was declined and the seats have been released." : "Your hold has ended and the seats are back on sale.");
+    return released(payment?.status === "failed" ? failedText(payment) : "Your hold has ended and the seats are back on sale.");
   }
   if (payment?.status === "failed") {
     const until = payment.retryUntil ? Math.min(Date.parse(payment.retryUntil), expiresAt) : 0;
@@ -239,13 +252,17 @@ $("pay-form").addEventListener("submit", async (submit) => {
   submit.preventDefault();
   setBusy(true);
   showError(errorRegion, null);
-  announce(status, "Paying…");
+  announce(status, isFree() ? "Getting your tickets…" : "Paying…");
   try {
-    if (!stripe || !card) throw new ApiError(0, "stripe_unavailable", "The secure card form has not loaded. Reload the page and try again.");
-    const created = await stripe.createPaymentMethod({ type: "card", card });
-    if (created.error) throw new ApiError(400, created.error.code ?? "invalid_card", created.error.message ?? "Check the card details.");
+    let body = {};
+    if (!isFree()) {
+      if (!stripe || !card) throw new ApiError(0, "stripe_unavailable", "The secure card form has not loaded. Reload the page and try again.");
+      const created = await stripe.createPaymentMethod({ type: "card", card });
+      if (created.error) throw new ApiError(400, created.error.code ?? "invalid_card", created.error.message ?? "Check the card details.");
+      body = { paymentMethod: created.paymentMethod.id };
+    }
     localStorage.setItem(paymentStartedKey, String(Date.now()));
-    const { status: code, data } = await request(paymentPath, { method: "POST", body: { paymentMethod: created.paymentMethod.id }, auth: true });
+    const { status: code, data } = await request(paymentPath, { method: "POST", body, auth: true });
     if (code === 202 && data?.payment?.status === "requires_action") return void authenticate(data.payment);
     if (code === 202) return void processing();
     if ((code === 200 || code === 402) && data?.payment) return void refresh(data.payment);

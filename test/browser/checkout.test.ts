@@ -4,7 +4,7 @@
  * wrong, and after a declined card says plainly why the time left has dropped
  * to the retry window, in which another card still buys the seats. A card
  * that needs 3-D Secure opens the bank's challenge (Stripe.js's dialog) and
- * the tickets follow once it passes.
+ * the tickets follow once it passes. A free seat asks for no card.
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
@@ -87,6 +87,39 @@ describe("checkout", () => {
     await shots.take(page, "checkout-paid-after-decline");
     // The only error answer is the decline itself (402).
     expect(problems.failedCalls).toEqual([{ method: "POST", path: `/api/events/${event.id}/holds/${holdIdOf(page)}/payment`, status: 402 }]);
+    await fan.close();
+  });
+
+  it("a free seat: checkout asks for no card, and its one button gets the ticket", async () => {
+    const event = await calmEvent({
+      prices: [
+        { priceTier: "Stalls", priceCents: 0 },
+        { priceTier: "Balcony", priceCents: 2_500 },
+      ],
+    });
+    const session = await signInByApi(fanEmail("free"));
+    const fan = await newFan(browser(), "desktop", session);
+    const page = await fan.newPage();
+    const problems = watchPage(page);
+    const payments: (string | null)[] = [];
+    page.on("request", (request) => {
+      if (request.method() === "POST" && request.url().endsWith("/payment")) payments.push(request.postData());
+    });
+    await page.goto(`/event?id=${event.id}`);
+    await holdOnMap(page, [{ section: "Stalls", row: "C", seat: 5 }]);
+    expect(await page.locator("#hold-total").innerText()).toMatch(/0\.00$/);
+    expect(await page.getByRole("heading", { name: "Free tickets" }).isVisible()).toBe(true);
+    expect(await page.locator("#card-fields").isVisible()).toBe(false);
+    expect(await page.getByRole("button", { name: /^Pay / }).count()).toBe(0);
+    expect(await seriousViolations(page)).toEqual([]);
+    await new Screenshots("checkout-free", "desktop").take(page, "checkout");
+
+    await page.getByRole("button", { name: "Get these free tickets" }).click();
+    await page.getByRole("heading", { name: "You're going!" }).waitFor();
+    expect(await page.locator("#outcome-text").innerText()).toMatch(/^Your free tickets are confirmed\./);
+    // No card was asked of Stripe.js, and the Worker was sent none.
+    expect(payments).toEqual(["{}"]);
+    expect(problems.failedCalls).toEqual([]);
     await fan.close();
   });
 

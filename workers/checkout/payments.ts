@@ -135,11 +135,12 @@ export function saleOf(hold: HoldView, payment: { id: string; amountCents: numbe
  */
 export async function payForHold(
   ctx: WorkContext,
-  input: { eventId: string; holdId: string; accountId: string; paymentMethod: string },
+  input: { eventId: string; holdId: string; accountId: string; paymentMethod: string | undefined },
 ): Promise<{ status: 200 | 202 | 402; payment: PaymentView }> {
   const inventory = await inventoryForEvent(ctx, input.eventId);
   const hold = await inventory.getHold(input.holdId, input.accountId);
   if (!hold) throw new ApiError(404, "hold_not_found", "No such hold.");
+  if (input.paymentMethod === undefined && hold.totalCents > 0) throw new ApiError(400, "payment_method_required", "This hold costs money: pay with a card (paymentMethod).");
   const previous = await ctx.db.select().from(payments).where(eq(payments.holdId, hold.holdId)).orderBy(desc(payments.attempt));
   const latest = previous[0];
   if (latest?.status === "succeeded" || latest?.status === "refunded") return { status: 200, payment: view(latest, null) };
@@ -165,7 +166,7 @@ export async function payForHold(
       eventId: hold.eventId,
       accountId: hold.accountId,
       idempotencyKey: `hold_${hold.holdId}_attempt_${attempt}`,
-      paymentMethod: input.paymentMethod,
+      paymentMethod: hold.totalCents > 0 ? input.paymentMethod : null,
       attempt,
       amountCents: hold.totalCents,
       currency: settings.currency,

@@ -102,7 +102,9 @@ async function publishedEvent(chart: unknown, inDays: number, fields: Record<str
 }
 
 /** A published calm event at a new theatre, on sale now (or from `saleStartsAt`). */
-export async function calmEvent(options: { holdTtlSeconds?: number; declineRetrySeconds?: number; saleStartsAt?: string } = {}): Promise<EventView> {
+export async function calmEvent(
+  options: { holdTtlSeconds?: number; declineRetrySeconds?: number; saleStartsAt?: string; prices?: { priceTier: "Stalls" | "Balcony"; priceCents: number }[] } = {},
+): Promise<EventView> {
   return publishedEvent(theatreChart(), 30, {
     name: `Quiet Evening ${unique()}`,
     description: "A calm night of chamber music.",
@@ -267,7 +269,7 @@ export async function holdOnMap(page: Page, seats: { section: string; row: strin
   }
   await page.getByRole("button", { name: `Hold ${seats.length} seat${seats.length === 1 ? "" : "s"}` }).click();
   await page.waitForURL(/\/checkout\?/);
-  await page.getByRole("button", { name: /^Pay / }).waitFor();
+  await page.getByRole("button", { name: /^(Pay |Get these free tickets$)/ }).waitFor();
 }
 
 /** The hold's end (epoch ms, server time) through the API, as the fan's session sees it. */

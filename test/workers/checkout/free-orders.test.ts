@@ -3,7 +3,8 @@
  * refuses a PaymentIntent under its minimum, 50 cents for usd, with
  * `amount_too_small`) is confirmed without the gateway, and its refund asks
  * nothing of it; a create the gateway refuses with a 4xx is a definite
- * failure, not an ambiguous answer to try again.
+ * failure, not an ambiguous answer to try again. A free hold is paid with
+ * no card; any other hold without one is refused 400, recording nothing.
  *
  * One of the checkout files (payments.test.ts says what they drive); they run
  * one at a time (`checkoutTestFile`).
@@ -24,6 +25,7 @@ import {
   latestPayment,
   openCheckoutSale,
   PAIR,
+  pay,
   payExpecting,
   paymentRows,
   runCron,
@@ -42,7 +44,8 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     const hold = await holdSeats(sale, fan, PAIR);
     expect(hold.totalCents).toBe(0);
 
-    const payment = await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 200);
+    // No card: a free hold needs none.
+    const payment = await payExpecting(sale, fan, hold.holdId, undefined, 200);
     expect(payment).toMatchObject({ status: "succeeded", amountCents: 0, lastError: null, retryUntil: null });
     const rows = await confirmedSale(hold.holdId, PAIR.length);
     expect(rows.orders).toMatchObject([{ status: "confirmed", totalCents: 0 }]);
@@ -74,6 +77,10 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     const fan = fanOf(sale, 0);
     const hold = await holdSeats(sale, fan, [0]);
     expect(hold.totalCents).toBe(25);
+    // Without a card, a hold that costs money is refused as bad input, and nothing is recorded.
+    expect(await pay(sale, fan, hold.holdId, undefined)).toEqual({ status: 400, code: "payment_method_required" });
+    expect(await paymentRows(hold.holdId)).toEqual([]);
+    expect((await getHold(sale, fan, hold.holdId)).status).toBe("live");
 
     const payment = await payExpecting(sale, fan, hold.holdId, "pm_card_visa", 402);
     expect(payment).toMatchObject({ status: "failed", amountCents: 25, lastError: "refused: amount_too_small", retryUntil: null });

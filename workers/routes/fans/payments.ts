@@ -35,10 +35,20 @@ payments.openapi(
     path: "/events/{id}/holds/{holdId}/payment",
     summary: "Pay for a live hold",
     description:
-      "paymentMethod is a PaymentMethod id from Stripe.js's createPaymentMethod. 200: paid (tickets follow by email and in /api/me/tickets); a free hold (total 0) is confirmed without charging anything. 402: declined — try another card before retryUntil, if set; lastError `refused: <code>` (an amount under the gateway's minimum, say) means the gateway would not take the payment at all, and the hold is released at once. 202 with status requires_action: the card needs its 3-D Secure challenge — run stripe.handleNextAction({ clientSecret: nextAction.clientSecret }), then poll GET; the hold stays yours until it expires. 202 otherwise: the gateway's answer is not known yet — poll GET for the outcome. 409 `event_cancelled`: the organizer cancelled the event; nothing is charged.",
+      "paymentMethod is a PaymentMethod id from Stripe.js's createPaymentMethod; a free hold (total 0) needs none, any other answers 400 `payment_method_required`. 200: paid (tickets follow by email and in /api/me/tickets); a free hold (total 0) is confirmed without charging anything. 402: declined — try another card before retryUntil, if set; lastError `refused: <code>` (an amount under the gateway's minimum, say) means the gateway would not take the payment at all, and the hold is released at once. 202 with status requires_action: the card needs its 3-D Secure challenge — run stripe.handleNextAction({ clientSecret: nextAction.clientSecret }), then poll GET; the hold stays yours until it expires. 202 otherwise: the gateway's answer is not known yet — poll GET for the outcome. 409 `event_cancelled`: the organizer cancelled the event; nothing is charged.",
     request: {
       params: holdParams,
-      body: jsonBody(z.strictObject({ paymentMethod: z.string().min(3).max(200).regex(/^pm_[A-Za-z0-9_]+$/, "a payment method id (pm_...)") })),
+      body: jsonBody(
+        z.strictObject({
+          paymentMethod: z
+            .string()
+            .min(3)
+            .max(200)
+            .regex(/^pm_[A-Za-z0-9_]+$/, "a payment method id (pm_...)")
+            .optional()
+            .openapi({ description: "Required unless the hold is free (total 0): a free hold asks for no card." }),
+        }),
+      ),
     },
     responses: {
       200: jsonResponse(z.object({ payment: paymentSchema }), "Paid."),
