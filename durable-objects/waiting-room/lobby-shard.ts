@@ -310,6 +310,9 @@ export class LobbyShard extends DurableObject<Env> {
    * means at or below the list's last key, or anywhere when the list held
    * every waiting fan, except for an arrival key (after the sale start, or a
    * flagged one): it follows every key listed, which all arrived earlier.
+   * (Not every key other shards listed: their flagged keys follow a late
+   * arrival here. The room visits again when its merge reaches the flagged
+   * block, rather than every arrival telling it.)
    */
   private keyChanged(key: number, arrival: boolean): void {
     const listed = this.listed;
