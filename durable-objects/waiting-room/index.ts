@@ -14,9 +14,10 @@
  * 1. takes the shards' lists of their next waiting fans from the previous
  *    tick's visit (as many as a tick admits, shared out, plus a margin; the
  *    last tick before the sale takes them for the first). A tick after a
- *    restart or a failed visit, one whose lists a shard reported stale, and
- *    one whose lists ran dry (a short line, which newcomers may have joined
- *    since) visit the shards for them first;
+ *    restart or a failed visit, one whose lists a shard reported stale, one
+ *    whose lists ran dry (a short line, which newcomers may have joined
+ *    since), and one whose lists reach the flagged block (a newcomer since
+ *    queues ahead of it, unannounced) visit the shards for them first;
  * 2. merges the lists (./next-in-line.ts) into the next fans in queue order,
  *    as many as the admission rate allows since the last tick;
  * 3. asks the inventory to promise each of them what they may buy
@@ -64,7 +65,7 @@ import { loadConfig } from "../../core/config";
 import { createDb } from "../../core/db/client";
 import { log } from "../../core/logger";
 import { lobbyShardCount, shardName } from "../../core/waiting-room/lobby-shards";
-import { queueStateKey, queueStateSchema, type QueueState } from "../../core/waiting-room/queue-state";
+import { FLAGGED_BLOCK_START, queueStateKey, queueStateSchema, type QueueState } from "../../core/waiting-room/queue-state";
 import { RequestLog, requestLogEnabled, type RequestCount } from "../lib/request-log";
 import { migratedSql } from "../lib/schema-migrations";
 import type { Sql, SqlRow } from "../lib/sql";
@@ -352,8 +353,12 @@ export class WaitingRoom extends DurableObject<Env> {
     let lists = prefetched ?? (await this.stepShards(settings, state, wanted)).lists;
     // A shard that did not answer might hold the next fans: admit nobody rather than out of order (the quota carries over).
     let line = lists ? nextInLine(lists, wanted) : { fans: [], shortShards: [] };
-    // Lists that ran dry (every waiting fan listed, fewer than the tick admits) miss whoever joined since: look again.
-    if (prefetched && line.fans.length < wanted && line.shortShards.length === 0) {
+    // Lists that ran dry (every waiting fan listed, fewer than the tick admits) miss whoever joined since: look again. So do
+    // lists whose merge reaches the flagged block: a fan who arrived since at a shard that had listed every fan waiting there
+    // queues ahead of every flagged key (its shard sent no notice: the arrival follows what it listed), and other shards'
+    // lists may hold flagged keys. That costs a second visit a tick only once the line has passed every unflagged fan listed.
+    const reachesFlagged = (line.fans[line.fans.length - 1]?.orderKey ?? -1) >= FLAGGED_BLOCK_START;
+    if (prefetched && ((line.fans.length < wanted && line.shortShards.length === 0) || reachesFlagged)) {
       lists = (await this.stepShards(settings, state, wanted)).lists;
       line = lists ? nextInLine(lists, wanted) : { fans: [], shortShards: [] };
     }

@@ -21,7 +21,8 @@
  *   changes to its histogram of keys (./key-histogram.ts).
  * - exchange: only a fan the room admitted gets an admission, whatever its
  *   key says (issue 13, finding 1: a late arrival's key can sit below the
- *   threshold once the threshold has moved into the flagged block).
+ *   threshold once the threshold has moved into the flagged block). A cleared
+ *   fan's ticket from while it was flagged still counts as its own.
  */
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
@@ -183,12 +184,14 @@ export class LobbyShard extends DurableObject<Env> {
   /**
    * Exchanges an admitted fan's lobby ticket for an admission: the id and
    * expiry of the admission token the Worker signs. Asking again while it is
-   * valid returns the same admission (one attempt key per fan).
+   * valid returns the same admission (one attempt key per fan). A ticket
+   * whose key is no longer the fan's is void, except the flagged ticket of a
+   * fan the organizer cleared since (see `ticketStands`).
    */
   exchange(accountId: string, orderKey: number): ExchangeResult {
     this.requests.count("exchange");
     const row = this.entrant(accountId);
-    if (!row || row.order_key !== orderKey) return { ok: false, reason: "not_in_lobby" };
+    if (!row || !this.ticketStands(row, orderKey)) return { ok: false, reason: "not_in_lobby" };
     if (row.admitted !== 1) return { ok: false, reason: this.soldOut() ? "sold_out" : "not_admitted_yet" };
     const now = Date.now();
     if (row.admission_id && (row.admission_expires_at ?? 0) > now) return { ok: true, admissionId: row.admission_id, expiresAt: row.admission_expires_at ?? now };
@@ -307,6 +310,9 @@ export class LobbyShard extends DurableObject<Env> {
    * means at or below the list's last key, or anywhere when the list held
    * every waiting fan, except for an arrival key (after the sale start, or a
    * flagged one): it follows every key listed, which all arrived earlier.
+   * (Not every key other shards listed: their flagged keys follow a late
+   * arrival here. The room visits again when its merge reaches the flagged
+   * block, rather than every arrival telling it.)
    */
   private keyChanged(key: number, arrival: boolean): void {
     const listed = this.listed;
@@ -325,6 +331,17 @@ export class LobbyShard extends DurableObject<Env> {
   /** Waits for the room to have heard that its list went stale, if it did: a change that has answered is in what the room merges. */
   private async staleNoticeSent(): Promise<void> {
     await this.staleNotice;
+  }
+
+  /**
+   * True when a lobby ticket carrying `orderKey` is the entrant's: its key, or
+   * a key in the flagged block it held before the organizer cleared it. The
+   * clear moved it to an unflagged key without a new ticket (the fan's page
+   * keeps the one it was given), and the room admits it under that key.
+   */
+  private ticketStands(row: EntrantRow, orderKey: number): boolean {
+    if (row.order_key === orderKey) return true;
+    return blockOf(orderKey) === "flagged" && blockOf(row.order_key) !== "flagged" && this.decisionOf(row.account_id) === "clear";
   }
 
   private entrant(accountId: string): EntrantRow | undefined {

@@ -2,14 +2,15 @@
  * The lobby and the waiting room between the journeys' happy paths: live
  * countdowns that move the page on as the line and the sale open (on a fake
  * clock: the page's time is fast-forwarded, nothing waits for it), wording
- * for a fan who arrives after the sale opened, and a status line that never
- * disagrees with the panel under it while the line moves.
+ * for a fan who arrives after the sale opened, a status line that never
+ * disagrees with the panel under it while the line moves, and a fan the
+ * organizer cleared of bot flags let in on the ticket they got while flagged.
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { chromiumForThisFile } from "./harness/browser";
-import { fanEmail, hotEvent, joinLobby, newFan, openSaleNow, setAdmission, signInByApi } from "./harness/fixtures";
+import { admin, fanEmail, hotEvent, joinLobby, newFan, openSaleNow, setAdmission, signInByApi, unique, waitFor } from "./harness/fixtures";
 import { Screenshots } from "./harness/pages";
 import { joinTheLine } from "./harness/steps";
 
@@ -89,7 +90,48 @@ describe("the lobby and the waiting room on a phone", () => {
     for (const render of renders) expect(disagreement(render), JSON.stringify(render)).toBeUndefined();
     await fan.close();
   });
+
+  it("let in a fan the organizer cleared after bot defense flagged them, with the ticket they got while flagged", async () => {
+    const event = await hotEvent({ saleInMinutes: 20 });
+    // Three accounts joined from one device (the event allows three); the fan joins from it too, so all four queue behind everyone.
+    const device = `farm-${unique()}`;
+    const others = [];
+    for (let i = 0; i < 3; i++) {
+      const session = await signInByApi(fanEmail("farm"));
+      await joinLobby(event.id, session, undefined, device);
+      others.push(session);
+    }
+    const session = await signInByApi(fanEmail("cleared"));
+    const fan = await newFan(browser(), "phone", session);
+    await fan.addInitScript((id) => localStorage.setItem("edge-tickets.device", id), device);
+    const page = await fan.newPage();
+    await page.clock.install();
+    await page.goto(`/queue?event=${event.id}`);
+    await joinTheLine(page);
+    await page.locator("#position").getByText(/ahead of you|next in line/).waitFor();
+    const saved = savedTicket.parse(JSON.parse((await page.evaluate((key) => localStorage.getItem(key), `edge-tickets.lobby.${event.id}`)) ?? "null"));
+    expect(saved.block).toBe("flagged");
+
+    // The organizer clears the fan and confirms the others; the sale opens and the room lets the fan in, under their new place.
+    await admin("POST", `/events/${event.id}/bot-flags/${session.accountId}`, { decision: "clear" }, decided);
+    for (const other of others) await admin("POST", `/events/${event.id}/bot-flags/${other.accountId}`, { decision: "confirm" }, decided);
+    await openSaleNow(event.id);
+    await waitFor("the room to let the cleared fan in", async () => ((await admin("GET", `/events/${event.id}/live`, undefined, liveView)).queue.admitted >= 1 ? true : undefined));
+
+    // Within the page's next look at its flagged ticket, the fan is in, with the ticket they kept, and holds seats.
+    await page.clock.fastForward("00:31");
+    await page.getByRole("heading", { name: "It is your turn" }).waitFor();
+    await page.getByLabel("Tickets", { exact: true }).selectOption("2");
+    await page.getByRole("button", { name: "Hold the best available" }).click();
+    await page.waitForURL(/\/checkout\?/);
+    await page.getByRole("button", { name: /^Pay / }).waitFor();
+    await fan.close();
+  });
 });
+
+const savedTicket = z.object({ block: z.enum(["lobby", "late", "flagged"]) });
+const decided = z.object({ line: z.enum(["moved", "unchanged", "absent"]) });
+const liveView = z.object({ queue: z.object({ admitted: z.number() }) });
 
 const renderLog = z.array(z.object({ status: z.string(), position: z.string(), section: z.string() }));
 type Render = z.infer<typeof renderLog>[number];

@@ -164,6 +164,42 @@ describe("the room's lists of next fans, taken a visit ahead", () => {
   });
 });
 
+describe("a newcomer and the flagged block", () => {
+  it("admits a fan who arrives during the sale ahead of the flagged fans another shard listed, though its own shard's list was complete", async () => {
+    startFakeClock();
+    const sale = await hotSale({ accounts: 0, admissionRatePerSecond: RATE, purchaseLimit: 1, chart: smallChart(10, 20, 200), expectedDemand: 4 * FANS_PER_SHARD, maxAccountsPerDevice: 1 });
+    const keys = new Map<string, number>();
+    const onShard = async (shard: number, prefix: string, count: number) => {
+      const accounts: string[] = [];
+      for (let i = 0; accounts.length < count; i++) if ((await lobbyShardIndex(sale.eventId, `${prefix}-${i}`)).index === shard) accounts.push(`${prefix}-${i}`);
+      return accounts;
+    };
+    // Shard 0: five fans in the lobby block. Shard 1: forty accounts with strong evidence against them, behind everyone.
+    setClock(sale.saleStartsAt - 60_000);
+    for (const accountId of await onShard(0, "early", 5)) keys.set(accountId, keyOf(await lobbyJoin(sale.eventId, accountId)));
+    for (const accountId of await onShard(1, "bot", 40)) {
+      const joined = await lobbyJoin(sale.eventId, accountId, { ...FARM, ip: `203.0.113.${keys.size}` });
+      expect(joined).toMatchObject({ ok: true, block: "flagged" });
+      keys.set(accountId, keyOf(joined));
+    }
+    await tickAt(sale, sale.saleStartsAt - 400);
+    // The first tick admits the five and fifteen flagged fans; its visit lists shard 0 whole (nobody waits there) and shard 1's next.
+    await tickAt(sale, sale.saleStartsAt + 1_000);
+    expect(await admittedAccounts(sale)).toEqual(lowest(keys, RATE));
+    // A fan arrives at shard 0: a key in the late block, ahead of every flagged fan, and after every fan shard 0 listed.
+    const [newcomer = ""] = await onShard(0, "newcomer", 1);
+    setClock(sale.saleStartsAt + 1_500);
+    keys.set(newcomer, keyOf(await lobbyJoin(sale.eventId, newcomer)));
+
+    await tickAt(sale, sale.saleStartsAt + 2_000);
+    expect(await admittedAccounts(sale)).toContain(newcomer);
+    expect(await admittedAccounts(sale)).toEqual(lowest(keys, 2 * RATE));
+  });
+});
+
+/** Evidence of many accounts on one reported device: behind everyone. */
+const FARM = { ip: "", device: "farm", deviceReported: true, ephemeralId: null, accountCreatedAt: 0, accountsOnDevice: 50, accountsOnEphemeralId: 1, accountsOnIp: 1, accountsInCreationBurst: 1 };
+
 // ---------------------------------------------------------------- property
 
 /** One thing a fan or an organizer does, `dt` ms after the last. */

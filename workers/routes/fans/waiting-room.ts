@@ -6,6 +6,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Db } from "../../../core/db/client";
 import { ApiError } from "../../../core/errors";
+import { blockOf } from "../../../core/waiting-room/queue-state";
 import { eventRouting, forgetRouting, type EventRouting } from "../../events/routing";
 import { hotDemandRatio, preRegister } from "../../events/pre-registration";
 import { requireFan } from "../../middleware/require-fan";
@@ -128,9 +129,11 @@ waitingRoom.openapi(
     } catch {
       throw new ApiError(401, "invalid_ticket", "That lobby ticket is invalid, expired, or not yours for this event.");
     }
-    // Most fans ask too early: the published state answers them without the room.
+    // Most fans ask too early: the published state answers them without the room. Not a ticket from the flagged block: the
+    // organizer may have cleared its account since, which then waits (and is admitted) under another key that only its
+    // shard knows. Flagged fans are few, and the admission limits bound how often each asks.
     const state = await readQueueState(c, id);
-    if (state && !state.soldOut && key > state.threshold) {
+    if (state && !state.soldOut && key > state.threshold && blockOf(key) !== "flagged") {
       throw new ApiError(409, "not_admitted_yet", "Not your turn yet; keep watching the queue.");
     }
     const exchange = await (await lobbyShardOf(c.env, id, accountId)).stub.exchange(accountId, key);
