@@ -325,5 +325,6 @@ export class EventInventory extends DurableObject<Env> {
     this.places.forget();
     this.holds.forget();
     this.promises.forget();
+    this.returns.forget();
   }
 }

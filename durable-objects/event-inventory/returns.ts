@@ -5,9 +5,10 @@
  * making its offers; until then, or for WAITLIST_FIRST_MS at most, the places
  * are kept out of the waiting room's grants, but only while the waitlist has
  * fans waiting (table `waitlist_watch`: a join, or a pass that left fans
- * waiting, says so for WAITLIST_FIRST_MS). With nobody waiting, a returned
- * place is the line's at once: during a hot sale's first hours the waitlist
- * is empty, and every abandoned hold would otherwise leave its places idle.
+ * waiting, says so for WAITLIST_FIRST_MS; kept in memory too, as every hold
+ * asks). With nobody waiting, a returned place is the line's at once: during
+ * a hot sale's first hours the waitlist is empty, and every abandoned hold
+ * would otherwise leave its places idle.
  * Nothing here falls due on its own, so the outbox needs no alarm.
  */
 import type { Sql } from "../lib/sql";
@@ -37,12 +38,22 @@ export interface ReturnedPlaces {
 export class ReturnsOutbox {
   /** WAITLIST_FIRST_MS on the rehearsal clock (core/time-scale.ts). */
   private readonly turnMs: number;
+  /**
+   * Until when the waitlist has fans waiting (`waitlist_watch`), kept in memory: every hold asks, so the hot path
+   * reads no row for it. Undefined: not read since the object started or forgot.
+   */
+  private waitingUntil: number | undefined;
 
   constructor(
     private readonly sql: Sql,
     timeScale = 1,
   ) {
     this.turnMs = WAITLIST_FIRST_MS * timeScale;
+  }
+
+  /** Drops the memory; the next call reads it again from SQLite. */
+  forget(): void {
+    this.waitingUntil = undefined;
   }
 
   /** Records a hold's places as returned (inside the transaction that returned them). */
@@ -62,14 +73,15 @@ export class ReturnsOutbox {
 
   /** Whether the waitlist had fans waiting when a join or a pass last said so, within WAITLIST_FIRST_MS. */
   waitlistWaiting(now: number): boolean {
-    const row = this.sql<{ waiting_until: number }>`SELECT waiting_until FROM waitlist_watch WHERE id = 1`.toArray()[0];
-    return row !== undefined && row.waiting_until > now;
+    this.waitingUntil ??= this.sql<{ waiting_until: number }>`SELECT waiting_until FROM waitlist_watch WHERE id = 1`.toArray()[0]?.waiting_until ?? 0;
+    return this.waitingUntil > now;
   }
 
   /** A fan joined the waitlist (true), or its pass is over and says whether fans still wait. */
   noteWaitlist(waiting: boolean, now: number): void {
     const until = waiting ? now + this.turnMs : 0;
     this.sql`INSERT INTO waitlist_watch (id, waiting_until) VALUES (1, ${until}) ON CONFLICT (id) DO UPDATE SET waiting_until = excluded.waiting_until`;
+    this.waitingUntil = until;
   }
 
   /** Takes the oldest `limit` returns out of the outbox. */

@@ -15,8 +15,8 @@
  * attempt key) and one row per seat in `seat_claims` (whose primary key
  * makes a second claim on a seat impossible); a refused request is one row
  * in `requests`. Everything else the object needs on every call (free seats,
- * places per account, attempt times, promises) lives in memory and is rebuilt
- * from these tables after a restart. `holds.version` and
+ * places per account, attempt times, promises, whether the waitlist has fans
+ * waiting) lives in memory and is rebuilt from these tables after a restart. `holds.version` and
  * `holds.mirrored_version` tell postgres-mirror.ts which holds Postgres has
  * not heard of yet.
  */

@@ -5,11 +5,13 @@
  * drained them or the waitlist's turn is over. An admitted fan whose promise
  * lapsed cannot take them ahead of the waitlist.
  */
+import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { EventInventory } from "../../../durable-objects/event-inventory";
 import { smallChart } from "../../fixtures/charts";
 import { startFakeClock } from "../../fixtures/clocks";
 import { hotSale } from "../../fixtures/hot-sale";
-import { inventoryOf } from "../../fixtures/objects";
+import { inventoryOf, restartObject } from "../../fixtures/objects";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -53,5 +55,44 @@ describe("EventInventory: returned places are the waitlist's first", () => {
     await inventory.noteWaitlist(false);
     const later = await inventory.hold({ kind: "best", accountId: fan, attemptKey: "fan-2", requestId: "fan-2", quantity: 1, allowSplit: true });
     expect(later.ok).toBe(true);
+  });
+
+  it("keeps the waitlist's word in memory on the hold path, rebuilt from storage when the object restarts or reloads", async () => {
+    startFakeClock();
+    // Five places in all; all sold, then an order of four is refunded while fans wait on the waitlist.
+    const sale = await hotSale({ chart: smallChart(1, 2, 1), saleStartsInMs: -60_000, accounts: 3, purchaseLimit: 4 });
+    const [buyer = "", other = "", fan = ""] = sale.accounts;
+    const inventory = inventoryOf(sale.eventId);
+    await inventory.prepare(sale.eventId);
+    const sold: string[] = [];
+    for (const [accountId, quantity] of [[buyer, 4], [other, 1]] as const) {
+      const held = await inventory.hold({ kind: "best", accountId, attemptKey: `k-${accountId}`, requestId: `r-${accountId}`, quantity, allowSplit: true });
+      if (!held.ok) throw new Error(held.message);
+      expect((await inventory.confirm({ requestId: `c-${accountId}`, holdId: held.hold.holdId, allowLapsed: false })).ok).toBe(true);
+      sold.push(held.hold.holdId);
+    }
+    await inventory.noteWaitlist(true);
+    expect((await inventory.unsell({ requestId: "unsell-1", holdId: sold[0] ?? "" })).ok).toBe(true);
+    let attempt = 0;
+    const fanHolds = async () => {
+      attempt++;
+      return inventoryOf(sale.eventId).hold({ kind: "best", accountId: fan, attemptKey: `fan-${attempt}`, requestId: `fan-${attempt}`, quantity: 1, allowSplit: true });
+    };
+
+    // After a restart (memory gone, storage kept) and after a reload of the event, the places are still kept for the waitlist.
+    // (A restart breaks the stub it went through: each call below gets the object's stub afresh.)
+    await restartObject(inventory);
+    expect(await fanHolds()).toMatchObject({ ok: false, reason: "sold_out" });
+    await inventoryOf(sale.eventId).refreshConfig();
+    expect(await fanHolds()).toMatchObject({ ok: false, reason: "sold_out" });
+
+    // The hold path does not read the waitlist's word from storage: ending it there behind the object's back changes
+    // nothing until the object restarts and rebuilds its memory from storage.
+    await runInDurableObject(inventoryOf(sale.eventId), (_inventory: EventInventory, state) => {
+      state.storage.sql.exec("UPDATE waitlist_watch SET waiting_until = 0");
+    });
+    expect(await fanHolds()).toMatchObject({ ok: false, reason: "sold_out" });
+    await restartObject(inventoryOf(sale.eventId));
+    expect((await fanHolds()).ok).toBe(true);
   });
 });
