@@ -27,11 +27,11 @@ import { liveCounts } from "./live-counts";
 import { Places } from "./places";
 import { PostgresMirror } from "./postgres-mirror";
 import { AdmissionPromises, type AdmissionGrant } from "./promises";
-import { ReturnsOutbox, type ReturnedPlaces } from "./returns";
+import { ReturnsOutbox, type ReturnedPlaces, type WaitlistPassMark } from "./returns";
 import { INVENTORY_MIGRATIONS } from "./schema";
 
 export { ADMISSION_PROMISE_MS, type AdmissionGrant } from "./promises";
-export { WAITLIST_FIRST_MS } from "./returns";
+export { WAITLIST_FIRST_MS, type WaitlistPassMark } from "./returns";
 
 /** Outcome of one `prepare()` call. */
 export interface PrepareResult {
@@ -255,12 +255,26 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   /**
-   * Drains the record of places returned to the pool (the waitlist's hook).
-   * The waitlist drains after its pass has made its offers: from then on the
-   * room may promise what the waitlist left (see `grantAdmissions`).
+   * Drains the record of places returned to the pool (the waitlist's hook),
+   * oldest first, up to the return `through` (the mark its pass read before
+   * its offers; without it, everything). The waitlist drains after its pass
+   * has made its offers: from then on the room may promise what the waitlist
+   * left (see `grantAdmissions`). Places that came back during the pass stay
+   * for the next one.
    */
-  takeReturns(limit = 100): ReturnedPlaces[] {
-    return this.returns.take(limit);
+  takeReturns(limit = 100, through = Number.MAX_SAFE_INTEGER): ReturnedPlaces[] {
+    return this.returns.take(limit, through);
+  }
+
+  /**
+   * Where the outbox stands as a waitlist pass begins, before its offers
+   * (due holds expired first, so their places are among those the pass sees).
+   */
+  waitlistPassMark(): WaitlistPassMark {
+    return this.changing(() => {
+      this.releaseDue();
+      return { returnsThrough: this.returns.newestId() };
+    });
   }
 
   /**

@@ -34,6 +34,12 @@ export interface ReturnedPlaces {
   at: number;
 }
 
+/** Where the outbox stood when a waitlist pass began, before its offers. */
+export interface WaitlistPassMark {
+  /** The newest return's id then (0: none yet): the pass drains those up to it, no later ones. */
+  returnsThrough: number;
+}
+
 /** The outbox of places returned to the pool. */
 export class ReturnsOutbox {
   /** WAITLIST_FIRST_MS on the rehearsal clock (core/time-scale.ts). */
@@ -84,9 +90,14 @@ export class ReturnsOutbox {
     this.waitingUntil = until;
   }
 
-  /** Takes the oldest `limit` returns out of the outbox. */
-  take(limit: number): ReturnedPlaces[] {
-    const rows = this.sql<{ id: number; hold_id: string; places: number; reason: string; at: number }>`SELECT id, hold_id, places, reason, at FROM returns ORDER BY id LIMIT ${limit}`.toArray();
+  /** The newest return's id (0: none yet); ids only grow (AUTOINCREMENT), drained or not. */
+  newestId(): number {
+    return this.sql<{ id: number | null }>`SELECT max(id) AS id FROM returns`.one().id ?? 0;
+  }
+
+  /** Takes the oldest `limit` returns, up to id `through`, out of the outbox. */
+  take(limit: number, through: number): ReturnedPlaces[] {
+    const rows = this.sql<{ id: number; hold_id: string; places: number; reason: string; at: number }>`SELECT id, hold_id, places, reason, at FROM returns WHERE id <= ${through} ORDER BY id LIMIT ${limit}`.toArray();
     const last = rows[rows.length - 1];
     if (last) this.sql`DELETE FROM returns WHERE id <= ${last.id}`;
     return rows.map((r) => ({ holdId: r.hold_id, places: r.places, reason: r.reason, at: r.at }));

@@ -95,4 +95,36 @@ describe("EventInventory: returned places are the waitlist's first", () => {
     await restartObject(inventoryOf(sale.eventId));
     expect((await fanHolds()).ok).toBe(true);
   });
+
+  it("lets a pass drain only the returns it saw before its offers: a place back meanwhile stays kept for the next pass", async () => {
+    startFakeClock();
+    // Five places in all, sold as three orders (two, two and one); fans wait on the waitlist.
+    const sale = await hotSale({ chart: smallChart(1, 2, 1), saleStartsInMs: -60_000, accounts: 4, purchaseLimit: 4 });
+    const [first = "", second = "", third = "", fan = ""] = sale.accounts;
+    const inventory = inventoryOf(sale.eventId);
+    await inventory.prepare(sale.eventId);
+    const orders: string[] = [];
+    for (const [accountId, quantity] of [[first, 2], [second, 2], [third, 1]] as const) {
+      const held = await inventory.hold({ kind: "best", accountId, attemptKey: `k-${accountId}`, requestId: `r-${accountId}`, quantity, allowSplit: true });
+      if (!held.ok) throw new Error(held.message);
+      expect((await inventory.confirm({ requestId: `c-${accountId}`, holdId: held.hold.holdId, allowLapsed: false })).ok).toBe(true);
+      orders.push(held.hold.holdId);
+    }
+    await inventory.noteWaitlist(true);
+    const [before = "", during = ""] = orders;
+    expect((await inventory.unsell({ requestId: "unsell-before", holdId: before })).ok).toBe(true);
+
+    // The pass reads where the outbox stands, then makes its offers (here: none taken); meanwhile another order is refunded.
+    const mark = await inventory.waitlistPassMark();
+    expect((await inventory.unsell({ requestId: "unsell-during", holdId: during })).ok).toBe(true);
+    const drained = await inventory.takeReturns(100, mark.returnsThrough);
+    expect(drained.map((r) => r.holdId)).toEqual([before]);
+
+    // The place that came back during the pass is still the waitlist's: a fan's hold is refused, and the next pass drains it.
+    const fanHold = (n: number) => inventory.hold({ kind: "best", accountId: fan, attemptKey: `fan-${n}`, requestId: `fan-${n}`, quantity: 3, allowSplit: true });
+    expect(await fanHold(1)).toMatchObject({ ok: false, reason: "sold_out" });
+    const next = await inventory.waitlistPassMark();
+    expect((await inventory.takeReturns(100, next.returnsThrough)).map((r) => r.holdId)).toEqual([during]);
+    expect((await fanHold(2)).ok).toBe(true);
+  });
 });
