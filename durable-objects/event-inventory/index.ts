@@ -273,17 +273,20 @@ export class EventInventory extends DurableObject<Env> {
   waitlistPassMark(): WaitlistPassMark {
     return this.changing(() => {
       this.releaseDue();
-      return { returnsThrough: this.returns.newestId() };
+      return { returnsThrough: this.returns.newestId(), watch: this.returns.watch() };
     });
   }
 
   /**
    * Whether the waitlist has fans waiting (the waitlist's hook: a join says
-   * true; each pass, once over, says whether fans still wait). Returned
-   * places are kept from the line for the waitlist only while it has.
+   * true; each pass, once over, says whether fans still wait, with the
+   * `watch` of its mark). Returned places are kept from the line for the
+   * waitlist only while it has. A pass's false is ignored when fans were said
+   * to wait since its mark, read before it queried the waitlist: a join its
+   * query may have missed. Returns whether the word was taken.
    */
-  noteWaitlist(waiting: boolean): void {
-    this.returns.noteWaitlist(waiting, Date.now());
+  noteWaitlist(waiting: boolean, watch?: number): boolean {
+    return this.returns.noteWaitlist(waiting, Date.now(), watch);
   }
 
   // ---------------------------------------------------------------- alarm

@@ -38,6 +38,16 @@ export interface ReturnedPlaces {
 export interface WaitlistPassMark {
   /** The newest return's id then (0: none yet): the pass drains those up to it, no later ones. */
   returnsThrough: number;
+  /** How many times fans were said to wait by then: a pass's word that nobody waits counts only if none has since. */
+  watch: number;
+}
+
+/** The waitlist's word (`waitlist_watch`). */
+interface WaitlistWatch {
+  /** Until when fans wait (0: nobody). */
+  waitingUntil: number;
+  /** How many times fans were said to wait (a join, or a pass that left fans waiting). */
+  watch: number;
 }
 
 /** The outbox of places returned to the pool. */
@@ -45,10 +55,10 @@ export class ReturnsOutbox {
   /** WAITLIST_FIRST_MS on the rehearsal clock (core/time-scale.ts). */
   private readonly turnMs: number;
   /**
-   * Until when the waitlist has fans waiting (`waitlist_watch`), kept in memory: every hold asks, so the hot path
-   * reads no row for it. Undefined: not read since the object started or forgot.
+   * The waitlist's word, kept in memory: every hold asks, so the hot path reads
+   * no row for it. Undefined: not read since the object started or forgot.
    */
-  private waitingUntil: number | undefined;
+  private memory: WaitlistWatch | undefined;
 
   constructor(
     private readonly sql: Sql,
@@ -59,7 +69,7 @@ export class ReturnsOutbox {
 
   /** Drops the memory; the next call reads it again from SQLite. */
   forget(): void {
-    this.waitingUntil = undefined;
+    this.memory = undefined;
   }
 
   /** Records a hold's places as returned (inside the transaction that returned them). */
@@ -79,15 +89,35 @@ export class ReturnsOutbox {
 
   /** Whether the waitlist had fans waiting when a join or a pass last said so, within WAITLIST_FIRST_MS. */
   waitlistWaiting(now: number): boolean {
-    this.waitingUntil ??= this.sql<{ waiting_until: number }>`SELECT waiting_until FROM waitlist_watch WHERE id = 1`.toArray()[0]?.waiting_until ?? 0;
-    return this.waitingUntil > now;
+    return this.watched().waitingUntil > now;
   }
 
-  /** A fan joined the waitlist (true), or its pass is over and says whether fans still wait. */
-  noteWaitlist(waiting: boolean, now: number): void {
-    const until = waiting ? now + this.turnMs : 0;
-    this.sql`INSERT INTO waitlist_watch (id, waiting_until) VALUES (1, ${until}) ON CONFLICT (id) DO UPDATE SET waiting_until = excluded.waiting_until`;
-    this.waitingUntil = until;
+  /** How many times fans were said to wait so far (a pass reads it before its query of the waitlist). */
+  watch(): number {
+    return this.watched().watch;
+  }
+
+  /**
+   * A fan joined the waitlist (true), or its pass is over and says whether
+   * fans still wait. A pass's false is ignored when fans were said to wait
+   * after `seenWatch` (the pass's mark, read before it queried the waitlist):
+   * a join its query may have missed. Returns whether the word was taken.
+   */
+  noteWaitlist(waiting: boolean, now: number, seenWatch?: number): boolean {
+    const current = this.watched();
+    if (!waiting && seenWatch !== undefined && seenWatch !== current.watch) return false;
+    const next = { waitingUntil: waiting ? now + this.turnMs : 0, watch: waiting ? current.watch + 1 : current.watch };
+    this.sql`INSERT INTO waitlist_watch (id, waiting_until, watch) VALUES (1, ${next.waitingUntil}, ${next.watch})
+      ON CONFLICT (id) DO UPDATE SET waiting_until = excluded.waiting_until, watch = excluded.watch`;
+    this.memory = next;
+    return true;
+  }
+
+  private watched(): WaitlistWatch {
+    this.memory ??= this.sql<{ waiting_until: number; watch: number }>`SELECT waiting_until, watch FROM waitlist_watch WHERE id = 1`
+      .toArray()
+      .map((row) => ({ waitingUntil: row.waiting_until, watch: row.watch }))[0] ?? { waitingUntil: 0, watch: 0 };
+    return this.memory;
   }
 
   /** The newest return's id (0: none yet); ids only grow (AUTOINCREMENT), drained or not. */

@@ -75,7 +75,7 @@ export async function serveWaitlist(ctx: WorkContext, eventId: string): Promise<
   if (!event || event.status === "draft") return report;
   const inventory = await inventoryForEvent(ctx, eventId);
   const hot = event.demandClass === "hot" ? ctx.env.EVENT_INVENTORY.getByName(eventId) : undefined;
-  let returnsThrough: number | undefined;
+  let mark: { returnsThrough: number; watch: number } | undefined;
   const settled = await settleOffers(ctx.db, inventory, event);
   report.fulfilled = settled.fulfilled;
   report.expired = settled.expired;
@@ -90,8 +90,9 @@ export async function serveWaitlist(ctx: WorkContext, eventId: string): Promise<
     report.closed = ended.length;
   } else if (Date.now() >= event.saleStartsAt) {
     // Where the outbox stands before the offers: the pass drains only returns it could offer, not those that come back
-    // during its offers (seconds of Postgres writes and emails), which stay kept for the next pass.
-    returnsThrough = (await hot?.waitlistPassMark())?.returnsThrough;
+    // during its offers (seconds of Postgres writes and emails), which stay kept for the next pass. The mark also counts
+    // the joins heard so far, so the pass's closing word that nobody waits cannot undo a join its query missed.
+    mark = await hot?.waitlistPassMark();
     report.offered = await makeOffers(ctx, inventory, event); // before the sale nothing can be held
   }
   // The object's outbox of returned places, drained so it stays small, and only now that this pass has made its
@@ -100,10 +101,11 @@ export async function serveWaitlist(ctx: WorkContext, eventId: string): Promise<
   // holds' own state, so a drained-then-lost batch loses nothing.
   if (hot) {
     // A pass that made no offers (a closed or ended waitlist, a sale not started) drains what came back so far.
-    returnsThrough ??= (await hot.waitlistPassMark()).returnsThrough;
-    if (report.offered < OFFERS_PER_PASS) report.returnedPlaces = await drainReturns(hot, returnsThrough);
-    // Until the next pass, places that come back are kept for the fans still waiting; with nobody waiting, the line's at once.
-    await hot.noteWaitlist(await anyWaiting(ctx.db, eventId));
+    mark ??= await hot.waitlistPassMark();
+    if (report.offered < OFFERS_PER_PASS) report.returnedPlaces = await drainReturns(hot, mark.returnsThrough);
+    // Until the next pass, places that come back are kept for the fans still waiting; with nobody waiting, the line's at
+    // once (unless a fan joined since the mark: the query below, read after it, may have missed their entry).
+    await hot.noteWaitlist(await anyWaiting(ctx.db, eventId), mark.watch);
   }
   return report;
 }
