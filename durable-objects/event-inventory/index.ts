@@ -17,6 +17,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { refuse, type Availability, type ConfirmRequest, type HoldChangeResult, type HoldRequest, type HoldResult, type HoldView, type OpenPlaces, type ReleaseRequest, type UnsellRequest } from "../../core/holds/contract";
 import { POSTGRES_UNREACHABLE } from "../../core/errors";
+import { log } from "../../core/logger";
 import { timeScaleOf } from "../../core/time-scale";
 import { AlarmScheduler } from "../lib/alarm-scheduler";
 import { migratedSql } from "../lib/schema-migrations";
@@ -322,19 +323,20 @@ export class EventInventory extends DurableObject<Env> {
 
   /**
    * Runs a call that may change holds, then moves the alarm if a due time
-   * changed. If it throws, a transaction rolled back: memory is rebuilt from
-   * SQLite on the next call.
+   * changed, whether or not the call threw: a batch of holds commits each
+   * hold on its own, so one that fails part-way has holds whose expiry (and
+   * mirroring) the alarm must still come for. If it throws, a transaction
+   * rolled back: memory is rebuilt from SQLite on the next call.
    */
   private changing<T>(fn: () => T): T {
-    let result: T;
     try {
-      result = fn();
+      return fn();
     } catch (error) {
       this.forget();
       throw error;
+    } finally {
+      void this.scheduler.reschedule().catch((error: unknown) => log.error("inventory_reschedule_failed", { error: String(error) }));
     }
-    void this.scheduler.reschedule();
-    return result;
   }
 
   /** Drops every part's memory; each rebuilds its own from SQLite when next used. */
