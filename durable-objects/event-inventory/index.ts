@@ -17,6 +17,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { refuse, type Availability, type ConfirmRequest, type HoldChangeResult, type HoldRequest, type HoldResult, type HoldView, type OpenPlaces, type ReleaseRequest, type UnsellRequest } from "../../core/holds/contract";
 import { POSTGRES_UNREACHABLE } from "../../core/errors";
+import { log } from "../../core/logger";
 import { timeScaleOf } from "../../core/time-scale";
 import { AlarmScheduler } from "../lib/alarm-scheduler";
 import { migratedSql } from "../lib/schema-migrations";
@@ -27,11 +28,11 @@ import { liveCounts } from "./live-counts";
 import { Places } from "./places";
 import { PostgresMirror } from "./postgres-mirror";
 import { AdmissionPromises, type AdmissionGrant } from "./promises";
-import { ReturnsOutbox, type ReturnedPlaces } from "./returns";
+import { ReturnsOutbox, type ReturnedPlaces, type WaitlistPassMark } from "./returns";
 import { INVENTORY_MIGRATIONS } from "./schema";
 
 export { ADMISSION_PROMISE_MS, type AdmissionGrant } from "./promises";
-export { WAITLIST_FIRST_MS } from "./returns";
+export { WAITLIST_FIRST_MS, type WaitlistPassMark } from "./returns";
 
 /** Outcome of one `prepare()` call. */
 export interface PrepareResult {
@@ -255,21 +256,38 @@ export class EventInventory extends DurableObject<Env> {
   }
 
   /**
-   * Drains the record of places returned to the pool (the waitlist's hook).
-   * The waitlist drains after its pass has made its offers: from then on the
-   * room may promise what the waitlist left (see `grantAdmissions`).
+   * Drains the record of places returned to the pool (the waitlist's hook),
+   * oldest first, up to the return `through` (the mark its pass read before
+   * its offers; without it, everything). The waitlist drains after its pass
+   * has made its offers: from then on the room may promise what the waitlist
+   * left (see `grantAdmissions`). Places that came back during the pass stay
+   * for the next one.
    */
-  takeReturns(limit = 100): ReturnedPlaces[] {
-    return this.returns.take(limit);
+  takeReturns(limit = 100, through = Number.MAX_SAFE_INTEGER): ReturnedPlaces[] {
+    return this.returns.take(limit, through);
+  }
+
+  /**
+   * Where the outbox stands as a waitlist pass begins, before its offers
+   * (due holds expired first, so their places are among those the pass sees).
+   */
+  waitlistPassMark(): WaitlistPassMark {
+    return this.changing(() => {
+      this.releaseDue();
+      return { returnsThrough: this.returns.newestId(), watch: this.returns.watch() };
+    });
   }
 
   /**
    * Whether the waitlist has fans waiting (the waitlist's hook: a join says
-   * true; each pass, once over, says whether fans still wait). Returned
-   * places are kept from the line for the waitlist only while it has.
+   * true; each pass, once over, says whether fans still wait, with the
+   * `watch` of its mark). Returned places are kept from the line for the
+   * waitlist only while it has. A pass's false is ignored when fans were said
+   * to wait since its mark, read before it queried the waitlist: a join its
+   * query may have missed. Returns whether the word was taken.
    */
-  noteWaitlist(waiting: boolean): void {
-    this.returns.noteWaitlist(waiting, Date.now());
+  noteWaitlist(waiting: boolean, watch?: number): boolean {
+    return this.returns.noteWaitlist(waiting, Date.now(), watch);
   }
 
   // ---------------------------------------------------------------- alarm
@@ -305,19 +323,20 @@ export class EventInventory extends DurableObject<Env> {
 
   /**
    * Runs a call that may change holds, then moves the alarm if a due time
-   * changed. If it throws, a transaction rolled back: memory is rebuilt from
-   * SQLite on the next call.
+   * changed, whether or not the call threw: a batch of holds commits each
+   * hold on its own, so one that fails part-way has holds whose expiry (and
+   * mirroring) the alarm must still come for. If it throws, a transaction
+   * rolled back: memory is rebuilt from SQLite on the next call.
    */
   private changing<T>(fn: () => T): T {
-    let result: T;
     try {
-      result = fn();
+      return fn();
     } catch (error) {
       this.forget();
       throw error;
+    } finally {
+      void this.scheduler.reschedule().catch((error: unknown) => log.error("inventory_reschedule_failed", { error: String(error) }));
     }
-    void this.scheduler.reschedule();
-    return result;
   }
 
   /** Drops every part's memory; each rebuilds its own from SQLite when next used. */
@@ -325,5 +344,6 @@ export class EventInventory extends DurableObject<Env> {
     this.places.forget();
     this.holds.forget();
     this.promises.forget();
+    this.returns.forget();
   }
 }

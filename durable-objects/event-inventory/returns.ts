@@ -5,9 +5,10 @@
  * making its offers; until then, or for WAITLIST_FIRST_MS at most, the places
  * are kept out of the waiting room's grants, but only while the waitlist has
  * fans waiting (table `waitlist_watch`: a join, or a pass that left fans
- * waiting, says so for WAITLIST_FIRST_MS). With nobody waiting, a returned
- * place is the line's at once: during a hot sale's first hours the waitlist
- * is empty, and every abandoned hold would otherwise leave its places idle.
+ * waiting, says so for WAITLIST_FIRST_MS; kept in memory too, as every hold
+ * asks). With nobody waiting, a returned place is the line's at once: during
+ * a hot sale's first hours the waitlist is empty, and every abandoned hold
+ * would otherwise leave its places idle.
  * Nothing here falls due on its own, so the outbox needs no alarm.
  */
 import type { Sql } from "../lib/sql";
@@ -33,16 +34,42 @@ export interface ReturnedPlaces {
   at: number;
 }
 
+/** Where the outbox stood when a waitlist pass began, before its offers. */
+export interface WaitlistPassMark {
+  /** The newest return's id then (0: none yet): the pass drains those up to it, no later ones. */
+  returnsThrough: number;
+  /** How many times fans were said to wait by then: a pass's word that nobody waits counts only if none has since. */
+  watch: number;
+}
+
+/** The waitlist's word (`waitlist_watch`). */
+interface WaitlistWatch {
+  /** Until when fans wait (0: nobody). */
+  waitingUntil: number;
+  /** How many times fans were said to wait (a join, or a pass that left fans waiting). */
+  watch: number;
+}
+
 /** The outbox of places returned to the pool. */
 export class ReturnsOutbox {
   /** WAITLIST_FIRST_MS on the rehearsal clock (core/time-scale.ts). */
   private readonly turnMs: number;
+  /**
+   * The waitlist's word, kept in memory: every hold asks, so the hot path reads
+   * no row for it. Undefined: not read since the object started or forgot.
+   */
+  private memory: WaitlistWatch | undefined;
 
   constructor(
     private readonly sql: Sql,
     timeScale = 1,
   ) {
     this.turnMs = WAITLIST_FIRST_MS * timeScale;
+  }
+
+  /** Drops the memory; the next call reads it again from SQLite. */
+  forget(): void {
+    this.memory = undefined;
   }
 
   /** Records a hold's places as returned (inside the transaction that returned them). */
@@ -62,19 +89,45 @@ export class ReturnsOutbox {
 
   /** Whether the waitlist had fans waiting when a join or a pass last said so, within WAITLIST_FIRST_MS. */
   waitlistWaiting(now: number): boolean {
-    const row = this.sql<{ waiting_until: number }>`SELECT waiting_until FROM waitlist_watch WHERE id = 1`.toArray()[0];
-    return row !== undefined && row.waiting_until > now;
+    return this.watched().waitingUntil > now;
   }
 
-  /** A fan joined the waitlist (true), or its pass is over and says whether fans still wait. */
-  noteWaitlist(waiting: boolean, now: number): void {
-    const until = waiting ? now + this.turnMs : 0;
-    this.sql`INSERT INTO waitlist_watch (id, waiting_until) VALUES (1, ${until}) ON CONFLICT (id) DO UPDATE SET waiting_until = excluded.waiting_until`;
+  /** How many times fans were said to wait so far (a pass reads it before its query of the waitlist). */
+  watch(): number {
+    return this.watched().watch;
   }
 
-  /** Takes the oldest `limit` returns out of the outbox. */
-  take(limit: number): ReturnedPlaces[] {
-    const rows = this.sql<{ id: number; hold_id: string; places: number; reason: string; at: number }>`SELECT id, hold_id, places, reason, at FROM returns ORDER BY id LIMIT ${limit}`.toArray();
+  /**
+   * A fan joined the waitlist (true), or its pass is over and says whether
+   * fans still wait. A pass's false is ignored when fans were said to wait
+   * after `seenWatch` (the pass's mark, read before it queried the waitlist):
+   * a join its query may have missed. Returns whether the word was taken.
+   */
+  noteWaitlist(waiting: boolean, now: number, seenWatch?: number): boolean {
+    const current = this.watched();
+    if (!waiting && seenWatch !== undefined && seenWatch !== current.watch) return false;
+    const next = { waitingUntil: waiting ? now + this.turnMs : 0, watch: waiting ? current.watch + 1 : current.watch };
+    this.sql`INSERT INTO waitlist_watch (id, waiting_until, watch) VALUES (1, ${next.waitingUntil}, ${next.watch})
+      ON CONFLICT (id) DO UPDATE SET waiting_until = excluded.waiting_until, watch = excluded.watch`;
+    this.memory = next;
+    return true;
+  }
+
+  private watched(): WaitlistWatch {
+    this.memory ??= this.sql<{ waiting_until: number; watch: number }>`SELECT waiting_until, watch FROM waitlist_watch WHERE id = 1`
+      .toArray()
+      .map((row) => ({ waitingUntil: row.waiting_until, watch: row.watch }))[0] ?? { waitingUntil: 0, watch: 0 };
+    return this.memory;
+  }
+
+  /** The newest return's id (0: none yet); ids only grow (AUTOINCREMENT), drained or not. */
+  newestId(): number {
+    return this.sql<{ id: number | null }>`SELECT max(id) AS id FROM returns`.one().id ?? 0;
+  }
+
+  /** Takes the oldest `limit` returns, up to id `through`, out of the outbox. */
+  take(limit: number, through: number): ReturnedPlaces[] {
+    const rows = this.sql<{ id: number; hold_id: string; places: number; reason: string; at: number }>`SELECT id, hold_id, places, reason, at FROM returns WHERE id <= ${through} ORDER BY id LIMIT ${limit}`.toArray();
     const last = rows[rows.length - 1];
     if (last) this.sql`DELETE FROM returns WHERE id <= ${last.id}`;
     return rows.map((r) => ({ holdId: r.hold_id, places: r.places, reason: r.reason, at: r.at }));

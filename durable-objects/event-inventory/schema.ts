@@ -15,8 +15,8 @@
  * attempt key) and one row per seat in `seat_claims` (whose primary key
  * makes a second claim on a seat impossible); a refused request is one row
  * in `requests`. Everything else the object needs on every call (free seats,
- * places per account, attempt times, promises) lives in memory and is rebuilt
- * from these tables after a restart. `holds.version` and
+ * places per account, attempt times, promises, whether the waitlist has fans
+ * waiting) lives in memory and is rebuilt from these tables after a restart. `holds.version` and
  * `holds.mirrored_version` tell postgres-mirror.ts which holds Postgres has
  * not heard of yet.
  */
@@ -106,5 +106,16 @@ export const INVENTORY_MIGRATIONS: readonly Migration[] = [
     version: 3,
     description: "whether the waitlist has fans waiting (until when its last pass or join said so): returns are kept for it only then",
     statements: [`CREATE TABLE IF NOT EXISTS waitlist_watch (id INTEGER PRIMARY KEY CHECK (id = 1), waiting_until INTEGER NOT NULL)`],
+  },
+  {
+    version: 4,
+    description: "the waitlist's word counts the joins heard (watch), so a pass's word that nobody waits, older than a join, is ignored",
+    // The table made anew (not ALTER TABLE ... ADD COLUMN): storage from before schema versions runs every migration again.
+    statements: [
+      `CREATE TABLE waitlist_watch_counted (id INTEGER PRIMARY KEY CHECK (id = 1), waiting_until INTEGER NOT NULL, watch INTEGER NOT NULL DEFAULT 0)`,
+      `INSERT INTO waitlist_watch_counted (id, waiting_until) SELECT id, waiting_until FROM waitlist_watch`,
+      `DROP TABLE waitlist_watch`,
+      `ALTER TABLE waitlist_watch_counted RENAME TO waitlist_watch`,
+    ],
   },
 ];

@@ -7,6 +7,7 @@ import type { Db } from "../../core/db/client";
 import { eventPriceTiers, waitlistEntries } from "../../core/db/schema";
 import { ApiError, conflict, notFound } from "../../core/errors";
 import type { HoldView, Inventory } from "../../core/holds/contract";
+import { log } from "../../core/logger";
 import { inventoryForEvent } from "../holds/pick-inventory";
 import type { WorkContext } from "../work-context";
 import { freePlaces, placesOf } from "./free-places";
@@ -83,6 +84,16 @@ export async function joinWaitlist(
     .onConflictDoNothing()
     .returning();
   if (!row) throw conflict("already_waiting", "You are already on this event's waitlist; leave it first to change your request."); // joined twice at once
+  // Said again now that the entry is in: a pass whose query of the waitlist ran before the insert may still say nobody
+  // waits, and the inventory ignores that only for a pass that read its mark before this word (returns.ts). A failure
+  // here leaves the first word standing (the entry is made: the fan is told so).
+  if (event.demandClass === "hot") {
+    try {
+      await ctx.env.EVENT_INVENTORY.getByName(event.id).noteWaitlist(true);
+    } catch (error) {
+      log.warn("waitlist_join_note_failed", { eventId: event.id, error: String(error) });
+    }
+  }
   return entryView(ctx, row, undefined);
 }
 

@@ -20,6 +20,8 @@
  * pass has offered them and drained the inventory's outbox of returns (or
  * WAITLIST_FIRST_MS has passed; see durable-objects/event-inventory/returns.ts);
  * the line gets what the waitlist leaves, and everything while nobody waits.
+ * A pass drains only as far as the newest return it saw before its offers:
+ * a place that comes back during them waits for the next pass.
  *
  * Safe to run twice at once: each attempt's request id is derived from the
  * entry and its version (its `updated_at`), so two runners ask the inventory
@@ -72,6 +74,8 @@ export async function serveWaitlist(ctx: WorkContext, eventId: string): Promise<
   const event = await loadEvent(ctx.db, eventId);
   if (!event || event.status === "draft") return report;
   const inventory = await inventoryForEvent(ctx, eventId);
+  const hot = event.demandClass === "hot" ? ctx.env.EVENT_INVENTORY.getByName(eventId) : undefined;
+  let mark: { returnsThrough: number; watch: number } | undefined;
   const settled = await settleOffers(ctx.db, inventory, event);
   report.fulfilled = settled.fulfilled;
   report.expired = settled.expired;
@@ -85,19 +89,29 @@ export async function serveWaitlist(ctx: WorkContext, eventId: string): Promise<
       .returning({ id: waitlistEntries.id });
     report.closed = ended.length;
   } else if (Date.now() >= event.saleStartsAt) {
+    // Where the outbox stands before the offers: the pass drains only returns it could offer, not those that come back
+    // during its offers (seconds of Postgres writes and emails), which stay kept for the next pass. The mark also counts
+    // the joins heard so far, so the pass's closing word that nobody waits cannot undo a join its query missed.
+    mark = await hot?.waitlistPassMark();
     report.offered = await makeOffers(ctx, inventory, event); // before the sale nothing can be held
   }
   // The object's outbox of returned places, drained so it stays small, and only now that this pass has made its
   // offers: the waiting room keeps what is in it for the waitlist, so draining first would let the line take places
   // mid-pass. A pass stopped by its offer cap leaves it: the next pass may offer more. Offers are settled from their
   // holds' own state, so a drained-then-lost batch loses nothing.
-  if (event.demandClass === "hot") {
-    if (report.offered < OFFERS_PER_PASS) report.returnedPlaces = await drainReturns(ctx.env, eventId);
-    // Until the next pass, places that come back are kept for the fans still waiting; with nobody waiting, the line's at once.
-    await ctx.env.EVENT_INVENTORY.getByName(eventId).noteWaitlist(await anyWaiting(ctx.db, eventId));
+  if (hot) {
+    // A pass that made no offers (a closed or ended waitlist, a sale not started) drains what came back so far.
+    mark ??= await hot.waitlistPassMark();
+    if (report.offered < OFFERS_PER_PASS) report.returnedPlaces = await drainReturns(hot, mark.returnsThrough);
+    // Until the next pass, places that come back are kept for the fans still waiting; with nobody waiting, the line's at
+    // once (unless a fan joined since the mark: the query below, read after it, may have missed their entry).
+    await hot.noteWaitlist(await anyWaiting(ctx.db, eventId), mark.watch);
   }
   return report;
 }
+
+/** The hot event's inventory object, as the Worker reaches it. */
+type InventoryObject = Env["EVENT_INVENTORY"] extends DurableObjectNamespace<infer T> ? T : never;
 
 /** Whether any entry of the event still waits for an offer. */
 async function anyWaiting(db: Db, eventId: string): Promise<boolean> {
@@ -330,12 +344,11 @@ export async function settleOffer(db: Db, inventory: Inventory, row: EntryRow, e
   return changed;
 }
 
-/** Empties a hot event's outbox of returned places; returns how many places it held. */
-async function drainReturns(env: Env, eventId: string): Promise<number> {
-  const stub = env.EVENT_INVENTORY.getByName(eventId);
+/** Empties a hot event's outbox of returned places up to the return `through`; returns how many places it held. */
+async function drainReturns(stub: DurableObjectStub<InventoryObject>, through: number): Promise<number> {
   let places = 0;
   for (let call = 0; call < RETURNS_CALLS; call++) {
-    const returns = await stub.takeReturns(RETURNS_BATCH);
+    const returns = await stub.takeReturns(RETURNS_BATCH, through);
     places += returns.reduce((sum, r) => sum + r.places, 0);
     if (returns.length < RETURNS_BATCH) break;
   }

@@ -15,7 +15,7 @@ import { readInventoryStorage } from "../../inventory-model/durable-object-subje
 import { smallChart } from "../../fixtures/charts";
 import { withDb } from "../../fixtures/db";
 import { bestRequest, held, seatsRequest } from "../../fixtures/holds";
-import { alarmOf, inventoryOf, restartObject } from "../../fixtures/objects";
+import { alarmOf, inventoryOf, rejectionOf, restartObject } from "../../fixtures/objects";
 import { seededRandom } from "../../fixtures/random";
 import { openEvent } from "../../fixtures/seeding";
 
@@ -238,6 +238,34 @@ describe("EventInventory alarm", () => {
       { holdId: expiring.holdId, places: 3, reason: "expired", at: lapse },
     ]);
     expect(await stub.takeReturns()).toEqual([]);
+  });
+
+  it("sets the alarm for the holds a batch made before a later request in it failed, and expires them on time", async () => {
+    const { eventId, accounts, stub } = await hotEvent();
+    expect(await alarmOf(stub)).toBeNull();
+    // The batch's second request finds an unreadable stored answer under its request id, and throws after the first hold committed.
+    const failing = seatsRequest(account(accounts, 1), [1]);
+    await runInDurableObject(stub, (_instance: EventInventory, state) => {
+      state.storage.sql.exec(`INSERT INTO requests (request_key, result, created_at) VALUES (?, '{"ok": false, "reason": "no_such_reason", "message": "?"}', ?)`, `${failing.accountId}:${failing.requestId}`, Date.now());
+    });
+    const thrown = await runInDurableObject(stub, (instance: EventInventory) => rejectionOf(instance.applyHolds([seatsRequest(account(accounts, 0), [0]), failing])));
+    expect(thrown).toMatch(/stored request result does not match its schema/);
+    const liveHolds = () =>
+      runInDurableObject(stub, (_instance: EventInventory, state) => state.storage.sql.exec<{ hold_id: string; status: string; expires_at: number }>("SELECT hold_id, status, expires_at FROM holds").toArray());
+    const [made, ...others] = await liveHolds();
+    expect(others).toEqual([]);
+    if (!made) throw new Error("the first hold of the batch was not made");
+    expect(made.status).toBe("live");
+
+    // The alarm is set for it (the mirror's send first, never later than its expiry), with no other call to the object.
+    const alarm = await alarmOf(stub);
+    expect(alarm).not.toBeNull();
+    expect(alarm ?? Infinity).toBeLessThanOrEqual(made.expires_at);
+    // At its expiry the alarm, and nothing else, ends it: in the object, and in Postgres.
+    vi.setSystemTime(made.expires_at);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await liveHolds()).map((h) => h.status)).toEqual(["expired"]);
+    expect((await mirroredStatuses(eventId)).get(made.hold_id)).toBe("expired");
   });
 
   it("answers holds while Postgres refuses them, tries the mirror again MIRROR_RETRY_MS after it refused a batch, and loses nothing", async () => {
