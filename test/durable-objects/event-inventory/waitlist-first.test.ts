@@ -18,23 +18,34 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
+/**
+ * A hot sale on now of five places (two seats in each section, one standing),
+ * sold out as orders of `quantities` to its first accounts in turn, with
+ * `accounts` accounts in all; returns the orders' hold ids.
+ */
+async function soldOutSale(accounts: number, quantities: number[]) {
+  const sale = await hotSale({ chart: smallChart(1, 2, 1), saleStartsInMs: -60_000, accounts, purchaseLimit: 4 });
+  const inventory = inventoryOf(sale.eventId);
+  await inventory.prepare(sale.eventId);
+  const sold: string[] = [];
+  for (const [i, quantity] of quantities.entries()) {
+    const accountId = sale.accounts[i] ?? "";
+    const held = await inventory.hold({ kind: "best", accountId, attemptKey: `k-${accountId}`, requestId: `r-${accountId}`, quantity, allowSplit: true });
+    if (!held.ok) throw new Error(held.message);
+    expect((await inventory.confirm({ requestId: `c-${accountId}`, holdId: held.hold.holdId, allowLapsed: false })).ok).toBe(true);
+    sold.push(held.hold.holdId);
+  }
+  return { sale, inventory, sold };
+}
+
 describe("EventInventory: returned places are the waitlist's first", () => {
   it("keeps them from a fan's hold until the waitlist's pass has offered them, and lets the pass's offer take them", async () => {
     startFakeClock();
-    // Five places in all: two seats in each section and one standing place.
-    const sale = await hotSale({ chart: smallChart(1, 2, 1), saleStartsInMs: -60_000, accounts: 4, purchaseLimit: 4 });
-    const [buyer = "", other = "", fan = "", waiting = ""] = sale.accounts;
-    const inventory = inventoryOf(sale.eventId);
-    await inventory.prepare(sale.eventId);
+    // Five places in all, sold as two orders (four and one).
+    const { sale, inventory, sold } = await soldOutSale(4, [4, 1]);
+    const [, , fan = "", waiting = ""] = sale.accounts;
+    const [refunded = ""] = sold;
     const available = async () => (await inventory.availability()).sections.reduce((sum, section) => sum + section.available, 0);
-    const sell = async (accountId: string, quantity: number) => {
-      const held = await inventory.hold({ kind: "best", accountId, attemptKey: `k-${accountId}`, requestId: `r-${accountId}`, quantity, allowSplit: true });
-      if (!held.ok) throw new Error(held.message);
-      expect((await inventory.confirm({ requestId: `c-${accountId}`, holdId: held.hold.holdId, allowLapsed: false })).ok).toBe(true);
-      return held.hold.holdId;
-    };
-    const refunded = await sell(buyer, 4);
-    await sell(other, 1);
     expect(await available()).toBe(0);
 
     // Sold out: a fan joins the waitlist, then an order is refunded and its four places come back.
@@ -61,17 +72,8 @@ describe("EventInventory: returned places are the waitlist's first", () => {
   it("keeps the waitlist's word in memory on the hold path, rebuilt from storage when the object restarts or reloads", async () => {
     startFakeClock();
     // Five places in all; all sold, then an order of four is refunded while fans wait on the waitlist.
-    const sale = await hotSale({ chart: smallChart(1, 2, 1), saleStartsInMs: -60_000, accounts: 3, purchaseLimit: 4 });
-    const [buyer = "", other = "", fan = ""] = sale.accounts;
-    const inventory = inventoryOf(sale.eventId);
-    await inventory.prepare(sale.eventId);
-    const sold: string[] = [];
-    for (const [accountId, quantity] of [[buyer, 4], [other, 1]] as const) {
-      const held = await inventory.hold({ kind: "best", accountId, attemptKey: `k-${accountId}`, requestId: `r-${accountId}`, quantity, allowSplit: true });
-      if (!held.ok) throw new Error(held.message);
-      expect((await inventory.confirm({ requestId: `c-${accountId}`, holdId: held.hold.holdId, allowLapsed: false })).ok).toBe(true);
-      sold.push(held.hold.holdId);
-    }
+    const { sale, inventory, sold } = await soldOutSale(3, [4, 1]);
+    const [, , fan = ""] = sale.accounts;
     await inventory.noteWaitlist(true);
     expect((await inventory.unsell({ requestId: "unsell-1", holdId: sold[0] ?? "" })).ok).toBe(true);
     let attempt = 0;
@@ -100,17 +102,8 @@ describe("EventInventory: returned places are the waitlist's first", () => {
   it("lets a pass drain only the returns it saw before its offers: a place back meanwhile stays kept for the next pass", async () => {
     startFakeClock();
     // Five places in all, sold as three orders (two, two and one); fans wait on the waitlist.
-    const sale = await hotSale({ chart: smallChart(1, 2, 1), saleStartsInMs: -60_000, accounts: 4, purchaseLimit: 4 });
-    const [first = "", second = "", third = "", fan = ""] = sale.accounts;
-    const inventory = inventoryOf(sale.eventId);
-    await inventory.prepare(sale.eventId);
-    const orders: string[] = [];
-    for (const [accountId, quantity] of [[first, 2], [second, 2], [third, 1]] as const) {
-      const held = await inventory.hold({ kind: "best", accountId, attemptKey: `k-${accountId}`, requestId: `r-${accountId}`, quantity, allowSplit: true });
-      if (!held.ok) throw new Error(held.message);
-      expect((await inventory.confirm({ requestId: `c-${accountId}`, holdId: held.hold.holdId, allowLapsed: false })).ok).toBe(true);
-      orders.push(held.hold.holdId);
-    }
+    const { sale, inventory, sold: orders } = await soldOutSale(4, [2, 2, 1]);
+    const [, , , fan = ""] = sale.accounts;
     await inventory.noteWaitlist(true);
     const [before = "", during = ""] = orders;
     expect((await inventory.unsell({ requestId: "unsell-before", holdId: before })).ok).toBe(true);
@@ -132,17 +125,8 @@ describe("EventInventory: returned places are the waitlist's first", () => {
   it("keeps the places for a fan who joined while a pass ran: the pass's word that nobody waits, read before the join, is stale", async () => {
     startFakeClock();
     // Five places in all, sold as three orders; an order of two is refunded while the waitlist is empty.
-    const sale = await hotSale({ chart: smallChart(1, 2, 1), saleStartsInMs: -60_000, accounts: 4, purchaseLimit: 4 });
-    const [buyer = "", other = "", third = "", fan = ""] = sale.accounts;
-    const inventory = inventoryOf(sale.eventId);
-    await inventory.prepare(sale.eventId);
-    const sold: string[] = [];
-    for (const [accountId, quantity] of [[buyer, 2], [other, 2], [third, 1]] as const) {
-      const held = await inventory.hold({ kind: "best", accountId, attemptKey: `k-${accountId}`, requestId: `r-${accountId}`, quantity, allowSplit: true });
-      if (!held.ok) throw new Error(held.message);
-      expect((await inventory.confirm({ requestId: `c-${accountId}`, holdId: held.hold.holdId, allowLapsed: false })).ok).toBe(true);
-      sold.push(held.hold.holdId);
-    }
+    const { sale, inventory, sold } = await soldOutSale(4, [2, 2, 1]);
+    const [, , , fan = ""] = sale.accounts;
 
     // A pass begins and finds nobody waiting; a fan joins (the inventory hears of it once the entry is in); the refund
     // comes in; then the pass, done, says what its query found: nobody waits. That word is older than the join's.
