@@ -231,6 +231,9 @@ async function refresh(payment) {
   const now = serverNow();
   const expiresAt = Date.parse(hold.expiresAt);
   if (payment?.status === "succeeded" || hold.status === "confirmed") return paid();
+  if (payment?.status === "refunding") {
+    return finish("Your payment is being refunded", "Your payment arrived after the seats were released and they could not be confirmed, so we are refunding it in full. No tickets come of it.", [eventLink("Pick seats again")]);
+  }
   if (payment?.status === "refunded") {
     return finish("Payment refunded", "Your payment arrived after the seats were released and they could not be confirmed, so we refunded it in full.", [eventLink("Pick seats again")]);
   }

@@ -49,7 +49,8 @@ export interface PaymentView {
   paymentId: string;
   holdId: string;
   attempt: number;
-  status: PaymentRow["status"];
+  /** The row's status, except `refunding`: succeeded after its seats were gone, its refund asked for and not yet answered. */
+  status: PaymentRow["status"] | "refunding";
   amountCents: number;
   currency: string;
   /** Set after a decline when the event allows another card until then. */
@@ -64,7 +65,7 @@ function view(payment: PaymentRow, retryUntil: number | null, clientSecret: stri
     paymentId: payment.id,
     holdId: payment.holdId,
     attempt: payment.attempt,
-    status: payment.status,
+    status: payment.status === "succeeded" && payment.refundRequestedAt !== null ? "refunding" : payment.status,
     amountCents: payment.amountCents,
     currency: payment.currency,
     retryUntil: retryUntil === null ? null : new Date(retryUntil).toISOString(),

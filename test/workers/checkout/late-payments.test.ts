@@ -105,6 +105,8 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
       expect(first.errors).toBe(1);
       expect((await chargesOf(hold.holdId)).map((c) => c.amountRefunded)).toEqual([hold.totalCents]);
       expect((await paymentRows(hold.holdId)).map((p) => [p.status, p.orderId])).toEqual([["succeeded", null]]);
+      // The fan is not told it succeeded: the money is on its way back.
+      expect(await latestPayment(sale, fan, hold.holdId)).toMatchObject({ status: "refunding", lastError: "refunding: hold_expired" });
 
       // The other fan's hold lapses: the seats the payment was for are free again.
       clock.to(Date.parse(taken.expiresAt) + 1);

@@ -15,7 +15,10 @@ export const paymentSchema = z
     paymentId: z.uuid(),
     holdId: z.uuid(),
     attempt: z.number(),
-    status: z.enum(["pending", "unknown", "requires_action", "succeeded", "failed", "canceled", "refunded"]),
+    status: z.enum(["pending", "unknown", "requires_action", "succeeded", "failed", "canceled", "refunding", "refunded"]).openapi({
+      description:
+        "refunding: the payment succeeded after the hold lapsed and its seats were gone, so it is being refunded in full (the gateway has not confirmed the refund yet); it ends refunded. No tickets come of it.",
+    }),
     amountCents: z.number(),
     currency: z.string(),
     retryUntil: z.string().nullable(),
