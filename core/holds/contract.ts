@@ -114,7 +114,10 @@ export interface ReleaseRequest extends Caller {
 export interface ConfirmRequest {
   requestId: string;
   holdId: string;
-  /** Confirm even if the hold lapsed, as long as the same places are still free (paid after expiry). */
+  /**
+   * Confirm even if the hold lapsed, as long as the same places are still free (paid after expiry). A late
+   * confirm refused is refused again under the same requestId, whatever frees up later: its payment is refunded.
+   */
   allowLapsed: boolean;
 }
 

@@ -272,7 +272,8 @@ export class Holds implements AlarmSource {
   /**
    * Marks a hold's places sold. A lapsed hold is confirmed only with
    * `allowLapsed` and only if every one of its places is still free and not
-   * promised to other admitted fans.
+   * promised to other admitted fans; refused so, the same request is refused
+   * again (kept in `requests`), whatever frees up later.
    */
   confirm(request: ConfirmRequest): HoldChangeResult {
     const { places } = this.parts;
@@ -285,15 +286,18 @@ export class Holds implements AlarmSource {
     if (hold.status !== "confirmed") {
       const lapsed = hold.status !== "live";
       if (lapsed && !request.allowLapsed) return refuse("hold_expired");
+      // A late confirm refused once is refused again under its request id, even once the places are free: the payment's
+      // refund may be under way on that answer (workers/checkout/payments.ts), so a retry must not sell them.
+      const requestKey = `confirm:${request.requestId}`;
+      const prior = lapsed ? this.sql<{ result: string }>`SELECT result FROM requests WHERE request_key = ${requestKey}`.toArray()[0] : undefined;
+      if (prior) return readStoredJson(storedRefusal, prior.result, "confirm result");
+      const refusal = lapsed ? this.lateConfirmRefusal(hold, now) : undefined;
+      if (refusal) {
+        this.sql`INSERT INTO requests (request_key, result, created_at, attempt_key) VALUES (${requestKey}, ${JSON.stringify(refusal)}, ${now}, NULL)`;
+        return refusal;
+      }
       const seats = seatListOf(hold);
       const ga = gaListOf(hold);
-      if (lapsed && !places.stillFree(seats, ga)) return refuse("hold_expired", "That hold lapsed and its places were taken by someone else.");
-      // Free places the waiting room promised to admitted fans are theirs: nothing is promised twice, so the late payment is refunded.
-      if (lapsed && this.takesPromised(hold.places, this.parts.promises.promisedToOthers(hold.account_id, now))) {
-        return refuse("hold_expired", "That hold lapsed and its places were promised to fans the waiting room let in.");
-      }
-      // A lapsed hold no longer counts towards the limit: the account may have held other places since.
-      if (lapsed && this.overLimit(hold.account_id, hold.places)) return refuse("over_limit");
       this.parts.transaction(() => {
         if (lapsed) {
           if (seats.length > 0) this.sql`INSERT INTO seat_claims (seat_index, hold_id) SELECT value, ${hold.hold_id} FROM json_each(${JSON.stringify(seats)})`;
@@ -314,6 +318,18 @@ export class Holds implements AlarmSource {
       this.parts.changed(now);
     }
     return this.changeResult(hold.hold_id);
+  }
+
+  /** Why a lapsed hold cannot be confirmed now, if it cannot. */
+  private lateConfirmRefusal(hold: HoldRow, now: number): ReturnType<typeof refuse> | undefined {
+    if (!this.parts.places.stillFree(seatListOf(hold), gaListOf(hold))) return refuse("hold_expired", "That hold lapsed and its places were taken by someone else.");
+    // Free places the waiting room promised to admitted fans are theirs: nothing is promised twice, so the late payment is refunded.
+    if (this.takesPromised(hold.places, this.parts.promises.promisedToOthers(hold.account_id, now))) {
+      return refuse("hold_expired", "That hold lapsed and its places were promised to fans the waiting room let in.");
+    }
+    // A lapsed hold no longer counts towards the limit: the account may have held other places since.
+    if (this.overLimit(hold.account_id, hold.places)) return refuse("over_limit");
+    return undefined;
   }
 
   /**

@@ -74,6 +74,8 @@ export type Op =
   | { kind: "holdBatch"; holds: HoldOp[] }
   | { kind: "release"; hold: HoldPick; byOwner: boolean; other: number }
   | { kind: "confirm"; hold: HoldPick; allowLapsed: boolean }
+  /** A confirmation sent again (a payment's webhook and its request racing, or the cron's next pass). */
+  | { kind: "confirmAgain"; n: number }
   | { kind: "retry"; n: number }
   | { kind: "advance"; step: Step; alarm: boolean }
   | { kind: "alarm" }
@@ -137,6 +139,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("holdBatch" as const), holds: fc.array(holdOpArb, { minLength: 2, maxLength: 4 }) }) },
   { weight: 7, arbitrary: fc.record({ kind: fc.constant("release" as const), hold: holdPickArb, byOwner: fc.boolean(), other: fc.nat() }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("confirm" as const), hold: holdPickArb, allowLapsed: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("confirmAgain" as const), n: fc.nat() }) },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant("retry" as const), n: fc.nat() }) },
   { weight: 12, arbitrary: fc.record({ kind: fc.constant("advance" as const), step: stepArb, alarm: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: "alarm" as const }) },
@@ -380,6 +383,17 @@ class Run {
         model.confirm(request, result);
         this.count([result]);
         return `confirm ${short(hold.holdId)} allowLapsed=${op.allowLapsed} -> ${describeResults([result])}`;
+      }
+      case "confirmAgain": {
+        const sent = pick(
+          model.confirms.filter((c) => model.now - c.at < RETRY_WINDOW_MS),
+          op.n,
+        );
+        if (!sent) return "confirmAgain (nothing sent yet)";
+        const result = await subject.confirm(sent.request);
+        model.confirm(sent.request, result);
+        this.count([result]);
+        return `confirmAgain ${short(sent.request.holdId)} allowLapsed=${sent.request.allowLapsed} -> ${describeResults([result])}`;
       }
       case "advance": {
         const step = op.step;

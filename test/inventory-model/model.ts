@@ -135,6 +135,10 @@ export class InventoryModel {
   private readonly rows: Row[];
   /** Each request once, when it was first made: a retry is picked by its age from then (the object forgets results 24 h after). */
   readonly log: LoggedRequest[] = [];
+  /** Every confirmation sent, for the harness to send again. */
+  readonly confirms: { request: ConfirmRequest; at: number }[] = [];
+  /** Late confirmations refused, by request id: the same request is refused so again, whatever frees up. */
+  private readonly lateRefusals = new Map<string, InventoryFailure>();
   private readonly logged = new Set<string>();
 
   constructor(
@@ -359,19 +363,26 @@ export class InventoryModel {
   /**
    * Checks a confirmation answer and applies it. A lapsed (expired or
    * released) hold is confirmed only with `allowLapsed`, only if all its
-   * places are still free, and only within the account's purchase limit.
+   * places are still free, and only within the account's purchase limit;
+   * refused so, the same request (its id) is refused so again.
    */
   confirm(request: ConfirmRequest, actual: HoldResult): void {
+    if (!this.confirms.some((c) => c.request.requestId === request.requestId)) this.confirms.push({ request, at: this.now });
     const hold = this.holds.get(request.holdId);
     if (!hold) return this.expectRefusal("confirm", "hold_not_found", actual);
     const status = this.statusOf(hold);
     if (status !== "confirmed" && status !== "live") {
       hold.status = status;
       if (!request.allowLapsed) return this.expectRefusal("confirm", "hold_expired", actual);
+      const kept = this.lateRefusals.get(request.requestId);
+      if (kept) return this.expectRefusal("confirm again", kept, actual);
       const taken = this.seatClaims();
       const free = hold.seats.every((s) => !taken.has(s)) && hold.ga.every((g) => this.gaRoom(g.sectionId) >= g.quantity);
-      if (!free) return this.expectRefusal("confirm", "hold_expired", actual);
-      if (this.placesUsed(hold.accountId) + this.places(hold) > this.facts.purchaseLimit) return this.expectRefusal("confirm", "over_limit", actual);
+      const refusal = !free ? "hold_expired" : this.placesUsed(hold.accountId) + this.places(hold) > this.facts.purchaseLimit ? "over_limit" : undefined;
+      if (refusal) {
+        this.lateRefusals.set(request.requestId, refusal);
+        return this.expectRefusal("confirm", refusal, actual);
+      }
     }
     hold.status = "confirmed";
     this.expectHold("confirmed hold", hold, actual);

@@ -366,7 +366,8 @@ const REFUNDING = "refunding: ";
  * refunds once whatever answers were lost.
  */
 async function refundLatePayment(ctx: WorkContext, payment: PaymentRow, paymentIntentId: string): Promise<PaymentRow> {
-  if (payment.status !== "succeeded") return payment;
+  // Only a refund recorded as asked for, of a payment no order was written for (one confirmed meanwhile is the order's).
+  if (payment.status !== "succeeded" || payment.refundRequestedAt === null || payment.orderId !== null) return payment;
   const refunded = await refund(stripeClient(ctx.env), paymentIntentId, "seats_unavailable");
   // Not ours to fix and not final: the webhook's redelivery, the cron or the fan's next poll runs this again (the refund has its key).
   if (!refunded.ok) throw new ApiError(503, "gateway_unavailable", `The payment gateway did not take the refund of ${paymentIntentId} just now (${refunded.error}); it is tried again.`);

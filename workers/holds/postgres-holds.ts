@@ -119,7 +119,7 @@ export class PostgresInventory implements Inventory {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${this.eventId}::uuid::text || ':' || ${accountId}::uuid::text, 0))`);
   }
 
-  private async priorResult(tx: Tx, request: HoldRequest, now: number): Promise<HoldResult | undefined> {
+  private async priorResult(tx: Tx, request: Pick<HoldRequest, "accountId" | "requestId">, now: number): Promise<HoldResult | undefined> {
     const rows = await tx.execute<{ result: unknown }>(sql`
       select result from inventory_requests
       where event_id = ${this.eventId} and account_id = ${request.accountId} and request_id = ${request.requestId}`);
@@ -390,21 +390,41 @@ export class PostgresInventory implements Inventory {
    * confirmed only with `allowLapsed`, only if every one of its places is
    * still free, and only if the account stays within the purchase limit (a
    * lapsed hold stopped counting towards it); confirming a confirmed hold
-   * returns it.
+   * returns it. A late confirm refused is refused again under its request id
+   * (`inventory_requests`), whatever frees up later.
    */
   async confirm(request: ConfirmRequest): Promise<HoldChangeResult> {
     return this.changeHold(request.holdId, undefined, async (tx, hold, now) => {
       if (hold.status === "refunded") return refuse("hold_expired", "That hold was refunded; its places went back on sale.");
-      if (hold.status !== "confirmed") {
-        const lapsed = hold.status !== "live" || hold.lapsed;
-        if (lapsed && !request.allowLapsed) return refuse("hold_expired");
-        if (lapsed) await this.lockAccount(tx, hold.account_id);
-        const places = await this.sellPlaces(tx, hold.id, now);
-        // A lapsed hold no longer counts towards the limit: the account may have held other places since.
-        if (lapsed && (await this.placesUsed(tx, hold.account_id, now)) + places > ((await this.saleSettings(tx))?.purchaseLimit ?? 0)) {
-          throw new Refusal(refuse("over_limit"));
-        }
+      if (hold.status === "confirmed") return undefined;
+      const lapsed = hold.status !== "live" || hold.lapsed;
+      if (!lapsed) {
+        await this.sellPlaces(tx, hold.id, now);
         await this.setHoldStatus(tx, hold.id, "confirmed", now);
+        return undefined;
+      }
+      if (!request.allowLapsed) return refuse("hold_expired");
+      await this.lockAccount(tx, hold.account_id);
+      // A late confirm refused once is refused again under its request id (kept while the hold's lock is held), even once
+      // the places are free: the payment's refund may be under way on that answer (workers/checkout/payments.ts).
+      const requestId = `confirm:${request.requestId}`;
+      const prior = await this.priorResult(tx, { accountId: hold.account_id, requestId }, now);
+      if (prior) return prior.ok ? undefined : prior;
+      try {
+        await tx.transaction(async (savepoint) => {
+          const places = await this.sellPlaces(savepoint, hold.id, now);
+          // A lapsed hold no longer counts towards the limit: the account may have held other places since.
+          if ((await this.placesUsed(savepoint, hold.account_id, now)) + places > ((await this.saleSettings(savepoint))?.purchaseLimit ?? 0)) {
+            throw new Refusal(refuse("over_limit"));
+          }
+          await this.setHoldStatus(savepoint, hold.id, "confirmed", now);
+        });
+      } catch (error) {
+        if (!(error instanceof Refusal)) throw error;
+        await tx.execute(sql`
+          insert into inventory_requests (event_id, account_id, request_id, result, created_at)
+          values (${this.eventId}, ${hold.account_id}, ${requestId}, ${JSON.stringify(error.result)}::jsonb, ${iso(now)}::timestamptz)`);
+        return error.result;
       }
       return undefined;
     });
