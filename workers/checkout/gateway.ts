@@ -54,8 +54,8 @@ export type ChargeOutcome =
   /** Created and not confirmed: no money has moved, and none will until someone confirms it. */
   | { kind: "unconfirmed"; paymentIntentId: string }
   /**
-   * The gateway refused to create the intent (a 4xx other than 409 and 429: an amount under its minimum, say):
-   * nothing exists that could be charged, and the same request is refused again, so the payment has failed.
+   * The gateway refused to create the intent for its amount (under its minimum, say): nothing exists that could
+   * be charged, and the same request is refused again, so the payment has failed.
    */
   | { kind: "refused"; code: string; message: string }
   /** Nothing to charge (a free order): the gateway is not asked at all. */
@@ -120,17 +120,21 @@ export async function createIntent(stripe: Stripe, request: IntentRequest): Prom
 }
 
 /**
- * A create the gateway answered with a definite refusal: a 4xx, except 409
- * (the key's first request is still running), 429 (rate limited) and an
- * idempotency error (a request with this key exists): those say nothing
- * about whether an intent exists. A card error cannot come from a create
- * that does not confirm; were it to, it stays a decline.
+ * Codes with which the gateway refuses to create an intent for its amount:
+ * the same request is refused again, so the payment has failed.
+ */
+const AMOUNT_REFUSALS: ReadonlySet<string> = new Set(["amount_too_small", "amount_too_large"]);
+
+/**
+ * A create the gateway answered with a definite refusal of the amount
+ * (`amount_too_small`: under its minimum charge). Nothing else counts: a
+ * 401/403 (a rotated or mistyped key), a 404 or another invalid request says
+ * something is wrong on our side, not that the fan's payment cannot be made,
+ * so it stays ambiguous and is tried again, the hold kept.
  */
 function refusalOf(error: unknown): ChargeOutcome | undefined {
-  if (!(error instanceof Stripe.errors.StripeError) || error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeIdempotencyError) return undefined;
-  const status = error.statusCode;
-  if (status === undefined || status < 400 || status >= 500 || status === 409 || status === 429) return undefined;
-  return { kind: "refused", code: error.code ?? `http_${status}`, message: error.message };
+  if (!(error instanceof Stripe.errors.StripeInvalidRequestError) || error.statusCode !== 400 || !error.code || !AMOUNT_REFUSALS.has(error.code)) return undefined;
+  return { kind: "refused", code: error.code, message: error.message };
 }
 
 /**

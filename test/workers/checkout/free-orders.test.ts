@@ -30,7 +30,10 @@ import {
   paymentRows,
   runCron,
 } from "../../fixtures/checkout";
+import { payForHold } from "../../../workers/checkout/payments";
+import { withDb } from "../../fixtures/db";
 import { requestsOf } from "../../fixtures/gateway";
+import { envWith } from "../../fixtures/queues";
 import { adminRequest } from "../../fixtures/http";
 import { fanOf } from "../../fixtures/seeding";
 import { myTickets } from "../../fixtures/tickets";
@@ -94,5 +97,22 @@ describe.each(["calm", "hot"] as const)("checkout of a %s event", (demandClass) 
     expect(await latestPayment(sale, fan, hold.holdId)).toMatchObject({ status: "failed", lastError: "refused: amount_too_small", retryUntil: null });
     expect(await requestsOf(hold.holdId)).toHaveLength(1);
     await expectNoSale(hold.holdId);
+  });
+
+  it("keeps the hold when the gateway refuses the Worker itself (401: a rotated or mistyped key): not the fan's payment that failed", async () => {
+    const sale = await openCheckoutSale({ demandClass });
+    const fan = fanOf(sale, 0);
+    const hold = await holdSeats(sale, fan, [0]);
+    const ctx = { env: envWith({ STRIPE_SECRET_KEY: "sk_test_rotated-key" }), keepAlive: () => undefined };
+    const answer = await withDb((db) => payForHold({ ...ctx, db }, { eventId: sale.eventId, holdId: hold.holdId, accountId: fan.accountId, paymentMethod: "pm_card_visa" }));
+    expect(answer.status).toBe(202);
+    expect(answer.payment).toMatchObject({ status: "unknown", retryUntil: null });
+    expect(answer.payment.lastError).not.toMatch(/^refused: /);
+    expect((await getHold(sale, fan, hold.holdId)).status).toBe("live");
+    // With the right key, the cron's next pass charges it.
+    clock.advance(CRON_STEP_MS);
+    await runCron();
+    expect(await latestPayment(sale, fan, hold.holdId)).toMatchObject({ status: "succeeded" });
+    await confirmedSale(hold.holdId, 1);
   });
 });
