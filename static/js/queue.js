@@ -301,8 +301,11 @@ async function poll() {
  * on; any refusal leaves the fan waiting, as the document says.
  */
 async function admittedThoughFlagged() {
+  const token = currentSession()?.token;
+  if (!token) return false;
   try {
-    const admission = await api(`/api/events/${eventId}/admission`, { method: "POST", body: { ticket: ticket.ticket }, auth: true });
+    // The session's token given as such: a refusal here (401 invalid_ticket, say) does not sign the fan out unasked.
+    const admission = await api(`/api/events/${eventId}/admission`, { method: "POST", body: { ticket: ticket.ticket }, auth: token });
     saveAdmission(eventId, admission);
     await enterAdmitted(admission);
     return true;

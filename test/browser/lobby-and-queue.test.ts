@@ -127,6 +127,38 @@ describe("the lobby and the waiting room on a phone", () => {
     await page.getByRole("button", { name: /^Pay / }).waitFor();
     await fan.close();
   });
+
+  it("keeps a flagged fan signed in when the page's quiet look at their ticket is refused", async () => {
+    const event = await hotEvent({ saleInMinutes: 20 });
+    // Four accounts from one device: the fan queues behind everyone, with a ticket from the flagged block.
+    const device = `farm-${unique()}`;
+    for (let i = 0; i < 3; i++) await joinLobby(event.id, await signInByApi(fanEmail("farm")), undefined, device);
+    const session = await signInByApi(fanEmail("flagged"));
+    const fan = await newFan(browser(), "desktop", session);
+    await fan.addInitScript((id) => localStorage.setItem("edge-tickets.device", id), device);
+    const page = await fan.newPage();
+    await page.goto(`/queue?event=${event.id}`);
+    await joinTheLine(page);
+    await page.locator("#position").getByText(/ahead of you|next in line/).waitFor();
+    const key = `edge-tickets.lobby.${event.id}`;
+    expect(savedTicket.parse(JSON.parse((await page.evaluate((k) => localStorage.getItem(k), key)) ?? "null")).block).toBe("flagged");
+
+    // The ticket kept in the browser no longer verifies (its signature spoilt): the Worker refuses it 401 invalid_ticket.
+    await page.evaluate((k) => {
+      const saved = JSON.parse(localStorage.getItem(k) ?? "{}");
+      saved.ticket = `${saved.ticket.slice(0, -4)}${saved.ticket.endsWith("AAAA") ? "BBBB" : "AAAA"}`;
+      localStorage.setItem(k, JSON.stringify(saved));
+    }, key);
+    const refused = page.waitForResponse((response) => response.url().endsWith(`/api/events/${event.id}/admission`) && response.request().method() === "POST");
+    await page.reload();
+    const answer = await refused;
+    expect(answer.status()).toBe(401);
+    expect(await answer.json()).toMatchObject({ error: { code: "invalid_ticket" } });
+    // The quiet look changes nothing the fan sees: still signed in, still in line.
+    await page.locator("#position").getByText(/ahead of you|next in line/).waitFor();
+    expect(await page.evaluate(() => localStorage.getItem("edge-tickets.session"))).not.toBeNull();
+    await fan.close();
+  });
 });
 
 const savedTicket = z.object({ block: z.enum(["lobby", "late", "flagged"]) });
