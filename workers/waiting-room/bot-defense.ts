@@ -13,10 +13,17 @@ import { createRedis } from "../platform/redis";
 
 /** Identifiers over a limit, per isolate, until their window resets (the limiter's `ephemeralCache`). */
 const ephemeralCache = new IsolateCache<string, number>(10_000);
-/** Attempts per minute, per IP and per account, at each waiting-room step. */
-const LIMITS = { lobby: { ip: 30, account: 5 }, admission: { ip: 60, account: 10 } } as const;
+/**
+ * Attempts per minute, per IP and per account, at each waiting-room step.
+ * `flaggedCheck`: early asks with a ticket from the flagged block that reach
+ * the fan's shard (the queue page's look every 30 s, in case the organizer
+ * cleared the fan); over it, the published document answers as for any fan,
+ * so a farm of flagged accounts costs the shards 3 requests a minute each at
+ * most, not the admission step's 10.
+ */
+const LIMITS = { lobby: { ip: 30, account: 5 }, admission: { ip: 60, account: 10 }, flaggedCheck: { ip: 10, account: 3 } } as const;
 type Step = keyof typeof LIMITS;
-/** The limiters of each step (two steps: bounded as it is). */
+/** The limiters of each step (three steps: bounded as it is). */
 const limiters = new Map<Step, { ip: Ratelimit; account: Ratelimit }>();
 
 function stepLimiters(c: Context<AppEnv>, step: Step) {
@@ -32,11 +39,23 @@ function stepLimiters(c: Context<AppEnv>, step: Step) {
   return pair;
 }
 
-/** Throws 429 (with Retry-After) when this IP or account is over its limit for the step (400 without an IP: nothing counted). */
-export async function limitWaitingRoomStep(c: Context<AppEnv>, step: Step, eventId: string, accountId: string): Promise<void> {
+/** Counts an attempt at `step` by this IP and account; whether both are within their limits, and when the first over it resets. */
+async function countStep(c: Context<AppEnv>, step: Step, eventId: string, accountId: string): Promise<{ byIp: { success: boolean; reset: number }; byAccount: { success: boolean; reset: number } }> {
   const ip = clientIp(c.req.raw.headers);
   const { ip: ipLimit, account: accountLimit } = stepLimiters(c, step);
   const [byIp, byAccount] = await Promise.all([ipLimit.limit(`${eventId}:${ip}`), accountLimit.limit(`${eventId}:${accountId}`)]);
+  return { byIp, byAccount };
+}
+
+/** Whether an early ask with a flagged ticket may reach the fan's shard (`flaggedCheck` above); false: answer it from the document. */
+export async function flaggedCheckAllowed(c: Context<AppEnv>, eventId: string, accountId: string): Promise<boolean> {
+  const { byIp, byAccount } = await countStep(c, "flaggedCheck", eventId, accountId);
+  return byIp.success && byAccount.success;
+}
+
+/** Throws 429 (with Retry-After) when this IP or account is over its limit for the step (400 without an IP: nothing counted). */
+export async function limitWaitingRoomStep(c: Context<AppEnv>, step: Exclude<Step, "flaggedCheck">, eventId: string, accountId: string): Promise<void> {
+  const { byIp, byAccount } = await countStep(c, step, eventId, accountId);
   if (!byIp.success || !byAccount.success) {
     const reset = Math.max(byIp.success ? 0 : byIp.reset, byAccount.success ? 0 : byAccount.reset);
     c.header("Retry-After", String(Math.max(1, Math.ceil((reset - Date.now()) / 1000))));
