@@ -291,13 +291,13 @@ export class Holds implements AlarmSource {
       const requestKey = `confirm:${request.requestId}`;
       const prior = lapsed ? this.sql<{ result: string }>`SELECT result FROM requests WHERE request_key = ${requestKey}`.toArray()[0] : undefined;
       if (prior) return readStoredJson(storedRefusal, prior.result, "confirm result");
-      const refusal = lapsed ? this.lateConfirmRefusal(hold, now) : undefined;
+      const seats = seatListOf(hold);
+      const ga = gaListOf(hold);
+      const refusal = lapsed ? this.lateConfirmRefusal(hold, seats, ga, now) : undefined;
       if (refusal) {
         this.sql`INSERT INTO requests (request_key, result, created_at, attempt_key) VALUES (${requestKey}, ${JSON.stringify(refusal)}, ${now}, NULL)`;
         return refusal;
       }
-      const seats = seatListOf(hold);
-      const ga = gaListOf(hold);
       this.parts.transaction(() => {
         if (lapsed) {
           if (seats.length > 0) this.sql`INSERT INTO seat_claims (seat_index, hold_id) SELECT value, ${hold.hold_id} FROM json_each(${JSON.stringify(seats)})`;
@@ -321,8 +321,8 @@ export class Holds implements AlarmSource {
   }
 
   /** Why a lapsed hold cannot be confirmed now, if it cannot. */
-  private lateConfirmRefusal(hold: HoldRow, now: number): ReturnType<typeof refuse> | undefined {
-    if (!this.parts.places.stillFree(seatListOf(hold), gaListOf(hold))) return refuse("hold_expired", "That hold lapsed and its places were taken by someone else.");
+  private lateConfirmRefusal(hold: HoldRow, seats: number[], ga: ReturnType<typeof gaListOf>, now: number): ReturnType<typeof refuse> | undefined {
+    if (!this.parts.places.stillFree(seats, ga)) return refuse("hold_expired", "That hold lapsed and its places were taken by someone else.");
     // Free places the waiting room promised to admitted fans are theirs: nothing is promised twice, so the late payment is refunded.
     if (this.takesPromised(hold.places, this.parts.promises.promisedToOthers(hold.account_id, now))) {
       return refuse("hold_expired", "That hold lapsed and its places were promised to fans the waiting room let in.");
